@@ -1,0 +1,27 @@
+# The README's commands. Both create .venv on first use and install everything into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]' $(foreach p,$(wildcard plugins/*/pyproject.toml),-e ./$(dir $(p)))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sailjobs run manifests/demo.yaml --sandbox
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check runner plugins tests bench
+	$(BIN)/ruff format --check runner plugins tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .sailjobs exports

@@ -1,0 +1,68 @@
+"""What an action is: a named, validated piece of work run when a job (or the run) ends.
+
+Actions are always plugins: the built-in ``download`` and the first-party ``email``,
+``chat`` and ``s3`` are registered through ``sailjobs_action_types`` exactly like an
+in-house one. In a manifest an action is one item of ``on_success``, ``on_failure`` or
+``always`` (on a job) or of ``notify`` (on the run): ``- <name>: {settings}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from runner.results import JobResult, RunResult
+    from runner.sailthru import SailthruClient
+
+
+class ActionSettings(BaseModel):
+    """Base of every action's settings model: strict about unknown keys.
+
+    ``continue_on_error`` and ``retry`` are common to all actions and handled by the
+    executor, never by the action itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    continue_on_error: bool = False
+
+
+@dataclass
+class ActionContext:
+    """What an action gets when it runs."""
+
+    run: RunResult  # the run so far (complete for ``notify`` actions)
+    job: JobResult | None  # the job this action belongs to; None for ``notify`` actions
+    workdir: Path  # the manifest's folder: relative paths in settings resolve here
+    state_dir: Path  # the run state folder (scratch space that survives a crash)
+    client: SailthruClient | None  # the run's API client (the sandbox's under --sandbox)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sailjobs.action"))
+
+
+class ActionType(ABC):
+    """Subclass this, set the class attributes, implement ``run``.
+
+    ``run`` gets the settings with every ``${{ }}`` already resolved and validated by
+    ``settings_model``; it returns its outputs (merged into the job's outputs, so later
+    expressions can read them) and raises to fail. It must be safe to call again after a
+    crash in the middle of it: the executor retries it and records it as done only once it
+    returns.
+    """
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[ActionSettings]] = ActionSettings
+    outputs: ClassVar[frozenset[str]] = frozenset()
+    # Whether the action only makes sense after a job with an export (``download``).
+    needs_export: ClassVar[bool] = False
+    # Retries for transient failures (a network error, a 5xx): attempts in all.
+    attempts: ClassVar[int] = 3
+
+    @abstractmethod
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        """Do the work; return the outputs; raise to fail (the message is shown to the user)."""

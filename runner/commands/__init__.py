@@ -1,0 +1,1 @@
+"""One module per ``sailjobs`` command; each only parses options and renders results."""

@@ -1,0 +1,40 @@
+"""A problem the user can fix, with where it is: rendered ``file:line:col: path: message``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in a manifest (or a file it names), pointing at its position.
+
+    ``line`` and ``col`` are 1-based, as editors and terminals expect. ``path`` is the
+    dotted location inside the manifest (``jobs.export-main.list``), empty for problems
+    about the file as a whole (a YAML syntax error).
+    """
+
+    file: str
+    line: int
+    col: int
+    path: str = ""
+    message: str = field(default="", compare=False)
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def render_github(self) -> str:
+        """A GitHub Actions annotation (``::error file=…,line=…,col=…::message``)."""
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        # Workflow commands end at a newline; escape the characters the runner decodes.
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return f"::error file={self.file},line={self.line},col={self.col}::{text}"
+
+
+class ManifestError(Exception):
+    """Raised by the loading and planning stages with every problem found in one pass."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(p.render() for p in self.problems))

@@ -1,0 +1,112 @@
+"""What a run produces: the objects every hook, report and renderer receives.
+
+One result object per hook call (not loose arguments), so a hook can grow a field
+without breaking the plugins that implement it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """A manifest job's state in a run (not the remote Sailthru status, see ``remote_status``)."""
+
+    WAITING = "waiting"  # its needs are not done yet
+    SUBMITTING = "submitting"  # the POST is being sent (intent recorded)
+    RUNNING = "running"  # submitted; polling until a terminal remote status
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  # past its timeout; the remote job may still be running
+    SKIPPED = "skipped"  # a job it needs did not succeed (or fail_fast stopped the run)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.SKIPPED}
+)
+
+
+@dataclass
+class ActionResult:
+    """One action of a job's or the run's action lists (``download``, ``email``, …)."""
+
+    name: str  # the action type, e.g. "download"
+    plugin: str  # the plugin that provides it
+    when: str  # "on_success" | "on_failure" | "always"
+    index: int  # position in its list, with ``when`` the action's identity in the run state
+    succeeded: bool = False
+    attempts: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    resumed: bool = False  # done in an earlier process of this run; not repeated
+
+
+@dataclass
+class JobResult:
+    """Everything known about one manifest job at the end of its run (or of its skip)."""
+
+    run_id: str
+    id: str  # the manifest's job id, e.g. "export-main"
+    job_type: str  # e.g. "export_list_data"
+    status: JobStatus
+    params: dict[str, Any] = field(default_factory=dict)  # as submitted, secrets masked
+    remote_job_id: str | None = None  # Sailthru's job_id
+    remote_status: str | None = None  # the last status the API reported
+    attempts: int = 0  # POST attempts
+    polls: int = 0  # GET /job calls
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # job fields plus action outputs
+    error: str | None = None  # why it failed, timed out or was skipped
+    actions: list[ActionResult] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.submitted_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.submitted_at).total_seconds()
+
+
+@dataclass
+class JobSubmitted:
+    """A job was accepted by the API: it has a remote job id from now on."""
+
+    run_id: str
+    id: str
+    job_type: str
+    remote_job_id: str
+    params: dict[str, Any]  # masked
+    submitted_at: datetime
+    resumed: bool = False  # the id came from the run state of an earlier process
+
+
+@dataclass
+class RunResult:
+    """A whole run: its identity, every job's result and, once finished, the notify actions."""
+
+    run_id: str
+    manifest_name: str
+    manifest_path: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    jobs: dict[str, JobResult] = field(default_factory=dict)
+    actions: list[ActionResult] = field(default_factory=list)  # the manifest's ``notify``
+    interrupted: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # run options (report paths, sandbox)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.interrupted and all(
+            job.status is JobStatus.SUCCEEDED for job in self.jobs.values()
+        )
+
+    @property
+    def failed_jobs(self) -> list[JobResult]:
+        return [job for job in self.jobs.values() if job.status is not JobStatus.SUCCEEDED]
