@@ -13,15 +13,16 @@ import click
 
 from runner import __version__
 
-# name -> "module:attribute"; imported on first use.
+# name -> ("module:attribute", one-line help); imported only when the command runs, so the
+# top-level help lists them without importing anything.
 BUILTIN_COMMANDS = {
-    "validate": "runner.commands.validate:validate",
-    "plan": "runner.commands.plan:plan",
-    "schema": "runner.commands.schema:schema",
-    "run": "runner.commands.run:run",
-    "status": "runner.commands.status:status",
-    "plugins": "runner.commands.plugins:plugins",
-    "sandbox": "runner.commands.sandbox:sandbox",
+    "validate": ("runner.commands.validate:validate", "Check manifests; print every problem."),
+    "plan": ("runner.commands.plan:plan", "Show the jobs in order, with parameters."),
+    "schema": ("runner.commands.schema:schema", "Print the manifest JSON Schema."),
+    "run": ("runner.commands.run:run", "Run a manifest: submit, poll, act."),
+    "status": ("runner.commands.status:status", "Print one job's status."),
+    "plugins": ("runner.commands.plugins:plugins", "List installed plugins and hooks."),
+    "sandbox": ("runner.commands.sandbox:sandbox", "The Sailthru-compatible sandbox."),
 }
 
 
@@ -42,9 +43,20 @@ class LazyGroup(click.Group):
         self._load_plugin_commands()
         return sorted(set(super().list_commands(ctx)) | set(BUILTIN_COMMANDS))
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._load_plugin_commands()
+        rows = [(name, help_text) for name, (_, help_text) in BUILTIN_COMMANDS.items()]
+        rows += [
+            (name, command.get_short_help_str(limit=60))
+            for name, command in self.commands.items()
+            if name not in BUILTIN_COMMANDS and not command.hidden
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in BUILTIN_COMMANDS:
-            module_name, attribute = BUILTIN_COMMANDS[cmd_name].split(":")
+            module_name, attribute = BUILTIN_COMMANDS[cmd_name][0].split(":")
             command: click.Command = getattr(importlib.import_module(module_name), attribute)
             return command
         command_or_none = super().get_command(ctx, cmd_name)
