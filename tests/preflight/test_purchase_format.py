@@ -1,0 +1,162 @@
+"""The purchase format (runner/purchase.py): valid lines pass, each rule gives its message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runner.purchase import (
+    FORBIDDEN_FIELDS,
+    PurchaseFormatError,
+    PurchaseProblem,
+    check_purchase_line,
+    parse_purchase_line,
+    purchase_to_dict,
+)
+
+# The first line of job-api.txt's purchase_import example, abridged to one item.
+VALID: dict[str, Any] = {
+    "email": "user1@example.com",
+    "date": "2016-06-01",
+    "purchase_keys": {"extid": "purchase101"},
+    "items": [
+        {
+            "qty": 1,
+            "id": "2005",
+            "title": "T-Shirts in Black",
+            "url": "http://example.com/products/tshirts-black",
+            "price": 4000,
+            "tags": ["shirts", "under100"],
+            "vars": {"sailthru_category": "clothing"},
+            "image": "http://example.com/t-shirts.jpg",
+        }
+    ],
+    "vars": {"order_level_var": "abcd1234"},
+    "adjustments": [{"price": -5000, "title": "Sale"}],
+    "tenders": [{"price": "9998", "title": "Discover"}],
+}
+
+
+def line_with(change: Callable[[dict[str, Any]], object]) -> bytes:
+    data = json.loads(json.dumps(VALID))
+    change(data)
+    return json.dumps(data).encode() + b"\n"
+
+
+def test_valid_line_parses_to_the_same_data() -> None:
+    line = json.dumps(VALID).encode() + b"\n"
+    assert check_purchase_line(line) is None
+    assert purchase_to_dict(parse_purchase_line(line)) == VALID
+
+
+def test_job_api_example_lines_are_valid() -> None:
+    text = (
+        '{"email":"user2@example.com","date":"2016-06-02","purchase_keys":{"extid":"p202"},'
+        '"items":[{"qty":2,"id":"2005","title":"T","url":"http://e.com/t","price":4999,'
+        '"vars":{"item_level_var":"promotional_item"}}],"tenders":[{"price":"9998",'
+        '"title":"Discover"}]}'
+    )
+    assert check_purchase_line(text.encode()) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        (
+            lambda d: d["items"][0].update(price="12.99"),
+            "items[0].price",
+            'expected an integer number of cents, got "12.99"',
+        ),
+        (
+            lambda d: d["items"][0].update(qty=1.5),
+            "items[0].qty",
+            "expected an integer quantity, got 1.5",
+        ),
+        (lambda d: d["items"][0].update(qty=True), "items[0].qty", "got true"),
+        (lambda d: d["items"][0].pop("url"), "items[0].url", "required field is missing"),
+        (lambda d: d.pop("date"), "date", "required field is missing"),
+        (lambda d: d.pop("purchase_keys"), "purchase_keys.extid", "required field is missing"),
+        (
+            lambda d: d["purchase_keys"].pop("extid"),
+            "purchase_keys.extid",
+            "required field is missing",
+        ),
+        (lambda d: d.update(items=[]), "items", "No items in purchase"),
+        (lambda d: d.update(items={}), "items", "expected a list, got an object {}"),
+        (lambda d: d.update(email="nobody"), "email", 'expected an email address, got "nobody"'),
+        (lambda d: d.update(channel="web"), "channel", "expected one of online, offline, app"),
+        (
+            lambda d: d["tenders"][0].update(price="9.99"),
+            "tenders[0].price",
+            'expected an integer number of cents (or a string of digits), got "9.99"',
+        ),
+        (
+            lambda d: d["adjustments"][0].update(price=-50.5),
+            "adjustments[0].price",
+            "expected an integer number of cents, got -50.5",
+        ),
+        (lambda d: d["items"][0].update(title=""), "items[0].title", "must not be empty"),
+        (lambda d: d.update(itemz=[]), "itemz", "unknown field; allowed here: email, date"),
+        (
+            lambda d: d["items"][0].update(colour="red"),
+            "items[0].colour",
+            "unknown field; allowed here: qty, title, price",
+        ),
+    ],
+)
+def test_each_rule_names_the_field_and_says_what_is_wrong(
+    change: Callable[[dict[str, Any]], object], path: str, message: str
+) -> None:
+    problem = check_purchase_line(line_with(change))
+    assert problem is not None
+    assert problem.path == path
+    assert message in problem.message
+
+
+@pytest.mark.parametrize("field", sorted(FORBIDDEN_FIELDS))
+def test_realtime_only_fields_are_forbidden(field: str) -> None:
+    problem = check_purchase_line(line_with(lambda d: d.update({field: "x"})))
+    assert problem == PurchaseProblem(
+        field,
+        "not allowed in purchase_import lines (it applies only to purchases recorded in "
+        "real time); remove it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"", "blank line: each line must hold one JSON object; remove it"),
+        (b"  \r\n", "blank line: each line must hold one JSON object; remove it"),
+        (b'{"email": ', "invalid JSON: the object is cut off before its end"),
+        (b'{"email" "a@b.co"}', "invalid JSON: expected ':' at column 10"),
+        (b"[1, 2]", "expected one JSON object per line, got a list [1, 2]"),
+        (b"[\n", "expected one JSON object per line, got a list"),
+        (b'{"email":"caf\xe9@b.co"}', "not valid UTF-8 (byte 0xe9 at column 14); save as UTF-8"),
+    ],
+)
+def test_lines_that_are_not_one_json_object(line: bytes, message: str) -> None:
+    assert check_purchase_line(line) == PurchaseProblem("", message)
+
+
+def test_crlf_and_bom_are_tolerated() -> None:
+    line = b"\xef\xbb\xbf" + json.dumps(VALID).encode() + b"\r\n"
+    assert check_purchase_line(line) is None
+    assert parse_purchase_line(line).purchase_keys.extid == "purchase101"
+
+
+def test_parse_raises_with_the_problem() -> None:
+    with pytest.raises(PurchaseFormatError) as caught:
+        parse_purchase_line(line_with(lambda d: d["items"][0].update(price="12.99")))
+    assert caught.value.problem.path == "items[0].price"
+    assert str(caught.value) == 'items[0].price: expected an integer number of cents, got "12.99"'
+
+
+def test_long_values_are_shortened_in_messages() -> None:
+    problem = check_purchase_line(line_with(lambda d: d.update(email="x" * 500)))
+    assert problem is not None
+    assert len(problem.message) < 80
+    assert problem.message.endswith("…")
