@@ -28,6 +28,7 @@ ENTRY_POINT_GROUP = "sailjobs"
 # Registered through the same hook calls as third-party plugins (datasette's DEFAULT_PLUGINS).
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "runner.builtin.jobtypes",
+    "runner.builtin.reports",
 )
 # Actions we ship as separate distributions: named when a manifest uses one not installed.
 FIRST_PARTY_ACTIONS = {"email": "sailjobs-email", "chat": "sailjobs-chat", "s3": "sailjobs-s3"}
