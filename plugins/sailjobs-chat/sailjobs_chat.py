@@ -1,0 +1,343 @@
+"""sailjobs-chat: the ``chat`` action, a run status posted to Slack, Microsoft Teams or any
+JSON webhook, one line per job.
+
+In a manifest::
+
+    notify:
+      on_failure:
+        - chat: {kind: slack, webhook: "${{ env.SLACK_WEBHOOK }}"}
+
+``kind: slack`` posts Block Kit to an incoming webhook, ``kind: teams`` an Adaptive Card
+(Teams workflows / incoming webhooks), ``kind: webhook`` a plain JSON document with the
+run's facts. The webhook URL is a credential: it is registered with the masking helper as
+soon as it is known and never shown (errors name only its host). A 429 is retried after
+its ``Retry-After``, a 5xx or a network error with backoff; the executor does not retry on
+top of that (``attempts = 1``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import Field, field_validator
+
+from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.hookspecs import hookimpl
+from runner.masking import mask, mask_data, redact_url, register_secret
+from runner.results import JobResult, JobStatus, RunResult
+
+__version__ = "0.1.0"
+
+PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
+TITLE_FIELDS = ("manifest", "run_id", "status", "job", "total", "succeeded", "failed")
+STATUS_ICONS = {
+    JobStatus.SUCCEEDED: "✅",
+    JobStatus.FAILED: "❌",
+    JobStatus.TIMED_OUT: "⏱️",
+    JobStatus.SKIPPED: "⏭️",
+}
+# Slack: a section's text holds at most 3000 characters, a message at most 50 blocks.
+SLACK_SECTION_LIMIT = 3000
+SLACK_MAX_SECTIONS = 45
+MAX_ERROR_CHARS = 300
+
+
+class ChatSettings(ActionSettings):
+    """Settings of the ``chat`` action (strict: an unknown key is an error with its line)."""
+
+    kind: Literal["slack", "teams", "webhook"] = "slack"
+    webhook: str = Field(repr=False)  # a credential: never in a repr
+    title: str = "{manifest}: {status}"
+    timeout: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
+    retry_delay: float = Field(default=1.0, ge=0)  # seconds; doubles each retry
+    max_retry_after: float = Field(default=60.0, ge=0)  # cap on a server's Retry-After
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        if "${{" in value:  # resolved just before the action runs
+            return value
+        register_secret(value)  # a literal URL in a manifest is masked from now on
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "webhook must be an http(s) URL; keep it out of the manifest: "
+                'webhook: "${{ env.SLACK_WEBHOOK }}"'
+            )
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(TITLE_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} in title; "
+                f"known: {', '.join('{' + name + '}' for name in TITLE_FIELDS)}"
+            )
+        return value
+
+
+class ChatError(Exception):
+    """The message could not be posted; says which service (never the URL) and what to do."""
+
+
+# ---------------------------------------------------------------------------------------
+# What the message says
+
+
+def _status(run: RunResult, job: JobResult | None) -> str:
+    if job is not None:
+        return str(job.status)
+    if run.interrupted:
+        return "interrupted"
+    return "succeeded" if run.succeeded else "failed"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _rows(job: JobResult) -> int | None:
+    for key in ("rows", "row_count"):
+        value = job.outputs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def job_line(job: JobResult, markdown: bool = True) -> str:
+    """One line per job: icon, id, type, status, duration, rows, and why it failed."""
+    name = f"*{job.id}*" if markdown else job.id
+    details = [job.job_type, str(job.status)]
+    if duration := _duration(job.duration_seconds):
+        details.append(duration)
+    if (rows := _rows(job)) is not None:
+        details.append(f"{rows:,} rows")
+    line = f"{STATUS_ICONS.get(job.status, '•')} {name} ({', '.join(details)})"
+    if job.status is not JobStatus.SUCCEEDED and job.error:
+        line += f": {_short(job.error)}"
+    failed_actions = [a for a in job.actions if not a.succeeded and a.error]
+    for action in failed_actions:
+        line += f"; action {action.name} failed: {_short(action.error or '')}"
+    return line
+
+
+def _title(settings: ChatSettings, ctx: ActionContext) -> str:
+    jobs = _jobs(ctx)
+    succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
+    fields = {
+        "manifest": ctx.run.manifest_name,
+        "run_id": ctx.run.run_id,
+        "status": _status(ctx.run, ctx.job),
+        "job": ctx.job.id if ctx.job is not None else "",
+        "total": str(len(jobs)),
+        "succeeded": str(succeeded),
+        "failed": str(len(jobs) - succeeded),
+    }
+    return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.title)
+
+
+def _jobs(ctx: ActionContext) -> list[JobResult]:
+    return [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
+
+
+def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
+    """Block Kit: a header, the job lines in sections of at most 3000 characters, a context."""
+    title = _title(settings, ctx)
+    lines = [job_line(job) for job in _jobs(ctx)] or ["No jobs ran."]
+    sections: list[str] = []
+    for line in lines:
+        line = line[:SLACK_SECTION_LIMIT]
+        if sections and len(sections[-1]) + 1 + len(line) <= SLACK_SECTION_LIMIT:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(line)
+    if len(sections) > SLACK_MAX_SECTIONS:
+        hidden = len(sections) - SLACK_MAX_SECTIONS
+        sections = [*sections[:SLACK_MAX_SECTIONS], f"… and {hidden} more sections of jobs"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}}
+    ]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections]
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"run `{ctx.run.run_id}` · sailjobs"}],
+        }
+    )
+    return {"text": title, "blocks": blocks}
+
+
+def teams_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
+    """An Adaptive Card in the message envelope Teams webhooks and workflows accept."""
+    status = _status(ctx.run, ctx.job)
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "size": "Medium",
+            "weight": "Bolder",
+            "wrap": True,
+            "color": "Good" if status == "succeeded" else "Attention",
+            "text": _title(settings, ctx),
+        }
+    ]
+    body += [
+        {"type": "TextBlock", "wrap": True, "spacing": "Small", "text": job_line(job, False)}
+        for job in _jobs(ctx)
+    ] or [{"type": "TextBlock", "text": "No jobs ran."}]
+    body.append(
+        {"type": "TextBlock", "isSubtle": True, "size": "Small", "text": f"run {ctx.run.run_id}"}
+    )
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def webhook_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
+    """A plain JSON document: the run's facts, one entry and one text line per job."""
+    run = ctx.run
+    return {
+        "title": _title(settings, ctx),
+        "status": _status(run, ctx.job),
+        "run_id": run.run_id,
+        "manifest": run.manifest_name,
+        "job": ctx.job.id if ctx.job is not None else None,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "jobs": [
+            {
+                "id": job.id,
+                "job_type": job.job_type,
+                "status": str(job.status),
+                "remote_job_id": job.remote_job_id,
+                "duration_seconds": job.duration_seconds,
+                "rows": _rows(job),
+                "error": job.error,
+            }
+            for job in _jobs(ctx)
+        ],
+        "lines": [job_line(job, False) for job in _jobs(ctx)],
+    }
+
+
+PAYLOADS: dict[str, Callable[[ChatSettings, ActionContext], dict[str, Any]]] = {
+    "slack": slack_payload,
+    "teams": teams_payload,
+    "webhook": webhook_payload,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Posting
+
+
+def _retry_after(response: requests.Response, fallback: float, cap: float) -> float:
+    """Seconds to wait as the server asked (delta-seconds or an HTTP date), capped."""
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return min(fallback, cap)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(raw).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return min(fallback, cap)
+    return min(max(seconds, 0.0), cap)
+
+
+def post(
+    settings: ChatSettings,
+    payload: dict[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """POST ``payload``; retry 429 (after Retry-After), 5xx and network errors; return attempts."""
+    register_secret(settings.webhook)
+    where = f"{settings.kind} webhook {redact_url(settings.webhook)}"
+    delay = settings.retry_delay
+    problem = ""
+    with requests.Session() as session:
+        for attempt in range(1, settings.retries + 2):
+            wait = delay
+            try:
+                response = session.post(settings.webhook, json=payload, timeout=settings.timeout)
+            except requests.RequestException as exc:
+                problem = f"cannot reach it ({type(exc).__name__})"
+            else:
+                if response.status_code < 300:
+                    return attempt
+                body = _short(response.text)[:200]
+                problem = f"answered {response.status_code} {body}".rstrip()
+                if response.status_code == 429:
+                    wait = _retry_after(response, delay, settings.max_retry_after)
+                elif response.status_code < 500:
+                    raise ChatError(
+                        mask(
+                            f"chat: {where} {problem}; check the webhook URL and that the "
+                            f"app is still installed (not retried)"
+                        )
+                    )
+            if attempt > settings.retries:
+                break
+            sleep(wait)
+            delay *= 2
+    raise ChatError(
+        mask(
+            f"chat: {where} {problem} after {attempt} attempt(s); the message was not "
+            "posted: check the service's status and the webhook URL, then resume the run"
+        )
+    )
+
+
+class ChatAction(ActionType):
+    """Post the run's (or a job's) status to a chat webhook."""
+
+    name: ClassVar[str] = "chat"
+    settings_model: ClassVar[type[ActionSettings]] = ChatSettings
+    outputs: ClassVar[frozenset[str]] = frozenset({"kind", "attempts"})
+    attempts: ClassVar[int] = 1  # retries happen in ``post``, which knows about Retry-After
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        register_secret(settings.webhook)
+        payload = mask_data(PAYLOADS[settings.kind](settings, ctx))
+        attempts = post(settings, payload)
+        ctx.logger.info("chat: posted to %s webhook (%d attempt(s))", settings.kind, attempts)
+        return {"kind": settings.kind, "attempts": attempts}
+
+
+@hookimpl
+def sailjobs_action_types() -> list[ActionType]:
+    return [ChatAction()]

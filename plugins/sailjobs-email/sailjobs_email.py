@@ -1,0 +1,410 @@
+"""sailjobs-email: the ``email`` action, a run (or job) summary sent through SMTP.
+
+In a manifest::
+
+    notify:
+      always:
+        - email:
+            to: [crm@example.com]
+            host: smtp.example.com
+            security: starttls
+            user_env: SMTP_USER          # names of environment variables, never the secrets
+            password_env: SMTP_PASSWORD
+            subject: "[{manifest}] {status}: {failed} of {total} jobs failed"
+
+As a ``notify`` action it summarises the whole run; as a job action (``on_failure`` of a
+job) it summarises that job. The mail has a plain-text and an HTML part: status per job,
+durations, rows, failures with their messages. Transient SMTP trouble (connection refused,
+a dropped connection, a 4xx answer) is retried here, with backoff; the executor does not
+retry on top of that (``attempts = 1``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import smtplib
+import socket
+import ssl
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.hookspecs import hookimpl
+from runner.masking import mask, register_secret
+from runner.results import JobResult, JobStatus, RunResult
+
+__version__ = "0.1.0"
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
+SUBJECT_FIELDS = ("manifest", "run_id", "status", "job", "total", "succeeded", "failed", "date")
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+STATUS_MARKS = {
+    JobStatus.SUCCEEDED: "OK",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.TIMED_OUT: "TIMED OUT",
+    JobStatus.SKIPPED: "SKIPPED",
+}
+
+
+class EmailSettings(ActionSettings):
+    """Settings of the ``email`` action (strict: an unknown key is an error with its line)."""
+
+    to: list[str] = Field(min_length=1)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    sender: str = Field(default="sailjobs@localhost", alias="from")
+    subject: str = "[sailjobs] {manifest}: {status}"
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    user_env: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = None  # a CA bundle for a server with a private certificate
+    timeout: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
+    retry_delay: float = Field(default=2.0, ge=0)  # seconds; doubles each retry
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    # Declared only to reject them with a clear message at their own line.
+    password: None = None
+    user: None = None
+
+    @field_validator("password", "user", mode="before")
+    @classmethod
+    def _no_literal_secrets(cls, value: Any, info: ValidationInfo) -> None:
+        raise ValueError(
+            f"'{info.field_name}' is not allowed: never put credentials in a manifest; put the "
+            f"value in an environment variable and give its name in '{info.field_name}_env'"
+        )
+
+    @field_validator("to", "cc", "bcc", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to", "cc", "bcc")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "${{" not in address and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
+                raise ValueError(f"{address!r} is not an email address (name@example.com)")
+        return value
+
+    @field_validator("user_env", "password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name; give the variable's name "
+                "(e.g. SMTP_PASSWORD), not its value"
+            )
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(SUBJECT_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} in subject; "
+                f"known: {', '.join('{' + name + '}' for name in SUBJECT_FIELDS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> EmailSettings:
+        if self.password_env and not self.user_env:
+            raise ValueError("password_env needs user_env (the login's environment variable)")
+        if self.ca_file and self.security == "none":
+            raise ValueError("ca_file only applies with security: starttls or ssl")
+        return self
+
+
+class EmailError(Exception):
+    """The mail could not be sent; the message says which server and what to do."""
+
+
+class PermanentSmtpError(EmailError):
+    """An answer that retrying will not change (bad login, refused recipients)."""
+
+
+# ---------------------------------------------------------------------------------------
+# The summary
+
+
+def run_status(run: RunResult, job: JobResult | None = None) -> str:
+    """One word for the subject: the job's status, or the run's."""
+    if job is not None:
+        return str(job.status)
+    if run.interrupted:
+        return "interrupted"
+    return "succeeded" if run.succeeded else "failed"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def job_rows(job: JobResult) -> int | None:
+    """Rows the job produced or processed, when an output says so."""
+    for key in ("rows", "row_count"):
+        value = job.outputs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def job_problems(job: JobResult) -> list[str]:
+    """The job's error and each failed action's error, in order."""
+    problems = [job.error] if job.error and job.status is not JobStatus.SUCCEEDED else []
+    for action in job.actions:
+        if not action.succeeded and action.error:
+            problems.append(f"action {action.name} ({action.when}): {action.error}")
+    return problems
+
+
+def subject_fields(ctx: ActionContext) -> dict[str, str]:
+    jobs = [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
+    succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
+    return {
+        "manifest": ctx.run.manifest_name,
+        "run_id": ctx.run.run_id,
+        "status": run_status(ctx.run, ctx.job),
+        "job": ctx.job.id if ctx.job is not None else "",
+        "total": str(len(jobs)),
+        "succeeded": str(succeeded),
+        "failed": str(len(jobs) - succeeded),
+        "date": ctx.run.started_at.date().isoformat(),
+    }
+
+
+def render_subject(template: str, fields: dict[str, str]) -> str:
+    text = PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), template)
+    return " ".join(text.split())  # a header is one line
+
+
+def render_text(ctx: ActionContext) -> str:
+    run, jobs = ctx.run, _jobs(ctx)
+    lines = [f"Run {run.run_id} of {run.manifest_name}: {run_status(run, ctx.job)}", ""]
+    for job in jobs:
+        rows = job_rows(job)
+        rows_text = f", {rows:,} rows" if rows is not None else ""
+        lines.append(
+            f"{STATUS_MARKS.get(job.status, str(job.status).upper()):<9} {job.id} "
+            f"({job.job_type}), {format_duration(job.duration_seconds)}{rows_text}"
+        )
+        lines.extend(f"          {problem}" for problem in job_problems(job))
+    if not jobs:
+        lines.append("No jobs ran.")
+    failed_actions = [a for a in run.actions if not a.succeeded and a.error]
+    if ctx.job is None and failed_actions:
+        lines += ["", "Notify actions that failed:"]
+        lines += [f"  {a.name}: {a.error}" for a in failed_actions]
+    lines += ["", f"Manifest: {run.manifest_path}", f"Started: {run.started_at.isoformat()}"]
+    return mask("\n".join(lines)) + "\n"
+
+
+def render_html(ctx: ActionContext) -> str:
+    run, jobs = ctx.run, _jobs(ctx)
+    colours = {JobStatus.SUCCEEDED: "#1a7f37", JobStatus.SKIPPED: "#6e7781"}
+    rows_html = []
+    for job in jobs:
+        rows = job_rows(job)
+        problems = "<br>".join(html.escape(p) for p in job_problems(job))
+        rows_html.append(
+            "<tr>"
+            f"<td>{html.escape(job.id)}</td><td>{html.escape(job.job_type)}</td>"
+            f'<td style="color:{colours.get(job.status, "#cf222e")};font-weight:bold">'
+            f"{html.escape(str(job.status))}</td>"
+            f"<td>{format_duration(job.duration_seconds)}</td>"
+            f'<td style="text-align:right">{"-" if rows is None else f"{rows:,}"}</td>'
+            f"<td>{problems}</td></tr>"
+        )
+    title = f"Run {run.run_id} of {run.manifest_name}: {run_status(run, ctx.job)}"
+    cell = 'style="border:1px solid #d0d7de;padding:4px 8px"'
+    body = (
+        (
+            f"<!DOCTYPE html><html><body><h2>{html.escape(title)}</h2>"
+            f'<table style="border-collapse:collapse">'
+            f"<tr><th>Job</th><th>Type</th><th>Status</th><th>Duration</th><th>Rows</th>"
+            f"<th>Problems</th></tr>{''.join(rows_html)}</table>"
+            f"<p>Manifest: {html.escape(run.manifest_path)}<br>"
+            f"Started: {html.escape(run.started_at.isoformat())}</p></body></html>"
+        )
+        .replace("<td>", f"<td {cell}>")
+        .replace("<th>", f"<th {cell}>")
+    )
+    return mask(body)
+
+
+def _jobs(ctx: ActionContext) -> list[JobResult]:
+    return [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
+
+
+def build_message(settings: EmailSettings, ctx: ActionContext) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = mask(render_subject(settings.subject, subject_fields(ctx)))
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.to)
+    if settings.cc:
+        message["Cc"] = ", ".join(settings.cc)
+    message["Date"] = formatdate(datetime.now(UTC).timestamp(), localtime=False)
+    message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2] or None)
+    message["X-Sailjobs-Run"] = ctx.run.run_id
+    message.set_content(render_text(ctx))
+    message.add_alternative(render_html(ctx), subtype="html")
+    return message
+
+
+# ---------------------------------------------------------------------------------------
+# Sending
+
+
+def _credentials(settings: EmailSettings) -> tuple[str, str] | None:
+    if settings.user_env is None:
+        return None
+    values = []
+    for key in ("user_env", "password_env"):
+        name = getattr(settings, key)
+        if name is None:
+            values.append("")
+            continue
+        value = os.environ.get(name)
+        if value is None:
+            raise PermanentSmtpError(
+                f"email: environment variable {name} ({key}) is not set; "
+                f"export it before the run or remove {key}"
+            )
+        values.append(value)
+    register_secret(values[1])
+    return values[0], values[1]
+
+
+def _tls_context(settings: EmailSettings) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=settings.ca_file)
+
+
+def _send_once(settings: EmailSettings, message: EmailMessage, port: int) -> None:
+    credentials = _credentials(settings)
+    smtp: smtplib.SMTP
+    if settings.security == "ssl":
+        smtp = smtplib.SMTP_SSL(
+            settings.host, port, timeout=settings.timeout, context=_tls_context(settings)
+        )
+    else:
+        smtp = smtplib.SMTP(settings.host, port, timeout=settings.timeout)
+    with smtp:
+        smtp.ehlo()
+        if settings.security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise PermanentSmtpError(
+                    f"email: SMTP server {settings.host}:{port} does not offer STARTTLS; "
+                    "use security: ssl or none, or fix the server"
+                )
+            smtp.starttls(context=_tls_context(settings))
+            smtp.ehlo()
+        if credentials is not None:
+            smtp.login(*credentials)
+        recipients = [*settings.to, *settings.cc, *settings.bcc]
+        smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
+
+
+def _is_permanent(exc: Exception) -> bool:
+    if isinstance(exc, PermanentSmtpError | smtplib.SMTPAuthenticationError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    return isinstance(exc, smtplib.SMTPNotSupportedError)
+
+
+def _describe(exc: Exception, where: str) -> str:
+    if isinstance(exc, PermanentSmtpError):
+        return str(exc)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"email: SMTP server {where} refused the login ({exc.smtp_code}); check the user and password variables"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = ", ".join(f"{addr} ({code})" for addr, (code, _) in exc.recipients.items())
+        return f"email: SMTP server {where} refused the recipients {refused}; fix 'to'/'cc'/'bcc'"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"email: the certificate of SMTP server {where} is not trusted ({exc.verify_message}); "
+            "set ca_file to the CA that signed it"
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else exc.smtp_error
+        )
+        return f"email: SMTP server {where} answered {exc.smtp_code} {text}"
+    if isinstance(exc, ConnectionRefusedError | socket.timeout | TimeoutError | socket.gaierror):
+        return (
+            f"email: cannot reach SMTP server {where} ({exc}); check host and port in the "
+            "email action and that the server is up"
+        )
+    return f"email: sending through SMTP server {where} failed: {exc}"
+
+
+def send(settings: EmailSettings, message: EmailMessage, sleep: Any = time.sleep) -> int:
+    """Send ``message``; retry transient failures; return the number of attempts made."""
+    port = settings.port or DEFAULT_PORTS[settings.security]
+    where = f"{settings.host}:{port}"
+    delay = settings.retry_delay
+    for attempt in range(1, settings.retries + 2):
+        try:
+            _send_once(settings, message, port)
+            return attempt
+        except (OSError, smtplib.SMTPException) as exc:
+            error = exc
+            if _is_permanent(exc) or attempt > settings.retries:
+                break
+            sleep(delay)
+            delay *= 2
+    tries = f" after {attempt} attempts" if attempt > 1 else ""
+    raise EmailError(mask(_describe(error, where) + tries)) from error
+
+
+class EmailAction(ActionType):
+    """Send a run summary (``notify``) or a job summary (job action) by email."""
+
+    name: ClassVar[str] = "email"
+    settings_model: ClassVar[type[ActionSettings]] = EmailSettings
+    outputs: ClassVar[frozenset[str]] = frozenset({"message_id", "recipients"})
+    attempts: ClassVar[int] = 1  # retries happen in ``send``, where transient is known
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        message = build_message(settings, ctx)
+        attempts = send(settings, message)
+        recipients = len(settings.to) + len(settings.cc) + len(settings.bcc)
+        ctx.logger.info(
+            "email: summary sent to %d recipient(s) through %s (%d attempt(s))",
+            recipients,
+            settings.host,
+            attempts,
+        )
+        return {"message_id": message["Message-ID"], "recipients": recipients}
+
+
+@hookimpl
+def sailjobs_action_types() -> list[ActionType]:
+    return [EmailAction()]

@@ -1,0 +1,281 @@
+"""sailjobs-s3: the ``s3`` action, uploads a job's downloaded export to S3 or any
+S3-compatible store (MinIO, Ceph, R2, …).
+
+In a manifest::
+
+    jobs:
+      export-main:
+        job: export_list_data
+        list: Main Newsletter
+        on_success:
+          - download: {path: "exports/main-${{ run.date }}.csv"}
+          - s3:
+              bucket: crm-exports
+              key: "sailthru/{date}/{filename}"
+              sse: aws:kms
+              kms_key_id: alias/crm-exports
+
+The file is the ``download`` action's ``path`` output of the same job, or ``source``.
+Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE`` or ``profile``, an instance role), never from the manifest. Files above
+``multipart_threshold_mb`` go up in parts (boto3's TransferConfig). Uploading again to the
+same key replaces the object, so a retried or resumed action is harmless. Outputs ``url``,
+``bucket``, ``key`` and ``etag``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit
+
+import boto3
+import botocore.exceptions
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from pydantic import Field, field_validator, model_validator
+
+from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.hookspecs import hookimpl
+from runner.masking import mask
+
+__version__ = "0.1.0"
+
+MIB = 1024 * 1024
+PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
+KEY_FIELDS = ("manifest", "run_id", "job", "filename", "date")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Error codes S3 answers that no retry will fix, with what the user should do.
+CLIENT_ERROR_HINTS = {
+    "NoSuchBucket": "the bucket does not exist; create it or fix 'bucket'",
+    "AccessDenied": "access denied; give the credentials s3:PutObject on the bucket (and "
+    "kms:GenerateDataKey on the key with aws:kms)",
+    "InvalidAccessKeyId": "the access key is unknown; check AWS_ACCESS_KEY_ID or the profile",
+    "SignatureDoesNotMatch": "the secret key is wrong; check AWS_SECRET_ACCESS_KEY or the profile",
+    "KMS.NotFoundException": "the KMS key does not exist; fix 'kms_key_id'",
+    "InvalidArgument": "S3 rejected an argument; check sse, kms_key_id and storage_class",
+}
+
+
+class S3Settings(ActionSettings):
+    """Settings of the ``s3`` action (strict: an unknown key is an error with its line)."""
+
+    bucket: str
+    key: str = "{manifest}/{date}/{filename}"
+    source: str | None = None  # default: the job's ``download`` output ``path``
+    endpoint_url: str | None = None  # an S3-compatible store; None means AWS
+    region: str | None = None
+    profile: str | None = None
+    sse: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: str | None = None
+    storage_class: str | None = None
+    content_type: str | None = None  # default: guessed from the file name
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    part_size_mb: int = Field(default=16, ge=5)  # S3's smallest part is 5 MiB
+    max_concurrency: int = Field(default=4, ge=1, le=32)
+    retries: int = Field(default=4, ge=0, le=10)  # botocore retries per request
+    timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if "${{" not in value and not BUCKET_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid bucket name (3-63 lower-case letters, digits, '.' "
+                "and '-'); give only the name, not an s3:// URL"
+            )
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key_template(cls, value: str) -> str:
+        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(KEY_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} in key; "
+                f"known: {', '.join('{' + name + '}' for name in KEY_FIELDS)}"
+            )
+        if value.startswith("/"):
+            raise ValueError("key must not start with '/'")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or "${{" in value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"endpoint_url must be an http(s) URL, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _kms_key_needs_kms(self) -> S3Settings:
+        if self.kms_key_id and self.sse != "aws:kms":
+            raise ValueError("kms_key_id needs sse: aws:kms")
+        return self
+
+
+class S3UploadError(Exception):
+    """The upload failed; the message says what, where and what to do."""
+
+
+def source_file(settings: S3Settings, ctx: ActionContext) -> Path:
+    """The file to upload: ``source``, or the path the job's ``download`` action wrote."""
+    if settings.source is not None:
+        raw = settings.source
+    elif ctx.job is not None and ctx.job.outputs.get("path"):
+        raw = str(ctx.job.outputs["path"])
+    else:
+        where = f"job {ctx.job.id!r}" if ctx.job is not None else "a notify action"
+        raise S3UploadError(
+            f"s3: nothing to upload in {where}: no 'path' output; put a download action "
+            "before s3 in the same list, or set 'source'"
+        )
+    path = Path(raw)
+    if not path.is_absolute():
+        path = ctx.workdir / path
+    if not path.is_file():
+        raise S3UploadError(f"s3: {path} does not exist or is not a file; check 'source'")
+    return path
+
+
+def object_key(settings: S3Settings, ctx: ActionContext, path: Path) -> str:
+    fields = {
+        "manifest": ctx.run.manifest_name,
+        "run_id": ctx.run.run_id,
+        "job": ctx.job.id if ctx.job is not None else "run",
+        "filename": path.name,
+        "date": ctx.run.started_at.date().isoformat(),
+    }
+    return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.key)
+
+
+def object_url(settings: S3Settings, region: str, key: str) -> str:
+    if settings.endpoint_url:  # path-style: works with every S3-compatible store
+        return f"{settings.endpoint_url.rstrip('/')}/{settings.bucket}/{quote(key)}"
+    return f"https://{settings.bucket}.s3.{region}.amazonaws.com/{quote(key)}"
+
+
+def _extra_args(settings: S3Settings, ctx: ActionContext, path: Path) -> dict[str, Any]:
+    content_type = settings.content_type or mimetypes.guess_type(path.name)[0]
+    extra: dict[str, Any] = {
+        "ContentType": content_type or "application/octet-stream",
+        "Metadata": {"sailjobs-run": ctx.run.run_id, "sailjobs-manifest": ctx.run.manifest_name},
+    }
+    if ctx.job is not None:
+        extra["Metadata"]["sailjobs-job"] = ctx.job.id
+    if settings.sse:
+        extra["ServerSideEncryption"] = settings.sse
+    if settings.kms_key_id:
+        extra["SSEKMSKeyId"] = settings.kms_key_id
+    if settings.storage_class:
+        extra["StorageClass"] = settings.storage_class
+    return extra
+
+
+def _explain(exc: Exception, settings: S3Settings, target: str) -> str:
+    where = settings.endpoint_url or "AWS S3"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return (
+            "s3: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE or 'profile'"
+        )
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return f"s3: {exc}; fix 'profile' or AWS_PROFILE"
+    if isinstance(
+        exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError
+    ):
+        return (
+            f"s3: cannot reach {where} after {settings.retries + 1} attempt(s); check "
+            "endpoint_url and that the store is up, then resume the run"
+        )
+    text = str(exc)
+    code = ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+    else:  # S3UploadFailedError keeps only the ClientError's text
+        found = re.search(r"An error occurred \(([^)]+)\)", text)
+        code = found.group(1) if found else ""
+    hint = CLIENT_ERROR_HINTS.get(code)
+    if hint:
+        return f"s3: uploading to {target} at {where} failed: {hint} ({code})"
+    return f"s3: uploading to {target} at {where} failed: {text}"
+
+
+def upload(settings: S3Settings, ctx: ActionContext) -> dict[str, Any]:
+    """Upload the file; return the outputs (``url``, ``bucket``, ``key``, ``etag``, ``size``)."""
+    path = source_file(settings, ctx)
+    key = object_key(settings, ctx, path)
+    target = f"s3://{settings.bucket}/{key}"
+    session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
+    try:
+        client = session.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            config=Config(
+                retries={"max_attempts": settings.retries + 1, "mode": "standard"},
+                connect_timeout=settings.timeout,
+                read_timeout=settings.timeout,
+                s3={"addressing_style": "path"} if settings.endpoint_url else None,
+            ),
+        )
+    except botocore.exceptions.BotoCoreError as exc:
+        raise S3UploadError(mask(_explain(exc, settings, target))) from exc
+    transfer = TransferConfig(
+        multipart_threshold=settings.multipart_threshold_mb * MIB,
+        multipart_chunksize=settings.part_size_mb * MIB,
+        max_concurrency=settings.max_concurrency,
+    )
+    try:
+        client.upload_file(
+            str(path),
+            settings.bucket,
+            key,
+            ExtraArgs=_extra_args(settings, ctx, path),
+            Config=transfer,
+        )
+        head = client.head_object(Bucket=settings.bucket, Key=key)
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+        S3UploadFailedError,
+    ) as exc:
+        raise S3UploadError(mask(_explain(exc, settings, target))) from exc
+    finally:
+        client.close()
+    region = client.meta.region_name or "us-east-1"
+    return {
+        "url": object_url(settings, region, key),
+        "bucket": settings.bucket,
+        "key": key,
+        "etag": str(head.get("ETag", "")).strip('"'),
+        "size": path.stat().st_size,
+    }
+
+
+class S3Action(ActionType):
+    """Upload the job's export (or ``source``) to a bucket."""
+
+    name: ClassVar[str] = "s3"
+    settings_model: ClassVar[type[ActionSettings]] = S3Settings
+    outputs: ClassVar[frozenset[str]] = frozenset({"url", "bucket", "key", "etag", "size"})
+    attempts: ClassVar[int] = 1  # botocore retries each request (``retries``)
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        outputs = upload(settings, ctx)
+        ctx.logger.info(
+            "s3: uploaded %s bytes to s3://%s/%s",
+            outputs["size"],
+            outputs["bucket"],
+            outputs["key"],
+        )
+        return outputs
+
+
+@hookimpl
+def sailjobs_action_types() -> list[ActionType]:
+    return [S3Action()]
