@@ -7,8 +7,8 @@ into a message a user can act on (``items[0].price: expected an integer number o
 got "12.99"``).
 
 Decisions where the sources are silent:
-- unknown fields are errors at the top level and in items (typos such as ``item`` are caught);
-  ``purchase_keys``, ``vars`` and item ``vars`` take any keys;
+- unknown fields are errors everywhere (typos such as ``item`` are caught) except inside
+  ``vars``, item ``vars`` and ``cookies``, which take any keys; ``purchase_keys`` holds ``extid``;
 - item ``id`` may be a string or an integer (SKUs are often numeric);
 - ``date`` must be a non-empty string (the API accepts anything PHP's strtotime understands);
 - CR before the newline, a UTF-8 BOM and surrounding whitespace are tolerated; a blank line is
@@ -25,10 +25,10 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from runner.preflight_emails import EMAIL_PATTERN
+from runner.preflight_emails import EMAIL_MAX_LENGTH, EMAIL_PATTERN
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
-Email = Annotated[str, Meta(pattern=EMAIL_PATTERN)]
+Email = Annotated[str, Meta(pattern=EMAIL_PATTERN, max_length=EMAIL_MAX_LENGTH)]
 # Tenders may carry their price as a string of digits (job-api.txt's second example line).
 DigitString = Annotated[str, Meta(pattern=r"^-?[0-9]+$")]
 
@@ -73,7 +73,9 @@ class Tender(Struct, forbid_unknown_fields=True):
     price: int | DigitString
 
 
-class PurchaseKeys(Struct):
+class PurchaseKeys(Struct, forbid_unknown_fields=True):
+    # Only extid is supported by the API. Forbidding the rest also means a line that decodes
+    # has had every byte of its strings checked as UTF-8 (msgspec skips unknown values).
     extid: NonEmptyStr
 
 
@@ -183,6 +185,7 @@ _STRUCTS_BY_PATH_TAIL: Final[dict[str, type[Struct]]] = {
     "images": Images,
     "full": ImageRef,
     "thumb": ImageRef,
+    "purchase_keys": PurchaseKeys,
 }
 
 
@@ -259,6 +262,9 @@ def _explain_validation(message: str, text: bytes) -> PurchaseProblem:
         return PurchaseProblem(path, f"expected {words}{got}")
     if "length >= 1" in head:
         return PurchaseProblem(path, "must not be empty")
+    if "length <=" in head:
+        limit = head.rsplit("<= ", 1)[-1]
+        return PurchaseProblem(path, f"expected at most {limit} characters{got}")
     if expected == "int" and last in _FIELD_WORDS:
         words = _FIELD_WORDS[last]
     else:
