@@ -1,0 +1,86 @@
+"""``sailjobs run``: parse options, call ``runner.executor.run``, render, exit per the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.exitcodes import ExitCode
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sandbox", is_flag=True, help="Run against an embedded sandbox (no credentials).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".sailjobs"),
+    show_default=True,
+    help="Folder of the run state (resume, locks).",
+)
+@click.option(
+    "--resume/--fresh", default=None, help="Resume the last unfinished run, or start over."
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report."
+)
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")
+@click.option("--only", multiple=True, metavar="JOB", help="Run only this job (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
+@click.option("--verbose", "-v", is_flag=True, help="Every poll, retry and action.")
+def run(
+    path: Path,
+    sandbox: bool,
+    concurrency: int | None,
+    state_dir: Path,
+    resume: bool | None,
+    report: Path | None,
+    junit: Path | None,
+    only: tuple[str, ...],
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Run a manifest: submit each job when its needs are done, poll it, run its actions.
+
+    \b
+    The run state (job ids, statuses, finished actions) lives in --state; an interrupted
+    run (Ctrl-C, a crash) resumes when the same command runs again.
+    Exit codes: 0 all jobs succeeded, 1 a job failed, 2 invalid manifest or usage,
+    130 interrupted (run again to resume).
+    """
+    from runner.executor import RunSetupError, exit_code_for
+    from runner.executor import run as run_manifest
+    from runner.plugins import PluginError
+    from runner.problems import ManifestError
+    from runner.progress import make_progress
+
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose cannot be used together")
+    options = {key: str(value) for key, value in (("report", report), ("junit", junit)) if value}
+    progress = make_progress(quiet=quiet, verbose=verbose)
+    try:
+        result = run_manifest(
+            path,
+            sandbox=sandbox,
+            concurrency=concurrency,
+            state_dir=state_dir,
+            resume=resume,
+            only=list(only) or None,
+            options=options,
+            progress=progress,
+        )
+    except ManifestError as exc:
+        progress.close()
+        for problem in exc.problems:
+            click.echo(problem.render())
+        raise SystemExit(ExitCode.INVALID) from None
+    except (RunSetupError, PluginError) as exc:
+        progress.close()
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(ExitCode.INVALID) from None
+    finally:
+        progress.close()
+    raise SystemExit(exit_code_for(result))

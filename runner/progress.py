@@ -1,0 +1,313 @@
+"""What a run shows while it runs: a live table on a terminal, one line per change in CI.
+
+Both views get the same calls from the scheduler (``job_changed``, ``job_polled``,
+``action_done``, ``message``) and print only through ``runner.masking``: a secret, a
+``sig`` or an export URL never reaches the screen. ``quiet`` keeps errors and the final
+summary; ``verbose`` adds every poll and the client's retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from runner.masking import MaskingFilter, mask
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
+
+_STATUS_STYLE = {
+    JobStatus.WAITING: "dim",
+    JobStatus.SUBMITTING: "cyan",
+    JobStatus.RUNNING: "blue",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "bold red",
+    JobStatus.TIMED_OUT: "bold red",
+    JobStatus.SKIPPED: "yellow",
+}
+
+
+def _elapsed(job: JobResult) -> float | None:
+    if job.submitted_at is None:
+        return None
+    end = job.finished_at or datetime.now(UTC)
+    return max((end - job.submitted_at).total_seconds(), 0.0)
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _size(job: JobResult) -> str:
+    """Rows or bytes once a download (or the API) told us."""
+    outputs = job.outputs
+    parts = []
+    if isinstance(outputs.get("rows"), int):
+        parts.append(f"{outputs['rows']:,} rows")
+    if isinstance(outputs.get("bytes"), int):
+        parts.append(f"{outputs['bytes']:,} B")
+    return ", ".join(parts)
+
+
+def summary_lines(run: RunResult) -> list[str]:
+    """The end-of-run summary: counts, then one line per job that did not succeed."""
+    counts: dict[str, int] = {}
+    for job in run.jobs.values():
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    head = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if run.interrupted:
+        verdict = "interrupted (run the same command again to resume)"
+    elif run.succeeded:
+        verdict = "succeeded"
+    else:
+        verdict = "failed"
+    lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
+    for job in run.jobs.values():
+        if job.status is not JobStatus.SUCCEEDED and job.error:
+            lines.append(f"  {job.id}: {job.status.value}: {job.error}")
+    for action in run.actions:
+        if not action.succeeded and action.error:
+            lines.append(f"  notify {action.name} ({action.when}): {action.error}")
+    return [mask(line) for line in lines]
+
+
+class Progress:
+    """The interface, and the silent implementation (library calls with no view)."""
+
+    verbose = False
+
+    def run_started(self, run: RunResult) -> None: ...
+    def job_changed(self, job: JobResult, note: str = "") -> None: ...
+    def job_polled(self, job: JobResult, next_poll_in: float) -> None: ...
+    def action_done(self, job: JobResult | None, action: ActionResult) -> None: ...
+    def message(self, text: str, level: str = "info") -> None: ...
+    def run_finished(self, run: RunResult) -> None: ...
+    def close(self) -> None: ...
+
+    def log_handler(self) -> logging.Handler:
+        """A handler that shows library log records (client retries…) through this view."""
+        handler = _ProgressLogHandler(self)
+        handler.addFilter(MaskingFilter())
+        return handler
+
+
+class _ProgressLogHandler(logging.Handler):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        if record.levelno < logging.WARNING:
+            level = "info"
+        self.progress.message(mask(record.getMessage()), level=level)
+
+
+class LineProgress(Progress):
+    """One line per change of state: for CI logs and pipes."""
+
+    def __init__(
+        self, stream: IO[str] | None = None, *, quiet: bool = False, verbose: bool = False
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.verbose = verbose
+        self._last: dict[str, tuple[JobStatus, str]] = {}
+        self._lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            stamp = time.strftime("%H:%M:%S")
+            self.stream.write(f"{stamp} {mask(text)}\n")
+            self.stream.flush()
+
+    def run_started(self, run: RunResult) -> None:
+        if not self.quiet:
+            self._write(f"run {run.run_id}: {run.manifest_name} ({len(run.jobs)} jobs)")
+
+    def job_changed(self, job: JobResult, note: str = "") -> None:
+        key = (job.status, note)
+        if self._last.get(job.id) == key:
+            return
+        first = job.id not in self._last
+        self._last[job.id] = key
+        if first and job.status is JobStatus.WAITING and not self.verbose:
+            return
+        failed = job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT)
+        if self.quiet and not failed:
+            return
+        parts = [f"{job.id}: {note or job.status.value}"]
+        if job.remote_job_id and job.status in (JobStatus.RUNNING, JobStatus.SUBMITTING):
+            parts.append(f"job_id {job.remote_job_id}")
+        if job.status.is_terminal:
+            elapsed = _fmt_seconds(_elapsed(job))
+            if elapsed:
+                parts.append(elapsed)
+            if _size(job):
+                parts.append(_size(job))
+            if job.error:
+                parts.append(job.error)
+        self._write(" · ".join(parts))
+
+    def job_polled(self, job: JobResult, next_poll_in: float) -> None:
+        if self.verbose:
+            self._write(
+                f"{job.id}: {job.remote_status or 'unknown'} (poll {job.polls}; "
+                f"next in {next_poll_in:.1f}s)"
+            )
+
+    def action_done(self, job: JobResult | None, action: ActionResult) -> None:
+        if self.quiet and action.succeeded:
+            return
+        owner = job.id if job is not None else "notify"
+        if action.resumed:
+            verdict = "already done"
+        elif action.succeeded:
+            verdict = "done"
+        else:
+            verdict = f"failed: {action.error}"
+        details = ""
+        if action.succeeded and action.outputs.get("path"):
+            details = f" → {action.outputs['path']}"
+        self._write(f"{owner}: {action.name} {verdict}{details}")
+
+    def message(self, text: str, level: str = "info") -> None:
+        if level == "info" and not self.verbose:
+            return
+        if self.quiet and level != "error":
+            return
+        prefix = "" if level == "info" else f"{level}: "
+        self._write(f"{prefix}{text}")
+
+    def run_finished(self, run: RunResult) -> None:
+        with self._lock:
+            for line in summary_lines(run):
+                self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+class LiveProgress(Progress):
+    """A rich live table of every job, refreshed a few times a second (terminals)."""
+
+    MAX_ROWS = 40  # beyond this, the table shows the active jobs and a count of the rest
+
+    def __init__(self, *, quiet: bool = False, verbose: bool = False, console: Any = None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.quiet = quiet
+        self.verbose = verbose
+        self.console = console or Console()
+        self._run: RunResult | None = None
+        self._notes: dict[str, str] = {}
+        self._next_poll: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._live = Live(
+            get_renderable=self._render,
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+
+    def _render(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("job", "type", "status", "elapsed", "next poll", "size", "detail"):
+            table.add_column(column, no_wrap=column != "detail", overflow="fold")
+        run = self._run
+        if run is None:
+            return table
+        jobs = list(run.jobs.values())
+        if len(jobs) > self.MAX_ROWS:
+            active = [job for job in jobs if not job.status.is_terminal][: self.MAX_ROWS]
+            hidden = len(jobs) - len(active)
+            jobs = active
+        else:
+            hidden = 0
+        now = time.monotonic()
+        for job in jobs:
+            next_poll = ""
+            if job.status is JobStatus.RUNNING and job.id in self._next_poll:
+                next_poll = f"{max(self._next_poll[job.id] - now, 0):.0f}s"
+            detail = job.error or self._notes.get(job.id, "")
+            table.add_row(
+                job.id,
+                job.job_type,
+                Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
+                _fmt_seconds(_elapsed(job)),
+                next_poll,
+                _size(job),
+                mask(detail),
+            )
+        if hidden:
+            done = sum(1 for job in run.jobs.values() if job.status.is_terminal)
+            table.add_row(f"… {hidden} more ({done} finished)", "", "", "", "", "", "")
+        return table
+
+    def run_started(self, run: RunResult) -> None:
+        self._run = run
+        self._live.start()
+
+    def job_changed(self, job: JobResult, note: str = "") -> None:
+        with self._lock:
+            if note:
+                self._notes[job.id] = note
+            else:
+                self._notes.pop(job.id, None)
+            if job.status.is_terminal:
+                self._next_poll.pop(job.id, None)
+
+    def job_polled(self, job: JobResult, next_poll_in: float) -> None:
+        with self._lock:
+            self._next_poll[job.id] = time.monotonic() + next_poll_in
+
+    def action_done(self, job: JobResult | None, action: ActionResult) -> None:
+        if job is not None:
+            with self._lock:
+                state = "done" if action.succeeded else "failed"
+                self._notes[job.id] = f"{action.name} {state}"
+        if not action.succeeded and not self.quiet:
+            owner = job.id if job is not None else "notify"
+            self.message(f"{owner}: {action.name} failed: {action.error}", level="error")
+
+    def message(self, text: str, level: str = "info") -> None:
+        if level == "info" and not self.verbose:
+            return
+        if self.quiet and level != "error":
+            return
+        style = {"error": "red", "warning": "yellow"}.get(level, "dim")
+        self.console.print(mask(text), style=style, markup=False, highlight=False)
+
+    def run_finished(self, run: RunResult) -> None:
+        self._live.refresh()
+        self.close()
+        for line in summary_lines(run):
+            self.console.print(line, markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self._live.is_started:
+            self._live.stop()
+
+
+def make_progress(
+    *, quiet: bool = False, verbose: bool = False, tty: bool | None = None
+) -> Progress:
+    """The live view on a terminal, lines otherwise (``tty`` overrides the detection)."""
+    if tty is None:
+        tty = sys.stdout.isatty()
+    if tty:
+        return LiveProgress(quiet=quiet, verbose=verbose)
+    return LineProgress(quiet=quiet, verbose=verbose)

@@ -1,0 +1,750 @@
+"""The scheduling loop: submit ready jobs, poll them, time them out, run their actions.
+
+One loop thread makes every decision and owns every job's state; a bounded pool of HTTP
+workers sends the POSTs and GETs, a second small pool runs action lists (downloads), and
+both report back through one event queue. No thread per job, so thousands of jobs can be
+in flight; each costs a few hundred bytes of bookkeeping.
+
+A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
+every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
+manifest's ``concurrency`` and at most ``MAX_IMPORTS`` imports at once. A job whose need
+did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from runner import polling
+from runner.masking import mask, mask_data, register_url
+from runner.plugins import call_hook
+from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
+from runner.runactions import (
+    ActionEnvironment,
+    ActionInterrupted,
+    Backoff,
+    phases_for,
+    run_action_list,
+)
+from runner.state import JobRecord, RunState, to_datetime
+from runner.workpool import TaskDone, WorkPool
+
+log = logging.getLogger("sailjobs.run")
+
+MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
+IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
+HTTP_WORKERS = 8
+ACTION_WORKERS = 4
+MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
+SUCCESS_STATUSES = frozenset({"completed"})
+FAILURE_STATUSES = frozenset({"error", "incomplete"})
+
+
+class Phase(Enum):
+    WAITING = "waiting"
+    SUBMITTING = "submitting"
+    POLLING = "polling"
+    ACTING = "acting"
+    DONE = "done"
+
+
+@dataclass
+class JobRun:
+    """One job's live state in this process (the loop thread's alone)."""
+
+    planned: Any  # runner.planner.PlannedJob
+    result: JobResult
+    phase: Phase = Phase.WAITING
+    submitted_wall: float | None = None  # clock time of the first accepted submission
+    next_poll: float = 0.0
+    poll_outstanding: bool = False
+    poll_failures: int = 0
+    outcome: JobStatus | None = None
+    resubmitting: bool = False  # ambiguous window of a resubmit-safe job (resume)
+    needs: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> str:
+        return str(self.planned.id)
+
+    @property
+    def spec(self) -> Any:
+        return self.planned.spec
+
+    @property
+    def counts_as_import(self) -> bool:
+        job_type = self.planned.job_type
+        return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job's payload, resolved and checked, ready to be POSTed."""
+
+    payload: dict[str, Any]
+    file: Path | None
+    masked_params: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+class PrepareError(Exception):
+    """The job cannot be submitted (unresolvable expression, bad value, failed pre-flight)."""
+
+
+def format_duration(value: float) -> str:
+    seconds = round(value)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        plan: Any,  # runner.planner.Plan
+        manifest: Any,  # runner.manifest.Manifest
+        manifest_dir: Path,
+        run: RunResult,
+        state: RunState,
+        client: Any,  # runner.sailthru.SailthruClient
+        env: Mapping[str, str],
+        progress: Any,  # runner.progress.Progress
+        stop: threading.Event,
+        state_dir: Path,
+        concurrency: int | None = None,
+        records: dict[str, JobRecord] | None = None,
+        clock: Any = None,
+        http_workers: int = HTTP_WORKERS,
+        action_workers: int = ACTION_WORKERS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.manifest = manifest
+        self.manifest_dir = manifest_dir
+        self.run_result = run
+        self.state = state
+        self.client = client
+        self.env = env
+        self.progress = progress
+        self.stop = stop
+        self.concurrency = max(1, concurrency or manifest.concurrency)
+        self.clock = clock or polling.RealClock()
+        self.rng = rng or random.Random()
+        self.events: queue.Queue[TaskDone] = queue.Queue()
+        self.http = WorkPool(http_workers, "http", self.events)
+        self.actions_pool = WorkPool(action_workers, "actions", self.events)
+        self.jobs: dict[str, JobRun] = {}
+        self._poll_heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._readiness_dirty = True
+        self._fail_fast_by: str | None = None
+        self._next_poll_allowed = 0.0
+        self._in_flight = 0
+        self._imports_in_flight = 0
+        self.action_env = ActionEnvironment(
+            run=run,
+            state=state,
+            workdir=manifest_dir,
+            state_dir=state_dir,
+            client=client,
+            stop=stop,
+            eval_context=self._eval_context,
+            on_action=lambda job, action: progress.action_done(job, action),
+        )
+        self._restore(records or {})
+
+    # setup ------------------------------------------------------------------------------
+
+    def _restore(self, records: dict[str, JobRecord]) -> None:
+        run_id = self.run_result.run_id
+        for job_id, planned in self.plan.jobs.items():
+            result = JobResult(
+                run_id=run_id, id=job_id, job_type=planned.job_type.name, status=JobStatus.WAITING
+            )
+            job = JobRun(planned, result, needs=frozenset(self.plan.needs(job_id)))
+            self.jobs[job_id] = job
+            self.run_result.jobs[job_id] = result
+            record = records.get(job_id)
+            if record is None:
+                self.state.add_job(run_id, job_id, planned.job_type.name)
+                continue
+            result.remote_job_id = record.remote_job_id
+            result.remote_status = record.remote_status
+            result.attempts, result.polls = record.attempts, record.polls
+            result.params = record.params
+            result.submitted_at = to_datetime(record.submitted_at)
+            result.outputs = dict(record.outputs)
+            if isinstance(result.outputs.get("export_url"), str):
+                register_url(result.outputs["export_url"])
+            job.submitted_wall = record.submitted_at
+            if record.status.is_terminal:
+                result.status, result.error = record.status, record.error
+                result.finished_at = to_datetime(record.finished_at)
+                self._restore_actions(result)
+                job.phase = Phase.DONE
+            elif record.outcome is not None:
+                job.outcome, result.error = record.outcome, record.error
+                job.phase = Phase.ACTING  # actions pending: dispatched by start()
+            elif record.remote_job_id is not None:
+                job.phase = Phase.POLLING
+                result.status = JobStatus.RUNNING
+            elif record.ambiguous:
+                if planned.job_type.resubmit_safe:
+                    job.resubmitting = True
+                else:
+                    job.outcome = JobStatus.FAILED
+                    job.phase = Phase.ACTING
+                    result.error = (
+                        "sailjobs stopped between sending this job and recording Sailthru's "
+                        f"answer, so the {planned.job_type.name} job may or may not exist; it "
+                        "is not resubmitted because a second one would not be harmless. Check "
+                        "the jobs list in Sailthru; if it is missing, run "
+                        f"`sailjobs run --fresh --only {job_id}`"
+                    )
+
+    def _restore_actions(self, result: JobResult) -> None:
+        from runner.results import ActionResult
+
+        for record in self.state.actions(self.run_result.run_id, result.id):
+            result.actions.append(
+                ActionResult(
+                    name=record.name, plugin=record.plugin, when=record.phase, index=record.idx,
+                    succeeded=record.succeeded, attempts=record.attempts,
+                    outputs=record.outputs, error=record.error, resumed=True,
+                )
+            )  # fmt: skip
+
+    # the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Drive every job to DONE (or stop early on ``self.stop``); hooks fire as jobs end."""
+        try:
+            self._start()
+            while not self._finished():
+                self._dispatch()
+                if self._finished():
+                    break
+                try:
+                    event = self.events.get(timeout=self._wait_seconds())
+                except queue.Empty:
+                    continue
+                self._handle(event)
+                while True:
+                    try:
+                        self._handle(self.events.get_nowait())
+                    except queue.Empty:
+                        break
+        finally:
+            self._wrap_up()
+
+    def _start(self) -> None:
+        now = self.clock.time()
+        for job in self.jobs.values():
+            self.progress.job_changed(job.result)
+            if job.phase is Phase.POLLING:
+                self._enter_flight(job)
+                job.next_poll = now
+                self._schedule_poll(job, now)
+                self._hook_submitted(job, resumed=True)
+            elif job.resubmitting:
+                self.progress.message(
+                    f"{job.id}: the last run stopped while submitting it; resubmitting "
+                    f"(a second {job.result.job_type} is harmless)",
+                    level="warning",
+                )
+            elif job.phase is Phase.ACTING and job.outcome is not None:
+                self._dispatch_actions(job, job.outcome)
+
+    def _finished(self) -> bool:
+        if self.stop.is_set():
+            # Stop submitting; wait only for POSTs already sent so their job_ids are stored.
+            return not any(job.phase is Phase.SUBMITTING for job in self.jobs.values())
+        return all(job.phase is Phase.DONE for job in self.jobs.values())
+
+    def _wait_seconds(self) -> float:
+        due = self._poll_heap[0][0] if self._poll_heap else None
+        if due is None:
+            return MAX_WAIT
+        real = self.clock.real_seconds(max(due - self.clock.time(), 0.0))
+        return min(max(real, 0.0), MAX_WAIT)
+
+    def _dispatch(self) -> None:
+        if self.stop.is_set():
+            return
+        if self._readiness_dirty:
+            self._readiness_dirty = False
+            self._dispatch_ready()
+        self._dispatch_polls()
+
+    # readiness and submission -----------------------------------------------------------
+
+    def _dispatch_ready(self) -> None:
+        for job in self.jobs.values():  # topological order
+            if job.phase is not Phase.WAITING:
+                continue
+            failed_needs = [
+                need
+                for need in sorted(job.needs)
+                if self.jobs[need].phase is Phase.DONE
+                and self.jobs[need].result.status is not JobStatus.SUCCEEDED
+            ]
+            if failed_needs:
+                need = self.jobs[failed_needs[0]].result
+                verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
+                    need.status, "failed"
+                )
+                self._finish(job, JobStatus.SKIPPED, f"skipped: it needs {need.id!r}, which {verb}")
+                continue
+            if self._fail_fast_by is not None:
+                self._finish(
+                    job,
+                    JobStatus.SKIPPED,
+                    f"skipped: fail_fast stopped the run after {self._fail_fast_by!r} failed",
+                )
+                continue
+            if not all(self.jobs[need].phase is Phase.DONE for need in job.needs):
+                continue
+            if self._in_flight >= self.concurrency:
+                continue
+            if job.counts_as_import and self._imports_in_flight >= MAX_IMPORTS:
+                continue
+            self._submit(job)
+
+    def _enter_flight(self, job: JobRun) -> None:
+        self._in_flight += 1
+        if job.counts_as_import:
+            self._imports_in_flight += 1
+
+    def _leave_flight(self, job: JobRun) -> None:
+        self._in_flight -= 1
+        if job.counts_as_import:
+            self._imports_in_flight -= 1
+        self._readiness_dirty = True
+
+    def _eval_context(self) -> Any:
+        from runner.expressions import EvalContext
+
+        started = self.run_result.started_at
+        return EvalContext(
+            vars=dict(self.manifest.vars),
+            env=self.env,
+            run={"id": self.run_result.run_id, "date": started.date(), "started_at": started},
+            jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+        )
+
+    def _prepare(self, job: JobRun) -> Prepared:
+        from pydantic import ValidationError
+
+        from runner.expressions import render
+        from runner.jobtypes import CheckContext
+
+        job_type = job.planned.job_type
+        try:
+            params = render(job.spec.params, self._eval_context())
+        except Exception as exc:  # ExpressionError and filter errors
+            raise PrepareError(f"cannot resolve its parameters: {exc}") from exc
+        masked = mask_data(params)
+        try:
+            job_type.params_model.model_validate(params)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
+        problems = list(
+            job_type.check(
+                params, CheckContext(manifest_dir=self.manifest_dir, split=job.spec.split)
+            )
+        )
+        if problems:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in problem.path)}: {problem.message}"
+                for problem in problems
+            )
+            raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
+        payload = {"job": job_type.name, **params}
+        file = None
+        for name in job_type.file_params:
+            value = payload.get(name)
+            if isinstance(value, str) and value and name == "file":
+                file = (self.manifest_dir / value).resolve()
+                del payload[name]
+        return Prepared(payload, file, masked)
+
+    def _preflight(self, job: JobRun, params: dict[str, Any]) -> list[str]:
+        """Run the file checks the manifest asks for; raises PrepareError to refuse the job."""
+        mode = getattr(job.spec, "preflight", "on")
+        if mode == "off" or not job.planned.job_type.file_params:
+            return []
+        from runner.preflight import check_job_files
+
+        reports = check_job_files(job.planned.job_type.name, params, self.manifest_dir)
+        bad = [report.summary() for report in reports if not report.ok]
+        if bad and mode == "on":
+            raise PrepareError(
+                f"pre-flight check refused the file: {'; '.join(bad)} (fix the file, or set "
+                "`preflight: warn` on the job to submit it anyway)"
+            )
+        return [f"pre-flight: {summary}" for summary in bad]
+
+    def _submit(self, job: JobRun) -> None:
+        try:
+            prepared = self._prepare(job)
+        except PrepareError as exc:
+            job.result.error = mask(str(exc))
+            self._decide(job, JobStatus.FAILED, job.result.error)
+            return
+        job.phase = Phase.SUBMITTING
+        job.result.status = JobStatus.SUBMITTING
+        job.result.params = prepared.masked_params
+        job.result.attempts += 1
+        self._enter_flight(job)
+        self.progress.job_changed(job.result)
+        run_id, attempts = self.run_result.run_id, job.result.attempts
+        resubmit_safe = bool(job.planned.job_type.resubmit_safe)
+        raw_params = {k: v for k, v in prepared.payload.items() if k != "job"}
+        if prepared.file is not None:
+            raw_params["file"] = str(prepared.file)
+
+        def send() -> Any:
+            warnings = self._preflight(job, raw_params) if prepared.file is not None else []
+            # Committed before the POST: a crash from here on is the ambiguous window.
+            self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
+            info = self.client.submit_job(
+                prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
+            )
+            return info, warnings
+
+        self.http.submit("submit", job.id, send)
+
+    def _on_submitted(self, job: JobRun, event: TaskDone) -> None:
+        if event.error is not None:
+            self._leave_flight(job)
+            error = event.error
+            if isinstance(error, PrepareError):
+                message = str(error)
+            else:
+                message = f"could not submit: {error}"
+                if type(error).__name__ == "AmbiguousSubmitError":
+                    message += (
+                        " (the request may have created the job; it is not resent because "
+                        f"a duplicate {job.planned.job_type.name} is not harmless: check the "
+                        "jobs list in Sailthru)"
+                    )
+            self._decide(job, JobStatus.FAILED, mask(message))
+            return
+        info, warnings = event.value
+        for warning in warnings:
+            self.progress.message(f"{job.id}: {warning}", level="warning")
+        now_wall = self.state.record_submitted(
+            self.run_result.run_id, job.id, info.job_id, info.status
+        )
+        job.result.remote_job_id = info.job_id
+        job.result.remote_status = info.status
+        job.result.status = JobStatus.RUNNING
+        if job.submitted_wall is None:
+            job.submitted_wall = self.clock.time()
+            job.result.submitted_at = to_datetime(now_wall)
+        job.phase = Phase.POLLING
+        timing = self._timing(job)
+        self._schedule_poll(job, self.clock.time() + polling.first_poll_delay(timing))
+        self._hook_submitted(job, resumed=False)
+        self.progress.job_changed(job.result)
+
+    def _hook_submitted(self, job: JobRun, *, resumed: bool) -> None:
+        event = JobSubmitted(
+            run_id=self.run_result.run_id,
+            id=job.id,
+            job_type=job.result.job_type,
+            remote_job_id=str(job.result.remote_job_id),
+            params=job.result.params,
+            submitted_at=job.result.submitted_at or self.run_result.started_at,
+            resumed=resumed,
+        )
+        for failure in call_hook("sailjobs_job_submitted", event=event):
+            self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+
+    # polling ------------------------------------------------------------------------------
+
+    def _timing(self, job: JobRun) -> polling.PollTiming:
+        poll = job.spec.poll
+        return polling.PollTiming(
+            initial=_seconds(poll.initial), max=_seconds(getattr(poll, "max", poll.initial))
+        )
+
+    def _deadline(self, job: JobRun) -> float:
+        started = job.submitted_wall if job.submitted_wall is not None else self.clock.time()
+        return started + _seconds(job.spec.timeout)
+
+    def _schedule_poll(self, job: JobRun, when: float) -> None:
+        when = min(when, self._deadline(job))
+        job.next_poll = when
+        self._seq += 1
+        heapq.heappush(self._poll_heap, (when, self._seq, job.id))
+
+    def _dispatch_polls(self) -> None:
+        now = self.clock.time()
+        while self._poll_heap and self._poll_heap[0][0] <= now:
+            when, _, job_id = self._poll_heap[0]
+            job = self.jobs[job_id]
+            if job.phase is not Phase.POLLING or job.poll_outstanding or when != job.next_poll:
+                heapq.heappop(self._poll_heap)  # stale entry
+                continue
+            if now >= self._deadline(job):
+                heapq.heappop(self._poll_heap)
+                self._time_out(job)
+                continue
+            if now < self._next_poll_allowed:
+                break  # the GET budget is low: wait for the pacing gap
+            heapq.heappop(self._poll_heap)
+            job.poll_outstanding = True
+            remote_id = str(job.result.remote_job_id)
+            self.http.submit("poll", job.id, lambda rid=remote_id: self.client.get_job(rid))
+            self._pace_polls(now)
+
+    def _pace_polls(self, now: float) -> None:
+        budget_for = getattr(self.client, "budget_for", None)
+        if budget_for is None:
+            return
+        try:
+            budget = budget_for("job", "GET")
+        except Exception:  # a budget we cannot read never stops polling
+            return
+        import time as _time
+
+        spacing = polling.budget_spacing(budget, _time.time())
+        self._next_poll_allowed = now + spacing
+
+    def _on_polled(self, job: JobRun, event: TaskDone) -> None:
+        job.poll_outstanding = False
+        if job.phase is not Phase.POLLING:
+            return
+        job.result.polls += 1
+        now = self.clock.time()
+        timing = self._timing(job)
+        elapsed = now - (job.submitted_wall or now)
+        if event.error is not None:
+            error = event.error
+            if getattr(error, "transient", True) is False:
+                self._leave_flight(job)
+                self._decide(
+                    job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
+                )
+                return
+            job.poll_failures += 1
+            self.progress.message(
+                f"{job.id}: status check failed ({mask(str(error))}); trying again", "warning"
+            )
+            self._schedule_poll(job, now + polling.next_poll_delay(elapsed, timing, self.rng))
+            return
+        info = event.value
+        job.poll_failures = 0
+        changed = info.status != job.result.remote_status
+        job.result.remote_status = info.status
+        if info.status in SUCCESS_STATUSES or info.status in FAILURE_STATUSES:
+            self._leave_flight(job)
+            self._on_remote_terminal(job, info)
+            return
+        if changed:
+            self.state.record_remote(
+                self.run_result.run_id, job.id, remote_status=info.status, polls=job.result.polls
+            )
+            self.progress.job_changed(job.result)
+        if now >= self._deadline(job):
+            self._time_out(job)
+            return
+        delay = polling.next_poll_delay(elapsed, timing, self.rng)
+        self._schedule_poll(job, now + delay)
+        self.progress.job_polled(job.result, self.clock.real_seconds(delay))
+
+    def _on_remote_terminal(self, job: JobRun, info: Any) -> None:
+        outputs = _job_outputs(info)
+        job.result.outputs.update(outputs)
+        if info.status in SUCCESS_STATUSES:
+            if job.planned.job_type.produces_export and (info.expired or not info.export_url):
+                self._decide(
+                    job,
+                    JobStatus.FAILED,
+                    f"the export of Sailthru job {info.job_id} expired before it could be "
+                    "downloaded (export links are removed about 2 hours after the job "
+                    "finishes); run the job again",
+                )
+                return
+            self._decide(job, JobStatus.SUCCEEDED, None)
+            return
+        message = _remote_error_message(info)
+        self._decide(job, JobStatus.FAILED, mask(message))
+
+    def _time_out(self, job: JobRun) -> None:
+        self._leave_flight(job)
+        remote = job.result.remote_job_id
+        message = (
+            f"timed out after {format_duration(_seconds(job.spec.timeout))}: the Sailthru job "
+            f"{remote} may still be running (check it with `sailjobs status {remote}`)"
+        )
+        self._decide(job, JobStatus.TIMED_OUT, message)
+
+    # outcomes, actions, the end ---------------------------------------------------------
+
+    def _decide(self, job: JobRun, outcome: JobStatus, error: str | None) -> None:
+        """The job's fate is known; record it, then run its actions (if any) or finish it."""
+        job.outcome = outcome
+        job.result.error = error
+        self.state.record_outcome(
+            self.run_result.run_id,
+            job.id,
+            outcome,
+            remote_status=job.result.remote_status,
+            outputs=job.result.outputs,
+            error=error,
+            polls=job.result.polls,
+        )
+        self._dispatch_actions(job, outcome)
+
+    def _dispatch_actions(self, job: JobRun, outcome: JobStatus) -> None:
+        succeeded = outcome is JobStatus.SUCCEEDED
+        lists = [(phase, getattr(job.spec, phase, None) or []) for phase in phases_for(succeeded)]
+        if not any(specs for _, specs in lists):
+            self._finish(job, outcome, job.result.error)
+            return
+        job.phase = Phase.ACTING
+        retry = job.spec.retry
+        backoff = Backoff(_seconds(retry.initial), _seconds(retry.max))
+
+        def act() -> tuple[JobStatus, str | None]:
+            status, error = outcome, job.result.error
+            if succeeded:
+                failure = run_action_list(
+                    self.action_env, "on_success", job.spec.on_success, job=job.result,
+                    backoff=backoff,
+                )  # fmt: skip
+                if failure is not None:
+                    status, error = JobStatus.FAILED, failure
+                    run_action_list(
+                        self.action_env, "on_failure", job.spec.on_failure, job=job.result,
+                        backoff=backoff,
+                    )  # fmt: skip
+            else:
+                failure = run_action_list(
+                    self.action_env, "on_failure", job.spec.on_failure, job=job.result,
+                    backoff=backoff,
+                )  # fmt: skip
+            failure = run_action_list(
+                self.action_env, "always", job.spec.always, job=job.result, backoff=backoff
+            )
+            if failure is not None and status is JobStatus.SUCCEEDED:
+                status, error = JobStatus.FAILED, failure
+            return status, error
+
+        self.progress.job_changed(job.result, note="running actions")
+        self.actions_pool.submit("actions", job.id, act)
+
+    def _on_acted(self, job: JobRun, event: TaskDone) -> None:
+        if isinstance(event.error, ActionInterrupted):
+            return  # resumed later: the outcome is recorded, the actions not yet done
+        if event.error is not None:
+            self._finish(
+                job, JobStatus.FAILED, mask(f"internal error while running actions: {event.error}")
+            )
+            return
+        status, error = event.value
+        self._finish(job, status, error)
+
+    def _finish(self, job: JobRun, status: JobStatus, error: str | None) -> None:
+        if job.phase is Phase.DONE:
+            return
+        from datetime import UTC, datetime
+
+        job.phase = Phase.DONE
+        result = job.result
+        result.status, result.error = status, error
+        result.finished_at = datetime.now(UTC)
+        self._readiness_dirty = True
+        if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and self.manifest.fail_fast:
+            self._fail_fast_by = self._fail_fast_by or job.id
+        try:
+            self.state.record_finished(
+                self.run_result.run_id,
+                job.id,
+                status,
+                outputs=result.outputs,
+                error=error,
+                polls=result.polls,
+                params=result.params or None,
+            )
+        finally:
+            self.progress.job_changed(result)
+            for failure in call_hook("sailjobs_job_finished", result=result):
+                self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+
+    def _handle(self, event: TaskDone) -> None:
+        job = self.jobs.get(event.key)
+        if job is None:
+            return
+        if event.kind == "submit":
+            self.http.done()
+            self._on_submitted(job, event)
+        elif event.kind == "poll":
+            self.http.done()
+            self._on_polled(job, event)
+        elif event.kind == "actions":
+            self.actions_pool.done()
+            self._on_acted(job, event)
+
+    def _wrap_up(self) -> None:
+        """Stop the pools; on an unexpected error, every unfinished job still gets its hook."""
+        interrupted = self.stop.is_set()
+        self.http.shutdown(wait=False)
+        self.actions_pool.shutdown(wait=False)
+        if interrupted:
+            return
+        for job in self.jobs.values():
+            if job.phase is not Phase.DONE:
+                self._finish(job, JobStatus.FAILED, "internal error: the scheduler stopped early")
+
+
+def _seconds(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    return float(value)
+
+
+def _job_outputs(info: Any) -> dict[str, Any]:
+    outputs = dict(getattr(info, "fields", None) or {})
+    for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
+        value = getattr(info, name, None)
+        if value is not None:
+            outputs[name] = value
+    if isinstance(outputs.get("export_url"), str):
+        register_url(outputs["export_url"])
+    return outputs
+
+
+def _remote_error_message(info: Any) -> str:
+    fields = getattr(info, "fields", None) or {}
+    detail = next(
+        (
+            str(fields[key])
+            for key in ("error_message", "errormsg", "message", "status_message")
+            if fields.get(key)
+        ),
+        None,
+    )
+    text = f"Sailthru reported the job {info.job_id} as {info.status!r}"
+    return f"{text}: {detail}" if detail else text
