@@ -1,0 +1,372 @@
+"""YAML → plain data plus the position of every value, for ``file:line:col`` problems.
+
+PyYAML's C parser builds the node tree (it keeps marks); we construct the data ourselves
+from it so that we can:
+
+- read scalars by the YAML 1.2 core schema, not 1.1: ``2016-01-01`` stays a string,
+  ``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is octal and ``017`` is 17;
+- reject duplicate mapping keys (PyYAML silently keeps the last one);
+- bound alias expansion, so that an alias bomb fails fast instead of eating memory;
+- refuse every tag that is not plain data (safe loading only).
+
+Positions are not copied into a map per value: ``SourceMap.position`` walks the node tree
+on demand, which costs nothing for the (usual) valid manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runner.problems import Problem
+
+PathPart = str | int
+PathTuple = tuple[PathPart, ...]
+
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest this big is a mistake, not a pipeline
+MAX_ALIAS_EXPANSION = 10_000  # values reached through aliases, in the whole document
+MAX_DEPTH = 64  # nesting of mappings and sequences
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+MAP, SEQ, MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
+
+
+class _CoreSchemaLoader(yaml.CSafeLoader):
+    """The C parser with the YAML 1.2 core schema's implicit types (and merge keys)."""
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
+
+
+for _tag, _pattern, _first in (
+    (NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    (INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        FLOAT,
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+.0123456789"),
+    ),
+    (MERGE, r"^(?:<<)$", ["<"]),
+):
+    _CoreSchemaLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+
+
+def format_path(path: PathTuple) -> str:
+    """``("jobs", "a", "on_success", 0, "download")`` → ``jobs.a.on_success[0].download``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a YAML document is, looked up by its path in the data."""
+
+    file: str
+    root: Node | None
+    _index: dict[int, dict[str, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
+
+    def _entries(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
+        cached = self._index.get(id(node))
+        if cached is None:
+            cached = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == MERGE:
+                    for merged in _merge_sources(value_node):
+                        for key, pair in self._entries(merged).items():
+                            cached.setdefault(key, pair)
+                elif isinstance(key_node, ScalarNode):
+                    cached.setdefault(key_node.value, (key_node, value_node))
+            self._index[id(node)] = cached
+        return cached
+
+    def locate(self, path: PathTuple) -> tuple[Node | None, Node | None]:
+        """The (key node, value node) of the deepest existing prefix of ``path``."""
+        key_node: Node | None = None
+        node = self.root
+        for part in path:
+            if isinstance(node, MappingNode):
+                pair = self._entries(node).get(str(part))
+                if pair is None:
+                    break
+                key_node, node = pair
+            elif isinstance(node, SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    break
+                key_node, node = None, node.value[part]
+            else:
+                break
+        return key_node, node
+
+    def position(self, path: PathTuple, *, key: bool = False) -> tuple[int, int]:
+        """(line, col), 1-based, of the value at ``path`` (or of its key with ``key=True``).
+
+        A mapping or list value points at its key (its first line is the key's line);
+        a path that does not exist points at its deepest existing ancestor.
+        """
+        key_node, node = self.locate(path)
+        target = node
+        if key_node is not None and (key or not isinstance(node, ScalarNode)):
+            target = key_node
+        if target is None:
+            return (1, 1)
+        mark = target.start_mark
+        return (mark.line + 1, mark.column + 1)
+
+    def problem(self, path: PathTuple, message: str, *, key: bool = False) -> Problem:
+        line, col = self.position(path, key=key)
+        return Problem(self.file, line, col, format_path(path), message)
+
+
+def _merge_sources(node: Node) -> list[MappingNode]:
+    if isinstance(node, MappingNode):
+        return [node]
+    if isinstance(node, SequenceNode):
+        return [item for item in node.value if isinstance(item, MappingNode)]
+    return []
+
+
+class _Builder:
+    """Turns a node tree into dicts, lists and scalars, collecting problems as it goes."""
+
+    def __init__(self, source: SourceMap) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self._seen: set[int] = set()  # collection nodes already built once (alias targets)
+        self._active: set[int] = set()  # collection nodes being built (a recursive alias)
+        self._alias_values = 0
+
+    def _problem(self, node: Node, path: PathTuple, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(
+            Problem(self.source.file, mark.line + 1, mark.column + 1, format_path(path), message)
+        )
+
+    def build(
+        self, node: Node, path: PathTuple, *, alias: PathTuple | None = None, depth: int = 0
+    ) -> Any:
+        """``alias`` is the path where the alias being expanded was used (None outside one)."""
+        if alias is not None:
+            self._alias_values += 1
+            if self._alias_values > MAX_ALIAS_EXPANSION:
+                raise _AliasBombError(alias)
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if depth > MAX_DEPTH:
+            raise _TooDeepError(node, path)
+        if id(node) in self._active:
+            self._problem(node, path, "a recursive alias (it contains itself); remove it")
+            return None
+        if alias is None and id(node) in self._seen:
+            alias = path
+        self._seen.add(id(node))
+        self._active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                if node.tag != SEQ:
+                    self._problem(node, path, _tag_message(node.tag))
+                return [
+                    self.build(item, (*path, index), alias=alias, depth=depth + 1)
+                    for index, item in enumerate(node.value)
+                ]
+            assert isinstance(node, MappingNode)
+            if node.tag != MAP:
+                self._problem(node, path, _tag_message(node.tag))
+            return self._mapping(node, path, alias, depth)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(
+        self, node: MappingNode, path: PathTuple, alias: PathTuple | None, depth: int
+    ) -> Any:
+        data: dict[str, Any] = {}
+        first_seen: dict[str, int] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE:
+                for source in _merge_sources(value_node):
+                    value = self.build(source, path, alias=alias or path, depth=depth + 1)
+                    if not isinstance(value, dict):
+                        continue
+                    for key, item in value.items():
+                        merged.setdefault(key, item)
+                if not _merge_sources(value_node):
+                    self._problem(value_node, path, "`<<` merges a mapping (or a list of them)")
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self._problem(key_node, path, "a key must be a plain text, not a list or mapping")
+                continue
+            key = key_node.value
+            if key in first_seen:
+                self._problem(
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {first_seen[key]}); "
+                    "each key may appear once: rename or remove one",
+                )
+                continue
+            first_seen[key] = key_node.start_mark.line + 1
+            data[key] = self.build(value_node, (*path, key), alias=alias, depth=depth + 1)
+        if merged:
+            return {**merged, **data}
+        return data
+
+    def _scalar(self, node: ScalarNode, path: PathTuple) -> Any:
+        tag, text = node.tag, node.value
+        if tag == STR:
+            return text
+        try:
+            if tag == INT:
+                if text.startswith("0o"):
+                    return int(text[2:], 8)
+                return int(text, 0) if text.startswith("0x") else int(text)
+            if tag == FLOAT:
+                return float(text.replace(".inf", "inf").replace(".Inf", "inf").lower())
+            if tag == BOOL:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                return text.lower() == "true"
+            if tag == NULL:
+                if text not in ("", "~", "null", "Null", "NULL"):
+                    raise ValueError(text)
+                return None
+        except ValueError:
+            self._problem(node, path, f"{text!r} is not a valid {tag.removeprefix(_TAG)}")
+            return text
+        self._problem(node, path, _tag_message(tag))
+        return text
+
+
+def _tag_message(tag: str) -> str:
+    shown = "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+    return f"unsupported YAML tag {shown}; a manifest holds plain text, numbers, lists and mappings"
+
+
+class _AliasBombError(Exception):
+    def __init__(self, path: PathTuple) -> None:
+        self.path = path
+
+
+class _TooDeepError(Exception):
+    def __init__(self, node: Node, path: PathTuple) -> None:
+        self.node, self.path = node, path
+
+
+@dataclass
+class YamlDocument:
+    """The data of one YAML file, where each value is, and every problem found."""
+
+    data: Any
+    source: SourceMap
+    problems: list[Problem]
+
+
+def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        message = f"the file is not valid UTF-8 (byte 0x{byte}); save it as UTF-8"
+        return None, Problem(file, line, col, "", message)
+
+
+def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    lines = text.splitlines()
+    char = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
+    if char == "\t" or "'\\t'" in problem:
+        message = "a tab character here; YAML indents with spaces only: replace the tab"
+    elif "expected a single document" in f"{problem} {context}":
+        message = "more than one YAML document (a `---` line); a manifest is one document"
+    else:
+        message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return Problem(file, line, col, "", message)
+
+
+def load_yaml_text(text: str, file: str) -> YamlDocument:
+    """Parse ``text``; a syntax error is the only problem that leaves ``data`` as None."""
+    source = SourceMap(file, None)
+    try:
+        loader = _CoreSchemaLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        return YamlDocument(None, source, [_syntax_problem(exc, file, text)])
+    source.root = root
+    if root is None:
+        return YamlDocument(None, source, [])
+    builder = _Builder(source)
+    try:
+        data = builder.build(root, ())
+    except _AliasBombError as exc:
+        # An alias node carries its anchor's marks: point at the key that holds the alias.
+        path = exc.path
+        while path and isinstance(path[-1], int):
+            path = path[:-1]
+        problem = source.problem(
+            path,
+            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias bomb?); "
+            "repeat less through `*alias`",
+            key=True,
+        )
+        return YamlDocument(None, source, [problem])
+    except _TooDeepError as exc:
+        mark = exc.node.start_mark
+        message = f"nested more than {MAX_DEPTH} levels deep (or a recursive alias); flatten it"
+        problem = Problem(file, mark.line + 1, mark.column + 1, format_path(exc.path), message)
+        return YamlDocument(None, source, [problem])
+    return YamlDocument(data, source, builder.problems)
+
+
+def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
+    """Read and parse a file: too big, unreadable, not UTF-8 or not YAML → a problem."""
+    file = display if display is not None else str(path)
+    source = SourceMap(file, None)
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            message = (
+                f"the file is {size / 1024 / 1024:.1f} MB; a manifest may be at most "
+                f"{MAX_MANIFEST_BYTES // 1024 // 1024} MB: split it or move data into files"
+            )
+            return YamlDocument(None, source, [Problem(file, 1, 1, "", message)])
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return YamlDocument(None, source, [Problem(file, 1, 1, "", f"cannot read: {reason}")])
+    text, problem = _decode(raw, file)
+    if text is None:
+        assert problem is not None
+        return YamlDocument(None, source, [problem])
+    return load_yaml_text(text, file)
+
+
+def iter_paths(data: Any, path: PathTuple = ()) -> Iterator[tuple[PathTuple, Any]]:
+    """Every (path, leaf value) of nested dicts and lists."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_paths(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from iter_paths(value, (*path, index))
+    else:
+        yield path, data
