@@ -279,11 +279,11 @@ def _retry_after(response: requests.Response, fallback: float, cap: float) -> fl
     return min(max(seconds, 0.0), cap)
 
 
-def post(
-    settings: ChatSettings,
-    payload: dict[str, Any],
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
+def _wait(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def post(settings: ChatSettings, payload: dict[str, Any]) -> int:
     """POST ``payload``; retry 429 (after Retry-After), 5xx and network errors; return attempts."""
     register_secret(settings.webhook)
     where = f"{settings.kind} webhook {redact_url(settings.webhook)}"
@@ -312,7 +312,7 @@ def post(
                     )
             if attempt > settings.retries:
                 break
-            sleep(wait)
+            _wait(wait)
             delay *= 2
     raise ChatError(
         mask(

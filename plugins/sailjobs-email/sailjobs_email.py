@@ -365,7 +365,7 @@ def _describe(exc: Exception, where: str) -> str:
     return f"email: sending through SMTP server {where} failed: {exc}"
 
 
-def send(settings: EmailSettings, message: EmailMessage, sleep: Any = time.sleep) -> int:
+def send(settings: EmailSettings, message: EmailMessage) -> int:
     """Send ``message``; retry transient failures; return the number of attempts made."""
     port = settings.port or DEFAULT_PORTS[settings.security]
     where = f"{settings.host}:{port}"
@@ -378,7 +378,7 @@ def send(settings: EmailSettings, message: EmailMessage, sleep: Any = time.sleep
             error = exc
             if _is_permanent(exc) or attempt > settings.retries:
                 break
-            sleep(delay)
+            time.sleep(delay)
             delay *= 2
     tries = f" after {attempt} attempts" if attempt > 1 else ""
     raise EmailError(mask(_describe(error, where) + tries)) from error
