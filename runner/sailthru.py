@@ -329,7 +329,7 @@ class SailthruClient:
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, _AttemptFailed) and exc.retry),
-            sleep=self._sleep,
+            sleep=self._pause,
             before_sleep=lambda state: self._log_retry(request, state),
             reraise=True,
         )
@@ -351,14 +351,22 @@ class SailthruClient:
             return 0.0  # the budget makes the next attempt wait for the window's reset
         return float(self.retry.backoff()(state))
 
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+
     def _log_retry(self, request: str, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         reason = failure.reason if isinstance(failure, _AttemptFailed) else repr(failure)
-        delay = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(failure, _AttemptFailed) and failure.rate_limited:
+            when = "retrying when the rate-limit window resets"
+        else:
+            delay = state.next_action.sleep if state.next_action else 0.0
+            when = f"retrying in {delay:.1f} s"
         log.warning(
             mask(
                 f"{request} attempt {state.attempt_number}/{self.retry.attempts} failed: "
-                f"{reason}; retrying in {delay:.1f} s"
+                f"{reason}; {when}"
             )
         )
 
@@ -389,9 +397,16 @@ class SailthruClient:
         params = signed_params(self.api_key, self._secret, payload)
         url = f"{self.base_url}/{endpoint}"
         body: RequestBody | None = None
-        try:
-            if method == "POST":
+        if method == "POST":
+            try:
                 body = form_body(params) if file is None else multipart_body(params, file)
+            except OSError as exc:
+                error = ApiError(
+                    f"cannot read the upload file {file}: {exc.strerror}", request=request
+                )
+                raise _AttemptFailed(error, retry=False, reason=error.message) from exc
+        try:
+            if body is not None:
                 response = self._session.post(
                     url,
                     data=body.body,
@@ -402,12 +417,6 @@ class SailthruClient:
                 response = self._session.request(
                     method, url, params=params, timeout=self._timeout(None)
                 )
-        except OSError as exc:
-            raise _AttemptFailed(
-                ApiError(f"cannot read the upload file: {exc}", request=request),
-                retry=False,
-                reason=f"upload file unreadable: {exc}",
-            ) from exc
         except requests.RequestException as exc:
             raise self._connection_failure(request, exc, body, resubmit_safe) from exc
         finally:

@@ -50,7 +50,7 @@ Behaviour = Callable[["Handler", Received], None]
 class Handler(BaseHTTPRequestHandler):
     server: ScriptedHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet tests
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _handle(self) -> None:

@@ -143,7 +143,9 @@ def test_repr_and_errors_never_show_the_secret(make_client) -> None:
 
 
 def test_a_payload_without_job_is_refused_before_sending(make_client) -> None:
-    with ScriptedServer([job_answer()]) as server:
-        with pytest.raises(Exception, match="no 'job' key"):
-            make_client(server.url).submit_job({"list": "L"})
+    with (
+        ScriptedServer([job_answer()]) as server,
+        pytest.raises(Exception, match="no 'job' key"),
+    ):
+        make_client(server.url).submit_job({"list": "L"})
     assert server.requests == []
