@@ -322,3 +322,18 @@ def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan
         _dependents=dependents,
         _reasons={job_id: dict(edges[job_id]) for job_id in planned},
     )
+
+
+# The renderers live in their own module; re-exported so ``runner.planner`` is the one entry.
+from runner.planrender import render_json, render_mermaid, render_text  # noqa: E402
+
+__all__ = [
+    "Plan",
+    "PlannedJob",
+    "build_plan",
+    "check_graph",
+    "dependencies",
+    "render_json",
+    "render_mermaid",
+    "render_text",
+]

@@ -1,0 +1,58 @@
+"""``sailjobs plan PATH``: the jobs in order with resolved parameters; secrets masked."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="mermaid: a graph a pull request renders.",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="JOB",
+    help="Only this job and everything upstream of it (repeatable).",
+)
+def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
+    """Show which jobs will run, in which order, with which parameters.
+
+    Fails (exit 2) on an invalid manifest and names every environment variable the plan
+    reads that is not set.
+    """
+    import os
+
+    from runner.exitcodes import ExitCode
+    from runner.manifest import load_manifest
+    from runner.planner import build_plan, render_json, render_mermaid, render_text
+    from runner.problems import ManifestError
+
+    try:
+        loaded = load_manifest(path)
+        the_plan = build_plan(loaded, only=list(only) or None)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(problem.render())
+        raise SystemExit(ExitCode.INVALID) from None
+    if output_format == "mermaid":
+        click.echo(render_mermaid(the_plan))
+        return
+    missing = the_plan.missing_env(os.environ)
+    if missing:
+        click.echo(
+            f"{path}: missing environment variable{'s' * (len(missing) != 1)} "
+            f"{', '.join(missing)}; set {'them' if len(missing) > 1 else 'it'} "
+            "(or give a fallback with `| default(...)`)",
+            err=True,
+        )
+        raise SystemExit(ExitCode.INVALID)
+    renderer = render_json if output_format == "json" else render_text
+    click.echo(renderer(the_plan, os.environ))

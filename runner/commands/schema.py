@@ -1,0 +1,19 @@
+"""``sailjobs schema``: the manifest JSON Schema, with the installed plugins' job types and actions."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def schema() -> None:
+    """Print the manifest JSON Schema (draft 2020-12) for editors and CI tools.
+
+    \b
+    Save it and point your editor at it from the top of a manifest:
+      sailjobs schema > sailjobs.schema.json
+      # yaml-language-server: $schema=./sailjobs.schema.json
+    """
+    from runner.schema import schema_json
+
+    click.echo(schema_json())

@@ -1,0 +1,50 @@
+"""``sailjobs validate PATH...``: every problem of every manifest, one line each; exit 0 or 2."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="github: ::error annotations for GitHub Actions.",
+)
+@click.option(
+    "--deep", is_flag=True, help="Also check the content of the files jobs upload (slower)."
+)
+def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
+    """Check manifests (files, or folders of *.yaml / *.yml) without sending anything.
+
+    Needs no credentials and no environment variables. Exit 0 when every manifest is
+    valid, 2 otherwise, with one `file:line:col: where: what` line per problem.
+    """
+    from runner.exitcodes import ExitCode
+    from runner.validation import ManifestPathError, find_manifests, validate_file
+
+    try:
+        files = find_manifests(paths)
+    except ManifestPathError as exc:
+        click.echo(f"sailjobs validate: {exc}", err=True)
+        raise SystemExit(ExitCode.INVALID) from None
+    invalid = 0
+    total = 0
+    for file in files:
+        problems = validate_file(file, deep=deep)
+        total += len(problems)
+        invalid += bool(problems)
+        for problem in problems:
+            click.echo(problem.render_github() if output_format == "github" else problem.render())
+    if invalid:
+        click.echo(
+            f"{total} problem{'s' * (total != 1)} in {invalid} of {len(files)} "
+            f"manifest{'s' * (len(files) != 1)}",
+            err=True,
+        )
+        raise SystemExit(ExitCode.INVALID)
+    click.echo(f"{len(files)} manifest{'s' * (len(files) != 1)} valid", err=True)
