@@ -1,4 +1,66 @@
 """pytest fixtures for sailjobs and for in-house plugin authors (``pytest_plugins = ["runner.testing"]``).
 
-The sandbox fixtures are added with the sandbox (runner/sandbox/).
+- ``sandbox``: a started :class:`runner.sandbox.Sandbox` seeded with the demo data, on a free
+  loopback port, with its data in a temporary directory and fast jobs (0.2 s).
+- ``sandbox_factory(**kwargs)``: start a sandbox with other settings (``job_time``,
+  ``rate_limits``, ``faults``, ``export_ttl``, ``smtp``, ``seed``…); each one is stopped at
+  the end of the test. ``start=False`` returns it unstarted.
+- ``wait_for_job(sandbox, job_id)``: poll the sandbox's own view of a job (no API request is
+  counted) until it is ``completed`` or ``error``.
 """
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from runner.sandbox import Sandbox
+
+FAST_JOB_TIME = 0.2
+TERMINAL_STATUSES = ("completed", "error")
+
+
+def wait_for_job(
+    sandbox: Sandbox,
+    job_id: str,
+    timeout: float = 10.0,
+    statuses: tuple[str, ...] = TERMINAL_STATUSES,
+) -> dict[str, Any]:
+    """The job's GET fields once its status is one of ``statuses``; TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = sandbox.job(job_id)
+        if job is not None and job["status"] in statuses:
+            return job
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job_id} is still {job and job['status']} after {timeout} s")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
+    """Start sandboxes with chosen settings; all are stopped when the test ends."""
+    from runner.sandbox import Sandbox
+
+    made: list[Sandbox] = []
+
+    def make(*, start: bool = True, **kwargs: Any) -> Sandbox:
+        kwargs.setdefault("data_dir", tmp_path_factory.mktemp("sandbox"))
+        kwargs.setdefault("job_time", FAST_JOB_TIME)
+        sandbox = Sandbox(**kwargs)
+        made.append(sandbox)
+        return sandbox.start() if start else sandbox
+
+    yield make
+    for sandbox in reversed(made):
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    """A started sandbox with the demo data (lists ``Main Newsletter``, ``Engaged``, ``VIP``…)."""
+    return sandbox_factory(seed="demo")

@@ -1,0 +1,123 @@
+"""``sailjobs sandbox serve``: run the Sailthru-compatible sandbox until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import click
+
+from runner.exitcodes import ExitCode
+
+
+def _seconds(value: str, option: str) -> float:
+    """``2s``, ``2h``, ``1h30m`` or a number of seconds (0 allowed)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        from runner.durations import parse_duration
+
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint=option) from error
+    if seconds < 0:
+        raise click.BadParameter("must not be negative", param_hint=option)
+    return seconds
+
+
+def _rate(value: float, option: str) -> float:
+    if not 0 <= value <= 1:
+        raise click.BadParameter("a fraction from 0 to 1", param_hint=option)
+    return value
+
+
+@click.group()
+def sandbox() -> None:
+    """The Sailthru-compatible sandbox (job API, signature checks, faults on demand)."""
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8642, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="SQLite data dir.")
+@click.option("--api-key", default="sandbox-key", show_default=True)
+@click.option("--secret", default="sandbox-secret", show_default=True)
+@click.option("--seed", type=click.Choice(["demo"]), help="Load demo lists, users, purchases.")
+@click.option("--job-time", default="2s", show_default=True, help="How long a job takes.")
+@click.option("--export-ttl", default="2h", show_default=True, help="Export link lifetime.")
+@click.option("--smtp", metavar="HOST:PORT", help="Send report emails through this server.")
+@click.option("--rate-limit-post", default=40, show_default=True, type=click.IntRange(1))
+@click.option("--rate-limit-get", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault draws.")
+@click.option("--latency", default="0", help="Added to every API answer (e.g. 500ms).")
+@click.option("--error-rate", default=0.0, type=float, help="Fraction answered 500/502/503.")
+@click.option("--throttle-rate", default=0.0, type=float, help="Fraction answered 429.")
+@click.option("--drop-rate", default=0.0, type=float, help="Fraction of connections dropped.")
+@click.option("--cut-download-rate", default=0.0, type=float, help="Downloads cut short.")
+@click.option("--job-error-rate", default=0.0, type=float, help="Jobs ending in error.")
+@click.option("--job-stuck-rate", default=0.0, type=float, help="Jobs stuck in pending.")
+@click.option("--early-expiry", default=None, help="Export links expire after this instead.")
+def serve(**options: Any) -> None:
+    """Serve the job API until SIGINT/SIGTERM; prints the base URL, key and secret."""
+    from runner.sandbox import Faults, Sandbox
+
+    faults = Faults(
+        seed=options["fault_seed"],
+        latency=_seconds(options["latency"], "--latency"),
+        error_rate=_rate(options["error_rate"], "--error-rate"),
+        throttle_rate=_rate(options["throttle_rate"], "--throttle-rate"),
+        drop_before_body_rate=_rate(options["drop_rate"], "--drop-rate"),
+        cut_download_rate=_rate(options["cut_download_rate"], "--cut-download-rate"),
+        job_error_rate=_rate(options["job_error_rate"], "--job-error-rate"),
+        job_stuck_rate=_rate(options["job_stuck_rate"], "--job-stuck-rate"),
+        early_expiry=(
+            _seconds(options["early_expiry"], "--early-expiry")
+            if options["early_expiry"] is not None
+            else None
+        ),
+    )
+    try:
+        server = Sandbox(
+            data_dir=options["data_dir"],
+            api_key=options["api_key"],
+            secret=options["secret"],
+            seed=options["seed"],
+            job_time=_seconds(options["job_time"], "--job-time"),
+            rate_limits={"POST": options["rate_limit_post"], "GET": options["rate_limit_get"]},
+            export_ttl=_seconds(options["export_ttl"], "--export-ttl"),
+            smtp=options["smtp"],
+            faults=faults,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--smtp") from error
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server.start(host=options["host"], port=options["port"])
+        except OSError as error:
+            click.echo(
+                f"error: cannot listen on {options['host']}:{options['port']}: {error.strerror}"
+                " (choose another --port)",
+                err=True,
+            )
+            raise SystemExit(ExitCode.INVALID) from None
+        click.echo(f"Sailthru sandbox at {server.url}")
+        click.echo(f"  api key: {server.api_key}")
+        click.echo(f"  secret:  {server.secret}")
+        click.echo(f"  data:    {server.data_dir}")
+        click.echo("Press Ctrl+C to stop.", err=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Sandbox stopped.", err=True)

@@ -1,0 +1,50 @@
+"""Dates as the sandbox reads them (purchase dates, custom signup dates) and writes them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+
+_YYYYMMDD = re.compile(r"^\d{8}$")
+
+
+def parse_yyyymmdd(value: object) -> date | None:
+    """``20160131`` (int or text) as a date, or None when it is not one."""
+    text = str(value).strip()
+    if not _YYYYMMDD.match(text):
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def parse_datetime(text: str, allow_epoch: bool = True) -> datetime | None:
+    """A date the way users write them: ISO 8601, ``YYYY-MM-DD``, RFC 2822, or epoch seconds.
+
+    The real API accepts whatever PHP's strtotime reads; these are the common forms.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        if not allow_epoch:
+            return None
+        return datetime.fromtimestamp(int(text), UTC)
+    for candidate in (text, text.replace(" ", "T", 1), text.replace("Z", "+00:00")):
+        try:
+            moment = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    for pattern in ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,79 @@
+"""Export files at storage-like URLs: ``/export/YYYY/MM/DD/<32 hex>``, Range, expiry."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Response
+
+from runner.sandbox.faults import CUT_DOWNLOAD, Faults
+from runner.sandbox.jobs import JobManager
+
+EXPORT_PATH = re.compile(r"^/export/\d{4}/\d{2}/\d{2}/(?P<token>[0-9a-f]{32})$")
+
+
+class DroppedConnection(ConnectionError):
+    """Raised after the socket was closed on purpose (a fault); the server ignores it."""
+
+
+def drop_connection(environ: dict[str, Any]) -> None:
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    raise DroppedConnection("connection dropped on purpose")
+
+
+def not_found() -> Response:
+    body = "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>NoSuchKey</Code>"
+    body += "<Message>The specified key does not exist.</Message></Error>\n"
+    return Response(body, status=404, content_type="application/xml")
+
+
+def serve_export(environ: dict[str, Any], jobs: JobManager, faults: Faults) -> Response:
+    """The export file, with Range support; 404 once expired (or for any other path)."""
+    match = EXPORT_PATH.match(environ.get("PATH_INFO", ""))
+    record = jobs.export_by_token(match["token"]) if match else None
+    if (
+        record is None
+        or record.export_path is None
+        or environ["REQUEST_METHOD"] not in ("GET", "HEAD")
+    ):
+        return not_found()
+    if jobs.is_expired(record) or not Path(record.export_path).exists():
+        jobs.describe(record, "")  # deletes the expired file
+        return not_found()
+    filename = str(record.result.get("filename", "export.csv"))
+    response = send_file(
+        record.export_path, environ, mimetype="text/csv", conditional=True, max_age=None
+    )
+    del response.headers["Date"]  # the server adds its own
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    if faults.take(CUT_DOWNLOAD) is not None and response.content_length:
+        response.direct_passthrough = False
+        response.response = _cut_short(response.response, response.content_length // 2, environ)
+    return response
+
+
+def _cut_short(body: Iterable[bytes], limit: int, environ: dict[str, Any]) -> Iterator[bytes]:
+    """The first ``limit`` bytes, then the connection closes: Content-Length is never met."""
+    sent = 0
+    try:
+        for chunk in body:
+            if sent + len(chunk) >= limit:
+                yield chunk[: limit - sent]
+                break
+            sent += len(chunk)
+            yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    drop_connection(environ)

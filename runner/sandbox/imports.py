@@ -1,0 +1,252 @@
+"""The import jobs: ``import`` (emails into a list) and ``purchase_import`` (purchase lines).
+
+Checks at POST time reproduce the job API's error table; problems found while running (a
+bad line, an unreachable URL) end the job in ``error`` with a message naming the line. Each
+job writes in one transaction: nothing is half-imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from runner.preflight_emails import is_valid_email
+from runner.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
+from runner.sandbox import errors
+from runner.sandbox.dates import parse_datetime
+from runner.sandbox.errors import api_error
+from runner.sandbox.jobs import (
+    IMPORT_POOL,
+    Accepted,
+    JobEnv,
+    JobFailed,
+    JobKind,
+    JobRecord,
+    Outcome,
+)
+from runner.sandbox.store import rfc2822, user_row
+from runner.sandbox.wire import Upload, remove_quietly
+
+URL_TIMEOUT = 30.0
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def is_true(value: Any) -> bool:
+    return value is True or (
+        value not in (None, False) and str(value).strip().lower() in TRUE_VALUES
+    )
+
+
+def check_upload(payload: dict[str, Any], upload: Upload | None, required: bool) -> None:
+    """The file rows of the error table, for jobs that take a ``file`` part."""
+    if upload is None:
+        if payload.get("file") not in (None, ""):
+            raise api_error(errors.FILE_NOT_SET)  # named in json, but no part came
+        if required:
+            raise api_error(errors.FILE_REQUIRED)
+        return
+    if upload.size == 0:
+        raise api_error(errors.FILE_SIZE_UNKNOWN)
+
+
+def check_url(url: Any) -> None:
+    parts = urlsplit(str(url).strip()) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise api_error(errors.INVALID_URL)
+
+
+class ListImport(JobKind):
+    job = "import"
+    pool = IMPORT_POOL
+
+    def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
+        name = payload.get("list")
+        if name is None:
+            raise api_error(errors.MISSING_LIST)
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise api_error(errors.INVALID_LIST_NAME)
+        check_upload(payload, upload, required=False)
+        emails = payload.get("emails")
+        url = payload.get("url")
+        if upload is None and emails in (None, "", []) and url in (None, ""):
+            raise api_error(errors.IMPORT_SOURCE_REQUIRED)
+        if url not in (None, ""):
+            check_url(url)
+        return Accepted(f"List Import: {name}", {"list": name})
+
+    def run(self, record: JobRecord, env: JobEnv) -> Outcome:
+        payload = record.payload
+        signup_dates = is_true(payload.get("signup_dates"))
+        url = payload.get("url")
+        # Fetched before the transaction: the write lock is not held across the network.
+        fetched = fetch_url(str(url).strip(), env.upload_dir) if url not in (None, "") else None
+        try:
+            now = rfc2822()
+            users = (
+                user_row(email, signup or now)
+                for email, signup in self._entries(record, fetched, signup_dates)
+            )
+            with env.store.transaction() as db:
+                list_id = env.store.list_id(db, payload["list"], create=True)
+                assert list_id is not None
+                count = env.store.add_users(db, list_id, users, overwrite_signup=signup_dates)
+        finally:
+            remove_quietly(fetched)
+        return Outcome(rows=count)
+
+    def _entries(
+        self, record: JobRecord, fetched: Path | None, signup_dates: bool
+    ) -> Iterator[tuple[str, str | None]]:
+        emails = record.payload.get("emails")
+        if isinstance(emails, list):
+            emails = ",".join(str(email) for email in emails)
+        if isinstance(emails, str):
+            for email in emails.replace("\n", ",").split(","):
+                if is_valid_email(email.strip()):
+                    yield email.strip(), None
+        for path in (record.upload_path, fetched):
+            if path:
+                yield from read_email_file(Path(path), signup_dates)
+
+
+def fetch_url(url: str, upload_dir: Path) -> Path:
+    """Download an import's ``url`` to a file (streamed), or end the job in error."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    path = upload_dir / f"url-{secrets.token_hex(8)}"
+    try:
+        with requests.get(url, stream=True, timeout=URL_TIMEOUT) as response:
+            if response.status_code != 200:
+                raise JobFailed(f"Could not fetch the import URL: HTTP {response.status_code}")
+            with open(path, "wb") as sink:
+                for chunk in response.iter_content(256 * 1024):
+                    sink.write(chunk)
+    except requests.RequestException as error:
+        remove_quietly(path)
+        raise JobFailed(f"Could not fetch the import URL: {type(error).__name__}") from error
+    except JobFailed:
+        remove_quietly(path)
+        raise
+    return path
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, "rb") as source:
+        for number, raw in enumerate(source, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise JobFailed(f"Line {number}: the file is not UTF-8 text") from error
+            yield number, line.lstrip("\ufeff") if number == 1 else line
+
+
+def read_email_file(path: Path, signup_dates: bool) -> Iterator[tuple[str, str | None]]:
+    """Emails of a file: one per line, or a CSV with an ``email`` column (and ``signup_date``)."""
+    lines = _lines(path)
+    first = next(lines, None)
+    if first is None:
+        return
+    header = next(csv.reader([first[1]]), [])
+    columns = [column.strip().lower() for column in header]
+    if "email" not in columns:
+        if signup_dates:
+            raise JobFailed(
+                'Line 1: signup_dates needs a CSV whose columns are "email" and "signup_date"'
+            )
+        for _number, line in [first, *lines]:
+            email = line.strip()
+            if is_valid_email(email):
+                yield email, None
+        return
+    email_index = columns.index("email")
+    date_index = columns.index("signup_date") if "signup_date" in columns else None
+    if signup_dates and date_index is None:
+        raise JobFailed('Line 1: signup_dates needs a "signup_date" column')
+    for number, line in lines:
+        row = next(csv.reader(io.StringIO(line)), [])
+        if len(row) <= email_index:
+            continue
+        email = row[email_index].strip()
+        if not is_valid_email(email):
+            continue
+        signup = None
+        if signup_dates and date_index is not None and len(row) > date_index:
+            moment = parse_datetime(row[date_index], allow_epoch=False)
+            if moment is None:
+                raise JobFailed(
+                    f"Line {number}: signup_date {row[date_index]!r} is not a date"
+                    " (use YYYY-MM-DD; UNIX times are not accepted)"
+                )
+            signup = rfc2822(moment)
+        yield email, signup
+
+
+class PurchaseImport(JobKind):
+    job = "purchase_import"
+    pool = IMPORT_POOL
+
+    def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
+        check_upload(payload, upload, required=True)
+        return Accepted("Purchase Import")
+
+    def run(self, record: JobRecord, env: JobEnv) -> Outcome:
+        assert record.upload_path is not None
+        rows = list(purchase_rows(Path(record.upload_path)))
+        with env.store.transaction() as db:
+            db.executemany(
+                "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls, price,"
+                " channel, unit_prices, quantities, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(extid) DO UPDATE SET email = excluded.email, md5 = excluded.md5,"
+                " date = excluded.date, date_key = excluded.date_key, items = excluded.items,"
+                " urls = excluded.urls, price = excluded.price, channel = excluded.channel,"
+                " unit_prices = excluded.unit_prices, quantities = excluded.quantities,"
+                " data = excluded.data",
+                rows,
+            )
+        return Outcome(rows=len(rows))
+
+
+def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
+    """Each line validated with THE purchase format (runner/purchase.py), as a table row."""
+    with open(path, "rb") as source:
+        for number, line in enumerate(source, start=1):
+            if number > 1 and not line.strip():
+                continue  # a trailing blank line is tolerated
+            try:
+                purchase = purchase_to_dict(parse_purchase_line(line))
+            except PurchaseFormatError as error:
+                raise JobFailed(f"Line {number}: {error.problem.render()}") from error
+            moment = parse_datetime(purchase["date"])
+            if moment is None:
+                raise JobFailed(f"Line {number}: date: {purchase['date']!r} is not a date")
+            yield _purchase_row(purchase, moment)
+
+
+def _purchase_row(purchase: dict[str, Any], moment: datetime) -> tuple[object, ...]:
+    items = purchase["items"]
+    adjustments = sum(line["price"] for line in purchase.get("adjustments", []))
+    email = purchase["email"].strip().lower()
+    moment = moment.astimezone(UTC)
+    return (
+        str(purchase["purchase_keys"]["extid"]),
+        email,
+        hashlib.md5(email.encode("utf-8")).hexdigest(),
+        rfc2822(moment),
+        int(moment.strftime("%Y%m%d")),
+        ",".join(str(item["title"]) for item in items),
+        ",".join(str(item["url"]) for item in items),
+        sum(item["qty"] * item["price"] for item in items) + adjustments,
+        purchase.get("channel", "online"),
+        ",".join(str(item["price"]) for item in items),
+        ",".join(str(item["qty"]) for item in items),
+        json.dumps(purchase),
+    )

@@ -1,0 +1,185 @@
+"""Demo data (``--seed demo``) and big lists for benchmarks, inserted in batches.
+
+The demo is deterministic (``random.Random(0)``); its dates are relative to today so that
+"the last seven days of purchases" always finds some. Lists:
+
+- ``Main Newsletter``: 300 users (``user001@example.com`` … ``user300@example.com``)
+- ``Engaged``: the 120 most engaged of them
+- ``VIP``: 25 users with purchases
+- ``Empty List``: no users
+
+Purchases: 200 over the last 90 days (extid ``demo-0001`` …). Scheduled sends: 40 in the
+next 14 days. Every user has vars ``userId``, ``user_type`` and ``plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from runner.sandbox.store import Store, new_object_id, rfc2822, user_row
+
+DEMO_LISTS = ("Main Newsletter", "Engaged", "VIP", "Empty List")
+DEMO_USERS = 300
+DEMO_PURCHASES = 200
+DEMO_SCHEDULED_SENDS = 40
+ENGAGEMENTS = ("engaged", "active", "passive", "disengaged", "dormant", "new")
+CITIES = (
+    ("New York", "NY", "US", "10001"),
+    ("San Francisco", "CA", "US", "94105"),
+    ("Chicago", "IL", "US", "60601"),
+    ("London", "", "GB", "EC1A"),
+    ("Toronto", "ON", "CA", "M5H"),
+)
+DEVICES = ("desktop", "mobile", "tablet")
+PRODUCTS = (
+    ("2005", "T-Shirts in Black", 4000),
+    ("SKU1002", "Women's Shoes in Black and White", 25000),
+    ("SKU1001", "Men's Shoes in Black", 10000),
+    ("SKU2001", "Rain Jacket", 12900),
+)
+TEMPLATES = ("Welcome", "Abandoned Cart", "Order Shipped")
+
+
+def is_empty(store: Store) -> bool:
+    with store.connect() as db:
+        return db.execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+
+
+def seed(store: Store, name: str) -> None:
+    """Load a named data set into an empty store (``demo`` is the only one)."""
+    if name != "demo":
+        raise ValueError(f"unknown seed {name!r}: the only seed is 'demo'")
+    if is_empty(store):
+        seed_demo(store)
+
+
+def seed_demo(store: Store) -> None:
+    rng = random.Random(0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    users = list(_demo_users(rng, now))
+    with store.transaction() as db:
+        ids = {name: store.list_id(db, name, create=True) for name in DEMO_LISTS}
+        store.add_users(db, ids["Main Newsletter"] or 0, users)
+        engaged = sorted(users, key=lambda user: -int(str(user["opens"])))[:120]
+        store.add_users(db, ids["Engaged"] or 0, engaged)
+        store.add_users(db, ids["VIP"] or 0, users[:25])
+        _demo_purchases(db, rng, now)
+        _demo_scheduled_sends(db, rng, now)
+
+
+def _demo_users(rng: random.Random, now: datetime) -> Iterator[dict[str, object]]:
+    for number in range(1, DEMO_USERS + 1):
+        joined = now - timedelta(days=rng.randint(30, 900), seconds=rng.randint(0, 86399))
+        opens = rng.randint(0, 200)
+        city, state, country, zip_code = rng.choice(CITIES)
+        last_open = now - timedelta(days=rng.randint(0, 60)) if opens else None
+        yield user_row(
+            f"user{number:03d}@example.com",
+            rfc2822(joined),
+            engagement=rng.choice(ENGAGEMENTS),
+            opens=opens,
+            clicks=rng.randint(0, opens),
+            pageviews=rng.randint(0, 500),
+            last_open=rfc2822(last_open) if last_open else "",
+            geolocation_city=city,
+            geolocation_state=state,
+            geolocation_country=country,
+            geolocation_zip=zip_code,
+            lifetime_message=rng.randint(0, 400),
+            top_device=rng.choice(DEVICES),
+            vars=json.dumps(
+                {
+                    "userId": number,
+                    "user_type": rng.choice(("free", "trial", "paid")),
+                    "plan": rng.choice(("basic", "plus", "pro")),
+                }
+            ),
+        )
+
+
+def _demo_purchases(db: sqlite3.Connection, rng: random.Random, now: datetime) -> None:
+    rows = []
+    for number in range(1, DEMO_PURCHASES + 1):
+        email = f"user{rng.randint(1, 25):03d}@example.com"
+        moment = now - timedelta(days=rng.randint(0, 89), seconds=rng.randint(0, 86399))
+        items = [(*rng.choice(PRODUCTS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3))]
+        data = {
+            "email": email,
+            "date": moment.date().isoformat(),
+            "purchase_keys": {"extid": f"demo-{number:04d}"},
+            "items": [
+                {"qty": q, "id": i, "title": t, "price": p, "url": f"https://example.com/p/{i}"}
+                for i, t, p, q in items
+            ],
+        }
+        rows.append(
+            (
+                f"demo-{number:04d}",
+                email,
+                hashlib.md5(email.encode()).hexdigest(),
+                rfc2822(moment),
+                int(moment.strftime("%Y%m%d")),
+                ",".join(t for _, t, _, _ in items),
+                ",".join(f"https://example.com/p/{i}" for i, _, _, _ in items),
+                sum(p * q for _, _, p, q in items),
+                "online",
+                ",".join(str(p) for _, _, p, _ in items),
+                ",".join(str(q) for _, _, _, q in items),
+                json.dumps(data),
+            )
+        )
+    db.executemany(
+        "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls, price, channel,"
+        " unit_prices, quantities, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def _demo_scheduled_sends(db: sqlite3.Connection, rng: random.Random, now: datetime) -> None:
+    rows = []
+    for _ in range(DEMO_SCHEDULED_SENDS):
+        email = f"user{rng.randint(1, DEMO_USERS):03d}@example.com"
+        moment = now + timedelta(days=rng.randint(0, 13), seconds=rng.randint(3600, 86399))
+        rows.append(
+            (
+                new_object_id(),
+                rng.choice(TEMPLATES),
+                email,
+                hashlib.md5(email.encode()).hexdigest(),
+                rfc2822(moment),
+                moment.timestamp(),
+            )
+        )
+    db.executemany(
+        "INSERT INTO scheduled_sends (send_id, template, email, md5, send_time, send_ts)"
+        " VALUES (?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def seed_big_list(store: Store, name: str, count: int, prefix: str = "bench") -> None:
+    """``count`` users in list ``name`` (benchmarks): batched inserts, a few shared dates."""
+    now = datetime.now(UTC)
+    dates = [rfc2822(now - timedelta(days=day)) for day in range(0, 365, 7)]
+    rng = random.Random(1)
+
+    def users() -> Iterator[dict[str, object]]:
+        for number in range(count):
+            yield user_row(
+                f"{prefix}{number:07d}@example.com",
+                dates[number % len(dates)],
+                opens=number % 97,
+                clicks=number % 13,
+                engagement=ENGAGEMENTS[number % len(ENGAGEMENTS)],
+                geolocation_city=CITIES[number % len(CITIES)][0],
+                vars=json.dumps({"userId": number, "plan": rng.choice(("basic", "pro"))}),
+            )
+
+    with store.transaction() as db:
+        list_id = store.list_id(db, name, create=True)
+        store.add_users(db, list_id or 0, users())

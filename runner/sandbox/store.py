@@ -1,0 +1,256 @@
+"""The sandbox's data in SQLite: lists, users, list signups, purchases, scheduled sends, jobs.
+
+Columns of ``users`` are named after the export_list_data ``fields`` values, so that an
+export is one SQL query written straight to CSV. Dates are stored as the RFC 2822 text the
+exports show; hashes of the lower-cased email are computed once, at insert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lists (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    create_time TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    profile_id TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL UNIQUE,
+    md5 TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    engagement TEXT NOT NULL DEFAULT 'new',
+    profile_created_date TEXT NOT NULL,
+    signup TEXT NOT NULL,
+    opens INTEGER NOT NULL DEFAULT 0,
+    clicks INTEGER NOT NULL DEFAULT 0,
+    pageviews INTEGER NOT NULL DEFAULT 0,
+    last_open TEXT NOT NULL DEFAULT '',
+    last_click TEXT NOT NULL DEFAULT '',
+    last_pageview TEXT NOT NULL DEFAULT '',
+    optout_time TEXT NOT NULL DEFAULT '',
+    geolocation_city TEXT NOT NULL DEFAULT '',
+    geolocation_state TEXT NOT NULL DEFAULT '',
+    geolocation_country TEXT NOT NULL DEFAULT '',
+    geolocation_zip TEXT NOT NULL DEFAULT '',
+    lifetime_message INTEGER NOT NULL DEFAULT 0,
+    first_purchase_time TEXT NOT NULL DEFAULT '',
+    purchase_count INTEGER NOT NULL DEFAULT 0,
+    purchase_price INTEGER NOT NULL DEFAULT 0,
+    purchase_incomplete INTEGER NOT NULL DEFAULT 0,
+    last_purchase_time TEXT NOT NULL DEFAULT '',
+    largest_purchase_item_price INTEGER NOT NULL DEFAULT 0,
+    top_device TEXT NOT NULL DEFAULT '',
+    email_status TEXT NOT NULL DEFAULT 'valid',
+    email_status_time TEXT NOT NULL DEFAULT '',
+    email_message TEXT NOT NULL DEFAULT '',
+    vars TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS list_members (
+    list_id INTEGER NOT NULL REFERENCES lists(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    signup TEXT NOT NULL,
+    PRIMARY KEY (list_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS list_members_user ON list_members(user_id);
+CREATE TABLE IF NOT EXISTS purchases (
+    id INTEGER PRIMARY KEY,
+    extid TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    md5 TEXT NOT NULL,
+    date TEXT NOT NULL,
+    date_key INTEGER NOT NULL,
+    message_id TEXT NOT NULL DEFAULT '',
+    items TEXT NOT NULL,
+    urls TEXT NOT NULL,
+    price INTEGER NOT NULL,
+    channel TEXT NOT NULL DEFAULT 'online',
+    unit_prices TEXT NOT NULL,
+    quantities TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS purchases_date ON purchases(date_key);
+CREATE TABLE IF NOT EXISTS scheduled_sends (
+    id INTEGER PRIMARY KEY,
+    send_id TEXT NOT NULL UNIQUE,
+    template TEXT NOT NULL,
+    email TEXT NOT NULL,
+    md5 TEXT NOT NULL,
+    send_time TEXT NOT NULL,
+    send_ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    upload_path TEXT,
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    result TEXT NOT NULL DEFAULT '{}',
+    error_message TEXT,
+    export_path TEXT,
+    export_token TEXT UNIQUE,
+    export_expires REAL,
+    fault TEXT
+);
+"""
+
+
+def rfc2822(moment: datetime | float | None = None) -> str:
+    """``Wed, 07 Dec 2016 15:44:09 -0000`` (RFC 2822, as the API writes times)."""
+    if moment is None:
+        moment = datetime.now(UTC)
+    elif not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return format_datetime(moment)
+
+
+def new_object_id() -> str:
+    """A 24-hex-digit id like the API's job ids and profile ids."""
+    return secrets.token_hex(12)
+
+
+def user_row(email: str, signup: str, **columns: object) -> dict[str, object]:
+    """The column values of a new user (email lower-cased, hashes computed once)."""
+    email = email.strip().lower()
+    data = email.encode("utf-8")
+    return {
+        "profile_id": new_object_id(),
+        "email": email,
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "domain": email.rpartition("@")[2],
+        "profile_created_date": signup,
+        "signup": signup,
+        **columns,
+    }
+
+
+class Store:
+    """One SQLite database file, used by many threads through a small connection pool."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        with self.connect() as db:
+            db.executescript(SCHEMA)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=120, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._all.append(db)
+        return db
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode; use ``transaction`` for several writes."""
+        if self._closed:
+            raise RuntimeError("the sandbox store is closed")
+        try:
+            db = self._pool.get_nowait()
+        except queue.Empty:
+            db = self._open()
+        try:
+            yield db
+        finally:
+            if db.in_transaction:
+                db.rollback()
+            self._pool.put(db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside BEGIN IMMEDIATE … COMMIT (rolled back on an exception)."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            connections, self._all = self._all, []
+        for db in connections:
+            db.close()
+
+    # -- lists and users --------------------------------------------------------------
+    def list_id(self, db: sqlite3.Connection, name: str, create: bool = False) -> int | None:
+        row = db.execute("SELECT id FROM lists WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        if not create:
+            return None
+        cursor = db.execute(
+            "INSERT INTO lists (name, create_time) VALUES (?, ?)", (name, rfc2822())
+        )
+        return int(cursor.lastrowid or 0)
+
+    def add_users(
+        self,
+        db: sqlite3.Connection,
+        list_id: int,
+        users: Iterable[dict[str, object]],
+        overwrite_signup: bool = False,
+    ) -> int:
+        """Insert users that are new, add every one to the list; returns how many rows came."""
+        count = 0
+        batch: list[dict[str, object]] = []
+        for user in users:
+            batch.append(user)
+            if len(batch) >= 5000:
+                count += self._add_batch(db, list_id, batch, overwrite_signup)
+                batch = []
+        if batch:
+            count += self._add_batch(db, list_id, batch, overwrite_signup)
+        return count
+
+    def _add_batch(
+        self,
+        db: sqlite3.Connection,
+        list_id: int,
+        batch: list[dict[str, object]],
+        overwrite_signup: bool,
+    ) -> int:
+        columns = list(batch[0])
+        db.executemany(
+            f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            " ON CONFLICT(email) DO NOTHING",
+            [tuple(user[column] for column in columns) for user in batch],
+        )
+        if overwrite_signup:
+            db.executemany(
+                "UPDATE users SET signup = ? WHERE email = ?",
+                [(user["signup"], user["email"]) for user in batch],
+            )
+        conflict = "DO UPDATE SET signup = excluded.signup" if overwrite_signup else "DO NOTHING"
+        db.executemany(
+            "INSERT INTO list_members (list_id, user_id, signup)"
+            " SELECT ?, id, ? FROM users WHERE email = ?"
+            f" ON CONFLICT(list_id, user_id) {conflict}",
+            [(list_id, user["signup"], user["email"]) for user in batch],
+        )
+        return len(batch)
