@@ -126,7 +126,7 @@ def test_missing_password_variable_names_it(smtp_sink, monkeypatch):
     sink = smtp_sink()
     monkeypatch.setenv("SMTP_USER", "mailer")
     monkeypatch.delenv("SMTP_PASSWORD", raising=False)
-    with pytest.raises(EmailError, match="environment variable SMTP_PASSWORD .* is not set"):
+    with pytest.raises(EmailError, match=r"environment variable SMTP_PASSWORD .* is not set"):
         EmailAction().run(
             settings(sink, user_env="SMTP_USER", password_env="SMTP_PASSWORD"),
             make_context(make_run()),
