@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from runner.apierrors import ApiError, ExportExpiredError
@@ -267,11 +268,12 @@ def _write(response: requests.Response, part: Path, offset: int, hasher: Any) ->
         if offset:
             _hash_existing(part, offset, hasher)
         try:
-            for chunk in response.iter_content(DOWNLOAD_CHUNK):
+            # read1, not iter_content: a read cut short must still hand over what arrived.
+            while chunk := response.raw.read1(DOWNLOAD_CHUNK):
                 handle.write(chunk)
                 hasher.update(chunk)
                 size += len(chunk)
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             # Keep what arrived: the next attempt resumes from here.
             handle.flush()
             raise _transient(

@@ -237,7 +237,7 @@ def serve_file(
         else:
             handler.wfile.write(body[:cut_at])
             handler.wfile.flush()
-            handler.reset_connection()
+            handler.close_connection = True  # FIN: what was written still arrives
 
     return behave
 
