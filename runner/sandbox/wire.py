@@ -195,7 +195,8 @@ class _MultipartReader:
                 rest = rest.removeprefix(b"\r\n").removeprefix(b"\n")
             self._data(rest.removesuffix(b"\n").removesuffix(b"\r"), more_data=False)
             return True
-        return state == "PART" and bool(self.fields)
+        # Ended right after a boundary line: every part was complete.
+        return state == "PART" and bool(self.fields) and not bytes(self.decoder.buffer).strip()
 
     def _start_part(self, event: Field | File) -> None:
         self.current = event
