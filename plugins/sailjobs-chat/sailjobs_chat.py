@@ -21,16 +21,18 @@ import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import Field, field_validator
 
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
 from runner.results import JobResult, JobStatus, RunResult
+
+if TYPE_CHECKING:
+    import requests
 
 __version__ = "0.1.0"
 
@@ -285,6 +287,8 @@ def _wait(seconds: float) -> None:
 
 def post(settings: ChatSettings, payload: dict[str, Any]) -> int:
     """POST ``payload``; retry 429 (after Retry-After), 5xx and network errors; return attempts."""
+    import requests  # here, not at the top: loading the plugin stays fast
+
     register_secret(settings.webhook)
     where = f"{settings.kind} webhook {redact_url(settings.webhook)}"
     delay = settings.retry_delay

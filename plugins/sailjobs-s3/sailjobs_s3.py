@@ -31,11 +31,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
-import boto3
-import botocore.exceptions
-from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from pydantic import Field, field_validator, model_validator
 
 from runner.actions import ActionContext, ActionSettings, ActionType
@@ -178,6 +173,8 @@ def _extra_args(settings: S3Settings, ctx: ActionContext, path: Path) -> dict[st
 
 
 def _explain(exc: Exception, settings: S3Settings, target: str) -> str:
+    import botocore.exceptions
+
     where = settings.endpoint_url or "AWS S3"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return (
@@ -208,6 +205,14 @@ def _explain(exc: Exception, settings: S3Settings, target: str) -> str:
 
 def upload(settings: S3Settings, ctx: ActionContext) -> dict[str, Any]:
     """Upload the file; return the outputs (``url``, ``bucket``, ``key``, ``etag``, ``size``)."""
+    # boto3 takes a third of a second to import: only when an upload happens, so that
+    # ``sailjobs validate`` and ``--help`` (which load every plugin) stay fast.
+    import boto3
+    import botocore.exceptions
+    from boto3.exceptions import S3UploadFailedError
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
     path = source_file(settings, ctx)
     key = object_key(settings, ctx, path)
     target = f"s3://{settings.bucket}/{key}"
