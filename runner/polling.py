@@ -57,6 +57,8 @@ def budget_spacing(budget: Budget | None, wall_now: float) -> float:
         return 0.0
     if budget.remaining > budget.limit * LOW_BUDGET:
         return 0.0
+    if budget.remaining <= 0:
+        return 0.0  # exhausted: the client itself waits for the reset; pacing adds nothing
     window_left = max((budget.reset or wall_now + 60.0) - wall_now, 1.0)
     usable = max(budget.remaining - BUDGET_RESERVE, 1)
     return window_left / usable

@@ -1,0 +1,52 @@
+"""Helpers for the executor tests: a fast sandbox, a client that never waits long, manifests
+written from text, and a plugin that records every hook call."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from executor_helpers import HookRecorder
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[..., Any]]:
+    """A client of a sandbox with short retries and its own rate-limit budget (no test waits
+    for another test's 429s)."""
+    from runner.ratelimit import RateLimitBudget
+    from runner.sailthru import RetryConfig, SailthruClient
+
+    made: list[Any] = []
+
+    def make(sandbox: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("retry", RetryConfig(attempts=6, initial=0.05, max=0.3))
+        kwargs.setdefault("budget", RateLimitBudget(jitter=0.05, max_wait=0.5))
+        client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def write_manifest(tmp_path: Path) -> Callable[..., Path]:
+    def write(body: str, name: str = "m.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(body), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def hooks() -> HookRecorder:
+    from runner.plugins import get_plugin_manager
+
+    recorder = HookRecorder()
+    get_plugin_manager().register(recorder, name="test-recorder")
+    return recorder

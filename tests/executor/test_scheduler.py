@@ -1,0 +1,263 @@
+"""The scheduler against the sandbox: order, outputs, failures, caps, timeouts, hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from executor_helpers import manifest_text
+
+from runner.executor import RunSetupError, exit_code_for, run
+from runner.exitcodes import ExitCode
+from runner.problems import ManifestError
+from runner.results import JobStatus
+
+
+def test_a_chain_passes_outputs_and_every_hook_fires_in_order(
+    sandbox, client_for, write_manifest, hooks, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("""
+            export-main:
+              job: export_list_data
+              list: Main Newsletter
+            reimport:
+              job: import
+              list: Snapshot
+              url: ${{ jobs.export-main.outputs.export_url }}
+            sends:
+              job: export_scheduled_sends
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert exit_code_for(result) == ExitCode.OK
+    assert {job.status for job in result.jobs.values()} == {JobStatus.SUCCEEDED}
+    export = result.jobs["export-main"]
+    assert export.outputs["export_url"].startswith(sandbox.url)
+    assert export.remote_job_id and export.polls >= 1 and export.attempts == 1
+    # The import was sent the export's URL, resolved just before submission...
+    (imported,) = sandbox.submissions("import")
+    assert imported["url"] == export.outputs["export_url"]
+    # ...and the URL is masked in what the run reports.
+    assert result.jobs["reimport"].params["url"] == "***"
+    # Each job submitted once; hooks: started, then each job submitted before it finished,
+    # exactly once each, then the run's end.
+    assert len(sandbox.submissions()) == 3
+    assert hooks.calls[0] == ("run_started", "") and hooks.calls[-1] == ("run_finished", "")
+    for job_id in result.jobs:
+        assert hooks.calls.index(("submitted", job_id)) < hooks.calls.index(("finished", job_id))
+        assert len(hooks.finished[job_id]) == 1
+
+
+def test_a_failure_skips_its_dependents_and_independent_branches_go_on(
+    sandbox, client_for, write_manifest, hooks, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("""
+            broken:
+              job: export_list_data
+              list: No Such List Anywhere
+            after-broken:
+              job: export_scheduled_sends
+              needs: [broken]
+            after-after:
+              job: export_scheduled_sends
+              needs: [after-broken]
+            independent:
+              job: export_list_data
+              list: VIP
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    jobs = result.jobs
+    assert jobs["broken"].status is JobStatus.FAILED
+    assert "could not submit" in jobs["broken"].error
+    assert jobs["after-broken"].status is JobStatus.SKIPPED
+    assert jobs["after-broken"].error == "skipped: it needs 'broken', which failed"
+    assert jobs["after-after"].error == "skipped: it needs 'after-broken', which was skipped"
+    assert jobs["independent"].status is JobStatus.SUCCEEDED
+    assert exit_code_for(result) == ExitCode.JOB_FAILED
+    # Skipped jobs were never sent, and still got their job_finished exactly once.
+    # (the API refused the unknown list, so only the independent export was accepted).
+    assert [p.get("list") for p in sandbox.submissions()] == ["VIP"]
+    assert all(len(hooks.finished[j]) == 1 for j in jobs)
+
+
+def test_fail_fast_stops_submitting(sandbox, client_for, write_manifest, tmp_path) -> None:
+    sandbox.faults.error_next_jobs(1)
+    path = write_manifest(
+        manifest_text(
+            """
+            first:
+              job: export_scheduled_sends
+            second:
+              job: export_scheduled_sends
+              needs: [first]
+            unrelated:
+              job: export_list_data
+              list: VIP
+              needs: [first-sibling]
+            first-sibling:
+              job: export_list_data
+              list: Engaged
+              needs: [first]
+            """,
+            header="fail_fast: true\nconcurrency: 1\n",
+        )
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert result.jobs["first"].status is JobStatus.FAILED
+    assert "The job failed (injected fault)" in result.jobs["first"].error
+    for job_id in ("second", "first-sibling", "unrelated"):
+        assert result.jobs[job_id].status is JobStatus.SKIPPED
+    assert len(sandbox.submissions()) == 1
+
+
+def test_concurrency_and_the_import_cap_bound_jobs_in_flight(
+    sandbox_factory, client_for, write_manifest, hooks, tmp_path
+) -> None:
+    sandbox = sandbox_factory(seed="demo", job_time=0.4)
+    jobs = "".join(
+        f"""
+        imp-{i}:
+          job: import
+          list: Cap {i}
+          emails: user{i}@example.com
+        """
+        for i in range(8)
+    ) + "".join(
+        f"""
+        exp-{i}:
+          job: export_scheduled_sends
+        """
+        for i in range(4)
+    )
+    path = write_manifest(manifest_text(jobs, header="concurrency: 7\n"))
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert result.succeeded
+    # Replay the hook calls: how many jobs (and imports) were between submitted and finished.
+    in_flight = imports = peak = peak_imports = 0
+    for kind, job_id in hooks.calls:
+        delta = {"submitted": 1, "finished": -1}.get(kind, 0)
+        in_flight += delta
+        if job_id.startswith("imp-"):
+            imports += delta
+        peak, peak_imports = max(peak, in_flight), max(peak_imports, imports)
+    assert peak == 7
+    assert peak_imports == 5
+
+
+def test_a_job_ending_in_error_fails_with_the_servers_message(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    sandbox.faults.error_next_jobs(1)
+    path = write_manifest(manifest_text("only:\n  job: export_scheduled_sends\n"))
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    job = result.jobs["only"]
+    assert job.status is JobStatus.FAILED and job.remote_status == "error"
+    assert job.error == (
+        f"Sailthru reported the job {job.remote_job_id} as 'error': The job failed (injected fault)"
+    )
+
+
+def test_a_job_stuck_pending_times_out_naming_its_job_id(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    sandbox.faults.stick_next_jobs(1)
+    path = write_manifest(manifest_text("stuck:\n  job: export_scheduled_sends\n  timeout: 1s\n"))
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    job = result.jobs["stuck"]
+    assert job.status is JobStatus.TIMED_OUT
+    assert job.error == (
+        f"timed out after 1s: the Sailthru job {job.remote_job_id} may still be running "
+        f"(check it with `sailjobs status {job.remote_job_id}`)"
+    )
+    assert 1.0 <= job.duration_seconds < 3.0
+    assert exit_code_for(result) == ExitCode.JOB_FAILED
+
+
+def test_an_expired_export_fails_naming_the_expiry(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    sandbox.faults.early_expiry = 0.0
+    path = write_manifest(manifest_text("sends:\n  job: export_scheduled_sends\n"))
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    job = result.jobs["sends"]
+    assert job.status is JobStatus.FAILED
+    assert "expired before it could be downloaded" in job.error
+
+
+def test_missing_env_is_named_all_at_once_and_nothing_is_sent(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("""
+            a:
+              job: import
+              list: ${{ env.LIST_A }}
+              emails: ${{ env.EMAILS }}
+        """)
+    )
+    with pytest.raises(RunSetupError, match="environment variables not set: EMAILS, LIST_A"):
+        run(path, client=client_for(sandbox), state_dir=tmp_path / "st", env={})
+    assert sandbox.submissions() == []
+
+
+def test_an_invalid_manifest_sends_nothing(sandbox, client_for, write_manifest, tmp_path) -> None:
+    path = write_manifest(manifest_text("a:\n  job: export_list_data\n  lst: Main\n"))
+    with pytest.raises(ManifestError):
+        run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert sandbox.request_log == []
+
+
+def test_env_values_are_masked_in_the_result(sandbox, client_for, write_manifest, tmp_path) -> None:
+    path = write_manifest(
+        manifest_text("a:\n  job: import\n  list: Secretive\n  emails: ${{ env.WHO }}\n")
+    )
+    result = run(
+        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        env={"WHO": "hidden.person@example.com"},
+    )  # fmt: skip
+    assert result.succeeded
+    assert sandbox.submissions()[0]["emails"] == "hidden.person@example.com"
+    assert result.jobs["a"].params["emails"] == "***"
+
+
+def test_a_second_run_of_the_same_manifest_is_refused_while_locked(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    from runner.state import ManifestLock, manifest_key
+
+    path = write_manifest(manifest_text("a:\n  job: export_scheduled_sends\n"))
+    with (
+        ManifestLock(tmp_path / "st", manifest_key(path), path),
+        pytest.raises(RunSetupError, match="another sailjobs run"),
+    ):
+        run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert sandbox.submissions() == []
+
+
+def test_preflight_refuses_a_bad_file_and_warn_submits_it(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"email": "a@example.com", "items": []}\n')
+    path = write_manifest(
+        manifest_text("""
+            refused:
+              job: purchase_import
+              file: bad.jsonl
+            warned:
+              job: purchase_import
+              file: bad.jsonl
+              preflight: warn
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    refused = result.jobs["refused"]
+    assert refused.status is JobStatus.FAILED
+    assert refused.error.startswith("pre-flight check refused the file: ")
+    assert "line 1" in refused.error
+    assert refused.remote_job_id is None
+    # warn: reported, then submitted (the sandbox then ends it in error).
+    assert len(sandbox.submissions("purchase_import")) == 1
+    assert result.jobs["warned"].remote_job_id is not None
