@@ -78,4 +78,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="sailjobs")
+    try:
+        cli(prog_name="sailjobs")
+    except Exception as exc:
+        # A broken plugin (runner.plugins.PluginError) is the user's to fix: one line, exit 2.
+        if type(exc).__name__ != "PluginError" or type(exc).__module__ != "runner.plugins":
+            raise
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

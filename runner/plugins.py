@@ -1,22 +1,30 @@
 """The plugin manager: built-ins first, then the ``sailjobs`` entry points, one registry.
 
 ``SAILJOBS_DISABLE_PLUGINS=a,b`` blocks plugins by name (entry-point name, or the module
-name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points. A hook
-implementation whose name matches no hookspec (a typo) is an error at start-up.
+name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points. Everything
+a plugin can get wrong is an error at start-up, with the plugin's name and how to fix it
+(``PluginError``): an entry point that fails to import, a hook function whose name matches
+no hookspec (a typo) or that lacks ``@hookimpl``, a hook argument the spec does not have,
+two plugins registering the same job type or action. At run time a plugin's notification
+hook that raises is reported (``HookFailure``) and the other plugins' hooks still run.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.metadata
+import inspect
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from runner import __version__, hookspecs
+from runner.masking import mask
 
 if TYPE_CHECKING:
     from runner.actions import ActionType
@@ -29,12 +37,15 @@ ENTRY_POINT_GROUP = "sailjobs"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "runner.builtin.jobtypes",
     "runner.builtin.reports",
+    "runner.builtin.download",
 )
 # Actions we ship as separate distributions: named when a manifest uses one not installed.
 FIRST_PARTY_ACTIONS = {"email": "sailjobs-email", "chat": "sailjobs-chat", "s3": "sailjobs-s3"}
+HOOK_PREFIX = "sailjobs_"
+DISABLE_ENV = "SAILJOBS_DISABLE_PLUGINS"
+NO_AUTOLOAD_ENV = "SAILJOBS_DISABLE_PLUGIN_AUTOLOAD"
 
-_lock = threading.Lock()
-_manager: pluggy.PluginManager | None = None
+_lock = threading.RLock()
 
 
 class PluginError(Exception):
@@ -53,6 +64,8 @@ class PluginInfo:
     version: str
     source: str  # "built-in" or "entry point (<distribution>)"
     hooks: tuple[str, ...]
+    module: str = ""  # the import name of the plugin's module
+    distribution: str | None = None  # None for built-ins
 
 
 @dataclass(frozen=True)
@@ -62,124 +75,308 @@ class HookFailure:
     plugin: str
     hook: str
     error: BaseException
+    subject: str = ""  # what it was handling, e.g. "job 'export-main'"
 
     def describe(self, subject: str = "") -> str:
+        subject = subject or self.subject
         where = f" while handling {subject}" if subject else ""
-        return f"plugin {self.plugin!r} failed in {self.hook}{where}: {self.error}"
+        error = f"{type(self.error).__name__}: {self.error}"
+        return mask(f"plugin {self.plugin!r} failed in {self.hook}{where}: {error}")
 
 
-def _disabled_names() -> set[str]:
-    raw = os.environ.get("SAILJOBS_DISABLE_PLUGINS", "")
+@dataclass
+class _Registry:
+    """The manager and what we learnt while building it."""
+
+    manager: pluggy.PluginManager
+    infos: dict[str, PluginInfo] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)  # name -> source, found but blocked
+    autoload: bool = True
+    job_types: dict[str, JobType] | None = None
+    job_type_owners: dict[str, str] = field(default_factory=dict)  # job type -> plugin
+    action_types: dict[str, RegisteredAction] | None = None
+
+
+_registry: _Registry | None = None
+
+
+def disabled_names() -> set[str]:
+    """The plugin names listed in ``SAILJOBS_DISABLE_PLUGINS``."""
+    raw = os.environ.get(DISABLE_ENV, "")
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _build_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    for name in _disabled_names():
-        pm.set_blocked(name)
-    for module_name in DEFAULT_PLUGINS:
-        if pm.is_blocked(module_name):
+def autoload_enabled() -> bool:
+    return os.environ.get(NO_AUTOLOAD_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+def _hook_names() -> set[str]:
+    return {name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX)}
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(_hook_names()), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_hook_functions(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
+    """Every ``sailjobs_*`` function of a plugin must be a marked, known hook."""
+    hooks = _hook_names()
+    for attribute in dir(plugin):
+        if not attribute.startswith(HOOK_PREFIX):
             continue
-        pm.register(importlib.import_module(module_name), name=module_name)
-    if os.environ.get("SAILJOBS_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes"):
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        function = getattr(plugin, attribute, None)
+        if not (inspect.isfunction(function) or inspect.ismethod(function)):
+            continue
+        marked = pm.parse_hookimpl_opts(plugin, attribute) is not None
+        if attribute not in hooks:
+            raise PluginError(
+                f"plugin {name!r}: {attribute} is not a sailjobs hook{_suggest(attribute)}; "
+                "hook names are listed in runner/hookspecs.py and `sailjobs plugins`"
+            )
+        if not marked:
+            raise PluginError(
+                f"plugin {name!r}: {attribute} is not marked with @hookimpl, so it would never "
+                "be called; decorate it with `from runner.hookspecs import hookimpl`"
+            )
+
+
+def _register(
+    pm: pluggy.PluginManager, registry: _Registry, plugin: object, info: PluginInfo
+) -> None:
+    _check_hook_functions(pm, info.name, plugin)
     try:
-        pm.check_pending()
+        pm.register(plugin, name=info.name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(
-            f"{exc} (hook names must match one in runner/hookspecs.py; see `sailjobs plugins`)"
+            f"plugin {info.name!r}: {exc}; a hook may take only the arguments its spec "
+            "names (runner/hookspecs.py)"
         ) from exc
-    return pm
+    except ValueError as exc:  # the same name or object registered twice
+        raise PluginError(f"plugin {info.name!r} cannot be registered: {exc}") from exc
+    for caller in pm.get_hookcallers(plugin) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
+                raise PluginError(
+                    f"plugin {info.name!r}: {caller.name} is a hook wrapper; sailjobs hooks "
+                    "are plain calls, drop wrapper=True/hookwrapper=True"
+                )
+    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+    registry.infos[info.name] = PluginInfo(
+        info.name, info.version, info.source, hooks, info.module, info.distribution
+    )
+
+
+def _load_builtins(pm: pluggy.PluginManager, registry: _Registry) -> None:
+    for module_name in DEFAULT_PLUGINS:
+        if pm.is_blocked(module_name):
+            registry.blocked[module_name] = "built-in"
+            continue
+        module = importlib.import_module(module_name)
+        info = PluginInfo(module_name, __version__, "built-in", (), module_name)
+        _register(pm, registry, module, info)
+
+
+def _load_entry_points(pm: pluggy.PluginManager, registry: _Registry) -> None:
+    seen: dict[str, str] = {}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        dist_name = dist.name if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        name = entry_point.name
+        if name in seen:
+            if seen[name] == dist_name:  # the same distribution on sys.path twice
+                continue
+            raise PluginError(
+                f"plugin name {name!r} is provided by both {seen[name]!r} and {dist_name!r}; "
+                "uninstall one of them"
+            )
+        seen[name] = dist_name
+        source = f"entry point ({dist_name})"
+        if pm.is_blocked(name):
+            registry.blocked[name] = source
+            continue
+        if pm.has_plugin(name):
+            raise PluginError(
+                f"plugin {name!r} from {dist_name!r} has the name of a built-in plugin; "
+                "rename its entry point"
+            )
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {name!r} (entry point {entry_point.value!r} of {dist_name} {version}) "
+                f"cannot be loaded: {type(exc).__name__}: {exc}; fix it, uninstall it "
+                f"(pip uninstall {dist_name}) or skip it with {DISABLE_ENV}={name}"
+            ) from exc
+        module = getattr(plugin, "__name__", entry_point.value)
+        info = PluginInfo(name, version, source, (), module, dist_name)
+        _register(pm, registry, plugin, info)
+
+
+def _build_registry() -> _Registry:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = _Registry(pm, autoload=autoload_enabled())
+    for name in disabled_names():
+        pm.set_blocked(name)
+    _load_builtins(pm, registry)
+    if registry.autoload:
+        _load_entry_points(pm, registry)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:  # a marked function no hookspec knows
+        raise PluginError(
+            f"plugin {pm.get_name(exc.plugin)!r}: {exc}{_suggest(str(exc).split()[-1])}; hook names "
+            "must match one in runner/hookspecs.py"
+        ) from exc
+    return registry
+
+
+def _get_registry() -> _Registry:
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = _build_registry()
+        return _registry
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, built on first use."""
-    global _manager
-    with _lock:
-        if _manager is None:
-            _manager = _build_manager()
-        return _manager
+    """The process-wide plugin manager, built on first use (``PluginError`` if a plugin is
+    broken)."""
+    return _get_registry().manager
 
 
 def reset_plugin_manager() -> None:
     """Forget the manager (tests, and after installing a plugin in-process)."""
-    global _manager
+    global _registry
     with _lock:
-        _manager = None
-        _job_types_cache.clear()
-        _action_types_cache.clear()
+        _registry = None
 
 
 def _per_plugin_results(hook_name: str) -> list[tuple[str, Any]]:
     """Call a collecting hook once per implementation, keeping which plugin said what."""
-    pm = get_plugin_manager()
-    caller = getattr(pm.hook, hook_name)
+    caller = getattr(get_plugin_manager().hook, hook_name)
     results = []
-    for impl in caller.get_hookimpls():
-        for item in impl.function() or ():
-            results.append((impl.plugin_name, item))
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            items = impl.function() or ()
+            results.extend((impl.plugin_name, item) for item in items)
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                f"{type(exc).__name__}: {exc}; fix or disable it ({DISABLE_ENV})"
+            ) from exc
     return results
 
 
-_job_types_cache: dict[str, JobType] = {}
-_action_types_cache: dict[str, RegisteredAction] = {}
+def _check_type(plugin: str, hook: str, item: Any, base: type, what: str) -> None:
+    name = getattr(item, "name", None)
+    if not isinstance(item, base) or not isinstance(name, str) or not name:
+        raise PluginError(
+            f"plugin {plugin!r}: {hook} returned {item!r}, not a {what} instance with a name"
+        )
 
 
 def job_types() -> dict[str, JobType]:
     """Every registered job type by its API name."""
+    from runner.jobtypes import JobType
+
+    registry = _get_registry()
     with _lock:
-        if _job_types_cache:
-            return dict(_job_types_cache)
-    found: dict[str, tuple[str, JobType]] = {}
-    for plugin, job_type in _per_plugin_results("sailjobs_job_types"):
-        if job_type.name in found:
-            raise PluginError(
-                f"job type {job_type.name!r} is registered by both {found[job_type.name][0]!r} "
-                f"and {plugin!r}; disable one with SAILJOBS_DISABLE_PLUGINS"
-            )
-        found[job_type.name] = (plugin, job_type)
-    with _lock:
-        _job_types_cache.update({name: jt for name, (_, jt) in found.items()})
-        return dict(_job_types_cache)
+        if registry.job_types is not None:
+            return dict(registry.job_types)
+        found: dict[str, tuple[str, JobType]] = {}
+        for plugin, job_type in _per_plugin_results("sailjobs_job_types"):
+            _check_type(plugin, "sailjobs_job_types", job_type, JobType, "JobType")
+            if job_type.name in found:
+                raise PluginError(
+                    f"job type {job_type.name!r} is registered by both "
+                    f"{found[job_type.name][0]!r} and {plugin!r}; disable one with {DISABLE_ENV}"
+                )
+            found[job_type.name] = (plugin, job_type)
+        registry.job_types = {name: job_type for name, (_, job_type) in found.items()}
+        registry.job_type_owners = {name: plugin for name, (plugin, _) in found.items()}
+        return dict(registry.job_types)
+
+
+def job_type_owners() -> dict[str, str]:
+    """Which plugin registered each job type."""
+    job_types()
+    return dict(_get_registry().job_type_owners)
 
 
 def action_types() -> dict[str, RegisteredAction]:
     """Every registered action type by name, with the plugin that provides it."""
+    from runner.actions import ActionSettings, ActionType
+
+    registry = _get_registry()
     with _lock:
-        if _action_types_cache:
-            return dict(_action_types_cache)
-    found: dict[str, RegisteredAction] = {}
-    for plugin, action in _per_plugin_results("sailjobs_action_types"):
-        if action.name in found:
-            raise PluginError(
-                f"action {action.name!r} is registered by both {found[action.name].plugin!r} "
-                f"and {plugin!r}; disable one with SAILJOBS_DISABLE_PLUGINS"
-            )
-        found[action.name] = RegisteredAction(action, plugin)
-    with _lock:
-        _action_types_cache.update(found)
-        return dict(_action_types_cache)
+        if registry.action_types is not None:
+            return dict(registry.action_types)
+        found: dict[str, RegisteredAction] = {}
+        for plugin, action in _per_plugin_results("sailjobs_action_types"):
+            _check_type(plugin, "sailjobs_action_types", action, ActionType, "ActionType")
+            model = getattr(action, "settings_model", None)
+            if not (isinstance(model, type) and issubclass(model, ActionSettings)):
+                raise PluginError(
+                    f"plugin {plugin!r}: action {action.name!r} has a settings_model that is "
+                    "not a subclass of runner.actions.ActionSettings"
+                )
+            if action.name in found:
+                raise PluginError(
+                    f"action {action.name!r} is registered by both "
+                    f"{found[action.name].plugin!r} and {plugin!r}; disable one with {DISABLE_ENV}"
+                )
+            found[action.name] = RegisteredAction(action, plugin)
+        registry.action_types = found
+        return dict(found)
 
 
 def unknown_action_hint(name: str) -> str:
     """Why an action name is unknown and what would provide it."""
+    registry = _get_registry()
     installed = ", ".join(sorted(action_types())) or "none"
     hint = f"unknown action {name!r}; installed actions: {installed}"
     if name in FIRST_PARTY_ACTIONS:
-        hint += f" (install the {FIRST_PARTY_ACTIONS[name]!r} plugin to get {name!r})"
+        if name in registry.blocked:
+            hint += f" (the {name!r} plugin is installed but disabled by {DISABLE_ENV})"
+        elif not registry.autoload:
+            hint += f" (plugins from entry points are off: {NO_AUTOLOAD_ENV} is set)"
+        else:
+            hint += f" (install the {FIRST_PARTY_ACTIONS[name]!r} plugin to get {name!r})"
+    else:
+        close = difflib.get_close_matches(name, sorted(action_types()), n=1, cutoff=0.6)
+        if close:
+            hint += f" (did you mean {close[0]!r}?)"
     return hint
 
 
+def _subject_of(kwargs: dict[str, Any]) -> str:
+    """What a hook call is about, for its failure message: a job, or the run."""
+    for value in kwargs.values():
+        if hasattr(value, "job_type") and hasattr(value, "id"):
+            return f"job {value.id!r}"
+        if hasattr(value, "run_id") and hasattr(value, "jobs"):
+            return f"run {value.run_id}"
+    return ""
+
+
 def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
-    """Call every implementation of a notification hook; one that raises doesn't stop the rest."""
-    pm = get_plugin_manager()
+    """Call every implementation of a notification hook; one that raises doesn't stop the rest.
+
+    Implementations run in pluggy's order (last registered first, honouring tryfirst and
+    trylast). Returns the failures, each already logged with the plugin and what it handled.
+    """
+    caller = getattr(get_plugin_manager().hook, hook_name)
     failures = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    subject = _subject_of(kwargs)
+    for impl in reversed(caller.get_hookimpls()):
+        log.debug("calling %s of plugin %r", hook_name, impl.plugin_name)
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
         except Exception as exc:
-            failure = HookFailure(impl.plugin_name, hook_name, exc)
+            failure = HookFailure(impl.plugin_name, hook_name, exc, subject)
             log.error("%s", failure.describe())
             failures.append(failure)
     return failures
@@ -187,17 +384,20 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
 
 def plugin_infos() -> list[PluginInfo]:
     """Every registered plugin with its version, where it came from and the hooks it implements."""
-    pm = get_plugin_manager()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-    infos = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None:  # blocked
-            continue
-        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
-        dist = dists.get(id(plugin))
-        if dist is not None:
-            version, source = dist.version, f"entry point ({dist.project_name})"
-        else:
-            version, source = __version__, "built-in"
-        infos.append(PluginInfo(name, version, source, hooks))
-    return infos
+    return list(_get_registry().infos.values())
+
+
+def blocked_plugins() -> dict[str, str]:
+    """Plugins that were found but blocked by ``SAILJOBS_DISABLE_PLUGINS``: name -> source."""
+    return dict(_get_registry().blocked)
+
+
+def unknown_disabled_names() -> list[str]:
+    """Names in ``SAILJOBS_DISABLE_PLUGINS`` that match no plugin (most likely a typo)."""
+    registry = _get_registry()
+    return sorted(disabled_names() - set(registry.blocked) - set(registry.infos))
+
+
+def entry_points_enabled() -> bool:
+    """Whether the manager loaded the ``sailjobs`` entry points."""
+    return _get_registry().autoload
