@@ -47,10 +47,11 @@ __all__ = [
 FileKind = Literal["emails", "signup_dates", "purchases"]
 FILE_KINDS: Final = ("emails", "signup_dates", "purchases")
 SIGNUP_DATES_ON: Final = (True, 1, "1", "true", "True")
+# (one, many): what a duplicate is for each kind of file.
 _DUPLICATE_WORDS: Final = {
-    "emails": "duplicate addresses (compared without case)",
-    "signup_dates": "duplicate addresses (compared without case)",
-    "purchases": "repeated purchase_keys.extid values",
+    "emails": ("duplicate address", "duplicate addresses"),
+    "signup_dates": ("duplicate address", "duplicate addresses"),
+    "purchases": ("repeated purchase_keys.extid", "repeated purchase_keys.extid values"),
 }
 _PEEK_BYTES: Final = 64 << 10
 
@@ -81,7 +82,10 @@ class PreflightReport:
         else:
             text = f"{self.lines:,} lines, all valid"
         if self.duplicates:
-            text += f"; {self.duplicates:,} {_DUPLICATE_WORDS.get(self.kind, 'duplicates')}"
+            one, many = _DUPLICATE_WORDS.get(self.kind, ("duplicate", "duplicates"))
+            text += f"; {self.duplicates:,} {one if self.duplicates == 1 else many}"
+            if self.kind != "purchases":
+                text += " (compared without case)"
         return text
 
     def render(self) -> str:

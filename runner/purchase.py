@@ -198,7 +198,9 @@ def explain_line(text: bytes) -> PurchaseProblem:
     except UnicodeDecodeError as error:
         bad = text[error.start]
         return PurchaseProblem(
-            "", f"not valid UTF-8 (byte 0x{bad:02x} at column {error.start + 1}); save as UTF-8"
+            "",
+            f"not valid UTF-8 (byte 0x{bad:02x} at column {error.start + 1}); "
+            "save the file as UTF-8",
         )
     try:
         PURCHASE_DECODER.decode(text)

@@ -135,7 +135,10 @@ def test_realtime_only_fields_are_forbidden(field: str) -> None:
         (b'{"email" "a@b.co"}', "invalid JSON: expected ':' at column 10"),
         (b"[1, 2]", "expected one JSON object per line, got a list [1, 2]"),
         (b"[\n", "expected one JSON object per line, got a list"),
-        (b'{"email":"caf\xe9@b.co"}', "not valid UTF-8 (byte 0xe9 at column 14); save as UTF-8"),
+        (
+            b'{"email":"caf\xe9@b.co"}',
+            "not valid UTF-8 (byte 0xe9 at column 14); save the file as UTF-8",
+        ),
     ],
 )
 def test_lines_that_are_not_one_json_object(line: bytes, message: str) -> None:
