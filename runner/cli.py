@@ -81,8 +81,10 @@ def main() -> None:
     try:
         cli(prog_name="sailjobs")
     except Exception as exc:
-        # A broken plugin (runner.plugins.PluginError) is the user's to fix: one line, exit 2.
-        if type(exc).__name__ != "PluginError" or type(exc).__module__ != "runner.plugins":
+        from runner.plugins import PluginError
+
+        if not isinstance(exc, PluginError):
             raise
+        # A broken plugin is the user's to fix: one line naming it, exit 2.
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
