@@ -18,6 +18,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,6 +45,7 @@ MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
 IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
 HTTP_WORKERS = 8
 ACTION_WORKERS = 4
+ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
 SUCCESS_STATUSES = frozenset({"completed"})
 FAILURE_STATUSES = frozenset({"error", "incomplete"})
@@ -154,6 +156,7 @@ class Scheduler:
         self._fail_fast_by: str | None = None
         self._next_poll_allowed = 0.0
         self._in_flight = 0
+        self._stopped_at: float | None = None
         self._imports_in_flight = 0
         self.action_env = ActionEnvironment(
             run=run,
@@ -271,8 +274,14 @@ class Scheduler:
 
     def _finished(self) -> bool:
         if self.stop.is_set():
-            # Stop submitting; wait only for POSTs already sent so their job_ids are stored.
-            return not any(job.phase is Phase.SUBMITTING for job in self.jobs.values())
+            # Stop submitting. Wait for POSTs already sent, so their job_ids are stored, and
+            # (for a while) for running actions, which stop between two actions.
+            if any(job.phase is Phase.SUBMITTING for job in self.jobs.values()):
+                return False
+            if self._stopped_at is None:
+                self._stopped_at = time.monotonic()
+            waited = time.monotonic() - self._stopped_at
+            return self.actions_pool.outstanding == 0 or waited >= ACTION_GRACE
         return all(job.phase is Phase.DONE for job in self.jobs.values())
 
     def _wait_seconds(self) -> float:
