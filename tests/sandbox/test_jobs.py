@@ -1,0 +1,305 @@
+"""Jobs run against the sandbox's data: imports, purchase imports, the three exports."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+from sailthru.sailthru_client import SailthruClient
+
+from runner.sandbox import Sandbox
+from runner.testing import wait_for_job
+from tests.sandbox.conftest import poll
+
+PURCHASE = {
+    "email": "user001@example.com",
+    "date": "2016-06-01",
+    "purchase_keys": {"extid": "purchase101"},
+    "items": [
+        {"qty": 2, "id": "2005", "title": "T-Shirts", "url": "http://example.com/t", "price": 4000},
+        {"qty": 1, "id": "S1", "title": "Shoes", "url": "http://example.com/s", "price": 25000},
+    ],
+    "adjustments": [{"price": -5000, "title": "Sale"}],
+}
+
+
+def export_rows(client: SailthruClient, payload: dict) -> tuple[dict, list[list[str]]]:
+    job = poll(client, client.api_post("job", payload).get_body()["job_id"])
+    assert job["status"] == "completed", job
+    with requests.get(job["export_url"], timeout=10) as response:
+        return job, list(csv.reader(io.StringIO(response.text)))
+
+
+def submit_file(client: SailthruClient, payload: dict, path: Path) -> dict:
+    response = client.api_post("job", {**payload, "file": str(path)}, ["file"])
+    assert response.is_ok(), response.get_body()
+    return poll(client, response.get_body()["job_id"])
+
+
+def test_demo_list_export_has_every_column_and_the_vars(client: SailthruClient) -> None:
+    _, rows = export_rows(client, {"job": "export_list_data", "list": "Main Newsletter"})
+    header = rows[0]
+    assert header[:5] == ["Profile Id", "Email Hash", "Domain", "Engagement", "Lists"]
+    assert header[-4:] == ["Email Status", "plan", "userId", "user_type"]
+    assert "Geolocation Zip" in header and "Email Message" not in header
+    assert len(rows) == 301
+    first = dict(zip(header, rows[1], strict=True))
+    assert first["Domain"] == "example.com"
+    assert "Main Newsletter" in first["Lists"]
+    datetime.strptime(first["Signup"], "%a, %d %b %Y %H:%M:%S %z")  # RFC 2822
+
+
+def test_fields_limit_the_columns(client: SailthruClient) -> None:
+    payload = {
+        "job": "export_list_data",
+        "list": "VIP",
+        "hash_algo": "sha256",
+        "fields": {"opens": 1, "geolocation_city": 1, "vars": {"userId": 1, "nothere": 1}},
+    }
+    _, rows = export_rows(client, payload)
+    assert rows[0] == ["Profile Id", "Email Hash", "Opens", "Geolocation City", "userId", "nothere"]
+    assert len(rows) == 26
+    hashes = {row[1] for row in rows[1:]}
+    assert hashlib.sha256(b"user001@example.com").hexdigest() in hashes
+    assert all(row[5] == "" for row in rows[1:])
+
+
+def test_import_csv_with_signup_dates(client: SailthruClient, tmp_path: Path) -> None:
+    path = tmp_path / "signups.csv"
+    path.write_text(
+        "email,signup_date\nold@example.com,2015-03-01\nuser002@example.com,2014-07-04 10:00:00\n"
+    )
+    job = submit_file(client, {"job": "import", "list": "Dated", "signup_dates": 1}, path)
+    assert job["status"] == "completed", job
+    _, rows = export_rows(
+        client, {"job": "export_list_data", "list": "Dated", "fields": {"list_signup": 1}}
+    )
+    dates = sorted(row[2] for row in rows[1:])
+    assert dates == ["Fri, 04 Jul 2014 10:00:00 +0000", "Sun, 01 Mar 2015 00:00:00 +0000"]
+
+
+def test_signup_dates_in_unix_time_end_the_job_in_error(
+    client: SailthruClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "signups.csv"
+    path.write_text("email,signup_date\nok@example.com,2015-03-01\nbad@example.com,1425168000\n")
+    job = submit_file(client, {"job": "import", "list": "Unix", "signup_dates": "true"}, path)
+    assert job["status"] == "error"
+    assert job["error"] is True
+    assert job["error_message"].startswith("Line 3: signup_date '1425168000'")
+    # Nothing half-imported: the list was never created.
+    missing = client.api_post("job", {"job": "export_list_data", "list": "Unix"})
+    assert missing.get_body() == {"error": 99, "errormsg": "List not found"}
+
+
+def test_import_from_url_reads_another_exports_link(client: SailthruClient) -> None:
+    export, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    job = poll(
+        client,
+        client.api_post(
+            "job", {"job": "import", "list": "From URL", "url": export["export_url"]}
+        ).get_body()["job_id"],
+    )
+    # A list export has no email column (only hashes): nothing imported, still completed.
+    assert job["status"] == "completed"
+
+
+def test_import_from_a_url_serving_emails(client: SailthruClient) -> None:
+    class Emails(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"email\nuno@example.com\ndos@example.com\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Emails)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/users.csv"
+        response = client.api_post("job", {"job": "import", "list": "Fetched", "url": url})
+        assert poll(client, response.get_body()["job_id"])["status"] == "completed"
+        bad = client.api_post(
+            "job", {"job": "import", "list": "Fetched", "url": url.replace("users", "404")}
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    _, rows = export_rows(client, {"job": "export_list_data", "list": "Fetched"})
+    assert len(rows) == 3
+    # The second URL's server is gone by now: the job ends in error, it does not hang.
+    failed = poll(client, bad.get_body()["job_id"])
+    assert failed["status"] == "error"
+    assert "import URL" in failed["error_message"]
+
+
+def test_purchase_import_then_purchase_log_export(client: SailthruClient, tmp_path: Path) -> None:
+    path = tmp_path / "purchases.jsonl"
+    second = {**PURCHASE, "date": "2016-06-20", "purchase_keys": {"extid": "purchase202"}}
+    path.write_text(json.dumps(PURCHASE) + "\n" + json.dumps(second) + "\n")
+    job = submit_file(client, {"job": "purchase_import"}, path)
+    assert job["status"] == "completed", job
+    assert job["name"] == "Purchase Import"
+    export, rows = export_rows(
+        client, {"job": "export_purchase_log", "start_date": 20160601, "end_date": "20160615"}
+    )
+    assert export["name"] == "Export purchase logs from 20160601 to 20160615"
+    assert export["filename"] == "purchase_log-20160601-20160615.csv"
+    assert rows[0] == [
+        "Date", "Email Hash", "Extid", "Message ID", "Items", "Urls", "Price", "Channel",
+        "Unit Prices", "Quantities",
+    ]  # fmt: skip
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["Extid"] == "purchase101"
+    assert row["Price"] == str(2 * 4000 + 25000 - 5000)
+    assert row["Email Hash"] == hashlib.md5(b"user001@example.com").hexdigest()
+    assert row["Quantities"] == "2,1" and row["Unit Prices"] == "4000,25000"
+
+
+def test_bad_purchase_line_fails_the_job_naming_the_line(
+    client: SailthruClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "purchases.jsonl"
+    bad = {**PURCHASE, "purchase_keys": {"extid": "p2"}, "items": [{**PURCHASE["items"][0]}]}
+    bad["items"][0]["price"] = "12.99"
+    path.write_text(json.dumps(PURCHASE) + "\n" + json.dumps(bad) + "\n")
+    job = submit_file(client, {"job": "purchase_import"}, path)
+    assert job["status"] == "error"
+    assert job["error_message"].startswith("Line 2: items[0].price")
+    _, rows = export_rows(
+        client, {"job": "export_purchase_log", "start_date": 20160601, "end_date": 20160601}
+    )
+    assert len(rows) == 1  # the good first line was not stored either
+
+
+def test_demo_purchases_and_scheduled_sends_export(client: SailthruClient) -> None:
+    today = datetime.now(UTC).date()
+    start = (today - timedelta(days=30)).strftime("%Y%m%d")
+    _, purchases = export_rows(
+        client,
+        {"job": "export_purchase_log", "start_date": start, "end_date": today.strftime("%Y%m%d")},
+    )
+    assert len(purchases) > 20
+    job, sends = export_rows(client, {"job": "export_scheduled_sends"})
+    assert job["filename"] == "scheduled_sends.csv"
+    assert sends[0] == ["Send Id", "Template", "Email Hash", "Send Time"]
+    assert len(sends) == 41
+
+
+def test_export_download_supports_ranges(client: SailthruClient) -> None:
+    job, _ = export_rows(client, {"job": "export_list_data", "list": "Engaged"})
+    with requests.get(job["export_url"], timeout=10) as full:
+        content = full.content
+        assert full.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert full.headers["Content-Disposition"] == "attachment; filename=engaged.csv"
+        assert full.headers["Accept-Ranges"] == "bytes"
+    headers = {"Range": "bytes=100-"}
+    with requests.get(job["export_url"], headers=headers, timeout=10) as part:
+        assert part.status_code == 206
+        assert part.content == content[100:]
+        assert part.headers["Content-Range"] == f"bytes 100-{len(content) - 1}/{len(content)}"
+
+
+def test_export_links_expire_after_the_ttl(sandbox_factory) -> None:
+    sandbox = sandbox_factory(export_ttl=0.5)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    job, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    time.sleep(0.6)
+    again = client.api_get("job", {"job_id": job["job_id"]}).get_body()
+    assert again["expired"] is True
+    assert "export_url" not in again
+    with requests.get(job["export_url"], timeout=10) as response:
+        assert response.status_code == 404
+
+
+def test_expire_exports_now(sandbox: Sandbox) -> None:
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    job, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    sandbox.expire_exports()
+    assert client.api_get("job", {"job_id": job["job_id"]}).get_body()["expired"] is True
+    with requests.get(job["export_url"], timeout=10) as response:
+        assert response.status_code == 404
+    assert list((sandbox.data_dir / "exports").glob("*.csv")) == []
+
+
+def test_guessed_export_urls_are_404(sandbox: Sandbox) -> None:
+    for path in ("/export/", "/export/2026/01/01/" + "0" * 32, "/export/../sandbox.sqlite3"):
+        with requests.get(sandbox.url + path, timeout=10) as response:
+            assert response.status_code == 404
+
+
+def test_unknown_job_id_is_an_error(client: SailthruClient) -> None:
+    response = client.api_get("job", {"job_id": "ffffffffffffffffffffffff"})
+    assert response.get_status_code() == 404
+    assert set(response.get_body()) == {"error", "errormsg"}
+    missing = client.api_get("job", {})
+    assert missing.get_body() == {"error": 2, "errormsg": "Missing required parameter: job_id"}
+
+
+def test_at_most_five_imports_run_at_once(sandbox_factory) -> None:
+    sandbox = sandbox_factory(job_time=1.0)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    ids = [
+        client.api_post(
+            "job", {"job": "import", "list": f"Many {n}", "emails": f"u{n}@example.com"}
+        ).get_body()["job_id"]
+        for n in range(7)
+    ]
+    export_id = client.api_post("job", {"job": "export_scheduled_sends"}).get_body()["job_id"]
+    time.sleep(0.6)
+    statuses = [sandbox.job(job_id)["status"] for job_id in ids]
+    assert statuses.count("running") == 5
+    assert statuses.count("pending") == 2
+    assert sandbox.job(export_id)["status"] == "running"  # exports are not held back
+    for job_id in ids:
+        assert wait_for_job(sandbox, job_id)["status"] == "completed"
+
+
+def test_job_time_may_depend_on_the_payload(sandbox_factory) -> None:
+    sandbox = sandbox_factory(job_time=lambda payload: 0.0 if payload["list"] == "VIP" else 5.0)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    quick = client.api_post("job", {"job": "export_list_data", "list": "VIP"}).get_body()
+    slow = client.api_post("job", {"job": "export_list_data", "list": "Engaged"}).get_body()
+    assert wait_for_job(sandbox, quick["job_id"], timeout=2)["status"] == "completed"
+    assert sandbox.job(slow["job_id"])["status"] in ("pending", "running")
+
+
+def test_submissions_and_request_log(sandbox: Sandbox) -> None:
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    client.api_post("job", {"job": "export_list_data", "list": "VIP"})
+    client.api_post("job", {"job": "export_list_data"})  # refused: not a submission
+    client.api_post("job", {"job": "export_scheduled_sends"})
+    assert sandbox.submissions() == [
+        {"job": "export_list_data", "list": "VIP"},
+        {"job": "export_scheduled_sends"},
+    ]
+    assert sandbox.submissions("export_scheduled_sends") == [{"job": "export_scheduled_sends"}]
+    assert sandbox.request_log == [
+        ("POST", "/job", 200),
+        ("POST", "/job", 400),
+        ("POST", "/job", 200),
+    ]
+
+
+def test_jobs_resume_when_restarted_on_the_same_data(sandbox_factory, tmp_path: Path) -> None:
+    first = sandbox_factory(data_dir=tmp_path / "data", job_time=30.0)
+    client = SailthruClient(first.api_key, first.secret, first.url)
+    job_id = client.api_post("job", {"job": "export_scheduled_sends"}).get_body()["job_id"]
+    first.stop()
+    second = sandbox_factory(data_dir=tmp_path / "data", job_time=0.1)
+    assert wait_for_job(second, job_id)["status"] == "completed"
+    assert second.submissions() == [{"job": "export_scheduled_sends"}]
