@@ -1,0 +1,228 @@
+"""The built-in ``download`` action: save a job's export to a file, once, completely.
+
+::
+
+    on_success:
+      - download: {path: "exports/main-${{ run.date }}.csv", overwrite: if-changed}
+
+The bytes travel through the run's client (``SailthruClient.download_export``: streamed to
+a temp file, fsynced, renamed into place, mode 0600, resumed with Range after a cut), so
+the destination is either absent, the old file, or the complete new one, never half of it.
+
+``overwrite`` decides what happens when the destination already exists:
+
+- ``never`` (default): fail, so last night's file is never silently replaced. One
+  exception keeps a crashed run resumable: before downloading, the action writes a small
+  *claim* in the run state folder (this run, this job, this path). A retry that finds the
+  file *and* its own claim knows the file is this run's own download (the crash came after
+  the rename, before the executor recorded the action) and re-downloads over it, or, when
+  the claim already holds the file's sha256, returns it as is. A file without a claim was
+  there before the run, and is left alone.
+- ``always``: replace it.
+- ``if-changed``: download beside it, compare sha256, and replace it only if the content
+  differs (so its mtime, and anything watching it, moves only on a real change).
+
+Outputs: ``path`` (absolute), ``bytes``, ``rows`` (data rows after the header, counted with
+quoted line breaks handled) and ``sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.builtin.reports import write_atomically
+from runner.csvstats import count_data_rows
+from runner.downloads import safe_filename
+from runner.hookspecs import hookimpl
+from runner.masking import register_url
+from runner.results import JobResult
+
+CLAIMS_DIR = "downloads"  # under the run state folder
+
+
+class DownloadError(Exception):
+    """A download the user must fix (the file exists, the job has no export); not retried."""
+
+    transient = False
+
+
+class DownloadSettings(ActionSettings):
+    path: str = Field(
+        min_length=1,
+        description=(
+            "Where to save the export, relative to the manifest's folder; may use ${{ }}. "
+            "A path ending in '/' (or an existing directory) gets the export's own file name."
+        ),
+    )
+    overwrite: Literal["never", "always", "if-changed"] = Field(
+        "never",
+        description=(
+            "When the file exists: 'never' fails, 'always' replaces it, 'if-changed' "
+            "replaces it only when the new export's sha256 differs."
+        ),
+    )
+
+
+def destination(path_setting: str, workdir: Path, job: JobResult) -> Path:
+    """The file to write: ``path`` under ``workdir``; a folder gets the export's file name."""
+    dest = Path(os.path.expanduser(path_setting))
+    if not dest.is_absolute():
+        dest = workdir / dest
+    if path_setting.endswith(("/", os.sep)) or dest.is_dir():
+        dest = dest / safe_filename(job.outputs.get("filename"), f"{job.id}.csv")
+    return Path(os.path.abspath(dest))
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class DownloadClaim:
+    """This run's note that it is writing ``path`` for ``job`` (see the module docstring)."""
+
+    file: Path
+    run_id: str
+    job: str
+    remote_job_id: str | None
+    path: str
+
+    @classmethod
+    def for_download(
+        cls, state_dir: Path, run_id: str, job: JobResult, dest: Path
+    ) -> DownloadClaim:
+        key = hashlib.sha256(f"{run_id}\0{job.id}\0{dest}".encode()).hexdigest()[:32]
+        return cls(
+            file=state_dir / CLAIMS_DIR / f"{key}.json",
+            run_id=run_id,
+            job=job.id,
+            remote_job_id=job.remote_job_id,
+            path=str(dest),
+        )
+
+    def load(self) -> dict[str, Any] | None:
+        """What was recorded, if this run claimed this path for this job before."""
+        try:
+            recorded = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        mine = (recorded.get("run_id"), recorded.get("job"), recorded.get("path"))
+        return recorded if mine == (self.run_id, self.job, self.path) else None
+
+    def save(self, sha256: str | None = None) -> None:
+        record = {
+            "run_id": self.run_id,
+            "job": self.job,
+            "remote_job_id": self.remote_job_id,
+            "path": self.path,
+            "sha256": sha256,
+        }
+        write_atomically(self.file, json.dumps(record).encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (the rename itself is atomic already)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DownloadAction(ActionType):
+    name: ClassVar[str] = "download"
+    settings_model: ClassVar[type[ActionSettings]] = DownloadSettings
+    outputs: ClassVar[frozenset[str]] = frozenset({"path", "bytes", "rows", "sha256"})
+    needs_export: ClassVar[bool] = True
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        job = ctx.job
+        if job is None:
+            raise DownloadError(
+                "download saves a job's export; use it in a job's on_success, not in notify"
+            )
+        url = job.outputs.get("export_url")
+        if not url:
+            if job.outputs.get("expired"):
+                raise DownloadError(
+                    f"job {job.id!r}: its export has expired (Sailthru removes export links "
+                    "about 2 hours after they are created); run the job again with --fresh"
+                )
+            raise DownloadError(
+                f"job {job.id!r} ({job.job_type}) has no export_url to download; "
+                "download only works after an export job (export_list_data, "
+                "export_purchase_log, blast_query, ...)"
+            )
+        register_url(str(url))
+        client = ctx.client
+        if client is None:
+            raise DownloadError("download needs the run's API client, and this run has none")
+        dest = destination(settings.path, ctx.workdir, job)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        created = job.outputs.get("end_time") or job.outputs.get("start_time")
+
+        def fetch(target: Path) -> tuple[int, str]:
+            result = client.download_export(str(url), target, created=created)
+            return result.bytes, result.sha256
+
+        if settings.overwrite == "if-changed" and dest.exists():
+            size, sha256 = self._replace_if_changed(dest, fetch, ctx)
+        elif settings.overwrite == "never":
+            size, sha256 = self._download_once(dest, fetch, ctx, job)
+        else:  # "always", or "if-changed" with nothing there yet
+            size, sha256 = fetch(dest)
+        rows = count_data_rows(dest)
+        ctx.logger.info("job %s: saved %s (%d bytes, %d rows)", job.id, dest, size, rows)
+        return {"path": str(dest), "bytes": size, "rows": rows, "sha256": sha256}
+
+    @staticmethod
+    def _download_once(
+        dest: Path, fetch: Any, ctx: ActionContext, job: JobResult
+    ) -> tuple[int, str]:
+        claim = DownloadClaim.for_download(ctx.state_dir, ctx.run.run_id, job, dest)
+        recorded = claim.load()
+        if dest.exists():
+            if recorded is None:
+                raise DownloadError(
+                    f"{dest} already exists; remove it, or set overwrite: always (replace it) "
+                    "or overwrite: if-changed (replace it only when the export differs)"
+                )
+            done = recorded.get("sha256")
+            same_job = recorded.get("remote_job_id") == job.remote_job_id
+            if done and same_job and file_sha256(dest) == done:
+                ctx.logger.info("job %s: %s was already saved by this run", job.id, dest)
+                return dest.stat().st_size, done
+        else:
+            claim.save()  # before the download: a crash after the rename still finds it
+        size, sha256 = fetch(dest)
+        claim.save(sha256)
+        return size, sha256
+
+    @staticmethod
+    def _replace_if_changed(dest: Path, fetch: Any, ctx: ActionContext) -> tuple[int, str]:
+        # A fixed name (not a random one) lets a retry resume the client's partial download.
+        staging = dest.with_name(f".{dest.name}.sailjobs-new")
+        try:
+            size, sha256 = fetch(staging)
+            if file_sha256(dest) == sha256:
+                ctx.logger.info("%s is unchanged (sha256 %s); kept the old file", dest, sha256)
+                return dest.stat().st_size, sha256
+            os.replace(staging, dest)
+            _fsync_dir(dest.parent)
+            return size, sha256
+        finally:
+            staging.unlink(missing_ok=True)
+
+
+@hookimpl
+def sailjobs_action_types() -> list[ActionType]:
+    return [DownloadAction()]

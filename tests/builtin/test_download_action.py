@@ -1,0 +1,247 @@
+"""The built-in ``download`` action against the sandbox, through the real client."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from runner.actions import ActionContext
+from runner.apierrors import ExportExpiredError
+from runner.builtin.download import (
+    DownloadAction,
+    DownloadClaim,
+    DownloadError,
+    DownloadSettings,
+)
+from runner.plugins import action_types
+from runner.results import JobResult, JobStatus, RunResult
+from runner.sailthru import RetryConfig, SailthruClient
+from runner.testing import wait_for_job
+
+RUN_ID = "run-1"
+
+
+@pytest.fixture
+def client(sandbox) -> Iterator[SailthruClient]:
+    with SailthruClient(
+        sandbox.api_key, sandbox.secret, sandbox.url, retry=RetryConfig(attempts=1)
+    ) as api:
+        yield api
+
+
+def export_job(sandbox, client: SailthruClient, list_name: str, job_id: str = "export-main"):
+    """A succeeded JobResult whose outputs are a real completed export's fields."""
+    info = client.submit_job({"job": "export_list_data", "list": list_name})
+    wait_for_job(sandbox, info.job_id)
+    info = client.get_job(info.job_id)
+    assert info.export_url
+    return JobResult(
+        run_id=RUN_ID,
+        id=job_id,
+        job_type="export_list_data",
+        status=JobStatus.SUCCEEDED,
+        remote_job_id=info.job_id,
+        remote_status="completed",
+        outputs=dict(info.fields),
+    )
+
+
+def context(tmp_path: Path, client, job: JobResult | None, run_id: str = RUN_ID) -> ActionContext:
+    run = RunResult(
+        run_id=run_id,
+        manifest_name="demo",
+        manifest_path="demo.yaml",
+        started_at=datetime.now(UTC),
+    )
+    return ActionContext(
+        run=run,
+        job=job,
+        workdir=tmp_path / "work",
+        state_dir=tmp_path / "state",
+        client=client,
+    )
+
+
+def download(ctx: ActionContext, path: str, overwrite: str = "never") -> dict:
+    return DownloadAction().run(DownloadSettings(path=path, overwrite=overwrite), ctx)
+
+
+def export_requests(sandbox) -> int:
+    return sum(1 for _, path, _ in sandbox.request_log if path.startswith("/export"))
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden files (temp, part, staging) left beside the exports."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_saves_the_export_with_its_outputs(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "Main Newsletter")
+    ctx = context(tmp_path, client, job)
+    outputs = download(ctx, "exports/2026-11-27/main.csv")
+    dest = tmp_path / "work" / "exports" / "2026-11-27" / "main.csv"
+    data = dest.read_bytes()
+    with open(dest, newline="", encoding="utf-8") as stream:
+        rows = sum(1 for _ in csv.DictReader(stream))
+    assert rows > 0
+    assert outputs == {
+        "path": str(dest),
+        "bytes": len(data),
+        "rows": rows,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert data.startswith(b"Profile Id,Email Hash,")
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert leftovers(dest.parent) == []
+    assert job.outputs["export_url"] not in repr(outputs)
+
+
+def test_a_folder_path_gets_the_exports_own_safe_name(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    job.outputs["filename"] = "../../etc/vip list.csv"  # never trusted as a path
+    outputs = download(context(tmp_path, client, job), "exports/")
+    assert outputs["path"] == str(tmp_path / "work" / "exports" / "vip list.csv")
+    existing = tmp_path / "work" / "existing"
+    existing.mkdir()
+    outputs = download(context(tmp_path, client, job), "existing")
+    assert outputs["path"] == str(existing / "vip list.csv")
+
+
+def test_never_refuses_to_replace_a_file_it_did_not_write(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "Main Newsletter")
+    dest = tmp_path / "work" / "main.csv"
+    dest.parent.mkdir(parents=True)
+    dest.write_text("last night's export\n")
+    with pytest.raises(DownloadError) as caught:
+        download(context(tmp_path, client, job), "main.csv")
+    message = str(caught.value)
+    assert f"{dest} already exists" in message
+    assert "overwrite: always" in message and "overwrite: if-changed" in message
+    assert caught.value.transient is False  # the executor does not retry it
+    assert dest.read_text() == "last night's export\n"
+    assert export_requests(sandbox) == 0
+
+
+def test_never_is_safe_to_call_again_in_the_same_run(tmp_path, sandbox, client):
+    """A retry after a crash between the download and the executor's record of it."""
+    job = export_job(sandbox, client, "Main Newsletter")
+    first = download(context(tmp_path, client, job), "main.csv")
+    again = download(context(tmp_path, client, job), "main.csv")
+    assert again == first
+    assert export_requests(sandbox) == 1  # the complete file was recognised, not fetched again
+    # Another run (a --fresh one) did not write the file: it is refused.
+    with pytest.raises(DownloadError, match="already exists"):
+        download(context(tmp_path, client, job, run_id="run-2"), "main.csv")
+
+
+def test_never_replaces_its_own_file_after_a_crash_before_the_claim_was_completed(
+    tmp_path, sandbox, client
+):
+    job = export_job(sandbox, client, "VIP")
+    ctx = context(tmp_path, client, job)
+    dest = tmp_path / "work" / "vip.csv"
+    dest.parent.mkdir(parents=True)
+    # The first attempt claimed the path, its rename landed, then the process died.
+    DownloadClaim.for_download(ctx.state_dir, RUN_ID, job, dest).save()
+    dest.write_bytes(b"whatever the interrupted attempt left")
+    outputs = download(ctx, "vip.csv")
+    assert outputs["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert dest.read_bytes().startswith(b"Profile Id,")
+
+
+def test_a_cut_download_is_completed_by_the_next_attempt(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "Main Newsletter")
+    sandbox.faults.cut_next_downloads(1)
+    ctx = context(tmp_path, client, job)
+    with pytest.raises(Exception) as caught:
+        download(ctx, "main.csv")  # the client has one attempt here: the cut surfaces
+    assert getattr(caught.value, "transient", False) is True  # so the executor retries
+    dest = tmp_path / "work" / "main.csv"
+    assert not dest.exists()
+    outputs = download(ctx, "main.csv")
+    assert outputs["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert leftovers(dest.parent) == []
+
+
+def test_always_replaces(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    dest = tmp_path / "work" / "vip.csv"
+    dest.parent.mkdir(parents=True)
+    dest.write_text("old\n")
+    outputs = download(context(tmp_path, client, job), "vip.csv", overwrite="always")
+    assert dest.read_bytes().startswith(b"Profile Id,")
+    assert outputs["bytes"] == dest.stat().st_size
+    assert dest.stat().st_mode & 0o777 == 0o600
+
+
+def test_if_changed_keeps_an_identical_file_untouched(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    first = download(context(tmp_path, client, job), "vip.csv", overwrite="if-changed")
+    dest = Path(first["path"])
+    os.utime(dest, ns=(1_000_000_000, 1_000_000_000))
+    before = dest.stat()
+    again = download(context(tmp_path, client, job), "vip.csv", overwrite="if-changed")
+    after = dest.stat()
+    assert again == first
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert export_requests(sandbox) == 2  # fetched to compare, but not moved into place
+    assert leftovers(dest.parent) == []
+
+
+def test_if_changed_replaces_a_different_file(tmp_path, sandbox, client):
+    main = export_job(sandbox, client, "Main Newsletter")
+    vip = export_job(sandbox, client, "VIP")
+    first = download(context(tmp_path, client, main), "latest.csv", overwrite="if-changed")
+    second = download(context(tmp_path, client, vip), "latest.csv", overwrite="if-changed")
+    dest = Path(second["path"])
+    assert second["sha256"] != first["sha256"]
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == second["sha256"]
+    assert second["rows"] != first["rows"]
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert leftovers(dest.parent) == []
+
+
+def test_an_expired_export_fails_clearly_and_leaves_nothing(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "Main Newsletter")
+    sandbox.expire_exports()
+    ctx = context(tmp_path, client, job)
+    with pytest.raises(ExportExpiredError) as caught:
+        download(ctx, "exports/main.csv")
+    assert "expired" in str(caught.value)
+    assert job.outputs["end_time"] in str(caught.value)  # when it was created
+    assert caught.value.transient is False
+    assert job.outputs["export_url"] not in str(caught.value)
+    folder = tmp_path / "work" / "exports"
+    assert not (folder / "main.csv").exists()
+    assert leftovers(folder) == []
+
+
+def test_a_job_without_an_export_is_a_clear_error(tmp_path, client):
+    job = JobResult(run_id=RUN_ID, id="reimport", job_type="import", status=JobStatus.SUCCEEDED)
+    with pytest.raises(DownloadError, match=r"job 'reimport' \(import\) has no export_url"):
+        download(context(tmp_path, client, job), "x.csv")
+    job.outputs["expired"] = True
+    with pytest.raises(DownloadError, match="its export has expired"):
+        download(context(tmp_path, client, job), "x.csv")
+    with pytest.raises(DownloadError, match="not in notify"):
+        download(context(tmp_path, client, None), "x.csv")
+    assert not (tmp_path / "work").exists()
+
+
+def test_registered_as_a_builtin_plugin_with_strict_settings():
+    registered = action_types()["download"]
+    assert registered.plugin == "runner.builtin.download"
+    assert registered.action.needs_export is True
+    assert registered.action.outputs == {"path", "bytes", "rows", "sha256"}
+    model = registered.action.settings_model
+    assert model.model_validate({"path": "x.csv"}).overwrite == "never"
+    for bad in ({"path": "x.csv", "overwrite": "sometimes"}, {"path": ""}, {"dest": "x.csv"}):
+        with pytest.raises(ValidationError):
+            model.model_validate(bad)
