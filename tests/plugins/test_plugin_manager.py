@@ -1,0 +1,302 @@
+"""The plugin manager: entry points, blocking, autoload off, and start-up errors for broken
+plugins (each named, with how to fix it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from plugin_dists import write_distribution
+
+from runner import plugins
+from runner.cli import cli
+from runner.plugins import PluginError
+
+GOOD_PLUGIN = """
+    from runner.actions import ActionSettings, ActionType
+    from runner.hookspecs import hookimpl
+
+    seen = []
+
+    class NoteSettings(ActionSettings):
+        text: str
+
+    class Note(ActionType):
+        name = "note"
+        settings_model = NoteSettings
+
+        def run(self, settings, ctx):
+            return {"text": settings.text}
+
+    @hookimpl
+    def sailjobs_action_types():
+        return [Note()]
+
+    @hookimpl
+    def sailjobs_job_finished(result):
+        seen.append(result)
+"""
+
+
+@pytest.fixture
+def install(tmp_path, monkeypatch):
+    """Install a distribution made at test time (on sys.path for this test only)."""
+
+    def make(dist_name: str, source: str, entry_name: str | None = None, version: str = "1.2.3"):
+        module = dist_name.replace("-", "_")
+        root = tmp_path / f"site-{dist_name}"
+        write_distribution(
+            root, dist_name, {module: source}, {entry_name or dist_name: module}, version
+        )
+        monkeypatch.syspath_prepend(str(root))
+        modules.append(module)
+        sys.modules.pop(module, None)
+        plugins.reset_plugin_manager()
+        return root
+
+    modules: list[str] = []
+    yield make
+    for module in modules:  # the next test may install another module of that name
+        sys.modules.pop(module, None)
+
+
+def test_entry_point_plugin_is_loaded_with_version_source_and_hooks(install):
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes", version="2.0.1")
+    infos = {info.name: info for info in plugins.plugin_infos()}
+    assert infos["notes"].version == "2.0.1"
+    assert infos["notes"].source == "entry point (acme-notes)"
+    assert infos["notes"].module == "acme_notes"
+    assert infos["notes"].hooks == ("sailjobs_action_types", "sailjobs_job_finished")
+    assert plugins.action_types()["note"].plugin == "notes"
+    # Built-ins come first, then entry points.
+    names = list(infos)
+    assert names.index("runner.builtin.jobtypes") < names.index("notes")
+
+
+def test_first_party_plugins_load_through_their_entry_points():
+    infos = {info.name: info for info in plugins.plugin_infos()}
+    for name, dist in plugins.FIRST_PARTY_ACTIONS.items():
+        assert infos[name].source == f"entry point ({dist})"
+        assert plugins.action_types()[name].plugin == name
+
+
+def test_disable_plugins_blocks_by_name(monkeypatch):
+    monkeypatch.setenv("SAILJOBS_DISABLE_PLUGINS", "email, runner.builtin.download")
+    actions = plugins.action_types()
+    assert "email" not in actions and "download" not in actions
+    assert "chat" in actions
+    assert plugins.blocked_plugins() == {
+        "email": "entry point (sailjobs-email)",
+        "runner.builtin.download": "built-in",
+    }
+    assert plugins.unknown_action_hint("email").endswith(
+        "(the 'email' plugin is installed but disabled by SAILJOBS_DISABLE_PLUGINS)"
+    )
+
+
+def test_disable_plugins_names_unknown_entries(monkeypatch):
+    monkeypatch.setenv("SAILJOBS_DISABLE_PLUGINS", "emial")
+    assert plugins.unknown_disabled_names() == ["emial"]
+
+
+def test_autoload_off_keeps_only_builtins(monkeypatch):
+    monkeypatch.setenv("SAILJOBS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    sources = {info.source for info in plugins.plugin_infos()}
+    assert sources == {"built-in"}
+    assert "s3" not in plugins.action_types()
+    assert "SAILJOBS_DISABLE_PLUGIN_AUTOLOAD is set" in plugins.unknown_action_hint("s3")
+
+
+def test_unknown_action_suggests_a_close_name():
+    assert plugins.unknown_action_hint("emial").endswith("(did you mean 'email'?)")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            """
+            from runner.hookspecs import hookimpl
+
+            @hookimpl
+            def sailjobs_job_finshed(result):
+                pass
+            """,
+            "plugin 'broken': sailjobs_job_finshed is not a sailjobs hook "
+            "(did you mean sailjobs_job_finished?)",
+        ),
+        (
+            """
+            def sailjobs_run_finished(result):
+                pass
+            """,
+            "plugin 'broken': sailjobs_run_finished is not marked with @hookimpl",
+        ),
+        (
+            """
+            from runner.hookspecs import hookimpl
+
+            @hookimpl
+            def sailjobs_job_finished(job):
+                pass
+            """,
+            "plugin 'broken': Plugin 'broken' for hook 'sailjobs_job_finished'",
+        ),
+        (
+            """
+            from runner.hookspecs import hookimpl
+
+            @hookimpl(wrapper=True)
+            def sailjobs_run_finished(result):
+                yield
+            """,
+            "plugin 'broken': sailjobs_run_finished is a hook wrapper",
+        ),
+        (
+            """
+            import no_such_module_here
+            """,
+            "plugin 'broken' (entry point 'acme_broken' of acme-broken 1.2.3) cannot be "
+            "loaded: ModuleNotFoundError",
+        ),
+    ],
+    ids=["misspelled", "unmarked", "bad-argument", "wrapper", "import-error"],
+)
+def test_broken_plugin_is_an_error_at_start_up(install, source, message):
+    install("acme-broken", source, entry_name="broken")
+    with pytest.raises(PluginError) as caught:
+        plugins.get_plugin_manager()
+    assert message in str(caught.value)
+
+
+def test_import_error_says_how_to_skip_the_plugin(install):
+    install("acme-broken", "raise RuntimeError('boom')\n", entry_name="broken")
+    with pytest.raises(PluginError) as caught:
+        plugins.get_plugin_manager()
+    text = str(caught.value)
+    assert "RuntimeError: boom" in text
+    assert "pip uninstall acme-broken" in text
+    assert "SAILJOBS_DISABLE_PLUGINS=broken" in text
+
+
+def test_a_broken_plugin_can_be_disabled(install, monkeypatch):
+    install("acme-broken", "raise RuntimeError('boom')\n", entry_name="broken")
+    monkeypatch.setenv("SAILJOBS_DISABLE_PLUGINS", "broken")
+    assert "broken" in plugins.blocked_plugins()
+
+
+def test_two_plugins_registering_the_same_action(install):
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes")
+    install("acme-notes-fork", GOOD_PLUGIN, entry_name="notes-fork")
+    with pytest.raises(PluginError, match="action 'note' is registered by both"):
+        plugins.action_types()
+
+
+def test_action_types_hook_that_raises_names_the_plugin(install):
+    source = """
+        from runner.hookspecs import hookimpl
+
+        @hookimpl
+        def sailjobs_action_types():
+            raise KeyError("settings")
+    """
+    install("acme-raiser", source, entry_name="raiser")
+    with pytest.raises(PluginError, match="plugin 'raiser' failed in sailjobs_action_types"):
+        plugins.action_types()
+
+
+def test_action_types_hook_must_return_action_types(install):
+    source = """
+        from runner.hookspecs import hookimpl
+
+        @hookimpl
+        def sailjobs_action_types():
+            return ["email"]
+    """
+    install("acme-wrong", source, entry_name="wrong")
+    with pytest.raises(PluginError, match="returned 'email', not a ActionType instance"):
+        plugins.action_types()
+
+
+def test_call_hook_isolates_a_raising_plugin_and_names_the_job(install):
+    from plugin_results import make_job
+
+    raising = """
+        from runner.hookspecs import hookimpl
+
+        @hookimpl
+        def sailjobs_job_finished(result):
+            raise ValueError("disk full")
+    """
+    install("acme-raiser", raising, entry_name="raiser")
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes")
+    import acme_notes
+
+    job = make_job("export-main")
+    failures = plugins.call_hook("sailjobs_job_finished", result=job)
+    assert acme_notes.seen == [job]  # the other plugin's hook still ran
+    [failure] = failures
+    assert failure.plugin == "raiser"
+    assert failure.describe() == (
+        "plugin 'raiser' failed in sailjobs_job_finished while handling job 'export-main': "
+        "ValueError: disk full"
+    )
+
+
+def test_plugins_command_lists_version_source_hooks_and_actions(install):
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes", version="2.0.1")
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    notes = next(i for i, line in enumerate(lines) if line.startswith("notes "))
+    assert lines[notes].split() == [
+        "notes",
+        "2.0.1",
+        "entry",
+        "point",
+        "(acme-notes)",
+        "(acme_notes)",
+    ]
+    assert lines[notes + 1] == "  hooks: sailjobs_action_types, sailjobs_job_finished"
+    assert lines[notes + 2] == "  actions: note"
+    assert any(line.startswith("runner.builtin.jobtypes ") for line in lines)
+    assert "  job types: export_list_data, export_purchase_log" in result.output
+
+
+def test_plugins_command_json(monkeypatch):
+    monkeypatch.setenv("SAILJOBS_DISABLE_PLUGINS", "chat")
+    result = CliRunner().invoke(cli, ["plugins", "--format", "json"])
+    data = json.loads(result.output)
+    by_name = {plugin["name"]: plugin for plugin in data["plugins"]}
+    assert by_name["s3"]["distribution"] == "sailjobs-s3"
+    assert by_name["s3"]["actions"] == ["s3"]
+    assert data["blocked"] == {"chat": "entry point (sailjobs-chat)"}
+    assert data["entry_points"] is True
+
+
+def test_broken_plugin_is_one_line_and_exit_2_on_the_command_line(tmp_path):
+    source = """
+        from runner.hookspecs import hookimpl
+
+        @hookimpl
+        def sailjobs_run_finshed(result):
+            pass
+    """
+    root = write_distribution(tmp_path, "acme-typo", {"acme_typo": source}, {"typo": "acme_typo"})
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    sailjobs = Path(sys.executable).parent / "sailjobs"
+    for command in (["plugins"], ["validate", "manifests/demo.yaml"]):
+        done = subprocess.run(
+            [str(sailjobs), *command], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "error: plugin 'typo': sailjobs_run_finshed is not a sailjobs hook (did you mean "
+            "sailjobs_run_finished?); hook names are listed in runner/hookspecs.py and "
+            "`sailjobs plugins`"
+        ]
