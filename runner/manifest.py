@@ -138,9 +138,10 @@ class _Loader:
         allowed: list[str],
         *,
         skip_expressions: bool = False,
+        model: type[BaseModel] | None = None,
     ) -> None:
         for path, message, key in validation_messages(
-            exc, data, allowed=allowed, skip_expressions=skip_expressions
+            exc, data, allowed=allowed, skip_expressions=skip_expressions, model=model
         ):
             self.add((*base, *path), message, key=key)
 
@@ -188,10 +189,10 @@ class _Loader:
         try:
             header = ManifestHeader.model_validate(header_data)
         except ValidationError as exc:
-            self.add_validation(exc, header_data, (), _HEADER_KEYS)
+            self.add_validation(exc, header_data, (), _HEADER_KEYS, model=ManifestHeader)
             header = None
         if "jobs" not in data:
-            self.add((), "missing required key 'jobs' (job id → job)")
+            self.add(("jobs",), "missing required key 'jobs' (job id → job)")
         elif isinstance(data["jobs"], dict) and not data["jobs"]:
             self.add(("jobs",), "no jobs; add at least one job under `jobs`")
         elif data["jobs"] is None:
@@ -291,7 +292,7 @@ class _Loader:
         try:
             keys = JobRunnerKeys.model_validate(runner_data)
         except ValidationError as exc:
-            self.add_validation(exc, runner_data, base, sorted(RUNNER_KEYS))
+            self.add_validation(exc, runner_data, base, sorted(RUNNER_KEYS), model=JobRunnerKeys)
             keys = None
         job_name = data.get("job")
         if isinstance(job_name, str):
@@ -347,10 +348,11 @@ class _Loader:
     ) -> Any:
         values = default.model_dump()
         values.update(override.model_dump(exclude_none=True))
-        merged = model.model_validate(values)
-        if merged.initial > merged.max:  # type: ignore[attr-defined]
-            self.add(path, "`initial` is longer than `max`; make max at least initial")
-        return merged
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:  # only the initial/max check can fail here
+            self.add(path, str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
+            return default
 
     def _check_params(
         self, job_type: JobType, params: dict[str, Any], base: PathTuple, split: bool
@@ -380,7 +382,8 @@ class _Loader:
         if raw is None:
             return [], set()
         if not isinstance(raw, list):
-            self.add(base, "an action list is a list of `- <action>: {settings}` items")
+            if base[0] == "notify":  # a job's lists are type-checked with its runner keys
+                self.add(base, "an action list is a list of `- <action>: {settings}` items")
             return [], set()
         specs, refs = [], set()
         for index, item in enumerate(raw):
@@ -439,16 +442,15 @@ class _Loader:
             self.add_validation(exc, settings, path, allowed, skip_expressions=True)
         if action_type.needs_export and (job_type is None or not job_type.produces_export):
             if path[0] == "notify":
-                where = "`notify` (the run has no export of its own)"
+                where = "`notify` has none (the run has no export of its own)"
             else:
-                where = f"a {job_type.name} job" if job_type else "this job"
+                where = f"{job_type.name} produces none" if job_type else "this job has none"
             exports = ", ".join(
                 sorted(name for name, jt in self.job_types.items() if jt.produces_export)
             )
             self.add(
                 path,
-                f"{action_type.name!r} needs a job that produces an export ({exports}), "
-                f"not {where}",
+                f"{action_type.name!r} needs a job that produces an export ({exports}); {where}",
                 key=True,
             )
 
@@ -505,18 +507,19 @@ def load_manifest(
         raise ManifestError(document.problems)
     loader = _Loader(path, document.source, dict(job_types), _action_type_map(action_types))
     loaded = loader.load(document.data)
-    problems = document.problems + loader.problems
+    problems = document.problems + _outside(document.rejected, loader.problems)
     if problems or loaded is None:
-        raise ManifestError(_unique(problems))
+        raise ManifestError(problems)
     return loaded
 
 
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[Any, ...]] = set()
+def _outside(rejected: set[str], problems: list[Problem]) -> list[Problem]:
+    """``problems`` without those about a value the YAML layer already rejected (under an
+    unsupported tag): one problem per mistake, not two."""
     kept = []
     for problem in problems:
-        identity = (problem.line, problem.col, problem.path, problem.message)
-        if identity not in seen:
-            seen.add(identity)
-            kept.append(problem)
+        path = problem.path
+        if any(path == r or path.startswith((r + ".", r + "[")) for r in rejected):
+            continue
+        kept.append(problem)
     return kept

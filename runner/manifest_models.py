@@ -10,7 +10,7 @@ import difflib
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runner.durations import Duration
 
@@ -29,6 +29,11 @@ class RetryPolicy(BaseModel):
     initial: Duration = timedelta(seconds=2)
     max: Duration = timedelta(minutes=2)
 
+    @model_validator(mode="after")
+    def _initial_within_max(self) -> RetryPolicy:
+        _check_initial_within_max(self.initial, self.max)
+        return self
+
 
 class PollPolicy(BaseModel):
     """How often a running job is polled: from ``initial`` growing up to ``max``."""
@@ -37,6 +42,21 @@ class PollPolicy(BaseModel):
 
     initial: Duration = timedelta(seconds=5)
     max: Duration = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _initial_within_max(self) -> PollPolicy:
+        _check_initial_within_max(self.initial, self.max)
+        return self
+
+
+def _check_initial_within_max(initial: timedelta, maximum: timedelta) -> None:
+    if initial > maximum:
+        from runner.durations import format_duration
+
+        raise ValueError(
+            f"initial ({format_duration(initial)}) is longer than max "
+            f"({format_duration(maximum)}); make max at least initial"
+        )
 
 
 class Defaults(BaseModel):
@@ -254,13 +274,32 @@ def _hint(kinds: set[str], value: Any) -> str:
     return ""
 
 
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested model a ``loc`` points into (for the keys an unknown-key message lists)."""
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
 def validation_messages(
-    exc: ValidationError, data: Any, *, allowed: list[str], skip_expressions: bool = False
+    exc: ValidationError,
+    data: Any,
+    *,
+    allowed: list[str],
+    skip_expressions: bool = False,
+    model: type[BaseModel] | None = None,
 ) -> list[tuple[tuple[str | int, ...], str, bool]]:
     """(path in ``data``, message, points-at-key) per problem, one per path.
 
     ``skip_expressions`` drops errors about values holding ``${{ }}``: they are checked
-    once resolved. ``allowed`` lists the keys named by an unknown-key message.
+    once resolved. ``allowed`` lists the keys named by an unknown-key message at the top;
+    deeper ones list the fields of the nested ``model`` they are in.
     """
     grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
     for error in exc.errors(include_url=False):
@@ -277,10 +316,15 @@ def validation_messages(
         kinds = {error["type"] for error in errors}
         value = errors[0].get("input")
         others = [error for error in errors if error["type"] not in _EXPECTED]
+        keys = allowed
+        if others and others[0]["type"] == "extra_forbidden" and len(path) > 1:
+            nested = _model_at(model, path[:-1])
+            keys = list(nested.model_fields) if nested else allowed
         if others:
-            message = _one_message(others[0], allowed)
+            message = _one_message(others[0], keys)
         else:
             expected = list(dict.fromkeys(_EXPECTED[error["type"]] for error in errors))
             message = f"expected {' or '.join(expected)}, got {_short(value)}"
-        results.append((path, message + _hint(kinds, value), "extra_forbidden" in kinds))
+        points_at_key = bool(kinds & {"extra_forbidden", "missing"})
+        results.append((path, message + _hint(kinds, value), points_at_key))
     return results

@@ -144,6 +144,7 @@ class _Builder:
     def __init__(self, source: SourceMap) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        self.rejected: set[str] = set()  # paths of values under an unsupported tag
         self._seen: set[int] = set()  # collection nodes already built once (alias targets)
         self._active: set[int] = set()  # collection nodes being built (a recursive alias)
         self._alias_values = 0
@@ -177,6 +178,7 @@ class _Builder:
             if isinstance(node, SequenceNode):
                 if node.tag != SEQ:
                     self._problem(node, path, _tag_message(node.tag))
+                    self.rejected.add(format_path(path))
                 return [
                     self.build(item, (*path, index), alias=alias, depth=depth + 1)
                     for index, item in enumerate(node.value)
@@ -184,6 +186,7 @@ class _Builder:
             assert isinstance(node, MappingNode)
             if node.tag != MAP:
                 self._problem(node, path, _tag_message(node.tag))
+                self.rejected.add(format_path(path))
             return self._mapping(node, path, alias, depth)
         finally:
             self._active.discard(id(node))
@@ -246,10 +249,11 @@ class _Builder:
             self._problem(node, path, f"{text!r} is not a valid {tag.removeprefix(_TAG)}")
             return text
         self._problem(node, path, _tag_message(tag))
+        self.rejected.add(format_path(path))
         return text
 
 
-def _tag_message(tag: str) -> str:
+def _tag_message(tag: str) -> str:  # the caller records the path as rejected
     shown = "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
     return f"unsupported YAML tag {shown}; a manifest holds plain text, numbers, lists and mappings"
 
@@ -271,6 +275,8 @@ class YamlDocument:
     data: Any
     source: SourceMap
     problems: list[Problem]
+    # Paths of values under an unsupported tag: other problems about them add nothing.
+    rejected: set[str] = field(default_factory=set)
 
 
 def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
@@ -296,7 +302,12 @@ def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
     elif "expected a single document" in f"{problem} {context}":
         message = "more than one YAML document (a `---` line); a manifest is one document"
     else:
-        message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        message = f"invalid YAML: {problem}"
+        context_mark = getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            message += f" ({context} that starts at line {context_mark.line + 1})"
+        elif context:
+            message += f" ({context})"
     return Problem(file, line, col, "", message)
 
 
@@ -334,7 +345,7 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         message = f"nested more than {MAX_DEPTH} levels deep (or a recursive alias); flatten it"
         problem = Problem(file, mark.line + 1, mark.column + 1, format_path(exc.path), message)
         return YamlDocument(None, source, [problem])
-    return YamlDocument(data, source, builder.problems)
+    return YamlDocument(data, source, builder.problems, builder.rejected)
 
 
 def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
