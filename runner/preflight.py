@@ -121,6 +121,9 @@ def check_file(
     except CsvHeaderError as error:
         report.problems.append(FileProblem(1, "", str(error)))
         return report
+    except OSError as error:  # removed or unreadable while it was being checked
+        report.problems.append(FileProblem(0, "", f"cannot read {path}: {error.strerror or error}"))
+        return report
     finally:
         duplicates.close()
     report.lines, report.invalid, report.problems = result.lines, result.invalid, result.problems

@@ -70,10 +70,13 @@ def run_ranges(
 def _read_result(process: subprocess.Popen[bytes]) -> Any:
     assert process.stdout is not None
     try:
-        return pickle.load(process.stdout)
+        result = pickle.load(process.stdout)
     except EOFError:
         process.wait()
         raise RuntimeError(f"a pre-flight worker stopped: {_stderr_tail(process)}") from None
+    if isinstance(result, OSError):  # the file could not be read: the caller reports it
+        raise result
+    return result
 
 
 def _finish(process: subprocess.Popen[bytes]) -> None:
@@ -95,8 +98,14 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         raise SystemExit(f"pre-flight worker: task version {version}, expected {TASK_VERSION}")
     scanner = SCANNERS[scanner_name]
     for start, end in ranges:
-        pickle.dump(scanner(path, start, end, max_problems), stdout, pickle.HIGHEST_PROTOCOL)
+        try:
+            result: object = scanner(path, start, end, max_problems)
+        except OSError as error:
+            result = error
+        pickle.dump(result, stdout, pickle.HIGHEST_PROTOCOL)
         stdout.flush()
+        if isinstance(result, OSError):
+            return
 
 
 if __name__ == "__main__":

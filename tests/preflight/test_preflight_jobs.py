@@ -1,0 +1,83 @@
+"""Which job parameters carry which files, and `validate --deep` problems at their position."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner.manifest import load_manifest
+from runner.preflight import check_job_files, check_manifest_files
+
+CORPUS = Path(__file__).parent / "corpus"
+MANIFESTS = Path(__file__).parents[2] / "manifests"
+
+
+def test_purchase_import_file_is_checked_as_purchases() -> None:
+    reports = check_job_files("purchase_import", {"file": "wrong_types.jsonl"}, CORPUS)
+    assert [(r.kind, r.param, r.file, r.ok) for r in reports] == [
+        ("purchases", "file", CORPUS / "wrong_types.jsonl", False)
+    ]
+
+
+@pytest.mark.parametrize("flag", [1, "1", True, "true"])
+def test_import_with_signup_dates_checks_the_file_as_signup_dates(flag: object) -> None:
+    params = {"list": "L", "file": "signup_dates_unix.csv", "signup_dates": flag}
+    [report] = check_job_files("import", params, CORPUS)
+    assert report.kind == "signup_dates"
+    assert "UNIX timestamp" in report.summary()
+
+
+def test_import_file_is_a_list_of_emails() -> None:
+    [report] = check_job_files("import", {"list": "L", "file": "emails.txt"}, CORPUS)
+    assert (report.kind, report.ok, report.lines) == ("emails", True, 3)
+    params = {"list": "L", "file": "emails.txt", "signup_dates": 0}
+    assert check_job_files("import", params, CORPUS)[0].kind == "emails"
+
+
+def test_absolute_paths_expressions_and_other_jobs(tmp_path: Path) -> None:
+    absolute = str(CORPUS / "valid.jsonl")
+    assert check_job_files("purchase_import", {"file": absolute}, tmp_path)[0].ok
+    expression = {"file": "${{ jobs.x.outputs.path }}"}
+    assert check_job_files("purchase_import", expression, tmp_path) == []
+    assert check_job_files("import", {"list": "L", "emails": "a@b.co"}, tmp_path) == []
+    assert check_job_files("export_list_data", {"list": "L"}, tmp_path) == []
+
+
+def test_the_repositorys_manifests_pass_the_deep_check() -> None:
+    for manifest in sorted(MANIFESTS.glob("*.yaml")):
+        assert check_manifest_files(load_manifest(manifest)) == [], manifest
+
+
+def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
+    for name in ("wrong_types.jsonl", "valid.jsonl", "emails_invalid.txt"):
+        shutil.copy(CORPUS / name, tmp_path / name)
+    manifest = tmp_path / "backfill.yaml"
+    manifest.write_text(
+        "version: 1\n"
+        "name: backfill\n"
+        "jobs:\n"
+        "  good:\n"
+        "    job: purchase_import\n"
+        "    file: valid.jsonl\n"
+        "  bad:\n"
+        "    job: purchase_import\n"
+        "    file: wrong_types.jsonl\n"
+        "  skipped:\n"
+        "    job: purchase_import\n"
+        "    file: wrong_types.jsonl\n"
+        '    preflight: "off"\n'
+        "  people:\n"
+        "    job: import\n"
+        "    list: Main\n"
+        "    file: emails_invalid.txt\n"
+        "    preflight: warn\n"
+    )
+    problems = check_manifest_files(load_manifest(manifest))
+    assert [problem.render() for problem in problems] == [
+        f"{manifest}:9:11: jobs.bad.file: 2 of 3 lines invalid; line 2: items[0].price: "
+        'expected an integer number of cents, got "12.99"',
+        f"{manifest}:17:11: jobs.people.file: 3 of 5 lines invalid; line 2: not a valid "
+        'email address: "not-an-address"; 1 duplicate address (compared without case)',
+    ]
