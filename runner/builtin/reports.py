@@ -264,7 +264,7 @@ def _add_testcase(suite: ET.Element, result: RunResult, job: JobResult) -> None:
     ET.SubElement(case, "system-out").text = _xml_text(_job_details(job))
 
 
-def junit_tree(result: RunResult) -> ET.ElementTree:
+def junit_element(result: RunResult) -> ET.Element:
     """One ``testsuite`` for the run, one ``testcase`` per job (failure/skipped/error)."""
     counts = status_counts(result)
     totals = {
@@ -274,14 +274,16 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
         "skipped": str(counts[JobStatus.SKIPPED.value]),
         "time": _seconds(run_duration_seconds(result)),
     }
-    root = ET.Element("testsuites", name="sailjobs", **totals)
+    root = ET.Element("testsuites", {"name": "sailjobs", **totals})
     suite = ET.SubElement(
         root,
         "testsuite",
-        name=_xml_text(result.manifest_name),
-        timestamp=result.started_at.isoformat(timespec="seconds"),
-        hostname=_xml_text(socket.gethostname()),
-        **totals,
+        {
+            "name": _xml_text(result.manifest_name),
+            **totals,
+            "timestamp": result.started_at.isoformat(timespec="seconds"),
+            "hostname": _xml_text(socket.gethostname()),
+        },
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
@@ -300,12 +302,11 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
         ]
         ET.SubElement(suite, "system-err").text = _xml_text("\n".join(lines))
     ET.indent(root)
-    return ET.ElementTree(root)
+    return root
 
 
 def write_junit_report(result: RunResult, path: Path) -> None:
-    tree = junit_tree(result)
-    data = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True) + b"\n"
+    data = ET.tostring(junit_element(result), encoding="utf-8", xml_declaration=True) + b"\n"
     write_atomically(path, data)
 
 
