@@ -147,6 +147,12 @@ class JobInfo:
         """Succeeded or failed; any other status means the job is still running."""
         return self.succeeded or self.failed
 
+    @property
+    def error_message(self) -> str | None:
+        """Why the job failed, when the API said (``error_message`` or ``errormsg``)."""
+        message = self.fields.get("error_message") or self.fields.get("errormsg")
+        return None if message is None else mask(str(message))
+
     def __repr__(self) -> str:
         return mask(
             f"JobInfo(job_id={self.job_id!r}, name={self.name!r}, status={self.status!r}, "

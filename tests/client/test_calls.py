@@ -72,6 +72,12 @@ def test_job_status_classification(fields, succeeded, failed) -> None:
     assert (job.succeeded, job.failed, job.finished) == (succeeded, failed, succeeded or failed)
 
 
+def test_error_message_of_a_failed_job() -> None:
+    job = JobInfo.from_fields({"job_id": "x", "status": "error", "error_message": "Bad file"})
+    assert job.failed and job.error_message == "Bad file"
+    assert JobInfo.from_fields({"job_id": "x", "status": "completed"}).error_message is None
+
+
 def test_expired_flag_is_read_from_the_answer() -> None:
     assert JobInfo.from_fields({"job_id": "x", "expired": True}).expired
     assert JobInfo.from_fields({"job_id": "x", "expired": "true"}).expired

@@ -1,0 +1,108 @@
+"""The rate-limit budget: per endpoint and method, shared by threads, working without headers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from runner.ratelimit import RateLimitBudget, RateLimitState, default_budget, state_from_headers
+
+from .conftest import FakeClock
+
+
+def _headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {
+        "X-Rate-Limit-Limit": str(limit),
+        "X-Rate-Limit-Remaining": str(remaining),
+        "X-Rate-Limit-Reset": str(int(reset)),
+    }
+
+
+def test_headers_are_parsed_and_absent_headers_mean_unknown() -> None:
+    assert state_from_headers(_headers(40, 3, 1_700_000_060)) == RateLimitState(
+        40, 3, 1_700_000_060
+    )
+    assert state_from_headers({}) is None
+    assert state_from_headers({"X-Rate-Limit-Remaining": "junk"}) is None
+
+
+def test_without_headers_calls_go_through() -> None:
+    clock = FakeClock()
+    budget = RateLimitBudget(jitter=0.0)
+    budget.update("job", "GET", {}, clock())
+    for _ in range(100):
+        assert budget.acquire("job", "GET", clock=clock, sleep=clock.sleep) == 0.0
+    assert clock.sleeps == []
+    assert budget.state("job", "GET") == RateLimitState()
+
+
+def test_remaining_is_counted_down_locally_until_the_reset() -> None:
+    clock = FakeClock(1_700_000_010.0)
+    budget = RateLimitBudget(jitter=0.0)
+    budget.update("job", "POST", _headers(40, 2, 1_700_000_040), clock())
+    budget.acquire("job", "POST", clock=clock, sleep=clock.sleep)
+    budget.acquire("job", "POST", clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []
+    assert budget.state("job", "POST").remaining == 0
+    waited = budget.acquire("job", "POST", clock=clock, sleep=clock.sleep)
+    assert waited == pytest.approx(30.0) and clock.sleeps == [pytest.approx(30.0)]
+    # Other endpoints and methods are unaffected.
+    assert budget.acquire("job", "GET", clock=clock, sleep=clock.sleep) == 0.0
+
+
+def test_jitter_spreads_the_wake_ups() -> None:
+    clock = FakeClock(1_700_000_010.0)
+    budget = RateLimitBudget(jitter=2.0)
+    budget.exhausted("job", "GET", _headers(300, 0, 1_700_000_020), clock())
+    waited = budget.acquire("job", "GET", clock=clock, sleep=clock.sleep)
+    assert 10.0 <= waited <= 12.0
+
+
+def test_a_reset_far_in_the_future_is_capped() -> None:
+    clock = FakeClock(1_700_000_010.0)
+    budget = RateLimitBudget(jitter=0.0, max_wait=90.0)
+    budget.exhausted("job", "GET", _headers(300, 0, 1_700_099_999), clock())
+    assert budget.acquire("job", "GET", clock=clock, sleep=clock.sleep) == pytest.approx(90.0)
+
+
+def test_a_429_blocks_every_thread_until_the_reset() -> None:
+    window = 0.4  # a short window so the test is quick; the API's is a minute
+    budget = RateLimitBudget(jitter=0.05, window=window)
+    start = time.time()
+    budget.exhausted("job", "GET", {}, start)  # a 429 without headers
+    woke: list[float] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        budget.acquire("job", "GET", clock=time.time, sleep=time.sleep)
+        with lock:
+            woke.append(time.time())
+
+    threads = [threading.Thread(target=caller) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(woke) == 6
+    boundary = (int(start / window) + 1) * window
+    assert all(t >= boundary - 0.001 for t in woke)
+    # Unblocked after the window: the next call goes at once.
+    assert budget.acquire("job", "GET", clock=time.time, sleep=time.sleep) == 0.0
+
+
+def test_low_budget_hint() -> None:
+    assert RateLimitState(300, 10, 0).low()
+    assert not RateLimitState(300, 200, 0).low()
+    assert not RateLimitState().low()
+
+
+def test_clients_share_the_process_budget_by_default() -> None:
+    from runner.sailthru import SailthruClient
+
+    with (
+        SailthruClient("k1", "secret-one", "http://127.0.0.1:9") as one,
+        SailthruClient("k2", "secret-two", "http://127.0.0.1:9") as two,
+    ):
+        assert one.budget is two.budget is default_budget()
