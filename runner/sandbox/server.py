@@ -140,7 +140,7 @@ class Sandbox:
         self._jobs.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             daemon=True,
             name="sandbox-http",
         )
