@@ -1,0 +1,64 @@
+"""End to end on the sandbox: a bad file is refused before upload (zero submissions), unless
+the job says ``preflight: warn`` or ``off``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner.executor import run
+from runner.results import JobStatus
+from runner.sailthru import SailthruClient
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
+BAD_PURCHASE_FILES = [c for c in CASES if c["kind"] == "purchases" and not c["ok"]]
+
+
+def run_one_job(sandbox: Any, tmp_path: Path, job: dict[str, Any]) -> Any:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"version": 1, "name": "preflight", "jobs": {"load": job}}))
+    with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
+        return run(manifest, client=client, state_dir=tmp_path / "state")
+
+
+@pytest.mark.parametrize("case", BAD_PURCHASE_FILES, ids=[c["file"] for c in BAD_PURCHASE_FILES])
+def test_a_bad_purchase_file_is_never_submitted(
+    sandbox: Any, tmp_path: Path, case: dict[str, Any]
+) -> None:
+    shutil.copy(CORPUS / case["file"], tmp_path / case["file"])
+    result = run_one_job(sandbox, tmp_path, {"job": "purchase_import", "file": case["file"]})
+    job = result.jobs["load"]
+    assert job.status is JobStatus.FAILED
+    assert case["summary"] in job.error
+    assert job.remote_job_id is None
+    assert sandbox.submissions() == []
+
+
+def test_bad_signup_dates_are_never_submitted(sandbox: Any, tmp_path: Path) -> None:
+    shutil.copy(CORPUS / "signup_dates_unix.csv", tmp_path / "dates.csv")
+    job = {"job": "import", "list": "Main Newsletter", "file": "dates.csv", "signup_dates": 1}
+    result = run_one_job(sandbox, tmp_path, job)
+    assert result.jobs["load"].status is JobStatus.FAILED
+    assert "looks like a UNIX timestamp" in result.jobs["load"].error
+    assert sandbox.submissions() == []
+
+
+@pytest.mark.parametrize("mode", ["warn", "off"])
+def test_warn_and_off_submit_anyway(sandbox: Any, tmp_path: Path, mode: str) -> None:
+    shutil.copy(CORPUS / "emails_invalid.txt", tmp_path / "people.txt")
+    job = {"job": "import", "list": "Engaged", "file": "people.txt", "preflight": mode}
+    result = run_one_job(sandbox, tmp_path, job)
+    assert [s["job"] for s in sandbox.submissions()] == ["import"]
+    assert result.jobs["load"].remote_job_id is not None
+
+
+def test_a_valid_file_is_submitted(sandbox: Any, tmp_path: Path) -> None:
+    shutil.copy(CORPUS / "valid.jsonl", tmp_path / "valid.jsonl")
+    result = run_one_job(sandbox, tmp_path, {"job": "purchase_import", "file": "valid.jsonl"})
+    assert result.jobs["load"].status is JobStatus.SUCCEEDED, result.jobs["load"].error
+    assert [s["job"] for s in sandbox.submissions()] == ["purchase_import"]
