@@ -231,7 +231,8 @@ class _Parser:
 
     def _advance(self) -> _Token:
         token = self.token
-        self.token = self._next()
+        if token.kind != "close":  # never read past the end of the expression
+            self.token = self._next()
         return token
 
     def _expect(self, text: str, what: str) -> None:

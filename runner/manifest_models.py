@@ -304,7 +304,12 @@ def validation_messages(
     grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
     for error in exc.errors(include_url=False):
         value = error.get("input")
-        if skip_expressions and isinstance(value, str) and "${{" in value:
+        if (
+            skip_expressions
+            and isinstance(value, str)
+            and "${{" in value
+            and error["type"] not in ("extra_forbidden", "missing")
+        ):
             continue
         if error["type"] in ("missing", "extra_forbidden"):
             path = tuple(error["loc"])

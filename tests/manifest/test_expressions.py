@@ -1,0 +1,207 @@
+"""The ${{ }} language: parsing, references, rendering, filters; nothing runs as code."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.expressions import (
+    FILTERS,
+    EvalContext,
+    ExpressionError,
+    Reference,
+    has_expression,
+    parse_template,
+    references,
+    render,
+)
+from runner.masking import mask
+
+RUN_DATE = date(2026, 11, 27)
+
+
+@pytest.fixture
+def ctx() -> EvalContext:
+    return EvalContext(
+        vars={"main_list": "Main Newsletter", "days": 7, "nested": {"a": {"b": "deep"}}},
+        env={"SLACK_WEBHOOK": "https://hooks.example.com/T0/B0/secretvalue"},
+        run={
+            "id": "run-1",
+            "date": RUN_DATE,
+            "started_at": datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        },
+        jobs={"export-main": {"export_url": "https://s3.example.com/x", "job_id": "abc"}},
+    )
+
+
+def test_a_whole_expression_keeps_the_native_type(ctx):
+    assert render("${{ vars.days }}", ctx) == 7
+    assert render("${{ run.date }}", ctx) == RUN_DATE
+    assert render("${{ 5 }}", ctx) == 5
+    assert render("${{ true }}", ctx) is True
+    assert render("${{ null }}", ctx) is None
+
+
+def test_interpolation_makes_text(ctx):
+    assert render("list: ${{ vars.main_list }} (${{ vars.days }} days)", ctx) == (
+        "list: Main Newsletter (7 days)"
+    )
+    assert render("${{ run.date }}.csv", ctx) == "2026-11-27.csv"
+    assert render("x${{ true }}y${{ null }}z", ctx) == "xtrueyz"
+
+
+def test_render_walks_nested_values_and_leaves_other_values_alone(ctx):
+    value = {"a": ["${{ vars.days }}", {"b": "${{ vars.nested.a.b }}"}], "c": 3, "d": None}
+    assert render(value, ctx) == {"a": [7, {"b": "deep"}], "c": 3, "d": None}
+
+
+def test_job_outputs_and_names_with_dashes(ctx):
+    assert render("${{ jobs.export-main.outputs.export_url }}", ctx) == "https://s3.example.com/x"
+    assert render("${{ vars['main_list'] }}", ctx) == "Main Newsletter"
+
+
+def test_date_filters(ctx):
+    assert render("${{ run.date | days_ago(7) | yyyymmdd }}", ctx) == "20261120"
+    assert render("${{ run.date | yyyymmdd }}", ctx) == "20261127"
+    assert render("${{ run.date | add_days(-30) | date }}", ctx) == "2026-10-28"
+    assert render("${{ run.date | date('%d/%m/%Y') }}", ctx) == "27/11/2026"
+    assert render("${{ run.started_at | date('%H:%M') }}", ctx) == "09:30"
+    assert render("${{ run.date | month_start | days_ago(1) | month_start | yyyymmdd }}", ctx) == (
+        "20261001"
+    )
+    assert render("${{ '20240215' | month_end | yyyymmdd }}", ctx) == "20240229"
+    assert render("${{ '2024-12-31' | add_days(1) | yyyymmdd }}", ctx) == "20250101"
+
+
+def test_text_filters(ctx):
+    assert render("${{ vars.main_list | slug }}", ctx) == "main-newsletter"
+    assert render("${{ vars.main_list | upper }}", ctx) == "MAIN NEWSLETTER"
+    assert render("${{ ' x ' | trim }}", ctx) == "x"
+    assert render("${{ '42' | int }}", ctx) == 42
+
+
+def test_default_covers_missing_null_and_empty(ctx):
+    assert render("${{ env.NOT_SET | default('fallback') }}", ctx) == "fallback"
+    assert render("${{ vars.nope | default(3) }}", ctx) == 3
+    assert render("${{ null | default('x') }}", ctx) == "x"
+    assert render("${{ vars.main_list | default('x') }}", ctx) == "Main Newsletter"
+
+
+def test_missing_names_raise_clear_errors(ctx):
+    with pytest.raises(ExpressionError, match="environment variable NOT_SET is not set"):
+        render("${{ env.NOT_SET }}", ctx)
+    with pytest.raises(ExpressionError, match=r"vars.nope is not defined"):
+        render("${{ vars.nope }}", ctx)
+    with pytest.raises(ExpressionError, match=r"jobs.other.outputs.export_url is not available"):
+        render("${{ jobs.other.outputs.export_url }}", ctx)
+
+
+def test_non_strict_rendering_keeps_unknown_job_outputs_as_written(ctx):
+    text = "url=${{ jobs.later.outputs.export_url }}&d=${{ run.date | yyyymmdd }}"
+    assert render(text, ctx, strict=False) == (
+        "url=${{ jobs.later.outputs.export_url }}&d=20261127"
+    )
+
+
+def test_env_values_are_registered_as_secrets(ctx):
+    webhook = render("${{ env.SLACK_WEBHOOK }}", ctx)
+    assert mask(f"posting to {webhook}") == "posting to ***"
+
+
+def test_vars_may_read_env_and_are_rendered_when_read(ctx):
+    ctx.vars["bucket"] = "exports-${{ env.SLACK_WEBHOOK | slug }}"
+    assert render("${{ vars.bucket }}", ctx).startswith("exports-https-hooks")
+
+
+def test_filter_errors_at_render_time(ctx):
+    with pytest.raises(ExpressionError, match="days_ago needs a date"):
+        render("${{ vars.main_list | days_ago(1) }}", ctx)
+    with pytest.raises(ExpressionError, match="int needs a whole number"):
+        render("${{ vars.main_list | int }}", ctx)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${{ secrets.X }}", "unknown name 'secrets'"),
+        ("${{ vars.x | nope }}", "unknown filter 'nope'"),
+        ("${{ vars.x", "`${{` is not closed"),
+        ("${{ run.day }}", "unknown run field 'run.day'"),
+        ("${{ jobs.a.export_url }}", "jobs.<job-id>.outputs.<name>"),
+        ("${{ env.A.B }}", "name one environment variable"),
+        ("${{ vars }}", "name a variable"),
+        ("${{ run.date | days_ago }}", "takes 1 argument(s), got 0"),
+        ("${{ run.date | days_ago(1, 2) }}", "takes 1 argument(s), got 2"),
+        ("${{ run.date | days_ago('x') }}", "needs int argument"),
+        ("${{ run.date | days_ago(true) }}", "needs int argument"),
+        ("${{ vars.x y }}", "expected `|` or `}}`"),
+        ("${{ __import__('os').system('id') }}", "unknown name '__import__'"),
+        ("${{ vars.x; rm -rf / }}", "unexpected character ';'"),
+        ("${{ 'a' + 'b' }}", "unexpected character '+'"),
+        ("${{ }}", "expected a value"),
+    ],
+)
+def test_parse_errors(text, message):
+    with pytest.raises(ExpressionError) as caught:
+        parse_template(text)
+    assert message in caught.value.message
+
+
+def test_error_offsets_point_into_the_text():
+    with pytest.raises(ExpressionError) as caught:
+        parse_template("abc ${{ vars.x | nope }}")
+    assert caught.value.offset == len("abc ${{ vars.x | ")
+
+
+def test_references_walk_nested_values_and_mark_defaults_optional():
+    value = {
+        "a": ["${{ env.A }} and ${{ jobs.x.outputs.y }}"],
+        "b": "${{ env.B | default('b') }}",
+        "c": "${{ vars.n | upper }}",
+        "d": "plain",
+    }
+    assert references(value) == {
+        Reference("env", ("A",)),
+        Reference("jobs", ("x", "outputs", "y")),
+        Reference("env", ("B",), optional=True),
+        Reference("vars", ("n",)),
+    }
+
+
+def test_quoted_literals_may_hold_closing_braces_and_escapes(ctx):
+    assert render("${{ '}}' }}", ctx) == "}}"
+    assert render(r"${{ 'it\'s' }}", ctx) == "it's"
+    assert render('${{ "a|b" }}', ctx) == "a|b"
+
+
+def test_has_expression():
+    assert has_expression({"a": [1, "x ${{ vars.y }}"]})
+    assert not has_expression({"a": [1, "x $ {{ y }}"]})
+
+
+def test_every_filter_is_documented():
+    assert all(spec.help for spec in FILTERS.values())
+
+
+@given(st.text().filter(lambda t: "${{" not in t))
+def test_text_without_expressions_renders_unchanged(text):
+    assert render(text, EvalContext()) == text
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 1, 1)), st.integers(0, 3650))
+def test_days_ago_and_add_days_are_inverse(day, days):
+    ctx = EvalContext(run={"date": day})
+    earlier = render(f"${{{{ run.date | days_ago({days}) }}}}", ctx)
+    assert render(f"${{{{ '{earlier.isoformat()}' | add_days({days}) }}}}", ctx) == day
+    assert render("${{ run.date | yyyymmdd }}", ctx) == day.strftime("%Y%m%d")
+
+
+@given(st.text(alphabet="abcxyz|.()'\"${} 0123456789,-_[]", max_size=40))
+def test_the_parser_never_crashes_on_garbage(text):
+    try:
+        parse_template(text)
+    except ExpressionError:
+        pass

@@ -1,0 +1,176 @@
+"""The five job types: their local checks quote the API error they prevent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.jobtypes import (
+    BUILTIN_JOB_TYPES,
+    EXPORT_OUTPUTS,
+    MAX_UPLOAD_BYTES,
+    CheckContext,
+    ExportListData,
+    ExportPurchaseLog,
+    Import,
+    PurchaseImport,
+    parse_yyyymmdd,
+)
+
+
+def messages(job_type, params, tmp_path=Path("."), split=False):
+    ctx = CheckContext(manifest_dir=tmp_path, split=split)
+    return [(".".join(map(str, p.path)), p.message) for p in job_type.check(params, ctx)]
+
+
+def test_the_five_job_types_are_registered_through_the_hook():
+    from runner.plugins import job_types
+
+    names = {jt.name for jt in BUILTIN_JOB_TYPES}
+    assert names == {
+        "export_list_data",
+        "export_purchase_log",
+        "export_scheduled_sends",
+        "import",
+        "purchase_import",
+    }
+    assert names <= set(job_types())
+
+
+def test_exports_are_resubmit_safe_and_produce_exports_imports_are_not():
+    for job_type in BUILTIN_JOB_TYPES:
+        exporting = job_type.name.startswith("export_")
+        assert job_type.produces_export is exporting
+        assert job_type.resubmit_safe is exporting
+        assert (job_type.outputs == EXPORT_OUTPUTS) is exporting
+
+
+def test_missing_list_is_error_2():
+    assert messages(ExportListData(), {}) == [
+        (
+            "list",
+            "missing required parameter `list` (the name of the list) (the API would answer "
+            'error 2 "Missing required parameter: list")',
+        )
+    ]
+    assert any(path == "list" for path, _ in messages(Import(), {"emails": "a@example.com"}))
+
+
+def test_fields_only_documented_names_plus_vars():
+    found = messages(
+        ExportListData(),
+        {"list": "L", "fields": {"opens": 1, "opns": 1, "vars": {"userId": 1, "x": 2}}},
+    )
+    assert [path for path, _ in found] == ["fields.opns", "fields.vars.x"]
+    assert "did you mean 'opens'?" in found[0][1]
+
+
+@pytest.mark.parametrize(
+    ("params", "path", "quoted"),
+    [
+        ({}, "start_date", "Missing required parameter: start_date,end_date"),
+        ({"start_date": 20160101}, "end_date", "Missing required parameter: start_date,end_date"),
+        (
+            {"start_date": "2016-01-01", "end_date": 20160131},
+            "start_date",
+            "Invalid start_date/end_date fromat",
+        ),
+        (
+            {"start_date": 20160131, "end_date": 20160101},
+            "start_date",
+            "Invalid date range. Start Date canot be later than End Date",
+        ),
+        (
+            {"start_date": 20160101, "end_date": 20160201},
+            "end_date",
+            "Invalid date range. Up to 31 days allowed but 32 given",
+        ),
+    ],
+)
+def test_purchase_log_dates_are_error_18(params, path, quoted):
+    found = messages(ExportPurchaseLog(), params)
+    assert found[0][0] == path
+    assert found[0][1].endswith(f'(the API would answer error 18 "{quoted}")')
+
+
+def test_31_days_is_allowed_and_split_lifts_the_limit():
+    assert messages(ExportPurchaseLog(), {"start_date": 20160101, "end_date": 20160131}) == []
+    long_range = {"start_date": 20160101, "end_date": 20161231}
+    assert messages(ExportPurchaseLog(), long_range, split=True) == []
+    assert messages(ExportPurchaseLog(), long_range)[0][1].startswith("the range is 366 days")
+
+
+def test_expressions_are_checked_at_submission_not_now():
+    params = {"start_date": "${{ run.date | days_ago(90) | yyyymmdd }}", "end_date": 20160101}
+    assert messages(ExportPurchaseLog(), params) == []
+    assert messages(Import(), {"list": "L", "url": "${{ jobs.a.outputs.export_url }}"}) == []
+    assert messages(PurchaseImport(), {"file": "${{ vars.file }}"}) == []
+
+
+def test_parse_yyyymmdd():
+    assert str(parse_yyyymmdd(20160229)) == "2016-02-29"
+    assert str(parse_yyyymmdd("20160131")) == "2016-01-31"
+    for bad in (20150229, "2016-01-01", 201601, True, None, 2016.0101):
+        assert parse_yyyymmdd(bad) is None
+
+
+def test_import_needs_exactly_one_source_and_valid_values():
+    one_of = "One of the following parameters is required: emails, url, or file"
+    assert messages(Import(), {"list": "L"})[0][1].endswith(f'error 99 "{one_of}")')
+    two = messages(Import(), {"list": "L", "emails": "a@example.com", "url": "https://x.io/a"})
+    assert two == [("url", "give exactly one of `emails`, `url` or `file`, not emails and url")]
+    bad_url = messages(Import(), {"list": "L", "url": "ftp://x.io/a.csv"})
+    assert bad_url[0][1].endswith('error 99 "Invalid URL")')
+    assert messages(Import(), {"list": "L", "emails": "a@example.com, b@example.org"}) == []
+    assert "not email addresses" in messages(Import(), {"list": "L", "emails": "a@x;b"})[0][1]
+
+
+def test_signup_dates_needs_the_uploaded_file():
+    found = messages(Import(), {"list": "L", "emails": "a@example.com", "signup_dates": True})
+    assert found[0][0] == "signup_dates"
+
+
+def test_files_relative_to_the_manifest_folder(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "users.csv").write_text("email\na@example.com\n")
+    assert messages(Import(), {"list": "L", "file": "data/users.csv"}, tmp_path) == []
+    missing = messages(Import(), {"list": "L", "file": "data/nope.csv"}, tmp_path)
+    assert missing[0][1].endswith('error 99 "Failed to upload file")')
+    folder = messages(PurchaseImport(), {"file": "data"}, tmp_path)
+    assert "is not a file" in folder[0][1]
+    required = messages(PurchaseImport(), {}, tmp_path)
+    assert required[0][1].endswith('error 99 "File Parameter is required")')
+
+
+def test_files_over_1_gb_are_rejected(tmp_path: Path):
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as out:  # sparse: takes no disk space
+        out.truncate(MAX_UPLOAD_BYTES + 1)
+    found = messages(PurchaseImport(), {"file": "big.jsonl"}, tmp_path)
+    assert found[0][1].endswith(
+        '(the API would answer error 99 "The size of the file exceeds the maximum upload '
+        'file size Max upload is 1gb")'
+    )
+
+
+def test_unreadable_files_are_rejected(tmp_path: Path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    locked = tmp_path / "locked.csv"
+    locked.write_text("email\n")
+    locked.chmod(0)
+    try:
+        found = messages(Import(), {"list": "L", "file": "locked.csv"}, tmp_path)
+    finally:
+        locked.chmod(0o600)
+    assert found[0][1].startswith("cannot read")
+
+
+def test_universal_parameters():
+    found = messages(
+        ExportListData(), {"list": "L", "report_email": "nope", "postback_url": "hooks/x"}
+    )
+    assert [path for path, _ in found] == ["report_email", "postback_url"]

@@ -1,0 +1,259 @@
+"""load_manifest: models with defaults applied, actions, and every problem in one pass."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from runner.manifest import ActionSpec, LoadedManifest, RetryPolicy, load_manifest
+from runner.problems import ManifestError
+
+from .conftest import problems_of
+
+NIGHTLY = """
+    version: 1
+    name: nightly
+    vars:
+      main_list: Main Newsletter
+    defaults:
+      report_email: crm-alerts@example.com
+      timeout: 2h
+      retry: {attempts: 4, initial: 1s, max: 1m}
+      poll: {initial: 3s, max: 2m}
+    concurrency: 3
+    fail_fast: true
+    jobs:
+      export-main:
+        job: export_list_data
+        list: ${{ vars.main_list }}
+        hash_algo: sha256
+        on_success:
+          - fetch: {path: "out/${{ run.date | yyyymmdd }}.csv", continue_on_error: true}
+          - note: {text: "got ${{ jobs.export-main.outputs.rows }} rows"}
+      reimport:
+        job: import
+        list: Engaged
+        url: ${{ jobs.export-main.outputs.export_url }}
+        report_email: other@example.com
+        timeout: 30m
+        retry: {attempts: 2}
+        poll: {max: 1m}
+        needs: export-main
+        preflight: warn
+    notify:
+      always:
+        - note: {text: "done: ${{ jobs.reimport.outputs.status }}"}
+"""
+
+
+def test_a_valid_manifest_with_defaults_applied(write, test_actions):
+    loaded = load_manifest(write(NIGHTLY))
+    assert isinstance(loaded, LoadedManifest)
+    manifest = loaded.manifest
+    assert (manifest.name, manifest.concurrency, manifest.fail_fast) == ("nightly", 3, True)
+    export = manifest.jobs["export-main"]
+    assert export.job == "export_list_data"
+    assert export.params == {
+        "list": "${{ vars.main_list }}",
+        "hash_algo": "sha256",
+        "report_email": "crm-alerts@example.com",
+    }
+    assert export.timeout == timedelta(hours=2)
+    assert export.retry == RetryPolicy(
+        attempts=4, initial=timedelta(seconds=1), max=timedelta(minutes=1)
+    )
+    assert export.poll.initial == timedelta(seconds=3)
+    assert (export.preflight, export.split, export.needs) == ("on", False, [])
+
+
+def test_job_settings_override_defaults_key_by_key(write, test_actions):
+    reimport = load_manifest(write(NIGHTLY)).manifest.jobs["reimport"]
+    assert reimport.params["report_email"] == "other@example.com"
+    assert reimport.timeout == timedelta(minutes=30)
+    assert reimport.retry.attempts == 2
+    assert reimport.retry.initial == timedelta(seconds=1)  # from defaults
+    assert reimport.poll.initial == timedelta(seconds=3)
+    assert reimport.poll.max == timedelta(minutes=1)
+    assert reimport.needs == ["export-main"]
+    assert reimport.preflight == "warn"
+
+
+def test_actions_keep_raw_settings_and_their_place(write, test_actions):
+    loaded = load_manifest(write(NIGHTLY))
+    export = loaded.manifest.jobs["export-main"]
+    fetch, note = export.on_success
+    assert fetch == ActionSpec(
+        name="fetch",
+        settings={"path": "out/${{ run.date | yyyymmdd }}.csv"},
+        continue_on_error=True,
+        path=("jobs", "export-main", "on_success", 0, "fetch"),
+    )
+    assert note.continue_on_error is False
+    assert loaded.position(fetch.path) == (18, 9)
+    notify = loaded.manifest.notify.always[0]
+    assert notify.name == "note"
+    assert loaded.problem(notify.path, "x").render().endswith(":32:7: notify.always[0].note: x")
+
+
+def test_outputs_include_the_actions_outputs(write, test_actions):
+    loaded = load_manifest(write(NIGHTLY))
+    outputs = loaded.job_outputs("export-main")
+    assert {"export_url", "filename", "job_id", "path", "rows", "sha256", "sent"} <= outputs
+    assert "export_url" not in loaded.job_outputs("reimport")
+
+
+def test_every_problem_in_one_pass(write, test_actions):
+    path = write(
+        """
+        version: 1
+        name: broken
+        jobs:
+          a:
+            job: export_list_data
+            hash_algo: sha1
+          b:
+            job: import
+            list: L
+            url: ${{ jobs.c.outputs.export_url }}
+          c:
+            job: export_list_data
+            list: L
+            needs: [b, ghost]
+            on_success:
+              - fetch: {path: 1, colour: red}
+              - note: {text: "${{ jobs.a.outputs.nope }}"}
+        """
+    )
+    assert problems_of(path) == [
+        "4:3: jobs.a.list: missing required parameter `list` (the name of the list) "
+        '(the API would answer error 2 "Missing required parameter: list")',
+        "6:16: jobs.a.hash_algo: expected 'md5' or 'sha256', got 'sha1'",
+        "7:3: jobs.b: dependency cycle: b (line 7) -> c (line 11) -> b (line 7); remove one of "
+        "these needs or output references",
+        "14:16: jobs.c.needs[1]: needs unknown job 'ghost'; jobs: a, b, c",
+        '16:23: jobs.c.on_success[0].fetch.path: expected text, got 1 (quote it: "1")',
+        "16:26: jobs.c.on_success[0].fetch.colour: unknown key 'colour'; allowed: "
+        "continue_on_error, mode, path",
+        "17:22: jobs.c.on_success[1].note.text: job 'a' (export_list_data) has no output "
+        "'nope'; outputs: end_time, export_url, filename, job_id, name, start_time, status",
+    ]
+
+
+def test_action_settings_holding_expressions_skip_type_checks_but_not_unknown_keys(
+    write, test_actions
+):
+    path = write(
+        """
+        version: 1
+        name: actions
+        vars: {times: 3}
+        jobs:
+          a:
+            job: export_list_data
+            list: L
+            always:
+              - note: {text: hi, times: "${{ vars.times }}"}
+              - note: {text: "${{ vars.times }}", tims: "${{ vars.times }}"}
+        """
+    )
+    assert problems_of(path) == [
+        "10:43: jobs.a.always[1].note.tims: unknown key 'tims'; did you mean 'times'? "
+        "allowed: continue_on_error, text, times"
+    ]
+
+
+def test_an_action_that_needs_an_export_on_a_job_without_one(write, test_actions):
+    path = write(
+        """
+        version: 1
+        name: fetch-import
+        jobs:
+          a:
+            job: import
+            list: L
+            emails: a@example.com
+            on_success:
+              - fetch: {path: x.csv}
+        """
+    )
+    [problem] = problems_of(path)
+    assert problem.startswith("9:9: jobs.a.on_success[0].fetch: 'fetch' needs a job that produces")
+    assert problem.endswith("; import produces none")
+
+
+def test_explicit_job_and_action_types_can_be_passed(write):
+    from runner.jobtypes import ExportListData
+
+    from .conftest import Note
+
+    path = write(
+        """
+        version: 1
+        name: explicit
+        jobs:
+          a:
+            job: export_list_data
+            list: L
+            always: [{note: {text: hi}}]
+        """
+    )
+    loaded = load_manifest(
+        path,
+        job_types={"export_list_data": ExportListData()},
+        action_types={"note": Note()},
+    )
+    assert loaded.manifest.jobs["a"].always[0].name == "note"
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path, job_types={}, action_types={"note": Note()})
+    assert "unknown job type 'export_list_data'" in str(caught.value)
+
+
+def test_the_error_lists_problems_sorted_by_position(write):
+    path = write(
+        """
+        version: 1
+        name: sorted
+        jobs:
+          b:
+            job: export_purchase_log
+          a:
+            job: nope
+        """
+    )
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    lines = [(p.line, p.col) for p in caught.value.problems]
+    assert lines == sorted(lines)
+    assert len(lines) == 3
+
+
+def test_vars_may_only_read_env_and_run(write):
+    path = write(
+        """
+        version: 1
+        name: vars
+        vars:
+          bucket: "crm-${{ env.STAGE }}"
+          day: "${{ run.date | yyyymmdd }}"
+          bad: "${{ jobs.a.outputs.job_id }}"
+        jobs:
+          a: {job: export_list_data, list: "${{ vars.bucket }}"}
+        """
+    )
+    assert problems_of(path) == [
+        "6:8: vars.bad: vars may read env.* and run.* only, not jobs.a.outputs.job_id"
+    ]
+
+
+def test_validation_never_needs_env(write, monkeypatch):
+    monkeypatch.delenv("SOME_SECRET_NOT_SET", raising=False)
+    path = write(
+        """
+        version: 1
+        name: env
+        jobs:
+          a: {job: import, list: L, url: "${{ env.SOME_SECRET_NOT_SET }}"}
+        """
+    )
+    assert load_manifest(path).manifest.jobs["a"].params["url"] == "${{ env.SOME_SECRET_NOT_SET }}"

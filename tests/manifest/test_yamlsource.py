@@ -1,0 +1,155 @@
+"""YAML with positions: the 1.2 core schema, duplicates, aliases, tags, encodings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runner.yamlsource import MAX_ALIAS_EXPANSION, format_path, load_yaml_file, load_yaml_text
+
+
+def test_scalars_follow_the_yaml_1_2_core_schema():
+    doc = load_yaml_text(
+        "date: 2016-01-01\nyes_word: yes\noff_word: off\nnumber: 20160101\noctal: 0o17\n"
+        "leading_zero: 017\nhex: 0x1f\nfloat: 1.5\nexp: 1e3\ntrue_: true\nTrue_: True\n"
+        "null_: ~\nempty:\nquoted: '123'\ninf: .inf\n",
+        "f.yaml",
+    )
+    assert doc.problems == []
+    assert doc.data == {
+        "date": "2016-01-01",
+        "yes_word": "yes",
+        "off_word": "off",
+        "number": 20160101,
+        "octal": 15,
+        "leading_zero": 17,
+        "hex": 31,
+        "float": 1.5,
+        "exp": 1000.0,
+        "true_": True,
+        "True_": True,
+        "null_": None,
+        "empty": None,
+        "quoted": "123",
+        "inf": float("inf"),
+    }
+
+
+def test_keys_stay_text_as_written():
+    doc = load_yaml_text("1: a\ntrue: b\nnull: c\n", "f.yaml")
+    assert doc.data == {"1": "a", "true": "b", "null": "c"}
+
+
+def test_duplicate_keys_are_problems_and_the_first_value_is_kept():
+    doc = load_yaml_text("jobs:\n  a: 1\n  b: 2\n  a: 3\n", "f.yaml")
+    assert doc.data == {"jobs": {"a": 1, "b": 2}}
+    assert [p.render() for p in doc.problems] == [
+        "f.yaml:4:3: jobs.a: duplicate key 'a' (first at line 2); each key may appear once: "
+        "rename or remove one"
+    ]
+
+
+def test_merge_keys_are_supported_and_explicit_keys_win():
+    doc = load_yaml_text("base: &b {x: 1, y: 2}\nj:\n  <<: *b\n  y: 3\n", "f.yaml")
+    assert doc.problems == []
+    assert doc.data["j"] == {"x": 1, "y": 3}
+
+
+def test_an_alias_bomb_fails_fast_with_one_problem():
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    previous = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    started = time.perf_counter()
+    doc = load_yaml_text("\n".join(lines) + "\n", "bomb.yaml")
+    assert time.perf_counter() - started < 5  # generous: the point is it does not hang
+    assert doc.data is None
+    assert len(doc.problems) == 1
+    assert f"more than {MAX_ALIAS_EXPANSION:,} values" in doc.problems[0].message
+
+
+def test_small_aliases_are_fine():
+    doc = load_yaml_text("a: &a [1, 2]\nb: *a\nc: *a\n", "f.yaml")
+    assert doc.problems == []
+    assert doc.data == {"a": [1, 2], "b": [1, 2], "c": [1, 2]}
+
+
+def test_a_recursive_alias_is_a_problem_not_a_crash():
+    doc = load_yaml_text("a: &a [*a]\n", "f.yaml")
+    assert [p.message for p in doc.problems] == [
+        "a recursive alias (it contains itself); remove it"
+    ]
+
+
+def test_deep_nesting_is_bounded():
+    doc = load_yaml_text("a: " + "[" * 100 + "]" * 100 + "\n", "f.yaml")
+    assert doc.data is None
+    assert "nested more than" in doc.problems[0].message
+
+
+def test_unsupported_tags_are_rejected_not_constructed():
+    doc = load_yaml_text("a: !!python/object/apply:os.system ['id']\nb: !!binary aGk=\n", "f.yaml")
+    messages = [p.render() for p in doc.problems]
+    assert len(messages) == 2
+    assert messages[0].startswith("f.yaml:1:4: a: unsupported YAML tag !!python/object/apply")
+    assert messages[1].startswith("f.yaml:2:4: b: unsupported YAML tag !!binary")
+    assert doc.rejected == {"a", "b"}
+
+
+def test_explicit_standard_tags_work():
+    doc = load_yaml_text("a: !!str 123\nb: !!int '7'\nc: !!int x\n", "f.yaml")
+    assert doc.data["a"] == "123"
+    assert doc.data["b"] == 7
+    assert [p.message for p in doc.problems] == ["'x' is not a valid int"]
+
+
+def test_syntax_errors_tabs_and_documents():
+    tab = load_yaml_text("a:\n\tb: 1\n", "f.yaml")
+    assert [p.render() for p in tab.problems] == [
+        "f.yaml:2:1: a tab character here; YAML indents with spaces only: replace the tab"
+    ]
+    two = load_yaml_text("a: 1\n---\nb: 2\n", "f.yaml")
+    assert "more than one YAML document" in two.problems[0].message
+    broken = load_yaml_text("a: [1, 2\nb: 3\n", "f.yaml")
+    assert broken.data is None
+    assert broken.problems[0].message.startswith("invalid YAML:")
+
+
+def test_non_utf8_bytes_point_at_the_byte(tmp_path: Path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"a: 1\nb: caf\xe9\n")
+    doc = load_yaml_file(path, "latin.yaml")
+    assert [p.render() for p in doc.problems] == [
+        "latin.yaml:2:7: the file is not valid UTF-8 (byte 0xe9); save it as UTF-8"
+    ]
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbfa: 1\n")
+    assert load_yaml_file(path).data == {"a": 1}
+
+
+def test_an_unreadable_file_is_one_problem(tmp_path: Path):
+    doc = load_yaml_file(tmp_path / "missing.yaml", "missing.yaml")
+    assert doc.problems[0].render().startswith("missing.yaml:1:1: cannot read:")
+
+
+def test_positions_point_at_values_scalars_and_keys_for_collections():
+    doc = load_yaml_text("jobs:\n  export-main:\n    job: x\n    list: [a, b]\n", "f.yaml")
+    source = doc.source
+    assert source.position(("jobs", "export-main", "job")) == (3, 10)
+    assert source.position(("jobs", "export-main", "job"), key=True) == (3, 5)
+    assert source.position(("jobs", "export-main")) == (2, 3)
+    assert source.position(("jobs", "export-main", "list", 1)) == (4, 15)
+    # A missing path points at its deepest existing ancestor.
+    assert source.position(("jobs", "export-main", "nope", "deeper")) == (2, 3)
+    assert source.position(("other",)) == (1, 1)
+
+
+def test_format_path():
+    assert format_path(("jobs", "a", "on_success", 0, "download")) == (
+        "jobs.a.on_success[0].download"
+    )
+    assert format_path(()) == ""
