@@ -366,7 +366,8 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
     """Call every implementation of a notification hook; one that raises doesn't stop the rest.
 
     Implementations run in pluggy's order (last registered first, honouring tryfirst and
-    trylast). Returns the failures, each already logged with the plugin and what it handled.
+    trylast). Returns the failures for the caller to report (each names the plugin and what
+    it handled); their tracebacks are logged at debug level.
     """
     caller = getattr(get_plugin_manager().hook, hook_name)
     failures = []
@@ -377,7 +378,8 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
         except Exception as exc:
             failure = HookFailure(impl.plugin_name, hook_name, exc, subject)
-            log.error("%s", failure.describe())
+            # The caller reports the failure (once); the traceback is for --verbose.
+            log.debug("%s", failure.describe(), exc_info=True)
             failures.append(failure)
     return failures
 

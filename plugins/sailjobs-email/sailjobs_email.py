@@ -28,6 +28,7 @@ import smtplib
 import socket
 import ssl
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -139,6 +140,16 @@ class PermanentSmtpError(EmailError):
 
 # ---------------------------------------------------------------------------------------
 # The summary
+def settled(job: JobResult) -> JobResult:
+    """The job with its outcome as status: a job action runs before the executor records the
+    job's final status, so a job still marked running is settled by its error."""
+    if job.status.is_terminal:
+        return job
+    return replace(
+        job,
+        status=JobStatus.FAILED if job.error else JobStatus.SUCCEEDED,
+        finished_at=job.finished_at or datetime.now(UTC),
+    )
 
 
 def run_status(run: RunResult, job: JobResult | None = None) -> str:
@@ -393,6 +404,8 @@ class EmailAction(ActionType):
     attempts: ClassVar[int] = 1  # retries happen in ``send``, where transient is known
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        if ctx.job is not None:
+            ctx = replace(ctx, job=settled(ctx.job))
         message = build_message(settings, ctx)
         attempts = send(settings, message)
         recipients = len(settings.to) + len(settings.cc) + len(settings.bcc)
