@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 TARGET_RATIO = 3.0
 TARGET_RSS_MIB = 64
@@ -119,11 +120,11 @@ def child_worker_rss(path: str) -> dict[str, float]:
     return {"rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
-def run_child(*args: str) -> dict[str, object]:
+def run_child(*args: str) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     ).stdout
-    result: dict[str, object] = json.loads(output)
+    result: dict[str, Any] = json.loads(output)
     return result
 
 
@@ -164,9 +165,9 @@ def main() -> int:
         check = run_child("--child", "check", str(path))
         check1 = run_child("--child", "check1", str(path))
         worker = run_child("--child", "worker", str(path))
-        base_rate = mb / float(baseline["seconds"])  # type: ignore[arg-type]
-        rate = mb / float(check["seconds"])  # type: ignore[arg-type]
-        rate1 = mb / float(check1["seconds"])  # type: ignore[arg-type]
+        base_rate = mb / float(baseline["seconds"])
+        rate = mb / float(check["seconds"])
+        rate1 = mb / float(check1["seconds"])
         ratio = rate / base_rate
         cores = os.cpu_count() or 1
         print(f"file:              {size:,} bytes, {baseline['lines']:,} lines, {cores} cores")
@@ -180,7 +181,7 @@ def main() -> int:
             f"ratio:             {ratio:8.2f}x  (target >= {TARGET_RATIO:.0f}x: "
             f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); one core: {rate1 / base_rate:.2f}x"
         )
-        main_rss, worker_rss = float(check["rss_mib"]), float(worker["rss_mib"])  # type: ignore[arg-type]
+        main_rss, worker_rss = float(check["rss_mib"]), float(worker["rss_mib"])
         peak = max(main_rss, worker_rss)
         print(
             f"peak RSS:          check process {main_rss:.1f} MiB, one worker {worker_rss:.1f} MiB "

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, cast
 
 from runner.csvstats import count_records
 
@@ -133,7 +133,7 @@ def _write_joined(parts: list[Path], out: BinaryIO) -> tuple[int, int, str]:
                     f"{header_part} has {','.join(header)!r}; the parts cannot be joined"
                 )
             reader = _CopyingReader(source, out, digest)
-            rows += count_records(reader, _COPY_BYTES).records
+            rows += count_records(cast(BinaryIO, reader), _COPY_BYTES).records
             if reader.last_byte not in (b"", b"\n"):
                 out.write(b"\n")  # the part's last row had no line break
                 digest.update(b"\n")
