@@ -78,7 +78,9 @@ class PreflightReport:
         if self.problems and self.invalid == 0:  # the file as a whole
             return self.problems[0].render()
         if self.invalid:
-            text = f"{self.invalid:,} of {self.lines:,} lines invalid; {self.problems[0].render()}"
+            text = f"{self.invalid:,} of {self.lines:,} lines invalid"
+            if self.problems:
+                text += f"; {self.problems[0].render()}"
         else:
             text = f"{self.lines:,} lines, all valid"
         if self.duplicates:

@@ -99,3 +99,11 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_unknown_kind_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown file kind 'xml'"):
         check_file("xml", tmp_path)  # type: ignore[arg-type]
+
+
+def test_max_problems_limits_the_list_not_the_count() -> None:
+    report = check_file("purchases", CORPUS / "forbidden_fields.jsonl", max_problems=1)
+    assert (report.invalid, len(report.problems)) == (2, 1)
+    assert report.render().splitlines()[-1] == "  … and 1 more"
+    quiet = check_file("purchases", CORPUS / "forbidden_fields.jsonl", max_problems=0)
+    assert (quiet.summary(), quiet.ok) == ("2 of 3 lines invalid", False)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner.purchase import (
     FORBIDDEN_FIELDS,
@@ -163,3 +165,44 @@ def test_long_values_are_shortened_in_messages() -> None:
     assert problem is not None
     assert len(problem.message) < 80
     assert problem.message.endswith("…")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["email", "items", "qty", "price", "x"]), children, max_size=3
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_give_none_or_one_problem(line: bytes) -> None:
+    problem = check_purchase_line(line)
+    assert problem is None or problem.message
+
+
+@given(json_values)
+def test_any_json_gives_a_problem_with_a_message(value: object) -> None:
+    problem = check_purchase_line(json.dumps(value).encode())
+    assert problem is not None and problem.message
+
+
+@given(
+    field=st.sampled_from(
+        ["email", "date", "purchase_keys", "items", "vars", "channel", "tenders"]
+    ),
+    value=json_values,
+)
+def test_any_value_in_a_valid_line_is_accepted_or_explained(field: str, value: object) -> None:
+    line = line_with(lambda d: d.update({field: value}))
+    problem = check_purchase_line(line)
+    if problem is None:
+        assert parse_purchase_line(line)
+    else:
+        assert problem.path.startswith(field) and problem.message
+        with pytest.raises(PurchaseFormatError):
+            parse_purchase_line(line)
