@@ -260,6 +260,28 @@ def _env_names(refs: Iterable[Reference], loaded: LoadedManifest) -> set[str]:
     return names
 
 
+def _levels(order: list[str], needed: dict[str, set[str]]) -> list[list[str]]:
+    """Kahn's algorithm in rounds: each level is every job whose needs are all done."""
+    waiting = {job_id: len(needs) for job_id, needs in needed.items()}
+    dependents: dict[str, list[str]] = {job_id: [] for job_id in order}
+    for job_id, needs in needed.items():
+        for need in needs:
+            dependents[need].append(job_id)
+    position = {job_id: index for index, job_id in enumerate(order)}
+    level = [job_id for job_id in order if waiting[job_id] == 0]
+    levels = []
+    while level:
+        levels.append(level)
+        following = []
+        for job_id in level:
+            for dependent in dependents[job_id]:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    following.append(dependent)
+        level = sorted(following, key=position.__getitem__)  # manifest order within a level
+    return levels
+
+
 def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan:
     """Order the jobs of a loaded manifest; ``only`` keeps those jobs and their upstream.
 
@@ -283,24 +305,13 @@ def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan
             )
         selected = _upstream(edges, only)
     order = [job_id for job_id in jobs if job_id in selected]
-    remaining = {job_id: set(edges[job_id]) & selected for job_id in order}
-    levels: list[list[str]] = []
-    while remaining:
-        ready = [job_id for job_id, needed in remaining.items() if not needed]
-        if not ready:  # load_manifest reports cycles; a hand-built manifest may still have one
-            cycle = _find_cycles(edges, order)
-            raise ManifestError(
-                [
-                    loaded.problem(
-                        ("jobs", cycle[0][0]), "dependency cycle: " + " -> ".join(cycle[0])
-                    )
-                ]
-            )
-        levels.append(ready)
-        for job_id in ready:
-            del remaining[job_id]
-        for needed in remaining.values():
-            needed.difference_update(ready)
+    levels = _levels(order, {job_id: set(edges[job_id]) & selected for job_id in order})
+    if sum(map(len, levels)) < len(order):
+        # load_manifest reports cycles; only a hand-built manifest can still have one.
+        cycle = _find_cycles(edges, order)[0]
+        raise ManifestError(
+            [loaded.problem(("jobs", cycle[0]), "dependency cycle: " + " -> ".join(cycle))]
+        )
     planned: dict[str, PlannedJob] = {}
     dependents: dict[str, set[str]] = {job_id: set() for job_id in order}
     for level in levels:

@@ -1,0 +1,167 @@
+"""The plan: DAG from needs and output references, ready sets, --only, env, renderers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from runner.manifest import load_manifest
+from runner.planner import build_plan, render_json, render_mermaid, render_text
+from runner.problems import ManifestError
+
+from .conftest import problems_of
+
+PIPELINE = """
+    version: 1
+    name: pipeline
+    vars: {list: Main Newsletter}
+    jobs:
+      export-main:
+        job: export_list_data
+        list: ${{ vars.list }}
+        postback_url: ${{ env.POSTBACK_URL }}
+      purchases:
+        job: export_purchase_log
+        start_date: ${{ run.date | days_ago(7) | yyyymmdd }}
+        end_date: ${{ run.date | yyyymmdd }}
+      reimport:
+        job: import
+        list: Engaged
+        url: ${{ jobs.export-main.outputs.export_url }}
+      seeds:
+        job: import
+        list: Engaged
+        emails: seed@example.com
+        needs: [reimport, purchases]
+      unrelated:
+        job: export_scheduled_sends
+        report_email: ${{ env.REPORT_TO | default('crm@example.com') }}
+    notify:
+      always:
+        - note: {text: "${{ env.NOTE_PREFIX }} ${{ jobs.seeds.outputs.status }}"}
+"""
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def plan(write, test_actions):
+    return build_plan(load_manifest(write(PIPELINE)))
+
+
+def test_topological_order_and_ready_sets(plan):
+    assert plan.levels == [["export-main", "purchases", "unrelated"], ["reimport"], ["seeds"]]
+    assert list(plan.jobs) == ["export-main", "purchases", "unrelated", "reimport", "seeds"]
+
+
+def test_needs_include_implicit_output_references(plan):
+    assert plan.needs("reimport") == {"export-main"}
+    assert plan.reason("reimport", "export-main") == "export_url"
+    assert plan.needs("seeds") == {"reimport", "purchases"}
+    assert plan.reason("seeds", "reimport") == "needs"
+    assert plan.dependents("export-main") == {"reimport"}
+    assert plan.dependents("seeds") == set()
+    job = plan.jobs["reimport"]
+    assert (job.id, job.job_type.name, job.needs) == ("reimport", "import", {"export-main"})
+    assert job.spec.params["list"] == "Engaged"
+
+
+def test_required_env_skips_defaults_and_names_every_missing_one(plan):
+    assert plan.required_env == {"POSTBACK_URL", "NOTE_PREFIX"}
+    assert plan.missing_env({}) == ["NOTE_PREFIX", "POSTBACK_URL"]
+    assert plan.missing_env({"POSTBACK_URL": "https://x.example.com"}) == ["NOTE_PREFIX"]
+
+
+def test_only_keeps_a_job_and_everything_upstream(write, test_actions):
+    loaded = load_manifest(write(PIPELINE))
+    only = build_plan(loaded, only=["reimport"])
+    assert list(only.jobs) == ["export-main", "reimport"]
+    assert only.required_env == {"POSTBACK_URL", "NOTE_PREFIX"}  # notify always runs
+    seeds = build_plan(loaded, only=["seeds"])
+    assert set(seeds.jobs) == {"export-main", "purchases", "reimport", "seeds"}
+    assert seeds.levels == [["export-main", "purchases"], ["reimport"], ["seeds"]]
+
+
+def test_only_an_unknown_job_is_a_problem(write, test_actions):
+    loaded = load_manifest(write(PIPELINE))
+    with pytest.raises(ManifestError) as caught:
+        build_plan(loaded, only=["reimprt"])
+    assert "--only reimprt: no such job; did you mean 'reimport'?" in str(caught.value)
+
+
+def test_cycles_are_reported_as_chains_with_lines(write):
+    path = write(
+        """
+        version: 1
+        name: cycles
+        jobs:
+          a: {job: export_list_data, list: L, needs: [c]}
+          b: {job: import, list: L, url: "${{ jobs.a.outputs.export_url }}"}
+          c: {job: import, list: L, emails: a@example.com, needs: [b]}
+          d: {job: export_list_data, list: L, needs: [e]}
+          e: {job: export_list_data, list: L, needs: [d]}
+          f: {job: export_list_data, list: L}
+        """
+    )
+    assert problems_of(path) == [
+        "4:3: jobs.a: dependency cycle: a (line 4) -> c (line 6) -> b (line 5) -> a (line 4); "
+        "remove one of these needs or output references",
+        "7:3: jobs.d: dependency cycle: d (line 7) -> e (line 8) -> d (line 7); "
+        "remove one of these needs or output references",
+    ]
+
+
+def test_a_big_chain_plans_without_recursion_limits(write):
+    lines = ["version: 1", "name: chain", "jobs:"]
+    for index in range(3000):
+        needs = f", needs: [j{index - 1}]" if index else ""
+        lines.append(f"  j{index}: {{job: export_list_data, list: L{needs}}}")
+    plan = build_plan(load_manifest(write("\n".join(lines) + "\n")))
+    assert len(plan.levels) == 3000
+    assert plan.levels[-1] == ["j2999"]
+
+
+def test_render_text_resolves_what_it_can_and_masks_env(plan):
+    env = {"POSTBACK_URL": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "pssst"}
+    text = render_text(plan, env, now=NOW)
+    assert "very-secret-token" not in text
+    assert "    postback_url: ***" in text
+    assert "    list: Main Newsletter" in text
+    assert "    start_date: 20261120" in text
+    assert "    url: ${{ jobs.export-main.outputs.export_url }}" in text
+    assert "    needs: export-main (reads export_url)" in text
+    assert "    report_email: crm@example.com" in text
+    assert text.splitlines()[:2] == [
+        f"Plan: pipeline ({plan.loaded.path})",
+        "5 jobs in 3 steps, up to 4 at once",
+    ]
+    assert "  always: note {text: *** ${{ jobs.seeds.outputs.status }}}" in text
+    assert "Environment: NOTE_PREFIX, POSTBACK_URL" in text
+
+
+def test_render_json_is_data_with_secrets_masked(plan):
+    env = {"POSTBACK_URL": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "note:"}
+    data = json.loads(render_json(plan, env, now=NOW))
+    assert data["levels"] == plan.levels
+    export = data["jobs"][0]
+    assert export["id"] == "export-main"
+    assert export["params"]["postback_url"] == "***"
+    assert export["timeout"] == "3h"
+    assert export["retry"] == {"attempts": 5, "initial": "2s", "max": "2m"}
+    assert data["notify"]["always"][0]["settings"]["text"] == "*** ${{ jobs.seeds.outputs.status }}"
+    assert data["required_env"] == ["NOTE_PREFIX", "POSTBACK_URL"]
+
+
+def test_render_mermaid_draws_needs_and_output_reads(plan):
+    assert render_mermaid(plan).splitlines() == [
+        "flowchart LR",
+        '  j0["export-main<br/><small>export_list_data</small>"]',
+        '  j1["purchases<br/><small>export_purchase_log</small>"]',
+        '  j2["unrelated<br/><small>export_scheduled_sends</small>"]',
+        '  j3["reimport<br/><small>import</small>"]',
+        '  j4["seeds<br/><small>import</small>"]',
+        "  j0 -. export_url .-> j3",
+        "  j1 --> j4",
+        "  j3 --> j4",
+    ]
