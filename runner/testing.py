@@ -7,17 +7,23 @@
   the end of the test. ``start=False`` returns it unstarted.
 - ``wait_for_job(sandbox, job_id)``: poll the sandbox's own view of a job (no API request is
   counted) until it is ``completed`` or ``error``.
+- ``sandbox_client``: a ``SailthruClient`` of ``sandbox`` (short retries), closed afterwards.
+- ``run_on_sandbox(manifest, **kwargs)``: run a manifest (path or YAML text) on ``sandbox``
+  with every installed plugin, as ``sailjobs run`` does; returns the ``RunResult``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from runner.results import RunResult
+    from runner.sailthru import SailthruClient
     from runner.sandbox import Sandbox
 
 FAST_JOB_TIME = 0.2
@@ -64,3 +70,41 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
 def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     """A started sandbox with the demo data (lists ``Main Newsletter``, ``Engaged``, ``VIP``…)."""
     return sandbox_factory(seed="demo")
+
+
+# For plugin authors: run a manifest on the sandbox in one call, with every installed plugin.
+
+
+@pytest.fixture
+def sandbox_client(sandbox: Sandbox) -> Iterator[SailthruClient]:
+    """A ``SailthruClient`` of the ``sandbox`` with short retries; closed after the test."""
+    from runner.sailthru import RetryConfig, SailthruClient
+
+    client = SailthruClient(
+        sandbox.api_key,
+        sandbox.secret,
+        sandbox.url,
+        retry=RetryConfig(attempts=4, initial=0.05, max=0.5),
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def run_on_sandbox(sandbox_client: SailthruClient, tmp_path: Path) -> Callable[..., RunResult]:
+    """``run_on_sandbox(manifest, **kwargs)``: run a manifest (a path, or YAML text written to
+    ``tmp_path/manifest.yaml``) on the ``sandbox``, as ``sailjobs run`` would, and return its
+    ``RunResult``. Every installed plugin takes part; the run state lives in ``tmp_path``;
+    keyword arguments go to ``runner.executor.run`` (``env=``, ``progress=``…)."""
+    from runner.executor import run
+
+    def run_manifest(manifest: str | Path, **kwargs: Any) -> RunResult:
+        if isinstance(manifest, str) and "\n" in manifest:
+            path = tmp_path / "manifest.yaml"
+            path.write_text(manifest, encoding="utf-8")
+        else:
+            path = Path(manifest)
+        kwargs.setdefault("state_dir", tmp_path / ".sailjobs")
+        return run(path, client=sandbox_client, **kwargs)
+
+    return run_manifest
