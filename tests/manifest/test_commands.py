@@ -1,0 +1,205 @@
+"""The validate, plan and schema commands, and the example manifests against the schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from runner.cli import cli
+from runner.yamlsource import load_yaml_file
+
+REPO = Path(__file__).parent.parent.parent
+EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))
+
+VALID = """
+version: 1
+name: ok
+jobs:
+  export-main: {job: export_list_data, list: Main Newsletter}
+  reimport:
+    job: import
+    list: Engaged
+    url: ${{ jobs.export-main.outputs.export_url }}
+    postback_url: ${{ env.SAILJOBS_TEST_POSTBACK }}
+"""
+INVALID = """
+version: 1
+name: bad
+jobs:
+  export-main: {job: export_list_data, hash_algo: sha1}
+"""
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "good.yaml").write_text(VALID)
+    (tmp_path / "pipelines" / "nested").mkdir()
+    (tmp_path / "pipelines" / "nested" / "bad.yml").write_text(INVALID.lstrip())
+    (tmp_path / "pipelines" / "notes.txt").write_text("not a manifest")
+    return tmp_path
+
+
+def test_validate_a_valid_file_exits_0(folder):
+    result = invoke("validate", "pipelines/good.yaml")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "1 manifest valid\n"
+
+
+def test_validate_a_folder_finds_yaml_and_yml_recursively(folder):
+    result = invoke("validate", "pipelines")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        "pipelines/nested/bad.yml:4:3: jobs.export-main.list: missing required parameter "
+        '`list` (the name of the list) (the API would answer error 2 "Missing required '
+        'parameter: list")',
+        "pipelines/nested/bad.yml:4:51: jobs.export-main.hash_algo: expected 'md5' or "
+        "'sha256', got 'sha1'",
+    ]
+    assert result.stderr == "2 problems in 1 of 2 manifests\n"
+
+
+def test_validate_github_annotations(folder):
+    result = invoke("validate", "--format", "github", "pipelines/nested/bad.yml")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines()[1] == (
+        "::error file=pipelines/nested/bad.yml,line=4,col=51::jobs.export-main.hash_algo: "
+        "expected 'md5' or 'sha256', got 'sha1'"
+    )
+
+
+def test_validate_usage_errors_exit_2(folder):
+    missing = invoke("validate", "nope.yaml")
+    assert missing.exit_code == 2
+    assert missing.stderr == "sailjobs validate: nope.yaml: no such file or folder\n"
+    (folder / "empty").mkdir()
+    empty = invoke("validate", "empty")
+    assert empty.exit_code == 2
+    assert "no *.yaml or *.yml manifests" in empty.stderr
+    assert invoke("validate").exit_code == 2
+
+
+def test_validate_needs_no_env(folder, monkeypatch):
+    monkeypatch.delenv("SAILJOBS_TEST_POSTBACK", raising=False)
+    assert invoke("validate", "pipelines/good.yaml").exit_code == 0
+
+
+def test_plan_names_every_missing_env_variable(folder, monkeypatch):
+    monkeypatch.delenv("SAILJOBS_TEST_POSTBACK", raising=False)
+    result = invoke("plan", "pipelines/good.yaml")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "pipelines/good.yaml: missing environment variable SAILJOBS_TEST_POSTBACK; set it "
+        "(or give a fallback with `| default(...)`)\n"
+    )
+
+
+def test_plan_text_masks_env_values(folder, monkeypatch):
+    monkeypatch.setenv("SAILJOBS_TEST_POSTBACK", "https://hooks.example.com/s3cr3t-token")
+    result = invoke("plan", "pipelines/good.yaml")
+    assert result.exit_code == 0
+    assert "s3cr3t-token" not in result.stdout
+    assert "    postback_url: ***" in result.stdout
+    assert "Step 2: reimport" in result.stdout
+
+
+def test_plan_json_and_only(folder, monkeypatch):
+    monkeypatch.setenv("SAILJOBS_TEST_POSTBACK", "https://hooks.example.com/s3cr3t-token")
+    result = invoke("plan", "pipelines/good.yaml", "--format", "json", "--only", "export-main")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [job["id"] for job in data["jobs"]] == ["export-main"]
+    assert data["required_env"] == []
+
+
+def test_plan_mermaid_needs_no_env(folder, monkeypatch):
+    monkeypatch.delenv("SAILJOBS_TEST_POSTBACK", raising=False)
+    result = invoke("plan", "pipelines/good.yaml", "--format", "mermaid")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == "  j0 -. export_url .-> j1"
+
+
+def test_plan_of_an_invalid_manifest_prints_problems_and_exits_2(folder):
+    result = invoke("plan", "pipelines/nested/bad.yml")
+    assert result.exit_code == 2
+    assert result.stdout.startswith("pipelines/nested/bad.yml:4:3: jobs.export-main.list:")
+
+
+def test_schema_is_valid_draft_2020_12_with_plugins():
+    result = invoke("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    from runner.plugins import action_types, job_types
+
+    assert set(schema["$defs"]["job"]["properties"]["job"]["enum"]) == set(job_types())
+    assert set(schema["$defs"]["action"]["properties"]) == set(action_types())
+
+
+def test_schema_includes_a_plugin_action(test_actions):
+    schema = json.loads(invoke("schema").stdout)
+    note = schema["$defs"]["action_note"]
+    assert set(note["properties"]) == {"continue_on_error", "text", "times"}
+    assert note["required"] == ["text"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_example_is_valid_and_matches_the_schema(example: Path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert invoke("validate", f"manifests/{example.name}").exit_code == 0
+    schema = json.loads(invoke("schema").stdout)
+    data = load_yaml_file(example).data
+    errors = [error.message for error in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    assert errors == []
+
+
+def test_the_schema_rejects_what_validate_rejects(tmp_path: Path):
+    schema = json.loads(invoke("schema").stdout)
+    validator = jsonschema.Draft202012Validator(schema)
+    bad = {
+        "version": 1,
+        "name": "x",
+        "jobs": {
+            "Bad-Id": {"job": "export_list_data", "list": "L"},
+            "a": {"job": "export_list_data", "lst": "L"},
+            "b": {"job": "nope"},
+            "c": {"job": "import", "list": 5},
+            "d": {"job": "export_purchase_log", "start_date": 1, "end_date": 2, "split": "yes"},
+        },
+        "extra": 1,
+    }
+    assert len(list(validator.iter_errors(bad))) >= 6
+    with_expressions = {
+        "version": 1,
+        "name": "x",
+        "jobs": {"a": {"job": "import", "list": "L", "signup_dates": "${{ vars.flag }}"}},
+    }
+    assert list(validator.iter_errors(with_expressions)) == []
+
+
+def test_validate_help_lists_options():
+    result = invoke("validate", "--help")
+    assert "--format [text|github]" in result.stdout
+    assert "--deep" in result.stdout
+
+
+def test_the_pre_commit_hook_runs_validate():
+    import yaml
+
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "sailjobs-validate")
+    assert hook["entry"] == "sailjobs validate"
+    assert hook["language"] == "python"
+    assert "yaml" in hook["types"]
