@@ -203,3 +203,18 @@ def test_the_pre_commit_hook_runs_validate():
     assert hook["entry"] == "sailjobs validate"
     assert hook["language"] == "python"
     assert "yaml" in hook["types"]
+
+
+def test_validate_deep_checks_file_contents(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.jsonl").write_text(
+        '{"email":"a@example.com","date":"2026-01-01","purchase_keys":{"extid":"x1"},'
+        '"items":[{"id":"1","title":"T","price":"12.99","qty":1,"url":"https://x.example.com/p"}]}\n'
+    )
+    (tmp_path / "m.yaml").write_text(
+        "version: 1\nname: deep\njobs:\n  backfill:\n    job: purchase_import\n    file: p.jsonl\n"
+    )
+    assert invoke("validate", "m.yaml").exit_code == 0
+    deep = invoke("validate", "--deep", "m.yaml")
+    assert deep.exit_code == 2
+    assert deep.stdout.startswith("m.yaml:6:11: jobs.backfill.file: 1 of 1 lines invalid; line 1:")
