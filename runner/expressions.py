@@ -436,10 +436,10 @@ class _Unresolved(Exception):
 def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) -> Any:
     root, parts = reference.root, reference.parts
     if root == "env":
-        value = ctx.env.get(parts[0], _MISSING)
-        if value is not _MISSING:
-            register_secret(value)
-        return value
+        env_value = ctx.env.get(parts[0], _MISSING)
+        if env_value is not _MISSING:
+            register_secret(env_value)
+        return env_value
     if root == "run":
         return ctx.run.get(parts[0], _MISSING)
     if root == "jobs":

@@ -105,7 +105,10 @@ def _action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, Action
 
         action_types = installed()
     # runner.plugins gives RegisteredAction(action, plugin); callers may pass ActionTypes.
-    return {name: getattr(value, "action", value) for name, value in action_types.items()}
+    return {
+        name: value if isinstance(value, ActionType) else value.action
+        for name, value in action_types.items()
+    }
 
 
 class _Loader:
@@ -202,14 +205,14 @@ class _Loader:
             self.add(("version",), f"unsupported version {data['version']}; this sailjobs reads 1")
 
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
-        vars_ = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+        vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
         vars_refs = self._check_vars(vars_)
         self.parse_expressions(
             {k: v for k, v in defaults.model_dump().items() if isinstance(v, str)},
             ("defaults",),
         )
 
-        jobs_data = data.get("jobs") if isinstance(data.get("jobs"), dict) else {}
+        jobs_data: dict[str, Any] = data["jobs"] if isinstance(data.get("jobs"), dict) else {}
         specs: dict[str, JobSpec] = {}
         job_refs: dict[str, set[Reference]] = {}
         for job_id, job_data in jobs_data.items():
@@ -339,7 +342,9 @@ class _Loader:
             poll=poll,
             preflight=keys.preflight if keys else "on",
             split=keys.split if keys else False,
-            **actions,
+            on_success=actions["on_success"],
+            on_failure=actions["on_failure"],
+            always=actions["always"],
         )
         return spec, refs
 
@@ -471,7 +476,14 @@ class _Loader:
         for when in ACTION_LISTS:
             lists[when], found = self._actions(raw.get(when), ("notify", when), None)
             refs |= found
-        return ActionLists.model_construct(**lists), refs
+        return (
+            ActionLists.model_construct(
+                on_success=lists["on_success"],
+                on_failure=lists["on_failure"],
+                always=lists["always"],
+            ),
+            refs,
+        )
 
 
 def owner_of(path: PathTuple) -> str:

@@ -301,7 +301,7 @@ def validation_messages(
     once resolved. ``allowed`` lists the keys named by an unknown-key message at the top;
     deeper ones list the fields of the nested ``model`` they are in.
     """
-    grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[str | int, ...], list[Any]] = {}
     for error in exc.errors(include_url=False):
         value = error.get("input")
         if (

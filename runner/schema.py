@@ -130,7 +130,10 @@ def manifest_schema(
         from runner.plugins import action_types as installed_action_types
 
         action_types = installed_action_types()
-    actions = {name: getattr(value, "action", value) for name, value in action_types.items()}
+    actions: dict[str, ActionType] = {
+        name: value if isinstance(value, ActionType) else value.action
+        for name, value in action_types.items()
+    }
     defs = _Defs()
     defs.defs["runner_keys"] = _runner_keys(defs)
     defs.defs["action"] = {
