@@ -215,8 +215,8 @@ class Scheduler:
                         "sailjobs stopped between sending this job and recording Sailthru's "
                         f"answer, so the {planned.job_type.name} job may or may not exist; it "
                         "is not resubmitted because a second one would not be harmless. Check "
-                        "the jobs list in Sailthru; if it is missing, run "
-                        f"`sailjobs run --fresh --only {job_id}`"
+                        "the jobs list in Sailthru and, if it is missing, run the manifest "
+                        "again (the next run submits it)"
                     )
 
     def _restore_actions(self, result: JobResult) -> None:
