@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-notify test lint bench clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 
 demo: $(STAMP)
 	$(BIN)/sailjobs run manifests/demo.yaml --sandbox
+
+# The email and chat plugins on a local SMTP server and webhook receiver (docs/plugins.md).
+demo-notify: $(STAMP)
+	$(BIN)/python plugins/demo_inbox.py $(BIN)/sailjobs run manifests/demo-notify.yaml --sandbox
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
