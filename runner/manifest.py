@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from yaml.nodes import ScalarNode
 
 from runner.actions import ActionType
 from runner.expressions import ExpressionError, Reference, iter_templates, parse_template
@@ -129,6 +130,7 @@ class _Loader:
         # (owner, reference) → the first path it appears at; the owner is a job id, or
         # "notify" / "vars" / "defaults" outside jobs.
         self.ref_paths: dict[tuple[str, Reference], PathTuple] = {}
+        self.inherited_refs: set[Reference] = set()  # those of defaults.report_email/postback_url
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -156,7 +158,7 @@ class _Loader:
             try:
                 template = parse_template(text)
             except ExpressionError as exc:
-                self.add(path, f"{exc.message} (in {text!r} at character {exc.offset + 1})")
+                self.problems.append(self._expression_problem(path, text, exc))
                 continue
             for expression in template.expressions:
                 primary = expression.primary
@@ -164,6 +166,20 @@ class _Loader:
                     found.add(primary)
                     self.ref_paths.setdefault((owner_of(path), primary), path)
         return found
+
+    def _expression_problem(self, path: PathTuple, text: str, exc: ExpressionError) -> Problem:
+        """Points at the very character when the value is written on one line as it reads
+        (no escapes, no folding); at the value otherwise."""
+        problem = self.source.problem(path, f"{exc.message} (in {text!r})")
+        node = self.source.locate(path)[1]
+        if isinstance(node, ScalarNode):
+            start, end = node.start_mark, node.end_mark
+            quotes = 1 if node.style in ("'", '"') else 0  # plain: None, or "" from libyaml
+            as_written = end.column - start.column == len(text) + 2 * quotes
+            if node.style in (None, "", "'", '"') and start.line == end.line and as_written:
+                col = start.column + 1 + quotes + exc.offset
+                return Problem(problem.file, problem.line, col, problem.path, problem.message)
+        return problem
 
     # --- the whole document --------------------------------------------------------------
 
@@ -207,10 +223,19 @@ class _Loader:
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
         vars_refs = self._check_vars(vars_)
-        self.parse_expressions(
-            {k: v for k, v in defaults.model_dump().items() if isinstance(v, str)},
-            ("defaults",),
-        )
+        inherited = {
+            key: value
+            for key in ("report_email", "postback_url")
+            if (value := getattr(defaults, key)) is not None
+        }
+        self.inherited_refs = self.parse_expressions(inherited, ("defaults",))
+        for ref in self.inherited_refs:
+            if ref.root == "jobs":
+                self.add(
+                    self.ref_paths[("defaults", ref)],
+                    f"defaults may read vars.*, env.* and run.*, not {ref} "
+                    "(every job would wait for that job, itself included)",
+                )
 
         jobs_data: dict[str, Any] = data["jobs"] if isinstance(data.get("jobs"), dict) else {}
         specs: dict[str, JobSpec] = {}
@@ -310,14 +335,15 @@ class _Loader:
                 retry = self._merge(RetryPolicy, retry, keys.retry, (*base, "retry"))
             if keys.poll is not None:
                 poll = self._merge(PollPolicy, poll, keys.poll, (*base, "poll"))
+        refs = self.parse_expressions(params, base)  # its own; inherited ones were parsed once
         for name in ("report_email", "postback_url"):
             value = getattr(defaults, name)
             if value is not None and name not in params:
                 params[name] = value
+                refs |= {ref for ref in self.inherited_refs if ref.root != "jobs"}
 
         if job_type is not None:
             self._check_params(job_type, params, base, bool(keys and keys.split))
-        refs = self.parse_expressions(params, base)
         for ref in refs:
             if ref.root == "jobs" and ref.parts[0] == job_id:
                 self.add(

@@ -257,3 +257,55 @@ def test_validation_never_needs_env(write, monkeypatch):
         """
     )
     assert load_manifest(path).manifest.jobs["a"].params["url"] == "${{ env.SOME_SECRET_NOT_SET }}"
+
+
+def test_a_bad_default_is_reported_once_not_once_per_job(write):
+    jobs = "\n".join(f"  j{index}: {{job: export_list_data, list: L}}" for index in range(5))
+    path = write(
+        "version: 1\nname: defaults\ndefaults:\n"
+        "  report_email: ${{ vars.nope }}\n"
+        "  postback_url: ${{ jobs.j0.outputs.job_id }}\n"
+        f"jobs:\n{jobs}\n"
+    )
+    assert problems_of(path) == [
+        "4:17: defaults.report_email: vars.nope is not defined; add it under `vars` "
+        "(defined: none)",
+        "5:17: defaults.postback_url: defaults may read vars.*, env.* and run.*, not "
+        "jobs.j0.outputs.job_id (every job would wait for that job, itself included)",
+    ]
+
+
+def test_inherited_defaults_count_for_required_env(write):
+    from runner.planner import build_plan
+
+    path = write(
+        """
+        version: 1
+        name: env-defaults
+        defaults: {postback_url: "${{ env.POSTBACK }}"}
+        jobs:
+          a: {job: export_list_data, list: L}
+          b: {job: export_list_data, list: L, postback_url: https://hooks.example.com/b}
+        """
+    )
+    plan = build_plan(load_manifest(path), only=["b"])
+    assert plan.required_env == set()
+    assert build_plan(load_manifest(path)).required_env == {"POSTBACK"}
+
+
+def test_expression_errors_point_at_the_character(write):
+    path = write(
+        """
+        version: 1
+        name: columns
+        jobs:
+          a: {job: export_list_data, list: "x ${{ vars.a | nope }}"}
+          b:
+            job: export_list_data
+            list: >-
+              folded ${{ vars.a | nope }}
+        """
+    )
+    found = problems_of(path)
+    assert found[0].startswith("4:52: jobs.a.list: unknown filter 'nope'")
+    assert found[1].startswith("7:11: jobs.b.list: unknown filter 'nope'")  # the value
