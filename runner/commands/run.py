@@ -76,6 +76,8 @@ def run(
         progress.close()
         for problem in exc.problems:
             click.echo(problem.render())
+        count = len(exc.problems)
+        click.echo(f"{count} problem{'s' * (count != 1)} in {path}; nothing was sent", err=True)
         raise SystemExit(ExitCode.INVALID) from None
     except (RunSetupError, PluginError) as exc:
         progress.close()

@@ -1,0 +1,108 @@
+"""``sailjobs run`` as a user runs it: the demo end to end, and one clear line with exit 2
+for everything the user must fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runner.cli import cli
+
+REPO = Path(__file__).resolve().parents[2]
+SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    """The repository's manifests/ folder copied, so exports land in the test's folder."""
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_the_demo_runs_end_to_end_and_writes_real_csv_files(demo_copy: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAILTHRU_")}
+    done = subprocess.run(
+        [SAILJOBS, "run", "manifests/demo.yaml", "--sandbox", "--report", "report.json",
+         "--junit", "junit.xml"],
+        cwd=demo_copy, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded: 7 succeeded" in done.stdout
+    exports = sorted(p.name for p in (demo_copy / "exports").iterdir())
+    assert exports == [
+        "demo-signups.csv",
+        next(name for name in exports if name.startswith("newsletter-")),
+        "purchases-last-30-days.csv",
+        "scheduled_sends.csv",
+    ]
+    signups = (demo_copy / "exports" / "demo-signups.csv").read_text().splitlines()
+    assert signups[0].startswith("Profile Id,Email Hash") and len(signups) == 21
+    report = json.loads((demo_copy / "report.json").read_text())
+    assert report["run_id"] and len(report["jobs"]) == 7
+    assert (demo_copy / "junit.xml").read_text().count("<testcase") == 7
+    # The export URLs (capabilities) never reach the console.
+    assert "/export/" not in done.stdout
+
+
+def test_an_invalid_manifest_prints_its_problems_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\nname: bad\njobs:\n  a:\n    job: export_list_data\n    lst: M\n")
+    result = CliRunner().invoke(cli, ["run", str(path), "--state", str(tmp_path / "st")])
+    assert result.exit_code == 2
+    problems = [line for line in result.output.splitlines() if line.startswith(f"{path}:")]
+    assert problems and any("lst" in line for line in problems)
+    assert "nothing was sent" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch) -> None:
+    for name in ("SAILTHRU_API_KEY", "SAILTHRU_API_SECRET", "SAILTHRU_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\nname: m\njobs:\n  a:\n    job: export_scheduled_sends\n")
+    result = CliRunner().invoke(cli, ["run", str(path), "--state", str(tmp_path / "st")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Sailthru credentials missing")
+    assert "--sandbox" in lines[0]
+
+
+def test_missing_env_variables_are_named_together(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "version: 1\nname: m\njobs:\n  a:\n    job: import\n    list: ${{ env.ZZ_LIST }}\n"
+        "    emails: ${{ env.ZZ_EMAILS }}\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "--sandbox", "--state", str(tmp_path / "st")]
+    )
+    assert result.exit_code == 2
+    assert "environment variables not set: ZZ_EMAILS, ZZ_LIST" in result.output
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\nname: m\njobs: {}\n")
+    result = CliRunner().invoke(cli, ["run", str(path), "-q", "-v"])
+    assert result.exit_code == 2 and "cannot be used together" in result.output
+
+
+def test_a_failed_job_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "version: 1\nname: m\ndefaults:\n  poll: {initial: 0.1s}\njobs:\n"
+        "  a:\n    job: export_list_data\n    list: No Such List\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "--sandbox", "--state", str(tmp_path / "st")]
+    )
+    assert result.exit_code == 1, result.output
+    assert "a: failed" in result.output

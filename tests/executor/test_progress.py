@@ -1,0 +1,109 @@
+"""The run's views: one line per change (CI), a live table (terminals); secrets never shown."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+
+from runner.masking import register_secret
+from runner.progress import LineProgress, LiveProgress, make_progress, summary_lines
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
+
+SECRET = "hunter2-very-secret"
+
+
+def make_run() -> RunResult:
+    run = RunResult("r1", "demo", "m.yaml", datetime.now(UTC))
+    run.jobs["a"] = JobResult("r1", "a", "export_list_data", JobStatus.WAITING)
+    run.jobs["b"] = JobResult("r1", "b", "import", JobStatus.WAITING)
+    return run
+
+
+def drive(progress, run: RunResult) -> None:
+    a, b = run.jobs["a"], run.jobs["b"]
+    progress.run_started(run)
+    progress.job_changed(a)
+    progress.job_changed(b)
+    a.status, a.remote_job_id = JobStatus.RUNNING, "abc123"
+    a.submitted_at = datetime.now(UTC) - timedelta(seconds=75)
+    progress.job_changed(a)
+    progress.job_changed(a)  # no change: no second line
+    a.polls, a.remote_status = 1, "running"
+    progress.job_polled(a, 4.0)
+    a.outputs.update(rows=1234, bytes=99_000)
+    progress.action_done(
+        a, ActionResult("download", "p", "on_success", 0, True, 1, {"path": "x.csv"})
+    )
+    a.status, a.finished_at = JobStatus.SUCCEEDED, datetime.now(UTC)
+    progress.job_changed(a)
+    b.status, b.error = JobStatus.FAILED, f"the API said no to {SECRET}"
+    progress.job_changed(b)
+    progress.message(f"retrying with {SECRET}", level="warning")
+    run.finished_at = datetime.now(UTC)
+    progress.run_finished(run)
+
+
+def test_lines_one_per_change_with_details_and_a_summary() -> None:
+    register_secret(SECRET)
+    out = io.StringIO()
+    drive(LineProgress(out), make_run())
+    text = out.getvalue()
+    lines = [line.split(" ", 1)[1] for line in text.splitlines() if line[:2].isdigit()]
+    assert lines == [
+        "run r1: demo (2 jobs)",
+        "a: running · job_id abc123",
+        "a: download done → x.csv",
+        "a: succeeded · 1m15s · 1,234 rows, 99,000 B",
+        "b: failed · the API said no to ***",
+        "warning: retrying with ***",
+    ]
+    assert text.splitlines()[-2:] == [
+        "run r1 failed: 1 failed, 1 succeeded",
+        "  b: failed: the API said no to ***",
+    ]
+    assert SECRET not in text
+
+
+def test_quiet_keeps_failures_and_the_summary_verbose_adds_polls() -> None:
+    register_secret(SECRET)
+    quiet = io.StringIO()
+    drive(LineProgress(quiet, quiet=True), make_run())
+    assert [line.split(" ", 1)[1] for line in quiet.getvalue().splitlines()[:1]] == [
+        "b: failed · the API said no to ***"
+    ]
+    assert "run r1 failed" in quiet.getvalue() and "a: succeeded" not in quiet.getvalue()
+    verbose = io.StringIO()
+    drive(LineProgress(verbose, verbose=True), make_run())
+    assert "a: running (poll 1; next in 4.0s)" in verbose.getvalue()
+    assert "a: waiting" in verbose.getvalue()
+
+
+def test_the_live_view_renders_every_job_masked() -> None:
+    register_secret(SECRET)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=140, color_system=None)
+    progress = LiveProgress(console=console)
+    run = make_run()
+    drive(progress, run)
+    text = out.getvalue()
+    for expected in ("job", "status", "export_list_data", "succeeded", "1,234 rows", "failed"):
+        assert expected in text
+    assert "run r1 failed: 1 failed, 1 succeeded" in text
+    assert SECRET not in text
+
+
+def test_summary_of_an_interrupted_run_says_how_to_resume() -> None:
+    run = make_run()
+    run.interrupted = True
+    assert summary_lines(run)[0] == (
+        "run r1 interrupted (run the same command again to resume): 2 waiting"
+    )
+
+
+def test_make_progress_picks_by_terminal() -> None:
+    assert isinstance(make_progress(tty=False), LineProgress)
+    live = make_progress(tty=True)
+    assert isinstance(live, LiveProgress)
+    live.close()

@@ -1,0 +1,133 @@
+"""Resume decisions, in-process: polling a stored job_id instead of resubmitting, the
+ambiguous window settled by the job type's rule, --fresh, timeouts across processes."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from executor_helpers import manifest_text
+
+from runner.executor import run
+from runner.progress import LineProgress
+from runner.results import JobStatus
+from runner.state import RunState, file_sha256, manifest_key
+
+
+def interrupted_run(path: Path, state_dir: Path, jobs: dict[str, str]) -> str:
+    """A run state as a killed process leaves it: the run open, jobs waiting."""
+    with RunState(state_dir) as state:
+        state.start_run("r-old", manifest_key(path), path, "t", file_sha256(path))
+        for job_id, job_type in jobs.items():
+            state.add_job("r-old", job_id, job_type)
+    return "r-old"
+
+
+def test_a_stored_job_id_is_polled_not_resubmitted(
+    sandbox, client_for, write_manifest, hooks, tmp_path
+) -> None:
+    client = client_for(sandbox)
+    path = write_manifest(
+        manifest_text("imp:\n  job: import\n  list: L\n  emails: a@example.com\n")
+    )
+    run_id = interrupted_run(path, tmp_path / "st", {"imp": "import"})
+    info = client.submit_job({"job": "import", "list": "L", "emails": "a@example.com"})
+    with RunState(tmp_path / "st") as state:
+        state.record_intent(run_id, "imp", {"list": "L"}, attempts=1)
+        state.record_submitted(run_id, "imp", info.job_id, "pending")
+
+    result = run(path, client=client, state_dir=tmp_path / "st")
+    assert result.run_id == run_id and result.succeeded
+    assert result.jobs["imp"].remote_job_id == info.job_id
+    assert len(sandbox.submissions()) == 1
+    (event,) = hooks.submitted
+    assert event.resumed and event.remote_job_id == info.job_id
+
+
+def test_the_ambiguous_window_fails_an_import_and_resubmits_an_export(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("""
+            imp:
+              job: import
+              list: L
+              emails: a@example.com
+            exp:
+              job: export_scheduled_sends
+        """)
+    )
+    run_id = interrupted_run(
+        path, tmp_path / "st", {"imp": "import", "exp": "export_scheduled_sends"}
+    )
+    with RunState(tmp_path / "st") as state:
+        state.record_intent(run_id, "imp", {}, attempts=1)
+        state.record_intent(run_id, "exp", {}, attempts=1)
+
+    sink = io.StringIO()
+
+    result = run(
+        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        progress=LineProgress(sink),
+    )  # fmt: skip
+    imp, exp = result.jobs["imp"], result.jobs["exp"]
+    assert imp.status is JobStatus.FAILED and imp.remote_job_id is None
+    assert "may or may not exist" in imp.error and "not resubmitted" in imp.error
+    assert exp.status is JobStatus.SUCCEEDED and exp.attempts == 2
+    assert [p["job"] for p in sandbox.submissions()] == ["export_scheduled_sends"]
+    assert "resubmitting" in sink.getvalue()
+
+
+def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_says_so(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
+    client = client_for(sandbox)
+    run_id = interrupted_run(path, tmp_path / "st", {"exp": "export_scheduled_sends"})
+    fresh = run(path, client=client, state_dir=tmp_path / "st", resume=False)
+    assert fresh.run_id != run_id and fresh.succeeded
+
+    sink = io.StringIO()
+
+    again = run(
+        path, client=client, state_dir=tmp_path / "st", resume=True,
+        progress=LineProgress(sink),
+    )  # fmt: skip
+    assert again.run_id not in (run_id, fresh.run_id)
+    assert "nothing to resume" in sink.getvalue()
+
+
+def test_the_timeout_counts_from_the_first_submission_across_processes(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    sandbox.faults.stick_next_jobs(1)
+    client = client_for(sandbox)
+    path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n  timeout: 5s\n"))
+    run_id = interrupted_run(path, tmp_path / "st", {"exp": "export_scheduled_sends"})
+    info = client.submit_job({"job": "export_scheduled_sends"})
+    with RunState(tmp_path / "st") as state:
+        state.record_intent(run_id, "exp", {}, attempts=1)
+        state.record_submitted(run_id, "exp", info.job_id, "pending")
+        # As if the first process had submitted it a minute ago.
+        state._execute("UPDATE jobs SET submitted_at = ?", (time.time() - 60,))
+    started = time.monotonic()
+    result = run(path, client=client, state_dir=tmp_path / "st")
+    assert result.jobs["exp"].status is JobStatus.TIMED_OUT
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_changed_manifest_is_resumed_with_a_warning(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
+    interrupted_run(path, tmp_path / "st", {"exp": "export_scheduled_sends"})
+    path.write_text(path.read_text() + "# edited\n")
+    sink = io.StringIO()
+
+    result = run(
+        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        progress=LineProgress(sink),
+    )  # fmt: skip
+    assert result.succeeded and result.run_id == "r-old"
+    assert "changed since run r-old was interrupted" in sink.getvalue()
