@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -46,6 +47,8 @@ from runner.masking import register_url
 from runner.results import JobResult
 
 CLAIMS_DIR = "downloads"  # under the run state folder
+# Downloads the export to the given file; returns its size and sha256.
+Fetch = Callable[[Path], tuple[int, str]]
 
 
 class DownloadError(Exception):
@@ -129,6 +132,13 @@ class DownloadClaim:
         write_atomically(self.file, json.dumps(record).encode("utf-8"))
 
 
+def _export_job_types() -> str:
+    from runner.plugins import job_types
+
+    names = sorted(name for name, job_type in job_types().items() if job_type.produces_export)
+    return ", ".join(names) or "none installed"
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (the rename itself is atomic already)."""
     fd = os.open(folder, os.O_RDONLY)
@@ -158,9 +168,8 @@ class DownloadAction(ActionType):
                     "about 2 hours after they are created); run the job again with --fresh"
                 )
             raise DownloadError(
-                f"job {job.id!r} ({job.job_type}) has no export_url to download; "
-                "download only works after an export job (export_list_data, "
-                "export_purchase_log, blast_query, ...)"
+                f"job {job.id!r} ({job.job_type}) has no export_url to download; download "
+                f"only works after a job that produces an export ({_export_job_types()})"
             )
         register_url(str(url))
         client = ctx.client
@@ -186,7 +195,7 @@ class DownloadAction(ActionType):
 
     @staticmethod
     def _download_once(
-        dest: Path, fetch: Any, ctx: ActionContext, job: JobResult
+        dest: Path, fetch: Fetch, ctx: ActionContext, job: JobResult
     ) -> tuple[int, str]:
         claim = DownloadClaim.for_download(ctx.state_dir, ctx.run.run_id, job, dest)
         recorded = claim.load()
@@ -208,7 +217,7 @@ class DownloadAction(ActionType):
         return size, sha256
 
     @staticmethod
-    def _replace_if_changed(dest: Path, fetch: Any, ctx: ActionContext) -> tuple[int, str]:
+    def _replace_if_changed(dest: Path, fetch: Fetch, ctx: ActionContext) -> tuple[int, str]:
         # A fixed name (not a random one) lets a retry resume the client's partial download.
         staging = dest.with_name(f".{dest.name}.sailjobs-new")
         try:
