@@ -17,7 +17,8 @@ the destination is either absent, the old file, or the complete new one, never h
   file *and* its own claim knows the file is this run's own download (the crash came after
   the rename, before the executor recorded the action) and re-downloads over it, or, when
   the claim already holds the file's sha256, returns it as is. A file without a claim was
-  there before the run, and is left alone.
+  there before the run, and is left alone. Claims older than a week are removed when a
+  new one is written.
 - ``always``: replace it.
 - ``if-changed``: download beside it, compare sha256, and replace it only if the content
   differs (so its mtime, and anything watching it, moves only on a real change).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,8 @@ from runner.masking import register_url
 from runner.results import JobResult
 
 CLAIMS_DIR = "downloads"  # under the run state folder
+# A claim only matters until its run resumes; export links die after ~2 hours anyway.
+CLAIM_MAX_AGE_SECONDS = 7 * 24 * 3600
 # Downloads the export to the given file; returns its size and sha256.
 Fetch = Callable[[Path], tuple[int, str]]
 
@@ -129,7 +133,19 @@ class DownloadClaim:
             "path": self.path,
             "sha256": sha256,
         }
+        if sha256 is None:
+            self._forget_old_claims()
         write_atomically(self.file, json.dumps(record).encode("utf-8"))
+
+    def _forget_old_claims(self) -> None:
+        """Keep the claims folder small: nightly runs would otherwise add files forever."""
+        cutoff = time.time() - CLAIM_MAX_AGE_SECONDS
+        try:
+            old = [p for p in self.file.parent.glob("*.json") if p.stat().st_mtime < cutoff]
+        except OSError:  # no folder yet, or a claim removed meanwhile by another run
+            return
+        for path in old:
+            path.unlink(missing_ok=True)
 
 
 def _export_job_types() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +155,22 @@ def test_never_replaces_its_own_file_after_a_crash_before_the_claim_was_complete
     outputs = download(ctx, "vip.csv")
     assert outputs["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
     assert dest.read_bytes().startswith(b"Profile Id,")
+
+
+def test_claims_older_than_a_week_are_forgotten(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    ctx = context(tmp_path, client, job)
+    claims = ctx.state_dir / "downloads"
+    claims.mkdir(parents=True)
+    old, recent = claims / "old.json", claims / "recent.json"
+    for path in (old, recent):
+        path.write_text("{}")
+    eight_days_ago = time.time() - 8 * 24 * 3600
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    download(ctx, "vip.csv")
+    remaining = sorted(p.name for p in claims.iterdir())
+    assert "old.json" not in remaining and "recent.json" in remaining
+    assert len(remaining) == 2  # and this download's own claim
 
 
 def test_a_cut_download_is_completed_by_the_next_attempt(tmp_path, sandbox, client):
