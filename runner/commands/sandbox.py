@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
@@ -103,8 +104,9 @@ def serve(**options: Any) -> None:
         try:
             server.start(host=options["host"], port=options["port"])
         except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
             click.echo(
-                f"error: cannot listen on {options['host']}:{options['port']}: {error.strerror}"
+                f"error: cannot listen on {options['host']}:{options['port']}: {reason}"
                 " (choose another --port)",
                 err=True,
             )

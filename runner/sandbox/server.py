@@ -7,6 +7,7 @@ with Sandbox(seed="demo", job_time=0.2) as sb:
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 import threading
 from email.message import EmailMessage
@@ -132,9 +133,17 @@ class Sandbox:
             env, job_kinds(), self.faults, self.job_time, self.export_ttl, self._job_finished
         )
         self._app = SandboxApp(self, self._jobs, self.limiter, self.faults)
-        self._server = make_server(
-            host, port, self._app, threaded=True, request_handler=_QuietHandler
-        )
+        # Bound here so that a port in use raises OSError (werkzeug would print and exit).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family, backlog=128) as listener:
+            self._server = make_server(
+                host,
+                port,
+                self._app,
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
         display_host = f"[{host}]" if ":" in host else host
         self.url = f"http://{display_host}:{self._server.port}"
         self._jobs.start()

@@ -1,0 +1,85 @@
+"""``sailjobs sandbox serve``: prints where it listens, serves, stops cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sailthru.sailthru_client import SailthruClient
+
+from tests.sandbox.conftest import poll
+
+SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SAILJOBS, "sandbox", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_credentials_serves_and_stops(tmp_path: Path, stop_signal: int) -> None:
+    with serve(
+        "--seed", "demo", "--job-time", "0.1", "--data", str(tmp_path), "--api-key", "k1",
+        "--secret", "s1",
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Sailthru sandbox at http://127.0.0.1:")
+        url = first.split()[-1]
+        assert process.stdout.readline().split() == ["api", "key:", "k1"]
+        assert process.stdout.readline().split() == ["secret:", "s1"]
+        client = SailthruClient("k1", "s1", url)
+        job = client.api_post("job", {"job": "export_list_data", "list": "Engaged"}).get_body()
+        assert poll(client, job["job_id"])["status"] == "completed"
+        process.send_signal(stop_signal)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "Sandbox stopped." in err
+    assert "Traceback" not in err
+    assert (tmp_path / "sandbox.sqlite3").exists()
+
+
+def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [SAILJOBS, "sandbox", "serve", "--port", str(port), "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another --port)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--smtp", "nonsense"], "SMTP server must be HOST:PORT"),
+        (["--job-time", "soon"], "expected a duration"),
+        (["--error-rate", "2"], "a fraction from 0 to 1"),
+    ],
+)
+def test_bad_options_exit_2_without_traceback(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [SAILJOBS, "sandbox", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
