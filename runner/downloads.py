@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -262,27 +264,72 @@ def _write(response: requests.Response, part: Path, offset: int, hasher: Any) ->
     """Append (resume) or write the body to ``part``, fsynced; the file's size after it."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
     fd = os.open(part, flags, 0o600)
-    with os.fdopen(fd, "ab" if offset else "wb") as handle:
+    with os.fdopen(fd, "ab" if offset else "wb", buffering=0) as handle:
         os.fchmod(fd, 0o600)  # also when the part existed with a looser mode
-        size = offset
         if offset:
             _hash_existing(part, offset, hasher)
+        sink = _FileSink(handle, hasher)
+        received = offset
         try:
             # read1, not iter_content: a read cut short must still hand over what arrived.
             while chunk := response.raw.read1(DOWNLOAD_CHUNK):
-                handle.write(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
+                sink.put(chunk)
+                received += len(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            # Keep what arrived: the next attempt resumes from here.
-            handle.flush()
-            raise _transient(
-                f"the download broke after {size} bytes ({type(exc).__name__})"
-            ) from exc
+            if sink.error is None:
+                # Keep what arrived: the next attempt resumes from here.
+                sink.close()
+                raise _transient(
+                    f"the download broke after {received} bytes ({type(exc).__name__})"
+                ) from exc
         finally:
-            handle.flush()
-            os.fsync(fd)
-    return size
+            sink.close()
+        if sink.error is not None:
+            message = f"cannot write the download to {part}: {sink.error}"
+            raise _Retry(ApiError(message, hint="check the disk"), retry=False) from sink.error
+        os.fsync(fd)
+    return received
+
+
+class _FileSink:
+    """Writes and hashes the chunks in a background thread, so reading the network never
+    waits for the disk or for SHA-256 (seconds per GiB). The bounded queue keeps memory
+    constant."""
+
+    QUEUE_CHUNKS = 8
+
+    def __init__(self, handle: IO[bytes], hasher: Any) -> None:
+        self._handle = handle
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_CHUNKS)
+        self.error: OSError | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sailjobs-download", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until every chunk is written and hashed (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so put() never blocks on a dead writer
+            try:
+                view = memoryview(chunk)
+                while view:
+                    view = view[self._handle.write(view) or 0 :]
+                self._hasher.update(chunk)
+            except OSError as exc:
+                self.error = exc
 
 
 def _hash_existing(part: Path, length: int, hasher: Any) -> None:
