@@ -18,7 +18,7 @@ import socket
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ class ReportError(Exception):
 @hookimpl
 def sailjobs_run_finished(result: RunResult) -> None:
     """Write every report asked for; one failing report does not stop the others."""
-    writers: list[tuple[str, Any, Any]] = [
+    writers: list[tuple[str, object, Callable[[RunResult, Path], None]]] = [
         ("--report", result.options.get("report"), write_json_report),
         ("--junit", result.options.get("junit"), write_junit_report),
         (GITHUB_SUMMARY_ENV, os.environ.get(GITHUB_SUMMARY_ENV), append_github_summary),
