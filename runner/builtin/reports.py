@@ -63,7 +63,7 @@ def sailjobs_run_finished(result: RunResult) -> None:
         if not target:
             continue
         try:
-            writer(result, Path(target))
+            writer(result, Path(str(target)))
         except OSError as exc:
             problems.append(f"cannot write {origin} file {target}: {exc.strerror or exc}")
     if problems:
