@@ -118,15 +118,20 @@ class ExportDownloader:
         self._sleep = sleep
         self._log = logger
 
-    def download(self, url: str, dest: Path, *, created: str | None = None) -> DownloadResult:
+    def download(self, url: str, dest: Path | str, *, created: str | None = None) -> DownloadResult:
+        """Download ``url`` to ``dest``: a file, or a directory (existing, or a string ending
+        with a slash) that receives the server's file name, reduced to a safe base name."""
         register_url(url)
-        into_directory = dest.is_dir()
+        into_directory = Path(dest).is_dir() or str(dest).endswith(("/", os.sep))
+        dest = Path(dest)
         directory = dest if into_directory else dest.parent
         directory.mkdir(parents=True, exist_ok=True)
         url_hash = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
         stem = "export" if into_directory else dest.name
         attempt = _Attempt(part=directory / f".{stem}.{url_hash}.part")
-        self._remove_stale_parts(directory, stem, attempt.part)
+        if not into_directory:
+            # Only for a named file: parts in a shared directory may be other downloads'.
+            self._remove_stale_parts(directory, stem, attempt.part)
 
         def target(response: requests.Response) -> Path:
             if not into_directory:

@@ -281,12 +281,13 @@ class SailthruClient:
     def download_export(
         self, url: str, dest: Path | str, *, created: str | None = None
     ) -> DownloadResult:
-        """Save an export to ``dest`` (a file, or a directory to keep the server's file name).
+        """Save an export to ``dest``: a file, or a directory (one that exists, or a string
+        ending with ``/``) that keeps the server's file name, reduced to a safe base name.
 
         Atomic (temporary file beside it, fsync, rename), mode 0600, resumed with a Range
         request after a cut; an expired link raises ``ExportExpiredError`` naming ``created``.
         """
-        return self._downloader.download(url, Path(dest), created=created)
+        return self._downloader.download(url, dest, created=created)
 
     def download_job_export(self, job: JobInfo, dest: Path | str) -> DownloadResult:
         """Download a finished export job's file; an expired job raises ExportExpiredError."""

@@ -139,6 +139,15 @@ def test_into_a_directory_uses_the_safe_server_name(make_client, tmp_path) -> No
     assert result.path.read_bytes() == DATA
 
 
+def test_a_string_ending_with_a_slash_is_a_directory_to_create(make_client, tmp_path) -> None:
+    headers = {"Content-Disposition": "attachment; filename=main_list.csv"}
+    with ScriptedServer([serve_file(DATA, headers=headers)]) as server:
+        client = make_client(server.url)
+        result = client.download_export(server.url + EXPORT_PATH, f"{tmp_path}/exports/")
+    assert result.path == tmp_path / "exports" / "main_list.csv"
+    assert result.path.read_bytes() == DATA
+
+
 @pytest.mark.parametrize(
     ("name", "safe"),
     [
