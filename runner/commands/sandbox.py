@@ -56,7 +56,9 @@ def sandbox() -> None:
 @click.option("--latency", default="0", help="Added to every API answer (e.g. 500ms).")
 @click.option("--error-rate", default=0.0, type=float, help="Fraction answered 500/502/503.")
 @click.option("--throttle-rate", default=0.0, type=float, help="Fraction answered 429.")
-@click.option("--drop-rate", default=0.0, type=float, help="Fraction of connections dropped.")
+@click.option("--drop-rate", default=0.0, type=float, help="Connections dropped unread.")
+@click.option("--drop-after-rate", default=0.0, type=float, help="Handled, answer dropped.")
+@click.option("--truncate-rate", default=0.0, type=float, help="Handled, answer cut half-way.")
 @click.option("--cut-download-rate", default=0.0, type=float, help="Downloads cut short.")
 @click.option("--job-error-rate", default=0.0, type=float, help="Jobs ending in error.")
 @click.option("--job-stuck-rate", default=0.0, type=float, help="Jobs stuck in pending.")
@@ -71,6 +73,8 @@ def serve(**options: Any) -> None:
         error_rate=_rate(options["error_rate"], "--error-rate"),
         throttle_rate=_rate(options["throttle_rate"], "--throttle-rate"),
         drop_before_body_rate=_rate(options["drop_rate"], "--drop-rate"),
+        drop_after_body_rate=_rate(options["drop_after_rate"], "--drop-after-rate"),
+        drop_mid_response_rate=_rate(options["truncate_rate"], "--truncate-rate"),
         cut_download_rate=_rate(options["cut_download_rate"], "--cut-download-rate"),
         job_error_rate=_rate(options["job_error_rate"], "--job-error-rate"),
         job_stuck_rate=_rate(options["job_stuck_rate"], "--job-stuck-rate"),

@@ -11,14 +11,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from runner.masking import MASK
 from runner.sandbox import errors
 from runner.sandbox.downloads import DroppedConnection, drop_connection, serve_export
 from runner.sandbox.errors import ApiError, api_error
-from runner.sandbox.faults import DROP_AFTER_BODY, DROP_BEFORE_BODY, FAIL, THROTTLE, Faults
+from runner.sandbox.faults import (
+    DROP_AFTER_BODY,
+    DROP_BEFORE_BODY,
+    DROP_MID_RESPONSE,
+    FAIL,
+    THROTTLE,
+    Faults,
+)
 from runner.sandbox.jobs import JobManager
 from runner.sandbox.ratelimit import RateLimiter
 from runner.sandbox.wire import ApiRequest, decode_payload, read_request
@@ -77,6 +84,8 @@ class SandboxApp:
             *headers,
         ]
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        if status == 200 and self.faults.take(DROP_MID_RESPONSE, method, path):
+            return _half_then_drop(data, environ)
         return [data]
 
     def _api(
@@ -143,6 +152,12 @@ class SandboxApp:
             request.upload_taken = True
             return answer
         return self.jobs.get(request.payload, self.config.url)
+
+
+def _half_then_drop(data: bytes, environ: dict[str, Any]) -> Iterator[bytes]:
+    """Headers and half the body go out; then the connection closes (a fault)."""
+    yield data[: len(data) // 2]
+    drop_connection(environ)
 
 
 _REASONS = {

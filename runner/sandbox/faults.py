@@ -19,6 +19,7 @@ FAIL = "fail"  # answer a 5xx with the API's internal-error body
 THROTTLE = "throttle"  # answer 429 / error 43
 DROP_BEFORE_BODY = "drop_before_body"  # close the connection without reading the request
 DROP_AFTER_BODY = "drop_after_body"  # handle the request, then close instead of answering
+DROP_MID_RESPONSE = "drop_mid_response"  # handle it, send half the answer, then close
 CUT_DOWNLOAD = "cut_download"  # an export download stops half-way
 JOB_ERROR = "job_error"  # the next job ends in status "error"
 JOB_STUCK = "job_stuck"  # the next job stays "pending" forever
@@ -53,6 +54,7 @@ class Faults:
     throttle_rate: float = 0.0  # fraction of API requests answered 429 / error 43
     drop_before_body_rate: float = 0.0  # fraction of connections closed before reading
     drop_after_body_rate: float = 0.0  # fraction handled, then closed without an answer
+    drop_mid_response_rate: float = 0.0  # fraction handled, answer cut half-way
     cut_download_rate: float = 0.0  # fraction of export downloads cut short
     job_error_rate: float = 0.0  # fraction of jobs that end in "error"
     job_stuck_rate: float = 0.0  # fraction of jobs that never leave "pending"
@@ -87,15 +89,23 @@ class Faults:
         count: int = 1,
         *,
         after_body: bool = False,
+        mid_response: bool = False,
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        """Close the next ``count`` matching connections without an answer.
+        """Close the next ``count`` matching connections without (all of) an answer.
 
         ``after_body=True`` handles the request first (a POST /job is accepted) and then
         drops the answer: the client cannot know whether its job was submitted.
+        ``mid_response=True`` handles it too, then sends the headers and half the body.
         """
-        kind = DROP_AFTER_BODY if after_body else DROP_BEFORE_BODY
+        if after_body and mid_response:
+            raise ValueError("choose after_body or mid_response, not both")
+        kind = DROP_BEFORE_BODY
+        if after_body:
+            kind = DROP_AFTER_BODY
+        elif mid_response:
+            kind = DROP_MID_RESPONSE
         self._add(_Rule(kind, count, method, path))
 
     def cut_next_downloads(self, count: int = 1) -> None:
@@ -116,6 +126,7 @@ class Faults:
             self._rules.clear()
             self.latency = self.error_rate = self.throttle_rate = 0.0
             self.drop_before_body_rate = self.drop_after_body_rate = 0.0
+            self.drop_mid_response_rate = 0.0
             self.cut_download_rate = self.job_error_rate = self.job_stuck_rate = 0.0
             self.early_expiry = None
 
@@ -141,6 +152,7 @@ class Faults:
             THROTTLE: self.throttle_rate,
             DROP_BEFORE_BODY: self.drop_before_body_rate,
             DROP_AFTER_BODY: self.drop_after_body_rate,
+            DROP_MID_RESPONSE: self.drop_mid_response_rate,
             CUT_DOWNLOAD: self.cut_download_rate,
             JOB_ERROR: self.job_error_rate,
             JOB_STUCK: self.job_stuck_rate,

@@ -76,6 +76,14 @@ def test_drop_after_body_accepts_the_job_but_loses_the_answer(sandbox: Sandbox) 
     assert sandbox.submissions() == [{"job": "export_list_data", "list": "VIP"}]
 
 
+def test_drop_mid_response_sends_half_an_answer(sandbox: Sandbox) -> None:
+    sandbox.faults.drop_next(1, mid_response=True, method="POST")
+    with pytest.raises(SailthruClientError):
+        submit(client_for(sandbox))
+    assert len(sandbox.submissions()) == 1
+    assert sandbox.request_log == [("POST", "/job", 200)]
+
+
 def test_latency_delays_answers(sandbox: Sandbox) -> None:
     sandbox.faults.latency = 0.3
     started = time.monotonic()
