@@ -187,3 +187,9 @@ _default_budget = RateLimitBudget()
 def default_budget() -> RateLimitBudget:
     """The process-wide budget every client shares unless it is given its own."""
     return _default_budget
+
+
+def reset_default_budget() -> None:
+    """Forget everything the process-wide budget knows (tests: no wait leaks between them)."""
+    global _default_budget
+    _default_budget = RateLimitBudget()

@@ -292,11 +292,16 @@ class SailthruClient:
     def download_job_export(self, job: JobInfo, dest: Path | str) -> DownloadResult:
         """Download a finished export job's file; an expired job raises ExportExpiredError."""
         created = job.end_time or job.start_time
-        if job.expired or not job.export_url:
+        if job.expired:
             when = f" (created {created})" if created else ""
             raise ExportExpiredError(
                 f"the export of job {job.job_id} has expired{when}",
                 hint="export links last about 2 hours; run the export job again",
+            )
+        if not job.export_url:
+            raise ApiError(
+                f"job {job.job_id} has no export file (status {job.status})",
+                hint="only a completed export job has one",
             )
         return self.download_export(job.export_url, dest, created=created)
 

@@ -155,3 +155,14 @@ def test_a_payload_without_job_is_refused_before_sending(make_client) -> None:
     ):
         make_client(server.url).submit_job({"list": "L"})
     assert server.requests == []
+
+
+def test_api_errors_survive_pickling() -> None:
+    import pickle
+
+    from runner.sailthru import AmbiguousSubmitError, ApiError
+
+    error = AmbiguousSubmitError("boom", code=9, http_status=503, request="POST /job")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, AmbiguousSubmitError) and isinstance(copy, ApiError)
+    assert (copy.code, copy.http_status, copy.transient, str(copy)) == (9, 503, False, str(error))

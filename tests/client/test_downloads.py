@@ -131,6 +131,17 @@ def test_download_job_export_refuses_an_expired_job(make_client, tmp_path) -> No
     assert server.requests == []
 
 
+def test_download_job_export_needs_an_export_url(make_client, tmp_path) -> None:
+    job = JobInfo.from_fields({"job_id": "j2", "status": "pending"})
+    with (
+        ScriptedServer([serve_file(DATA)]) as server,
+        pytest.raises(ApiError, match="no export file") as caught,
+    ):
+        make_client(server.url).download_job_export(job, tmp_path)
+    assert not isinstance(caught.value, ExportExpiredError)
+    assert server.requests == []
+
+
 def test_into_a_directory_uses_the_safe_server_name(make_client, tmp_path) -> None:
     headers = {"Content-Disposition": 'attachment; filename="../../etc/main_list.csv"'}
     with ScriptedServer([serve_file(DATA, headers=headers)]) as server:

@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from runner.ratelimit import RateLimitBudget, RateLimitState, default_budget, state_from_headers
+from runner.ratelimit import (
+    RateLimitBudget,
+    RateLimitState,
+    default_budget,
+    reset_default_budget,
+    state_from_headers,
+)
 
 from .conftest import FakeClock
 
@@ -106,3 +112,11 @@ def test_clients_share_the_process_budget_by_default() -> None:
         SailthruClient("k2", "secret-two", "http://127.0.0.1:9") as two,
     ):
         assert one.budget is two.budget is default_budget()
+
+
+def test_reset_default_budget_forgets_blocks() -> None:
+    clock = FakeClock(1_700_000_010.0)
+    default_budget().exhausted("job", "GET", {}, clock())
+    assert default_budget().wait_time("job", "GET", clock()) > 0
+    reset_default_budget()
+    assert default_budget().wait_time("job", "GET", clock()) == 0.0
