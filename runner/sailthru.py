@@ -403,7 +403,7 @@ class SailthruClient:
             clock=self._clock,
             sleep=self._sleep,
             on_wait=lambda delay: log.info(
-                f"{request}: rate limit reached, waiting {delay:.1f} s for the window to reset"
+                mask(f"{request}: rate limit reached, waiting {delay:.1f} s for the reset")
             ),
         )
         params = signed_params(self.api_key, self._secret, payload)

@@ -166,3 +166,18 @@ def test_api_errors_survive_pickling() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, AmbiguousSubmitError) and isinstance(copy, ApiError)
     assert (copy.code, copy.http_status, copy.transient, str(copy)) == (9, 503, False, str(error))
+
+
+def test_yaml_values_are_serialized_as_text() -> None:
+    import datetime as dt
+
+    from runner.wire import serialize_payload
+
+    payload = {"job": "export_purchase_log", "start_date": dt.date(2024, 1, 31), "p": Path("a/b")}
+    assert json.loads(serialize_payload(payload)) == {
+        "job": "export_purchase_log",
+        "start_date": "2024-01-31",
+        "p": "a/b",
+    }
+    with pytest.raises(TypeError, match="cannot send a object"):
+        serialize_payload({"x": object()})
