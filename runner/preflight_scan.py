@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
-import msgspec
-
 from runner.preflight_emails import is_valid_email
-from runner.purchase import PURCHASE_DECODER, explain_line
+from runner.purchase import decode_purchase_batch
 
 BLOCK_BYTES: Final = 1 << 20  # one read
 RANGE_BYTES: Final = 16 << 20  # one unit of work for a worker process
@@ -130,8 +128,7 @@ def iter_lines(stream: BinaryIO, start: int, end: int | None) -> Iterator[tuple[
 def scan_purchase_range(path: str, start: int, end: int | None, max_problems: int) -> ScanResult:
     """Check purchase lines; keys are the hashes of ``purchase_keys.extid``."""
     result = ScanResult()
-    decode = PURCHASE_DECODER.decode
-    append_key = result.keys.append
+    keys = result.keys
     number = 0
     with open(path, "rb") as stream:
         for batch in iter_line_batches(stream, start, end):
@@ -141,15 +138,11 @@ def scan_purchase_range(path: str, start: int, end: int | None, max_problems: in
                 continue
             if number == 0 and start == 0 and batch[0].startswith(BOM):
                 batch[0] = batch[0][3:]
-            for line in batch:
-                number += 1
-                try:
-                    purchase = decode(line)
-                except (msgspec.DecodeError, UnicodeDecodeError):
-                    problem = explain_line(line.rstrip(b"\r"))
-                    result.add_problem(number, problem.path, problem.message, max_problems)
-                    continue
-                append_key(hash(purchase.purchase_keys.extid) & _HASH_MASK)
+            purchases, problems = decode_purchase_batch(batch)
+            for index, problem in problems:
+                result.add_problem(number + index + 1, problem.path, problem.message, max_problems)
+            keys.extend([hash(purchase.purchase_keys.extid) & _HASH_MASK for purchase in purchases])
+            number += len(batch)
     result.lines = result.physical_lines = number
     return result
 

@@ -25,10 +25,12 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from runner.preflight_emails import EMAIL_MAX_LENGTH, EMAIL_PATTERN
+from runner.preflight_emails import EMAIL_BODY, EMAIL_MAX_LENGTH, EMAIL_RE
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
-Email = Annotated[str, Meta(pattern=EMAIL_PATTERN, max_length=EMAIL_MAX_LENGTH)]
+# The syntax of ``email`` is checked after decoding (``_email_problem``), for a whole batch of
+# lines in one regex pass: as a msgspec pattern it cost a third of the check's time.
+Email = Annotated[str, Meta(max_length=EMAIL_MAX_LENGTH)]
 # Tenders may carry their price as a string of digits (job-api.txt's second example line).
 DigitString = Annotated[str, Meta(pattern=r"^-?[0-9]+$")]
 
@@ -129,22 +131,68 @@ def strip_line(line: bytes) -> bytes:
 
 def parse_purchase_line(line: bytes) -> Purchase:
     """Decode and validate one line of a purchase_import file, or raise PurchaseFormatError."""
-    text = strip_line(line)
-    try:
-        return PURCHASE_DECODER.decode(text)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        problem = explain_line(text)
-    raise PurchaseFormatError(problem)
+    result = _decode_one(strip_line(line))
+    if isinstance(result, PurchaseProblem):
+        raise PurchaseFormatError(result)
+    return result
 
 
 def check_purchase_line(line: bytes) -> PurchaseProblem | None:
     """None if the line is a valid purchase, else the first problem found in it."""
-    text = strip_line(line)
+    result = _decode_one(strip_line(line))
+    return result if isinstance(result, PurchaseProblem) else None
+
+
+def decode_purchase_batch(
+    lines: list[bytes],
+) -> tuple[list[Purchase], list[tuple[int, PurchaseProblem]]]:
+    """Check many lines (without their ``\\n``) at once, with the rules of check_purchase_line:
+    the valid purchases in order, and ``(index in lines, problem)`` for the others.
+
+    Faster than a loop of check_purchase_line: the emails of the batch are checked by one
+    regex pass over them joined, and only a batch with a bad one is looked at line by line.
+    """
+    decode = PURCHASE_DECODER.decode
+    purchases: list[Purchase] = []
+    problems: list[tuple[int, PurchaseProblem]] = []
+    append = purchases.append
+    for index, line in enumerate(lines):
+        try:
+            append(decode(line))
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            problems.append((index, explain_line(line.rstrip(b"\r"))))
+    emails = "\n".join([purchase.email for purchase in purchases])
+    # An email holding a newline would split in two: count them before trusting the search.
+    if emails.count("\n") == len(purchases) - 1 and not _BAD_EMAIL_LINE.search(emails):
+        return purchases, problems
+    failed = {index for index, _ in problems}
+    valid_indexes = [index for index in range(len(lines)) if index not in failed]
+    kept = []
+    for index, purchase in zip(valid_indexes, purchases, strict=True):
+        problem = _email_problem(purchase.email)
+        if problem is None:
+            kept.append(purchase)
+        else:
+            problems.append((index, problem))
+    problems.sort(key=lambda item: item[0])
+    return kept, problems
+
+
+def _decode_one(text: bytes) -> Purchase | PurchaseProblem:
     try:
-        PURCHASE_DECODER.decode(text)
+        purchase = PURCHASE_DECODER.decode(text)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return explain_line(text)
-    return None
+    return _email_problem(purchase.email) or purchase
+
+
+_BAD_EMAIL_LINE: Final = re.compile(rf"^(?!{EMAIL_BODY}$).*$", re.MULTILINE)
+
+
+def _email_problem(email: str) -> PurchaseProblem | None:
+    if EMAIL_RE.match(email):
+        return None
+    return PurchaseProblem("email", f"expected an email address, got {_preview(email)}")
 
 
 def purchase_to_dict(purchase: Purchase) -> dict[str, Any]:
@@ -203,13 +251,15 @@ def explain_line(text: bytes) -> PurchaseProblem:
             "save the file as UTF-8",
         )
     try:
-        PURCHASE_DECODER.decode(text)
+        purchase = PURCHASE_DECODER.decode(text)
     except msgspec.ValidationError as error:
         return _explain_validation(str(error), text)
     except msgspec.DecodeError as error:
         return PurchaseProblem("", _explain_syntax(str(error)))
-    # Unreachable for a line that failed before; say so rather than pretend it failed.
-    raise AssertionError("explain_line called with a valid purchase line")
+    problem = _email_problem(purchase.email)
+    if problem is None:  # a bug in the caller, not a problem of the line
+        raise AssertionError("explain_line called with a valid purchase line")
+    return problem
 
 
 def _explain_syntax(message: str) -> str:
@@ -259,9 +309,8 @@ def _explain_validation(message: str, text: bytes) -> PurchaseProblem:
         return PurchaseProblem(path, head)
     expected = found["expected"]
     last = next((s for s in reversed(segments) if isinstance(s, str)), "")
-    if "matching regex" in head:
-        words = "an email address" if last == "email" else _TYPE_WORDS["int | str"]
-        return PurchaseProblem(path, f"expected {words}{got}")
+    if "matching regex" in head:  # the only pattern left: a tender's price as digits
+        return PurchaseProblem(path, f"expected {_TYPE_WORDS['int | str']}{got}")
     if "length >= 1" in head:
         return PurchaseProblem(path, "must not be empty")
     if "length <=" in head:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from runner.purchase import (
@@ -15,6 +15,7 @@ from runner.purchase import (
     PurchaseFormatError,
     PurchaseProblem,
     check_purchase_line,
+    decode_purchase_batch,
     parse_purchase_line,
     purchase_to_dict,
 )
@@ -206,3 +207,53 @@ def test_any_value_in_a_valid_line_is_accepted_or_explained(field: str, value: o
         assert problem.path.startswith(field) and problem.message
         with pytest.raises(PurchaseFormatError):
             parse_purchase_line(line)
+
+
+def valid_line(number: int, email: str | None = None) -> bytes:
+    return line_with(
+        lambda d: d.update(
+            email=f"user{number}@example.com" if email is None else email,
+            purchase_keys={"extid": str(number)},
+        )
+    ).rstrip(b"\n")
+
+
+def test_batch_finds_bad_emails_among_good_ones() -> None:
+    lines = [valid_line(0), b"{", valid_line(2, "no-at-sign"), valid_line(3), valid_line(4, "")]
+    purchases, problems = decode_purchase_batch(lines)
+    assert [p.purchase_keys.extid for p in purchases] == ["0", "3"]
+    assert problems == [
+        (1, PurchaseProblem("", "invalid JSON: the object is cut off before its end")),
+        (2, PurchaseProblem("email", 'expected an email address, got "no-at-sign"')),
+        (4, PurchaseProblem("email", 'expected an email address, got ""')),
+    ]
+
+
+def test_an_email_with_a_newline_cannot_hide_in_the_batch() -> None:
+    # Joined, "a@b.co\nc@d.co" reads as two good lines; the batch must still refuse it.
+    lines = [valid_line(0), valid_line(1, "a@b.co\nc@d.co")]
+    purchases, problems = decode_purchase_batch(lines)
+    assert len(purchases) == 1
+    assert problems == [
+        (1, PurchaseProblem("email", 'expected an email address, got "a@b.co\\nc@d.co"'))
+    ]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 99).map(valid_line),
+            st.text(max_size=12).map(lambda email: valid_line(7, email or "x")),
+            st.binary(max_size=20),
+        ),
+        max_size=12,
+    )
+)
+def test_batch_agrees_with_line_by_line(lines: list[bytes]) -> None:
+    # The scanner hands over lines without their newline, and strips the file's BOM itself.
+    lines = [line.replace(b"\n", b" ") for line in lines]
+    assume(not any(line.startswith(b"\xef\xbb\xbf") for line in lines))
+    purchases, problems = decode_purchase_batch(lines)
+    expected = [(i, check_purchase_line(line)) for i, line in enumerate(lines)]
+    assert problems == [(i, p) for i, p in expected if p is not None]
+    assert len(purchases) == sum(1 for _, p in expected if p is None)
