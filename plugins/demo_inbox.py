@@ -85,11 +85,10 @@ def main(command: list[str]) -> int:
     smtp.start()
     serving.start()
     try:
-        host, port = webhook.server_address[:2]
         env = {
             **os.environ,
             "DEMO_SMTP_PORT": str(smtp.port),
-            "DEMO_WEBHOOK": f"http://{host}:{port}/services/demo/webhook",
+            "DEMO_WEBHOOK": f"http://127.0.0.1:{webhook.server_port}/services/demo/webhook",
         }
         code = subprocess.run(command, env=env).returncode
     finally:

@@ -257,7 +257,7 @@ def reset_plugin_manager() -> None:
 def _per_plugin_results(hook_name: str) -> list[tuple[str, Any]]:
     """Call a collecting hook once per implementation, keeping which plugin said what."""
     caller = getattr(get_plugin_manager().hook, hook_name)
-    results = []
+    results: list[tuple[str, Any]] = []
     for impl in reversed(caller.get_hookimpls()):
         try:
             items = impl.function() or ()

@@ -35,6 +35,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.hookspecs import hookimpl
@@ -75,9 +76,9 @@ class EmailSettings(ActionSettings):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    # Declared only to reject them with a clear message at their own line.
-    password: None = None
-    user: None = None
+    # Declared only to reject them with a clear message at their own line (not in the schema).
+    password: SkipJsonSchema[None] = None
+    user: SkipJsonSchema[None] = None
 
     @field_validator("password", "user", mode="before")
     @classmethod
