@@ -34,6 +34,7 @@ class Received:
     file: bytes | None = None
     file_name: str | None = None
     body_complete: bool = False
+    body_read: bool = False
 
     @property
     def params(self) -> dict[str, str]:
@@ -70,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- helpers behaviours use --------------------------------------------------------
 
     def read_body(self, received: Received) -> None:
+        if received.body_read:
+            return
+        received.body_read = True
         length = int(self.headers.get("Content-Length", "0"))
         data = self.rfile.read(length)
         received.body_complete = len(data) == length

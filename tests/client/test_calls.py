@@ -181,3 +181,14 @@ def test_yaml_values_are_serialized_as_text() -> None:
     }
     with pytest.raises(TypeError, match="cannot send a object"):
         serialize_payload({"x": object()})
+
+
+def test_delete_sends_signed_params_in_the_query(make_client) -> None:
+    with ScriptedServer([answer(200, {"ok": True})]) as server:
+        assert make_client(server.url).call("DELETE", "list", {"list": "Old"}) == {"ok": True}
+    [request] = server.requests
+    assert request.method == "DELETE" and request.path == "/list" and request.form == {}
+    assert request.payload == {"list": "Old"}
+    assert request.query["sig"] == sign(
+        SECRET, {k: v for k, v in request.query.items() if k != "sig"}
+    )

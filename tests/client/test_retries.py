@@ -206,3 +206,12 @@ def test_each_attempt_is_logged_with_its_reason_and_no_secret(make_client, caplo
     assert any("attempt 2/4 failed: rate limited (HTTP 429, error 43)" in m for m in messages)
     assert not any(SECRET in m for m in messages)
     assert not any("sig=" in m for m in messages)
+
+
+def test_an_upload_gets_a_read_timeout_that_fits_its_size(make_client, tmp_path: Path) -> None:
+    # 0.3 s would time out on a 1 s answer; 2 MiB add 2 s to the upload's read timeout.
+    upload = tmp_path / "two-mib.csv"
+    upload.write_bytes(b"email\n" + b"x@example.com\n" * (2 * 1024 * 1024 // 14))
+    with ScriptedServer([slow(1.0, job_answer("big"))]) as server:
+        job = make_client(server.url, read_timeout=0.3).submit_job({"job": "import"}, file=upload)
+    assert job.job_id == "big" and len(server.requests) == 1
