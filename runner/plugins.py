@@ -385,8 +385,18 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
 
 
 def plugin_infos() -> list[PluginInfo]:
-    """Every registered plugin with its version, where it came from and the hooks it implements."""
-    return list(_get_registry().infos.values())
+    """Every registered plugin with its version, where it came from and the hooks it implements
+    (built-ins and entry points in load order, then any registered in-process)."""
+    registry = _get_registry()
+    pm = registry.manager
+    infos = list(registry.infos.values())
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or name in registry.infos:
+            continue
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+        module = getattr(plugin, "__name__", type(plugin).__module__)
+        infos.append(PluginInfo(name, "-", "registered in-process", hooks, module))
+    return infos
 
 
 def blocked_plugins() -> dict[str, str]:

@@ -15,6 +15,7 @@ from plugin_dists import write_distribution
 
 from runner import plugins
 from runner.cli import cli
+from runner.hookspecs import hookimpl
 from runner.plugins import PluginError
 
 GOOD_PLUGIN = """
@@ -300,3 +301,24 @@ def test_broken_plugin_is_one_line_and_exit_2_on_the_command_line(tmp_path):
             "sailjobs_run_finished?); hook names are listed in runner/hookspecs.py and "
             "`sailjobs plugins`"
         ]
+
+
+def test_plugins_registered_in_process_are_listed_too():
+    class Inline:
+        @hookimpl
+        def sailjobs_run_finished(self, result):
+            pass
+
+    plugins.get_plugin_manager().register(Inline(), name="inline")
+    [info] = [info for info in plugins.plugin_infos() if info.name == "inline"]
+    assert (info.source, info.hooks) == ("registered in-process", ("sailjobs_run_finished",))
+
+
+def test_schema_has_the_plugin_actions_settings():
+    result = CliRunner().invoke(cli, ["schema"])
+    definitions = json.loads(result.output)["$defs"]
+    email = definitions["action_email"]["properties"]
+    assert {"to", "from", "password_env"} <= set(email) and "password" not in email
+    kind = definitions["action_chat"]["properties"]["kind"]["anyOf"][0]
+    assert kind["enum"] == ["slack", "teams", "webhook"]
+    assert "kms_key_id" in definitions["action_s3"]["properties"]
