@@ -34,7 +34,7 @@ from runner.sandbox.jobs import (
     JobRecord,
     Outcome,
 )
-from runner.sandbox.store import rfc2822, user_row
+from runner.sandbox.store import rfc2822, update_purchase_fields, user_row
 from runner.sandbox.wire import Upload, remove_quietly
 
 URL_TIMEOUT = 30.0
@@ -212,6 +212,7 @@ class PurchaseImport(JobKind):
                 " data = excluded.data",
                 rows,
             )
+            update_purchase_fields(db, sorted({row[1] for row in rows}))
         return Outcome(rows=len(rows))
 
 

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from runner.sandbox.store import Store, new_object_id, rfc2822, user_row
+from runner.sandbox.store import Store, new_object_id, rfc2822, update_purchase_fields, user_row
 
 DEMO_LISTS = ("Main Newsletter", "Engaged", "VIP", "Empty List")
 DEMO_USERS = 300
@@ -69,6 +69,7 @@ def seed_demo(store: Store) -> None:
         store.add_users(db, ids["Engaged"] or 0, engaged)
         store.add_users(db, ids["VIP"] or 0, users[:25])
         _demo_purchases(db, rng, now)
+        update_purchase_fields(db, [str(user["email"]) for user in users[:25]])
         _demo_scheduled_sends(db, rng, now)
 
 

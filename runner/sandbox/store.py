@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS purchases (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS purchases_date ON purchases(date_key);
+CREATE INDEX IF NOT EXISTS purchases_email ON purchases(email);
 CREATE TABLE IF NOT EXISTS scheduled_sends (
     id INTEGER PRIMARY KEY,
     send_id TEXT NOT NULL UNIQUE,
@@ -139,6 +140,22 @@ def user_row(email: str, signup: str, **columns: object) -> dict[str, object]:
         "signup": signup,
         **columns,
     }
+
+
+def update_purchase_fields(db: sqlite3.Connection, emails: list[str]) -> None:
+    """The purchase columns of these users' profiles, recomputed from their purchases."""
+    db.executemany(
+        "UPDATE users SET"
+        " purchase_count = (SELECT count(*) FROM purchases p WHERE p.email = users.email),"
+        " purchase_price = (SELECT coalesce(sum(price), 0) FROM purchases p"
+        "  WHERE p.email = users.email),"
+        " first_purchase_time = coalesce((SELECT date FROM purchases p"
+        "  WHERE p.email = users.email ORDER BY date_key, id LIMIT 1), ''),"
+        " last_purchase_time = coalesce((SELECT date FROM purchases p"
+        "  WHERE p.email = users.email ORDER BY date_key DESC, id DESC LIMIT 1), '')"
+        " WHERE email = ?",
+        [(email,) for email in emails],
+    )
 
 
 class Store:

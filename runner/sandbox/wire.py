@@ -214,6 +214,8 @@ class _MultipartReader:
                 raise api_error(errors.FILE_TOO_LARGE)
             self.sink.write(data)
         elif isinstance(self.current, Field):
+            if len(self.text) + len(data) > MAX_FORM_BYTES:
+                raise api_error(errors.FILE_TOO_LARGE)
             self.text.extend(data)
         if not more_data:
             if isinstance(self.current, Field):

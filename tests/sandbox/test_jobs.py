@@ -170,6 +170,28 @@ def test_purchase_import_then_purchase_log_export(client: SailthruClient, tmp_pa
     assert row["Quantities"] == "2,1" and row["Unit Prices"] == "4000,25000"
 
 
+def test_purchases_update_the_buyers_profiles(sandbox_factory, tmp_path: Path) -> None:
+    sandbox = sandbox_factory(seed=None)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    imported = client.api_post(
+        "job", {"job": "import", "list": "Buyers", "emails": "user001@example.com"}
+    )
+    assert poll(client, imported.get_body()["job_id"])["status"] == "completed"
+    path = tmp_path / "purchases.jsonl"
+    later = {**PURCHASE, "date": "2016-07-01", "purchase_keys": {"extid": "p2"}}
+    path.write_text(json.dumps(PURCHASE) + "\n" + json.dumps(later) + "\n")
+    assert submit_file(client, {"job": "purchase_import"}, path)["status"] == "completed"
+    fields = {"purchase_count": 1, "purchase_price": 1, "first_purchase_time": 1}
+    fields["last_purchase_time"] = 1
+    _, rows = export_rows(client, {"job": "export_list_data", "list": "Buyers", "fields": fields})
+    assert rows[1][2:] == [
+        "2",
+        str(2 * (2 * 4000 + 25000 - 5000)),
+        "Wed, 01 Jun 2016 00:00:00 +0000",
+        "Fri, 01 Jul 2016 00:00:00 +0000",
+    ]
+
+
 def test_bad_purchase_line_fails_the_job_naming_the_line(
     client: SailthruClient, tmp_path: Path
 ) -> None:
