@@ -167,7 +167,7 @@ class ExportDownloader:
     @staticmethod
     def _remove_stale_parts(directory: Path, stem: str, keep: Path) -> None:
         # A part left by a download of another link to the same destination is useless.
-        for stale in directory.glob(f".{glob_escape(stem)}.*.part"):
+        for stale in directory.glob(f".{_glob_escape(stem)}.*.part"):
             if stale != keep:
                 stale.unlink(missing_ok=True)
 
@@ -210,7 +210,7 @@ class ExportDownloader:
                     retry=False,
                 )
             attempt.validator = attempt.validator or _validator(response)
-            start, total = _span(response, offset)
+            start, total = _span(response)
             if status == 206 and start != offset:
                 attempt.part.unlink(missing_ok=True)
                 raise _transient("the server resumed at the wrong offset; starting over")
@@ -228,7 +228,7 @@ class ExportDownloader:
         return DownloadResult(final, size, hasher.hexdigest(), attempt.resumed)
 
 
-def glob_escape(text: str) -> str:
+def _glob_escape(text: str) -> str:
     """``text`` with glob metacharacters escaped (a destination named ``a[1].csv``)."""
     return re.sub(r"([*?\[])", r"[\1]", text)
 
@@ -253,7 +253,7 @@ def _validator(response: requests.Response) -> str | None:
     return response.headers.get("Last-Modified")
 
 
-def _span(response: requests.Response, offset: int) -> tuple[int, int | None]:
+def _span(response: requests.Response) -> tuple[int, int | None]:
     """Where the body starts in the file and the file's full size (None when unknown)."""
     if response.status_code == 206:
         match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))

@@ -88,6 +88,18 @@ def test_a_part_of_another_link_is_never_resumed(make_client, tmp_path) -> None:
     assert _parts(tmp_path) == []
 
 
+def test_stale_parts_are_found_for_names_with_glob_characters(make_client, tmp_path) -> None:
+    dest = tmp_path / "main[1].csv"
+    stale = tmp_path / ".main[1].csv.0123456789abcdef.part"
+    unrelated = tmp_path / ".main1.csv.0123456789abcdef.part"
+    stale.write_bytes(b"old")
+    unrelated.write_bytes(b"someone else's")
+    with ScriptedServer([serve_file(DATA)]) as server:
+        make_client(server.url).download_export(server.url + EXPORT_PATH, dest)
+    assert dest.read_bytes() == DATA
+    assert not stale.exists() and unrelated.exists()
+
+
 def test_a_short_body_is_not_accepted(make_client, fake_clock, tmp_path) -> None:
     dest = tmp_path / "main.csv"
 
