@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from runner.preflight_emails import is_valid_email
-from runner.purchase import decode_purchase_batch
+from runner.purchase import check_purchase_batch
 
 BLOCK_BYTES: Final = 1 << 20  # one read
 RANGE_BYTES: Final = 16 << 20  # one unit of work for a worker process
@@ -138,10 +138,10 @@ def scan_purchase_range(path: str, start: int, end: int | None, max_problems: in
                 continue
             if number == 0 and start == 0 and batch[0].startswith(BOM):
                 batch[0] = batch[0][3:]
-            purchases, problems = decode_purchase_batch(batch)
+            extids, problems = check_purchase_batch(batch)
             for index, problem in problems:
                 result.add_problem(number + index + 1, problem.path, problem.message, max_problems)
-            keys.extend([hash(purchase.purchase_keys.extid) & _HASH_MASK for purchase in purchases])
+            keys.extend([hash(extid) & _HASH_MASK for extid in extids])
             number += len(batch)
     result.lines = result.physical_lines = number
     return result

@@ -14,8 +14,8 @@ from runner.purchase import (
     FORBIDDEN_FIELDS,
     PurchaseFormatError,
     PurchaseProblem,
+    check_purchase_batch,
     check_purchase_line,
-    decode_purchase_batch,
     parse_purchase_line,
     purchase_to_dict,
 )
@@ -220,8 +220,8 @@ def valid_line(number: int, email: str | None = None) -> bytes:
 
 def test_batch_finds_bad_emails_among_good_ones() -> None:
     lines = [valid_line(0), b"{", valid_line(2, "no-at-sign"), valid_line(3), valid_line(4, "")]
-    purchases, problems = decode_purchase_batch(lines)
-    assert [p.purchase_keys.extid for p in purchases] == ["0", "3"]
+    extids, problems = check_purchase_batch(lines)
+    assert extids == ["0", "3"]
     assert problems == [
         (1, PurchaseProblem("", "invalid JSON: the object is cut off before its end")),
         (2, PurchaseProblem("email", 'expected an email address, got "no-at-sign"')),
@@ -232,8 +232,8 @@ def test_batch_finds_bad_emails_among_good_ones() -> None:
 def test_an_email_with_a_newline_cannot_hide_in_the_batch() -> None:
     # Joined, "a@b.co\nc@d.co" reads as two good lines; the batch must still refuse it.
     lines = [valid_line(0), valid_line(1, "a@b.co\nc@d.co")]
-    purchases, problems = decode_purchase_batch(lines)
-    assert len(purchases) == 1
+    extids, problems = check_purchase_batch(lines)
+    assert extids == ["0"]
     assert problems == [
         (1, PurchaseProblem("email", 'expected an email address, got "a@b.co\\nc@d.co"'))
     ]
@@ -253,7 +253,8 @@ def test_batch_agrees_with_line_by_line(lines: list[bytes]) -> None:
     # The scanner hands over lines without their newline, and strips the file's BOM itself.
     lines = [line.replace(b"\n", b" ") for line in lines]
     assume(not any(line.startswith(b"\xef\xbb\xbf") for line in lines))
-    purchases, problems = decode_purchase_batch(lines)
+    extids, problems = check_purchase_batch(lines)
     expected = [(i, check_purchase_line(line)) for i, line in enumerate(lines)]
     assert problems == [(i, p) for i, p in expected if p is not None]
-    assert len(purchases) == sum(1 for _, p in expected if p is None)
+    valid = [parse_purchase_line(lines[i]) for i, p in expected if p is None]
+    assert extids == [purchase.purchase_keys.extid for purchase in valid]
