@@ -184,10 +184,14 @@ def test_purchases_update_the_buyers_profiles(sandbox_factory, tmp_path: Path) -
     fields = {"purchase_count": 1, "purchase_price": 1, "first_purchase_time": 1}
     fields["last_purchase_time"] = 1
     _, rows = export_rows(client, {"job": "export_list_data", "list": "Buyers", "fields": fields})
+    # Columns in the export's own order, whatever the order asked for.
+    assert rows[0][2:] == [
+        "First Purchase Time", "Purchase Count", "Purchase Price", "Last Purchase Time"
+    ]  # fmt: skip
     assert rows[1][2:] == [
+        "Wed, 01 Jun 2016 00:00:00 +0000",
         "2",
         str(2 * (2 * 4000 + 25000 - 5000)),
-        "Wed, 01 Jun 2016 00:00:00 +0000",
         "Fri, 01 Jul 2016 00:00:00 +0000",
     ]
 
