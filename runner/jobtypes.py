@@ -190,7 +190,13 @@ def _missing_list() -> ParamProblem:
     )
 
 
-class ExportListDataParams(JobParams):
+class _StrictParams(JobParams):
+    """Values as the API takes them: ``yes`` is not ``true``, ``"1"`` is not ``1``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ExportListDataParams(_StrictParams):
     list: str | None = None
     hash_algo: Literal["md5", "sha256"] | None = None
     fields: dict[str, Any] | None = None
@@ -239,7 +245,7 @@ class ExportListData(JobType):
                 yield ParamProblem(("fields", key), f"expected 1 (export it) or 0, got {value!r}")
 
 
-class ExportPurchaseLogParams(JobParams):
+class ExportPurchaseLogParams(_StrictParams):
     start_date: int | str | None = Field(default=None, description="yyyymmdd, e.g. 20160101")
     end_date: int | str | None = Field(default=None, description="yyyymmdd, e.g. 20160131")
 
@@ -303,7 +309,7 @@ class ExportScheduledSends(JobType):
         yield from check_universal(params)
 
 
-class ImportParams(JobParams):
+class ImportParams(_StrictParams):
     list: str | None = None
     emails: str | None = Field(default=None, description="comma-separated email addresses")
     url: str | None = Field(default=None, description="an http(s) URL of a CSV to pull")
@@ -362,7 +368,7 @@ class Import(JobType):
             )
 
 
-class PurchaseImportParams(JobParams):
+class PurchaseImportParams(_StrictParams):
     file: str | None = Field(
         default=None,
         description="a local UTF-8 file of JSON objects, one purchase per line",

@@ -56,6 +56,7 @@ __all__ = [
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 _VAR_NAME = re.compile(NAME_PATTERN)
 _HEADER_KEYS = list(ManifestHeader.model_fields)
+_MAY_BE_EMPTY = ("description", "vars", "defaults")
 
 
 @dataclass
@@ -199,10 +200,14 @@ class _Loader:
             kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
             self.add((), f"a manifest is a mapping (key: value lines), not {kind}")
             return None
-        header_data = {key: value for key, value in data.items() if key not in ("jobs", "notify")}
-        header_data["jobs"] = data.get("jobs") if isinstance(data.get("jobs"), dict) else {}
-        if "jobs" in data and not isinstance(data["jobs"], dict):
-            self.add(("jobs",), "`jobs` is a mapping of job id to job")
+        # An empty `vars:`, `defaults:` or `notify:` (null) is the same as leaving it out.
+        header_data = {
+            key: value
+            for key, value in data.items()
+            if key not in ("jobs", "notify") and not (value is None and key in _MAY_BE_EMPTY)
+        }
+        jobs_raw = data.get("jobs")
+        header_data["jobs"] = jobs_raw if isinstance(jobs_raw, dict) else {}
         if data.get("notify") is not None:
             header_data["notify"] = data["notify"]
         try:
@@ -212,13 +217,16 @@ class _Loader:
             header = None
         if "jobs" not in data:
             self.add(("jobs",), "missing required key 'jobs' (job id → job)")
-        elif isinstance(data["jobs"], dict) and not data["jobs"]:
+        elif jobs_raw is None or jobs_raw == {}:
             self.add(("jobs",), "no jobs; add at least one job under `jobs`")
-        elif data["jobs"] is None:
-            self.add(("jobs",), "`jobs` is empty; add at least one job")
-        if "version" in data and data["version"] != 1 and isinstance(data["version"], int):
+        elif not isinstance(jobs_raw, dict):
+            self.add(("jobs",), "`jobs` is a mapping of job id to job, not a list or a value")
+        version = data.get("version")
+        if "version" in data and (type(version) is not int or version != 1):
             self.problems = [p for p in self.problems if p.path != "version"]
-            self.add(("version",), f"unsupported version {data['version']}; this sailjobs reads 1")
+            self.add(
+                ("version",), f"unsupported version {version!r}; this sailjobs reads `version: 1`"
+            )
 
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}

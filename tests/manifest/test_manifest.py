@@ -309,3 +309,29 @@ def test_expression_errors_point_at_the_character(write):
     found = problems_of(path)
     assert found[0].startswith("4:52: jobs.a.list: unknown filter 'nope'")
     assert found[1].startswith("7:11: jobs.b.list: unknown filter 'nope'")  # the value
+
+
+def test_empty_sections_are_like_absent_ones_and_versions_are_exact(write):
+    path = write(
+        "version: 1\nname: x\nvars:\ndefaults:\nnotify:\njobs: {a: {job: export_scheduled_sends}}\n"
+    )
+    assert load_manifest(path).manifest.vars == {}
+    for version in ("true", '"1"', "1.0", "2"):
+        bad = write(f"version: {version}\nname: x\njobs: {{a: {{job: export_scheduled_sends}}}}\n")
+        assert problems_of(bad)[0].startswith("1:10: version: unsupported version")
+
+
+def test_api_parameters_are_strict(write):
+    path = write(
+        """
+        version: 1
+        name: strict
+        jobs:
+          a: {job: import, list: L, emails: a@example.com, signup_dates: yes}
+          b: {job: export_list_data, list: 12}
+        """
+    )
+    assert [problem.split(":")[2] for problem in problems_of(path)] == [
+        " jobs.a.signup_dates",
+        " jobs.b.list",
+    ]
