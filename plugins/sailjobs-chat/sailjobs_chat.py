@@ -55,9 +55,18 @@ MAX_ERROR_CHARS = 300
 class ChatSettings(ActionSettings):
     """Settings of the ``chat`` action (strict: an unknown key is an error with its line)."""
 
-    kind: Literal["slack", "teams", "webhook"] = "slack"
-    webhook: str = Field(repr=False)  # a credential: never in a repr
-    title: str = "{manifest}: {status}"
+    kind: Literal["slack", "teams", "webhook"] = Field(
+        default="slack",
+        description="slack: Block Kit; teams: an Adaptive Card; webhook: plain JSON.",
+    )
+    webhook: str = Field(
+        repr=False,  # a credential: never in a repr
+        description='The webhook URL, a secret: "${{ env.SLACK_WEBHOOK }}".',
+    )
+    title: str = Field(
+        default="{manifest}: {status}",
+        description="Placeholders: {manifest} {run_id} {status} {job} {total} {succeeded} {failed}.",
+    )
     timeout: float = Field(default=10.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
     retry_delay: float = Field(default=1.0, ge=0)  # seconds; doubles each retry

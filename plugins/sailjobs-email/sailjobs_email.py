@@ -59,17 +59,32 @@ STATUS_MARKS = {
 class EmailSettings(ActionSettings):
     """Settings of the ``email`` action (strict: an unknown key is an error with its line)."""
 
-    to: list[str] = Field(min_length=1)
-    cc: list[str] = Field(default_factory=list)
-    bcc: list[str] = Field(default_factory=list)
-    sender: str = Field(default="sailjobs@localhost", alias="from")
-    subject: str = "[sailjobs] {manifest}: {status}"
-    host: str = "localhost"
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Literal["none", "starttls", "ssl"] = "none"
-    user_env: str | None = None
-    password_env: str | None = None
-    ca_file: str | None = None  # a CA bundle for a server with a private certificate
+    to: list[str] = Field(min_length=1, description="Recipients: one address or a list.")
+    cc: list[str] = Field(default_factory=list, description="Copy recipients.")
+    bcc: list[str] = Field(default_factory=list, description="Hidden recipients.")
+    sender: str = Field(default="sailjobs@localhost", alias="from", description="The sender.")
+    subject: str = Field(
+        default="[sailjobs] {manifest}: {status}",
+        description="Placeholders: {manifest} {run_id} {status} {job} {total} {succeeded} "
+        "{failed} {date}.",
+    )
+    host: str = Field(default="localhost", description="The SMTP server.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 25, 587 (starttls) or 465 (ssl)."
+    )
+    security: Literal["none", "starttls", "ssl"] = Field(
+        default="none",
+        description="starttls upgrades a plain connection; ssl is TLS from the start.",
+    )
+    user_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the SMTP login."
+    )
+    password_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the SMTP password."
+    )
+    ca_file: str | None = Field(
+        default=None, description="A CA bundle, for a server with a private certificate."
+    )
     timeout: float = Field(default=30.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
     retry_delay: float = Field(default=2.0, ge=0)  # seconds; doubles each retry
@@ -344,7 +359,7 @@ def _is_permanent(exc: Exception) -> bool:
         return all(code >= 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code >= 500
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    if isinstance(exc, ssl.SSLError):  # a bad certificate or the wrong kind of TLS
         return True
     return isinstance(exc, smtplib.SMTPNotSupportedError)
 
@@ -361,6 +376,11 @@ def _describe(exc: Exception, where: str) -> str:
         return (
             f"email: the certificate of SMTP server {where} is not trusted ({exc.verify_message}); "
             "set ca_file to the CA that signed it"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"email: the TLS handshake with SMTP server {where} failed ({exc.reason}); check "
+            "security (ssl is TLS from the start, usually port 465; starttls usually 587)"
         )
     if isinstance(exc, smtplib.SMTPResponseException):
         text = (

@@ -58,14 +58,25 @@ CLIENT_ERROR_HINTS = {
 class S3Settings(ActionSettings):
     """Settings of the ``s3`` action (strict: an unknown key is an error with its line)."""
 
-    bucket: str
-    key: str = "{manifest}/{date}/{filename}"
-    source: str | None = None  # default: the job's ``download`` output ``path``
-    endpoint_url: str | None = None  # an S3-compatible store; None means AWS
+    bucket: str = Field(description="The bucket's name (not an s3:// URL).")
+    key: str = Field(
+        default="{manifest}/{date}/{filename}",
+        description="Placeholders: {manifest} {run_id} {job} {filename} {date}.",
+    )
+    source: str | None = Field(
+        default=None, description="The file to upload; default: the download action's path."
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible store (MinIO, Ceph, R2); default: AWS."
+    )
     region: str | None = None
     profile: str | None = None
-    sse: Literal["AES256", "aws:kms"] | None = None
-    kms_key_id: str | None = None
+    sse: Literal["AES256", "aws:kms"] | None = Field(
+        default=None, description="Server-side encryption."
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="The KMS key (id, ARN or alias) with sse: aws:kms."
+    )
     storage_class: str | None = None
     content_type: str | None = None  # default: guessed from the file name
     multipart_threshold_mb: int = Field(default=64, ge=5)

@@ -101,6 +101,14 @@ def test_untrusted_certificate_is_a_clear_error(smtp_sink, certificate):
     assert sink.messages == []
 
 
+def test_ssl_against_a_plain_server_says_which_setting_to_check(smtp_sink):
+    sink = smtp_sink()
+    with pytest.raises(
+        EmailError, match=r"TLS handshake with SMTP server .* failed .*check security"
+    ):
+        EmailAction().run(settings(sink, security="ssl", retry_delay=0), make_context(make_run()))
+
+
 def test_wrong_password_fails_at_once_without_retrying(smtp_sink, certificate, monkeypatch):
     sink = smtp_sink(mode="starttls", cert=certificate, credentials=("mailer", "right"))
     monkeypatch.setenv("SMTP_USER", "mailer")
