@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -29,9 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from runner.apierrors import ApiError, ExportExpiredError
 from runner.masking import mask, redact_url, register_url
-
-if TYPE_CHECKING:
-    from runner.sailthru import RetryConfig
+from runner.retrypolicy import AttemptFailed, RetryConfig
 
 DOWNLOAD_CHUNK = 1024 * 1024
 EXPIRED_STATUSES = frozenset({403, 404, 410})
@@ -79,15 +77,6 @@ def filename_from_disposition(header: str | None) -> str | None:
     if plain:
         return (plain.group(2) if plain.group(2) is not None else plain.group(1)).strip()
     return None
-
-
-class _Retry(Exception):
-    """One failed download attempt: the error to raise if it is the last, and whether to retry."""
-
-    def __init__(self, error: ApiError, *, retry: bool) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry = retry
 
 
 @dataclass
@@ -143,19 +132,19 @@ class ExportDownloader:
         retrying = Retrying(
             stop=stop_after_attempt(self._retry.attempts),
             wait=self._retry.backoff(),
-            retry=retry_if_exception(lambda exc: isinstance(exc, _Retry) and exc.retry),
+            retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retry),
             sleep=self._sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
         try:
             return retrying(self._attempt, url, attempt, target, created)
-        except _Retry as failed:
+        except AttemptFailed as failed:
             raise failed.error from failed.__cause__
 
     def _log_retry(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
-        reason = failure.error.message if isinstance(failure, _Retry) else repr(failure)
+        reason = failure.reason if isinstance(failure, AttemptFailed) else repr(failure)
         delay = state.next_action.sleep if state.next_action else 0.0
         self._log.warning(
             mask(
@@ -193,7 +182,8 @@ class ExportDownloader:
             status = response.status_code
             if status in EXPIRED_STATUSES:
                 attempt.part.unlink(missing_ok=True)
-                raise _Retry(_expired(status, created), retry=False)
+                expired = _expired(status, created)
+                raise AttemptFailed(expired, retry=False, reason=expired.message)
             if status == 416:
                 # Our part does not fit the file the server has now: start over.
                 attempt.part.unlink(missing_ok=True)
@@ -201,13 +191,12 @@ class ExportDownloader:
             if status == 429 or status >= 500:
                 raise _transient(f"the export server answered HTTP {status}", status)
             if status not in (200, 206):
-                raise _Retry(
+                raise _permanent(
                     ApiError(
                         f"downloading the export failed with HTTP {status}",
                         http_status=status,
                         hint="check the export link",
-                    ),
-                    retry=False,
+                    )
                 )
             attempt.validator = attempt.validator or _validator(response)
             start, total = _span(response)
@@ -233,8 +222,13 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def _transient(message: str, status: int | None = None) -> _Retry:
-    return _Retry(ApiError(message, http_status=status, transient=True, hint=""), retry=True)
+def _transient(message: str, status: int | None = None) -> AttemptFailed:
+    error = ApiError(message, http_status=status, transient=True, hint="")
+    return AttemptFailed(error, retry=True, reason=message)
+
+
+def _permanent(error: ApiError) -> AttemptFailed:
+    return AttemptFailed(error, retry=False, reason=error.message)
 
 
 def _expired(status: int, created: str | None) -> ExportExpiredError:
@@ -291,7 +285,7 @@ def _write(response: requests.Response, part: Path, offset: int, hasher: Any) ->
             sink.close()
         if sink.error is not None:
             message = f"cannot write the download to {part}: {sink.error}"
-            raise _Retry(ApiError(message, hint="check the disk"), retry=False) from sink.error
+            raise _permanent(ApiError(message, hint="check the disk")) from sink.error
         os.fsync(fd)
     return received
 

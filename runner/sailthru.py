@@ -14,20 +14,16 @@ or a 5xx after the body was sent), when the caller says a second job is harmless
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
-from urllib3.exceptions import MaxRetryError
 
 from runner.apierrors import (
     AmbiguousSubmitError,
@@ -39,8 +35,10 @@ from runner.apierrors import (
     is_transient,
 )
 from runner.downloads import DownloadResult, ExportDownloader, safe_filename
-from runner.masking import mask, register_secret, register_url
+from runner.jobinfo import JobInfo
+from runner.masking import mask, register_secret
 from runner.ratelimit import RateLimitBudget, RateLimitState, default_budget
+from runner.retrypolicy import AttemptFailed, RetryConfig, describe_exception
 from runner.wire import UPLOAD_CHUNK, RequestBody, form_body, multipart_body, signed_params
 
 __all__ = [
@@ -67,110 +65,6 @@ ENV_API_URL = "SAILTHRU_API_URL"
 # An upload's read timeout grows by one second per MiB: the API may take that long to
 # take in a big file before it answers.
 UPLOAD_SECONDS_PER_BYTE = 1.0 / (1024 * 1024)
-
-SUCCESS_STATUSES = frozenset({"completed"})
-FAILURE_STATUSES = frozenset({"error", "incomplete"})
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    """How often a failed call is tried (in all) and the backoff: ``initial * 2**n`` up to ``max``."""
-
-    attempts: int = 5
-    initial: float = 2.0
-    max: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryConfig.attempts must be at least 1")
-        if self.initial < 0 or self.max < 0:
-            raise ValueError("RetryConfig waits must not be negative")
-
-    def backoff(self) -> wait_random_exponential:
-        """Full jitter: a uniform wait between 0 and the exponential cap."""
-        return wait_random_exponential(multiplier=self.initial, max=self.max)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
-
-
-@dataclass(frozen=True, repr=False)
-class JobInfo:
-    """A job as the API described it; ``fields`` holds everything the API returned."""
-
-    job_id: str
-    name: str | None
-    status: str | None
-    start_time: str | None
-    end_time: str | None
-    export_url: str | None
-    filename: str | None
-    expired: bool
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> JobInfo:
-        export_url = _text(fields.get("export_url")) or None
-        if export_url:
-            register_url(export_url)
-        return cls(
-            job_id=str(fields.get("job_id", "")),
-            name=_text(fields.get("name")),
-            status=_text(fields.get("status")),
-            start_time=_text(fields.get("start_time")),
-            end_time=_text(fields.get("end_time")),
-            export_url=export_url,
-            filename=_text(fields.get("filename")),
-            expired=_truthy(fields.get("expired", False)),
-            fields=dict(fields),
-        )
-
-    @property
-    def succeeded(self) -> bool:
-        """The API reported ``completed``."""
-        return (self.status or "").lower() in SUCCESS_STATUSES
-
-    @property
-    def failed(self) -> bool:
-        """The API reported ``error`` or ``incomplete``."""
-        return (self.status or "").lower() in FAILURE_STATUSES
-
-    @property
-    def finished(self) -> bool:
-        """Succeeded or failed; any other status means the job is still running."""
-        return self.succeeded or self.failed
-
-    @property
-    def error_message(self) -> str | None:
-        """Why the job failed, when the API said (``error_message`` or ``errormsg``)."""
-        message = self.fields.get("error_message") or self.fields.get("errormsg")
-        return None if message is None else mask(str(message))
-
-    def __repr__(self) -> str:
-        return mask(
-            f"JobInfo(job_id={self.job_id!r}, name={self.name!r}, status={self.status!r}, "
-            f"start_time={self.start_time!r}, end_time={self.end_time!r}, "
-            f"export_url={self.export_url!r}, filename={self.filename!r}, "
-            f"expired={self.expired!r})"
-        )
-
-
-class _AttemptFailed(Exception):
-    """One failed attempt: the error to raise if it is the last, and whether to try again."""
-
-    def __init__(self, error: ApiError, *, retry: bool, reason: str, rate_limited: bool = False):
-        super().__init__(reason)
-        self.error = error
-        self.retry = retry
-        self.reason = reason
-        self.rate_limited = rate_limited
 
 
 class _Adapter(HTTPAdapter):
@@ -340,7 +234,7 @@ class SailthruClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, _AttemptFailed) and exc.retry),
+            retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retry),
             sleep=self._pause,
             before_sleep=lambda state: self._log_retry(request, state),
             reraise=True,
@@ -350,7 +244,7 @@ class SailthruClient:
                 dict[str, Any],
                 retrying(self._attempt, method, endpoint, payload, file, resubmit_safe),
             )
-        except _AttemptFailed as failed:
+        except AttemptFailed as failed:
             if failed.retry:
                 log.warning(
                     mask(f"{request} failed after {self.retry.attempts} attempts: {failed.reason}")
@@ -359,7 +253,7 @@ class SailthruClient:
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, _AttemptFailed) and failure.rate_limited:
+        if isinstance(failure, AttemptFailed) and failure.rate_limited:
             return 0.0  # the budget makes the next attempt wait for the window's reset
         return float(self.retry.backoff()(state))
 
@@ -369,8 +263,8 @@ class SailthruClient:
 
     def _log_retry(self, request: str, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
-        reason = failure.reason if isinstance(failure, _AttemptFailed) else repr(failure)
-        if isinstance(failure, _AttemptFailed) and failure.rate_limited:
+        reason = failure.reason if isinstance(failure, AttemptFailed) else repr(failure)
+        if isinstance(failure, AttemptFailed) and failure.rate_limited:
             when = "retrying when the rate-limit window resets"
         else:
             delay = state.next_action.sleep if state.next_action else 0.0
@@ -416,7 +310,7 @@ class SailthruClient:
                 error = ApiError(
                     f"cannot read the upload file {file}: {exc.strerror}", request=request
                 )
-                raise _AttemptFailed(error, retry=False, reason=error.message) from exc
+                raise AttemptFailed(error, retry=False, reason=error.message) from exc
         try:
             if body is not None:
                 response = self._session.post(
@@ -443,24 +337,24 @@ class SailthruClient:
         exc: requests.RequestException,
         body: RequestBody | None,
         resubmit_safe: bool,
-    ) -> _AttemptFailed:
-        reason = _describe_exception(exc)
+    ) -> AttemptFailed:
+        reason = describe_exception(exc)
         if not isinstance(exc, requests.ConnectionError | requests.Timeout):
             # An invalid URL or header: trying again cannot help.
-            return _AttemptFailed(ApiError(reason, request=request), retry=False, reason=reason)
+            return AttemptFailed(ApiError(reason, request=request), retry=False, reason=reason)
         error = ApiError(
             reason, request=request, transient=True, hint="check the network; try again later"
         )
         if body is None or not body.body.finished:
             # GET, or a POST whose body never fully left: no job can have been created.
-            return _AttemptFailed(error, retry=True, reason=reason)
+            return AttemptFailed(error, retry=True, reason=reason)
         return self._ambiguous(request, error, reason, resubmit_safe)
 
     def _ambiguous(
         self, request: str, error: ApiError, reason: str, resubmit_safe: bool
-    ) -> _AttemptFailed:
+    ) -> AttemptFailed:
         if resubmit_safe:
-            return _AttemptFailed(error, retry=True, reason=f"{reason} (resubmitting is safe)")
+            return AttemptFailed(error, retry=True, reason=f"{reason} (resubmitting is safe)")
         ambiguous = AmbiguousSubmitError(
             f"{error.message} after the request was sent: the job may or may not have been "
             "created, so it was not submitted again",
@@ -471,7 +365,7 @@ class SailthruClient:
             hint="look for the job in Sailthru before running it again",
         )
         log.warning(ambiguous.message)
-        return _AttemptFailed(ambiguous, retry=False, reason=reason)
+        return AttemptFailed(ambiguous, retry=False, reason=reason)
 
     def _parse(
         self,
@@ -497,7 +391,7 @@ class SailthruClient:
             )
             reason = f"rate limited (HTTP {status}, error {code})"
             # A 429 is refused before anything is done: retrying never duplicates a job.
-            raise _AttemptFailed(error, retry=True, reason=reason, rate_limited=True)
+            raise AttemptFailed(error, retry=True, reason=reason, rate_limited=True)
         if api_error is not None:
             code, message = api_error
             error = ApiError(
@@ -521,49 +415,13 @@ class SailthruClient:
 
     def _http_failure(
         self, request: str, method: str, error: ApiError, resubmit_safe: bool
-    ) -> _AttemptFailed:
+    ) -> AttemptFailed:
         reason = f"HTTP {error.http_status}" + (
             f", error {error.code}: {error.message}" if error.code is not None else ""
         )
         if not error.transient:
-            return _AttemptFailed(error, retry=False, reason=f"{reason} (permanent)")
+            return AttemptFailed(error, retry=False, reason=f"{reason} (permanent)")
         if method == "POST":
             # The server had the whole request: it may have created the job before failing.
             return self._ambiguous(request, error, reason, resubmit_safe)
-        return _AttemptFailed(error, retry=True, reason=reason)
-
-
-def _describe_exception(exc: requests.RequestException) -> str:
-    """A short, secret-free description of a transport failure (no URL, no query string)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return "timed out connecting to the API"
-    if isinstance(exc, requests.ReadTimeout):
-        return "timed out waiting for the API's answer"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection broke while reading the API's answer"
-    if isinstance(exc, requests.ConnectionError):
-        root = _root_cause(exc)
-        if isinstance(root, ConnectionRefusedError):
-            return "connection refused by the API"
-        if isinstance(root, ConnectionResetError | BrokenPipeError):
-            return "the API reset the connection"
-        if isinstance(root, http.client.RemoteDisconnected):
-            return "the API closed the connection without answering"
-        return f"connection to the API failed ({type(root).__name__})"
-    return f"request failed ({type(exc).__name__})"
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost error under requests' and urllib3's wrappers (their text holds URLs)."""
-    current: BaseException = exc
-    for _ in range(10):
-        inner: BaseException | None = None
-        if isinstance(current, MaxRetryError):
-            inner = current.reason
-        else:
-            inner = next((a for a in reversed(current.args) if isinstance(a, BaseException)), None)
-        inner = inner or current.__cause__ or current.__context__
-        if inner is None:
-            break
-        current = inner
-    return current
+        return AttemptFailed(error, retry=True, reason=reason)
