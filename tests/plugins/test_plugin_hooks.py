@@ -445,3 +445,33 @@ HOOK_TESTS = {
 def test_every_hookspec_has_a_test():
     hooks = {name for name in dir(hookspecs) if name.startswith("sailjobs_")}
     assert hooks == set(HOOK_TESTS), "add a test for the new hook to HOOK_TESTS"
+
+
+def test_a_webhook_that_is_down_fails_the_notify_with_a_clear_masked_message(
+    sandbox, client, tmp_path
+):
+    from plugin_servers import free_port
+
+    hook = f"http://127.0.0.1:{free_port()}/services/T0/B0/very-secret-token"
+    path = write(
+        tmp_path,
+        """
+        jobs:
+          a:
+            job: export_scheduled_sends
+        notify:
+          always:
+            - chat: {webhook: "${{ env.HOOK_URL }}", retries: 1, retry_delay: 0}
+        """,
+    )
+    result = run(
+        path, client=client, state_dir=tmp_path / "state",
+        env={**os.environ, "HOOK_URL": hook}, progress=Messages(),
+    )  # fmt: skip
+    assert result.jobs["a"].status is JobStatus.SUCCEEDED
+    assert exit_code_for(result) == ExitCode.JOB_FAILED  # the run did not do all it was asked
+    [chat] = result.actions
+    assert not chat.succeeded
+    assert chat.error.startswith("chat: slack webhook http://127.0.0.1:")
+    assert "cannot reach it (ConnectionError) after 2 attempt(s)" in chat.error
+    assert "very-secret-token" not in repr(result)

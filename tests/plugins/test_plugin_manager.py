@@ -107,6 +107,9 @@ def test_disable_plugins_names_unknown_entries(monkeypatch):
 
 def test_autoload_off_keeps_only_builtins(monkeypatch):
     monkeypatch.setenv("SAILJOBS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    listed = CliRunner().invoke(cli, ["plugins"]).output
+    assert "note: entry points not loaded (SAILJOBS_DISABLE_PLUGIN_AUTOLOAD is set)" in listed
+    assert "entry point (" not in listed
     sources = {info.source for info in plugins.plugin_infos()}
     assert sources == {"built-in"}
     assert "s3" not in plugins.action_types()
