@@ -193,7 +193,7 @@ def bench_polls(
 
 
 INFLIGHT_CHILD = """
-import json, resource, sys, threading
+import json, sys, threading
 from pathlib import Path
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
@@ -201,11 +201,17 @@ from runner.sailthru import SailthruClient
 from runner.ratelimit import RateLimitBudget
 from runner.executor import run
 
+def peak_rss_kib():
+    # VmHWM, not getrusage: ru_maxrss carries the parent's peak across fork+exec.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
 mode, url, key, secret, manifest, state = sys.argv[1:7]
 client = SailthruClient(key, secret, url, budget=RateLimitBudget())
 if mode == "idle":
     import runner.scheduler, runner.manifest, runner.planner, runner.builtin.download  # noqa
-    print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"peak_rss_kib": peak_rss_kib()}))
     sys.exit(0)
 
 class Count:
@@ -226,7 +232,7 @@ count = Count()
 get_plugin_manager().register(count, name="bench-count")
 result = run(Path(manifest), client=client, state_dir=Path(state), concurrency=100000)
 print(json.dumps({
-    "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "peak_rss_kib": peak_rss_kib(),
     "peak_in_flight": count.peak,
     "succeeded": sum(1 for j in result.jobs.values() if j.status == "succeeded"),
     "polls": sum(j.polls for j in result.jobs.values()),
