@@ -165,9 +165,11 @@ def check_purchase_batch(lines: list[bytes]) -> tuple[list[str], list[tuple[int,
             continue
         emails.append(purchase.email)
         extids.append(purchase.purchase_keys.extid)
+    if not emails:
+        return extids, problems
     joined = "\n".join(emails)
-    # An email holding a newline would split in two: count them before trusting the search.
-    if joined.count("\n") == len(emails) - 1 and not _BAD_EMAIL_LINE.search(joined):
+    # An email holding a newline would split in two: count them before trusting the match.
+    if joined.count("\n") == len(emails) - 1 and _ALL_EMAILS.fullmatch(joined):
         return extids, problems
     failed = {index for index, _ in problems}
     valid_indexes = [index for index in range(len(lines)) if index not in failed]
@@ -190,7 +192,7 @@ def _decode_one(text: bytes) -> Purchase | PurchaseProblem:
     return _email_problem(purchase.email) or purchase
 
 
-_BAD_EMAIL_LINE: Final = re.compile(rf"^(?!{EMAIL_BODY}$).*$", re.MULTILINE)
+_ALL_EMAILS: Final = re.compile(rf"(?:{EMAIL_BODY}\n)*+{EMAIL_BODY}")  # one per line
 
 
 def _email_problem(email: str) -> PurchaseProblem | None:
