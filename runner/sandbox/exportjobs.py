@@ -27,11 +27,7 @@ from runner.sandbox.wire import Upload
 LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "domain": ("Domain", "u.domain"),
     "engagement": ("Engagement", "u.engagement"),
-    "lists": (
-        "Lists",
-        "(SELECT group_concat(l.name, ',') FROM list_members ml JOIN lists l"
-        " ON l.id = ml.list_id WHERE ml.user_id = u.id)",
-    ),
+    "lists": ("Lists", "u.lists"),
     "profile_created_date": ("Profile Created Date", "u.profile_created_date"),
     "signup": ("Signup", "u.signup"),
     "opens": ("Opens", "u.opens"),

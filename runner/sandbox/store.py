@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS users (
     email_status TEXT NOT NULL DEFAULT 'valid',
     email_status_time TEXT NOT NULL DEFAULT '',
     email_message TEXT NOT NULL DEFAULT '',
-    vars TEXT NOT NULL DEFAULT '{}'
+    vars TEXT NOT NULL DEFAULT '{}',
+    lists TEXT NOT NULL DEFAULT ''  -- names of the user's lists, kept by a trigger
 );
 CREATE TABLE IF NOT EXISTS list_members (
     list_id INTEGER NOT NULL REFERENCES lists(id),
@@ -65,6 +66,12 @@ CREATE TABLE IF NOT EXISTS list_members (
     PRIMARY KEY (list_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS list_members_user ON list_members(user_id);
+-- The export's "Lists" column, kept up to date here rather than joined for every row.
+CREATE TRIGGER IF NOT EXISTS list_members_names AFTER INSERT ON list_members BEGIN
+    UPDATE users SET lists = CASE lists WHEN '' THEN l.name ELSE lists || ',' || l.name END
+    FROM (SELECT name FROM lists WHERE id = NEW.list_id) AS l
+    WHERE users.id = NEW.user_id;
+END;
 CREATE TABLE IF NOT EXISTS purchases (
     id INTEGER PRIMARY KEY,
     extid TEXT NOT NULL UNIQUE,
