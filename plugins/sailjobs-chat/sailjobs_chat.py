@@ -101,9 +101,13 @@ class ChatSettings(ActionSettings):
 class ChatError(Exception):
     """The message could not be posted; says which service (never the URL) and what to do."""
 
+    transient = False  # already retried in ``post``: the executor must not retry again
+
 
 # ---------------------------------------------------------------------------------------
 # What the message says
+
+
 def settled(job: JobResult) -> JobResult:
     """The job with its outcome as status: a job action runs before the executor records the
     job's final status, so a job still marked running is settled by its error."""

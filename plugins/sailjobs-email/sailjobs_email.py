@@ -149,6 +149,8 @@ class EmailSettings(ActionSettings):
 class EmailError(Exception):
     """The mail could not be sent; the message says which server and what to do."""
 
+    transient = False  # already retried in ``send``: the executor must not retry again
+
 
 class PermanentSmtpError(EmailError):
     """An answer that retrying will not change (bad login, refused recipients)."""
@@ -156,6 +158,8 @@ class PermanentSmtpError(EmailError):
 
 # ---------------------------------------------------------------------------------------
 # The summary
+
+
 def settled(job: JobResult) -> JobResult:
     """The job with its outcome as status: a job action runs before the executor records the
     job's final status, so a job still marked running is settled by its error."""

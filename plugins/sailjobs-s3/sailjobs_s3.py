@@ -128,6 +128,8 @@ class S3Settings(ActionSettings):
 class S3UploadError(Exception):
     """The upload failed; the message says what, where and what to do."""
 
+    transient = False  # botocore already retried each request
+
 
 def source_file(settings: S3Settings, ctx: ActionContext) -> Path:
     """The file to upload: ``source``, or the path the job's ``download`` action wrote."""
