@@ -16,14 +16,13 @@ value (an int stays an int); anything else is string interpolation.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from runner.filters import FILTERS, MISSING, FilterError, to_text
 from runner.masking import register_secret
 
 OPEN, CLOSE = "${{", "}}"
@@ -90,99 +89,6 @@ class Template:
     @property
     def is_single_expression(self) -> bool:
         return len(self.parts) == 1 and isinstance(self.parts[0], Expression)
-
-
-# --- filters -----------------------------------------------------------------------------
-
-_MISSING: Any = object()  # a reference that is not there, before ``default`` may replace it
-
-
-def _as_date(value: Any, name: str) -> date:
-    if isinstance(value, date):  # datetime is a date too
-        return value
-    text = str(value)
-    for pattern in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    raise ExpressionError(f"{name} needs a date (YYYY-MM-DD or YYYYMMDD), got {value!r}")
-
-
-def _days_ago(value: Any, days: int) -> date:
-    return _as_date(value, "days_ago") - timedelta(days=days)
-
-
-def _add_days(value: Any, days: int) -> date:
-    return _as_date(value, "add_days") + timedelta(days=days)
-
-
-def _month_start(value: Any) -> date:
-    return _as_date(value, "month_start").replace(day=1)
-
-
-def _month_end(value: Any) -> date:
-    day = _as_date(value, "month_end")
-    next_month = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return next_month - timedelta(days=1)
-
-
-def _yyyymmdd(value: Any) -> str:
-    return _as_date(value, "yyyymmdd").strftime("%Y%m%d")
-
-
-def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
-    if not isinstance(value, date):
-        value = _as_date(value, "date")
-    return value.strftime(fmt)
-
-
-def _default(value: Any, fallback: Any) -> Any:
-    return fallback if value is _MISSING or value is None or value == "" else value
-
-
-def _slug(value: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", _to_text(value).lower()).strip("-")
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ExpressionError(f"int needs a whole number, got {value!r}") from None
-
-
-def _join(value: Any, separator: str = ",") -> str:
-    if not isinstance(value, list | tuple):
-        raise ExpressionError(f"join needs a list, got {value!r}")
-    return separator.join(_to_text(item) for item in value)
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    function: Callable[..., Any]
-    arg_types: tuple[type, ...]  # the types of its arguments, in order
-    required: int  # how many of them must be given
-    help: str
-
-
-FILTERS: dict[str, FilterSpec] = {
-    "days_ago": FilterSpec(_days_ago, (int,), 1, "the date n days earlier"),
-    "add_days": FilterSpec(_add_days, (int,), 1, "the date n days later (n may be negative)"),
-    "month_start": FilterSpec(_month_start, (), 0, "the first day of the date's month"),
-    "month_end": FilterSpec(_month_end, (), 0, "the last day of the date's month"),
-    "yyyymmdd": FilterSpec(_yyyymmdd, (), 0, "the date as YYYYMMDD (the job API's format)"),
-    "date": FilterSpec(_date, (str,), 0, "the date formatted with strftime (default %Y-%m-%d)"),
-    "default": FilterSpec(_default, (object,), 1, "a fallback when missing, null or empty"),
-    "upper": FilterSpec(lambda v: _to_text(v).upper(), (), 0, "upper case"),
-    "lower": FilterSpec(lambda v: _to_text(v).lower(), (), 0, "lower case"),
-    "trim": FilterSpec(lambda v: _to_text(v).strip(), (), 0, "without surrounding spaces"),
-    "slug": FilterSpec(_slug, (), 0, "lower case, runs of other characters as '-'"),
-    "int": FilterSpec(_int, (), 0, "a whole number"),
-    "string": FilterSpec(lambda v: _to_text(v), (), 0, "as text"),
-    "join": FilterSpec(_join, (str,), 0, "a list joined with a separator (default ',')"),
-    "json": FilterSpec(lambda v: json.dumps(v, default=str), (), 0, "as JSON text"),
-}
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -417,18 +323,6 @@ class EvalContext:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _to_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 class _Unresolved(Exception):
     """A job output that does not exist yet (only while rendering a plan)."""
 
@@ -436,23 +330,23 @@ class _Unresolved(Exception):
 def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) -> Any:
     root, parts = reference.root, reference.parts
     if root == "env":
-        env_value = ctx.env.get(parts[0], _MISSING)
-        if env_value is not _MISSING:
+        env_value = ctx.env.get(parts[0], MISSING)
+        if env_value is not MISSING:
             register_secret(env_value)
         return env_value
     if root == "run":
-        return ctx.run.get(parts[0], _MISSING)
+        return ctx.run.get(parts[0], MISSING)
     if root == "jobs":
         outputs = ctx.jobs.get(parts[0])
         if outputs is None or parts[2] not in outputs:
             if not strict:
                 raise _Unresolved
-            return _MISSING
+            return MISSING
         return outputs[parts[2]]
     value: Any = ctx.vars
     for part in parts:
         if not isinstance(value, dict) or part not in value:
-            return _MISSING
+            return MISSING
         value = value[part]
     if has_expression(value):  # vars may read env.* and run.*
         if depth > 8:
@@ -466,10 +360,13 @@ def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int
     is_literal = isinstance(primary, Literal)
     value = primary.value if is_literal else _lookup(primary, ctx, strict, depth)  # type: ignore[union-attr, arg-type]
     for call in expression.filters:
-        if value is _MISSING and call.name != "default":
+        if value is MISSING and call.name != "default":
             break
-        value = FILTERS[call.name].function(value, *call.args)
-    if value is _MISSING:
+        try:
+            value = FILTERS[call.name].function(value, *call.args)
+        except FilterError as exc:
+            raise ExpressionError(str(exc), call.offset) from None
+    if value is MISSING:
         assert isinstance(primary, Reference)
         what = {
             "env": "environment variable {} is not set",
@@ -500,7 +397,7 @@ def _render(value: Any, ctx: EvalContext, strict: bool, depth: int) -> Any:
                 pieces.append(part)
                 continue
             try:
-                pieces.append(_to_text(_evaluate(part, ctx, strict, depth)))
+                pieces.append(to_text(_evaluate(part, ctx, strict, depth)))
             except _Unresolved:
                 pieces.append(part.source)
         return "".join(pieces)
