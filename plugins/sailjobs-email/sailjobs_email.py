@@ -431,6 +431,8 @@ class EmailAction(ActionType):
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
         if ctx.job is not None:
             ctx = replace(ctx, job=settled(ctx.job))
+        if settings.ca_file and not os.path.isabs(settings.ca_file):  # relative to the manifest
+            settings = settings.model_copy(update={"ca_file": str(ctx.workdir / settings.ca_file)})
         message = build_message(settings, ctx)
         attempts = send(settings, message)
         recipients = len(settings.to) + len(settings.cc) + len(settings.bcc)

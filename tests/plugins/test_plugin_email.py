@@ -85,11 +85,11 @@ def test_starttls_with_login_from_environment(smtp_sink, certificate, monkeypatc
     assert "s3cret-pass" not in mail.message.as_string()
 
 
-def test_implicit_ssl(smtp_sink, certificate):
+def test_implicit_ssl_with_ca_file_relative_to_the_manifest(smtp_sink, certificate):
     sink = smtp_sink(mode="ssl", cert=certificate)
     EmailAction().run(
-        settings(sink, security="ssl", ca_file=str(certificate[0])),
-        make_context(make_run(make_job("export-main"))),
+        settings(sink, security="ssl", ca_file=certificate[0].name),
+        make_context(make_run(make_job("export-main")), workdir=certificate[0].parent),
     )
     assert len(sink.messages) == 1
 
