@@ -28,12 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runner.jobprep import seconds as _seconds
 from runner.masking import MaskingFilter
 from runner.plugins import call_hook
 from runner.progress import Progress
 from runner.results import RunResult
 from runner.runactions import ActionInterrupted, Backoff, run_action_list
-from runner.scheduler import Scheduler, _seconds
+from runner.scheduler import Scheduler
 from runner.state import (
     ManifestLock,
     RunState,

@@ -22,11 +22,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from runner import polling
-from runner.masking import mask, mask_data, register_url
+from runner.jobprep import (
+    FAILURE_STATUSES,
+    SUCCESS_STATUSES,
+    PrepareError,
+    format_duration,
+    job_outputs,
+    preflight,
+    prepare,
+    remote_error_message,
+    seconds,
+)
+from runner.masking import mask, register_url
 from runner.plugins import call_hook
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
 from runner.runactions import (
@@ -47,8 +59,6 @@ HTTP_WORKERS = 8
 ACTION_WORKERS = 4
 ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
-SUCCESS_STATUSES = frozenset({"completed"})
-FAILURE_STATUSES = frozenset({"error", "incomplete"})
 
 
 class Phase(Enum):
@@ -86,31 +96,6 @@ class JobRun:
     def counts_as_import(self) -> bool:
         job_type = self.planned.job_type
         return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A job's payload, resolved and checked, ready to be POSTed."""
-
-    payload: dict[str, Any]
-    file: Path | None
-    masked_params: dict[str, Any]
-    warnings: tuple[str, ...] = ()
-
-
-class PrepareError(Exception):
-    """The job cannot be submitted (unresolvable expression, bad value, failed pre-flight)."""
-
-
-def format_duration(value: float) -> str:
-    seconds = round(value)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
-    return f"{secs}s"
 
 
 class Scheduler:
@@ -355,64 +340,9 @@ class Scheduler:
             jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
         )
 
-    def _prepare(self, job: JobRun) -> Prepared:
-        from pydantic import ValidationError
-
-        from runner.expressions import render
-        from runner.jobtypes import CheckContext
-
-        job_type = job.planned.job_type
-        try:
-            params = render(job.spec.params, self._eval_context())
-        except Exception as exc:  # ExpressionError and filter errors
-            raise PrepareError(f"cannot resolve its parameters: {exc}") from exc
-        masked = mask_data(params)
-        try:
-            job_type.params_model.model_validate(params)
-        except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
-        problems = list(
-            job_type.check(
-                params, CheckContext(manifest_dir=self.manifest_dir, split=job.spec.split)
-            )
-        )
-        if problems:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in problem.path)}: {problem.message}"
-                for problem in problems
-            )
-            raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
-        payload = {"job": job_type.name, **params}
-        file = None
-        for name in job_type.file_params:
-            value = payload.get(name)
-            if isinstance(value, str) and value and name == "file":
-                file = (self.manifest_dir / value).resolve()
-                del payload[name]
-        return Prepared(payload, file, masked)
-
-    def _preflight(self, job: JobRun, params: dict[str, Any]) -> list[str]:
-        """Run the file checks the manifest asks for; raises PrepareError to refuse the job."""
-        mode = getattr(job.spec, "preflight", "on")
-        if mode == "off" or not job.planned.job_type.file_params:
-            return []
-        from runner.preflight import check_job_files
-
-        reports = check_job_files(job.planned.job_type.name, params, self.manifest_dir)
-        bad = [report.summary() for report in reports if not report.ok]
-        if bad and mode == "on":
-            raise PrepareError(
-                f"pre-flight check refused the file: {'; '.join(bad)} (fix the file, or set "
-                "`preflight: warn` on the job to submit it anyway)"
-            )
-        return [f"pre-flight: {summary}" for summary in bad]
-
     def _submit(self, job: JobRun) -> None:
         try:
-            prepared = self._prepare(job)
+            prepared = prepare(job, self._eval_context(), self.manifest_dir)
         except PrepareError as exc:
             job.result.error = mask(str(exc))
             self._decide(job, JobStatus.FAILED, job.result.error)
@@ -430,7 +360,9 @@ class Scheduler:
             raw_params["file"] = str(prepared.file)
 
         def send() -> Any:
-            warnings = self._preflight(job, raw_params) if prepared.file is not None else []
+            warnings = (
+                preflight(job, raw_params, self.manifest_dir) if prepared.file is not None else []
+            )
             # Committed before the POST: a crash from here on is the ambiguous window.
             self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
             info = self.client.submit_job(
@@ -492,12 +424,12 @@ class Scheduler:
     def _timing(self, job: JobRun) -> polling.PollTiming:
         poll = job.spec.poll
         return polling.PollTiming(
-            initial=_seconds(poll.initial), max=_seconds(getattr(poll, "max", poll.initial))
+            initial=seconds(poll.initial), max=seconds(getattr(poll, "max", poll.initial))
         )
 
     def _deadline(self, job: JobRun) -> float:
         started = job.submitted_wall if job.submitted_wall is not None else self.clock.time()
-        return started + _seconds(job.spec.timeout)
+        return started + seconds(job.spec.timeout)
 
     def _schedule_poll(self, job: JobRun, when: float) -> None:
         when = min(when, self._deadline(job))
@@ -521,8 +453,7 @@ class Scheduler:
                 break  # the GET budget is low: wait for the pacing gap
             heapq.heappop(self._poll_heap)
             job.poll_outstanding = True
-            remote_id = str(job.result.remote_job_id)
-            self.http.submit("poll", job.id, lambda rid=remote_id: self.client.get_job(rid))
+            self.http.submit("poll", job.id, partial(self.client.get_job, job.result.remote_job_id))
             self._pace_polls(now)
 
     def _pace_polls(self, now: float) -> None:
@@ -581,7 +512,7 @@ class Scheduler:
         self.progress.job_polled(job.result, self.clock.real_seconds(delay))
 
     def _on_remote_terminal(self, job: JobRun, info: Any) -> None:
-        outputs = _job_outputs(info)
+        outputs = job_outputs(info)
         job.result.outputs.update(outputs)
         if info.status in SUCCESS_STATUSES:
             if job.planned.job_type.produces_export and (info.expired or not info.export_url):
@@ -595,14 +526,14 @@ class Scheduler:
                 return
             self._decide(job, JobStatus.SUCCEEDED, None)
             return
-        message = _remote_error_message(info)
+        message = remote_error_message(info)
         self._decide(job, JobStatus.FAILED, mask(message))
 
     def _time_out(self, job: JobRun) -> None:
         self._leave_flight(job)
         remote = job.result.remote_job_id
         message = (
-            f"timed out after {format_duration(_seconds(job.spec.timeout))}: the Sailthru job "
+            f"timed out after {format_duration(seconds(job.spec.timeout))}: the Sailthru job "
             f"{remote} may still be running (check it with `sailjobs status {remote}`)"
         )
         self._decide(job, JobStatus.TIMED_OUT, message)
@@ -632,7 +563,7 @@ class Scheduler:
             return
         job.phase = Phase.ACTING
         retry = job.spec.retry
-        backoff = Backoff(_seconds(retry.initial), _seconds(retry.max))
+        backoff = Backoff(seconds(retry.initial), seconds(retry.max))
 
         def act() -> tuple[JobStatus, str | None]:
             status, error = outcome, job.result.error
@@ -724,36 +655,3 @@ class Scheduler:
         for job in self.jobs.values():
             if job.phase is not Phase.DONE:
                 self._finish(job, JobStatus.FAILED, "internal error: the scheduler stopped early")
-
-
-def _seconds(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if hasattr(value, "total_seconds"):
-        return float(value.total_seconds())
-    return float(value)
-
-
-def _job_outputs(info: Any) -> dict[str, Any]:
-    outputs = dict(getattr(info, "fields", None) or {})
-    for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
-        value = getattr(info, name, None)
-        if value is not None:
-            outputs[name] = value
-    if isinstance(outputs.get("export_url"), str):
-        register_url(outputs["export_url"])
-    return outputs
-
-
-def _remote_error_message(info: Any) -> str:
-    fields = getattr(info, "fields", None) or {}
-    detail = next(
-        (
-            str(fields[key])
-            for key in ("error_message", "errormsg", "message", "status_message")
-            if fields.get(key)
-        ),
-        None,
-    )
-    text = f"Sailthru reported the job {info.job_id} as {info.status!r}"
-    return f"{text}: {detail}" if detail else text
