@@ -49,8 +49,9 @@ def sailjobs_action_types() -> list[ActionType]:
 def sailjobs_run_started(run: RunResult) -> None:
     """Called once, after the manifest is planned and before the first job is submitted.
 
-    ``run`` has no job results yet (``run.jobs`` is empty). May raise: the error is
-    reported with the plugin's name and the run goes on.
+    ``run.jobs`` holds every planned job, none finished in this process yet (``waiting``, or
+    as a resumed run restored it). May raise: the error is reported with the plugin's name
+    and the run goes on.
     """
 
 
