@@ -173,7 +173,7 @@ def render_mermaid(plan: Plan) -> str:
     node_ids = {job_id: f"j{index}" for index, job_id in enumerate(plan.jobs)}
     lines = ["flowchart LR"]
     for job_id, planned in plan.jobs.items():
-        label = f"{job_id}<br/><small>{planned.spec.job}</small>".replace('"', "#quot;")
+        label = f"{job_id}<br/>{planned.spec.job}".replace('"', "#quot;")
         lines.append(f'  {node_ids[job_id]}["{label}"]')
     for job_id, planned in plan.jobs.items():
         for need in sorted(planned.needs, key=list(plan.jobs).index):

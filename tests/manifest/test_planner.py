@@ -156,11 +156,11 @@ def test_render_json_is_data_with_secrets_masked(plan):
 def test_render_mermaid_draws_needs_and_output_reads(plan):
     assert render_mermaid(plan).splitlines() == [
         "flowchart LR",
-        '  j0["export-main<br/><small>export_list_data</small>"]',
-        '  j1["purchases<br/><small>export_purchase_log</small>"]',
-        '  j2["unrelated<br/><small>export_scheduled_sends</small>"]',
-        '  j3["reimport<br/><small>import</small>"]',
-        '  j4["seeds<br/><small>import</small>"]',
+        '  j0["export-main<br/>export_list_data"]',
+        '  j1["purchases<br/>export_purchase_log"]',
+        '  j2["unrelated<br/>export_scheduled_sends"]',
+        '  j3["reimport<br/>import"]',
+        '  j4["seeds<br/>import"]',
         "  j0 -. export_url .-> j3",
         "  j1 --> j4",
         "  j3 --> j4",

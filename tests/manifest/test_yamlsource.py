@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from runner.yamlsource import MAX_ALIAS_EXPANSION, format_path, load_yaml_file, load_yaml_text
 
 
@@ -153,3 +157,30 @@ def test_format_path():
         "jobs.a.on_success[0].download"
     )
     assert format_path(()) == ""
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False, allow_infinity=True)
+    | st.text(max_size=20)
+)
+_documents = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), _documents, max_size=5))
+def test_whatever_pyyaml_dumps_reads_back_the_same(data):
+    """PyYAML quotes every string YAML 1.1 would misread, so a dump reads back equal."""
+    text = yaml.safe_dump(data, allow_unicode=True)
+    doc = load_yaml_text(text, "dump.yaml")
+    assert doc.problems == []
+    assert doc.data == yaml.safe_load(text)
