@@ -201,6 +201,13 @@ def test_two_plugins_registering_the_same_action(install):
         plugins.action_types()
 
 
+def test_two_distributions_with_the_same_plugin_name(install):
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes")
+    install("other-notes", GOOD_PLUGIN, entry_name="notes")
+    with pytest.raises(PluginError, match="plugin name 'notes' is provided by both"):
+        plugins.get_plugin_manager()
+
+
 def test_action_types_hook_that_raises_names_the_plugin(install):
     source = """
         from runner.hookspecs import hookimpl
