@@ -203,6 +203,7 @@ def test_the_pre_commit_hook_runs_validate():
     assert hook["entry"] == "sailjobs validate"
     assert hook["language"] == "python"
     assert "yaml" in hook["types"]
+    assert hook["files"] == "(^|/)manifests/"
 
 
 def test_validate_deep_checks_file_contents(tmp_path: Path, monkeypatch):
