@@ -173,7 +173,8 @@ def manifest_schema(
     schema: dict[str, Any] = {
         "$schema": DRAFT,
         "title": "sailjobs manifest",
-        "description": "Sailthru job pipelines: https://github.com/sailjobs (see README)",
+        "description": "A sailjobs manifest: Sailthru jobs, their order and their actions "
+        "(README: Writing manifests)",
         "type": "object",
         "required": ["version", "name", "jobs"],
         "additionalProperties": False,

@@ -33,6 +33,7 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     from runner.exitcodes import ExitCode
     from runner.manifest import load_manifest
     from runner.planner import build_plan, render_json, render_mermaid, render_text
+    from runner.plugins import PluginError
     from runner.problems import ManifestError
 
     try:
@@ -41,6 +42,9 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     except ManifestError as exc:
         for problem in exc.problems:
             click.echo(problem.render())
+        raise SystemExit(ExitCode.INVALID) from None
+    except PluginError as exc:
+        click.echo(f"sailjobs plan: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
     if output_format == "mermaid":
         click.echo(render_mermaid(the_plan))

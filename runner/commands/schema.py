@@ -14,6 +14,12 @@ def schema() -> None:
       sailjobs schema > sailjobs.schema.json
       # yaml-language-server: $schema=./sailjobs.schema.json
     """
+    from runner.exitcodes import ExitCode
+    from runner.plugins import PluginError
     from runner.schema import schema_json
 
-    click.echo(schema_json())
+    try:
+        click.echo(schema_json())
+    except PluginError as exc:
+        click.echo(f"sailjobs schema: {exc}", err=True)
+        raise SystemExit(ExitCode.INVALID) from None

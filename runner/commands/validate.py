@@ -25,6 +25,7 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     valid, 2 otherwise, with one `file:line:col: where: what` line per problem.
     """
     from runner.exitcodes import ExitCode
+    from runner.plugins import PluginError
     from runner.validation import ManifestPathError, find_manifests, validate_file
 
     try:
@@ -35,7 +36,11 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     invalid = 0
     total = 0
     for file in files:
-        problems = validate_file(file, deep=deep)
+        try:
+            problems = validate_file(file, deep=deep)
+        except PluginError as exc:  # a broken plugin: the user fixes or disables it
+            click.echo(f"sailjobs validate: {exc}", err=True)
+            raise SystemExit(ExitCode.INVALID) from None
         total += len(problems)
         invalid += bool(problems)
         for problem in problems:

@@ -219,3 +219,23 @@ def test_validate_deep_checks_file_contents(tmp_path: Path, monkeypatch):
     deep = invoke("validate", "--deep", "m.yaml")
     assert deep.exit_code == 2
     assert deep.stdout.startswith("m.yaml:6:11: jobs.backfill.file: 1 of 1 lines invalid; line 1:")
+
+
+class _BrokenPlugin:
+    from runner.hookspecs import hookimpl
+
+    @hookimpl
+    def sailjobs_job_types(self):
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "schema"])
+def test_a_broken_plugin_is_one_line_and_exit_2(command, folder):
+    from runner.plugins import get_plugin_manager
+
+    get_plugin_manager().register(_BrokenPlugin(), name="broken-plugin")
+    args = [command] if command == "schema" else [command, "pipelines/good.yaml"]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"sailjobs {command}: plugin 'broken-plugin' failed")
+    assert "Traceback" not in result.output
