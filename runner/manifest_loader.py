@@ -113,48 +113,13 @@ class ManifestLoader:
 
     def load(self, data: Any) -> LoadedManifest | None:
         if data is None:
-            self.problems.append(
-                Problem(
-                    self.source.file,
-                    1,
-                    1,
-                    "",
-                    "the file is empty; a manifest starts with `version: 1`",
-                )
-            )
+            self.add((), "the file is empty; a manifest starts with `version: 1`")
             return None
         if not isinstance(data, dict):
             kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
             self.add((), f"a manifest is a mapping (key: value lines), not {kind}")
             return None
-        # An empty `vars:`, `defaults:` or `notify:` (null) is the same as leaving it out.
-        header_data = {
-            key: value
-            for key, value in data.items()
-            if key not in ("jobs", "notify") and not (value is None and key in _MAY_BE_EMPTY)
-        }
-        jobs_raw = data.get("jobs")
-        header_data["jobs"] = jobs_raw if isinstance(jobs_raw, dict) else {}
-        if data.get("notify") is not None:
-            header_data["notify"] = data["notify"]
-        try:
-            header = ManifestHeader.model_validate(header_data)
-        except ValidationError as exc:
-            self.add_validation(exc, header_data, (), _HEADER_KEYS, model=ManifestHeader)
-            header = None
-        if "jobs" not in data:
-            self.add(("jobs",), "missing required key 'jobs' (job id → job)")
-        elif jobs_raw is None or jobs_raw == {}:
-            self.add(("jobs",), "no jobs; add at least one job under `jobs`")
-        elif not isinstance(jobs_raw, dict):
-            self.add(("jobs",), "`jobs` is a mapping of job id to job, not a list or a value")
-        version = data.get("version")
-        if "version" in data and (type(version) is not int or version != 1):
-            self.problems = [p for p in self.problems if p.path != "version"]
-            self.add(
-                ("version",), f"unsupported version {version!r}; this sailjobs reads `version: 1`"
-            )
-
+        header = self._header(data)
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
         vars_refs = self._check_vars(vars_)
@@ -208,6 +173,37 @@ class ManifestLoader:
 
         self.problems.extend(check_graph(loaded))
         return loaded
+
+    def _header(self, data: dict[str, Any]) -> ManifestHeader | None:
+        """The top-level keys (jobs and notify only by type: they are read on their own)."""
+        # An empty `vars:`, `defaults:` or `description:` (null) is like leaving it out.
+        header_data = {
+            key: value
+            for key, value in data.items()
+            if key not in ("jobs", "notify") and not (value is None and key in _MAY_BE_EMPTY)
+        }
+        jobs_raw = data.get("jobs")
+        header_data["jobs"] = jobs_raw if isinstance(jobs_raw, dict) else {}
+        if data.get("notify") is not None:
+            header_data["notify"] = data["notify"]
+        try:
+            header: ManifestHeader | None = ManifestHeader.model_validate(header_data)
+        except ValidationError as exc:
+            self.add_validation(exc, header_data, (), _HEADER_KEYS, model=ManifestHeader)
+            header = None
+        if "jobs" not in data:
+            self.add(("jobs",), "missing required key 'jobs' (job id → job)")
+        elif jobs_raw is None or jobs_raw == {}:
+            self.add(("jobs",), "no jobs; add at least one job under `jobs`")
+        elif not isinstance(jobs_raw, dict):
+            self.add(("jobs",), "`jobs` is a mapping of job id to job, not a list or a value")
+        version = data.get("version")
+        if "version" in data and (type(version) is not int or version != 1):
+            self.problems = [p for p in self.problems if p.path != "version"]
+            self.add(
+                ("version",), f"unsupported version {version!r}; this sailjobs reads `version: 1`"
+            )
+        return header
 
     def _defaults_fallback(self, raw: Any) -> Defaults:
         """Defaults to carry on with when the header is invalid (its problems are reported)."""
