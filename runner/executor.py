@@ -281,7 +281,7 @@ def _run_locked(
         try:
             progress.run_started(result)
             if chosen.resumed:
-                progress.message(f"resuming run {chosen.run_id}", level="warning")
+                progress.message(f"resuming run {chosen.run_id}", level="note")
             for failure in call_hook("sailjobs_run_started", run=result):
                 progress.message(failure.describe(), level="error")
             scheduler.run()
@@ -290,6 +290,7 @@ def _run_locked(
                 _notify(scheduler, manifest, result, progress)
                 result.interrupted = stop.is_set()
         finally:
+            scheduler.close()
             result.finished_at = datetime.now(UTC)
             state.end_run(result.run_id, interrupted=result.interrupted, succeeded=result.succeeded)
             for failure in call_hook("sailjobs_run_finished", result=result):

@@ -181,11 +181,12 @@ class LineProgress(Progress):
         self._write(f"{owner}: {action.name} {verdict}{details}")
 
     def message(self, text: str, level: str = "info") -> None:
+        """``info``: verbose only; ``note``: shown unless quiet; ``warning``/``error``: prefixed."""
         if level == "info" and not self.verbose:
             return
         if self.quiet and level != "error":
             return
-        prefix = "" if level == "info" else f"{level}: "
+        prefix = "" if level in ("info", "note") else f"{level}: "
         self._write(f"{prefix}{text}")
 
     def run_finished(self, run: RunResult) -> None:
@@ -288,7 +289,7 @@ class LiveProgress(Progress):
             return
         if self.quiet and level != "error":
             return
-        style = {"error": "red", "warning": "yellow"}.get(level, "dim")
+        style = {"error": "red", "warning": "yellow", "note": ""}.get(level, "dim")
         self.console.print(mask(text), style=style, markup=False, highlight=False)
 
     def run_finished(self, run: RunResult) -> None:

@@ -48,6 +48,17 @@ from runner.runactions import (
     phases_for,
     run_action_list,
 )
+from runner.splitjobs import (
+    JoinedExports,
+    SplitPart,
+    combined_info,
+    join_parts,
+    joined_name,
+    poll_parts,
+    restore_parts,
+    split_parts,
+    submit_parts,
+)
 from runner.state import JobRecord, RunState, to_datetime
 from runner.workpool import TaskDone, WorkPool
 
@@ -82,6 +93,7 @@ class JobRun:
     poll_failures: int = 0
     outcome: JobStatus | None = None
     resubmitting: bool = False  # ambiguous window of a resubmit-safe job (resume)
+    parts: list[SplitPart] | None = None  # split: true: the parts, each its own API job
     needs: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -153,6 +165,7 @@ class Scheduler:
             eval_context=self._eval_context,
             on_action=lambda job, action: progress.action_done(job, action),
         )
+        self.joined = JoinedExports()
         self._restore(records or {})
 
     # setup ------------------------------------------------------------------------------
@@ -190,6 +203,7 @@ class Scheduler:
             elif record.remote_job_id is not None:
                 job.phase = Phase.POLLING
                 result.status = JobStatus.RUNNING
+                job.parts = restore_parts(job_id, records)
             elif record.ambiguous:
                 if planned.job_type.resubmit_safe:
                     job.resubmitting = True
@@ -359,6 +373,21 @@ class Scheduler:
         if prepared.file is not None:
             raw_params["file"] = str(prepared.file)
 
+        job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
+        if job.parts is not None:
+            parts, job_type_name = job.parts, job.planned.job_type.name
+
+            def send_parts() -> Any:
+                self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
+                infos = submit_parts(
+                    self.client, self.state, run_id, job.id, job_type_name, parts,
+                    prepared.payload, attempts,
+                )  # fmt: skip
+                return infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
+
+            self.http.submit("submit", job.id, send_parts)
+            return
+
         def send() -> Any:
             warnings = (
                 preflight(job, raw_params, self.manifest_dir) if prepared.file is not None else []
@@ -368,7 +397,7 @@ class Scheduler:
             info = self.client.submit_job(
                 prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
             )
-            return info, warnings
+            return info, [("warning", warning) for warning in warnings]
 
         self.http.submit("submit", job.id, send)
 
@@ -388,14 +417,20 @@ class Scheduler:
                     )
             self._decide(job, JobStatus.FAILED, mask(message))
             return
-        info, warnings = event.value
-        for warning in warnings:
-            self.progress.message(f"{job.id}: {warning}", level="warning")
+        answer, notes = event.value
+        for level, text in notes:
+            self.progress.message(f"{job.id}: {text}", level=level)
+        if job.parts is not None:
+            for part, part_info in zip(job.parts, answer, strict=True):
+                part.remote_job_id, part.status = part_info.job_id, part_info.status
+            remote_id, remote_status = ",".join(p.job_id for p in answer), "pending"
+        else:
+            remote_id, remote_status = answer.job_id, answer.status
         now_wall = self.state.record_submitted(
-            self.run_result.run_id, job.id, info.job_id, info.status
+            self.run_result.run_id, job.id, remote_id, remote_status
         )
-        job.result.remote_job_id = info.job_id
-        job.result.remote_status = info.status
+        job.result.remote_job_id = remote_id
+        job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING
         if job.submitted_wall is None:
             job.submitted_wall = self.clock.time()
@@ -453,7 +488,12 @@ class Scheduler:
                 break  # the GET budget is low: wait for the pacing gap
             heapq.heappop(self._poll_heap)
             job.poll_outstanding = True
-            self.http.submit("poll", job.id, partial(self.client.get_job, job.result.remote_job_id))
+            if job.parts is not None:
+                self.http.submit("poll", job.id, partial(poll_parts, self.client, job.parts))
+            else:
+                self.http.submit(
+                    "poll", job.id, partial(self.client.get_job, job.result.remote_job_id)
+                )
             self._pace_polls(now)
 
     def _pace_polls(self, now: float) -> None:
@@ -492,6 +532,8 @@ class Scheduler:
             self._schedule_poll(job, now + polling.next_poll_delay(elapsed, timing, self.rng))
             return
         info = event.value
+        if job.parts is not None:
+            info = combined_info(str(job.result.remote_job_id), job.parts, info)
         job.poll_failures = 0
         changed = info.status != job.result.remote_status
         job.result.remote_status = info.status
@@ -515,7 +557,8 @@ class Scheduler:
         outputs = job_outputs(info)
         job.result.outputs.update(outputs)
         if info.status in SUCCESS_STATUSES:
-            if job.planned.job_type.produces_export and (info.expired or not info.export_url):
+            no_export = not info.export_url and job.parts is None  # split: joined later
+            if job.planned.job_type.produces_export and (info.expired or no_export):
                 self._decide(
                     job,
                     JobStatus.FAILED,
@@ -558,7 +601,8 @@ class Scheduler:
     def _dispatch_actions(self, job: JobRun, outcome: JobStatus) -> None:
         succeeded = outcome is JobStatus.SUCCEEDED
         lists = [(phase, getattr(job.spec, phase, None) or []) for phase in phases_for(succeeded)]
-        if not any(specs for _, specs in lists):
+        join = succeeded and isinstance(job.result.outputs.get("parts"), list)
+        if not join and not any(specs for _, specs in lists):
             self._finish(job, outcome, job.result.error)
             return
         job.phase = Phase.ACTING
@@ -567,7 +611,12 @@ class Scheduler:
 
         def act() -> tuple[JobStatus, str | None]:
             status, error = outcome, job.result.error
-            if succeeded:
+            if join:
+                try:
+                    self._join(job)
+                except Exception as exc:
+                    status, error = JobStatus.FAILED, mask(f"could not join the parts: {exc}")
+            if status is JobStatus.SUCCEEDED:
                 failure = run_action_list(
                     self.action_env, "on_success", job.spec.on_success, job=job.result,
                     backoff=backoff,
@@ -592,6 +641,24 @@ class Scheduler:
 
         self.progress.job_changed(job.result, note="running actions")
         self.actions_pool.submit("actions", job.id, act)
+
+    def _join(self, job: JobRun) -> None:
+        """A split job's parts downloaded and joined; offered to its actions as its export."""
+        parts = job.result.outputs["parts"]
+        name = joined_name(job.id, parts)
+        folder = self.action_env.state_dir / "splits" / self.run_result.run_id / job.id
+        joined = join_parts(self.client, parts, folder, name)
+        job.result.outputs.update(
+            export_url=self.joined.url_for(joined.path),
+            filename=name,
+            rows=joined.rows,
+            bytes=joined.bytes,
+            sha256=joined.sha256,
+        )
+
+    def close(self) -> None:
+        """Stop what outlives the loop for the notify actions (the joined-export server)."""
+        self.joined.close()
 
     def _on_acted(self, job: JobRun, event: TaskDone) -> None:
         if isinstance(event.error, ActionInterrupted):

@@ -1,0 +1,89 @@
+"""``split: true``: a 40-day export_purchase_log runs as two parts joined into one CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from executor_helpers import manifest_text
+
+from runner.executor import run
+from runner.results import JobStatus
+
+
+def dates(days: int) -> tuple[str, str]:
+    end = date.today()
+    return f"{end - timedelta(days=days - 1):%Y%m%d}", f"{end:%Y%m%d}"
+
+
+def test_a_40_day_range_is_exported_in_parts_and_joined(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    start, end = dates(40)
+    path = write_manifest(
+        manifest_text(f"""
+            purchases:
+              job: export_purchase_log
+              start_date: {start}
+              end_date: {end}
+              split: true
+              on_success:
+                - download: {{path: out/}}
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    submitted = sandbox.submissions("export_purchase_log")
+    assert [(p["start_date"], p["end_date"]) for p in submitted] == [
+        (start, (date.today() - timedelta(days=9)).strftime("%Y%m%d")),
+        ((date.today() - timedelta(days=8)).strftime("%Y%m%d"), end),
+    ]
+    assert [part["job_id"] for part in job.outputs["parts"]] == job.remote_job_id.split(",")
+    saved = tmp_path / "out" / f"purchases-{start}-{end}.csv"
+    assert job.outputs["path"] == str(saved)
+    rows = list(csv.reader(io.StringIO(saved.read_text())))
+    assert rows[0][:3] == ["Date", "Email Hash", "Extid"]
+    assert rows.count(rows[0]) == 1  # one header
+    # Every purchase of the 40 days, no more: the parts' rows added up.
+    assert len(rows) - 1 == job.outputs["rows"] > 0
+    # The parts' downloads were cleaned up; the joined file stays in the state folder.
+    folder = tmp_path / "st" / "splits" / result.run_id / "purchases"
+    assert [p.name for p in folder.iterdir()] == [saved.name]
+
+
+def test_a_failed_part_fails_the_job_naming_the_part(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    sandbox.faults.error_next_jobs(2)
+    start, end = dates(35)
+    path = write_manifest(
+        manifest_text(f"""
+            purchases:
+              job: export_purchase_log
+              start_date: {start}
+              end_date: {end}
+              split: true
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.FAILED
+    assert "part 1 (" in job.error and "injected fault" in job.error
+
+
+def test_a_range_within_31_days_is_one_job(sandbox, client_for, write_manifest, tmp_path) -> None:
+    start, end = dates(31)
+    path = write_manifest(
+        manifest_text(f"""
+            purchases:
+              job: export_purchase_log
+              start_date: {start}
+              end_date: {end}
+              split: true
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert result.succeeded and "parts" not in result.jobs["purchases"].outputs
+    assert len(sandbox.submissions()) == 1
