@@ -306,9 +306,10 @@ class LiveProgress(Progress):
 def make_progress(
     *, quiet: bool = False, verbose: bool = False, tty: bool | None = None
 ) -> Progress:
-    """The live view on a terminal, lines otherwise (``tty`` overrides the detection)."""
+    """The live view on a terminal, lines otherwise (``tty`` overrides the detection);
+    ``quiet`` always prints lines: failures and the summary, nothing redrawn."""
     if tty is None:
         tty = sys.stdout.isatty()
-    if tty:
+    if tty and not quiet:
         return LiveProgress(quiet=quiet, verbose=verbose)
     return LineProgress(quiet=quiet, verbose=verbose)

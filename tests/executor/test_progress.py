@@ -104,6 +104,7 @@ def test_summary_of_an_interrupted_run_says_how_to_resume() -> None:
 
 def test_make_progress_picks_by_terminal() -> None:
     assert isinstance(make_progress(tty=False), LineProgress)
+    assert isinstance(make_progress(tty=True, quiet=True), LineProgress)
     live = make_progress(tty=True)
     assert isinstance(live, LiveProgress)
     live.close()
