@@ -71,11 +71,7 @@ class SandboxApp:
             response = serve_export(environ, self.jobs, self.faults)
             self._record(method, f"/export/{MASK}", response.status_code)
             return response(environ, start_response)
-        try:
-            status, headers, body = self._api(environ, method, path)
-        except DroppedConnection:
-            self._record(method, path, 0)
-            raise
+        status, headers, body = self._api(environ, method, path)
         self._record(method, path, status)
         data = json.dumps(body).encode("utf-8")
         headers = [
@@ -96,7 +92,7 @@ class SandboxApp:
         request: ApiRequest | None = None
         try:
             if self.faults.take(DROP_BEFORE_BODY, method, path):
-                drop_connection(environ)
+                self._drop(environ, method, path)
             if self.faults.latency > 0:
                 time.sleep(self.faults.latency)
             if method not in API_METHODS:
@@ -121,7 +117,7 @@ class SandboxApp:
             request.payload = decode_payload(request)
             body = self._route(request)
             if self.faults.take(DROP_AFTER_BODY, method, path):
-                drop_connection(environ)
+                self._drop(environ, method, path)
             status = 200
         except ApiError as error:
             status, body = error.http_status, error.body()
@@ -135,6 +131,11 @@ class SandboxApp:
             if request is not None and request.upload is not None and not request.upload_taken:
                 request.upload.discard()
         return status, rate.headers(), body
+
+    def _drop(self, environ: dict[str, Any], method: str, path: str) -> None:
+        """Close the connection with no answer (logged first, as status 0)."""
+        self._record(method, path, 0)
+        drop_connection(environ)
 
     def _authenticate(self, request: ApiRequest) -> None:
         api_key = request.params.get("api_key", "")
