@@ -258,23 +258,31 @@ class RunState:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         with self._lock:
-            return self._conn.execute(sql, params)
+            self._conn.execute(sql, params)
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:  # fetched under the lock: workers share this connection
+            return self._conn.execute(sql, params).fetchall()
 
     # runs -----------------------------------------------------------------------------
 
     def last_run(self, key: str) -> RunRecord | None:
-        row = self._execute(
+        rows = self._query(
             "SELECT run_id, manifest_key, manifest_path, manifest_name, manifest_sha256, "
             "started_at, finished_at, status, succeeded FROM runs WHERE manifest_key = ? "
             "ORDER BY started_at DESC, rowid DESC LIMIT 1",
             (key,),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        *head, succeeded = row
-        return RunRecord(*head, succeeded=None if succeeded is None else bool(succeeded))
+        row = rows[0]
+        run_id, key_, path, name, sha256, started, finished, status, succeeded = row
+        return RunRecord(
+            run_id, key_, path, name, sha256, started, finished, status,
+            None if succeeded is None else bool(succeeded),
+        )  # fmt: skip
 
     def start_run(
         self, run_id: str, key: str, manifest_path: Path, manifest_name: str, sha256: str
@@ -301,12 +309,12 @@ class RunState:
     # jobs -----------------------------------------------------------------------------
 
     def jobs(self, run_id: str) -> dict[str, JobRecord]:
-        rows = self._execute(
+        rows = self._query(
             "SELECT run_id, job, job_type, status, remote_job_id, remote_status, attempts, "
             "polls, params, intent_at, submitted_at, finished_at, outputs, error, outcome "
             "FROM jobs WHERE run_id = ?",
             (run_id,),
-        ).fetchall()
+        )
         records = {}
         for row in rows:
             (run, job, job_type, status, remote_id, remote_status, attempts, polls,
@@ -419,7 +427,7 @@ class RunState:
             params += (owner,)
         return [
             ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e)
-            for o, ph, i, n, pl, s, a, out, e in self._execute(sql, params).fetchall()
+            for o, ph, i, n, pl, s, a, out, e in self._query(sql, params)
         ]
 
     def record_action(self, run_id: str, owner: str, record: ActionRecord) -> None:
