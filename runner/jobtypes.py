@@ -73,6 +73,8 @@ class JobType(ABC):
     required_params: ClassVar[tuple[str, ...]] = ()
     # One line for ``sailjobs schema`` and ``sailjobs plan``.
     description: ClassVar[str] = ""
+    # Whether ``split: true`` may cut its date range into parts (export_purchase_log).
+    splittable: ClassVar[bool] = False
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         """Local checks that mirror the API's own errors; values holding ``${{ }}`` are
@@ -258,6 +260,7 @@ class ExportPurchaseLog(JobType):
     resubmit_safe = True
     produces_export = True
     required_params = ("start_date", "end_date")
+    splittable = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from check_universal(params)

@@ -58,7 +58,8 @@ class ManifestLoader:
         # (owner, reference) → the first path it appears at; the owner is a job id, or
         # "notify" / "vars" / "defaults" outside jobs.
         self.ref_paths: dict[tuple[str, Reference], PathTuple] = {}
-        self.inherited_refs: set[Reference] = set()  # those of defaults.report_email/postback_url
+        # defaults.report_email / postback_url → their references (parsed once, for all jobs)
+        self.inherited_refs: dict[str, set[Reference]] = {}
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -128,8 +129,9 @@ class ManifestLoader:
             for key in ("report_email", "postback_url")
             if (value := getattr(defaults, key)) is not None
         }
-        self.inherited_refs = self.parse_expressions(inherited, ("defaults",))
-        for ref in self.inherited_refs:
+        for key, value in inherited.items():
+            self.inherited_refs[key] = self.parse_expressions(value, ("defaults", key))
+        for ref in set().union(*self.inherited_refs.values()):
             if ref.root == "jobs":
                 self.add(
                     self.ref_paths[("defaults", ref)],
@@ -271,10 +273,15 @@ class ManifestLoader:
             value = getattr(defaults, name)
             if value is not None and name not in params:
                 params[name] = value
-                refs |= {ref for ref in self.inherited_refs if ref.root != "jobs"}
+                refs |= {ref for ref in self.inherited_refs[name] if ref.root != "jobs"}
 
         if job_type is not None:
             self._check_params(job_type, params, base, bool(keys and keys.split))
+            if keys is not None and keys.split and not job_type.splittable:
+                self.add(
+                    (*base, "split"),
+                    f"`split` applies to export_purchase_log only, not {job_type.name}",
+                )
         for ref in refs:
             if ref.root == "jobs" and ref.parts[0] == job_id:
                 self.add(

@@ -4,7 +4,8 @@ PyYAML's C parser builds the node tree (it keeps marks); we construct the data o
 from it so that we can:
 
 - read scalars by the YAML 1.2 core schema, not 1.1: ``2016-01-01`` stays a string,
-  ``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is octal and ``017`` is 17;
+  ``yes``/``no``/``on``/``off`` stay strings; where the two disagree, text wins (``017``,
+  ``1e5`` and ``1:20`` stay strings);
 - reject duplicate mapping keys (PyYAML silently keeps the last one);
 - bound alias expansion, so that an alias bomb fails fast instead of eating memory;
 - refuse every tag that is not plain data (safe loading only).
@@ -44,13 +45,16 @@ class _CoreSchemaLoader(yaml.CSafeLoader):
     yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
 
 
+# Where YAML 1.1 and 1.2 disagree we pick the reading that surprises least: a value either
+# of them reads as text stays text (`yes`, `off`, `2016-01-01`, `1e5`, `0o17`, `1:20`), and
+# a number with a leading zero (`017`: octal 15 in 1.1, 17 in 1.2; a zip code, an id) too.
 for _tag, _pattern, _first in (
     (NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     (BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    (INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (INT, r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", list("-+0123456789")),
     (
         FLOAT,
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+][0-9]+)?"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
         list("-+.0123456789"),
     ),
@@ -232,9 +236,7 @@ class _Builder:
             return text
         try:
             if tag == INT:
-                if text.startswith("0o"):
-                    return int(text[2:], 8)
-                return int(text, 0) if text.startswith("0x") else int(text)
+                return int(text, 16) if text.startswith("0x") else int(text)
             if tag == FLOAT:
                 return float(text.replace(".inf", "inf").replace(".Inf", "inf").lower())
             if tag == BOOL:

@@ -335,3 +335,33 @@ def test_api_parameters_are_strict(write):
         " jobs.a.signup_dates",
         " jobs.b.list",
     ]
+
+
+def test_split_is_for_export_purchase_log_only(write):
+    path = write(
+        """
+        version: 1
+        name: split
+        jobs:
+          a: {job: export_list_data, list: L, split: true}
+          b: {job: export_purchase_log, start_date: 20160101, end_date: 20161231, split: true}
+        """
+    )
+    assert problems_of(path) == [
+        "4:46: jobs.a.split: `split` applies to export_purchase_log only, not export_list_data"
+    ]
+
+
+def test_only_the_inherited_defaults_bring_their_env(write):
+    from runner.planner import build_plan
+
+    path = write(
+        """
+        version: 1
+        name: env-defaults
+        defaults: {report_email: "${{ env.REPORT_TO }}", postback_url: "${{ env.POSTBACK }}"}
+        jobs:
+          a: {job: export_list_data, list: L, postback_url: https://hooks.example.com/a}
+        """
+    )
+    assert build_plan(load_manifest(path)).required_env == {"REPORT_TO"}

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from runner.yamlsource import MAX_ALIAS_EXPANSION, format_path, load_yaml_file, load_yaml_text
 
 
-def test_scalars_follow_the_yaml_1_2_core_schema():
+def test_scalars_follow_yaml_1_2_and_text_wins_where_1_1_disagrees():
     doc = load_yaml_text(
         "date: 2016-01-01\nyes_word: yes\noff_word: off\nnumber: 20160101\noctal: 0o17\n"
-        "leading_zero: 017\nhex: 0x1f\nfloat: 1.5\nexp: 1e3\ntrue_: true\nTrue_: True\n"
+        "leading_zero: 017\nhex: 0x1f\nfloat: 1.5\nexp: 1.5e+3\nbare_exp: 1e3\n"
+        "sexagesimal: 1:20\ntrue_: true\nTrue_: True\n"
         "null_: ~\nempty:\nquoted: '123'\ninf: .inf\n",
         "f.yaml",
     )
@@ -25,11 +26,13 @@ def test_scalars_follow_the_yaml_1_2_core_schema():
         "yes_word": "yes",
         "off_word": "off",
         "number": 20160101,
-        "octal": 15,
-        "leading_zero": 17,
+        "octal": "0o17",  # text in YAML 1.1: where 1.1 and 1.2 disagree, text wins
+        "leading_zero": "017",  # octal 15 in 1.1, 17 in 1.2: a zip code or an id, text
         "hex": 31,
         "float": 1.5,
-        "exp": 1000.0,
+        "exp": 1500.0,
+        "bare_exp": "1e3",
+        "sexagesimal": "1:20",
         "true_": True,
         "True_": True,
         "null_": None,
