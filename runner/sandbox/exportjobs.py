@@ -87,7 +87,6 @@ def export_filename(name: str) -> str:
 
 class ExportListData(JobKind):
     job = "export_list_data"
-    produces_export = True
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         name = payload.get("list")
@@ -156,7 +155,6 @@ def _wanted(value: Any) -> bool:
 
 class ExportPurchaseLog(JobKind):
     job = "export_purchase_log"
-    produces_export = True
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         raw_start, raw_end = payload.get("start_date"), payload.get("end_date")
@@ -191,7 +189,6 @@ class ExportPurchaseLog(JobKind):
 
 class ExportScheduledSends(JobKind):
     job = "export_scheduled_sends"
-    produces_export = True
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         return Accepted("Export Scheduled Sends")

@@ -108,7 +108,6 @@ class JobKind:
 
     job: str = ""
     pool: str = EXPORT_POOL
-    produces_export = False
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         raise NotImplementedError
@@ -293,6 +292,20 @@ class JobManager:
         for (path,) in paths:
             remove_quietly(path)
 
+    def _sweep_expired_exports(self) -> None:
+        """Files of expired links are deleted (a long-running sandbox does not fill the disk)."""
+        with self.env.store.connect() as db:
+            rows = db.execute(
+                "SELECT job_id, export_path FROM jobs WHERE export_path IS NOT NULL"
+                " AND export_expires <= ?",
+                (time.time(),),
+            ).fetchall()
+            db.executemany(
+                "UPDATE jobs SET export_path = NULL WHERE job_id = ?", [(row[0],) for row in rows]
+            )
+        for _, path in rows:
+            remove_quietly(path)
+
     def _discard_export(self, record: JobRecord) -> None:
         remove_quietly(record.export_path)
 
@@ -391,6 +404,7 @@ class JobManager:
         elif outcome.export_path is not None:
             remove_quietly(outcome.export_path)
         self._set(record.job_id, **updates)
+        self._sweep_expired_exports()
         if self.kinds[record.job].pool == IMPORT_POOL:
             self._release_import_slot()
         finished = self.load(record.job_id)
