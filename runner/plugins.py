@@ -1,7 +1,8 @@
 """The plugin manager: built-ins first, then the ``sailjobs`` entry points, one registry.
 
 ``SAILJOBS_DISABLE_PLUGINS=a,b`` blocks plugins by name (entry-point name, or the module
-name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points. Everything
+name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
+``SAILJOBS_TRACE_PLUGINS=1`` logs every notification hook call with its time. Everything
 a plugin can get wrong is an error at start-up, with the plugin's name and how to fix it
 (``PluginError``): an entry point that fails to import, a hook function whose name matches
 no hookspec (a typo) or that lacks ``@hookimpl``, a hook argument the spec does not have,
@@ -18,6 +19,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,7 @@ FIRST_PARTY_ACTIONS = {"email": "sailjobs-email", "chat": "sailjobs-chat", "s3":
 HOOK_PREFIX = "sailjobs_"
 DISABLE_ENV = "SAILJOBS_DISABLE_PLUGINS"
 NO_AUTOLOAD_ENV = "SAILJOBS_DISABLE_PLUGIN_AUTOLOAD"
+TRACE_ENV = "SAILJOBS_TRACE_PLUGINS"
 
 _lock = threading.RLock()
 
@@ -372,8 +375,10 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
     caller = getattr(get_plugin_manager().hook, hook_name)
     failures = []
     subject = _subject_of(kwargs)
+    trace = log.info if tracing_enabled() else log.debug
     for impl in reversed(caller.get_hookimpls()):
-        log.debug("calling %s of plugin %r", hook_name, impl.plugin_name)
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
         except Exception as exc:
@@ -381,7 +386,23 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
             # The caller reports the failure (once); the traceback is for --verbose.
             log.debug("%s", failure.describe(), exc_info=True)
             failures.append(failure)
+            outcome = f"raised {type(exc).__name__}"
+        elapsed = (time.perf_counter() - started) * 1000
+        trace(
+            "plugin %r %s%s: %s in %.1f ms",
+            impl.plugin_name,
+            hook_name,
+            f" ({subject})" if subject else "",
+            outcome,
+            elapsed,
+        )
     return failures
+
+
+def tracing_enabled() -> bool:
+    """``SAILJOBS_TRACE_PLUGINS=1``: log every hook call (plugin, subject, outcome, time) at
+    info level, so a slow or failing plugin shows in the run's output."""
+    return os.environ.get(TRACE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def plugin_infos() -> list[PluginInfo]:

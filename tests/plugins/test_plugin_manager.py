@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -333,3 +334,20 @@ def test_schema_has_the_plugin_actions_settings():
     kind = definitions["action_chat"]["properties"]["kind"]["anyOf"][0]
     assert kind["enum"] == ["slack", "teams", "webhook"]
     assert "kms_key_id" in definitions["action_s3"]["properties"]
+
+
+def test_tracing_logs_each_hook_call_with_its_outcome(install, monkeypatch, caplog):
+    import logging
+
+    from plugin_results import make_job
+
+    install("acme-notes", GOOD_PLUGIN, entry_name="notes")
+    monkeypatch.setenv("SAILJOBS_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.INFO, logger="sailjobs.plugins"):
+        plugins.call_hook("sailjobs_job_finished", result=make_job("export-main"))
+    [record] = [r for r in caplog.records if "notes" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert re.fullmatch(
+        r"plugin 'notes' sailjobs_job_finished \(job 'export-main'\): ok in [0-9.]+ ms",
+        record.getMessage(),
+    )
