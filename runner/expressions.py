@@ -51,6 +51,8 @@ class Reference:
     root: str
     parts: tuple[str, ...]
     optional: bool = False
+    # Where it starts in its text (for positions); not part of its identity.
+    offset: int = field(default=0, compare=False)
 
     def __str__(self) -> str:
         return ".".join((self.root, *self.parts))
@@ -171,7 +173,7 @@ class _Parser:
             )
         end = self.pos
         if filters and filters[0].name == "default" and isinstance(primary, Reference):
-            primary = Reference(primary.root, primary.parts, optional=True)
+            primary = Reference(primary.root, primary.parts, True, primary.offset)
         return Expression(primary, tuple(filters), self.text[self.start : end], self.start)
 
     def _primary(self) -> Reference | Literal:
@@ -200,7 +202,7 @@ class _Parser:
                         )
                     parts.append(_unquote(self._advance().text))
                     self._expect("]", "']'")
-            reference = Reference(token.text, tuple(parts))
+            reference = Reference(token.text, tuple(parts), offset=token.offset)
             _check_shape(reference, token.offset)
             return reference
         return Literal(self._literal())

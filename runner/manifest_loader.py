@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from yaml.nodes import ScalarNode
 
 from runner.actions import ActionType
 from runner.expressions import ExpressionError, Reference, iter_templates, parse_template
@@ -97,18 +96,11 @@ class ManifestLoader:
         return found
 
     def _expression_problem(self, path: PathTuple, text: str, exc: ExpressionError) -> Problem:
-        """Points at the very character when the value is written on one line as it reads
-        (no escapes, no folding); at the value otherwise."""
-        problem = self.source.problem(path, f"{exc.message} (in {text!r})")
-        node = self.source.locate(path)[1]
-        if isinstance(node, ScalarNode):
-            start, end = node.start_mark, node.end_mark
-            quotes = 1 if node.style in ("'", '"') else 0  # plain: None, or "" from libyaml
-            as_written = end.column - start.column == len(text) + 2 * quotes
-            if node.style in (None, "", "'", '"') and start.line == end.line and as_written:
-                col = start.column + 1 + quotes + exc.offset
-                return Problem(problem.file, problem.line, col, problem.path, problem.message)
-        return problem
+        return self.source.problem(path, f"{exc.message} (in {text!r})", offset=exc.offset)
+
+    def add_at_reference(self, owner: str, ref: Reference, message: str) -> None:
+        path = self.ref_paths.get((owner, ref), (owner,))
+        self.problems.append(self.source.problem(path, message, offset=ref.offset))
 
     # --- the whole document --------------------------------------------------------------
 
@@ -133,8 +125,9 @@ class ManifestLoader:
             self.inherited_refs[key] = self.parse_expressions(value, ("defaults", key))
         for ref in set().union(*self.inherited_refs.values()):
             if ref.root == "jobs":
-                self.add(
-                    self.ref_paths[("defaults", ref)],
+                self.add_at_reference(
+                    "defaults",
+                    ref,
                     f"defaults may read vars.*, env.* and run.*, not {ref} "
                     "(every job would wait for that job, itself included)",
                 )
@@ -227,8 +220,7 @@ class ManifestLoader:
         refs = self.parse_expressions(vars_, ("vars",))
         for ref in refs:
             if ref.root not in ("env", "run"):
-                path = self.ref_paths.get(("vars", ref), ("vars",))
-                self.add(path, f"vars may read env.* and run.* only, not {ref}")
+                self.add_at_reference("vars", ref, f"vars may read env.* and run.* only, not {ref}")
         return refs
 
     # --- one job ------------------------------------------------------------------------
@@ -284,8 +276,9 @@ class ManifestLoader:
                 )
         for ref in refs:
             if ref.root == "jobs" and ref.parts[0] == job_id:
-                self.add(
-                    self.ref_paths[(job_id, ref)],
+                self.add_at_reference(
+                    job_id,
+                    ref,
                     f"a job cannot read its own outputs ({ref}) in its parameters; "
                     "use them in its on_success/always actions",
                 )

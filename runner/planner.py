@@ -49,26 +49,28 @@ def _check_reference(
     loaded: LoadedManifest, owner: str, ref: Reference, path: tuple[str | int, ...]
 ) -> Problem | None:
     manifest = loaded.manifest
+
+    def problem(message: str) -> Problem:  # at the reference itself, when it can
+        return loaded.source.problem(path, message, offset=ref.offset)
+
     if ref.root == "vars":
         value: Any = manifest.vars
         for depth, part in enumerate(ref.parts):
             if not isinstance(value, dict) or part not in value:
                 if depth == 0:
                     defined = ", ".join(sorted(manifest.vars)) or "none"
-                    return loaded.problem(
-                        path,
+                    return problem(
                         f"{ref} is not defined; {_close(part, manifest.vars)}"
                         f"add it under `vars` (defined: {defined})",
                     )
-                return loaded.problem(path, f"{ref} is not defined (no {part!r} in it)")
+                return problem(f"{ref} is not defined (no {part!r} in it)")
             value = value[part]
         return None
     if ref.root != "jobs":
         return None
     target, _, output = ref.parts
     if target not in manifest.jobs:
-        return loaded.problem(
-            path,
+        return problem(
             f"{ref} reads unknown job {target!r}; {_close(target, manifest.jobs)}"
             f"jobs: {', '.join(manifest.jobs)}",
         )
@@ -80,8 +82,7 @@ def _check_reference(
         hint = _close(output, outputs)
         if output in ("export_url", "filename") and not job_type.produces_export:
             hint = f"{job_type.name} produces no export; "
-        return loaded.problem(
-            path,
+        return problem(
             f"job {target!r} ({job_type.name}) has no output {output!r}; {hint}"
             f"outputs: {', '.join(sorted(outputs))}",
         )

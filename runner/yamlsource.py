@@ -129,9 +129,25 @@ class SourceMap:
         mark = target.start_mark
         return (mark.line + 1, mark.column + 1)
 
-    def problem(self, path: PathTuple, message: str, *, key: bool = False) -> Problem:
+    def problem(
+        self, path: PathTuple, message: str, *, key: bool = False, offset: int | None = None
+    ) -> Problem:
+        """A problem at ``path``; ``offset`` (a character of the text value) moves the column
+        onto that character when the value is one line written as it reads (no escapes)."""
         line, col = self.position(path, key=key)
+        if offset is not None:
+            col = self._column_in_scalar(path, offset) or col
         return Problem(self.file, line, col, format_path(path), message)
+
+    def _column_in_scalar(self, path: PathTuple, offset: int) -> int | None:
+        node = self.locate(path)[1]
+        if not isinstance(node, ScalarNode) or node.style not in (None, "", "'", '"'):
+            return None
+        start, end = node.start_mark, node.end_mark
+        quotes = 1 if node.style in ("'", '"') else 0  # plain: None, or "" from libyaml
+        if start.line != end.line or end.column - start.column != len(node.value) + 2 * quotes:
+            return None
+        return start.column + 1 + quotes + offset
 
 
 def _merge_sources(node: Node) -> list[MappingNode]:

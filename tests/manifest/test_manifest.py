@@ -135,7 +135,7 @@ def test_every_problem_in_one_pass(write, test_actions):
         '16:23: jobs.c.on_success[0].fetch.path: expected text, got 1 (quote it: "1")',
         "16:26: jobs.c.on_success[0].fetch.colour: unknown key 'colour'; allowed: "
         "continue_on_error, mode, path",
-        "17:22: jobs.c.on_success[1].note.text: job 'a' (export_list_data) has no output "
+        "17:27: jobs.c.on_success[1].note.text: job 'a' (export_list_data) has no output "
         "'nope'; outputs: end_time, export_url, filename, job_id, name, start_time, status",
     ]
 
@@ -242,7 +242,7 @@ def test_vars_may_only_read_env_and_run(write):
         """
     )
     assert problems_of(path) == [
-        "6:8: vars.bad: vars may read env.* and run.* only, not jobs.a.outputs.job_id"
+        "6:13: vars.bad: vars may read env.* and run.* only, not jobs.a.outputs.job_id"
     ]
 
 
@@ -268,9 +268,9 @@ def test_a_bad_default_is_reported_once_not_once_per_job(write):
         f"jobs:\n{jobs}\n"
     )
     assert problems_of(path) == [
-        "4:17: defaults.report_email: vars.nope is not defined; add it under `vars` "
+        "4:21: defaults.report_email: vars.nope is not defined; add it under `vars` "
         "(defined: none)",
-        "5:17: defaults.postback_url: defaults may read vars.*, env.* and run.*, not "
+        "5:21: defaults.postback_url: defaults may read vars.*, env.* and run.*, not "
         "jobs.j0.outputs.job_id (every job would wait for that job, itself included)",
     ]
 

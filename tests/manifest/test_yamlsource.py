@@ -187,3 +187,12 @@ def test_whatever_pyyaml_dumps_reads_back_the_same(data):
     doc = load_yaml_text(text, "dump.yaml")
     assert doc.problems == []
     assert doc.data == yaml.safe_load(text)
+
+
+def test_an_offset_moves_the_column_onto_the_character_when_written_as_it_reads():
+    text = 'a: x ${{ y }}\nb: "x ${{ y }}"\nc: "x\\t${{ y }}"\nd: >-\n  x ${{ y }}\n'
+    source = load_yaml_text(text, "f.yaml").source
+    assert source.problem(("a",), "m", offset=2).col == 6
+    assert source.problem(("b",), "m", offset=2).col == 7  # after the opening quote
+    assert source.problem(("c",), "m", offset=2).col == 4  # an escape: the value's column
+    assert source.problem(("d",), "m", offset=2).col == 4  # folded: the value's column
