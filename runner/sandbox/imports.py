@@ -212,7 +212,7 @@ class PurchaseImport(JobKind):
                 " data = excluded.data",
                 rows,
             )
-            update_purchase_fields(db, sorted({row[1] for row in rows}))
+            update_purchase_fields(db, sorted({str(row[1]) for row in rows}))
         return Outcome(rows=len(rows))
 
 

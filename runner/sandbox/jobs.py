@@ -10,6 +10,7 @@ same data directory resumes them.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -177,7 +178,7 @@ class JobManager:
             )
         for job_id, job, _payload in rows:
             if job in self.kinds:
-                self._tasks.put(lambda job_id=job_id: self._ready(job_id))
+                self._tasks.put(functools.partial(self._ready, job_id))
 
     def seconds_for(self, payload: dict[str, Any]) -> float:
         """The base time of a job (before scaling with its size)."""
