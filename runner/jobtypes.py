@@ -199,9 +199,15 @@ class _StrictParams(JobParams):
 
 
 class ExportListDataParams(_StrictParams):
-    list: str | None = None
-    hash_algo: Literal["md5", "sha256"] | None = None
-    fields: dict[str, Any] | None = None
+    list: str | None = Field(default=None, description="the name of the list to export")
+    hash_algo: Literal["md5", "sha256"] | None = Field(
+        default=None, description="the hash of the Email Hash column (default md5)"
+    )
+    fields: dict[str, Any] | None = Field(
+        default=None,
+        description="only these columns (1 each), plus a `vars` map of custom variables",
+        json_schema_extra={"propertyNames": {"enum": sorted(LIST_DATA_FIELDS)}},
+    )
 
 
 class ExportListData(JobType):
@@ -313,7 +319,7 @@ class ExportScheduledSends(JobType):
 
 
 class ImportParams(_StrictParams):
-    list: str | None = None
+    list: str | None = Field(default=None, description="the list to import into (created if new)")
     emails: str | None = Field(default=None, description="comma-separated email addresses")
     url: str | None = Field(default=None, description="an http(s) URL of a CSV to pull")
     file: str | None = Field(

@@ -239,3 +239,16 @@ def test_a_broken_plugin_is_one_line_and_exit_2(command, folder):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"sailjobs {command}: plugin 'broken-plugin' failed")
     assert "Traceback" not in result.output
+
+
+def test_the_schema_knows_the_documented_list_fields():
+    schema = json.loads(invoke("schema").stdout)
+    validator = jsonschema.Draft202012Validator(schema)
+    manifest = {
+        "version": 1,
+        "name": "x",
+        "jobs": {"a": {"job": "export_list_data", "list": "L", "fields": {"opns": 1}}},
+    }
+    assert len(list(validator.iter_errors(manifest))) == 1  # only the key's name differs:
+    manifest["jobs"]["a"]["fields"] = {"opens": 1, "vars": {"userId": 1}}
+    assert list(validator.iter_errors(manifest)) == []
