@@ -229,8 +229,8 @@ def upload(settings: S3Settings, ctx: ActionContext) -> dict[str, Any]:
     path = source_file(settings, ctx)
     key = object_key(settings, ctx, path)
     target = f"s3://{settings.bucket}/{key}"
-    session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
     try:
+        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
         client = session.client(
             "s3",
             endpoint_url=settings.endpoint_url,

@@ -155,6 +155,15 @@ def test_no_credentials(monkeypatch, moto_endpoint, tmp_path):
         )
 
 
+def test_unknown_profile_is_a_clear_error(moto_endpoint, tmp_path):
+    (tmp_path / "a.csv").write_text("x\n")
+    with pytest.raises(S3UploadError, match=r"profile.*not.*found.*; fix 'profile' or AWS_PROFILE"):
+        S3Action().run(
+            s3_settings(moto_endpoint, "exports", source="a.csv", profile="nope"),
+            make_context(make_run(), workdir=tmp_path),
+        )
+
+
 def test_nothing_to_upload_says_what_to_add(moto_endpoint, tmp_path):
     job = make_job("export-main")
     with pytest.raises(S3UploadError, match="put a download action before s3"):
