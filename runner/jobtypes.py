@@ -198,6 +198,10 @@ class _StrictParams(JobParams):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# Lets an editor complete the documented field names.
+_FIELDS_SCHEMA: Any = {"propertyNames": {"enum": sorted(LIST_DATA_FIELDS)}}
+
+
 class ExportListDataParams(_StrictParams):
     list: str | None = Field(default=None, description="the name of the list to export")
     hash_algo: Literal["md5", "sha256"] | None = Field(
@@ -206,7 +210,7 @@ class ExportListDataParams(_StrictParams):
     fields: dict[str, Any] | None = Field(
         default=None,
         description="only these columns (1 each), plus a `vars` map of custom variables",
-        json_schema_extra={"propertyNames": {"enum": sorted(LIST_DATA_FIELDS)}},
+        json_schema_extra=_FIELDS_SCHEMA,
     )
 
 
