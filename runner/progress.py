@@ -122,7 +122,8 @@ class LineProgress(Progress):
         self.quiet = quiet
         self.verbose = verbose
         self._last: dict[str, tuple[JobStatus, str]] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
+        self._lock = threading.RLock()
 
     def _write(self, text: str) -> None:
         with self._lock:
@@ -211,7 +212,8 @@ class LiveProgress(Progress):
         self._run: RunResult | None = None
         self._notes: dict[str, str] = {}
         self._next_poll: dict[str, float] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
+        self._lock = threading.RLock()
         self._live = Live(
             get_renderable=self._render,
             console=self.console,
