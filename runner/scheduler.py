@@ -67,6 +67,9 @@ log = logging.getLogger("sailjobs.run")
 MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
 IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
 HTTP_WORKERS = 8
+# POSTs in progress at once: when the POST budget runs out the client waits for the reset,
+# and the other workers must stay free to poll the jobs already running.
+MAX_SUBMITTING = HTTP_WORKERS // 2
 ACTION_WORKERS = 4
 ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
@@ -155,6 +158,7 @@ class Scheduler:
         self._in_flight = 0
         self._stopped_at: float | None = None
         self._imports_in_flight = 0
+        self._submitting = 0  # POSTs handed to the HTTP workers, not answered yet
         self.action_env = ActionEnvironment(
             run=run,
             state=state,
@@ -330,6 +334,8 @@ class Scheduler:
                 continue
             if job.counts_as_import and self._imports_in_flight >= MAX_IMPORTS:
                 continue
+            if self._submitting >= MAX_SUBMITTING:
+                continue
             self._submit(job)
 
     def _enter_flight(self, job: JobRun) -> None:
@@ -365,6 +371,7 @@ class Scheduler:
         job.result.status = JobStatus.SUBMITTING
         job.result.params = prepared.masked_params
         job.result.attempts += 1
+        self._submitting += 1
         self._enter_flight(job)
         self.progress.job_changed(job.result)
         run_id, attempts = self.run_result.run_id, job.result.attempts
@@ -402,6 +409,8 @@ class Scheduler:
         self.http.submit("submit", job.id, send)
 
     def _on_submitted(self, job: JobRun, event: TaskDone) -> None:
+        self._submitting -= 1
+        self._readiness_dirty = True  # a submission slot is free again
         if event.error is not None:
             self._leave_flight(job)
             error = event.error
