@@ -87,3 +87,26 @@ def test_a_range_within_31_days_is_one_job(sandbox, client_for, write_manifest, 
     result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
     assert result.succeeded and "parts" not in result.jobs["purchases"].outputs
     assert len(sandbox.submissions()) == 1
+
+
+def test_joined_files_are_served_like_exports_with_ranges(tmp_path) -> None:
+    import requests
+
+    from runner.masking import mask
+    from runner.splitjobs import JoinedExports
+
+    joined = tmp_path / "joined.csv"
+    joined.write_bytes(b"a,b\n" + b"1,2\n" * 1000)
+    server = JoinedExports()
+    try:
+        url = server.url_for(joined)
+        assert mask(f"saved from {url}") == "saved from ***"  # a capability, like an export URL
+        with requests.Session() as session:
+            whole = session.get(url, timeout=5)
+            assert whole.status_code == 200 and whole.content == joined.read_bytes()
+            assert whole.headers["Content-Length"] == str(joined.stat().st_size)
+            tail = session.get(url, headers={"Range": "bytes=4000-"}, timeout=5)
+            assert tail.status_code == 206 and tail.content == joined.read_bytes()[4000:]
+            assert session.get(url.replace("/joined/", "/joined/x"), timeout=5).status_code == 404
+    finally:
+        server.close()
