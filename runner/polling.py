@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 GROWTH = 0.1  # the next interval as a fraction of the time already spent
-JITTER = 0.1  # +/- 10 %, so jobs submitted together do not poll together
+JITTER = 0.1  # up to 10 % shorter, so jobs submitted together do not poll together
 FIRST_POLL = 1.0  # seconds after submission, at most (never later than poll.initial)
 LOW_BUDGET = 0.25  # below this fraction of the GET limit, polls are paced
 BUDGET_RESERVE = 5  # requests left alone for submissions' own GETs and other callers
@@ -35,8 +35,9 @@ def first_poll_delay(timing: PollTiming) -> float:
 def next_poll_delay(elapsed: float, timing: PollTiming, rng: random.Random | None = None) -> float:
     """Seconds until the next poll of a job that has run for ``elapsed`` seconds."""
     base = min(max(elapsed * GROWTH, timing.initial), max(timing.max, timing.initial))
-    jitter = (rng or random).uniform(-JITTER, JITTER)
-    # Jitter never pushes past poll.max nor below half of poll.initial.
+    # Jitter only shortens the interval: a finished job is still noticed within a tenth of
+    # its duration (plus poll.initial), and never later than poll.max.
+    jitter = (rng or random).uniform(-JITTER, 0.0)
     return max(timing.initial * 0.5, min(base * (1 + jitter), timing.max))
 
 
