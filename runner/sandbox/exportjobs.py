@@ -1,8 +1,9 @@
 """The export jobs: CSV files written by streaming an SQL query straight to disk.
 
-Every value of a row is computed by SQLite (hashes and dates are stored ready to write,
-vars come from ``json_extract``), so Python only moves rows from the cursor to csv.writer:
-memory stays constant whatever the list's size.
+export_list_data: the profile columns are stored as CSV cells (runner/sandbox/store.py), so
+SQLite joins them into the line's text and Python only appends the vars (quoted where
+needed) and writes. The purchase log and scheduled sends go through csv.writer. Rows come
+from a cursor, never a list: memory stays constant whatever the list's size.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from runner.sandbox import errors
 from runner.sandbox.dates import parse_yyyymmdd
 from runner.sandbox.errors import ApiError, api_error
 from runner.sandbox.jobs import Accepted, JobEnv, JobKind, JobRecord, Outcome
+from runner.sandbox.store import csv_cell
 from runner.sandbox.wire import Upload
 
 # export_list_data's columns in the order real exports write them: field -> (header, SQL).
@@ -27,7 +29,12 @@ from runner.sandbox.wire import Upload
 LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "domain": ("Domain", "u.domain"),
     "engagement": ("Engagement", "u.engagement"),
-    "lists": ("Lists", "u.lists"),
+    # Kept as plain text by a trigger; quoted here when a list name needs it.
+    "lists": (
+        "Lists",
+        "iif(instr(u.lists, ',') OR instr(u.lists, '\"') OR instr(u.lists, char(10))"
+        " OR instr(u.lists, char(13)), '\"' || replace(u.lists, '\"', '\"\"') || '\"', u.lists)",
+    ),
     "profile_created_date": ("Profile Created Date", "u.profile_created_date"),
     "signup": ("Signup", "u.signup"),
     "opens": ("Opens", "u.opens"),
@@ -79,6 +86,24 @@ def write_csv(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
     return path
 
 
+def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor, with_vars: bool) -> Path:
+    """Rows of (the line's text, then var values…) to a new export file."""
+    env.export_dir.mkdir(parents=True, exist_ok=True)
+    path = env.export_dir / f"{secrets.token_hex(16)}.csv"
+    partial = path.with_suffix(".part")
+    with open(partial, "w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as sink:
+        csv.writer(sink).writerow(header)
+        write = sink.write
+        if not with_vars:
+            for (line,) in cursor:
+                write(line + "\r\n")
+        else:
+            for line, *values in cursor:
+                write(line + "," + ",".join(map(csv_cell, values)) + "\r\n")
+    os.replace(partial, path)
+    return path
+
+
 def export_filename(name: str) -> str:
     """``Main Newsletter`` -> ``main_newsletter.csv`` (safe in a Content-Disposition)."""
     stem = re.sub(r"[^\w.-]+", "_", name.strip().lower()).strip("_.") or "export"
@@ -112,17 +137,19 @@ class ExportListData(JobKind):
                 raise api_error(errors.LIST_NOT_FOUND)
             names, var_names = self._columns(payload.get("fields"), db, list_id)
             header = ["Profile Id", "Email Hash"] + [LIST_COLUMNS[n][0] for n in names] + var_names
-            selects = ["u.profile_id", HASH_COLUMNS[algo]] + [LIST_COLUMNS[n][1] for n in names]
-            selects += ["json_extract(u.vars, ?)"] * len(var_names)
+            cells = ["u.profile_id", HASH_COLUMNS[algo]] + [LIST_COLUMNS[n][1] for n in names]
             (rows,) = db.execute(
                 "SELECT count(*) FROM list_members WHERE list_id = ?", (list_id,)
             ).fetchone()
+            line = " || ',' || ".join(cells)  # the cells are stored CSV-ready
             cursor = db.execute(
-                f"SELECT {', '.join(selects)} FROM list_members m JOIN users u ON u.id = m.user_id"
+                f"SELECT {line}"
+                + "".join(", json_extract(u.vars, ?)" for _ in var_names)
+                + " FROM list_members m JOIN users u ON u.id = m.user_id"
                 " WHERE m.list_id = ? ORDER BY m.user_id",
                 (*[f'$."{name}"' for name in var_names], list_id),
             )
-            path = write_csv(env, header, cursor)
+            path = write_lines(env, header, cursor, with_vars=bool(var_names))
         return Outcome({"filename": export_filename(payload["list"])}, rows, path)
 
     def _columns(

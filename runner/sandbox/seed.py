@@ -21,7 +21,14 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from runner.sandbox.store import Store, new_object_id, rfc2822, update_purchase_fields, user_row
+from runner.sandbox.store import (
+    Store,
+    csv_cell,
+    new_object_id,
+    rfc2822,
+    update_purchase_fields,
+    user_row,
+)
 
 DEMO_LISTS = ("Main Newsletter", "Engaged", "VIP", "Empty List")
 DEMO_USERS = 300
@@ -170,7 +177,8 @@ def seed_big_list(store: Store, name: str, count: int, prefix: str = "bench") ->
     inserted in batches; the list signups come from one INSERT … SELECT.
     """
     now = datetime.now(UTC)
-    dates = [rfc2822(now - timedelta(days=day)) for day in range(0, 365, 7)]
+    dates = [csv_cell(rfc2822(now - timedelta(days=day))) for day in range(0, 365, 7)]
+    cities = [csv_cell(city[0]) for city in CITIES]
     plans = ("basic", "pro", "plus")
     id_prefix = new_object_id()[:8]
     columns = (
@@ -200,7 +208,7 @@ def seed_big_list(store: Store, name: str, count: int, prefix: str = "bench") ->
                         signup,
                         number % 97,
                         number % 13,
-                        CITIES[number % len(CITIES)][0],
+                        cities[number % len(cities)],
                         f'{{"userId": {number}, "plan": "{plans[number % 3]}"}}',
                     )
                 )

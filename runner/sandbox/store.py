@@ -1,14 +1,17 @@
 """The sandbox's data in SQLite: lists, users, list signups, purchases, scheduled sends, jobs.
 
-Columns of ``users`` are named after the export_list_data ``fields`` values, so that an
-export is one SQL query written straight to CSV. Dates are stored as the RFC 2822 text the
-exports show; hashes of the lower-cased email are computed once, at insert.
+Columns of ``users`` are named after the export_list_data ``fields`` values and exist only
+to be exported, so they hold what the CSV file will hold: every text column (and
+``list_members.signup``) is stored as a CSV cell, quoted where needed (dates are RFC 2822 text
+with a comma, so they are stored quoted); hashes of the lower-cased email are computed once,
+at insert. An export is then one SQL concatenation per row, written straight to the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import secrets
 import sqlite3
 import threading
@@ -133,11 +136,34 @@ def new_object_id() -> str:
     return secrets.token_hex(12)
 
 
+# Text columns of ``users`` that hold CSV cells (see the module's docstring).
+CELL_COLUMNS = frozenset(
+    {
+        "domain", "engagement", "profile_created_date", "signup", "last_open", "last_click",
+        "last_pageview", "optout_time", "geolocation_city", "geolocation_state",
+        "geolocation_country", "geolocation_zip", "first_purchase_time", "last_purchase_time",
+        "top_device", "email_status", "email_status_time", "email_message",
+    }
+)  # fmt: skip
+_SPECIAL = re.compile(r'[,"\r\n]')
+
+
+def csv_cell(value: object) -> str:
+    """``value`` as one CSV cell: quoted (quotes doubled) when it holds , " CR or LF."""
+    text = "" if value is None else str(value)
+    if _SPECIAL.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def user_row(email: str, signup: str, **columns: object) -> dict[str, object]:
-    """The column values of a new user (email lower-cased, hashes computed once)."""
+    """The column values of a new user (email lower-cased, hashes computed once).
+
+    ``signup`` and the text ``columns`` are plain values; they are stored as CSV cells.
+    """
     email = email.strip().lower()
     data = email.encode("utf-8")
-    return {
+    row: dict[str, object] = {
         "profile_id": new_object_id(),
         "email": email,
         "md5": hashlib.md5(data).hexdigest(),
@@ -147,6 +173,9 @@ def user_row(email: str, signup: str, **columns: object) -> dict[str, object]:
         "signup": signup,
         **columns,
     }
+    for column in CELL_COLUMNS.intersection(row):
+        row[column] = csv_cell(row[column])
+    return row
 
 
 def update_purchase_fields(db: sqlite3.Connection, emails: list[str]) -> None:
@@ -156,9 +185,10 @@ def update_purchase_fields(db: sqlite3.Connection, emails: list[str]) -> None:
         " purchase_count = (SELECT count(*) FROM purchases p WHERE p.email = users.email),"
         " purchase_price = (SELECT coalesce(sum(price), 0) FROM purchases p"
         "  WHERE p.email = users.email),"
-        " first_purchase_time = coalesce((SELECT date FROM purchases p"
+        # Stored as CSV cells: an RFC 2822 date has a comma, so it is quoted.
+        " first_purchase_time = coalesce((SELECT '\"' || date || '\"' FROM purchases p"
         "  WHERE p.email = users.email ORDER BY date_key, id LIMIT 1), ''),"
-        " last_purchase_time = coalesce((SELECT date FROM purchases p"
+        " last_purchase_time = coalesce((SELECT '\"' || date || '\"' FROM purchases p"
         "  WHERE p.email = users.email ORDER BY date_key DESC, id DESC LIMIT 1), '')"
         " WHERE email = ?",
         [(email,) for email in emails],

@@ -337,3 +337,19 @@ def test_jobs_resume_when_restarted_on_the_same_data(sandbox_factory, tmp_path: 
     second = sandbox_factory(data_dir=tmp_path / "data", job_time=0.1)
     assert wait_for_job(second, job_id)["status"] == "completed"
     assert second.submissions() == [{"job": "export_scheduled_sends"}]
+
+
+def test_list_names_with_commas_and_quotes_stay_one_cell(client: SailthruClient) -> None:
+    name = 'Sale, "Spring"'
+    for list_name in (name, "Plain"):
+        response = client.api_post(
+            "job", {"job": "import", "list": list_name, "emails": "quote@example.com"}
+        )
+        assert poll(client, response.get_body()["job_id"])["status"] == "completed"
+    job, rows = export_rows(
+        client, {"job": "export_list_data", "list": name, "fields": {"lists": 1, "signup": 1}}
+    )
+    assert job["filename"] == "sale_spring.csv"
+    assert rows[0] == ["Profile Id", "Email Hash", "Lists", "Signup"]
+    assert rows[1][2] == 'Sale, "Spring",Plain'
+    datetime.strptime(rows[1][3], "%a, %d %b %Y %H:%M:%S %z")
