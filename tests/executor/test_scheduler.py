@@ -261,3 +261,43 @@ def test_preflight_refuses_a_bad_file_and_warn_submits_it(
     # warn: reported, then submitted (the sandbox then ends it in error).
     assert len(sandbox.submissions("purchase_import")) == 1
     assert result.jobs["warned"].remote_job_id is not None
+
+
+def test_unknown_statuses_mean_still_running_and_incomplete_is_a_failure(
+    sandbox, client_for, write_manifest, tmp_path, monkeypatch
+) -> None:
+    from runner.sandbox.jobs import JobManager
+
+    original = JobManager.describe
+    seen: list[str] = []
+
+    def describe(self, record, base_url):  # the API's other statuses, as some accounts show
+        answer = original(self, record, base_url)
+        renamed = {"pending": "queued", "running": "processing", "error": "incomplete"}
+        answer["status"] = renamed.get(answer["status"], answer["status"])
+        seen.append(answer["status"])
+        return answer
+
+    monkeypatch.setattr(JobManager, "describe", describe)
+    sandbox.faults.error_next_jobs(1)
+    path = write_manifest(
+        manifest_text(
+            """
+            bad:
+              job: export_scheduled_sends
+            good:
+              job: export_scheduled_sends
+              needs: [bad-sibling]
+            bad-sibling:
+              job: export_list_data
+              list: VIP
+        """,
+            header="concurrency: 1\n",
+        )  # "bad" goes first and gets the fault
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    assert result.jobs["bad"].status is JobStatus.FAILED
+    assert result.jobs["bad"].remote_status == "incomplete"
+    assert "as 'incomplete': The job failed (injected fault)" in result.jobs["bad"].error
+    assert result.jobs["good"].status is JobStatus.SUCCEEDED
+    assert {"queued", "processing"} & set(seen)
