@@ -116,7 +116,7 @@ def test_fail_fast_stops_submitting(sandbox, client_for, write_manifest, tmp_pat
 def test_concurrency_and_the_import_cap_bound_jobs_in_flight(
     sandbox_factory, client_for, write_manifest, hooks, tmp_path
 ) -> None:
-    sandbox = sandbox_factory(seed="demo", job_time=0.4)
+    sandbox = sandbox_factory(seed="demo", job_time=0.8)
     jobs = "".join(
         f"""
         imp-{i}:
