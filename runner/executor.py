@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from runner.jobprep import seconds as _seconds
-from runner.masking import MaskingFilter
 from runner.plugins import call_hook
 from runner.progress import Progress
 from runner.results import RunResult
@@ -134,7 +133,6 @@ def _log_through(progress: Progress) -> Iterator[None]:
     logger = logging.getLogger("sailjobs")
     handler = progress.log_handler()
     handler.setLevel(logging.INFO if progress.verbose else logging.WARNING)
-    handler.addFilter(MaskingFilter())
     old_level = logger.level
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > handler.level:

@@ -83,6 +83,10 @@ def run(
         progress.close()
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
+    except KeyboardInterrupt:  # before the run took over Ctrl-C: nothing was submitted
+        progress.close()
+        click.echo("interrupted before any job was submitted", err=True)
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     finally:
         progress.close()
     raise SystemExit(exit_code_for(result))
