@@ -83,9 +83,9 @@ def run(
         progress.close()
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
-    except KeyboardInterrupt:  # before the run took over Ctrl-C: nothing was submitted
+    except KeyboardInterrupt:  # outside the run's own Ctrl-C handling (loading, starting)
         progress.close()
-        click.echo("interrupted before any job was submitted", err=True)
+        click.echo("interrupted (run the same command again to resume)", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
     finally:
         progress.close()
