@@ -204,6 +204,7 @@ class Scheduler:
             elif record.outcome is not None:
                 job.outcome, result.error = record.outcome, record.error
                 job.phase = Phase.ACTING  # actions pending: dispatched by start()
+                job.parts = restore_parts(job_id, records)
             elif record.remote_job_id is not None:
                 job.phase = Phase.POLLING
                 result.status = JobStatus.RUNNING
@@ -702,6 +703,11 @@ class Scheduler:
                 polls=result.polls,
                 params=result.params or None,
             )
+            for part in job.parts or ():  # a split job's part rows end with it
+                self.state.record_finished(
+                    self.run_result.run_id, job.id + part.state_key, status,
+                    outputs=part.describe(), error=None, polls=result.polls,
+                )  # fmt: skip
         finally:
             self.progress.job_changed(result)
             for failure in call_hook("sailjobs_job_finished", result=result):

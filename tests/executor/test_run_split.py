@@ -10,6 +10,7 @@ from executor_helpers import manifest_text
 
 from runner.executor import run
 from runner.results import JobStatus
+from runner.state import RunState
 
 
 def dates(days: int) -> tuple[str, str]:
@@ -48,6 +49,9 @@ def test_a_40_day_range_is_exported_in_parts_and_joined(
     assert rows.count(rows[0]) == 1  # one header
     # Every purchase of the 40 days, no more: the parts' rows added up.
     assert len(rows) - 1 == job.outputs["rows"] > 0
+    with RunState(tmp_path / "st") as state:
+        rows = state.jobs(result.run_id)
+    assert {rows[f"purchases~{n}"].status for n in (1, 2)} == {JobStatus.SUCCEEDED}
     # The parts' downloads were cleaned up; the joined file stays in the state folder.
     folder = tmp_path / "st" / "splits" / result.run_id / "purchases"
     assert [p.name for p in folder.iterdir()] == [saved.name]
