@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from runner.actions import ActionContext
 from runner.masking import mask, mask_data
-from runner.results import ActionResult, JobResult, RunResult
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
 from runner.state import ActionRecord, RunState
 
 if TYPE_CHECKING:
@@ -184,6 +184,32 @@ def _run_one(
         result.outputs = dict(outputs)
         log.debug("%s done: %s", spec.name, mask_data(result.outputs))
         return
+
+
+def run_job_actions(
+    env: ActionEnvironment,
+    spec: Any,
+    job: JobResult,
+    status: JobStatus,
+    error: str | None,
+    backoff: Backoff,
+) -> tuple[JobStatus, str | None]:
+    """A finished job's lists in order; the job's final status and error.
+
+    Succeeded: ``on_success``, and if one of those fails the job fails and ``on_failure``
+    runs; failed or timed out: ``on_failure``; then ``always`` in every case.
+    """
+    if status is JobStatus.SUCCEEDED:
+        failure = run_action_list(env, "on_success", spec.on_success, job=job, backoff=backoff)
+        if failure is not None:
+            status, error = JobStatus.FAILED, failure
+            run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
+    else:
+        run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
+    failure = run_action_list(env, "always", spec.always, job=job, backoff=backoff)
+    if failure is not None and status is JobStatus.SUCCEEDED:
+        status, error = JobStatus.FAILED, failure
+    return status, error
 
 
 def phases_for(succeeded: bool) -> tuple[str, ...]:

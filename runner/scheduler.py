@@ -20,8 +20,6 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,8 @@ from runner.jobprep import (
     remote_error_message,
     seconds,
 )
-from runner.masking import mask, register_url
+from runner.jobrun import JobRun, Phase, restore_job
+from runner.masking import mask
 from runner.plugins import call_hook
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
 from runner.runactions import (
@@ -46,16 +45,14 @@ from runner.runactions import (
     ActionInterrupted,
     Backoff,
     phases_for,
-    run_action_list,
+    run_job_actions,
 )
 from runner.splitjobs import (
     JoinedExports,
-    SplitPart,
     combined_info,
     join_parts,
     joined_name,
     poll_parts,
-    restore_parts,
     split_parts,
     submit_parts,
 )
@@ -65,7 +62,6 @@ from runner.workpool import TaskDone, WorkPool
 log = logging.getLogger("sailjobs.run")
 
 MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
-IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
 HTTP_WORKERS = 8
 # POSTs in progress at once: when the POST budget runs out the client waits for the reset,
 # and the other workers must stay free to poll the jobs already running.
@@ -73,44 +69,6 @@ MAX_SUBMITTING = HTTP_WORKERS // 2
 ACTION_WORKERS = 4
 ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
-
-
-class Phase(Enum):
-    WAITING = "waiting"
-    SUBMITTING = "submitting"
-    POLLING = "polling"
-    ACTING = "acting"
-    DONE = "done"
-
-
-@dataclass
-class JobRun:
-    """One job's live state in this process (the loop thread's alone)."""
-
-    planned: Any  # runner.planner.PlannedJob
-    result: JobResult
-    phase: Phase = Phase.WAITING
-    submitted_wall: float | None = None  # clock time of the first accepted submission
-    next_poll: float = 0.0
-    poll_outstanding: bool = False
-    poll_failures: int = 0
-    outcome: JobStatus | None = None
-    resubmitting: bool = False  # ambiguous window of a resubmit-safe job (resume)
-    parts: list[SplitPart] | None = None  # split: true: the parts, each its own API job
-    needs: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def id(self) -> str:
-        return str(self.planned.id)
-
-    @property
-    def spec(self) -> Any:
-        return self.planned.spec
-
-    @property
-    def counts_as_import(self) -> bool:
-        job_type = self.planned.job_type
-        return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
 
 
 class Scheduler:
@@ -183,57 +141,10 @@ class Scheduler:
             job = JobRun(planned, result, needs=frozenset(self.plan.needs(job_id)))
             self.jobs[job_id] = job
             self.run_result.jobs[job_id] = result
-            record = records.get(job_id)
-            if record is None:
+            if job_id in records:
+                restore_job(job, records, self.state.actions(run_id, job_id))
+            else:
                 self.state.add_job(run_id, job_id, planned.job_type.name)
-                continue
-            result.remote_job_id = record.remote_job_id
-            result.remote_status = record.remote_status
-            result.attempts, result.polls = record.attempts, record.polls
-            result.params = record.params
-            result.submitted_at = to_datetime(record.submitted_at)
-            result.outputs = dict(record.outputs)
-            if isinstance(result.outputs.get("export_url"), str):
-                register_url(result.outputs["export_url"])
-            job.submitted_wall = record.submitted_at
-            if record.status.is_terminal:
-                result.status, result.error = record.status, record.error
-                result.finished_at = to_datetime(record.finished_at)
-                self._restore_actions(result)
-                job.phase = Phase.DONE
-            elif record.outcome is not None:
-                job.outcome, result.error = record.outcome, record.error
-                job.phase = Phase.ACTING  # actions pending: dispatched by start()
-                job.parts = restore_parts(job_id, records)
-            elif record.remote_job_id is not None:
-                job.phase = Phase.POLLING
-                result.status = JobStatus.RUNNING
-                job.parts = restore_parts(job_id, records)
-            elif record.ambiguous:
-                if planned.job_type.resubmit_safe:
-                    job.resubmitting = True
-                else:
-                    job.outcome = JobStatus.FAILED
-                    job.phase = Phase.ACTING
-                    result.error = (
-                        "sailjobs stopped between sending this job and recording Sailthru's "
-                        f"answer, so the {planned.job_type.name} job may or may not exist; it "
-                        "is not resubmitted because a second one would not be harmless. Check "
-                        "the jobs list in Sailthru and, if it is missing, run the manifest "
-                        "again (the next run submits it)"
-                    )
-
-    def _restore_actions(self, result: JobResult) -> None:
-        from runner.results import ActionResult
-
-        for record in self.state.actions(self.run_result.run_id, result.id):
-            result.actions.append(
-                ActionResult(
-                    name=record.name, plugin=record.plugin, when=record.phase, index=record.idx,
-                    succeeded=record.succeeded, attempts=record.attempts,
-                    outputs=record.outputs, error=record.error, resumed=True,
-                )
-            )  # fmt: skip
 
     # the loop ---------------------------------------------------------------------------
 
@@ -626,28 +537,7 @@ class Scheduler:
                     self._join(job)
                 except Exception as exc:
                     status, error = JobStatus.FAILED, mask(f"could not join the parts: {exc}")
-            if status is JobStatus.SUCCEEDED:
-                failure = run_action_list(
-                    self.action_env, "on_success", job.spec.on_success, job=job.result,
-                    backoff=backoff,
-                )  # fmt: skip
-                if failure is not None:
-                    status, error = JobStatus.FAILED, failure
-                    run_action_list(
-                        self.action_env, "on_failure", job.spec.on_failure, job=job.result,
-                        backoff=backoff,
-                    )  # fmt: skip
-            else:
-                failure = run_action_list(
-                    self.action_env, "on_failure", job.spec.on_failure, job=job.result,
-                    backoff=backoff,
-                )  # fmt: skip
-            failure = run_action_list(
-                self.action_env, "always", job.spec.always, job=job.result, backoff=backoff
-            )
-            if failure is not None and status is JobStatus.SUCCEEDED:
-                status, error = JobStatus.FAILED, failure
-            return status, error
+            return run_job_actions(self.action_env, job.spec, job.result, status, error, backoff)
 
         self.progress.job_changed(job.result, note="running actions")
         self.actions_pool.submit("actions", job.id, act)
