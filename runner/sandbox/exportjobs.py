@@ -21,7 +21,6 @@ from runner.sandbox import errors
 from runner.sandbox.dates import parse_yyyymmdd
 from runner.sandbox.errors import ApiError, api_error
 from runner.sandbox.jobs import Accepted, JobEnv, JobKind, JobRecord, Outcome
-from runner.sandbox.store import csv_cell
 from runner.sandbox.wire import Upload
 
 # export_list_data's columns in the order real exports write them: field -> (header, SQL).
@@ -29,12 +28,7 @@ from runner.sandbox.wire import Upload
 LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "domain": ("Domain", "u.domain"),
     "engagement": ("Engagement", "u.engagement"),
-    # Kept as plain text by a trigger; quoted here when a list name needs it.
-    "lists": (
-        "Lists",
-        "iif(instr(u.lists, ',') OR instr(u.lists, '\"') OR instr(u.lists, char(10))"
-        " OR instr(u.lists, char(13)), '\"' || replace(u.lists, '\"', '\"\"') || '\"', u.lists)",
-    ),
+    "lists": ("Lists", "u.lists_cell"),  # kept by a trigger on list_members
     "profile_created_date": ("Profile Created Date", "u.profile_created_date"),
     "signup": ("Signup", "u.signup"),
     "opens": ("Opens", "u.opens"),
@@ -86,20 +80,26 @@ def write_csv(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
     return path
 
 
-def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor, with_vars: bool) -> Path:
-    """Rows of (the line's text, then var values…) to a new export file."""
+def _sql_text(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_cell(expression: str) -> str:
+    """SQL for ``expression`` as a CSV cell: '' for NULL, quoted when it holds , " CR LF."""
+    x = expression
+    special = f"instr({x}, ',') OR instr({x}, '\"') OR instr({x}, char(10)) OR instr({x}, char(13))"
+    return f"ifnull(iif({special}, '\"' || replace({x}, '\"', '\"\"') || '\"', {x}), '')"
+
+
+def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
+    """Rows of one column, each a whole CSV line, to a new export file."""
     env.export_dir.mkdir(parents=True, exist_ok=True)
     path = env.export_dir / f"{secrets.token_hex(16)}.csv"
     partial = path.with_suffix(".part")
     with open(partial, "w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as sink:
         csv.writer(sink).writerow(header)
-        write = sink.write
-        if not with_vars:
-            for (line,) in cursor:
-                write(line + "\r\n")
-        else:
-            for line, *values in cursor:
-                write(line + "," + ",".join(map(csv_cell, values)) + "\r\n")
+        sink.writelines(line for (line,) in cursor)
     os.replace(partial, path)
     return path
 
@@ -141,15 +141,17 @@ class ExportListData(JobKind):
             (rows,) = db.execute(
                 "SELECT count(*) FROM list_members WHERE list_id = ?", (list_id,)
             ).fetchone()
-            line = " || ',' || ".join(cells)  # the cells are stored CSV-ready
+            # The profile cells are stored CSV-ready; var values are quoted here if needed.
+            paths = [_sql_text('$."' + name + '"') for name in var_names]
+            cells += [_sql_cell(f"json_extract(u.vars, {path})") for path in paths]
+            line = " || ',' || ".join(cells)
             cursor = db.execute(
-                f"SELECT {line}"
-                + "".join(", json_extract(u.vars, ?)" for _ in var_names)
-                + " FROM list_members m JOIN users u ON u.id = m.user_id"
+                f"SELECT {line} || char(13) || char(10)"
+                " FROM list_members m JOIN users u ON u.id = m.user_id"
                 " WHERE m.list_id = ? ORDER BY m.user_id",
-                (*[f'$."{name}"' for name in var_names], list_id),
+                (list_id,),
             )
-            path = write_lines(env, header, cursor, with_vars=bool(var_names))
+            path = write_lines(env, header, cursor)
         return Outcome({"filename": export_filename(payload["list"])}, rows, path)
 
     def _columns(
@@ -169,9 +171,7 @@ class ExportListData(JobKind):
 
     def _all_vars(self, db: sqlite3.Connection, list_id: int) -> list[str]:
         rows = db.execute(
-            "SELECT DISTINCT j.key FROM list_members m JOIN users u ON u.id = m.user_id,"
-            " json_each(u.vars) j WHERE m.list_id = ? ORDER BY j.key",
-            (list_id,),
+            "SELECT key FROM list_var_keys WHERE list_id = ? ORDER BY key", (list_id,)
         ).fetchall()
         return [row[0] for row in rows if '"' not in row[0]]
 

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS users (
     email_status_time TEXT NOT NULL DEFAULT '',
     email_message TEXT NOT NULL DEFAULT '',
     vars TEXT NOT NULL DEFAULT '{}',
-    lists TEXT NOT NULL DEFAULT ''  -- names of the user's lists, kept by a trigger
+    lists TEXT NOT NULL DEFAULT '',  -- names of the user's lists, kept by a trigger
+    lists_cell TEXT NOT NULL DEFAULT ''  -- the same as a CSV cell
 );
 CREATE TABLE IF NOT EXISTS list_members (
     list_id INTEGER NOT NULL REFERENCES lists(id),
@@ -70,10 +71,23 @@ CREATE TABLE IF NOT EXISTS list_members (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS list_members_user ON list_members(user_id);
 -- The export's "Lists" column, kept up to date here rather than joined for every row.
+-- Var names of a list's members (the default export's var columns), kept by the trigger.
+CREATE TABLE IF NOT EXISTS list_var_keys (
+    list_id INTEGER NOT NULL REFERENCES lists(id),
+    key TEXT NOT NULL,
+    PRIMARY KEY (list_id, key)
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS list_members_names AFTER INSERT ON list_members BEGIN
     UPDATE users SET lists = CASE lists WHEN '' THEN l.name ELSE lists || ',' || l.name END
     FROM (SELECT name FROM lists WHERE id = NEW.list_id) AS l
     WHERE users.id = NEW.user_id;
+    UPDATE users SET lists_cell = iif(
+        instr(lists, ',') OR instr(lists, '"') OR instr(lists, char(10)) OR instr(lists, char(13)),
+        '"' || replace(lists, '"', '""') || '"',
+        lists
+    ) WHERE users.id = NEW.user_id;
+    INSERT OR IGNORE INTO list_var_keys (list_id, key)
+    SELECT NEW.list_id, j.key FROM users u, json_each(u.vars) j WHERE u.id = NEW.user_id;
 END;
 CREATE TABLE IF NOT EXISTS purchases (
     id INTEGER PRIMARY KEY,
@@ -289,12 +303,15 @@ class Store:
         batch: list[dict[str, object]],
         overwrite_signup: bool,
     ) -> int:
-        columns = list(batch[0])
-        db.executemany(
-            f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            " ON CONFLICT(email) DO NOTHING",
-            [tuple(user[column] for column in columns) for user in batch],
-        )
+        by_columns: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
+        for user in batch:  # rows may set different columns; the others keep their defaults
+            by_columns.setdefault(tuple(user), []).append(tuple(user.values()))
+        for columns, values in by_columns.items():
+            db.executemany(
+                f"INSERT INTO users ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT(email) DO NOTHING",
+                values,
+            )
         if overwrite_signup:
             db.executemany(
                 "UPDATE users SET signup = ? WHERE email = ?",

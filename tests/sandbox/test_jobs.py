@@ -353,3 +353,42 @@ def test_list_names_with_commas_and_quotes_stay_one_cell(client: SailthruClient)
     assert rows[0] == ["Profile Id", "Email Hash", "Lists", "Signup"]
     assert rows[1][2] == 'Sale, "Spring",Plain'
     datetime.strptime(rows[1][3], "%a, %d %b %Y %H:%M:%S %z")
+
+
+def test_var_values_with_commas_quotes_and_newlines(sandbox_factory, tmp_path: Path) -> None:
+    from runner.sandbox.store import Store, user_row
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    store = Store(data_dir / "sandbox.sqlite3")
+    tricky = {"note": 'says "hi", twice\nthen leaves', "n": 7, "nested": {"a": [1, 2]}}
+    try:
+        with store.transaction() as db:
+            list_id = store.list_id(db, "Tricky", create=True)
+            store.add_users(
+                db,
+                list_id or 0,
+                [
+                    user_row(
+                        "t@example.com", "Wed, 07 Dec 2016 15:44:09 -0500", vars=json.dumps(tricky)
+                    ),
+                    user_row(
+                        "u@example.com", "Wed, 07 Dec 2016 15:44:09 -0500", geolocation_city="A, B"
+                    ),
+                ],
+            )
+    finally:
+        store.close()
+    sandbox = sandbox_factory(data_dir=data_dir, seed=None)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    _, rows = export_rows(client, {"job": "export_list_data", "list": "Tricky"})
+    header = rows[0]
+    assert header[-3:] == ["n", "nested", "note"]
+    first = dict(zip(header, rows[1], strict=True))
+    second = dict(zip(header, rows[2], strict=True))
+    assert first["note"] == tricky["note"]
+    assert first["n"] == "7"
+    assert json.loads(first["nested"]) == {"a": [1, 2]}
+    assert first["Signup"] == "Wed, 07 Dec 2016 15:44:09 -0500"
+    assert second["Geolocation City"] == "A, B"
+    assert second["note"] == ""
