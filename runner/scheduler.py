@@ -3,7 +3,7 @@
 One loop thread makes every decision and owns every job's state; a bounded pool of HTTP
 workers sends the POSTs and GETs, a second small pool runs action lists (downloads), and
 both report back through one event queue. No thread per job, so thousands of jobs can be
-in flight; each costs a few hundred bytes of bookkeeping.
+in flight; each costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
 
 A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
