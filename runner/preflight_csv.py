@@ -134,6 +134,8 @@ def _check_email(
         return
     problem = email_problem(value.encode("utf-8"))
     if problem:
+        if "\n" in value:  # a field over several lines: most likely a quote left open
+            problem += f'; is a quote (") on line {line:,} left unclosed?'
         result.add_problem(line, "email", problem, max_problems)
     else:
         duplicates.add_one(key_hash(value.lower().encode("utf-8")))

@@ -194,8 +194,12 @@ def utf8_message(raw: bytes, error: UnicodeDecodeError) -> str:
     )
 
 
+_VISIBLE: Final = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"})
+
+
 def preview(text: str, limit: int = 60) -> str:
-    quoted = f'"{text}"'
+    """``text`` quoted for a one-line message: control characters shown, long text cut."""
+    quoted = '"' + text.translate(_VISIBLE) + '"'
     return quoted if len(quoted) <= limit else quoted[: limit - 2] + '…"'
 
 
