@@ -206,10 +206,13 @@ def test_sigkill_then_rerun_submits_each_job_once_and_completes_every_file(
     assert_complete_and_once(workdir, crash_sandbox)
 
 
-def test_sigint_stops_with_130_and_the_next_run_resumes(crash_sandbox, workdir: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_stops_with_130_and_the_next_run_resumes(
+    signum: int, crash_sandbox, workdir: Path
+) -> None:
     process = start_run(workdir, crash_sandbox)
     wait_for(lambda: while_polling(workdir), process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     rc, output = finish(process)
     assert rc == 130, output
     assert "interrupted (run the same command again to resume)" in output
