@@ -169,14 +169,14 @@ class JobManager:
         """Jobs left pending or running by an earlier process run again."""
         with self.env.store.connect() as db:
             rows = db.execute(
-                "SELECT job_id, job, payload FROM jobs WHERE status IN ('pending', 'running')"
+                "SELECT job_id, job FROM jobs WHERE status IN ('pending', 'running')"
                 " AND (fault IS NULL OR fault != ?) ORDER BY create_time",
                 (JOB_STUCK,),
             ).fetchall()
             db.execute(
                 "UPDATE jobs SET status = 'pending', start_time = NULL WHERE status = 'running'"
             )
-        for job_id, job, _payload in rows:
+        for job_id, job in rows:
             if job in self.kinds:
                 self._tasks.put(functools.partial(self._ready, job_id))
 
