@@ -199,10 +199,13 @@ def run_job_actions(
     Succeeded: ``on_success``, and if one of those fails the job fails and ``on_failure``
     runs; failed or timed out: ``on_failure``; then ``always`` in every case.
     """
+    # Actions see the outcome so far (an email names the failure), not "running".
+    job.status, job.error = status, error
     if status is JobStatus.SUCCEEDED:
         failure = run_action_list(env, "on_success", spec.on_success, job=job, backoff=backoff)
         if failure is not None:
             status, error = JobStatus.FAILED, failure
+            job.status, job.error = status, error
             run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
     else:
         run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)

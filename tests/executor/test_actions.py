@@ -37,7 +37,7 @@ class ProbeAction(ActionType):
 
     name: ClassVar[str] = "probe"
     settings_model: ClassVar[type[ActionSettings]] = ProbeSettings
-    outputs: ClassVar[frozenset[str]] = frozenset({"echo", "tries"})
+    outputs: ClassVar[frozenset[str]] = frozenset({"echo", "tries", "job_status", "job_error"})
     attempts: ClassVar[int] = 3
     calls: ClassVar[Counter[str]] = Counter()
     lock: ClassVar[threading.Lock] = threading.Lock()
@@ -53,7 +53,9 @@ class ProbeAction(ActionType):
         if settings.interrupt:
             os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C came right after this action
             time.sleep(0.5)  # the handler runs in the main thread: let it see the signal
-        return {"echo": settings.value, "tries": tries}
+        job = ctx.job
+        seen = {"job_status": job.status, "job_error": job.error} if job is not None else {}
+        return {"echo": settings.value, "tries": tries, **seen}
 
 
 class ProbePlugin:
@@ -144,6 +146,27 @@ def test_a_failing_action_fails_its_job_runs_on_failure_and_always_and_skips_dep
     ]  # fmt: skip
     assert result.jobs["b"].status is JobStatus.SKIPPED
     assert exit_code_for(result) == ExitCode.JOB_FAILED
+
+
+def test_actions_see_the_outcome_so_far_not_a_running_job(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("""
+            a:
+              job: export_scheduled_sends
+              on_success:
+                - probe: {key: first}
+                - probe: {key: broken, fail_times: 9, permanent: true}
+              on_failure:
+                - probe: {key: after-failure}
+        """)
+    )
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    first, _broken, after = result.jobs["a"].actions
+    assert (first.outputs["job_status"], first.outputs["job_error"]) == (JobStatus.SUCCEEDED, None)
+    assert after.outputs["job_status"] is JobStatus.FAILED
+    assert after.outputs["job_error"] == "action 'probe' (on_success #2) failed: broken cannot work"
 
 
 def test_continue_on_error_keeps_the_job_and_permanent_errors_are_not_retried(
