@@ -11,7 +11,6 @@ order, so a worker that runs ahead blocks on its pipe: memory stays bounded with
 
 from __future__ import annotations
 
-import gc
 import os
 import pickle
 import subprocess
@@ -93,10 +92,6 @@ def _stderr_tail(process: subprocess.Popen[bytes]) -> str:
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     from runner.preflight_scan import SCANNERS
-
-    # Decoding allocates many short-lived containers and makes no cycles: collect rarely
-    # (a few per cent of the check's time in this process of ours alone).
-    gc.set_threshold(100_000, 50, 50)
 
     version, scanner_name, path, ranges, max_problems = pickle.load(stdin)
     if version != TASK_VERSION:
