@@ -28,7 +28,7 @@ from runner.sandbox.wire import Upload
 LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "domain": ("Domain", "u.domain"),
     "engagement": ("Engagement", "u.engagement"),
-    "lists": ("Lists", "u.lists_cell"),  # kept by a trigger on list_members
+    "lists": ("Lists", "u.lists_cell"),  # generated from the names a trigger keeps
     "profile_created_date": ("Profile Created Date", "u.profile_created_date"),
     "signup": ("Signup", "u.signup"),
     "opens": ("Opens", "u.opens"),
@@ -57,6 +57,10 @@ LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "email_message": ("Email Message", "u.email_message"),
 }
 DEFAULT_LIST_FIELDS = [f for f in LIST_COLUMNS if f not in ("email_status_time", "email_message")]
+# The same columns as pieces SQLite keeps ready in each row (see runner/sandbox/store.py).
+DEFAULT_LIST_CELLS = [
+    "u.frag_head", "u.lists_cell", "u.frag_mid", "m.signup", "u.frag_tail"
+]  # fmt: skip
 HASH_COLUMNS = {"md5": "u.md5", "sha256": "u.sha256"}
 PURCHASE_HEADER = [
     "Date", "Email Hash", "Extid", "Message ID", "Items", "Urls", "Price", "Channel",
@@ -86,10 +90,14 @@ def _sql_text(text: str) -> str:
 
 
 def _sql_cell(expression: str) -> str:
-    """SQL for ``expression`` as a CSV cell: '' for NULL, quoted when it holds , " CR LF."""
-    x = expression
-    special = f"instr({x}, ',') OR instr({x}, '\"') OR instr({x}, char(10)) OR instr({x}, char(13))"
-    return f"ifnull(iif({special}, '\"' || replace({x}, '\"', '\"\"') || '\"', {x}), '')"
+    """SQL for ``expression`` as a CSV cell: '' for NULL, quoted when it holds , " CR LF.
+
+    A scalar subquery, so that ``expression`` (a json_extract) is evaluated once, not once
+    per test of the value.
+    """
+    special = "instr(v, ',') OR instr(v, '\"') OR instr(v, char(10)) OR instr(v, char(13))"
+    quoted = "'\"' || replace(v, '\"', '\"\"') || '\"'"
+    return f"(SELECT ifnull(iif({special}, {quoted}, v), '') FROM (SELECT {expression} AS v))"
 
 
 def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
@@ -137,7 +145,11 @@ class ExportListData(JobKind):
                 raise api_error(errors.LIST_NOT_FOUND)
             names, var_names = self._columns(payload.get("fields"), db, list_id)
             header = ["Profile Id", "Email Hash"] + [LIST_COLUMNS[n][0] for n in names] + var_names
-            cells = ["u.profile_id", HASH_COLUMNS[algo]] + [LIST_COLUMNS[n][1] for n in names]
+            cells = ["u.profile_id", HASH_COLUMNS[algo]]
+            if names == DEFAULT_LIST_FIELDS:
+                cells += DEFAULT_LIST_CELLS
+            else:
+                cells += [LIST_COLUMNS[n][1] for n in names]
             (rows,) = db.execute(
                 "SELECT count(*) FROM list_members WHERE list_id = ?", (list_id,)
             ).fetchone()

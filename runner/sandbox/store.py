@@ -60,8 +60,29 @@ CREATE TABLE IF NOT EXISTS users (
     email_status_time TEXT NOT NULL DEFAULT '',
     email_message TEXT NOT NULL DEFAULT '',
     vars TEXT NOT NULL DEFAULT '{}',
-    lists TEXT NOT NULL DEFAULT '',  -- names of the user's lists, kept by a trigger
-    lists_cell TEXT NOT NULL DEFAULT ''  -- the same as a CSV cell
+    -- Names of the user's lists separated by char(31), kept by the trigger below.
+    lists TEXT NOT NULL DEFAULT '',
+    -- The default export's line is made of these pieces (computed by SQLite on every write):
+    -- profile_id, hash, frag_head, lists_cell, frag_mid, list signup, frag_tail, vars.
+    lists_cell TEXT GENERATED ALWAYS AS (iif(
+        instr(lists, char(31)) OR instr(lists, ',') OR instr(lists, '"')
+            OR instr(lists, char(10)) OR instr(lists, char(13)),
+        '"' || replace(replace(lists, '"', '""'), char(31), ',') || '"',
+        lists
+    )) STORED,
+    frag_head TEXT GENERATED ALWAYS AS (domain || ',' || engagement) STORED,
+    frag_mid TEXT GENERATED ALWAYS AS (
+        profile_created_date || ',' || signup || ',' || opens || ',' || clicks || ','
+        || pageviews || ',' || last_open || ',' || last_click || ',' || last_pageview || ','
+        || optout_time
+    ) STORED,
+    frag_tail TEXT GENERATED ALWAYS AS (
+        geolocation_city || ',' || geolocation_state || ',' || geolocation_country || ','
+        || geolocation_zip || ',' || lifetime_message || ',' || first_purchase_time || ','
+        || purchase_count || ',' || purchase_price || ',' || purchase_incomplete || ','
+        || last_purchase_time || ',' || largest_purchase_item_price || ',' || top_device || ','
+        || email_status
+    ) STORED
 );
 CREATE TABLE IF NOT EXISTS list_members (
     list_id INTEGER NOT NULL REFERENCES lists(id),
@@ -70,22 +91,19 @@ CREATE TABLE IF NOT EXISTS list_members (
     PRIMARY KEY (list_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS list_members_user ON list_members(user_id);
--- The export's "Lists" column, kept up to date here rather than joined for every row.
 -- Var names of a list's members (the default export's var columns), kept by the trigger.
 CREATE TABLE IF NOT EXISTS list_var_keys (
     list_id INTEGER NOT NULL REFERENCES lists(id),
     key TEXT NOT NULL,
     PRIMARY KEY (list_id, key)
 ) WITHOUT ROWID;
+-- A new membership adds the list's name to the user's (unless already there, as when a bulk
+-- load wrote it with the row) and the user's var names to the list's.
 CREATE TRIGGER IF NOT EXISTS list_members_names AFTER INSERT ON list_members BEGIN
-    UPDATE users SET lists = CASE lists WHEN '' THEN l.name ELSE lists || ',' || l.name END
+    UPDATE users SET lists = iif(lists = '', l.name, lists || char(31) || l.name)
     FROM (SELECT name FROM lists WHERE id = NEW.list_id) AS l
-    WHERE users.id = NEW.user_id;
-    UPDATE users SET lists_cell = iif(
-        instr(lists, ',') OR instr(lists, '"') OR instr(lists, char(10)) OR instr(lists, char(13)),
-        '"' || replace(lists, '"', '""') || '"',
-        lists
-    ) WHERE users.id = NEW.user_id;
+    WHERE users.id = NEW.user_id
+        AND instr(char(31) || lists || char(31), char(31) || l.name || char(31)) = 0;
     INSERT OR IGNORE INTO list_var_keys (list_id, key)
     SELECT NEW.list_id, j.key FROM users u, json_each(u.vars) j WHERE u.id = NEW.user_id;
 END;
