@@ -4,7 +4,8 @@ Columns of ``users`` are named after the export_list_data ``fields`` values and 
 to be exported, so they hold what the CSV file will hold: every text column (and
 ``list_members.signup``) is stored as a CSV cell, quoted where needed (dates are RFC 2822 text
 with a comma, so they are stored quoted); hashes of the lower-cased email are computed once,
-at insert. An export is then one SQL concatenation per row, written straight to the file.
+at insert. Generated columns keep the default export's line in a few ready pieces, so an
+export is one short SQL concatenation per row, written straight to the file.
 """
 
 from __future__ import annotations
