@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +39,8 @@ from runner.sandbox.store import rfc2822, update_purchase_fields, user_row
 from runner.sandbox.wire import Upload, remove_quietly
 
 URL_TIMEOUT = 30.0
+WRITE_BATCH = 5000  # rows per write transaction
+T = TypeVar("T")
 TRUE_VALUES = {"1", "true", "yes", "on"}
 
 
@@ -88,18 +91,21 @@ class ListImport(JobKind):
         payload = record.payload
         signup_dates = is_true(payload.get("signup_dates"))
         url = payload.get("url")
-        # Fetched before the transaction: the write lock is not held across the network.
         fetched = fetch_url(str(url).strip(), env.upload_dir) if url not in (None, "") else None
         try:
-            now = rfc2822()
-            users = (
-                user_row(email, signup or now)
-                for email, signup in self._entries(record, fetched, signup_dates)
-            )
+            # A first pass finds any bad line before anything is written; the second writes
+            # in short transactions, so other jobs and requests are never held up for long.
+            for _ in self._entries(record, fetched, signup_dates):
+                pass
             with env.store.transaction() as db:
-                list_id = env.store.list_id(db, payload["list"], create=True)
-                assert list_id is not None
-                count = env.store.add_users(db, list_id, users, overwrite_signup=signup_dates)
+                list_id = env.store.list_id(db, payload["list"], create=True) or 0
+            now = rfc2822()
+            entries = self._entries(record, fetched, signup_dates)
+            count = 0
+            for batch in batched(entries, WRITE_BATCH):
+                users = [user_row(email, signup or now) for email, signup in batch]
+                with env.store.transaction() as db:
+                    count += env.store.add_users(db, list_id, users, overwrite_signup=signup_dates)
         finally:
             remove_quietly(fetched)
         return Outcome(rows=count)
@@ -200,20 +206,33 @@ class PurchaseImport(JobKind):
 
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         assert record.upload_path is not None
-        rows = list(purchase_rows(Path(record.upload_path)))
-        with env.store.transaction() as db:
-            db.executemany(
-                "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls, price,"
-                " channel, unit_prices, quantities, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(extid) DO UPDATE SET email = excluded.email, md5 = excluded.md5,"
-                " date = excluded.date, date_key = excluded.date_key, items = excluded.items,"
-                " urls = excluded.urls, price = excluded.price, channel = excluded.channel,"
-                " unit_prices = excluded.unit_prices, quantities = excluded.quantities,"
-                " data = excluded.data",
-                rows,
-            )
-            update_purchase_fields(db, sorted({str(row[1]) for row in rows}))
-        return Outcome(rows=len(rows))
+        path = Path(record.upload_path)
+        for _ in purchase_rows(path):  # every line checked before anything is written
+            pass
+        count = 0
+        for rows in batched(purchase_rows(path), WRITE_BATCH):
+            with env.store.transaction() as db:
+                db.executemany(
+                    "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls,"
+                    " price, channel, unit_prices, quantities, data)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(extid) DO UPDATE SET email = excluded.email,"
+                    " md5 = excluded.md5, date = excluded.date, date_key = excluded.date_key,"
+                    " items = excluded.items, urls = excluded.urls, price = excluded.price,"
+                    " channel = excluded.channel, unit_prices = excluded.unit_prices,"
+                    " quantities = excluded.quantities, data = excluded.data",
+                    rows,
+                )
+                update_purchase_fields(db, sorted({str(row[1]) for row in rows}))
+            count += len(rows)
+        return Outcome(rows=count)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` items (itertools.batched arrives in Python 3.12)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
