@@ -87,12 +87,12 @@ def join_csv_parts(parts: list[Path], dest: Path) -> JoinResult:
         raise CsvJoinError("no parts to join")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file with mode 0600 (exports hold personal data); the rename keeps it.
     descriptor, temp_name = tempfile.mkstemp(
         dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"
     )
     temp = Path(temp_name)
     try:
-        os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "wb") as out:
             rows, written, digest = _write_joined(parts, out)
             out.flush()
