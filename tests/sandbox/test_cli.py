@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from sailthru.sailthru_client import SailthruClient
 
+from runner.cli import cli
 from tests.sandbox.conftest import poll
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
@@ -48,19 +50,19 @@ def test_serve_prints_credentials_serves_and_stops(tmp_path: Path, stop_signal: 
     assert (tmp_path / "sandbox.sqlite3").exists()
 
 
+def run_cli(*args: str) -> Result:
+    """The command in-process (no subprocess start-up): exit code and output."""
+    return CliRunner().invoke(cli, ["sandbox", "serve", *args])
+
+
 def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [SAILJOBS, "sandbox", "serve", "--port", str(port), "--data", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+        result = run_cli("--port", str(port), "--data", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another --port)"
     ]
 
@@ -74,12 +76,7 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     ],
 )
 def test_bad_options_exit_2_without_traceback(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [SAILJOBS, "sandbox", "serve", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_cli("--port", "0", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
