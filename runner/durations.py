@@ -33,19 +33,31 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(delta: timedelta) -> str:
-    """The shortest text ``parse_duration`` reads back: 5400 s → ``1h30m``."""
-    total = delta.total_seconds()
-    if total != int(total):
-        return f"{total:g}s"
-    seconds = int(total)
+def format_seconds(seconds: float | None) -> str:
+    """A duration as people read it and ``parse_duration`` reads it back: ``250ms``, ``42s``,
+    ``3m5s``, ``1h30m``, ``2d3h``. Whole seconds (milliseconds under one second); empty when
+    unknown. Every duration sailjobs shows (progress, messages, reports, plugins) uses it."""
+    if seconds is None:
+        return ""
+    if 0 < seconds < 1 and round(seconds * 1000) < 1000:
+        return f"{round(seconds * 1000)}ms"
+    rest = round(seconds)
     text = ""
     for unit in ("d", "h", "m", "s"):
         size = int(_UNITS[unit])
-        if seconds >= size:
-            text += f"{seconds // size}{unit}"
-            seconds %= size
+        if rest >= size:
+            text += f"{rest // size}{unit}"
+            rest %= size
     return text or "0s"
+
+
+def format_duration(delta: timedelta) -> str:
+    """The exact, shortest text ``parse_duration`` reads back: 5400 s → ``1h30m``, 1.5 s →
+    ``1.5s`` (a manifest's durations in the plan and the JSON schema are never rounded)."""
+    total = delta.total_seconds()
+    if total != int(total):
+        return f"{total:g}s"
+    return format_seconds(total)
 
 
 # A pydantic field type: parsed from text or seconds, shown as text, a string in the schema.

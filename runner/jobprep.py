@@ -31,17 +31,6 @@ class PrepareError(Exception):
     """The job cannot be submitted (unresolvable expression, bad value, failed pre-flight)."""
 
 
-def format_duration(value: float) -> str:
-    seconds = round(value)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
-    return f"{secs}s"
-
-
 def prepare(job: Any, eval_context: Any, manifest_dir: Path) -> Prepared:
     """Resolve a job's parameters and check them as the API would; PrepareError if not."""
     from pydantic import ValidationError

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from runner.durations import format_seconds
 from runner.masking import MaskingFilter, mask
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
@@ -34,17 +35,6 @@ def _elapsed(job: JobResult) -> float | None:
         return None
     end = job.finished_at or datetime.now(UTC)
     return max((end - job.submitted_at).total_seconds(), 0.0)
-
-
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _size(job: JobResult) -> str:
@@ -150,7 +140,7 @@ class LineProgress(Progress):
         if job.remote_job_id and job.status in (JobStatus.RUNNING, JobStatus.SUBMITTING):
             parts.append(f"job_id {job.remote_job_id}")
         if job.status.is_terminal:
-            elapsed = _fmt_seconds(_elapsed(job))
+            elapsed = format_seconds(_elapsed(job))
             if elapsed:
                 parts.append(elapsed)
             if _size(job):
@@ -250,7 +240,7 @@ class LiveProgress(Progress):
                 job.id,
                 job.job_type,
                 Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
-                _fmt_seconds(_elapsed(job)),
+                format_seconds(_elapsed(job)),
                 next_poll,
                 _size(job),
                 mask(detail),

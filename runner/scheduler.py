@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from runner import polling
+from runner.durations import format_seconds
 from runner.jobprep import (
     FAILURE_STATUSES,
     SUCCESS_STATUSES,
     PrepareError,
-    format_duration,
     job_outputs,
     preflight,
     prepare,
@@ -497,7 +497,7 @@ class Scheduler:
         self._leave_flight(job)
         remote = job.result.remote_job_id
         message = (
-            f"timed out after {format_duration(seconds(job.spec.timeout))}: the Sailthru job "
+            f"timed out after {format_seconds(seconds(job.spec.timeout))}: the Sailthru job "
             f"{remote} may still be running (check it with `sailjobs status {remote}`)"
         )
         self._decide(job, JobStatus.TIMED_OUT, message)

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
 from runner.results import JobResult, JobStatus, RunResult
@@ -128,17 +129,6 @@ def _status(run: RunResult, job: JobResult | None) -> str:
     return "succeeded" if run.succeeded else "failed"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def _rows(job: JobResult) -> int | None:
     for key in ("rows", "row_count"):
         value = job.outputs.get(key)
@@ -156,7 +146,7 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
     """One line per job: icon, id, type, status, duration, rows, and why it failed."""
     name = f"*{job.id}*" if markdown else job.id
     details = [job.job_type, str(job.status)]
-    if duration := _duration(job.duration_seconds):
+    if duration := format_seconds(job.duration_seconds):
         details.append(duration)
     if (rows := _rows(job)) is not None:
         details.append(f"{rows:,} rows")

@@ -38,6 +38,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from pydantic.json_schema import SkipJsonSchema
 
 from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, register_secret
 from runner.results import JobResult, JobStatus, RunResult
@@ -181,17 +182,6 @@ def run_status(run: RunResult, job: JobResult | None = None) -> str:
     return "succeeded" if run.succeeded else "failed"
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def job_rows(job: JobResult) -> int | None:
     """Rows the job produced or processed, when an output says so."""
     for key in ("rows", "row_count"):
@@ -238,7 +228,7 @@ def render_text(ctx: ActionContext) -> str:
         rows_text = f", {rows:,} rows" if rows is not None else ""
         lines.append(
             f"{STATUS_MARKS.get(job.status, str(job.status).upper()):<9} {job.id} "
-            f"({job.job_type}), {format_duration(job.duration_seconds)}{rows_text}"
+            f"({job.job_type}), {format_seconds(job.duration_seconds) or '-'}{rows_text}"
         )
         lines.extend(f"          {problem}" for problem in job_problems(job))
     if not jobs:
@@ -263,7 +253,7 @@ def render_html(ctx: ActionContext) -> str:
             f"<td>{html.escape(job.id)}</td><td>{html.escape(job.job_type)}</td>"
             f'<td style="color:{colours.get(job.status, "#cf222e")};font-weight:bold">'
             f"{html.escape(str(job.status))}</td>"
-            f"<td>{format_duration(job.duration_seconds)}</td>"
+            f"<td>{format_seconds(job.duration_seconds) or '-'}</td>"
             f'<td style="text-align:right">{"-" if rows is None else f"{rows:,}"}</td>'
             f"<td>{problems}</td></tr>"
         )

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_url
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
@@ -322,22 +323,6 @@ def _cell(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|")
 
 
-def format_duration(seconds: float | None) -> str:
-    """``850ms``, ``42s``, ``3m 05s``, ``2h 01m``; empty when unknown."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def render_github_summary(result: RunResult) -> str:
     """A Markdown section: a headline, the counts, one table row per job, failed notifies."""
     status = run_status(result)
@@ -348,7 +333,7 @@ def render_github_summary(result: RunResult) -> str:
         for key in (*(s.value for s in _STATUS_ICONS), "unfinished")
         if counts[key]
     ]
-    duration = format_duration(run_duration_seconds(result))
+    duration = format_seconds(run_duration_seconds(result))
     lines = [
         f"### {icon} sailjobs: {_cell(result.manifest_name)} {status}",
         "",
@@ -364,7 +349,7 @@ def render_github_summary(result: RunResult) -> str:
         job_icon = _STATUS_ICONS.get(job.status, "⏳")
         lines.append(
             f"| {_cell(job.id)} | {_cell(job.job_type)} | {job_icon} {job.status.value} "
-            f"| {format_duration(job.duration_seconds)} | {'' if rows is None else f'{rows:,}'} "
+            f"| {format_seconds(job.duration_seconds)} | {'' if rows is None else f'{rows:,}'} "
             f"| {_cell(job.error or '')} |"
         )
     failed_notify = [action for action in result.actions if not action.succeeded]

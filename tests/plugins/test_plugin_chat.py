@@ -33,10 +33,10 @@ def test_slack_block_kit_one_line_per_job(webhook, mixed_run):
     }
     lines = section["text"]["text"].splitlines()
     assert lines == [
-        "✅ *export-main* (export_list_data, succeeded, 1m05s, 12,345 rows)",
-        "❌ *reimport* (import, failed, 1h02m): Sailthru error 99: List Import failed: "
+        "✅ *export-main* (export_list_data, succeeded, 1m5s, 12,345 rows)",
+        "❌ *reimport* (import, failed, 1h2m5s): Sailthru error 99: List Import failed: "
         "<unknown list>",
-        "⏱️ *purchases* (export_purchase_log, timed_out, 2h00m)",
+        "⏱️ *purchases* (export_purchase_log, timed_out, 2h)",
         "⏭️ *cleanup* (export_list_data, skipped): needs 'reimport' (failed)",
     ]
     assert context["type"] == "context"

@@ -39,8 +39,8 @@ def test_notify_summary_has_every_job_with_status_duration_rows_and_failures(smt
     assert outputs["recipients"] == 3
     text, html = parts(mail)
     assert "Run run-20261127-0600 of nightly-crm: failed" in text
-    assert "OK        export-main (export_list_data), 1m 05s, 12,345 rows" in text
-    assert "FAILED    reimport (import), 1h 02m 05s" in text
+    assert "OK        export-main (export_list_data), 1m5s, 12,345 rows" in text
+    assert "FAILED    reimport (import), 1h2m5s" in text
     assert "Sailthru error 99: List Import failed: <unknown list>" in text
     assert "TIMED OUT purchases" in text
     assert "SKIPPED   cleanup (export_list_data), -" in text
