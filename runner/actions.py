@@ -44,6 +44,16 @@ class ActionContext:
     client: SailthruClient | None  # the run's API client (the sandbox's under --sandbox)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sailjobs.action"))
 
+    @property
+    def jobs(self) -> list[JobResult]:
+        """What a summary covers: this action's job, or every job of the run (``notify``)."""
+        return [self.job] if self.job is not None else list(self.run.jobs.values())
+
+    @property
+    def status_word(self) -> str:
+        """One word for a summary: the job's status (job action) or the run's (``notify``)."""
+        return str(self.job.status) if self.job is not None else self.run.status_word
+
 
 class ActionType(ABC):
     """Subclass this, set the class attributes, implement ``run``.

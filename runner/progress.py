@@ -39,12 +39,11 @@ def _elapsed(job: JobResult) -> float | None:
 
 def _size(job: JobResult) -> str:
     """Rows or bytes once a download (or the API) told us."""
-    outputs = job.outputs
     parts = []
-    if isinstance(outputs.get("rows"), int):
-        parts.append(f"{outputs['rows']:,} rows")
-    if isinstance(outputs.get("bytes"), int):
-        parts.append(f"{outputs['bytes']:,} B")
+    if (rows := job.rows) is not None:
+        parts.append(f"{rows:,} rows")
+    if isinstance(size := job.outputs.get("bytes"), int):
+        parts.append(f"{size:,} B")
     return ", ".join(parts)
 
 
@@ -54,12 +53,9 @@ def summary_lines(run: RunResult) -> list[str]:
     for job in run.jobs.values():
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
     head = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    verdict = run.status_word
     if run.interrupted:
-        verdict = "interrupted (run the same command again to resume)"
-    elif run.succeeded:
-        verdict = "succeeded"
-    else:
-        verdict = "failed"
+        verdict += " (run the same command again to resume)"
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
         if job.status is not JobStatus.SUCCEEDED and job.error:

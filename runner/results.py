@@ -73,6 +73,17 @@ class JobResult:
             return None
         return (self.finished_at - self.submitted_at).total_seconds()
 
+    @property
+    def rows(self) -> int | None:
+        """Rows the job produced or processed, when an output says so (its own, or an
+        action's such as ``download``'s ``rows``)."""
+        for outputs in (self.outputs, *(action.outputs for action in self.actions)):
+            for key in ("rows", "row_count"):
+                value = outputs.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return value
+        return None
+
 
 @dataclass
 class JobSubmitted:
@@ -106,6 +117,13 @@ class RunResult:
         return not self.interrupted and all(
             job.status is JobStatus.SUCCEEDED for job in self.jobs.values()
         )
+
+    @property
+    def status_word(self) -> str:
+        """``succeeded``, ``failed`` or ``interrupted``: the run as a whole, as the exit code says."""
+        if self.interrupted:
+            return "interrupted"
+        return "succeeded" if self.succeeded else "failed"
 
     @property
     def failed_jobs(self) -> list[JobResult]:

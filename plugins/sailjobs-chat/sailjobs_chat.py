@@ -32,7 +32,7 @@ from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
-from runner.results import JobResult, JobStatus, RunResult
+from runner.results import JobResult, JobStatus
 
 if TYPE_CHECKING:
     import requests
@@ -121,22 +121,6 @@ def settled(job: JobResult) -> JobResult:
     )
 
 
-def _status(run: RunResult, job: JobResult | None) -> str:
-    if job is not None:
-        return str(job.status)
-    if run.interrupted:
-        return "interrupted"
-    return "succeeded" if run.succeeded else "failed"
-
-
-def _rows(job: JobResult) -> int | None:
-    for key in ("rows", "row_count"):
-        value = job.outputs.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
@@ -148,7 +132,7 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
     details = [job.job_type, str(job.status)]
     if duration := format_seconds(job.duration_seconds):
         details.append(duration)
-    if (rows := _rows(job)) is not None:
+    if (rows := job.rows) is not None:
         details.append(f"{rows:,} rows")
     line = f"{STATUS_ICONS.get(job.status, '•')} {name} ({', '.join(details)})"
     if job.status is not JobStatus.SUCCEEDED and job.error:
@@ -160,12 +144,12 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
 
 
 def _title(settings: ChatSettings, ctx: ActionContext) -> str:
-    jobs = _jobs(ctx)
+    jobs = ctx.jobs
     succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
     fields = {
         "manifest": ctx.run.manifest_name,
         "run_id": ctx.run.run_id,
-        "status": _status(ctx.run, ctx.job),
+        "status": ctx.status_word,
         "job": ctx.job.id if ctx.job is not None else "",
         "total": str(len(jobs)),
         "succeeded": str(succeeded),
@@ -174,14 +158,10 @@ def _title(settings: ChatSettings, ctx: ActionContext) -> str:
     return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.title)
 
 
-def _jobs(ctx: ActionContext) -> list[JobResult]:
-    return [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
-
-
 def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
     """Block Kit: a header, the job lines in sections of at most 3000 characters, a context."""
     title = _title(settings, ctx)
-    lines = [job_line(job) for job in _jobs(ctx)] or ["No jobs ran."]
+    lines = [job_line(job) for job in ctx.jobs] or ["No jobs ran."]
     sections: list[str] = []
     for line in lines:
         line = line[:SLACK_SECTION_LIMIT]
@@ -207,7 +187,7 @@ def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
 
 def teams_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
     """An Adaptive Card in the message envelope Teams webhooks and workflows accept."""
-    status = _status(ctx.run, ctx.job)
+    status = ctx.status_word
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -220,7 +200,7 @@ def teams_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
     ]
     body += [
         {"type": "TextBlock", "wrap": True, "spacing": "Small", "text": job_line(job, False)}
-        for job in _jobs(ctx)
+        for job in ctx.jobs
     ] or [{"type": "TextBlock", "text": "No jobs ran."}]
     body.append(
         {"type": "TextBlock", "isSubtle": True, "size": "Small", "text": f"run {ctx.run.run_id}"}
@@ -248,7 +228,7 @@ def webhook_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any
     run = ctx.run
     return {
         "title": _title(settings, ctx),
-        "status": _status(run, ctx.job),
+        "status": ctx.status_word,
         "run_id": run.run_id,
         "manifest": run.manifest_name,
         "job": ctx.job.id if ctx.job is not None else None,
@@ -261,12 +241,12 @@ def webhook_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any
                 "status": str(job.status),
                 "remote_job_id": job.remote_job_id,
                 "duration_seconds": job.duration_seconds,
-                "rows": _rows(job),
+                "rows": job.rows,
                 "error": job.error,
             }
-            for job in _jobs(ctx)
+            for job in ctx.jobs
         ],
-        "lines": [job_line(job, False) for job in _jobs(ctx)],
+        "lines": [job_line(job, False) for job in ctx.jobs],
     }
 
 

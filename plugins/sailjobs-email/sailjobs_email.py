@@ -41,7 +41,7 @@ from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, register_secret
-from runner.results import JobResult, JobStatus, RunResult
+from runner.results import JobResult, JobStatus
 
 __version__ = "0.1.0"
 
@@ -173,24 +173,6 @@ def settled(job: JobResult) -> JobResult:
     )
 
 
-def run_status(run: RunResult, job: JobResult | None = None) -> str:
-    """One word for the subject: the job's status, or the run's."""
-    if job is not None:
-        return str(job.status)
-    if run.interrupted:
-        return "interrupted"
-    return "succeeded" if run.succeeded else "failed"
-
-
-def job_rows(job: JobResult) -> int | None:
-    """Rows the job produced or processed, when an output says so."""
-    for key in ("rows", "row_count"):
-        value = job.outputs.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
 def job_problems(job: JobResult) -> list[str]:
     """The job's error and each failed action's error, in order."""
     problems = [job.error] if job.error and job.status is not JobStatus.SUCCEEDED else []
@@ -201,12 +183,12 @@ def job_problems(job: JobResult) -> list[str]:
 
 
 def subject_fields(ctx: ActionContext) -> dict[str, str]:
-    jobs = [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
+    jobs = ctx.jobs
     succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
     return {
         "manifest": ctx.run.manifest_name,
         "run_id": ctx.run.run_id,
-        "status": run_status(ctx.run, ctx.job),
+        "status": ctx.status_word,
         "job": ctx.job.id if ctx.job is not None else "",
         "total": str(len(jobs)),
         "succeeded": str(succeeded),
@@ -221,10 +203,10 @@ def render_subject(template: str, fields: dict[str, str]) -> str:
 
 
 def render_text(ctx: ActionContext) -> str:
-    run, jobs = ctx.run, _jobs(ctx)
-    lines = [f"Run {run.run_id} of {run.manifest_name}: {run_status(run, ctx.job)}", ""]
+    run, jobs = ctx.run, ctx.jobs
+    lines = [f"Run {run.run_id} of {run.manifest_name}: {ctx.status_word}", ""]
     for job in jobs:
-        rows = job_rows(job)
+        rows = job.rows
         rows_text = f", {rows:,} rows" if rows is not None else ""
         lines.append(
             f"{STATUS_MARKS.get(job.status, str(job.status).upper()):<9} {job.id} "
@@ -242,11 +224,11 @@ def render_text(ctx: ActionContext) -> str:
 
 
 def render_html(ctx: ActionContext) -> str:
-    run, jobs = ctx.run, _jobs(ctx)
+    run, jobs = ctx.run, ctx.jobs
     colours = {JobStatus.SUCCEEDED: "#1a7f37", JobStatus.SKIPPED: "#6e7781"}
     rows_html = []
     for job in jobs:
-        rows = job_rows(job)
+        rows = job.rows
         problems = "<br>".join(html.escape(p) for p in job_problems(job))
         rows_html.append(
             "<tr>"
@@ -257,7 +239,7 @@ def render_html(ctx: ActionContext) -> str:
             f'<td style="text-align:right">{"-" if rows is None else f"{rows:,}"}</td>'
             f"<td>{problems}</td></tr>"
         )
-    title = f"Run {run.run_id} of {run.manifest_name}: {run_status(run, ctx.job)}"
+    title = f"Run {run.run_id} of {run.manifest_name}: {ctx.status_word}"
     cell = 'style="border:1px solid #d0d7de;padding:4px 8px"'
     body = (
         (
@@ -272,10 +254,6 @@ def render_html(ctx: ActionContext) -> str:
         .replace("<th>", f"<th {cell}>")
     )
     return mask(body)
-
-
-def _jobs(ctx: ActionContext) -> list[JobResult]:
-    return [ctx.job] if ctx.job is not None else list(ctx.run.jobs.values())
 
 
 def build_message(settings: EmailSettings, ctx: ActionContext) -> EmailMessage:

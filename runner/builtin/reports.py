@@ -75,13 +75,6 @@ def sailjobs_run_finished(result: RunResult) -> None:
 # Shared helpers
 
 
-def run_status(result: RunResult) -> str:
-    """``succeeded``, ``failed`` or ``interrupted``: the run as a whole, as the exit code says."""
-    if result.interrupted:
-        return "interrupted"
-    return "succeeded" if result.succeeded else "failed"
-
-
 def status_counts(result: RunResult) -> dict[str, int]:
     """Jobs per status; every terminal status is present, ``unfinished`` counts the rest."""
     counts = Counter(
@@ -107,15 +100,6 @@ def safe_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
         else:
             cleaned[key] = value
     return mask_data(cleaned)
-
-
-def job_rows(job: JobResult) -> int | None:
-    """Rows the job produced, when known (the ``download`` action's ``rows`` output)."""
-    candidates = [job.outputs.get("rows")] + [action.outputs.get("rows") for action in job.actions]
-    for value in candidates:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -190,7 +174,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "format": REPORT_FORMAT,
         "run_id": result.run_id,
         "manifest": {"name": result.manifest_name, "path": result.manifest_path},
-        "status": run_status(result),
+        "status": result.status_word,
         "interrupted": result.interrupted,
         "started_at": _iso(result.started_at),
         "finished_at": _iso(result.finished_at),
@@ -290,7 +274,7 @@ def junit_element(result: RunResult) -> ET.Element:
     for name, value in (
         ("run_id", result.run_id),
         ("manifest", result.manifest_path),
-        ("status", run_status(result)),
+        ("status", result.status_word),
     ):
         ET.SubElement(properties, "property", name=name, value=_xml_text(value))
     for job in result.jobs.values():
@@ -325,7 +309,7 @@ def _cell(text: str) -> str:
 
 def render_github_summary(result: RunResult) -> str:
     """A Markdown section: a headline, the counts, one table row per job, failed notifies."""
-    status = run_status(result)
+    status = result.status_word
     icon = {"succeeded": "✅", "failed": "❌", "interrupted": "⏸️"}[status]
     counts = status_counts(result)
     parts = [
@@ -345,7 +329,7 @@ def render_github_summary(result: RunResult) -> str:
         "| --- | --- | --- | --- | ---: | --- |",
     ]
     for job in result.jobs.values():
-        rows = job_rows(job)
+        rows = job.rows
         job_icon = _STATUS_ICONS.get(job.status, "⏳")
         lines.append(
             f"| {_cell(job.id)} | {_cell(job.job_type)} | {job_icon} {job.status.value} "
