@@ -90,13 +90,13 @@ def read_request(
         boundary = options.get("boundary", "").encode("latin-1")
         if not boundary:
             raise api_error(errors.UPLOAD_FAILED)
-        stream = get_input_stream(environ, safe_fallback=False)
+        stream = get_input_stream(environ, safe_fallback=True)
         fields, request.upload = _read_multipart(stream, boundary, upload_dir, max_upload)
         request.params.update(fields)
     else:
         if length is not None and length > MAX_FORM_BYTES:
             raise api_error(errors.FILE_TOO_LARGE)
-        stream = get_input_stream(environ, safe_fallback=False)
+        stream = get_input_stream(environ, safe_fallback=True)
         body = stream.read(MAX_FORM_BYTES + 1)
         if len(body) > MAX_FORM_BYTES:
             raise api_error(errors.FILE_TOO_LARGE)
