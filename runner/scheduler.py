@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -520,6 +521,9 @@ class Scheduler:
         self._dispatch_actions(job, outcome)
 
     def _dispatch_actions(self, job: JobRun, outcome: JobStatus) -> None:
+        # Provisional, so the actions (an email, a chat message) show the job's duration;
+        # ``_finish`` sets the final one. Here, not in ``_decide``: resumed actions too.
+        job.result.finished_at = datetime.now(UTC)
         succeeded = outcome is JobStatus.SUCCEEDED
         lists = [(phase, getattr(job.spec, phase, None) or []) for phase in phases_for(succeeded)]
         join = succeeded and isinstance(job.result.outputs.get("parts"), list)
@@ -574,8 +578,6 @@ class Scheduler:
     def _finish(self, job: JobRun, status: JobStatus, error: str | None) -> None:
         if job.phase is Phase.DONE:
             return
-        from datetime import UTC, datetime
-
         job.phase = Phase.DONE
         result = job.result
         result.status, result.error = status, error

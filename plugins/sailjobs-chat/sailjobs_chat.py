@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -107,18 +105,6 @@ class ChatError(Exception):
 
 # ---------------------------------------------------------------------------------------
 # What the message says
-
-
-def settled(job: JobResult) -> JobResult:
-    """The job with its outcome as status: a job action runs before the executor records the
-    job's final status, so a job still marked running is settled by its error."""
-    if job.status.is_terminal:
-        return job
-    return replace(
-        job,
-        status=JobStatus.FAILED if job.error else JobStatus.SUCCEEDED,
-        finished_at=job.finished_at or datetime.now(UTC),
-    )
 
 
 def _short(text: str) -> str:
@@ -330,8 +316,6 @@ class ChatAction(ActionType):
     attempts: ClassVar[int] = 1  # retries happen in ``post``, which knows about Retry-After
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
-        if ctx.job is not None:
-            ctx = replace(ctx, job=settled(ctx.job))
         register_secret(settings.webhook)
         payload = mask_data(PAYLOADS[settings.kind](settings, ctx))
         attempts = post(settings, payload)

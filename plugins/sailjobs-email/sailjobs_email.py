@@ -28,7 +28,6 @@ import smtplib
 import socket
 import ssl
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -159,18 +158,6 @@ class PermanentSmtpError(EmailError):
 
 # ---------------------------------------------------------------------------------------
 # The summary
-
-
-def settled(job: JobResult) -> JobResult:
-    """The job with its outcome as status: a job action runs before the executor records the
-    job's final status, so a job still marked running is settled by its error."""
-    if job.status.is_terminal:
-        return job
-    return replace(
-        job,
-        status=JobStatus.FAILED if job.error else JobStatus.SUCCEEDED,
-        finished_at=job.finished_at or datetime.now(UTC),
-    )
 
 
 def job_problems(job: JobResult) -> list[str]:
@@ -397,8 +384,6 @@ class EmailAction(ActionType):
     attempts: ClassVar[int] = 1  # retries happen in ``send``, where transient is known
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
-        if ctx.job is not None:
-            ctx = replace(ctx, job=settled(ctx.job))
         if settings.ca_file and not os.path.isabs(settings.ca_file):  # relative to the manifest
             settings = settings.model_copy(update={"ca_file": str(ctx.workdir / settings.ca_file)})
         message = build_message(settings, ctx)

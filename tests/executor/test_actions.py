@@ -37,7 +37,9 @@ class ProbeAction(ActionType):
 
     name: ClassVar[str] = "probe"
     settings_model: ClassVar[type[ActionSettings]] = ProbeSettings
-    outputs: ClassVar[frozenset[str]] = frozenset({"echo", "tries", "job_status", "job_error"})
+    outputs: ClassVar[frozenset[str]] = frozenset(
+        {"echo", "tries", "job_status", "job_error", "job_seconds"}
+    )
     attempts: ClassVar[int] = 3
     calls: ClassVar[Counter[str]] = Counter()
     lock: ClassVar[threading.Lock] = threading.Lock()
@@ -54,7 +56,11 @@ class ProbeAction(ActionType):
             os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C came right after this action
             time.sleep(0.5)  # the handler runs in the main thread: let it see the signal
         job = ctx.job
-        seen = {"job_status": job.status, "job_error": job.error} if job is not None else {}
+        seen = (
+            {"job_status": job.status, "job_error": job.error, "job_seconds": job.duration_seconds}
+            if job is not None
+            else {}
+        )
         return {"echo": settings.value, "tries": tries, **seen}
 
 
@@ -165,6 +171,7 @@ def test_actions_see_the_outcome_so_far_not_a_running_job(
     result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
     first, _broken, after = result.jobs["a"].actions
     assert (first.outputs["job_status"], first.outputs["job_error"]) == (JobStatus.SUCCEEDED, None)
+    assert first.outputs["job_seconds"] >= 0  # a provisional end: the job's duration is known
     assert after.outputs["job_status"] is JobStatus.FAILED
     assert after.outputs["job_error"] == "action 'probe' (on_success #2) failed: broken cannot work"
 
