@@ -22,6 +22,16 @@ demo-notify: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Every performance target, measured at full size, one benchmark at a time (several minutes;
+# needs a few GB of free disk for the generated files).
+bench: $(STAMP)
+	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/preflight.py
+	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/download.py
+	$(BIN)/python bench/sandbox_export.py
+	$(BIN)/python bench/scheduler.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check runner plugins tests bench
 	$(BIN)/ruff format --check runner plugins tests bench
