@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from runner.results import JobResult, JobStatus, RunResult
+
 if TYPE_CHECKING:
-    from runner.results import JobResult, RunResult
     from runner.sailthru import SailthruClient
 
 
@@ -53,6 +54,22 @@ class ActionContext:
     def status_word(self) -> str:
         """One word for a summary: the job's status (job action) or the run's (``notify``)."""
         return str(self.job.status) if self.job is not None else self.run.status_word
+
+    def summary_fields(self) -> dict[str, str]:
+        """What a summary's title can name (``{manifest}: {status}``): the run, the job
+        (empty for ``notify``), how many jobs it covers and how many of them succeeded."""
+        jobs = self.jobs
+        succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
+        return {
+            "manifest": self.run.manifest_name,
+            "run_id": self.run.run_id,
+            "status": self.status_word,
+            "job": self.job.id if self.job is not None else "",
+            "total": str(len(jobs)),
+            "succeeded": str(succeeded),
+            "failed": str(len(jobs) - succeeded),
+            "date": self.run.started_at.date().isoformat(),
+        }
 
 
 class ActionType(ABC):

@@ -17,7 +17,6 @@ top of that (``attempts = 1``).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -30,6 +29,7 @@ from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
+from runner.placeholders import check_placeholders, fill_placeholders
 from runner.results import JobResult, JobStatus
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
 TITLE_FIELDS = ("manifest", "run_id", "status", "job", "total", "succeeded", "failed")
 STATUS_ICONS = {
     JobStatus.SUCCEEDED: "✅",
@@ -88,13 +87,7 @@ class ChatSettings(ActionSettings):
     @field_validator("title")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(TITLE_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{unknown[0]}}} in title; "
-                f"known: {', '.join('{' + name + '}' for name in TITLE_FIELDS)}"
-            )
-        return value
+        return check_placeholders(value, TITLE_FIELDS, "title")
 
 
 class ChatError(Exception):
@@ -130,18 +123,7 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
 
 
 def _title(settings: ChatSettings, ctx: ActionContext) -> str:
-    jobs = ctx.jobs
-    succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
-    fields = {
-        "manifest": ctx.run.manifest_name,
-        "run_id": ctx.run.run_id,
-        "status": ctx.status_word,
-        "job": ctx.job.id if ctx.job is not None else "",
-        "total": str(len(jobs)),
-        "succeeded": str(succeeded),
-        "failed": str(len(jobs) - succeeded),
-    }
-    return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.title)
+    return fill_placeholders(settings.title, ctx.summary_fields())
 
 
 def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:

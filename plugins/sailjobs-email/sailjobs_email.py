@@ -40,12 +40,12 @@ from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, register_secret
+from runner.placeholders import check_placeholders, fill_placeholders
 from runner.results import JobResult, JobStatus
 
 __version__ = "0.1.0"
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
 SUBJECT_FIELDS = ("manifest", "run_id", "status", "job", "total", "succeeded", "failed", "date")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 STATUS_MARKS = {
@@ -129,13 +129,7 @@ class EmailSettings(ActionSettings):
     @field_validator("subject")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(SUBJECT_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{unknown[0]}}} in subject; "
-                f"known: {', '.join('{' + name + '}' for name in SUBJECT_FIELDS)}"
-            )
-        return value
+        return check_placeholders(value, SUBJECT_FIELDS, "subject")
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> EmailSettings:
@@ -169,24 +163,8 @@ def job_problems(job: JobResult) -> list[str]:
     return problems
 
 
-def subject_fields(ctx: ActionContext) -> dict[str, str]:
-    jobs = ctx.jobs
-    succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
-    return {
-        "manifest": ctx.run.manifest_name,
-        "run_id": ctx.run.run_id,
-        "status": ctx.status_word,
-        "job": ctx.job.id if ctx.job is not None else "",
-        "total": str(len(jobs)),
-        "succeeded": str(succeeded),
-        "failed": str(len(jobs) - succeeded),
-        "date": ctx.run.started_at.date().isoformat(),
-    }
-
-
 def render_subject(template: str, fields: dict[str, str]) -> str:
-    text = PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), template)
-    return " ".join(text.split())  # a header is one line
+    return " ".join(fill_placeholders(template, fields).split())  # a header is one line
 
 
 def render_text(ctx: ActionContext) -> str:
@@ -245,7 +223,7 @@ def render_html(ctx: ActionContext) -> str:
 
 def build_message(settings: EmailSettings, ctx: ActionContext) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = mask(render_subject(settings.subject, subject_fields(ctx)))
+    message["Subject"] = mask(render_subject(settings.subject, ctx.summary_fields()))
     message["From"] = settings.sender
     message["To"] = ", ".join(settings.to)
     if settings.cc:

@@ -36,11 +36,11 @@ from pydantic import Field, field_validator, model_validator
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.hookspecs import hookimpl
 from runner.masking import mask
+from runner.placeholders import check_placeholders, fill_placeholders
 
 __version__ = "0.1.0"
 
 MIB = 1024 * 1024
-PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
 KEY_FIELDS = ("manifest", "run_id", "job", "filename", "date")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Error codes S3 answers that no retry will fix, with what the user should do.
@@ -98,12 +98,7 @@ class S3Settings(ActionSettings):
     @field_validator("key")
     @classmethod
     def _key_template(cls, value: str) -> str:
-        unknown = sorted(set(PLACEHOLDER.findall(value)) - set(KEY_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{unknown[0]}}} in key; "
-                f"known: {', '.join('{' + name + '}' for name in KEY_FIELDS)}"
-            )
+        check_placeholders(value, KEY_FIELDS, "key")
         if value.startswith("/"):
             raise ValueError("key must not start with '/'")
         return value
@@ -159,7 +154,7 @@ def object_key(settings: S3Settings, ctx: ActionContext, path: Path) -> str:
         "filename": path.name,
         "date": ctx.run.started_at.date().isoformat(),
     }
-    return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.key)
+    return fill_placeholders(settings.key, fields)
 
 
 def object_url(settings: S3Settings, region: str, key: str) -> str:

@@ -26,6 +26,10 @@ def run(*jobs: JobResult, interrupted: bool = False) -> RunResult:
     )
 
 
+def context(whole: RunResult, of: JobResult | None) -> ActionContext:
+    return ActionContext(run=whole, job=of, workdir=Path(), state_dir=Path(), client=None)
+
+
 @pytest.mark.parametrize(
     ("outputs", "action_outputs", "rows"),
     [
@@ -59,10 +63,31 @@ def test_run_status_word(statuses, interrupted, word):
 
 def test_action_context_summarises_its_job_or_the_run():
     failed, ok = job(JobStatus.FAILED), job()
+    notify, for_job = context(run(failed, ok), None), context(run(failed, ok), ok)
+    assert (notify.jobs, notify.status_word) == ([failed, ok], "failed")
+    assert (for_job.jobs, for_job.status_word) == ([ok], "succeeded")
+
+
+def test_summary_fields_count_the_jobs_the_action_covers():
+    failed, ok = job(JobStatus.FAILED), job()
     whole = run(failed, ok)
-
-    def context(of: JobResult | None) -> ActionContext:
-        return ActionContext(run=whole, job=of, workdir=Path(), state_dir=Path(), client=None)
-
-    assert (context(None).jobs, context(None).status_word) == ([failed, ok], "failed")
-    assert (context(ok).jobs, context(ok).status_word) == ([ok], "succeeded")
+    assert context(whole, None).summary_fields() == {
+        "manifest": "nightly",
+        "run_id": "r1",
+        "status": "failed",
+        "job": "",
+        "total": "2",
+        "succeeded": "1",
+        "failed": "1",
+        "date": "2026-11-27",
+    }
+    assert context(whole, ok).summary_fields() == {
+        "manifest": "nightly",
+        "run_id": "r1",
+        "status": "succeeded",
+        "job": ok.id,
+        "total": "1",
+        "succeeded": "1",
+        "failed": "0",
+        "date": "2026-11-27",
+    }
