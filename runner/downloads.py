@@ -29,7 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from runner.apierrors import ApiError, ExportExpiredError
 from runner.masking import mask, redact_url, register_url
-from runner.retrypolicy import AttemptFailed, RetryConfig
+from runner.retrypolicy import AttemptFailed, RetryConfig, public_cause
 
 DOWNLOAD_CHUNK = 1024 * 1024
 EXPIRED_STATUSES = frozenset({403, 404, 410})
@@ -140,7 +140,7 @@ class ExportDownloader:
         try:
             return retrying(self._attempt, url, attempt, target, created)
         except AttemptFailed as failed:
-            raise failed.error from failed.__cause__
+            raise failed.error from public_cause(failed.__cause__)
 
     def _log_retry(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None

@@ -12,6 +12,7 @@ import http.client
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from tenacity.wait import wait_random_exponential
 from urllib3.exceptions import MaxRetryError
 
@@ -37,6 +38,16 @@ class RetryConfig:
         return wait_random_exponential(multiplier=self.initial, max=self.max)
 
 
+# Failures of the connection or of the answer in transit: trying again later can succeed.
+# (ChunkedEncodingError is an answer cut short mid-body; it is not a ConnectionError.)
+TRANSPORT_ERRORS: tuple[type[requests.RequestException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 class AttemptFailed(Exception):
     """One failed attempt: the error to raise if it is the last, and whether to try again."""
 
@@ -56,6 +67,8 @@ def describe_exception(exc: requests.RequestException) -> str:
         return "timed out waiting for the API's answer"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection broke while reading the API's answer"
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "the API's answer arrived corrupted"
     if isinstance(exc, requests.ConnectionError):
         root = root_cause(exc)
         if isinstance(root, ConnectionRefusedError):
@@ -66,6 +79,15 @@ def describe_exception(exc: requests.RequestException) -> str:
             return "the API closed the connection without answering"
         return f"connection to the API failed ({type(root).__name__})"
     return f"request failed ({type(exc).__name__})"
+
+
+def public_cause(exc: BaseException | None) -> BaseException | None:
+    """``exc`` unless its text may hold a URL (requests' and urllib3's errors print the
+    request URL, whose query string carries ``sig`` and whose path may be an export link):
+    the error raised to the caller is chained to it only when that is safe to show."""
+    if isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError):
+        return None
+    return exc
 
 
 def root_cause(exc: BaseException) -> BaseException:

@@ -38,7 +38,13 @@ from runner.downloads import DownloadResult, ExportDownloader, safe_filename
 from runner.jobinfo import JobInfo
 from runner.masking import mask, register_secret
 from runner.ratelimit import RateLimitBudget, RateLimitState, default_budget
-from runner.retrypolicy import AttemptFailed, RetryConfig, describe_exception
+from runner.retrypolicy import (
+    TRANSPORT_ERRORS,
+    AttemptFailed,
+    RetryConfig,
+    describe_exception,
+    public_cause,
+)
 from runner.wire import UPLOAD_CHUNK, RequestBody, form_body, multipart_body, signed_params
 
 __all__ = [
@@ -249,7 +255,7 @@ class SailthruClient:
                 log.warning(
                     mask(f"{request} failed after {self.retry.attempts} attempts: {failed.reason}")
                 )
-            raise failed.error from failed.__cause__
+            raise failed.error from public_cause(failed.__cause__)
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
@@ -339,7 +345,7 @@ class SailthruClient:
         resubmit_safe: bool,
     ) -> AttemptFailed:
         reason = describe_exception(exc)
-        if not isinstance(exc, requests.ConnectionError | requests.Timeout):
+        if not isinstance(exc, TRANSPORT_ERRORS):
             # An invalid URL or header: trying again cannot help.
             return AttemptFailed(ApiError(reason, request=request), retry=False, reason=reason)
         error = ApiError(

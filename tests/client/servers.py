@@ -193,6 +193,23 @@ def drop_after_body() -> Behaviour:
     return behave
 
 
+def truncated_answer(body: Any) -> Behaviour:
+    """Read the body, then send a 200 whose JSON stops half-way (Content-Length not met)."""
+
+    def behave(handler: Handler, received: Received) -> None:
+        handler.read_body(received)
+        data = json.dumps(body).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[: len(data) // 2])
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return behave
+
+
 def slow(delay: float, then: Behaviour) -> Behaviour:
     """Read the body, wait ``delay`` seconds, then behave like ``then``."""
 

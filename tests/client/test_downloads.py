@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import stat
+import traceback
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,16 @@ def test_filename_from_disposition() -> None:
     assert filename_from_disposition("attachment; filename*=UTF-8''%C3%BCber.csv") == "über.csv"
     assert filename_from_disposition("attachment") is None
     assert filename_from_disposition(None) is None
+
+
+def test_an_unreachable_link_is_not_shown_even_in_the_traceback(make_client, tmp_path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}{EXPORT_PATH}"
+    with pytest.raises(ApiError) as caught:
+        make_client(url).download_export(url, tmp_path / "x.csv")
+    assert caught.value.transient
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "cannot reach http://127.0.0.1" in shown
+    assert EXPORT_PATH not in shown and "d699e4bd" not in shown

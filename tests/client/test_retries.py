@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import traceback
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from .servers import (
     drop_before_body,
     job_answer,
     slow,
+    truncated_answer,
 )
 
 JOB = {"job": "import", "list": "L", "emails": "a@example.com"}
@@ -215,3 +217,36 @@ def test_an_upload_gets_a_read_timeout_that_fits_its_size(make_client, tmp_path:
     with ScriptedServer([slow(1.0, job_answer("big"))]) as server:
         job = make_client(server.url, read_timeout=0.3).submit_job({"job": "import"}, file=upload)
     assert job.job_id == "big" and len(server.requests) == 1
+
+
+def test_an_answer_cut_mid_body_is_retried_on_get(make_client, fake_clock) -> None:
+    answer_body = {"job_id": "j1", "name": "List Import: L", "status": "pending"}
+    with ScriptedServer([truncated_answer(answer_body), job_answer(status="running")]) as server:
+        job = make_client(server.url).get_job("j1")
+    assert job.status == "running" and len(server.requests) == 2
+    assert len(fake_clock.sleeps) == 1
+
+
+def test_an_answer_cut_mid_body_is_ambiguous_on_post(make_client) -> None:
+    answer_body = {"job_id": "j1", "name": "List Import: L", "status": "pending"}
+    with (
+        ScriptedServer([truncated_answer(answer_body), job_answer("j2")]) as server,
+        pytest.raises(AmbiguousSubmitError, match="connection broke"),
+    ):
+        make_client(server.url).submit_job(JOB)
+    assert len(server.requests) == 1  # the job exists: no second one
+
+    with ScriptedServer([truncated_answer(answer_body), job_answer("j2")]) as server:
+        assert make_client(server.url).submit_job(JOB, resubmit_safe=True).job_id == "j2"
+    assert len(server.requests) == 2
+
+
+def test_a_transport_failure_shows_no_sig_even_in_the_traceback(make_client) -> None:
+    # requests' own error text holds the URL, whose query string carries sig and json.
+    client = make_client(f"http://127.0.0.1:{_unused_port()}")
+    job_id = "q" * 24
+    with pytest.raises(ApiError) as caught:
+        client.get_job(job_id)
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "connection refused" in shown
+    assert "sig=" not in shown and job_id not in shown

@@ -185,3 +185,15 @@ def test_cut_download_is_resumed(sandbox, connect, tmp_path: Path) -> None:
     whole = connect(sandbox).download_export(done.export_url, tmp_path / "again.csv")
     assert result.bytes == whole.bytes and result.sha256 == whole.sha256
     assert result.path.read_bytes() == whole.path.read_bytes()
+
+
+def test_answer_cut_mid_response(sandbox, connect) -> None:
+    client = connect(sandbox)
+    job = _import_emails(client, "Cut")
+    sandbox.faults.drop_next(1, mid_response=True, method="GET")
+    assert client.get_job(job.job_id).job_id == job.job_id  # a GET is simply retried
+    sandbox.faults.drop_next(1, mid_response=True, method="POST")
+    with pytest.raises(AmbiguousSubmitError, match="connection broke"):
+        _import_emails(client, "Cut Again")
+    # The sandbox created the job before cutting its answer: no second one was sent.
+    assert [s["list"] for s in sandbox.submissions("import")] == ["Cut", "Cut Again"]
