@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_helpers import HookRecorder
+from executor_helpers import HookRecorder, manifest_text
 
 
 @pytest.fixture
@@ -41,6 +41,24 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def run_jobs(
+    sandbox: Any,
+    client_for: Callable[..., Any],
+    write_manifest: Callable[..., Path],
+    tmp_path: Path,
+) -> Callable[..., Any]:
+    """``run_jobs(jobs, header=..., **options)``: write ``manifest_text(jobs, header=header)``
+    and run it on the ``sandbox``, the run state in ``tmp_path/st``; returns the RunResult."""
+    from runner.executor import run
+
+    def run_manifest(jobs: str, *, header: str = "", **options: Any) -> Any:
+        path = write_manifest(manifest_text(jobs, header=header))
+        return run(path, client=client_for(sandbox), state_dir=tmp_path / "st", **options)
+
+    return run_manifest
 
 
 @pytest.fixture

@@ -79,23 +79,18 @@ def probe() -> type[ProbeAction]:
     return ProbeAction
 
 
-def test_outputs_feed_later_actions_and_later_jobs(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text("""
-            first:
-              job: export_scheduled_sends
-              on_success:
-                - probe: {key: one, value: "${{ jobs.first.outputs.job_id }}"}
-                - probe: {key: two, value: "again-${{ jobs.first.outputs.echo }}"}
-            second:
-              job: import
-              list: "${{ jobs.first.outputs.echo }}"
-              emails: someone@example.com
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+def test_outputs_feed_later_actions_and_later_jobs(sandbox, run_jobs) -> None:
+    result = run_jobs("""
+        first:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: one, value: "${{ jobs.first.outputs.job_id }}"}
+            - probe: {key: two, value: "again-${{ jobs.first.outputs.echo }}"}
+        second:
+          job: import
+          list: "${{ jobs.first.outputs.echo }}"
+          emails: someone@example.com
+    """)
     first = result.jobs["first"]
     assert first.status is JobStatus.SUCCEEDED
     assert [a.outputs["echo"] for a in first.actions] == [
@@ -106,43 +101,35 @@ def test_outputs_feed_later_actions_and_later_jobs(
     assert sandbox.submissions("import")[0]["list"] == f"again-{first.remote_job_id}"
 
 
-def test_transient_failures_are_retried_then_succeed(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text("""
-            a:
-              job: export_scheduled_sends
-              on_success:
-                - probe: {key: flaky, fail_times: 2}
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+def test_transient_failures_are_retried_then_succeed(run_jobs) -> None:
+    result = run_jobs("""
+        a:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: flaky, fail_times: 2}
+    """)
     (action,) = result.jobs["a"].actions
     assert action.succeeded and action.attempts == 3 and action.outputs["tries"] == 3
     assert result.succeeded
 
 
 def test_a_failing_action_fails_its_job_runs_on_failure_and_always_and_skips_dependents(
-    sandbox, client_for, write_manifest, tmp_path
+    run_jobs,
 ) -> None:
-    path = write_manifest(
-        manifest_text("""
-            a:
-              job: export_scheduled_sends
-              on_success:
-                - probe: {key: broken, fail_times: 9}
-                - probe: {key: never-reached}
-              on_failure:
-                - probe: {key: on-failure}
-              always:
-                - probe: {key: always}
-            b:
-              job: export_scheduled_sends
-              needs: [a]
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("""
+        a:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: broken, fail_times: 9}
+            - probe: {key: never-reached}
+          on_failure:
+            - probe: {key: on-failure}
+          always:
+            - probe: {key: always}
+        b:
+          job: export_scheduled_sends
+          needs: [a]
+    """)
     job = result.jobs["a"]
     assert job.status is JobStatus.FAILED
     assert job.error == "action 'probe' (on_success #1) failed: broken flaked"
@@ -154,21 +141,16 @@ def test_a_failing_action_fails_its_job_runs_on_failure_and_always_and_skips_dep
     assert exit_code_for(result) == ExitCode.JOB_FAILED
 
 
-def test_actions_see_the_outcome_so_far_not_a_running_job(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text("""
-            a:
-              job: export_scheduled_sends
-              on_success:
-                - probe: {key: first}
-                - probe: {key: broken, fail_times: 9, permanent: true}
-              on_failure:
-                - probe: {key: after-failure}
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+def test_actions_see_the_outcome_so_far_not_a_running_job(run_jobs) -> None:
+    result = run_jobs("""
+        a:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: first}
+            - probe: {key: broken, fail_times: 9, permanent: true}
+          on_failure:
+            - probe: {key: after-failure}
+    """)
     first, _broken, after = result.jobs["a"].actions
     assert (first.outputs["job_status"], first.outputs["job_error"]) == (JobStatus.SUCCEEDED, None)
     assert first.outputs["job_seconds"] >= 0  # a provisional end: the job's duration is known
@@ -176,19 +158,14 @@ def test_actions_see_the_outcome_so_far_not_a_running_job(
     assert after.outputs["job_error"] == "action 'probe' (on_success #2) failed: broken cannot work"
 
 
-def test_continue_on_error_keeps_the_job_and_permanent_errors_are_not_retried(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text("""
-            a:
-              job: export_scheduled_sends
-              on_success:
-                - probe: {key: nope, fail_times: 9, permanent: true, continue_on_error: true}
-                - probe: {key: after, value: fine}
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+def test_continue_on_error_keeps_the_job_and_permanent_errors_are_not_retried(run_jobs) -> None:
+    result = run_jobs("""
+        a:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: nope, fail_times: 9, permanent: true, continue_on_error: true}
+            - probe: {key: after, value: fine}
+    """)
     job = result.jobs["a"]
     assert job.status is JobStatus.SUCCEEDED
     failed, after = job.actions
@@ -196,28 +173,23 @@ def test_continue_on_error_keeps_the_job_and_permanent_errors_are_not_retried(
     assert after.succeeded and job.outputs["echo"] == "fine"
 
 
-def test_notify_runs_on_failure_and_always_and_a_failing_notify_exits_1(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_notify_runs_on_failure_and_always_and_a_failing_notify_exits_1(sandbox, run_jobs) -> None:
     sandbox.faults.error_next_jobs(1)
-    path = write_manifest(
-        manifest_text(
-            """
-            a:
-              job: export_scheduled_sends
-            """,
-            header="""
-            notify:
-              on_success:
-                - probe: {key: notify-success}
-              on_failure:
-                - probe: {key: notify-failure}
-              always:
-                - probe: {key: notify-always, fail_times: 9, permanent: true}
-            """,
-        )
+    result = run_jobs(
+        """
+        a:
+          job: export_scheduled_sends
+        """,
+        header="""
+        notify:
+          on_success:
+            - probe: {key: notify-success}
+          on_failure:
+            - probe: {key: notify-failure}
+          always:
+            - probe: {key: notify-always, fail_times: 9, permanent: true}
+        """,
     )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
     assert ProbeAction.calls == Counter({"notify-failure": 1, "notify-always": 1})
     assert [(a.when, a.succeeded) for a in result.actions] == [
         ("on_failure", True), ("always", False),
@@ -225,16 +197,11 @@ def test_notify_runs_on_failure_and_always_and_a_failing_notify_exits_1(
     assert exit_code_for(result) == ExitCode.JOB_FAILED
 
 
-def test_a_failing_notify_alone_makes_the_exit_code_1(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text(
-            "a:\n  job: export_scheduled_sends\n",
-            header="notify:\n  always:\n    - probe: {key: n, fail_times: 9, permanent: true}\n",
-        )
+def test_a_failing_notify_alone_makes_the_exit_code_1(run_jobs) -> None:
+    result = run_jobs(
+        "a:\n  job: export_scheduled_sends\n",
+        header="notify:\n  always:\n    - probe: {key: n, fail_times: 9, permanent: true}\n",
     )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
     assert result.succeeded
     assert exit_code_for(result) == ExitCode.JOB_FAILED
 

@@ -6,9 +6,6 @@ import csv
 import io
 from datetime import date, timedelta
 
-from executor_helpers import manifest_text
-
-from runner.executor import run
 from runner.results import JobStatus
 from runner.state import RunState
 
@@ -18,22 +15,17 @@ def dates(days: int) -> tuple[str, str]:
     return f"{end - timedelta(days=days - 1):%Y%m%d}", f"{end:%Y%m%d}"
 
 
-def test_a_40_day_range_is_exported_in_parts_and_joined(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_a_40_day_range_is_exported_in_parts_and_joined(sandbox, tmp_path, run_jobs) -> None:
     start, end = dates(40)
-    path = write_manifest(
-        manifest_text(f"""
-            purchases:
-              job: export_purchase_log
-              start_date: {start}
-              end_date: {end}
-              split: true
-              on_success:
-                - download: {{path: out/}}
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs(f"""
+        purchases:
+          job: export_purchase_log
+          start_date: {start}
+          end_date: {end}
+          split: true
+          on_success:
+            - download: {{path: out/}}
+    """)
     job = result.jobs["purchases"]
     assert job.status is JobStatus.SUCCEEDED, job.error
     submitted = sandbox.submissions("export_purchase_log")
@@ -57,38 +49,30 @@ def test_a_40_day_range_is_exported_in_parts_and_joined(
     assert [p.name for p in folder.iterdir()] == [saved.name]
 
 
-def test_a_failed_part_fails_the_job_naming_the_part(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_a_failed_part_fails_the_job_naming_the_part(sandbox, run_jobs) -> None:
     sandbox.faults.error_next_jobs(2)
     start, end = dates(35)
-    path = write_manifest(
-        manifest_text(f"""
-            purchases:
-              job: export_purchase_log
-              start_date: {start}
-              end_date: {end}
-              split: true
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs(f"""
+        purchases:
+          job: export_purchase_log
+          start_date: {start}
+          end_date: {end}
+          split: true
+    """)
     job = result.jobs["purchases"]
     assert job.status is JobStatus.FAILED
     assert "part 1 (" in job.error and "injected fault" in job.error
 
 
-def test_a_range_within_31_days_is_one_job(sandbox, client_for, write_manifest, tmp_path) -> None:
+def test_a_range_within_31_days_is_one_job(sandbox, run_jobs) -> None:
     start, end = dates(31)
-    path = write_manifest(
-        manifest_text(f"""
-            purchases:
-              job: export_purchase_log
-              start_date: {start}
-              end_date: {end}
-              split: true
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs(f"""
+        purchases:
+          job: export_purchase_log
+          start_date: {start}
+          end_date: {end}
+          split: true
+    """)
     assert result.succeeded and "parts" not in result.jobs["purchases"].outputs
     assert len(sandbox.submissions()) == 1
 

@@ -13,23 +13,18 @@ from runner.problems import ManifestError
 from runner.results import JobStatus
 
 
-def test_a_chain_passes_outputs_and_every_hook_fires_in_order(
-    sandbox, client_for, write_manifest, hooks, tmp_path
-) -> None:
-    path = write_manifest(
-        manifest_text("""
-            export-main:
-              job: export_list_data
-              list: Main Newsletter
-            reimport:
-              job: import
-              list: Snapshot
-              url: ${{ jobs.export-main.outputs.export_url }}
-            sends:
-              job: export_scheduled_sends
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, run_jobs) -> None:
+    result = run_jobs("""
+        export-main:
+          job: export_list_data
+          list: Main Newsletter
+        reimport:
+          job: import
+          list: Snapshot
+          url: ${{ jobs.export-main.outputs.export_url }}
+        sends:
+          job: export_scheduled_sends
+    """)
     assert exit_code_for(result) == ExitCode.OK
     assert {job.status for job in result.jobs.values()} == {JobStatus.SUCCEEDED}
     export = result.jobs["export-main"]
@@ -50,25 +45,22 @@ def test_a_chain_passes_outputs_and_every_hook_fires_in_order(
 
 
 def test_a_failure_skips_its_dependents_and_independent_branches_go_on(
-    sandbox, client_for, write_manifest, hooks, tmp_path
+    sandbox, hooks, run_jobs
 ) -> None:
-    path = write_manifest(
-        manifest_text("""
-            broken:
-              job: export_list_data
-              list: No Such List Anywhere
-            after-broken:
-              job: export_scheduled_sends
-              needs: [broken]
-            after-after:
-              job: export_scheduled_sends
-              needs: [after-broken]
-            independent:
-              job: export_list_data
-              list: VIP
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("""
+        broken:
+          job: export_list_data
+          list: No Such List Anywhere
+        after-broken:
+          job: export_scheduled_sends
+          needs: [broken]
+        after-after:
+          job: export_scheduled_sends
+          needs: [after-broken]
+        independent:
+          job: export_list_data
+          list: VIP
+    """)
     jobs = result.jobs
     assert jobs["broken"].status is JobStatus.FAILED
     assert "could not submit" in jobs["broken"].error
@@ -83,29 +75,26 @@ def test_a_failure_skips_its_dependents_and_independent_branches_go_on(
     assert all(len(hooks.finished[j]) == 1 for j in jobs)
 
 
-def test_fail_fast_stops_submitting(sandbox, client_for, write_manifest, tmp_path) -> None:
+def test_fail_fast_stops_submitting(sandbox, run_jobs) -> None:
     sandbox.faults.error_next_jobs(1)
-    path = write_manifest(
-        manifest_text(
-            """
-            first:
-              job: export_scheduled_sends
-            second:
-              job: export_scheduled_sends
-              needs: [first]
-            unrelated:
-              job: export_list_data
-              list: VIP
-              needs: [first-sibling]
-            first-sibling:
-              job: export_list_data
-              list: Engaged
-              needs: [first]
-            """,
-            header="fail_fast: true\nconcurrency: 1\n",
-        )
+    result = run_jobs(
+        """
+        first:
+          job: export_scheduled_sends
+        second:
+          job: export_scheduled_sends
+          needs: [first]
+        unrelated:
+          job: export_list_data
+          list: VIP
+          needs: [first-sibling]
+        first-sibling:
+          job: export_list_data
+          list: Engaged
+          needs: [first]
+        """,
+        header="fail_fast: true\nconcurrency: 1\n",
     )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
     assert result.jobs["first"].status is JobStatus.FAILED
     assert "The job failed (injected fault)" in result.jobs["first"].error
     for job_id in ("second", "first-sibling", "unrelated"):
@@ -147,12 +136,9 @@ def test_concurrency_and_the_import_cap_bound_jobs_in_flight(
     assert peak_imports == 5
 
 
-def test_a_job_ending_in_error_fails_with_the_servers_message(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_a_job_ending_in_error_fails_with_the_servers_message(sandbox, run_jobs) -> None:
     sandbox.faults.error_next_jobs(1)
-    path = write_manifest(manifest_text("only:\n  job: export_scheduled_sends\n"))
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("only:\n  job: export_scheduled_sends\n")
     job = result.jobs["only"]
     assert job.status is JobStatus.FAILED and job.remote_status == "error"
     assert job.error == (
@@ -160,12 +146,9 @@ def test_a_job_ending_in_error_fails_with_the_servers_message(
     )
 
 
-def test_a_job_stuck_pending_times_out_naming_its_job_id(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_a_job_stuck_pending_times_out_naming_its_job_id(sandbox, run_jobs) -> None:
     sandbox.faults.stick_next_jobs(1)
-    path = write_manifest(manifest_text("stuck:\n  job: export_scheduled_sends\n  timeout: 1s\n"))
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("stuck:\n  job: export_scheduled_sends\n  timeout: 1s\n")
     job = result.jobs["stuck"]
     assert job.status is JobStatus.TIMED_OUT
     assert job.error == (
@@ -176,12 +159,9 @@ def test_a_job_stuck_pending_times_out_naming_its_job_id(
     assert exit_code_for(result) == ExitCode.JOB_FAILED
 
 
-def test_an_expired_export_fails_naming_the_expiry(
-    sandbox, client_for, write_manifest, tmp_path
-) -> None:
+def test_an_expired_export_fails_naming_the_expiry(sandbox, run_jobs) -> None:
     sandbox.faults.early_expiry = 0.0
-    path = write_manifest(manifest_text("sends:\n  job: export_scheduled_sends\n"))
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("sends:\n  job: export_scheduled_sends\n")
     job = result.jobs["sends"]
     assert job.status is JobStatus.FAILED
     assert "expired before it could be downloaded" in job.error
@@ -238,21 +218,18 @@ def test_a_second_run_of_the_same_manifest_is_refused_while_locked(
 
 
 def test_preflight_refuses_a_bad_file_and_warn_submits_it(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, tmp_path: Path, run_jobs
 ) -> None:
     (tmp_path / "bad.jsonl").write_text('{"email": "a@example.com", "items": []}\n')
-    path = write_manifest(
-        manifest_text("""
-            refused:
-              job: purchase_import
-              file: bad.jsonl
-            warned:
-              job: purchase_import
-              file: bad.jsonl
-              preflight: warn
-        """)
-    )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run_jobs("""
+        refused:
+          job: purchase_import
+          file: bad.jsonl
+        warned:
+          job: purchase_import
+          file: bad.jsonl
+          preflight: warn
+    """)
     refused = result.jobs["refused"]
     assert refused.status is JobStatus.FAILED
     assert refused.error.startswith("pre-flight check refused the file: ")
