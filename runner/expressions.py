@@ -28,6 +28,7 @@ from runner.masking import register_secret
 OPEN, CLOSE = "${{", "}}"
 ROOTS = ("vars", "env", "run", "jobs")
 RUN_FIELDS = ("id", "date", "started_at")
+MAX_NUMBER_DIGITS = 30  # a literal in an expression: a count of days, not a bignum
 
 
 class ExpressionError(Exception):
@@ -153,6 +154,12 @@ class _Parser:
         if token.kind == "string":
             return _unquote(token.text)
         if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_DIGITS:  # int() itself refuses 4,300 digits
+                raise ExpressionError(
+                    f"a number of {len(token.text):,} digits; write at most "
+                    f"{MAX_NUMBER_DIGITS}",
+                    token.offset,
+                )
             return float(token.text) if "." in token.text else int(token.text)
         if token.kind == "name" and token.text in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[token.text]
@@ -368,6 +375,8 @@ def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int
             value = FILTERS[call.name].function(value, *call.args)
         except FilterError as exc:
             raise ExpressionError(str(exc), call.offset) from None
+        except (ValueError, TypeError, OverflowError) as exc:  # a value no filter foresaw
+            raise ExpressionError(f"filter {call.name!r} failed: {exc}", call.offset) from None
     if value is MISSING:
         assert isinstance(primary, Reference)
         what = {

@@ -48,12 +48,20 @@ def _as_date(value: Any, name: str) -> date:
     raise FilterError(f"{name} needs a date (YYYY-MM-DD or YYYYMMDD), got {value!r}")
 
 
+def _shift(value: Any, days: int, name: str) -> date:
+    day = _as_date(value, name)
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:  # past year 1 or 9999 (or a timedelta too big to exist)
+        raise FilterError(f"{name}({abs(days)}) leaves the calendar (years 1 to 9999)") from None
+
+
 def _days_ago(value: Any, days: int) -> date:
-    return _as_date(value, "days_ago") - timedelta(days=days)
+    return _shift(value, -days, "days_ago")
 
 
 def _add_days(value: Any, days: int) -> date:
-    return _as_date(value, "add_days") + timedelta(days=days)
+    return _shift(value, days, "add_days")
 
 
 def _month_start(value: Any) -> date:
@@ -87,8 +95,8 @@ def _slug(value: Any) -> str:
 def _int(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise FilterError(f"int needs a whole number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
+        raise FilterError(f"int needs a whole number, got {value!r:.60}") from None
 
 
 def _join(value: Any, separator: str = ",") -> str:

@@ -96,7 +96,8 @@ class ManifestLoader:
         return found
 
     def _expression_problem(self, path: PathTuple, text: str, exc: ExpressionError) -> Problem:
-        return self.source.problem(path, f"{exc.message} (in {text!r})", offset=exc.offset)
+        shown = text if len(text) <= 100 else text[:97] + "..."  # one readable line
+        return self.source.problem(path, f"{exc.message} (in {shown!r})", offset=exc.offset)
 
     def add_at_reference(self, owner: str, ref: Reference, message: str) -> None:
         path = self.ref_paths.get((owner, ref), (owner,))

@@ -204,3 +204,27 @@ def test_days_ago_and_add_days_are_inverse(day, days):
 def test_the_parser_never_crashes_on_garbage(text):
     with contextlib.suppress(ExpressionError):
         parse_template(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${{ run.date | days_ago(99999999999) }}", "days_ago(99999999999) leaves the calendar"),
+        ("${{ run.date | add_days(3000000) }}", "add_days(3000000) leaves the calendar"),
+        ("${{ '9999-12-31' | add_days(1) }}", "add_days(1) leaves the calendar"),
+        ("${{ vars.huge | int }}", "int needs a whole number, got inf"),
+        ("${{ '9999-12-15' | month_end }}", "filter 'month_end' failed: date value out of range"),
+    ],
+)
+def test_filters_out_of_range_are_expression_errors_not_crashes(ctx, text, message):
+    ctx.vars["huge"] = float("inf")
+    with pytest.raises(ExpressionError) as caught:
+        render(text, ctx)
+    assert message in caught.value.message
+
+
+def test_a_number_too_long_for_int_is_a_parse_error():
+    with pytest.raises(ExpressionError) as caught:
+        parse_template("${{ run.date | days_ago(" + "9" * 5000 + ") }}")
+    assert caught.value.message == "a number of 5,000 digits; write at most 30"
+    assert caught.value.offset == len("${{ run.date | days_ago(")
