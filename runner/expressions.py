@@ -156,8 +156,7 @@ class _Parser:
         if token.kind == "number":
             if len(token.text) > MAX_NUMBER_DIGITS:  # int() itself refuses 4,300 digits
                 raise ExpressionError(
-                    f"a number of {len(token.text):,} digits; write at most "
-                    f"{MAX_NUMBER_DIGITS}",
+                    f"a number of {len(token.text):,} digits; write at most {MAX_NUMBER_DIGITS}",
                     token.offset,
                 )
             return float(token.text) if "." in token.text else int(token.text)
