@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 COMMON_OUTPUTS = frozenset({"job_id", "name", "status", "start_time", "end_time"})
 EXPORT_OUTPUTS = COMMON_OUTPUTS | {"export_url", "filename"}
 MAX_UPLOAD_BYTES = 1024**3  # "Max upload is 1gb"
+# A job with ``split: true`` whose range is split also gives its parts (dates and job_id of
+# each) and the joined file's rows, bytes and sha256 (runner/splitjobs.py).
+SPLIT_OUTPUTS = frozenset({"parts", "rows", "bytes", "sha256"})
 
 
 class JobParams(BaseModel):

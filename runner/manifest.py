@@ -77,11 +77,24 @@ class LoadedManifest:
         spec = self.manifest.jobs[job_id]
         job_type = self.job_types.get(spec.job)
         names = set(job_type.outputs) if job_type else set()
+        if job_type is not None and job_type.splittable and spec.split:
+            names |= _split_outputs(spec.params)
         for _, action in spec.actions.all():
             action_type = self.action_types.get(action.name)
             if action_type is not None:
                 names |= action_type.outputs
         return frozenset(names)
+
+
+def _split_outputs(params: Mapping[str, Any]) -> frozenset[str]:
+    """The outputs of a split job, unless its dates are written out and fit in one part."""
+    from runner.jobtypes import MAX_DATE_RANGE_DAYS, SPLIT_OUTPUTS, parse_yyyymmdd
+
+    start = parse_yyyymmdd(params.get("start_date"))
+    end = parse_yyyymmdd(params.get("end_date"))
+    if start is not None and end is not None and (end - start).days < MAX_DATE_RANGE_DAYS:
+        return frozenset()  # never split: one API job, no parts
+    return SPLIT_OUTPUTS
 
 
 def _action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import SequenceNode
 
 from runner.expressions import Reference, references
+from runner.jobtypes import MAX_DATE_RANGE_DAYS, SPLIT_OUTPUTS
 from runner.problems import ManifestError, Problem
 
 if TYPE_CHECKING:
@@ -82,6 +83,10 @@ def _check_reference(
         hint = _close(output, outputs)
         if output in ("export_url", "filename") and not job_type.produces_export:
             hint = f"{job_type.name} produces no export; "
+        elif output in SPLIT_OUTPUTS and manifest.jobs[target].split and job_type.splittable:
+            hint = (
+                f"its range fits in one export of {MAX_DATE_RANGE_DAYS} days, so it has no parts; "
+            )
         return problem(
             f"job {target!r} ({job_type.name}) has no output {output!r}; {hint}"
             f"outputs: {', '.join(sorted(outputs))}",

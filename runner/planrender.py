@@ -55,15 +55,35 @@ def _action(action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def _split_parts(params: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The parts a ``split: true`` job will run as, when its resolved dates say (None: the
+    dates are not known before the run, or the range fits in one export)."""
+    from runner.jobtypes import MAX_DATE_RANGE_DAYS, parse_yyyymmdd
+    from runner.split import split_date_range
+
+    start = parse_yyyymmdd(params.get("start_date"))
+    end = parse_yyyymmdd(params.get("end_date"))
+    if start is None or end is None or start > end:
+        return None
+    if (end - start).days < MAX_DATE_RANGE_DAYS:
+        return None
+    return [
+        {"start_date": f"{first:%Y%m%d}", "end_date": f"{last:%Y%m%d}"}
+        for first, last in split_date_range(start, end)
+    ]
+
+
 def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
     planned = plan.jobs[job_id]
     spec: JobSpec = planned.spec
+    params = _resolve(spec.params, ctx)
+    splits = spec.split and planned.job_type.splittable
     return {
         "id": job_id,
         "job": spec.job,
         "needs": sorted(planned.needs),
         "needs_reasons": {need: plan.reason(job_id, need) for need in sorted(planned.needs)},
-        "params": _resolve(spec.params, ctx),
+        "params": params,
         "timeout": format_duration(spec.timeout),
         "retry": {
             "attempts": spec.retry.attempts,
@@ -76,6 +96,9 @@ def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
         },
         "preflight": spec.preflight,
         "split": spec.split,
+        # split: true with dates known now: the parts it runs as (null: one export, or the
+        # dates are only known at run time)
+        "split_parts": _split_parts(params) if splits else None,
         "resubmit_safe": planned.job_type.resubmit_safe,
         "actions": {
             when: [_action(action, ctx) for action in getattr(spec, when)]
@@ -151,8 +174,13 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
                 f"({retry['initial']}..{retry['max']}), poll {job['poll']['initial']}.."
                 f"{job['poll']['max']}"
                 + (f", preflight {job['preflight']}" if job["preflight"] != "on" else "")
-                + (", split into 31-day parts" if job["split"] else "")
+                + (", split if over 31 days" if job["split"] and not job["split_parts"] else "")
             )
+            if job["split_parts"]:
+                ranges = ", ".join(f"{p['start_date']}-{p['end_date']}" for p in job["split_parts"])
+                lines.append(
+                    f"    split into {len(job['split_parts'])} exports of at most 31 days: {ranges}"
+                )
             for when, actions in job["actions"].items():
                 for action in actions:
                     lines.append(f"    {when}: {_action_line(action)}")

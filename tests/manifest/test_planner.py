@@ -165,3 +165,58 @@ def test_render_mermaid_draws_needs_and_output_reads(plan):
         "  j1 --> j4",
         "  j3 --> j4",
     ]
+
+
+SPLIT = """
+    version: 1
+    name: split
+    jobs:
+      forty-days:
+        job: export_purchase_log
+        start_date: ${{ run.date | days_ago(39) | yyyymmdd }}
+        end_date: ${{ run.date | yyyymmdd }}
+        split: true
+      one-month:
+        job: export_purchase_log
+        start_date: 20260101
+        end_date: 20260131
+        split: true
+      counts:
+        job: import
+        list: "Parts ${{ jobs.forty-days.outputs.parts | json }}"
+        emails: "${{ jobs.forty-days.outputs.rows }}@example.com"
+"""
+
+
+def test_a_split_job_shows_its_parts_in_the_plan(write):
+    plan = build_plan(load_manifest(write(SPLIT)))
+    text = render_text(plan, {}, now=NOW)
+    assert (
+        "    split into 2 exports of at most 31 days: 20261019-20261118, 20261119-20261127"
+    ) in text
+    # The parts replace the note; a range that fits one export keeps it.
+    forty_days, one_month = text.split("  one-month  [")[0], text.split("  one-month  [")[1]
+    assert "split if over 31 days" not in forty_days
+    assert "poll 5s..5m, split if over 31 days" in one_month
+    data = json.loads(render_json(plan, {}, now=NOW))
+    jobs = {job["id"]: job for job in data["jobs"]}
+    assert jobs["forty-days"]["split_parts"] == [
+        {"start_date": "20261019", "end_date": "20261118"},
+        {"start_date": "20261119", "end_date": "20261127"},
+    ]
+    assert jobs["one-month"]["split_parts"] is None
+
+
+def test_a_split_job_offers_its_parts_and_joined_file_as_outputs(write):
+    plan = build_plan(load_manifest(write(SPLIT)))
+    assert plan.needs("counts") == {"forty-days"}
+    assert plan.loaded.job_outputs("forty-days") >= {"parts", "rows", "bytes", "sha256"}
+
+
+def test_a_split_job_that_fits_one_export_has_no_parts(write):
+    path = write(SPLIT.replace("jobs.forty-days.outputs.parts", "jobs.one-month.outputs.parts"))
+    assert problems_of(path) == [
+        "16:22: jobs.counts.list: job 'one-month' (export_purchase_log) has no output 'parts'; "
+        "its range fits in one export of 31 days, so it has no parts; outputs: end_time, "
+        "export_url, filename, job_id, name, start_time, status"
+    ]
