@@ -212,7 +212,7 @@ class ExportDownloader:
             raise _transient(f"the download was cut short at {size} of {total} bytes")
         final = target(response)
         os.replace(attempt.part, final)
-        _fsync_directory(final.parent)
+        fsync_directory(final.parent)
         self._log.info(mask(f"downloaded {size} bytes to {final}"))
         return DownloadResult(final, size, hasher.hexdigest(), attempt.resumed)
 
@@ -342,7 +342,8 @@ def _hash_existing(part: Path, length: int, hasher: Any) -> None:
             remaining -= len(chunk)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (the rename itself is atomic already)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

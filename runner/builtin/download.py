@@ -43,7 +43,7 @@ from pydantic import Field
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.builtin.reports import write_atomically
 from runner.csvstats import count_data_rows
-from runner.downloads import safe_filename
+from runner.downloads import fsync_directory, safe_filename
 from runner.hookspecs import hookimpl
 from runner.masking import register_url
 from runner.results import JobResult
@@ -155,15 +155,6 @@ def _export_job_types() -> str:
     return ", ".join(names) or "none installed"
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (the rename itself is atomic already)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class DownloadAction(ActionType):
     name: ClassVar[str] = "download"
     settings_model: ClassVar[type[ActionSettings]] = DownloadSettings
@@ -242,7 +233,7 @@ class DownloadAction(ActionType):
                 ctx.logger.info("%s is unchanged (sha256 %s); kept the old file", dest, sha256)
                 return dest.stat().st_size, sha256
             os.replace(staging, dest)
-            _fsync_dir(dest.parent)
+            fsync_directory(dest.parent)
             return size, sha256
         finally:
             staging.unlink(missing_ok=True)
