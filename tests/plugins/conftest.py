@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_dists import write_distribution
 from plugin_results import make_job, make_run
 from plugin_servers import SmtpSink, WebhookReceiver, self_signed_certificate
 
+from runner import plugins
 from runner.results import JobStatus, RunResult
 
 # The guide's example plugin has its own tests, run by test_plugin_example.py in a pytest of
@@ -81,3 +84,27 @@ def mixed_run() -> RunResult:
         make_job("purchases", JobStatus.TIMED_OUT, job_type="export_purchase_log", seconds=7200),
         make_job("cleanup", JobStatus.SKIPPED, seconds=None, error="needs 'reimport' (failed)"),
     )
+
+
+@pytest.fixture
+def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+    """Install a distribution made at test time (on sys.path for this test only)."""
+
+    def make(
+        dist_name: str, source: str, entry_name: str | None = None, version: str = "1.2.3"
+    ) -> Path:
+        module = dist_name.replace("-", "_")
+        root = tmp_path / f"site-{dist_name}"
+        write_distribution(
+            root, dist_name, {module: source}, {entry_name or dist_name: module}, version
+        )
+        monkeypatch.syspath_prepend(str(root))
+        modules.append(module)
+        sys.modules.pop(module, None)
+        plugins.reset_plugin_manager()
+        return root
+
+    modules: list[str] = []
+    yield make
+    for module in modules:  # the next test may install another module of that name
+        sys.modules.pop(module, None)

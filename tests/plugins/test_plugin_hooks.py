@@ -8,20 +8,18 @@ import signal
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
 import pytest
-from plugin_dists import write_distribution
 
 from runner import hookspecs
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.executor import exit_code_for, run
 from runner.exitcodes import ExitCode
 from runner.hookspecs import hookimpl
-from runner.plugins import get_plugin_manager, reset_plugin_manager
+from runner.plugins import get_plugin_manager
 from runner.progress import Progress
 from runner.results import JobStatus
 
@@ -80,35 +78,16 @@ class Messages(Progress):
 
 
 @pytest.fixture
-def recorder(tmp_path, monkeypatch) -> Iterator[Any]:
-    import sys
-
-    root = write_distribution(
-        tmp_path / "site",
-        "acme-recorder",
-        {"acme_recorder": RECORDER},
-        {"recorder": "acme_recorder"},
-    )
-    monkeypatch.syspath_prepend(str(root))
-    reset_plugin_manager()
+def recorder(install) -> Any:
+    install("acme-recorder", RECORDER, entry_name="recorder")
     import acme_recorder
 
-    yield acme_recorder
-    sys.modules.pop("acme_recorder", None)
+    return acme_recorder
 
 
 @pytest.fixture
-def client(sandbox) -> Iterator[Any]:
-    from runner.sailthru import RetryConfig, SailthruClient
-
-    api = SailthruClient(
-        sandbox.api_key,
-        sandbox.secret,
-        sandbox.url,
-        retry=RetryConfig(attempts=4, initial=0.05, max=0.2),
-    )
-    yield api
-    api.close()
+def client(sandbox_client) -> Any:
+    return sandbox_client  # runner.testing's, as plugin authors use it
 
 
 def write(tmp_path: Path, body: str, name: str = "t") -> Path:
@@ -345,11 +324,12 @@ def test_resume_does_not_repeat_completed_plugin_actions(
     assert len(sandbox.submissions()) == 1
 
 
-def test_register_commands_hook_adds_a_command(recorder, tmp_path):
+def test_register_commands_hook_adds_a_command(install):
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    site = install("acme-recorder", RECORDER, entry_name="recorder")
+    env = {**os.environ, "PYTHONPATH": str(site)}
     sailjobs = str(Path(sys.executable).parent / "sailjobs")
     done = subprocess.run([sailjobs, "recorder-hello"], capture_output=True, text=True, env=env)
     assert (done.returncode, done.stdout) == (0, "hello from the recorder\n")
@@ -374,27 +354,15 @@ JOB_TYPE_PLUGIN = """
 """
 
 
-def test_job_types_hook_adds_a_job_type(tmp_path, monkeypatch):
-    import sys
-
+def test_job_types_hook_adds_a_job_type(tmp_path, install):
     from runner.manifest import load_manifest
     from runner.plugins import job_type_owners
 
-    root = write_distribution(
-        tmp_path / "site",
-        "acme-update",
-        {"acme_update": JOB_TYPE_PLUGIN},
-        {"update": "acme_update"},
-    )
-    monkeypatch.syspath_prepend(str(root))
-    reset_plugin_manager()
-    try:
-        assert job_type_owners()["update"] == "update"
-        path = write(tmp_path, "jobs:\n  bulk:\n    job: update\n    url: https://x.io/a.json\n")
-        loaded = load_manifest(path)
-        assert loaded.manifest.jobs["bulk"].job == "update"
-    finally:
-        sys.modules.pop("acme_update", None)
+    install("acme-update", JOB_TYPE_PLUGIN, entry_name="update")
+    assert job_type_owners()["update"] == "update"
+    path = write(tmp_path, "jobs:\n  bulk:\n    job: update\n    url: https://x.io/a.json\n")
+    loaded = load_manifest(path)
+    assert loaded.manifest.jobs["bulk"].job == "update"
 
 
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):

@@ -45,28 +45,6 @@ GOOD_PLUGIN = """
 """
 
 
-@pytest.fixture
-def install(tmp_path, monkeypatch):
-    """Install a distribution made at test time (on sys.path for this test only)."""
-
-    def make(dist_name: str, source: str, entry_name: str | None = None, version: str = "1.2.3"):
-        module = dist_name.replace("-", "_")
-        root = tmp_path / f"site-{dist_name}"
-        write_distribution(
-            root, dist_name, {module: source}, {entry_name or dist_name: module}, version
-        )
-        monkeypatch.syspath_prepend(str(root))
-        modules.append(module)
-        sys.modules.pop(module, None)
-        plugins.reset_plugin_manager()
-        return root
-
-    modules: list[str] = []
-    yield make
-    for module in modules:  # the next test may install another module of that name
-        sys.modules.pop(module, None)
-
-
 def test_entry_point_plugin_is_loaded_with_version_source_and_hooks(install):
     install("acme-notes", GOOD_PLUGIN, entry_name="notes", version="2.0.1")
     infos = {info.name: info for info in plugins.plugin_infos()}
@@ -209,29 +187,24 @@ def test_two_distributions_with_the_same_plugin_name(install):
         plugins.get_plugin_manager()
 
 
-def test_action_types_hook_that_raises_names_the_plugin(install):
-    source = """
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('raise KeyError("settings")', "plugin 'raiser' failed in sailjobs_action_types"),
+        ('return ["email"]', "returned 'email', not a ActionType instance"),
+    ],
+    ids=["raises", "returns-a-string"],
+)
+def test_a_broken_action_types_hook_is_named(install, body, message):
+    source = f"""
         from runner.hookspecs import hookimpl
 
         @hookimpl
         def sailjobs_action_types():
-            raise KeyError("settings")
+            {body}
     """
     install("acme-raiser", source, entry_name="raiser")
-    with pytest.raises(PluginError, match="plugin 'raiser' failed in sailjobs_action_types"):
-        plugins.action_types()
-
-
-def test_action_types_hook_must_return_action_types(install):
-    source = """
-        from runner.hookspecs import hookimpl
-
-        @hookimpl
-        def sailjobs_action_types():
-            return ["email"]
-    """
-    install("acme-wrong", source, entry_name="wrong")
-    with pytest.raises(PluginError, match="returned 'email', not a ActionType instance"):
+    with pytest.raises(PluginError, match=re.escape(message)):
         plugins.action_types()
 
 
