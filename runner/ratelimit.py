@@ -99,9 +99,28 @@ class RateLimitBudget:
             return
         key = self._key(endpoint, method)
         with self._lock:
+            state = self._merge(self._states.get(key), state)
             self._states[key] = state
             if state.remaining is not None and state.remaining <= 0:
                 self._block(key, self._reset_time(state, now))
+
+    @staticmethod
+    def _merge(known: RateLimitState | None, answer: RateLimitState) -> RateLimitState:
+        """What to believe after ``answer``, given what we ``known`` (our local count).
+
+        Within one window (same reset) ``remaining`` only goes down: an answer to a request
+        sent earlier does not count the requests other threads sent since, so the lower of
+        the two wins. An answer about an older window than the one we know is stale.
+        """
+        if known is None or known.reset is None or answer.reset is None:
+            return answer
+        if answer.reset < known.reset:
+            return known
+        same_window = answer.reset == known.reset
+        if same_window and known.remaining is not None and answer.remaining is not None:
+            remaining = min(known.remaining, answer.remaining)
+            return RateLimitState(answer.limit, remaining, answer.reset)
+        return answer
 
     def exhausted(self, endpoint: str, method: str, headers: Mapping[str, str], now: float) -> None:
         """Record a 429: every caller of the endpoint waits until the reset (or the next minute)."""

@@ -58,6 +58,21 @@ def test_remaining_is_counted_down_locally_until_the_reset() -> None:
     assert budget.acquire("job", "GET", clock=clock, sleep=clock.sleep) == 0.0
 
 
+def test_answers_never_raise_the_count_within_a_window() -> None:
+    # Answers to requests sent before other threads' ones report more than is left.
+    clock = FakeClock(1_700_000_010.0)
+    budget = RateLimitBudget(jitter=0.0)
+    budget.update("job", "POST", _headers(40, 10, 1_700_000_040), clock())
+    for _ in range(6):
+        budget.acquire("job", "POST", clock=clock, sleep=clock.sleep)
+    budget.update("job", "POST", _headers(40, 9, 1_700_000_040), clock())  # a late answer
+    assert budget.state("job", "POST").remaining == 4
+    budget.update("job", "POST", _headers(40, 30, 1_699_999_980), clock())  # an older window
+    assert budget.state("job", "POST") == RateLimitState(40, 4, 1_700_000_040)
+    budget.update("job", "POST", _headers(40, 39, 1_700_000_100), clock())  # the next window
+    assert budget.state("job", "POST") == RateLimitState(40, 39, 1_700_000_100)
+
+
 def test_jitter_spreads_the_wake_ups() -> None:
     clock = FakeClock(1_700_000_010.0)
     budget = RateLimitBudget(jitter=2.0)
@@ -120,3 +135,50 @@ def test_reset_default_budget_forgets_blocks() -> None:
     assert default_budget().wait_time("job", "GET", clock()) > 0
     reset_default_budget()
     assert default_budget().wait_time("job", "GET", clock()) == 0.0
+
+
+def test_threads_of_one_client_share_the_countdown_and_never_overshoot(make_client) -> None:
+    """The server allows 5 GETs per 2 s window and refuses (429) beyond. After one call,
+    8 threads call at once: 4 go, the other 4 wait for the reset instead of being refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .servers import ScriptedServer
+
+    limit, window = 5, 2.0  # a short window on the real clock: the API's is a minute
+    counts: dict[int, int] = {}
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def limited(handler, received) -> None:
+        with lock:
+            current = int(time.time() // window)
+            counts[current] = counts.get(current, 0) + 1
+            used = counts[current]
+        headers = {
+            "X-Rate-Limit-Limit": str(limit),
+            "X-Rate-Limit-Remaining": str(max(0, limit - used)),
+            "X-Rate-Limit-Reset": str((current + 1) * window),
+        }
+        if used > limit:
+            refused.append(current)
+            handler.send_json(429, {"error": 43, "errormsg": "Too many requests"}, headers)
+        else:
+            handler.send_json(200, {"job_id": "j", "status": "pending"}, headers)
+
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    # Start just after a window begins, so the burst falls in the window the first call saw.
+    time.sleep(window - time.time() % window + 0.05)
+    with ScriptedServer([limited]) as server:
+        client = make_client(server.url, clock=time.time, sleep=sleep)
+        client.get_job("j")
+        assert client.budget_for("job", "GET").remaining == limit - 1
+        with ThreadPoolExecutor(8) as pool:
+            jobs = list(pool.map(lambda _: client.get_job("j"), range(8)))
+    assert len(jobs) == 8 and refused == []
+    assert len(server.requests) == 9 and sorted(counts.values()) == [4, 5]
+    assert len(waits) == 4 and all(0 < wait <= window for wait in waits)
