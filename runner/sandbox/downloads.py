@@ -16,6 +16,7 @@ from runner.sandbox.faults import CUT_DOWNLOAD, Faults
 from runner.sandbox.jobs import JobManager
 
 EXPORT_PATH = re.compile(r"^/export/\d{4}/\d{2}/\d{2}/(?P<token>[0-9a-f]{32})$")
+HEADER_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # an HTTP header is latin-1 at best
 
 
 class DroppedConnection(ConnectionError):
@@ -49,7 +50,9 @@ def serve_export(environ: dict[str, Any], jobs: JobManager, faults: Faults) -> R
     if jobs.is_expired(record) or not Path(record.export_path).exists():
         jobs.describe(record, "")  # deletes the expired file
         return not_found()
-    filename = str(record.result.get("filename", "export.csv"))
+    filename = str(record.result.get("filename", ""))
+    if not HEADER_SAFE_FILENAME.match(filename):  # written by an older sandbox: not header-safe
+        filename = "export.csv"
     response = send_file(
         record.export_path, environ, mimetype="text/csv", conditional=True, max_age=None
     )

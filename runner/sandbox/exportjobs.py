@@ -14,6 +14,7 @@ import re
 import secrets
 import sqlite3
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,13 @@ def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
 
 
 def export_filename(name: str) -> str:
-    """``Main Newsletter`` -> ``main_newsletter.csv`` (safe in a Content-Disposition)."""
-    stem = re.sub(r"[^\w.-]+", "_", name.strip().lower()).strip("_.") or "export"
+    """``Main Newsletter`` -> ``main_newsletter.csv``; ``Café`` -> ``cafe.csv``.
+
+    ASCII only: the name goes into a Content-Disposition header, and an HTTP header cannot
+    carry other characters (accents are folded, anything else becomes ``_``).
+    """
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^a-z0-9_.-]+", "_", folded.strip().lower()).strip("_.") or "export"
     return f"{stem}.csv"
 
 

@@ -201,14 +201,18 @@ class _MultipartReader:
     def _start_part(self, event: Field | File) -> None:
         self.current = event
         self.text.clear()
-        if isinstance(event, File) and event.name == "file" and self.upload is None:
+        # The part named ``file`` is the upload even without a filename (then the decoder
+        # calls it a Field): it goes to disk, and it is never a signed text parameter.
+        if event.name == "file" and self.upload is None:
             self.upload_dir.mkdir(parents=True, exist_ok=True)
             path = self.upload_dir / f"upload-{secrets.token_hex(8)}"
             self.sink = open(path, "wb")  # noqa: SIM115 (closed at the part's end or on errors)
-            self.upload = Upload(path, event.filename, event.headers.get("Content-Type"), 0)
+            filename = event.filename if isinstance(event, File) else ""
+            self.upload = Upload(path, filename, event.headers.get("Content-Type"), 0)
 
     def _data(self, data: bytes, more_data: bool) -> None:
-        if self.sink is not None and self.upload is not None:
+        to_file = self.sink is not None
+        if to_file and self.upload is not None:
             self.upload.size += len(data)
             if self.upload.size > self.max_upload:
                 raise api_error(errors.FILE_TOO_LARGE)
@@ -218,7 +222,7 @@ class _MultipartReader:
                 raise api_error(errors.FILE_TOO_LARGE)
             self.text.extend(data)
         if not more_data:
-            if isinstance(self.current, Field):
+            if isinstance(self.current, Field) and not to_file:
                 self.fields[self.current.name] = _decode_field(bytes(self.text))
             self.close()
             self.current = None

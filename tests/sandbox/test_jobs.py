@@ -240,6 +240,20 @@ def test_export_download_supports_ranges(client: SailthruClient) -> None:
         assert part.headers["Content-Range"] == f"bytes 100-{len(content) - 1}/{len(content)}"
 
 
+def test_a_list_name_beyond_ascii_downloads_with_an_ascii_filename(
+    client: SailthruClient,
+) -> None:
+    name = "Café Ünï 日本"
+    imported = client.api_post("job", {"job": "import", "list": name, "emails": "zoe@example.com"})
+    assert poll(client, imported.get_body()["job_id"])["status"] == "completed"
+    job, rows = export_rows(client, {"job": "export_list_data", "list": name})
+    assert job["name"] == f"Export All List Data: {name}"
+    assert job["filename"] == "cafe_uni.csv"
+    assert rows[1][1] == hashlib.md5(b"zoe@example.com").hexdigest()
+    with requests.get(job["export_url"], timeout=10) as response:
+        assert response.headers["Content-Disposition"] == "attachment; filename=cafe_uni.csv"
+
+
 def test_export_links_expire_after_the_ttl(sandbox_factory) -> None:
     sandbox = sandbox_factory(export_ttl=0.5)
     client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)

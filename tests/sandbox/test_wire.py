@@ -86,6 +86,19 @@ def test_file_part_variants_are_accepted(
     assert len(members(sandbox, "Variants")) == 2
 
 
+def test_file_part_without_a_filename_is_the_upload_and_not_signed(sandbox: Sandbox) -> None:
+    body = multipart(
+        signed(sandbox, import_payload("NoFilename")),
+        'Content-Disposition: form-data; name="file"',
+        b"kai@example.com\nlea@example.com\n",
+    )
+    with post_multipart(sandbox, body) as response:
+        assert response.status_code == 200, response.text
+        job_id = response.json()["job_id"]
+    assert wait_for_job(sandbox, job_id)["status"] == "completed"
+    assert len(members(sandbox, "NoFilename")) == 2
+
+
 def test_missing_closing_boundary_is_tolerated(sandbox: Sandbox) -> None:
     body = multipart(
         signed(sandbox, import_payload("NoClose")),
