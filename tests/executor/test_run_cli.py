@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from runner.cli import cli
 
@@ -24,6 +24,15 @@ def demo_copy(tmp_path: Path) -> Path:
     """The repository's manifests/ folder copied, so exports land in the test's folder."""
     shutil.copytree(REPO / "manifests", tmp_path / "manifests")
     return tmp_path
+
+
+def run_cli(tmp_path: Path, manifest: str, *options: str) -> tuple[Path, Result]:
+    """``sailjobs run`` in-process on ``manifest`` (YAML text, written to ``tmp_path/m.yaml``),
+    the run state in ``tmp_path/st``."""
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest)
+    state = ["--state", str(tmp_path / "st")]
+    return path, CliRunner().invoke(cli, ["run", str(path), *options, *state])
 
 
 @pytest.mark.slow
@@ -53,9 +62,9 @@ def test_the_demo_runs_end_to_end_and_writes_real_csv_files(demo_copy: Path) -> 
 
 
 def test_an_invalid_manifest_prints_its_problems_and_exits_2(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("version: 1\nname: bad\njobs:\n  a:\n    job: export_list_data\n    lst: M\n")
-    result = CliRunner().invoke(cli, ["run", str(path), "--state", str(tmp_path / "st")])
+    path, result = run_cli(
+        tmp_path, "version: 1\nname: bad\njobs:\n  a:\n    job: export_list_data\n    lst: M\n"
+    )
     assert result.exit_code == 2
     problems = [line for line in result.output.splitlines() if line.startswith(f"{path}:")]
     assert problems and any("lst" in line for line in problems)
@@ -66,9 +75,9 @@ def test_an_invalid_manifest_prints_its_problems_and_exits_2(tmp_path: Path) -> 
 def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch) -> None:
     for name in ("SAILTHRU_API_KEY", "SAILTHRU_API_SECRET", "SAILTHRU_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "m.yaml"
-    path.write_text("version: 1\nname: m\njobs:\n  a:\n    job: export_scheduled_sends\n")
-    result = CliRunner().invoke(cli, ["run", str(path), "--state", str(tmp_path / "st")])
+    _, result = run_cli(
+        tmp_path, "version: 1\nname: m\njobs:\n  a:\n    job: export_scheduled_sends\n"
+    )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Sailthru credentials missing")
@@ -76,33 +85,27 @@ def test_missing_credentials_is_one_line_and_exit_2(tmp_path: Path, monkeypatch)
 
 
 def test_missing_env_variables_are_named_together(tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-    path.write_text(
+    _, result = run_cli(
+        tmp_path,
         "version: 1\nname: m\njobs:\n  a:\n    job: import\n    list: ${{ env.ZZ_LIST }}\n"
-        "    emails: ${{ env.ZZ_EMAILS }}\n"
-    )
-    result = CliRunner().invoke(
-        cli, ["run", str(path), "--sandbox", "--state", str(tmp_path / "st")]
+        "    emails: ${{ env.ZZ_EMAILS }}\n",
+        "--sandbox",
     )
     assert result.exit_code == 2
     assert "environment variables not set: ZZ_EMAILS, ZZ_LIST" in result.output
 
 
 def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-    path.write_text("version: 1\nname: m\njobs: {}\n")
-    result = CliRunner().invoke(cli, ["run", str(path), "-q", "-v"])
+    _, result = run_cli(tmp_path, "version: 1\nname: m\njobs: {}\n", "-q", "-v")
     assert result.exit_code == 2 and "cannot be used together" in result.output
 
 
 def test_a_failed_job_exits_1(tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-    path.write_text(
+    _, result = run_cli(
+        tmp_path,
         "version: 1\nname: m\ndefaults:\n  poll: {initial: 0.1s}\njobs:\n"
-        "  a:\n    job: export_list_data\n    list: No Such List\n"
-    )
-    result = CliRunner().invoke(
-        cli, ["run", str(path), "--sandbox", "--state", str(tmp_path / "st")]
+        "  a:\n    job: export_list_data\n    list: No Such List\n",
+        "--sandbox",
     )
     assert result.exit_code == 1, result.output
     assert "a: failed" in result.output

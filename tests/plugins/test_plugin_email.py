@@ -17,6 +17,18 @@ def settings(sink, **extra) -> EmailSettings:
     )
 
 
+def login_settings(sink, certificate, **extra) -> EmailSettings:
+    """STARTTLS with the test CA and the login from SMTP_USER / SMTP_PASSWORD."""
+    return settings(
+        sink,
+        security="starttls",
+        ca_file=str(certificate[0]),
+        user_env="SMTP_USER",
+        password_env="SMTP_PASSWORD",
+        **extra,
+    )
+
+
 def parts(mail) -> tuple[str, str]:
     text = mail.message.get_body(preferencelist=("plain",)).get_content()
     html = mail.message.get_body(preferencelist=("html",)).get_content()
@@ -70,13 +82,7 @@ def test_starttls_with_login_from_environment(smtp_sink, certificate, monkeypatc
     monkeypatch.setenv("SMTP_USER", "mailer")
     monkeypatch.setenv("SMTP_PASSWORD", "s3cret-pass")
     EmailAction().run(
-        settings(
-            sink,
-            security="starttls",
-            ca_file=str(certificate[0]),
-            user_env="SMTP_USER",
-            password_env="SMTP_PASSWORD",
-        ),
+        login_settings(sink, certificate),
         make_context(make_run(make_job("export-main"))),
     )
 
@@ -115,15 +121,7 @@ def test_wrong_password_fails_at_once_without_retrying(smtp_sink, certificate, m
     monkeypatch.setenv("SMTP_PASSWORD", "wrong-password")
     with pytest.raises(EmailError, match=r"refused the login \(535\)") as caught:
         EmailAction().run(
-            settings(
-                sink,
-                security="starttls",
-                ca_file=str(certificate[0]),
-                user_env="SMTP_USER",
-                password_env="SMTP_PASSWORD",
-                retry_delay=0,
-            ),
-            make_context(make_run()),
+            login_settings(sink, certificate, retry_delay=0), make_context(make_run())
         )
     # One login: smtplib tries each mechanism the server offers (LOGIN, PLAIN) once.
     assert sink.auth_attempts == 2
