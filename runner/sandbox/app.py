@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -115,7 +116,7 @@ class SandboxApp:
             if method not in ENDPOINTS[endpoint]:
                 raise api_error(errors.UNSUPPORTED_METHOD)
             request.payload = decode_payload(request)
-            body = self._route(request)
+            body = self._route(request, request_base_url(environ, self.config.url))
             if self.faults.take(DROP_AFTER_BODY, method, path):
                 self._drop(environ, method, path)
             status = 200
@@ -145,14 +146,29 @@ class SandboxApp:
         if not verify(self.config.secret, request.signed_params(), sig):
             raise api_error(errors.BAD_SIGNATURE)
 
-    def _route(self, request: ApiRequest) -> Any:
+    def _route(self, request: ApiRequest, base_url: str) -> Any:
         if request.endpoint == "settings":
             return self.config.settings()
         if request.method == "POST":
             answer = self.jobs.submit(request.payload, request.upload)
             request.upload_taken = True
             return answer
-        return self.jobs.get(request.payload, self.config.url)
+        return self.jobs.get(request.payload, base_url)
+
+
+def request_base_url(environ: dict[str, Any], default: str) -> str:
+    """The sandbox's URL as the client reached it (its Host header), else ``default``.
+
+    A sandbox bound to 0.0.0.0 in a container is reached as ``http://sandbox:8642``: its
+    export links must use that name, not the address it listens on.
+    """
+    host = environ.get("HTTP_HOST", "")
+    if not _HOST.match(host):
+        return default
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
 def _half_then_drop(data: bytes, environ: dict[str, Any]) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from sailthru.sailthru_client import SailthruClient
@@ -252,6 +253,19 @@ def test_a_list_name_beyond_ascii_downloads_with_an_ascii_filename(
     assert rows[1][1] == hashlib.md5(b"zoe@example.com").hexdigest()
     with requests.get(job["export_url"], timeout=10) as response:
         assert response.headers["Content-Disposition"] == "attachment; filename=cafe_uni.csv"
+
+
+def test_export_url_names_the_host_the_client_reached(client: SailthruClient) -> None:
+    """Bound to 0.0.0.0 in a container, the sandbox is reached by another name: links use it."""
+    job, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    assert job["export_url"].startswith(client.api_url + "/export/")
+    port = urlsplit(client.api_url).port
+    query = client._prepare_json_payload({"job_id": job["job_id"]})
+    for host, base in [(f"sandbox:{port}", f"http://sandbox:{port}"), ("bad/host", client.api_url)]:
+        with requests.get(
+            f"{client.api_url}/job", params=query, headers={"Host": host}, timeout=10
+        ) as response:
+            assert response.json()["export_url"] == base + job["export_url"][len(client.api_url) :]
 
 
 def test_export_links_expire_after_the_ttl(sandbox_factory) -> None:
