@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -36,7 +37,7 @@ from runner.apierrors import (
 )
 from runner.downloads import DownloadResult, ExportDownloader, safe_filename
 from runner.jobinfo import JobInfo
-from runner.masking import mask, register_secret
+from runner.masking import mask, redact_url, register_secret
 from runner.ratelimit import RateLimitBudget, RateLimitState, default_budget
 from runner.retrypolicy import (
     TRANSPORT_ERRORS,
@@ -324,10 +325,11 @@ class SailthruClient:
                     data=body.body,
                     headers={"Content-Type": body.content_type},
                     timeout=self._timeout(file),
+                    allow_redirects=False,
                 )
             else:
                 response = self._session.request(
-                    method, url, params=params, timeout=self._timeout(None)
+                    method, url, params=params, timeout=self._timeout(None), allow_redirects=False
                 )
         except requests.RequestException as exc:
             raise self._connection_failure(request, exc, body, resubmit_safe) from exc
@@ -388,6 +390,16 @@ class SailthruClient:
             body: Any = response.json()
         except ValueError:
             body = None
+        if 300 <= status < 400:
+            # Followed, a redirected POST would arrive as a GET without its signed form.
+            where = redact_url(urljoin(f"{self.base_url}/", response.headers.get("Location", "")))
+            error = ApiError(
+                f"the API redirected to {where}",
+                http_status=status,
+                request=request,
+                hint=f"point {ENV_API_URL} (the client's base URL) at the API's address itself",
+            )
+            raise AttemptFailed(error, retry=False, reason=f"HTTP {status} (permanent)")
         api_error = error_from_body(body)
         if status == 429 or (api_error is not None and api_error[0] == 43):
             self.budget.exhausted(endpoint, method, response.headers, now)

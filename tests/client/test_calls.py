@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.sailthru import JobInfo, MissingCredentialsError, SailthruClient
+from runner.sailthru import ApiError, JobInfo, MissingCredentialsError, SailthruClient
 from runner.signature import sign
 
 from .conftest import API_KEY, SECRET
@@ -192,3 +192,25 @@ def test_delete_sends_signed_params_in_the_query(make_client) -> None:
     assert request.query["sig"] == sign(
         SECRET, {k: v for k, v in request.query.items() if k != "sig"}
     )
+
+
+def test_a_redirect_is_a_clear_error_not_a_post_turned_get(make_client) -> None:
+    # Followed, a 301 turns the POST into a GET that loses the signed form.
+    def redirect(handler, received) -> None:
+        handler.read_body(received)
+        handler.send_response(301)
+        handler.send_header("Location", "https://api.example.com" + handler.path)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with ScriptedServer([redirect]) as server:
+        client = make_client(server.url)
+        with pytest.raises(ApiError) as post_error:
+            client.submit_job({"job": "import", "list": "L", "emails": "a@x.com"})
+        with pytest.raises(ApiError) as get_error:
+            client.get_job("j1")
+    assert [(r.method, r.path) for r in server.requests] == [("POST", "/job"), ("GET", "/job")]
+    for error in (post_error.value, get_error.value):
+        assert error.http_status == 301 and not error.transient
+        assert "redirected to https://api.example.com/***" in str(error)
+        assert "SAILTHRU_API_URL" in str(error) and "sig=" not in str(error)
