@@ -10,22 +10,24 @@ from runner.results import JobStatus
 from runner.state import RunState
 
 
-def dates(days: int) -> tuple[str, str]:
+def split_purchases(days: int, more: str = "") -> tuple[str, str, str]:
+    """A split ``purchases`` job over the last ``days`` days (``more``: lines to add to it):
+    its start and end dates and the jobs text."""
     end = date.today()
-    return f"{end - timedelta(days=days - 1):%Y%m%d}", f"{end:%Y%m%d}"
+    first, last = f"{end - timedelta(days=days - 1):%Y%m%d}", f"{end:%Y%m%d}"
+    jobs = (
+        "purchases:\n"
+        "  job: export_purchase_log\n"
+        f"  start_date: {first}\n"
+        f"  end_date: {last}\n"
+        "  split: true\n"
+    )
+    return first, last, jobs + more
 
 
 def test_a_40_day_range_is_exported_in_parts_and_joined(sandbox, tmp_path, run_jobs) -> None:
-    start, end = dates(40)
-    result = run_jobs(f"""
-        purchases:
-          job: export_purchase_log
-          start_date: {start}
-          end_date: {end}
-          split: true
-          on_success:
-            - download: {{path: out/}}
-    """)
+    start, end, jobs = split_purchases(40, "  on_success:\n    - download: {path: out/}\n")
+    result = run_jobs(jobs)
     job = result.jobs["purchases"]
     assert job.status is JobStatus.SUCCEEDED, job.error
     submitted = sandbox.submissions("export_purchase_log")
@@ -51,28 +53,14 @@ def test_a_40_day_range_is_exported_in_parts_and_joined(sandbox, tmp_path, run_j
 
 def test_a_failed_part_fails_the_job_naming_the_part(sandbox, run_jobs) -> None:
     sandbox.faults.error_next_jobs(2)
-    start, end = dates(35)
-    result = run_jobs(f"""
-        purchases:
-          job: export_purchase_log
-          start_date: {start}
-          end_date: {end}
-          split: true
-    """)
+    result = run_jobs(split_purchases(35)[2])
     job = result.jobs["purchases"]
     assert job.status is JobStatus.FAILED
     assert "part 1 (" in job.error and "injected fault" in job.error
 
 
 def test_a_range_within_31_days_is_one_job(sandbox, run_jobs) -> None:
-    start, end = dates(31)
-    result = run_jobs(f"""
-        purchases:
-          job: export_purchase_log
-          start_date: {start}
-          end_date: {end}
-          split: true
-    """)
+    result = run_jobs(split_purchases(31)[2])
     assert result.succeeded and "parts" not in result.jobs["purchases"].outputs
     assert len(sandbox.submissions()) == 1
 
