@@ -91,7 +91,9 @@ class ListImport(JobKind):
         payload = record.payload
         signup_dates = is_true(payload.get("signup_dates"))
         url = payload.get("url")
-        fetched = fetch_url(str(url).strip(), env.upload_dir) if url not in (None, "") else None
+        fetched = None
+        if url not in (None, ""):
+            fetched = fetch_url(str(url).strip(), env.upload_dir, env.max_upload)
         try:
             # A first pass finds any bad line before anything is written; the second writes
             # in short transactions, so other jobs and requests are never held up for long.
@@ -125,16 +127,21 @@ class ListImport(JobKind):
                 yield from read_email_file(Path(path), signup_dates)
 
 
-def fetch_url(url: str, upload_dir: Path) -> Path:
-    """Download an import's ``url`` to a file (streamed), or end the job in error."""
+def fetch_url(url: str, upload_dir: Path, max_size: int) -> Path:
+    """Download an import's ``url`` to a file (streamed, capped like an upload), or end the
+    job in error."""
     upload_dir.mkdir(parents=True, exist_ok=True)
     path = upload_dir / f"url-{secrets.token_hex(8)}"
     try:
         with requests.get(url, stream=True, timeout=URL_TIMEOUT) as response:
             if response.status_code != 200:
                 raise JobFailed(f"Could not fetch the import URL: HTTP {response.status_code}")
+            size = 0
             with open(path, "wb") as sink:
                 for chunk in response.iter_content(256 * 1024):
+                    size += len(chunk)
+                    if size > max_size:
+                        raise JobFailed(errors.FILE_TOO_LARGE[2])
                     sink.write(chunk)
     except requests.RequestException as error:
         remove_quietly(path)

@@ -102,6 +102,7 @@ class JobEnv:
     data_dir: Path
     upload_dir: Path
     export_dir: Path
+    max_upload: int = 1024**3  # bytes of an uploaded file or of an import's ``url``
 
 
 class JobKind:

@@ -128,7 +128,9 @@ class Sandbox:
         self._store = Store(self.data_dir / "sandbox.sqlite3")
         if self.seed:
             load_seed(self._store, self.seed)
-        env = JobEnv(self._store, self.data_dir, self.upload_dir, self.data_dir / "exports")
+        env = JobEnv(
+            self._store, self.data_dir, self.upload_dir, self.data_dir / "exports", self.max_upload
+        )
         self._jobs = JobManager(
             env, job_kinds(), self.faults, self.job_time, self.export_ttl, self._job_finished
         )

@@ -113,6 +113,19 @@ def test_import_from_url_reads_another_exports_link(client: SailthruClient) -> N
     assert job["status"] == "completed"
 
 
+def test_import_from_a_url_over_the_size_cap_ends_in_error(sandbox_factory) -> None:
+    sandbox = sandbox_factory(max_upload=200)
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    export, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    payload = {"job": "import", "list": "Too Big", "url": export["export_url"]}
+    job = poll(client, client.api_post("job", payload).get_body()["job_id"])
+    assert job["status"] == "error"
+    assert job["error_message"] == (
+        "The size of the file exceeds the maximum upload file size Max upload is 1gb"
+    )
+    assert not any(sandbox.upload_dir.glob("url-*"))
+
+
 def test_import_from_a_url_serving_emails(client: SailthruClient) -> None:
     class Emails(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
