@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from runner.executor import run
+from runner.jobtypes import MAX_UPLOAD_BYTES
 from runner.results import JobStatus
 from runner.sailthru import SailthruClient
 
@@ -36,6 +37,45 @@ def test_a_bad_purchase_file_is_never_submitted(
     assert job.status is JobStatus.FAILED
     assert case["summary"] in job.error
     assert job.remote_job_id is None
+    assert sandbox.submissions() == []
+
+
+JOB_OF_KIND: dict[str, dict[str, Any]] = {
+    "purchases": {"job": "purchase_import"},
+    "emails": {"job": "import", "list": "Engaged"},
+    "signup_dates": {"job": "import", "list": "Engaged", "signup_dates": 1},
+}
+OTHER_BAD_FILES = [c for c in CASES if c["kind"] != "purchases" and not c["ok"]]
+
+
+@pytest.mark.parametrize("case", OTHER_BAD_FILES, ids=[c["file"] for c in OTHER_BAD_FILES])
+def test_a_bad_import_file_is_never_submitted(
+    sandbox: Any, tmp_path: Path, case: dict[str, Any]
+) -> None:
+    """Every bad email list and signup-dates CSV of the corpus, through a real run; the
+    file named by an expression, so only the check before submission can catch it."""
+    shutil.copy(CORPUS / case["file"], tmp_path / case["file"])
+    job = {**JOB_OF_KIND[case["kind"]], "file": "${{ vars.file }}"}
+    manifest = tmp_path / "manifest.yaml"
+    document = {"version": 1, "name": "preflight", "vars": {"file": case["file"]}}
+    manifest.write_text(yaml.safe_dump({**document, "jobs": {"load": job}}))
+    with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
+        result = run(manifest, client=client, state_dir=tmp_path / "state")
+    assert result.jobs["load"].status is JobStatus.FAILED
+    assert case["summary"] in result.jobs["load"].error
+    assert sandbox.submissions() == []
+
+
+def test_a_file_over_1_gb_is_never_submitted(sandbox: Any, tmp_path: Path) -> None:
+    with (tmp_path / "huge.jsonl").open("wb") as stream:
+        stream.truncate(MAX_UPLOAD_BYTES + 1)  # sparse: no disk blocks written
+    document = {"version": 1, "name": "preflight", "vars": {"file": "huge.jsonl"}}
+    jobs = {"load": {"job": "purchase_import", "file": "${{ vars.file }}"}}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({**document, "jobs": jobs}))
+    with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
+        result = run(tmp_path / "manifest.yaml", client=client, state_dir=tmp_path / "state")
+    assert result.jobs["load"].status is JobStatus.FAILED
+    assert "exceeds the maximum upload file size Max upload is 1gb" in result.jobs["load"].error
     assert sandbox.submissions() == []
 
 
