@@ -218,6 +218,8 @@ def update_purchase_fields(db: sqlite3.Connection, emails: list[str]) -> None:
         " purchase_count = (SELECT count(*) FROM purchases p WHERE p.email = users.email),"
         " purchase_price = (SELECT coalesce(sum(price), 0) FROM purchases p"
         "  WHERE p.email = users.email),"
+        " largest_purchase_item_price = (SELECT coalesce(max(json_extract(i.value, '$.price')),"
+        "  0) FROM purchases p, json_each(p.data, '$.items') i WHERE p.email = users.email),"
         # Stored as CSV cells: an RFC 2822 date has a comma, so it is quoted.
         " first_purchase_time = coalesce((SELECT '\"' || date || '\"' FROM purchases p"
         "  WHERE p.email = users.email ORDER BY date_key, id LIMIT 1), ''),"

@@ -197,16 +197,19 @@ def test_purchases_update_the_buyers_profiles(sandbox_factory, tmp_path: Path) -
     assert submit_file(client, {"job": "purchase_import"}, path)["status"] == "completed"
     fields = {"purchase_count": 1, "purchase_price": 1, "first_purchase_time": 1}
     fields["last_purchase_time"] = 1
+    fields["largest_purchase_item_price"] = 1
     _, rows = export_rows(client, {"job": "export_list_data", "list": "Buyers", "fields": fields})
     # Columns in the export's own order, whatever the order asked for.
     assert rows[0][2:] == [
-        "First Purchase Time", "Purchase Count", "Purchase Price", "Last Purchase Time"
+        "First Purchase Time", "Purchase Count", "Purchase Price", "Last Purchase Time",
+        "Largest Purchase Item Price",
     ]  # fmt: skip
     assert rows[1][2:] == [
         "Wed, 01 Jun 2016 00:00:00 +0000",
         "2",
         str(2 * (2 * 4000 + 25000 - 5000)),
         "Fri, 01 Jul 2016 00:00:00 +0000",
+        "25000",
     ]
 
 
