@@ -53,9 +53,12 @@ def serve_export(environ: dict[str, Any], jobs: JobManager, faults: Faults) -> R
     filename = str(record.result.get("filename", ""))
     if not HEADER_SAFE_FILENAME.match(filename):  # written by an older sandbox: not header-safe
         filename = "export.csv"
-    response = send_file(
-        record.export_path, environ, mimetype="text/csv", conditional=True, max_age=None
-    )
+    try:
+        response = send_file(
+            record.export_path, environ, mimetype="text/csv", conditional=True, max_age=None
+        )
+    except OSError:  # deleted or unreadable since the check above (it expired meanwhile)
+        return not_found()
     del response.headers["Date"]  # the server adds its own
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f"attachment; filename={filename}"

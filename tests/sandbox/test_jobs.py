@@ -306,6 +306,20 @@ def test_expire_exports_now(sandbox: Sandbox) -> None:
     assert list((sandbox.data_dir / "exports").glob("*.csv")) == []
 
 
+def test_an_export_file_that_cannot_be_read_is_404_not_a_crash(sandbox: Sandbox) -> None:
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    job, _ = export_rows(client, {"job": "export_list_data", "list": "VIP"})
+    (path,) = (sandbox.data_dir / "exports").glob("*.csv")
+    path.unlink()
+    path.mkdir()  # still "exists", but can no longer be opened as a file
+    try:
+        with requests.get(job["export_url"], timeout=10) as response:
+            assert response.status_code == 404
+            assert "NoSuchKey" in response.text
+    finally:
+        path.rmdir()
+
+
 def test_guessed_export_urls_are_404(sandbox: Sandbox) -> None:
     for path in ("/export/", "/export/2026/01/01/" + "0" * 32, "/export/../sandbox.sqlite3"):
         with requests.get(sandbox.url + path, timeout=10) as response:
