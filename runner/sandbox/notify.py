@@ -50,7 +50,10 @@ def report_message(to: str, fields: dict[str, Any]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = REPORT_SENDER
     message["To"] = to
-    message["Subject"] = f"Job {fields.get('status', '')}: {fields.get('name', '')}"
+    # One line: a list name may hold line breaks, which a header cannot.
+    message["Subject"] = " ".join(
+        f"Job {fields.get('status', '')}: {fields.get('name', '')}".split()
+    )
     lines = [f"{key}: {value}" for key, value in fields.items() if key != "export_url"]
     if "export_url" in fields:
         lines.append("export_url: (see the job's GET; the link expires)")

@@ -237,4 +237,9 @@ class Sandbox:
         if isinstance(postback_url, str) and postback_url:
             send_postback(postback_url, fields, self.api_key, self.secret)
         if isinstance(report_email, str) and report_email:
-            self._mailer.send(report_message(report_email, fields))
+            try:
+                message = report_message(report_email, fields)
+            except ValueError:  # not usable as a To header (a line break in it)
+                log.warning("report_email %r is not an email address; no report sent", report_email)
+                return
+            self._mailer.send(message)

@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+import pytest
 from aiosmtpd.controller import Controller
 from sailthru.sailthru_client import SailthruClient, get_signature_hash
 
@@ -100,6 +101,21 @@ def test_report_email_goes_to_the_outbox_without_smtp(sandbox: Sandbox) -> None:
     body = message.get_content()
     assert job_id in body
     assert "/export/" not in body  # the capability URL is not mailed around
+
+
+def test_report_email_survives_line_breaks_in_names_and_addresses(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    for report_email in ("ops@example.com\r\nBcc: spy@example.com", "ops@example.com"):
+        payload = {"job": "import", "list": "Line\r\nBreak", "emails": "n@example.com"}
+        job_id = client.api_post("job", {**payload, "report_email": report_email}).get_body()
+        assert wait_for_job(sandbox, job_id["job_id"])["status"] == "completed"
+    wait_until(lambda: sandbox.outbox and "not an email address" in caplog.text)
+    (message,) = sandbox.outbox
+    assert message["Subject"] == "Job completed: List Import: Line Break"
+    assert message["To"] == "ops@example.com"
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
 
 def free_port() -> int:
