@@ -237,12 +237,17 @@ def check_job_files(
 
 def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Problem]:
     """For ``sailjobs validate --deep``: check the literal file paths of every job whose
-    ``preflight`` is not ``off``; each failing file becomes a Problem at its parameter."""
+    ``preflight`` is not ``off``. A failing file becomes Problems at its parameter: the
+    summary (totals and the first problem), then each further problem of the first ten."""
     problems = []
     for job_id, spec in loaded.manifest.jobs.items():
         if getattr(spec, "preflight", "on") == "off":
             continue
         for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
-            if not report.ok:
-                problems.append(loaded.problem(("jobs", job_id, report.param), report.summary()))
+            if report.ok:
+                continue
+            path = ("jobs", job_id, report.param)
+            problems.append(loaded.problem(path, report.summary()))
+            if report.invalid:  # else the one problem is about the whole file
+                problems += [loaded.problem(path, more.render()) for more in report.problems[1:]]
     return problems

@@ -75,9 +75,14 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         "    preflight: warn\n"
     )
     problems = check_manifest_files(load_manifest(manifest))
+    # The summary first, then each further problem on its own line (same position).
     assert [problem.render() for problem in problems] == [
         f"{manifest}:9:11: jobs.bad.file: 2 of 3 lines invalid; line 2: items[0].price: "
         'expected an integer number of cents, got "12.99"',
+        f"{manifest}:9:11: jobs.bad.file: line 3: email: expected a string, got a list "
+        '["user3@example.com"]',
         f"{manifest}:17:11: jobs.people.file: 3 of 5 lines invalid; line 2: not a valid "
         'email address: "not-an-address"; 1 duplicate address (compared without case)',
+        f'{manifest}:17:11: jobs.people.file: line 4: not a valid email address: "bob @example.org"',
+        f'{manifest}:17:11: jobs.people.file: line 5: not a valid email address: "bob@localhost"',
     ]
