@@ -30,7 +30,7 @@ from typing import Any
 
 from runner.jobprep import seconds as _seconds
 from runner.plugins import call_hook
-from runner.progress import Progress
+from runner.progress import Progress, resume_hint
 from runner.results import RunResult
 from runner.runactions import ActionInterrupted, Backoff, run_action_list
 from runner.scheduler import Scheduler
@@ -102,8 +102,10 @@ def _client_for(client: Any, sandbox: bool, env: Mapping[str, str]) -> Iterator[
 
 
 @contextlib.contextmanager
-def _signals(stop: threading.Event, progress: Progress) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop``; a second one exits at once. Main thread only."""
+def _signals(stop: threading.Event, progress: Progress, then: str) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``; a second one exits at once. Main thread only.
+
+    ``then`` says what running the command again does (resume, or start over)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -114,8 +116,7 @@ def _signals(stop: threading.Event, progress: Progress) -> Iterator[None]:
             os._exit(130)
         stop.set()
         progress.message(
-            "stopping: no new jobs are submitted; the run resumes when started again "
-            "(interrupt again to quit at once)",
+            f"stopping: no new jobs are submitted; {then} (interrupt again to quit at once)",
             level="warning",
         )
 
@@ -205,6 +206,12 @@ def run(
             f"{loaded.path}: environment variables not set: {names} (the manifest reads them "
             "through ${{ env.* }}); set them and run again"
         )
+    if sandbox and resume:
+        progress.message(
+            "--resume has no effect with --sandbox: the embedded sandbox starts empty, so the "
+            "run starts over",
+            level="warning",
+        )
     state_dir = Path(state_dir)
     key = manifest_key(loaded.path) + ("-sandbox" if sandbox else "")
     try:
@@ -260,7 +267,8 @@ def _run_locked(
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     stop = threading.Event()
-    with _log_through(progress), _signals(stop, progress):
+    then = resume_hint(result)
+    with _log_through(progress), _signals(stop, progress, then):
         scheduler = Scheduler(
             plan=plan,
             manifest=manifest,

@@ -47,6 +47,18 @@ def _size(job: JobResult) -> str:
     return ", ".join(parts)
 
 
+def resume_hint(run: RunResult) -> str:
+    """What running the command again does after an interrupt."""
+    if run.options.get("sandbox"):
+        # The embedded sandbox (and every job it ran) is gone with the process.
+        return "the embedded sandbox is gone: running the command again starts over"
+    return "run the same command again to resume"
+
+
+def jobs_count(count: int) -> str:
+    return f"{count} job{'s' * (count != 1)}"
+
+
 def summary_lines(run: RunResult) -> list[str]:
     """The end-of-run summary: counts, then one line per job that did not succeed."""
     counts: dict[str, int] = {}
@@ -55,7 +67,7 @@ def summary_lines(run: RunResult) -> list[str]:
     head = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     verdict = run.status_word
     if run.interrupted:
-        verdict += " (run the same command again to resume)"
+        verdict += f" ({resume_hint(run)})"
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
         if job.status is not JobStatus.SUCCEEDED and job.error:
@@ -119,7 +131,7 @@ class LineProgress(Progress):
 
     def run_started(self, run: RunResult) -> None:
         if not self.quiet:
-            self._write(f"run {run.run_id}: {run.manifest_name} ({len(run.jobs)} jobs)")
+            self._write(f"run {run.run_id}: {run.manifest_name} ({jobs_count(len(run.jobs))})")
 
     def job_changed(self, job: JobResult, note: str = "") -> None:
         key = (job.status, note)
@@ -183,6 +195,11 @@ class LineProgress(Progress):
             self.stream.flush()
 
 
+# The live table's columns; a terminal narrower than a column's entry here leaves it out.
+_COLUMNS = ("job", "type", "status", "elapsed", "next poll", "size", "detail")
+_SHOWN_FROM = {"type": 120, "next poll": 90}
+
+
 class LiveProgress(Progress):
     """A rich live table of every job, refreshed a few times a second (terminals)."""
 
@@ -210,12 +227,26 @@ class LiveProgress(Progress):
         )
 
     def _render(self) -> Any:
+        # rich's refresh thread draws while the loop thread updates the notes and polls.
+        with self._lock:
+            return self._table()
+
+    def _table(self) -> Any:
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("job", "type", "status", "elapsed", "next poll", "size", "detail"):
-            table.add_column(column, no_wrap=column != "detail", overflow="fold")
+        width = self.console.width
+        columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0)]
+        for column in columns:
+            # Status and times stay whole; names are cut short (…), sizes and details wrap.
+            whole = column in ("status", "elapsed", "next poll")
+            table.add_column(
+                column,
+                no_wrap=whole,
+                overflow="fold" if column == "detail" else "ellipsis",
+                ratio=1 if column == "detail" else None,
+            )
         run = self._run
         if run is None:
             return table
@@ -229,21 +260,23 @@ class LiveProgress(Progress):
         now = time.monotonic()
         for job in jobs:
             next_poll = ""
-            if job.status is JobStatus.RUNNING and job.id in self._next_poll:
-                next_poll = f"{max(self._next_poll[job.id] - now, 0):.0f}s"
-            detail = job.error or self._notes.get(job.id, "")
-            table.add_row(
-                job.id,
-                job.job_type,
-                Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
-                format_seconds(_elapsed(job)),
-                next_poll,
-                _size(job),
-                mask(detail),
-            )
+            due = self._next_poll.get(job.id)
+            if job.status is JobStatus.RUNNING and due is not None:
+                next_poll = f"{max(due - now, 0):.0f}s"
+            cells = {
+                "job": job.id,
+                "type": job.job_type,
+                "status": Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
+                "elapsed": format_seconds(_elapsed(job)),
+                "next poll": next_poll,
+                "size": _size(job),
+                "detail": mask(job.error or self._notes.get(job.id, "")),
+            }
+            table.add_row(*(cells[column] for column in columns))
         if hidden:
             done = sum(1 for job in run.jobs.values() if job.status.is_terminal)
-            table.add_row(f"… {hidden} more ({done} finished)", "", "", "", "", "", "")
+            more = f"… {hidden} more ({done} finished)"
+            table.add_row(more, *("" for _ in columns[1:]))
         return table
 
     def run_started(self, run: RunResult) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
@@ -108,3 +109,49 @@ def test_make_progress_picks_by_terminal() -> None:
     live = make_progress(tty=True)
     assert isinstance(live, LiveProgress)
     live.close()
+
+
+def test_an_interrupted_sandbox_run_says_the_next_run_starts_over() -> None:
+    run = make_run()
+    run.interrupted = True
+    run.options["sandbox"] = "http://127.0.0.1:1"
+    assert summary_lines(run)[0] == (
+        "run r1 interrupted (the embedded sandbox is gone: running the command again starts "
+        "over): 2 waiting"
+    )
+
+
+def test_one_job_is_one_job() -> None:
+    out = io.StringIO()
+    run = RunResult("r1", "demo", "m.yaml", datetime.now(UTC))
+    run.jobs["a"] = JobResult("r1", "a", "import", JobStatus.WAITING)
+    LineProgress(out).run_started(run)
+    assert out.getvalue().split(" ", 1)[1] == "run r1: demo (1 job)\n"
+
+
+def live_table(width: int) -> str:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=width, color_system=None)
+    progress = LiveProgress(console=console)
+    run = make_run()
+    run.jobs["a"].status = JobStatus.SUCCEEDED
+    run.jobs["a"].outputs.update(rows=300, bytes=42_903)
+    run.jobs["b"].status = JobStatus.SUBMITTING
+    run.jobs["c-a-rather-long-job-name"] = JobResult(
+        "r1", "c-a-rather-long-job-name", "export_scheduled_sends", JobStatus.FAILED,
+        error="Sailthru reported the job abc as 'error': list not found",
+    )  # fmt: skip
+    progress.run_started(run)
+    progress.close()
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]|\r", "", out.getvalue())  # cursor moves
+
+
+def test_the_live_table_keeps_statuses_whole_on_a_narrow_terminal() -> None:
+    narrow = live_table(60)
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+    for whole in ("succeeded", "submitting", "failed", "300 rows,", "Sailthru", "found"):
+        assert whole in narrow
+    assert "export_scheduled_sends" not in narrow  # the type column gives way first
+    wide = live_table(140)
+    assert "export_scheduled_sends" in wide and "next poll" in wide
+    assert "c-a-rather-long-job-name" in wide and "300 rows, 42,903 B" in wide

@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
+from runner.hookspecs import hookimpl
+from runner.plugins import get_plugin_manager
 
 REPO = Path(__file__).resolve().parents[2]
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
@@ -109,3 +113,27 @@ def test_a_failed_job_exits_1(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1, result.output
     assert "a: failed" in result.output
+
+
+class _InterruptOnSubmit:
+    """A plugin that presses Ctrl-C as soon as the first job is accepted."""
+
+    @hookimpl
+    def sailjobs_job_submitted(self, event: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_an_interrupted_sandbox_run_says_the_next_run_starts_over(tmp_path: Path) -> None:
+    get_plugin_manager().register(_InterruptOnSubmit(), name="interrupt-on-submit")
+    manifest = (
+        "version: 1\nname: m\ndefaults:\n  poll: {initial: 0.1s}\njobs:\n"
+        "  a:\n    job: export_scheduled_sends\n"
+    )
+    _, result = run_cli(tmp_path, manifest, "--sandbox", "--resume")
+    assert result.exit_code == 130, result.output
+    assert "--resume has no effect with --sandbox" in result.output
+    assert "stopping: no new jobs are submitted; the embedded sandbox is gone" in result.output
+    assert "interrupted (the embedded sandbox is gone: running the command again starts over)" in (
+        result.output
+    )
+    assert "to resume" not in result.output
