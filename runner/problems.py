@@ -29,7 +29,10 @@ class Problem:
         text = f"{self.path}: {self.message}" if self.path else self.message
         # Workflow commands end at a newline; escape the characters the runner decodes.
         text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::error file={self.file},line={self.line},col={self.col}::{text}"
+        # A property value also ends at ',' and ':' (a file named "a,b.yaml").
+        file = self.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        file = file.replace(":", "%3A").replace(",", "%2C")
+        return f"::error file={file},line={self.line},col={self.col}::{text}"
 
 
 class ManifestError(Exception):

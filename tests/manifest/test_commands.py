@@ -78,6 +78,15 @@ def test_validate_github_annotations(folder):
     )
 
 
+def test_github_annotation_properties_are_escaped():
+    from runner.problems import Problem
+
+    problem = Problem("pipes/a,b:c%.yaml", 3, 7, "jobs.x", "50% off\nnext line")
+    assert problem.render_github() == (
+        "::error file=pipes/a%2Cb%3Ac%25.yaml,line=3,col=7::jobs.x: 50%25 off%0Anext line"
+    )
+
+
 def test_validate_usage_errors_exit_2(folder):
     missing = invoke("validate", "nope.yaml")
     assert missing.exit_code == 2
