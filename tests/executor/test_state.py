@@ -85,6 +85,14 @@ def test_state_files_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / "st" / "state.db").st_mode) == 0o600
 
 
+def test_the_lock_taken_first_keeps_the_state_folder_private(tmp_path: Path) -> None:
+    # A run takes its lock before it opens the state: the folder it creates is private too.
+    with ManifestLock(tmp_path / "st", "k", Path("m.yaml")):
+        pass
+    assert stat.S_IMODE(os.stat(tmp_path / "st").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "st" / "locks").st_mode) == 0o700
+
+
 def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match="not a usable sailjobs state database"):
