@@ -25,7 +25,7 @@ class AuditLogSettings(ActionSettings):
 
 
 class AuditLog(ActionType):
-    """Append ``{"run_id", "job", "remote_job_id", "status", "note"}`` to a JSON-lines file."""
+    """Append ``{"run_id", "job", "remote_job_id", "note"}`` to a JSON-lines file, once."""
 
     name: ClassVar[str] = "audit_log"
     settings_model: ClassVar[type[ActionSettings]] = AuditLogSettings
