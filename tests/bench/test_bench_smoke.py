@@ -17,8 +17,14 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 CASES = {
     "validate.py": (["--jobs", "100", "--repeat", "1"], ["load_manifest + build_plan", "ratio:"]),
     "preflight.py": (["--size", "4MB"], ["json.loads loop:", "ratio:", "peak RSS:"]),
-    "upload.py": (["--size-mib", "16", "--rounds", "1"], ["time ratio ours/plain:", "our peak RSS:"]),
-    "download.py": (["--size-mib", "16", "--rounds", "1"], ["time ratio ours/curl:", "our peak RSS:"]),
+    "upload.py": (
+        ["--size-mib", "16", "--rounds", "1"],
+        ["time ratio ours/plain:", "our peak RSS:"],
+    ),
+    "download.py": (
+        ["--size-mib", "16", "--rounds", "1"],
+        ["time ratio ours/curl:", "our peak RSS:"],
+    ),
     "sandbox_export.py": (["--sizes", "2000"], ["rows/s", "server peak RSS"]),
     "scheduler.py": (["--quick"], ["makespan", "status calls per job", "in flight"]),
 }
