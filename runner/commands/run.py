@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -59,6 +61,11 @@ def run(
 
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be used together")
+    for option, target in (("--report", report), ("--junit", junit)):
+        if target is not None and (problem := _unwritable(target)):
+            # Found now, not after an hour of jobs whose report CI then cannot find.
+            click.echo(f"error: {option} {target}: {problem}; choose another path", err=True)
+            raise SystemExit(ExitCode.INVALID)
     options = {key: str(value) for key, value in (("report", report), ("junit", junit)) if value}
     progress = make_progress(quiet=quiet, verbose=verbose)
     try:
@@ -90,3 +97,21 @@ def run(
     finally:
         progress.close()
     raise SystemExit(exit_code_for(result))
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a report file could not be written there (its folder is made if missing), or None."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"{folder} is a file, not a folder"
+    except OSError as exc:
+        return f"cannot create the folder {folder} ({exc.strerror or exc})"
+    try:  # the way the report will be written: a temporary file beside it
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return f"cannot write in the folder {folder} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

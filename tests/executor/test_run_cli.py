@@ -137,3 +137,17 @@ def test_an_interrupted_sandbox_run_says_the_next_run_starts_over(tmp_path: Path
         result.output
     )
     assert "to resume" not in result.output
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "afile").write_text("")
+    manifest = "version: 1\nname: m\njobs:\n  a:\n    job: export_scheduled_sends\n"
+    _, result = run_cli(tmp_path, manifest, "--sandbox", "--report", str(tmp_path / "afile/r.json"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: --report {tmp_path / 'afile/r.json'}: {tmp_path / 'afile'} is a file, not a "
+        "folder; choose another path"
+    )
+    assert not (tmp_path / "st").exists()  # nothing ran
