@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runner.preflight_limits import MAX_UPLOAD_BYTES, is_expression
+
 # Every job's GET answer has these; the executor exposes them as outputs.
 COMMON_OUTPUTS = frozenset({"job_id", "name", "status", "start_time", "end_time"})
 EXPORT_OUTPUTS = COMMON_OUTPUTS | {"export_url", "filename"}
-MAX_UPLOAD_BYTES = 1024**3  # "Max upload is 1gb"
 # A job with ``split: true`` whose range is split also gives its parts (dates and job_id of
 # each) and the joined file's rows, bytes and sha256 (runner/splitjobs.py).
 SPLIT_OUTPUTS = frozenset({"parts", "rows", "bytes", "sha256"})
@@ -88,7 +89,6 @@ class JobType(ABC):
 # --- the five job types of the job API page ------------------------------------------------
 # Each check quotes the API error it prevents, in the API's own words (typos included).
 
-_EXPRESSION = "${{"
 LIST_DATA_FIELDS = frozenset(
     {
         "clicks", "domain", "email_message", "email_status", "email_status_time",
@@ -107,11 +107,6 @@ _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 def api_error(code: int, message: str) -> str:
     """The suffix naming the API error a local check prevents."""
     return f'(the API would answer error {code} "{message}")'
-
-
-def is_expression(value: Any) -> bool:
-    """A value resolved at submission time: checked then, not now."""
-    return isinstance(value, str) and _EXPRESSION in value
 
 
 def is_url(value: str) -> bool:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from runner.jobtypes import MAX_UPLOAD_BYTES, is_expression
 from runner.preflight_csv import CsvHeaderError, scan_emails_file, scan_signup_dates_file
+from runner.preflight_limits import MAX_UPLOAD_BYTES, is_expression
 from runner.preflight_scan import (
     BOM,
     DuplicateCounter,

@@ -86,3 +86,14 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         f'{manifest}:17:11: jobs.people.file: line 4: not a valid email address: "bob @example.org"',
         f'{manifest}:17:11: jobs.people.file: line 5: not a valid email address: "bob@localhost"',
     ]
+
+
+def test_the_check_and_its_workers_do_not_load_pydantic() -> None:
+    """Each worker process and the check itself stay small (bench/preflight.py's RSS)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runner.preflight, runner.preflight_pool; sys.exit('pydantic' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60, check=False).returncode == 0
