@@ -365,3 +365,21 @@ def test_only_the_inherited_defaults_bring_their_env(write):
         """
     )
     assert build_plan(load_manifest(path)).required_env == {"REPORT_TO"}
+
+
+def test_a_long_bad_expression_is_quoted_shortened_on_one_line(write):
+    digits = "9" * 5000
+    path = write(f"""
+        version: 1
+        name: long
+        jobs:
+          export-main:
+            job: export_list_data
+            list: "${{{{ run.date | days_ago({digits}) }}}}"
+    """)
+    [problem] = problems_of(path)
+    assert problem == (
+        "6:36: jobs.export-main.list: a number of 5,000 digits; write at most 30 (in "
+        + repr("${{ run.date | days_ago(" + "9" * 73 + "...")
+        + ")"
+    )
