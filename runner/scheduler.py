@@ -201,9 +201,10 @@ class Scheduler:
         return all(job.phase is Phase.DONE for job in self.jobs.values())
 
     def _wait_seconds(self) -> float:
-        due = self._poll_heap[0][0] if self._poll_heap else None
-        if due is None:
+        if not self._poll_heap:
             return MAX_WAIT
+        # A paced poll waits for its gap as well: waking before it would only spin.
+        due = max(self._poll_heap[0][0], self._next_poll_allowed)
         real = self.clock.real_seconds(max(due - self.clock.time(), 0.0))
         return min(max(real, 0.0), MAX_WAIT)
 
@@ -317,6 +318,9 @@ class Scheduler:
             info = self.client.submit_job(
                 prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
             )
+            # Stored here, not when the loop gets to the answer: a crash in between must
+            # not leave a job that exists in Sailthru looking unsent.
+            self.state.record_submitted(run_id, job.id, info.job_id, info.status)
             return info, [("warning", warning) for warning in warnings]
 
         self.http.submit("submit", job.id, send)
@@ -426,9 +430,7 @@ class Scheduler:
             budget = budget_for("job", "GET")
         except Exception:  # a budget we cannot read never stops polling
             return
-        import time as _time
-
-        spacing = polling.budget_spacing(budget, _time.time())
+        spacing = polling.budget_spacing(budget, time.time())
         self._next_poll_allowed = now + spacing
 
     def _on_polled(self, job: JobRun, event: TaskDone) -> None:

@@ -4,14 +4,17 @@ ambiguous window settled by the job type's rule, --fresh, timeouts across proces
 from __future__ import annotations
 
 import io
+import sqlite3
 import time
 from pathlib import Path
 
 from executor_helpers import manifest_text
 
 from runner.executor import run
+from runner.hookspecs import hookimpl
+from runner.plugins import get_plugin_manager
 from runner.progress import LineProgress
-from runner.results import JobStatus
+from runner.results import JobStatus, JobSubmitted
 from runner.state import RunState, file_sha256, manifest_key
 
 
@@ -131,3 +134,38 @@ def test_a_changed_manifest_is_resumed_with_a_warning(
     )  # fmt: skip
     assert result.succeeded and result.run_id == "r-old"
     assert "changed since run r-old was interrupted" in sink.getvalue()
+
+
+class _SlowFirstSubmittedHook:
+    """Holds the loop in the first ``job_submitted`` call and looks at the run state then."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.seen: dict[str, str | None] | None = None
+
+    @hookimpl
+    def sailjobs_job_submitted(self, event: JobSubmitted) -> None:
+        if self.seen is not None:
+            return
+        time.sleep(0.5)  # the other job's answer arrives meanwhile
+        with sqlite3.connect(self.db) as db:
+            rows = db.execute("SELECT job, remote_job_id FROM jobs").fetchall()
+        db.close()
+        self.seen = dict(rows)
+
+
+def test_a_job_id_is_stored_when_its_answer_arrives_even_while_the_loop_is_busy(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
+    path = write_manifest(
+        manifest_text("a: {job: export_scheduled_sends}\nb: {job: export_scheduled_sends}\n")
+    )
+    probe = _SlowFirstSubmittedHook(tmp_path / "st" / "state.db")
+    get_plugin_manager().register(probe, name="slow-submitted")
+
+    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+
+    assert result.succeeded and probe.seen is not None
+    # Both job_ids were in the state while the loop was still busy with the first answer: a
+    # crash then would not have left the second job looking unsent.
+    assert probe.seen == {"a": result.jobs["a"].remote_job_id, "b": result.jobs["b"].remote_job_id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ from executor_helpers import manifest_text
 from runner.executor import RunSetupError, exit_code_for, run
 from runner.exitcodes import ExitCode
 from runner.problems import ManifestError
+from runner.ratelimit import RateLimitState
 from runner.results import JobStatus
+from runner.sailthru import SailthruClient
+from runner.scheduler import Scheduler
 
 
 def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, run_jobs) -> None:
@@ -278,3 +282,36 @@ def test_unknown_statuses_mean_still_running_and_incomplete_is_a_failure(
     assert "as 'incomplete': The job failed (injected fault)" in result.jobs["bad"].error
     assert result.jobs["good"].status is JobStatus.SUCCEEDED
     assert {"queued", "processing"} & set(seen)
+
+
+class _LowGetBudgetClient(SailthruClient):
+    """A sandbox client whose GET budget always reads as nearly spent, reset a second away.
+
+    The sandbox's windows are real clock minutes; this puts the run in the pacing regime
+    (polls spread out) without waiting for a minute's budget to run down.
+    """
+
+    def budget_for(self, endpoint: str, method: str) -> RateLimitState:
+        return RateLimitState(limit=100, remaining=10, reset=time.time() + 1.0)
+
+
+def test_paced_polls_wait_for_their_gap_without_spinning(
+    sandbox_factory, write_manifest, tmp_path, monkeypatch
+) -> None:
+    box = sandbox_factory(seed="demo", job_time=1.0)
+    turns = 0
+    dispatch = Scheduler._dispatch
+
+    def counted(self: Scheduler) -> None:
+        nonlocal turns
+        turns += 1
+        dispatch(self)
+
+    monkeypatch.setattr(Scheduler, "_dispatch", counted)
+    path = write_manifest(manifest_text("a: {job: export_scheduled_sends}\n"))
+    with _LowGetBudgetClient(box.api_key, box.secret, box.url) as client:
+        result = run(path, client=client, state_dir=tmp_path / "st")
+    assert result.succeeded and result.jobs["a"].polls >= 2
+    # Each turn of the loop waits for an event or the next due time: a few dozen in about
+    # two seconds. Spinning until the pacing gap has passed took tens of thousands.
+    assert turns < 200, turns
