@@ -66,8 +66,32 @@ class ActionEnvironment:
     on_action: Callable[[JobResult | None, ActionResult], None] = lambda job, action: None
 
 
+# Exceptions that mean a bug in an action rather than a message for the user: their text
+# alone ("'path'" for a KeyError) says nothing, so the type is shown with it.
+_BUG_EXCEPTIONS = (
+    LookupError,
+    AttributeError,
+    TypeError,
+    NameError,
+    AssertionError,
+    ArithmeticError,
+)
+
+
 def describe_action(action: ActionResult) -> str:
-    return f"action {action.name!r} ({action.when} #{action.index + 1})"
+    """``action 'x' (on_success #1)``; an action from an installed plugin names the plugin."""
+    plugin = action.plugin
+    obvious = plugin.startswith("runner.builtin.") or plugin in ("?", action.name)
+    source = "" if obvious else f" of plugin {plugin!r}"
+    return f"action {action.name!r}{source} ({action.when} #{action.index + 1})"
+
+
+def error_text(exc: BaseException) -> str:
+    """What an action's exception says to the user (one line, masked by the caller)."""
+    text = str(exc)
+    if isinstance(exc, _BUG_EXCEPTIONS) or not text:
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -169,7 +193,7 @@ def _run_one(
         try:
             outputs = action.run(settings, context) or {}
         except Exception as exc:
-            result.error = mask(str(exc) or type(exc).__name__)
+            result.error = mask(error_text(exc))
             transient = getattr(exc, "transient", True)
             if attempt == attempts or not transient:
                 return

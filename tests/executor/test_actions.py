@@ -30,6 +30,7 @@ class ProbeSettings(ActionSettings):
     fail_times: int = 0
     permanent: bool = False
     interrupt: bool = False
+    bug: bool = False
 
 
 class ProbeAction(ActionType):
@@ -48,6 +49,8 @@ class ProbeAction(ActionType):
         with self.lock:
             self.calls[settings.key] += 1
             tries = self.calls[settings.key]
+        if settings.bug:
+            return {"echo": ctx.job.outputs["no-such-output"]}  # a plugin's bug: KeyError
         if tries <= settings.fail_times:
             if settings.permanent:
                 raise PermanentError(f"{settings.key} cannot work")
@@ -132,7 +135,9 @@ def test_a_failing_action_fails_its_job_runs_on_failure_and_always_and_skips_dep
     """)
     job = result.jobs["a"]
     assert job.status is JobStatus.FAILED
-    assert job.error == "action 'probe' (on_success #1) failed: broken flaked"
+    assert job.error == (
+        "action 'probe' of plugin 'probe-plugin' (on_success #1) failed: broken flaked"
+    )
     assert ProbeAction.calls == Counter({"broken": 3, "on-failure": 1, "always": 1})
     assert [(a.when, a.succeeded) for a in job.actions] == [
         ("on_success", False), ("on_failure", True), ("always", True),
@@ -155,7 +160,9 @@ def test_actions_see_the_outcome_so_far_not_a_running_job(run_jobs) -> None:
     assert (first.outputs["job_status"], first.outputs["job_error"]) == (JobStatus.SUCCEEDED, None)
     assert first.outputs["job_seconds"] >= 0  # a provisional end: the job's duration is known
     assert after.outputs["job_status"] is JobStatus.FAILED
-    assert after.outputs["job_error"] == "action 'probe' (on_success #2) failed: broken cannot work"
+    assert after.outputs["job_error"] == (
+        "action 'probe' of plugin 'probe-plugin' (on_success #2) failed: broken cannot work"
+    )
 
 
 def test_continue_on_error_keeps_the_job_and_permanent_errors_are_not_retried(run_jobs) -> None:
@@ -235,3 +242,17 @@ def test_an_interrupted_run_resumes_without_repeating_finished_actions(
     # The run is finished now: the next run starts afresh.
     again = run(path, client=client, state_dir=tmp_path / "st")
     assert again.run_id != stopped.run_id
+
+
+def test_a_bug_in_a_plugins_action_names_the_plugin_and_the_exception(run_jobs) -> None:
+    result = run_jobs("""
+        a:
+          job: export_scheduled_sends
+          on_success:
+            - probe: {key: buggy, bug: true}
+    """)
+    job = result.jobs["a"]
+    assert job.status is JobStatus.FAILED
+    assert job.error == (
+        "action 'probe' of plugin 'probe-plugin' (on_success #1) failed: KeyError: 'no-such-output'"
+    )
