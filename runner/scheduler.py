@@ -233,13 +233,13 @@ class Scheduler:
                 verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
                     need.status, "failed"
                 )
-                self._finish(job, JobStatus.SKIPPED, f"skipped: it needs {need.id!r}, which {verb}")
+                self._finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
                 continue
             if self._fail_fast_by is not None:
                 self._finish(
                     job,
                     JobStatus.SKIPPED,
-                    f"skipped: fail_fast stopped the run after {self._fail_fast_by!r} failed",
+                    f"fail_fast stopped the run after {self._fail_fast_by!r} failed",
                 )
                 continue
             if not all(self.jobs[need].phase is Phase.DONE for need in job.needs):

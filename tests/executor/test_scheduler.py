@@ -69,8 +69,8 @@ def test_a_failure_skips_its_dependents_and_independent_branches_go_on(
     assert jobs["broken"].status is JobStatus.FAILED
     assert "could not submit" in jobs["broken"].error
     assert jobs["after-broken"].status is JobStatus.SKIPPED
-    assert jobs["after-broken"].error == "skipped: it needs 'broken', which failed"
-    assert jobs["after-after"].error == "skipped: it needs 'after-broken', which was skipped"
+    assert jobs["after-broken"].error == "it needs 'broken', which failed"
+    assert jobs["after-after"].error == "it needs 'after-broken', which was skipped"
     assert jobs["independent"].status is JobStatus.SUCCEEDED
     assert exit_code_for(result) == ExitCode.JOB_FAILED
     # Skipped jobs were never sent, and still got their job_finished exactly once.
@@ -103,6 +103,7 @@ def test_fail_fast_stops_submitting(sandbox, run_jobs) -> None:
     assert "The job failed (injected fault)" in result.jobs["first"].error
     for job_id in ("second", "first-sibling", "unrelated"):
         assert result.jobs[job_id].status is JobStatus.SKIPPED
+    assert result.jobs["second"].error == "it needs 'first', which failed"
     assert len(sandbox.submissions()) == 1
 
 
