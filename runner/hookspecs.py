@@ -72,7 +72,8 @@ def sailjobs_job_finished(result: JobResult) -> None:
     Succeeded, failed, timed out or skipped (``result.status``), after the job's own
     actions ran (``result.actions``). Called from a ``finally``: an exception in the
     executor still reaches here. May raise: the error is reported with the plugin's name
-    and the job, and the other plugins' implementations still run.
+    and the job, and the other plugins' implementations still run. When a run is
+    interrupted, the jobs still in flight get theirs in the process that resumes the run.
     """
 
 
