@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import sqlite3
 import threading
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from runner.sandbox import Sandbox
 
 
 def _seconds(value: str, option: str) -> float:
@@ -33,6 +38,27 @@ def _rate(value: float, option: str) -> float:
     if not 0 <= value <= 1:
         raise click.BadParameter("a fraction from 0 to 1", param_hint=option)
     return value
+
+
+def _start(server: Sandbox, host: str, port: int, data_dir: str | None) -> str | None:
+    """Start ``server``; None, or what stopped it as one line the user can act on."""
+    try:
+        server.start(host=host, port=port)
+    except socket.gaierror:
+        return f"cannot listen on {host}:{port}: unknown host (check --host)"
+    except sqlite3.Error as error:
+        return (
+            f"cannot use the data directory {data_dir}: {error}"
+            " (give --data an empty directory or one a sandbox wrote)"
+        )
+    except OSError as error:
+        if error.errno is not None and error.errno < 0:  # getaddrinfo's codes, re-raised by bind
+            return f"cannot listen on {host}:{port}: unknown host (check --host)"
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        if error.filename is not None:  # the data directory, not the socket
+            return f"cannot use the data directory {data_dir}: {reason} (check --data)"
+        return f"cannot listen on {host}:{port}: {reason} (choose another --port)"
+    return None
 
 
 @click.group()
@@ -105,16 +131,10 @@ def serve(**options: Any) -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        try:
-            server.start(host=options["host"], port=options["port"])
-        except OSError as error:
-            reason = os.strerror(error.errno) if error.errno else str(error)
-            click.echo(
-                f"error: cannot listen on {options['host']}:{options['port']}: {reason}"
-                " (choose another --port)",
-                err=True,
-            )
-            raise SystemExit(ExitCode.INVALID) from None
+        problem = _start(server, options["host"], options["port"], options["data_dir"])
+        if problem is not None:
+            click.echo(f"error: {problem}", err=True)
+            raise SystemExit(ExitCode.INVALID)
         click.echo(f"Sailthru sandbox at {server.url}")
         click.echo(f"  api key: {server.api_key}")
         click.echo(f"  secret:  {server.secret}")

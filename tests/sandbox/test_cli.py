@@ -67,6 +67,31 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     ]
 
 
+def test_unknown_host_is_one_clear_line(tmp_path: Path) -> None:
+    # An empty label: getaddrinfo refuses it without asking a DNS server.
+    result = run_cli("--host", "a..b", "--port", "0", "--data", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: cannot listen on a..b:0: unknown host (check --host)"
+    ]
+
+
+def test_unusable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "sandbox.sqlite3").write_text("not a database\n" * 100)
+    for data_dir, reason in [
+        (not_a_dir / "data", "Not a directory (check --data)"),
+        (garbage, "file is not a database (give --data an empty directory or one a sandbox"),
+    ]:
+        result = run_cli("--port", "0", "--data", str(data_dir))
+        assert result.exit_code == 2
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"error: cannot use the data directory {data_dir}: {reason}")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
