@@ -349,8 +349,9 @@ def send(settings: EmailSettings, message: EmailMessage) -> int:
                 break
             time.sleep(delay)
             delay *= 2
+    # "SMTP server host:port after 3 attempts (...); check ...": the fix stays last.
     tries = f" after {attempt} attempts" if attempt > 1 else ""
-    raise EmailError(mask(_describe(error, where) + tries)) from error
+    raise EmailError(mask(_describe(error, where + tries))) from error
 
 
 class EmailAction(ActionType):
