@@ -265,7 +265,7 @@ def _one_message(error: dict[str, Any], allowed: list[str]) -> str:
 
 
 def _hint(kinds: set[str], value: Any) -> str:
-    if kinds & {"bool_type", "bool_parsing"} and value in _YAML11_WORDS:
+    if kinds & {"bool_type", "bool_parsing"} and isinstance(value, str) and value in _YAML11_WORDS:
         return f" ({value!r} is text in YAML 1.2, not a boolean: write true or false)"
     if "int_type" in kinds and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return " (remove the quotes)"

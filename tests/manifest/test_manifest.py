@@ -383,3 +383,21 @@ def test_a_long_bad_expression_is_quoted_shortened_on_one_line(write):
         + repr("${{ run.date | days_ago(" + "9" * 73 + "...")
         + ")"
     )
+
+
+def test_a_mapping_or_list_where_a_boolean_belongs_is_a_problem(write):
+    path = write("""
+        version: 1
+        name: types
+        fail_fast: {a: 1}
+        jobs:
+          q:
+            job: export_purchase_log
+            start_date: 20260101
+            end_date: 20260102
+            split: [1]
+    """)
+    assert problems_of(path) == [
+        "3:1: fail_fast: expected true or false, got {'a': 1}",
+        "9:5: jobs.q.split: expected true or false, got [1]",
+    ]
