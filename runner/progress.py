@@ -68,6 +68,8 @@ def summary_lines(run: RunResult) -> list[str]:
     verdict = run.status_word
     if run.interrupted:
         verdict += f" ({resume_hint(run)})"
+    elif run.options.get("notify_failed"):
+        verdict += ", but a notify action failed (exit 1)"  # the jobs' status alone says 0
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
         if job.status is not JobStatus.SUCCEEDED and job.error:

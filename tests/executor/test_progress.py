@@ -155,3 +155,15 @@ def test_the_live_table_keeps_statuses_whole_on_a_narrow_terminal() -> None:
     wide = live_table(140)
     assert "export_scheduled_sends" in wide and "next poll" in wide
     assert "c-a-rather-long-job-name" in wide and "300 rows, 42,903 B" in wide
+
+
+def test_a_failed_notify_is_in_the_verdict_of_a_run_whose_jobs_succeeded() -> None:
+    run = make_run()
+    for job in run.jobs.values():
+        job.status = JobStatus.SUCCEEDED
+    run.options["notify_failed"] = "action 'email' (always #1) failed: cannot reach it"
+    run.actions.append(ActionResult("email", "email", "always", 0, False, 3, {}, "cannot reach it"))
+    assert summary_lines(run) == [
+        "run r1 succeeded, but a notify action failed (exit 1): 2 succeeded",
+        "  notify email (always): cannot reach it",
+    ]
