@@ -265,7 +265,7 @@ class LiveProgress(Progress):
             due = self._next_poll.get(job.id)
             if job.status is JobStatus.RUNNING and due is not None:
                 next_poll = f"{max(due - now, 0):.0f}s"
-            cells = {
+            cells: dict[str, str | Text] = {
                 "job": job.id,
                 "type": job.job_type,
                 "status": Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),

@@ -62,9 +62,9 @@ def run(
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be used together")
     for option, target in (("--report", report), ("--junit", junit)):
-        if target is not None and (problem := _unwritable(target)):
+        if target is not None and (why := _unwritable(target)):
             # Found now, not after an hour of jobs whose report CI then cannot find.
-            click.echo(f"error: {option} {target}: {problem}; choose another path", err=True)
+            click.echo(f"error: {option} {target}: {why}; choose another path", err=True)
             raise SystemExit(ExitCode.INVALID)
     options = {key: str(value) for key, value in (("report", report), ("junit", junit)) if value}
     progress = make_progress(quiet=quiet, verbose=verbose)
