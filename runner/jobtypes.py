@@ -110,8 +110,12 @@ def api_error(code: int, message: str) -> str:
 
 
 def is_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    except ValueError:  # "http://[" (an unclosed IPv6 address), "http://host:port/"
+        return False
 
 
 def parse_yyyymmdd(value: Any) -> date | None:

@@ -174,3 +174,11 @@ def test_universal_parameters():
         ExportListData(), {"list": "L", "report_email": "nope", "postback_url": "hooks/x"}
     )
     assert [path for path, _ in found] == ["report_email", "postback_url"]
+
+
+@pytest.mark.parametrize("url", ["http://[", "https://[::1/list.csv", "http://host:port/x"])
+def test_a_url_that_cannot_be_parsed_is_invalid_url(url):
+    found = messages(Import(), {"list": "L", "url": url})
+    assert found == [
+        ("url", f"{url!r} is not an http(s) URL " + '(the API would answer error 99 "Invalid URL")')
+    ]
