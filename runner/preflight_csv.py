@@ -59,7 +59,11 @@ def first_row(path: Path) -> list[str] | None:
                 return None
             text = line[3:] if number == 1 and line.startswith(BOM) else line
             if text.strip():
-                return next(csv.reader([text.decode("utf-8", errors="replace")]))
+                decoded = text.decode("utf-8", errors="replace")
+                try:
+                    return next(csv.reader([decoded]))
+                except csv.Error:  # a lone CR inside the line: not a CSV header
+                    return [decoded]
     return None
 
 
