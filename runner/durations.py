@@ -12,6 +12,7 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|d|h|m|s)\s*)+$"
 _WHOLE = re.compile(DURATION_PATTERN)
+MAX_DURATION_SECONDS = 365 * 86400  # a timeout, retry or poll interval longer is a mistake
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -28,8 +29,12 @@ def parse_duration(value: Any) -> timedelta:
         )
     else:
         raise ValueError(f"expected a duration like 90s, 5m, 3h or 1h30m, got {value!r}")
+    if seconds != seconds:  # NaN (YAML's .nan)
+        raise ValueError(f"expected a duration like 90s, 5m, 3h or 1h30m, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"a duration must be more than zero, got {value!r}")
+    if seconds > MAX_DURATION_SECONDS:  # also keeps timedelta from overflowing (.inf, 1e12d)
+        raise ValueError(f"a duration must be at most 365d, got {value!r}")
     return timedelta(seconds=seconds)
 
 

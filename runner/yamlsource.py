@@ -254,7 +254,7 @@ class _Builder:
             if tag == INT:
                 return int(text, 16) if text.startswith("0x") else int(text)
             if tag == FLOAT:
-                return float(text.replace(".inf", "inf").replace(".Inf", "inf").lower())
+                return float(text.lower().replace(".inf", "inf").replace(".nan", "nan"))
             if tag == BOOL:
                 if text.lower() not in ("true", "false"):
                     raise ValueError(text)

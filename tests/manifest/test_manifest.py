@@ -401,3 +401,22 @@ def test_a_mapping_or_list_where_a_boolean_belongs_is_a_problem(write):
         "3:1: fail_fast: expected true or false, got {'a': 1}",
         "9:5: jobs.q.split: expected true or false, got [1]",
     ]
+
+
+def test_durations_out_of_range_are_problems_not_overflows(write):
+    path = write("""
+        version: 1
+        name: durations
+        defaults:
+          timeout: 999999999999d
+        jobs:
+          a:
+            job: export_scheduled_sends
+            timeout: .inf
+            poll: {initial: .nan}
+    """)
+    assert problems_of(path) == [
+        "4:12: defaults.timeout: a duration must be at most 365d, got '999999999999d'",
+        "8:14: jobs.a.timeout: a duration must be at most 365d, got inf",
+        "9:21: jobs.a.poll.initial: expected a duration like 90s, 5m, 3h or 1h30m, got nan",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -196,3 +197,10 @@ def test_an_offset_moves_the_column_onto_the_character_when_written_as_it_reads(
     assert source.problem(("b",), "m", offset=2).col == 7  # after the opening quote
     assert source.problem(("c",), "m", offset=2).col == 4  # an escape: the value's column
     assert source.problem(("d",), "m", offset=2).col == 4  # folded: the value's column
+
+
+def test_every_spelling_of_infinity_and_nan_is_a_float():
+    doc = load_yaml_text("a: -.INF\nb: +.Inf\nc: .nan\nd: .NaN\ne: .NAN\n", "f.yaml")
+    assert doc.problems == []
+    assert doc.data["a"] == float("-inf") and doc.data["b"] == float("inf")
+    assert all(math.isnan(doc.data[key]) for key in "cde")
