@@ -229,11 +229,9 @@ class LiveProgress(Progress):
         )
 
     def _render(self) -> Any:
-        # rich's refresh thread draws while the loop thread updates the notes and polls.
-        with self._lock:
-            return self._table()
-
-    def _table(self) -> Any:
+        # Called by rich's refresh thread, holding rich's lock, while the loop thread updates
+        # the notes and polls: it only reads them with .get (no lock of ours, so a Ctrl-C
+        # message printed from the main thread can never wait on a drawing that waits on us).
         from rich.table import Table
         from rich.text import Text
 
