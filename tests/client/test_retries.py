@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import traceback
 from pathlib import Path
 
@@ -122,6 +123,21 @@ def test_post_dropped_before_the_body_was_read_is_retried(make_client, tmp_path:
     assert len(server.requests) == 2
     assert [r.body_complete for r in server.requests] == [False, True]
     assert server.requests[1].file == upload.read_bytes()
+
+
+def test_a_reset_after_a_small_form_was_sent_is_ambiguous(make_client) -> None:
+    # The whole form had left when the server reset the connection: a reset cannot tell
+    # "unread" from "read, then crashed" (a proxy resets either way), so it is not sent again.
+    def reset_later(handler, received) -> None:
+        time.sleep(0.2)  # the client has handed the whole (small) form to its socket
+        handler.reset_connection()
+
+    with (
+        ScriptedServer([reset_later, job_answer()]) as server,
+        pytest.raises(AmbiguousSubmitError),
+    ):
+        make_client(server.url).submit_job(JOB)
+    assert len(server.requests) == 1
 
 
 def test_post_to_a_closed_port_is_retried(make_client, fake_clock) -> None:
