@@ -15,8 +15,9 @@ import secrets
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from runner.sandbox import errors
 from runner.sandbox.dates import parse_yyyymmdd
@@ -70,18 +71,40 @@ PURCHASE_HEADER = [
 SCHEDULED_HEADER = ["Send Id", "Template", "Email Hash", "Send Time"]
 MAX_DAY_RANGE = 31
 WRITE_BUFFER = 1024 * 1024
+FETCH_BATCH = 10_000  # rows per fetch: the stop check's granularity, constant memory
 
 
 def write_csv(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
     """Rows from ``cursor`` to a new export file named by an unguessable token."""
+    return _write(env, header, cursor, lambda sink, rows: csv.writer(sink).writerows(rows))
+
+
+def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
+    """Rows of one column, each a whole CSV line, to a new export file."""
+    return _write(env, header, cursor, lambda sink, rows: sink.writelines(r for (r,) in rows))
+
+
+def _write(
+    env: JobEnv,
+    header: list[str],
+    cursor: sqlite3.Cursor,
+    write_rows: Callable[[TextIO, list[Any]], object],
+) -> Path:
+    """The header, then the cursor's rows a batch at a time (constant memory; a stopping
+    sandbox ends the job between batches). No partial file is left behind."""
     env.export_dir.mkdir(parents=True, exist_ok=True)
     path = env.export_dir / f"{secrets.token_hex(16)}.csv"
     partial = path.with_suffix(".part")
-    with open(partial, "w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as sink:
-        writer = csv.writer(sink)
-        writer.writerow(header)
-        writer.writerows(cursor)
-    os.replace(partial, path)
+    try:
+        with open(partial, "w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as sink:
+            csv.writer(sink).writerow(header)
+            while rows := cursor.fetchmany(FETCH_BATCH):
+                env.check_stopping()
+                write_rows(sink, rows)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -99,18 +122,6 @@ def _sql_cell(expression: str) -> str:
     special = "instr(v, ',') OR instr(v, '\"') OR instr(v, char(10)) OR instr(v, char(13))"
     quoted = "'\"' || replace(v, '\"', '\"\"') || '\"'"
     return f"(SELECT ifnull(iif({special}, {quoted}, v), '') FROM (SELECT {expression} AS v))"
-
-
-def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
-    """Rows of one column, each a whole CSV line, to a new export file."""
-    env.export_dir.mkdir(parents=True, exist_ok=True)
-    path = env.export_dir / f"{secrets.token_hex(16)}.csv"
-    partial = path.with_suffix(".part")
-    with open(partial, "w", newline="", encoding="utf-8", buffering=WRITE_BUFFER) as sink:
-        csv.writer(sink).writerow(header)
-        sink.writelines(line for (line,) in cursor)
-    os.replace(partial, path)
-    return path
 
 
 def export_filename(name: str) -> str:

@@ -29,6 +29,7 @@ from runner.sandbox.errors import api_error
 from runner.sandbox.jobs import (
     IMPORT_POOL,
     Accepted,
+    JobAborted,
     JobEnv,
     JobFailed,
     JobKind,
@@ -91,20 +92,19 @@ class ListImport(JobKind):
         payload = record.payload
         signup_dates = is_true(payload.get("signup_dates"))
         url = payload.get("url")
-        fetched = None
-        if url not in (None, ""):
-            fetched = fetch_url(str(url).strip(), env.upload_dir, env.max_upload)
+        fetched = fetch_url(str(url).strip(), env) if url not in (None, "") else None
         try:
             # A first pass finds any bad line before anything is written; the second writes
             # in short transactions, so other jobs and requests are never held up for long.
-            for _ in self._entries(record, fetched, signup_dates):
-                pass
+            for _ in batched(self._entries(record, fetched, signup_dates), WRITE_BATCH):
+                env.check_stopping()
             with env.store.transaction() as db:
                 list_id = env.store.list_id(db, payload["list"], create=True) or 0
             now = rfc2822()
             entries = self._entries(record, fetched, signup_dates)
             count = 0
             for batch in batched(entries, WRITE_BATCH):
+                env.check_stopping()
                 users = [user_row(email, signup or now) for email, signup in batch]
                 with env.store.transaction() as db:
                     count += env.store.add_users(db, list_id, users, overwrite_signup=signup_dates)
@@ -127,11 +127,11 @@ class ListImport(JobKind):
                 yield from read_email_file(Path(path), signup_dates)
 
 
-def fetch_url(url: str, upload_dir: Path, max_size: int) -> Path:
+def fetch_url(url: str, env: JobEnv) -> Path:
     """Download an import's ``url`` to a file (streamed, capped like an upload), or end the
     job in error."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    path = upload_dir / f"url-{secrets.token_hex(8)}"
+    env.upload_dir.mkdir(parents=True, exist_ok=True)
+    path = env.upload_dir / f"url-{secrets.token_hex(8)}"
     try:
         with requests.get(url, stream=True, timeout=URL_TIMEOUT) as response:
             if response.status_code != 200:
@@ -139,14 +139,15 @@ def fetch_url(url: str, upload_dir: Path, max_size: int) -> Path:
             size = 0
             with open(path, "wb") as sink:
                 for chunk in response.iter_content(256 * 1024):
+                    env.check_stopping()
                     size += len(chunk)
-                    if size > max_size:
+                    if size > env.max_upload:
                         raise JobFailed(errors.FILE_TOO_LARGE[2])
                     sink.write(chunk)
     except requests.RequestException as error:
         remove_quietly(path)
         raise JobFailed(f"Could not fetch the import URL: {type(error).__name__}") from error
-    except JobFailed:
+    except (JobFailed, JobAborted):
         remove_quietly(path)
         raise
     return path
@@ -175,7 +176,7 @@ def read_email_file(path: Path, signup_dates: bool) -> Iterator[tuple[str, str |
             raise JobFailed(
                 'Line 1: signup_dates needs a CSV whose columns are "email" and "signup_date"'
             )
-        for _number, line in [first, *lines]:
+        for _number, line in itertools.chain([first], lines):  # lazily: files reach 1 GB
             email = line.strip()
             if is_valid_email(email):
                 yield email, None
@@ -214,10 +215,11 @@ class PurchaseImport(JobKind):
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         assert record.upload_path is not None
         path = Path(record.upload_path)
-        for _ in purchase_rows(path):  # every line checked before anything is written
-            pass
+        for _ in batched(purchase_rows(path), WRITE_BATCH):  # every line checked first
+            env.check_stopping()
         count = 0
         for rows in batched(purchase_rows(path), WRITE_BATCH):
+            env.check_stopping()
             with env.store.transaction() as db:
                 db.executemany(
                     "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls,"

@@ -45,6 +45,11 @@ class JobFailed(Exception):
     """A job ends in status ``error`` with this message (bad input found while running)."""
 
 
+class JobAborted(Exception):
+    """The sandbox is stopping: the job stays ``running`` in the data (its upload kept) and
+    runs again from the start when a sandbox restarts on the same data directory."""
+
+
 @dataclass
 class JobRecord:
     job_id: str
@@ -103,6 +108,12 @@ class JobEnv:
     upload_dir: Path
     export_dir: Path
     max_upload: int = 1024**3  # bytes of an uploaded file or of an import's ``url``
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def check_stopping(self) -> None:
+        """Raise JobAborted once the sandbox is stopping (long jobs call it between batches)."""
+        if self.stopping.is_set():
+            raise JobAborted()
 
 
 class JobKind:
@@ -143,7 +154,7 @@ class JobManager:
         self._imports_lock = threading.Lock()
         self._running_imports = 0
         self._waiting_imports: deque[str] = deque()
-        self._stopping = threading.Event()
+        self._stopping = env.stopping  # running jobs see it too, and end early
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -375,6 +386,8 @@ class JobManager:
             if record.fault == JOB_ERROR:
                 raise JobFailed("The job failed (injected fault)")
             outcome = kind.run(record, self.env)
+        except JobAborted:
+            return
         except JobFailed as failure:
             status, message = "error", str(failure)
         except ApiError as failure:
@@ -382,8 +395,7 @@ class JobManager:
         except Exception:
             log.exception("sandbox job %s (%s) crashed", record.job_id, record.job)
             status, message = "error", "Internal error"
-        finally:
-            remove_quietly(record.upload_path)
+        remove_quietly(record.upload_path)
         base = self.seconds_for(record.payload)
         duration = base * (1 - PENDING_SHARE) * (1 + outcome.rows / ROWS_PER_JOB_TIME)
         remaining = started_clock + duration - time.monotonic()

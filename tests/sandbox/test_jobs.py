@@ -6,8 +6,10 @@ import csv
 import hashlib
 import io
 import json
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +19,7 @@ import requests
 from sailthru.sailthru_client import SailthruClient
 
 from runner.sandbox import Sandbox
+from runner.sandbox.imports import read_email_file
 from runner.testing import wait_for_job
 from tests.sandbox.conftest import poll
 
@@ -464,3 +467,74 @@ def test_default_export_matches_the_column_by_column_export(client: SailthruClie
     skip = generic_rows[0].index("Email Message")
     assert [row[:skip] + row[skip + 1 :] for row in generic_rows] == default_rows
     assert any("," in row[4] for row in default_rows[1:])  # the Lists cells were quoted
+
+
+def test_an_email_file_is_read_lazily(tmp_path: Path) -> None:
+    """One email per line is streamed (a 1 GB file is never held in memory): the first
+    email comes before a bad line further down is even read."""
+    path = tmp_path / "emails.txt"
+    path.write_bytes(b"ann@example.com\nbob@example.com\n\xff\n")
+    emails = read_email_file(path, signup_dates=False)
+    assert next(emails) == ("ann@example.com", None)
+    assert next(emails) == ("bob@example.com", None)
+
+
+class SlowEmails(BaseHTTPRequestHandler):
+    """Serves emails; the first answer stops after its first bytes until ``release`` is set."""
+
+    body = b"".join(b"slow%04d@example.com\n" % n for n in range(50))
+    first_bytes_sent = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        if not self.first_bytes_sent.is_set():
+            self.wfile.write(self.body[:10])
+            self.wfile.flush()
+            self.first_bytes_sent.set()
+            self.release.wait(30)
+            self.wfile.write(self.body[10:])
+        else:
+            self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_stop_ends_a_running_job_early_and_a_restart_runs_it(
+    sandbox_factory, tmp_path: Path
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowEmails)
+    server_thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server_thread.start()
+    data_dir = tmp_path / "data"
+    try:
+        sandbox = sandbox_factory(data_dir=data_dir, seed=None, job_time=0)
+        client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+        url = f"http://127.0.0.1:{server.server_port}/emails.txt"
+        job_id = client.api_post("job", {"job": "import", "list": "Slow", "url": url}).get_body()[
+            "job_id"
+        ]
+        assert SlowEmails.first_bytes_sent.wait(10)
+        stopping = sandbox._running_jobs().env.stopping
+        stopper = threading.Thread(target=sandbox.stop)
+        stopper.start()
+        assert stopping.wait(10)
+        SlowEmails.release.set()  # the job reads the rest, sees the stop, writes nothing
+        stopper.join(10)
+        assert not stopper.is_alive()
+        with closing(sqlite3.connect(data_dir / "sandbox.sqlite3")) as db:
+            assert db.execute("SELECT status FROM jobs").fetchall() == [("running",)]
+            assert db.execute("SELECT count(*) FROM lists").fetchone() == (0,)
+        restarted = sandbox_factory(data_dir=data_dir, seed=None, job_time=0)
+        assert wait_for_job(restarted, job_id)["status"] == "completed"
+    finally:
+        SlowEmails.release.set()
+        server.shutdown()
+        server.server_close()
+        server_thread.join()
+    restarted_client = SailthruClient(restarted.api_key, restarted.secret, restarted.url)
+    _, rows = export_rows(restarted_client, {"job": "export_list_data", "list": "Slow"})
+    assert len(rows) == 51
