@@ -29,6 +29,7 @@ from runner.sandbox.faults import (
 )
 from runner.sandbox.jobs import JobManager
 from runner.sandbox.ratelimit import RateLimiter
+from runner.sandbox.store import StoreClosed
 from runner.sandbox.wire import ApiRequest, decode_payload, read_request
 from runner.signature import verify
 
@@ -124,6 +125,8 @@ class SandboxApp:
             status, body = error.http_status, error.body()
         except DroppedConnection:
             raise
+        except StoreClosed:  # a request still in flight when the sandbox stopped: not a bug
+            status, body = 503, ApiError(503, 9, errors.INTERNAL_ERROR[2]).body()
         except Exception:
             log.exception("sandbox bug on %s %s", method, path)
             status, body = 500, api_error(errors.INTERNAL_ERROR).body()

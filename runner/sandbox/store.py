@@ -230,6 +230,10 @@ def update_purchase_fields(db: sqlite3.Connection, emails: list[str]) -> None:
     )
 
 
+class StoreClosed(RuntimeError):
+    """The sandbox stopped while a request or job still wanted its data."""
+
+
 class Store:
     """One SQLite database file, used by many threads through a small connection pool."""
 
@@ -255,7 +259,7 @@ class Store:
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection in autocommit mode; use ``transaction`` for several writes."""
         if self._closed:
-            raise RuntimeError("the sandbox store is closed")
+            raise StoreClosed("the sandbox store is closed")
         try:
             db = self._pool.get_nowait()
         except queue.Empty:

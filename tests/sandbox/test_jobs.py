@@ -15,10 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from sailthru.sailthru_client import SailthruClient
 
-from runner.sandbox import Sandbox
+from runner.sandbox import Faults, Sandbox
 from runner.sandbox.imports import read_email_file
 from runner.testing import wait_for_job
 from tests.sandbox.conftest import poll
@@ -538,3 +539,22 @@ def test_stop_ends_a_running_job_early_and_a_restart_runs_it(
     restarted_client = SailthruClient(restarted.api_key, restarted.secret, restarted.url)
     _, rows = export_rows(restarted_client, {"job": "export_list_data", "list": "Slow"})
     assert len(rows) == 51
+
+
+def test_a_request_in_flight_when_the_sandbox_stops_is_a_503_not_a_bug(
+    sandbox_factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = sandbox_factory(faults=Faults(latency=0.5))
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    answers: list = []
+    request = threading.Thread(
+        target=lambda: answers.append(client.api_get("job", {"job_id": "0" * 24}))
+    )
+    request.start()
+    time.sleep(0.2)  # the request is in the sandbox, waiting out its latency
+    sandbox.stop()
+    request.join(10)
+    (answer,) = answers
+    assert answer.get_status_code() == 503
+    assert answer.get_body() == {"error": 9, "errormsg": "Internal error"}
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
