@@ -3,7 +3,7 @@
 export_list_data: the profile columns are stored as CSV cells (runner/sandbox/store.py), so
 SQLite joins them into the line's text and Python only appends the vars (quoted where
 needed) and writes. The purchase log and scheduled sends go through csv.writer. Rows come
-from a cursor, never a list: memory stays constant whatever the list's size.
+from a cursor in bounded batches: memory stays constant whatever the list's size.
 """
 
 from __future__ import annotations
