@@ -138,7 +138,6 @@ class RateLimitBudget:
         return (math.floor(now / self.window) + 1) * self.window
 
     def _block(self, key: tuple[str, str], until: float) -> None:
-        until += self._rng.uniform(0, self.jitter)
         self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
 
     def wait_time(self, endpoint: str, method: str, now: float) -> float:
@@ -157,7 +156,7 @@ class RateLimitBudget:
             if state is not None and state.remaining is not None and state.remaining <= 0:
                 self._states[key] = RateLimitState(state.limit, None, None)
             return 0.0
-        return min(until - now, self.max_wait + self.jitter)
+        return min(until - now, self.max_wait)
 
     def _take(self, key: tuple[str, str], now: float) -> float:
         """Wait time, or 0 after counting one request against what the API said is left.
@@ -167,7 +166,8 @@ class RateLimitBudget:
         """
         delay = self._wait_time(key, now)
         if delay > 0:
-            return delay
+            # Each caller draws its own jitter: the callers woken by one reset are spread out.
+            return delay + self._rng.uniform(0, self.jitter)
         state = self._states.get(key)
         if state is None or state.remaining is None or state.reset is None or state.reset <= now:
             return 0.0  # nothing known about the current window

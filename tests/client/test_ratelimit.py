@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -79,6 +80,30 @@ def test_jitter_spreads_the_wake_ups() -> None:
     budget.exhausted("job", "GET", _headers(300, 0, 1_700_000_020), clock())
     waited = budget.acquire("job", "GET", clock=clock, sleep=clock.sleep)
     assert 10.0 <= waited <= 12.0
+
+
+def test_each_waiting_caller_draws_its_own_jitter() -> None:
+    clock = FakeClock(1_700_000_010.0)
+    budget = RateLimitBudget(jitter=5.0, rng=random.Random(7))
+    budget.exhausted("job", "POST", _headers(40, 0, clock.now + 10), clock())
+    everyone_waits = threading.Barrier(5, timeout=5)
+
+    def sleep(seconds: float) -> None:
+        everyone_waits.wait()  # every caller has drawn its wait before time moves on
+        clock.sleep(seconds)
+
+    waits: list[float] = []
+
+    def caller() -> None:
+        waits.append(budget.acquire("job", "POST", clock=clock, sleep=sleep))
+
+    threads = [threading.Thread(target=caller) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(waits) == 5 and all(10.0 <= wait <= 15.0 for wait in waits)
+    assert len(set(waits)) == 5  # spread out, not one herd at the same instant
 
 
 def test_a_reset_far_in_the_future_is_capped() -> None:
