@@ -481,11 +481,17 @@ def test_an_email_file_is_read_lazily(tmp_path: Path) -> None:
 
 
 class SlowEmails(BaseHTTPRequestHandler):
-    """Serves emails; the first answer stops after its first bytes until ``release`` is set."""
+    """Serves emails; the first answer stops after its first bytes until ``release`` is set
+    (``reset()`` before each test: the events belong to the class)."""
 
     body = b"".join(b"slow%04d@example.com\n" % n for n in range(50))
     first_bytes_sent = threading.Event()
     release = threading.Event()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.first_bytes_sent = threading.Event()
+        cls.release = threading.Event()
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -507,6 +513,7 @@ class SlowEmails(BaseHTTPRequestHandler):
 def test_stop_ends_a_running_job_early_and_a_restart_runs_it(
     sandbox_factory, tmp_path: Path
 ) -> None:
+    SlowEmails.reset()
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowEmails)
     server_thread = threading.Thread(target=server.serve_forever, daemon=True)
     server_thread.start()
