@@ -18,7 +18,7 @@ holds purchases, one JSON object per line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -238,16 +238,21 @@ def check_job_files(
 def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Problem]:
     """For ``sailjobs validate --deep``: check the literal file paths of every job whose
     ``preflight`` is not ``off``. A failing file becomes Problems at its parameter: the
-    summary (totals and the first problem), then each further problem of the first ten."""
+    summary (totals and the first problem), then each further problem of the first ten.
+    With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
+    run would report them and submit anyway."""
     problems = []
     for job_id, spec in loaded.manifest.jobs.items():
-        if getattr(spec, "preflight", "on") == "off":
+        mode = getattr(spec, "preflight", "on")
+        if mode == "off":
             continue
+        severity = "warning" if mode == "warn" else "error"
         for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
             if report.ok:
                 continue
             path = ("jobs", job_id, report.param)
-            problems.append(loaded.problem(path, report.summary()))
+            found = [loaded.problem(path, report.summary())]
             if report.invalid:  # else the one problem is about the whole file
-                problems += [loaded.problem(path, more.render()) for more in report.problems[1:]]
+                found += [loaded.problem(path, more.render()) for more in report.problems[1:]]
+            problems += [replace(problem, severity=severity) for problem in found]
     return problems

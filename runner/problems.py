@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True, order=True)
@@ -11,7 +12,8 @@ class Problem:
 
     ``line`` and ``col`` are 1-based, as editors and terminals expect. ``path`` is the
     dotted location inside the manifest (``jobs.export-main.list``), empty for problems
-    about the file as a whole (a YAML syntax error).
+    about the file as a whole (a YAML syntax error). A ``warning`` is shown but does not
+    make the manifest invalid (a file problem of a job with ``preflight: warn``).
     """
 
     file: str
@@ -19,9 +21,16 @@ class Problem:
     col: int
     path: str = ""
     message: str = field(default="", compare=False)
+    severity: Literal["error", "warning"] = field(default="error", compare=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
+        if not self.is_error:
+            where += f": {self.severity}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
     def render_github(self) -> str:
@@ -32,7 +41,7 @@ class Problem:
         # A property value also ends at ',' and ':' (a file named "a,b.yaml").
         file = self.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         file = file.replace(":", "%3A").replace(",", "%2C")
-        return f"::error file={file},line={self.line},col={self.col}::{text}"
+        return f"::{self.severity} file={file},line={self.line},col={self.col}::{text}"
 
 
 class ManifestError(Exception):

@@ -41,8 +41,9 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
         except PluginError as exc:  # a broken plugin: the user fixes or disables it
             click.echo(f"sailjobs validate: {exc}", err=True)
             raise SystemExit(ExitCode.INVALID) from None
-        total += len(problems)
-        invalid += bool(problems)
+        errors = [problem for problem in problems if problem.is_error]
+        total += len(errors)
+        invalid += bool(errors)
         for problem in problems:
             click.echo(problem.render_github() if output_format == "github" else problem.render())
     if invalid:

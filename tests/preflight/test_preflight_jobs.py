@@ -81,11 +81,38 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         'expected an integer number of cents, got "12.99"',
         f"{manifest}:9:11: jobs.bad.file: line 3: email: expected a string, got a list "
         '["user3@example.com"]',
-        f"{manifest}:17:11: jobs.people.file: 3 of 5 lines invalid; line 2: not a valid "
-        'email address: "not-an-address"; 1 duplicate address (compared without case)',
-        f'{manifest}:17:11: jobs.people.file: line 4: not a valid email address: "bob @example.org"',
-        f'{manifest}:17:11: jobs.people.file: line 5: not a valid email address: "bob@localhost"',
+        # preflight: warn → warnings: shown, but they do not make the manifest invalid.
+        f"{manifest}:17:11: warning: jobs.people.file: 3 of 5 lines invalid; line 2: not a "
+        'valid email address: "not-an-address"; 1 duplicate address (compared without case)',
+        f"{manifest}:17:11: warning: jobs.people.file: line 4: not a valid email address: "
+        '"bob @example.org"',
+        f"{manifest}:17:11: warning: jobs.people.file: line 5: not a valid email address: "
+        '"bob@localhost"',
     ]
+    assert [problem.is_error for problem in problems] == [True, True, False, False, False]
+
+
+def test_validate_deep_exits_0_when_only_warn_jobs_have_file_problems(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+
+    shutil.copy(CORPUS / "emails_invalid.txt", tmp_path / "emails_invalid.txt")
+    manifest = tmp_path / "people.yaml"
+    manifest.write_text(
+        "version: 1\nname: people\njobs:\n  people:\n    job: import\n    list: Main\n"
+        "    file: emails_invalid.txt\n    preflight: warn\n"
+    )
+    warned = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
+    assert warned.exit_code == 0, warned.output
+    assert ": warning: jobs.people.file: 3 of 5 lines invalid" in warned.output
+    github = CliRunner().invoke(cli, ["validate", "--deep", "--format", "github", str(manifest)])
+    assert github.output.startswith("::warning file=")
+
+    manifest.write_text(manifest.read_text().replace("preflight: warn", "preflight: on"))
+    refused = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
+    assert refused.exit_code == 2
+    assert ": warning:" not in refused.output
 
 
 def test_the_check_and_its_workers_do_not_load_pydantic() -> None:
