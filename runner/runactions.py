@@ -110,7 +110,10 @@ def run_action_list(
     job: JobResult | None,
     backoff: Backoff,
 ) -> str | None:
-    """Run one list (``specs``: ActionSpec items) in order; the error that fails the job, or None."""
+    """Run one list (``specs``: ActionSpec items) in order; the first error, or None.
+
+    A job's list stops at its first failing action (unless ``continue_on_error``); the
+    run's ``notify`` list runs every action and reports the first failure."""
     from runner.expressions import render
     from runner.plugins import action_types, unknown_action_hint
 
@@ -123,6 +126,7 @@ def run_action_list(
     registered = action_types()
     results = job.actions if job is not None else env.run.actions
     outputs = job.outputs if job is not None else {}
+    failure: str | None = None
     for index, spec in enumerate(specs):
         found = registered.get(spec.name)
         result = ActionResult(
@@ -155,8 +159,12 @@ def run_action_list(
         )  # fmt: skip
         env.on_action(job, result)
         if not result.succeeded and not spec.continue_on_error:
-            return f"{describe_action(result)} failed: {result.error}"
-    return None
+            failure = failure or f"{describe_action(result)} failed: {result.error}"
+            if job is not None:  # a job's later actions may depend on this one: stop
+                return failure
+            # Notify actions are independent reports: a mail server that is down must
+            # not keep the chat post from going out.
+    return failure
 
 
 def _run_one(

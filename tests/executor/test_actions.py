@@ -213,6 +213,23 @@ def test_a_failing_notify_alone_makes_the_exit_code_1(run_jobs) -> None:
     assert exit_code_for(result) == ExitCode.JOB_FAILED
 
 
+def test_every_notify_action_runs_even_after_one_fails(run_jobs) -> None:
+    result = run_jobs(
+        "a:\n  job: export_scheduled_sends\n",
+        header=(
+            "notify:\n  always:\n"
+            "    - probe: {key: mail-down, fail_times: 9, permanent: true}\n"
+            "    - probe: {key: chat}\n"
+        ),
+    )
+    assert ProbeAction.calls == Counter({"mail-down": 1, "chat": 1})
+    assert [a.succeeded for a in result.actions] == [False, True]
+    assert result.options["notify_failed"].startswith(
+        "action 'probe' of plugin 'probe-plugin' (always #1)"
+    )
+    assert exit_code_for(result) == ExitCode.JOB_FAILED
+
+
 def test_an_interrupted_run_resumes_without_repeating_finished_actions(
     sandbox, client_for, write_manifest, hooks, tmp_path
 ) -> None:
