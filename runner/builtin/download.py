@@ -168,11 +168,13 @@ class DownloadAction(ActionType):
                 "download saves a job's export; use it in a job's on_success, not in notify"
             )
         url = job.outputs.get("export_url")
+        created = job.outputs.get("end_time") or job.outputs.get("start_time")
         if not url:
             if job.outputs.get("expired"):
+                when = f"created {created}; " if created else ""
                 raise DownloadError(
-                    f"job {job.id!r}: its export has expired (Sailthru removes export links "
-                    "about 2 hours after they are created); run the job again with --fresh"
+                    f"job {job.id!r}: its export has expired ({when}Sailthru removes export "
+                    "links about 2 hours after they are created); run the job again with --fresh"
                 )
             raise DownloadError(
                 f"job {job.id!r} ({job.job_type}) has no export_url to download; download "
@@ -184,7 +186,6 @@ class DownloadAction(ActionType):
             raise DownloadError("download needs the run's API client, and this run has none")
         dest = destination(settings.path, ctx.workdir, job)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        created = job.outputs.get("end_time") or job.outputs.get("start_time")
 
         def fetch(target: Path) -> tuple[int, str]:
             result = client.download_export(str(url), target, created=created)

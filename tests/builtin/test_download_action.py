@@ -248,6 +248,9 @@ def test_a_job_without_an_export_is_a_clear_error(tmp_path, client):
     job.outputs["expired"] = True
     with pytest.raises(DownloadError, match="its export has expired"):
         download(context(tmp_path, client, job), "x.csv")
+    job.outputs["end_time"] = "Wed, 07 Dec 2016 15:23:04 -0500"
+    with pytest.raises(DownloadError, match=r"expired \(created Wed, 07 Dec 2016 15:23:04"):
+        download(context(tmp_path, client, job), "x.csv")
     with pytest.raises(DownloadError, match="not in notify"):
         download(context(tmp_path, client, None), "x.csv")
     assert not (tmp_path / "work").exists()
