@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,17 +117,19 @@ class JobEnv:
             raise JobAborted()
 
 
-class JobKind:
+class JobKind(ABC):
     """One job type of the API: its checks at POST time and its work in a worker."""
 
     job: str = ""
     pool: str = EXPORT_POOL
 
+    @abstractmethod
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        raise NotImplementedError
+        """Check a POST's payload; raise the API's error, or return what to store."""
 
+    @abstractmethod
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
-        raise NotImplementedError
+        """Do the job in a worker thread; return its outcome (completed or error)."""
 
 
 class JobManager:
