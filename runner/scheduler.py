@@ -9,6 +9,7 @@ A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submit
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
 manifest's ``concurrency`` and at most ``MAX_IMPORTS`` imports at once. A job whose need
 did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent.
+Once a job's fate is known, ``runner.jobfinish.JobFinisher`` records it and runs its actions.
 """
 
 from __future__ import annotations
@@ -20,43 +21,26 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from runner import polling
-from runner.durations import format_seconds
+from runner.jobfinish import JobFinisher, submit_failure_message, timeout_message
 from runner.jobprep import (
     FAILURE_STATUSES,
     SUCCESS_STATUSES,
     PrepareError,
-    job_outputs,
     preflight,
     prepare,
-    remote_error_message,
     seconds,
 )
 from runner.jobrun import JobRun, Phase, restore_job
 from runner.masking import mask
 from runner.plugins import call_hook
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
-from runner.runactions import (
-    ActionEnvironment,
-    ActionInterrupted,
-    Backoff,
-    phases_for,
-    run_job_actions,
-)
-from runner.splitjobs import (
-    JoinedExports,
-    combined_info,
-    join_parts,
-    joined_name,
-    poll_parts,
-    split_parts,
-    submit_parts,
-)
+from runner.runactions import ActionEnvironment
+from runner.splitjobs import combined_info, poll_parts, split_parts, submit_parts
 from runner.state import JobRecord, RunState, to_datetime
 from runner.workpool import TaskDone, WorkPool
 
@@ -128,7 +112,12 @@ class Scheduler:
             eval_context=self._eval_context,
             on_action=lambda job, action: progress.action_done(job, action),
         )
-        self.joined = JoinedExports()
+        self.finisher = JobFinisher(
+            action_env=self.action_env,
+            actions_pool=self.actions_pool,
+            progress=progress,
+            on_finished=self._job_finished,
+        )
         self._restore(records or {})
 
     # setup ------------------------------------------------------------------------------
@@ -186,7 +175,7 @@ class Scheduler:
                     level="warning",
                 )
             elif job.phase is Phase.ACTING and job.outcome is not None:
-                self._dispatch_actions(job, job.outcome)
+                self.finisher.dispatch_actions(job, job.outcome)
 
     def _finished(self) -> bool:
         if self.stop.is_set():
@@ -233,10 +222,10 @@ class Scheduler:
                 verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
                     need.status, "failed"
                 )
-                self._finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
+                self.finisher.finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
                 continue
             if self._fail_fast_by is not None:
-                self._finish(
+                self.finisher.finish(
                     job,
                     JobStatus.SKIPPED,
                     f"fail_fast stopped the run after {self._fail_fast_by!r} failed",
@@ -279,7 +268,7 @@ class Scheduler:
             prepared = prepare(job, self._eval_context(), self.manifest_dir)
         except PrepareError as exc:
             job.result.error = mask(str(exc))
-            self._decide(job, JobStatus.FAILED, job.result.error)
+            self.finisher.decide(job, JobStatus.FAILED, job.result.error)
             return
         job.phase = Phase.SUBMITTING
         job.result.status = JobStatus.SUBMITTING
@@ -330,18 +319,7 @@ class Scheduler:
         self._readiness_dirty = True  # a submission slot is free again
         if event.error is not None:
             self._leave_flight(job)
-            error = event.error
-            if isinstance(error, PrepareError):
-                message = str(error)
-            else:
-                message = f"could not submit: {error}"
-                if type(error).__name__ == "AmbiguousSubmitError":
-                    message += (
-                        " (the request may have created the job; it is not resent because "
-                        f"a duplicate {job.planned.job_type.name} is not harmless: check the "
-                        "jobs list in Sailthru)"
-                    )
-            self._decide(job, JobStatus.FAILED, mask(message))
+            self.finisher.decide(job, JobStatus.FAILED, submit_failure_message(job, event.error))
             return
         answer, notes = event.value
         for level, text in notes:
@@ -445,7 +423,7 @@ class Scheduler:
             error = event.error
             if getattr(error, "transient", True) is False:
                 self._leave_flight(job)
-                self._decide(
+                self.finisher.decide(
                     job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
                 )
                 return
@@ -463,7 +441,7 @@ class Scheduler:
         job.result.remote_status = info.status
         if info.status in SUCCESS_STATUSES or info.status in FAILURE_STATUSES:
             self._leave_flight(job)
-            self._on_remote_terminal(job, info)
+            self.finisher.decide_remote(job, info)
             return
         if changed:
             self.state.record_remote(
@@ -477,135 +455,21 @@ class Scheduler:
         self._schedule_poll(job, now + delay)
         self.progress.job_polled(job.result, self.clock.real_seconds(delay))
 
-    def _on_remote_terminal(self, job: JobRun, info: Any) -> None:
-        outputs = job_outputs(info)
-        job.result.outputs.update(outputs)
-        if info.status in SUCCESS_STATUSES:
-            no_export = not info.export_url and job.parts is None  # split: joined later
-            if job.planned.job_type.produces_export and (info.expired or no_export):
-                self._decide(
-                    job,
-                    JobStatus.FAILED,
-                    f"the export of Sailthru job {info.job_id} expired before it could be "
-                    "downloaded (export links are removed about 2 hours after the job "
-                    "finishes); run the job again",
-                )
-                return
-            self._decide(job, JobStatus.SUCCEEDED, None)
-            return
-        message = remote_error_message(info)
-        self._decide(job, JobStatus.FAILED, mask(message))
-
     def _time_out(self, job: JobRun) -> None:
         self._leave_flight(job)
-        remote = job.result.remote_job_id
-        message = (
-            f"timed out after {format_seconds(seconds(job.spec.timeout))}: the Sailthru job "
-            f"{remote} may still be running (check it with `sailjobs status {remote}`)"
-        )
-        self._decide(job, JobStatus.TIMED_OUT, message)
+        self.finisher.decide(job, JobStatus.TIMED_OUT, timeout_message(job))
 
-    # outcomes, actions, the end ---------------------------------------------------------
+    # the end ----------------------------------------------------------------------------
 
-    def _decide(self, job: JobRun, outcome: JobStatus, error: str | None) -> None:
-        """The job's fate is known; record it, then run its actions (if any) or finish it."""
-        job.outcome = outcome
-        job.result.error = error
-        self.state.record_outcome(
-            self.run_result.run_id,
-            job.id,
-            outcome,
-            remote_status=job.result.remote_status,
-            outputs=job.result.outputs,
-            error=error,
-            polls=job.result.polls,
-        )
-        self._dispatch_actions(job, outcome)
-
-    def _dispatch_actions(self, job: JobRun, outcome: JobStatus) -> None:
-        # Provisional, so the actions (an email, a chat message) show the job's duration;
-        # ``_finish`` sets the final one. Here, not in ``_decide``: resumed actions too.
-        job.result.finished_at = datetime.now(UTC)
-        succeeded = outcome is JobStatus.SUCCEEDED
-        lists = [(phase, getattr(job.spec, phase, None) or []) for phase in phases_for(succeeded)]
-        join = succeeded and isinstance(job.result.outputs.get("parts"), list)
-        if not join and not any(specs for _, specs in lists):
-            self._finish(job, outcome, job.result.error)
-            return
-        job.phase = Phase.ACTING
-        retry = job.spec.retry
-        backoff = Backoff(seconds(retry.initial), seconds(retry.max))
-
-        def act() -> tuple[JobStatus, str | None]:
-            status, error = outcome, job.result.error
-            if join:
-                try:
-                    self._join(job)
-                except Exception as exc:
-                    status, error = JobStatus.FAILED, mask(f"could not join the parts: {exc}")
-            return run_job_actions(self.action_env, job.spec, job.result, status, error, backoff)
-
-        self.progress.job_changed(job.result, note="running actions")
-        self.actions_pool.submit("actions", job.id, act)
-
-    def _join(self, job: JobRun) -> None:
-        """A split job's parts downloaded and joined; offered to its actions as its export."""
-        parts = job.result.outputs["parts"]
-        name = joined_name(job.id, parts)
-        folder = self.action_env.state_dir / "splits" / self.run_result.run_id / job.id
-        joined = join_parts(self.client, parts, folder, name)
-        job.result.outputs.update(
-            export_url=self.joined.url_for(joined.path),
-            filename=name,
-            rows=joined.rows,
-            bytes=joined.bytes,
-            sha256=joined.sha256,
-        )
-
-    def close(self) -> None:
-        """Stop what outlives the loop for the notify actions (the joined-export server)."""
-        self.joined.close()
-
-    def _on_acted(self, job: JobRun, event: TaskDone) -> None:
-        if isinstance(event.error, ActionInterrupted):
-            return  # resumed later: the outcome is recorded, the actions not yet done
-        if event.error is not None:
-            self._finish(
-                job, JobStatus.FAILED, mask(f"internal error while running actions: {event.error}")
-            )
-            return
-        status, error = event.value
-        self._finish(job, status, error)
-
-    def _finish(self, job: JobRun, status: JobStatus, error: str | None) -> None:
-        if job.phase is Phase.DONE:
-            return
-        job.phase = Phase.DONE
-        result = job.result
-        result.status, result.error = status, error
-        result.finished_at = datetime.now(UTC)
+    def _job_finished(self, job: JobRun, status: JobStatus) -> None:
+        """A job is DONE: the jobs that need it can be looked at; fail_fast may stop the run."""
         self._readiness_dirty = True
         if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and self.manifest.fail_fast:
             self._fail_fast_by = self._fail_fast_by or job.id
-        try:
-            self.state.record_finished(
-                self.run_result.run_id,
-                job.id,
-                status,
-                outputs=result.outputs,
-                error=error,
-                polls=result.polls,
-                params=result.params or None,
-            )
-            for part in job.parts or ():  # a split job's part rows end with it
-                self.state.record_finished(
-                    self.run_result.run_id, job.id + part.state_key, status,
-                    outputs=part.describe(), error=None, polls=result.polls,
-                )  # fmt: skip
-        finally:
-            self.progress.job_changed(result)
-            for failure in call_hook("sailjobs_job_finished", result=result):
-                self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+
+    def close(self) -> None:
+        """Stop what outlives the loop for the notify actions (the joined-export server)."""
+        self.finisher.close()
 
     def _handle(self, event: TaskDone) -> None:
         job = self.jobs.get(event.key)
@@ -619,7 +483,7 @@ class Scheduler:
             self._on_polled(job, event)
         elif event.kind == "actions":
             self.actions_pool.done()
-            self._on_acted(job, event)
+            self.finisher.on_acted(job, event)
 
     def _wrap_up(self) -> None:
         """Stop the pools; on an unexpected error, every unfinished job still gets its hook."""
@@ -630,4 +494,6 @@ class Scheduler:
             return
         for job in self.jobs.values():
             if job.phase is not Phase.DONE:
-                self._finish(job, JobStatus.FAILED, "internal error: the scheduler stopped early")
+                self.finisher.finish(
+                    job, JobStatus.FAILED, "internal error: the scheduler stopped early"
+                )
