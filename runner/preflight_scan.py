@@ -22,7 +22,9 @@ from typing import BinaryIO, Final
 from runner.preflight_emails import is_valid_email
 from runner.purchase import check_purchase_batch
 
-BLOCK_BYTES: Final = 1 << 20  # one read
+BLOCK_BYTES: Final = (
+    1 << 18
+)  # one read; small, so the check and its workers stay within 64 MiB together
 RANGE_BYTES: Final = 16 << 20  # one unit of work for a worker process
 PARALLEL_MIN_BYTES: Final = 32 << 20  # below this, starting processes costs more than it saves
 MAX_LINE_BYTES: Final = 1 << 20  # a purchase is a few KB; a longer line is a broken file
