@@ -22,9 +22,8 @@ from typing import BinaryIO, Final
 from runner.preflight_emails import is_valid_email
 from runner.purchase import check_purchase_batch
 
-BLOCK_BYTES: Final = (
-    1 << 18
-)  # one read; small, so the check and its workers stay within 64 MiB together
+# One read; small, so that the check and its two workers stay within 64 MiB together.
+BLOCK_BYTES: Final = 1 << 18
 RANGE_BYTES: Final = 16 << 20  # one unit of work for a worker process
 PARALLEL_MIN_BYTES: Final = 32 << 20  # below this, starting processes costs more than it saves
 MAX_LINE_BYTES: Final = 1 << 20  # a purchase is a few KB; a longer line is a broken file
