@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from sailthru.sailthru_client import SailthruClient, get_signature_hash
+from sailthru.sailthru_client import SailthruClient
 
 from runner.sandbox import Sandbox
 from runner.signature import sign
@@ -201,32 +201,6 @@ def test_invalid_json_and_failed_upload_rows(sandbox: Sandbox) -> None:
     ) as response:
         assert response.status_code == 400
         assert response.json() == {"error": 99, "errormsg": "Failed to upload file"}
-
-
-@pytest.mark.parametrize(
-    ("params", "secret", "expected"),
-    [
-        (["one", "two", "three"], "secret", "764794f03e1e345c32d4c81aae2815eb"),
-        (
-            {"a": ["test1", "test2"], "b": {"c": "test3"}},
-            "password",
-            "adde49d639598daa7ba79af7c2fff8f9",
-        ),
-        (
-            {
-                "api_key": "0123456789abcdef",
-                "format": "json",
-                "json": '{"job_id": "635a04fa1628f53d490220d7"}',
-            },
-            "s3cr3t",
-            "af2433014d2bdf03218e9c5706f2c966",
-        ),
-    ],
-)
-def test_reference_signature_vectors(params, secret: str, expected: str) -> None:
-    assert sign(secret, params) == expected
-    if isinstance(params, dict):
-        assert get_signature_hash(params, secret) == expected
 
 
 def test_reference_vector_is_accepted_by_the_sandbox(sandbox_factory) -> None:
