@@ -83,6 +83,8 @@ def join_csv_parts(parts: list[Path], dest: Path) -> JoinResult:
     """Join CSV files with the same header into ``dest``: the first part's header once, then
     every part's rows in order. Raises CsvJoinError (and leaves ``dest`` untouched) when a part
     is missing or its header differs. Empty parts (no header, no rows) are skipped."""
+    from runner.downloads import fsync_directory  # run time only: it loads requests
+
     if not parts:
         raise CsvJoinError("no parts to join")
     dest = Path(dest)
@@ -101,7 +103,7 @@ def join_csv_parts(parts: list[Path], dest: Path) -> JoinResult:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(dest.parent)
+    fsync_directory(dest.parent)
     return JoinResult(path=dest, rows=rows, bytes=written, sha256=digest)
 
 
@@ -155,17 +157,3 @@ def _parse_header(raw: bytes, part: Path, number: int) -> list[str]:
     except UnicodeDecodeError:
         raise CsvJoinError(f"part {number} ({part}) has a header that is not UTF-8") from None
     return next(csv.reader([text.rstrip("\r\n")]), [])
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
