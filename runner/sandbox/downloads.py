@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from runner.sandbox.faults import CUT_DOWNLOAD, Faults
 from runner.sandbox.jobs import JobManager
+from runner.sandbox.wire import remove_quietly
 
 EXPORT_PATH = re.compile(r"^/export/\d{4}/\d{2}/\d{2}/(?P<token>[0-9a-f]{32})$")
 HEADER_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # an HTTP header is latin-1 at best
@@ -48,7 +49,7 @@ def serve_export(environ: dict[str, Any], jobs: JobManager, faults: Faults) -> R
     ):
         return not_found()
     if jobs.is_expired(record) or not Path(record.export_path).exists():
-        jobs.describe(record, "")  # deletes the expired file
+        remove_quietly(record.export_path)  # an expired link's file goes now
         return not_found()
     filename = str(record.result.get("filename", ""))
     if not HEADER_SAFE_FILENAME.match(filename):  # written by an older sandbox: not header-safe

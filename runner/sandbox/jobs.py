@@ -266,7 +266,7 @@ class JobManager:
         if record.status == "completed" and record.export_token:
             answer.update(export_fields)
             if self.is_expired(record):
-                self._discard_export(record)
+                remove_quietly(record.export_path)
                 answer["expired"] = True
             else:
                 answer["export_url"] = export_url(base_url, record)
@@ -321,9 +321,6 @@ class JobManager:
             )
         for _, path in rows:
             remove_quietly(path)
-
-    def _discard_export(self, record: JobRecord) -> None:
-        remove_quietly(record.export_path)
 
     # -- timer and workers --------------------------------------------------------------
     def _after(self, delay: float, task: Callable[[], None]) -> None:
