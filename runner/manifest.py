@@ -97,7 +97,8 @@ def _split_outputs(params: Mapping[str, Any]) -> frozenset[str]:
     return SPLIT_OUTPUTS
 
 
-def _action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:
+def action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:
+    """Action name → ActionType; ``None`` means the installed plugins' ones."""
     if action_types is None:
         from runner.plugins import action_types as installed
 
@@ -129,7 +130,7 @@ def load_manifest(
         raise ManifestError(document.problems)
     from runner.manifest_loader import ManifestLoader
 
-    loader = ManifestLoader(path, document.source, dict(job_types), _action_type_map(action_types))
+    loader = ManifestLoader(path, document.source, dict(job_types), action_type_map(action_types))
     loaded = loader.load(document.data)
     problems = document.problems + _outside(document.rejected, loader.problems)
     if problems or loaded is None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from runner.actions import ActionType
 from runner.durations import DURATION_PATTERN
 from runner.jobtypes import JobType
+from runner.manifest import action_type_map
 from runner.manifest_models import (
     ACTION_LISTS,
     JOB_ID_PATTERN,
@@ -126,14 +127,7 @@ def manifest_schema(
         from runner.plugins import job_types as installed_job_types
 
         job_types = installed_job_types()
-    if action_types is None:
-        from runner.plugins import action_types as installed_action_types
-
-        action_types = installed_action_types()
-    actions: dict[str, ActionType] = {
-        name: value if isinstance(value, ActionType) else value.action
-        for name, value in action_types.items()
-    }
+    actions = action_type_map(action_types)
     defs = _Defs()
     defs.defs["runner_keys"] = _runner_keys(defs)
     defs.defs["action"] = {
