@@ -13,13 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.durations import format_seconds
-from runner.jobprep import (
-    SUCCESS_STATUSES,
-    PrepareError,
-    job_outputs,
-    remote_error_message,
-    seconds,
-)
+from runner.jobinfo import SUCCESS_STATUSES
+from runner.jobprep import PrepareError, job_outputs, remote_error_message, seconds
 from runner.jobrun import JobRun, Phase
 from runner.masking import mask
 from runner.plugins import call_hook

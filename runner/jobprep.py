@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The API's terminal statuses are JobInfo's; re-exported here for runner.splitjobs.
+from runner.jobinfo import FAILURE_STATUSES as FAILURE_STATUSES
 from runner.masking import mask, mask_data, register_url
-
-SUCCESS_STATUSES = frozenset({"completed"})
-FAILURE_STATUSES = frozenset({"error", "incomplete"})
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,6 @@ class Prepared:
     payload: dict[str, Any]
     file: Path | None
     masked_params: dict[str, Any]
-    warnings: tuple[str, ...] = ()
 
 
 class PrepareError(Exception):

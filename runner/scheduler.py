@@ -27,14 +27,8 @@ from typing import Any
 
 from runner import polling
 from runner.jobfinish import JobFinisher, submit_failure_message, timeout_message
-from runner.jobprep import (
-    FAILURE_STATUSES,
-    SUCCESS_STATUSES,
-    PrepareError,
-    preflight,
-    prepare,
-    seconds,
-)
+from runner.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES
+from runner.jobprep import PrepareError, preflight, prepare, seconds
 from runner.jobrun import JobRun, Phase, restore_job
 from runner.masking import mask
 from runner.plugins import call_hook
