@@ -17,7 +17,6 @@ on demand, which costs nothing for the (usual) valid manifest.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -387,15 +386,3 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
         assert problem is not None
         return YamlDocument(None, source, [problem])
     return load_yaml_text(text, file)
-
-
-def iter_paths(data: Any, path: PathTuple = ()) -> Iterator[tuple[PathTuple, Any]]:
-    """Every (path, leaf value) of nested dicts and lists."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from iter_paths(value, (*path, key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from iter_paths(value, (*path, index))
-    else:
-        yield path, data
