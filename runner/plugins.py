@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -109,8 +109,12 @@ def disabled_names() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def autoload_enabled() -> bool:
-    return os.environ.get(NO_AUTOLOAD_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+    return not _env_flag(NO_AUTOLOAD_ENV)
 
 
 def _hook_names() -> set[str]:
@@ -164,10 +168,11 @@ def _register(
                     f"plugin {info.name!r}: {caller.name} is a hook wrapper; sailjobs hooks "
                     "are plain calls, drop wrapper=True/hookwrapper=True"
                 )
-    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
-    registry.infos[info.name] = PluginInfo(
-        info.name, info.version, info.source, hooks, info.module, info.distribution
-    )
+    registry.infos[info.name] = replace(info, hooks=_hooks_of(pm, plugin))
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
 def _load_builtins(pm: pluggy.PluginManager, registry: _Registry) -> None:
@@ -402,7 +407,7 @@ def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
 def tracing_enabled() -> bool:
     """``SAILJOBS_TRACE_PLUGINS=1``: log every hook call (plugin, subject, outcome, time) at
     info level, so a slow or failing plugin shows in the run's output."""
-    return os.environ.get(TRACE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return _env_flag(TRACE_ENV)
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -414,9 +419,8 @@ def plugin_infos() -> list[PluginInfo]:
     for name, plugin in pm.list_name_plugin():
         if plugin is None or name in registry.infos:
             continue
-        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
         module = getattr(plugin, "__name__", type(plugin).__module__)
-        infos.append(PluginInfo(name, "-", "registered in-process", hooks, module))
+        infos.append(PluginInfo(name, "-", "registered in-process", _hooks_of(pm, plugin), module))
     return infos
 
 
