@@ -51,10 +51,9 @@ class LoadedManifest:
     source: SourceMap
     job_types: dict[str, JobType] = field(repr=False)
     action_types: dict[str, ActionType] = field(repr=False)
-    # job id -> references in its params and actions; and those of notify, vars, defaults.
+    # job id -> references in its params and actions; and those of notify.
     job_references: dict[str, set[Reference]] = field(default_factory=dict, repr=False)
     notify_references: set[Reference] = field(default_factory=set, repr=False)
-    vars_references: set[Reference] = field(default_factory=set, repr=False)
     # (job id | "notify" | "vars" | "defaults", reference) → where it first appears.
     reference_paths: dict[tuple[str, Reference], PathTuple] = field(
         default_factory=dict, repr=False

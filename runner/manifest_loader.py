@@ -116,7 +116,7 @@ class ManifestLoader:
         header = self._header(data)
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
-        vars_refs = self._check_vars(vars_)
+        self._check_vars(vars_)
         inherited = {
             key: value
             for key in ("report_email", "postback_url")
@@ -162,7 +162,6 @@ class ManifestLoader:
             action_types=self.action_types,
             job_references=job_refs,
             notify_references=notify_refs,
-            vars_references=vars_refs,
             reference_paths=self.ref_paths,
         )
         from runner.planner import check_graph
@@ -210,7 +209,7 @@ class ManifestLoader:
                 pass
         return Defaults()
 
-    def _check_vars(self, vars_: dict[str, Any]) -> set[Reference]:
+    def _check_vars(self, vars_: dict[str, Any]) -> None:
         for name in vars_:
             if not _VAR_NAME.match(str(name)):
                 self.add(
@@ -222,7 +221,6 @@ class ManifestLoader:
         for ref in refs:
             if ref.root not in ("env", "run"):
                 self.add_at_reference("vars", ref, f"vars may read env.* and run.* only, not {ref}")
-        return refs
 
     # --- one job ------------------------------------------------------------------------
 
