@@ -322,11 +322,13 @@ class Scheduler:
             for part, part_info in zip(job.parts, answer, strict=True):
                 part.remote_job_id, part.status = part_info.job_id, part_info.status
             remote_id, remote_status = ",".join(p.job_id for p in answer), "pending"
+            # The worker stored each part's row; the job's own row is stored here.
+            now_wall = self.state.record_submitted(
+                self.run_result.run_id, job.id, remote_id, remote_status
+            )
         else:
             remote_id, remote_status = answer.job_id, answer.status
-        now_wall = self.state.record_submitted(
-            self.run_result.run_id, job.id, remote_id, remote_status
-        )
+            now_wall = time.time()  # the worker's send() stored the job_id already
         job.result.remote_job_id = remote_id
         job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING
