@@ -32,7 +32,7 @@ from runner.jobprep import seconds as _seconds
 from runner.plugins import call_hook
 from runner.progress import Progress, resume_hint
 from runner.results import RunResult
-from runner.runactions import ActionInterrupted, Backoff, run_action_list
+from runner.runactions import ActionInterrupted, Backoff, phases_for, run_action_list
 from runner.scheduler import Scheduler
 from runner.state import (
     ManifestLock,
@@ -321,9 +321,8 @@ def _notify(scheduler: Scheduler, manifest: Any, result: RunResult, progress: Pr
     notify = manifest.notify
     retry = manifest.defaults.retry
     backoff = Backoff(_seconds(retry.initial), _seconds(retry.max))
-    phases = ("on_success", "always") if result.succeeded else ("on_failure", "always")
     try:
-        for phase in phases:
+        for phase in phases_for(result.succeeded):
             specs = getattr(notify, phase)
             if not specs:
                 continue
