@@ -43,13 +43,17 @@ class SplitPart:
     def label(self) -> str:
         return f"part {self.index} ({self.start:%Y%m%d}-{self.end:%Y%m%d})"
 
+    @property
+    def dates(self) -> dict[str, str]:
+        """The part's ``start_date`` and ``end_date`` as the API takes them (yyyymmdd)."""
+        return {"start_date": f"{self.start:%Y%m%d}", "end_date": f"{self.end:%Y%m%d}"}
+
     def payload(self, base: dict[str, Any]) -> dict[str, Any]:
-        return {**base, "start_date": f"{self.start:%Y%m%d}", "end_date": f"{self.end:%Y%m%d}"}
+        return {**base, **self.dates}
 
     def describe(self) -> dict[str, Any]:
         return {
-            "start_date": f"{self.start:%Y%m%d}",
-            "end_date": f"{self.end:%Y%m%d}",
+            **self.dates,
             "job_id": self.remote_job_id,
             "export_url": getattr(self.info, "export_url", None),
         }
@@ -184,8 +188,7 @@ def submit_parts(
     for part in parts:
         key = job_id + part.state_key
         state.add_job(run_id, key, job_type)
-        dates = {"start_date": f"{part.start:%Y%m%d}", "end_date": f"{part.end:%Y%m%d}"}
-        state.record_intent(run_id, key, dates, attempts)
+        state.record_intent(run_id, key, part.dates, attempts)
         info = client.submit_job(part.payload(payload), resubmit_safe=True)
         state.record_submitted(run_id, key, info.job_id, info.status)
         infos.append(info)
