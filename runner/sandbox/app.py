@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from werkzeug.http import HTTP_STATUS_CODES
+
 from runner.masking import MASK
 from runner.sandbox import errors
 from runner.sandbox.downloads import DroppedConnection, drop_connection, serve_export
@@ -81,7 +83,7 @@ class SandboxApp:
             ("Content-Length", str(len(data))),
             *headers,
         ]
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}", headers)
         if status == 200 and self.faults.take(DROP_MID_RESPONSE, method, path):
             return _half_then_drop(data, environ)
         return [data]
@@ -178,17 +180,3 @@ def _half_then_drop(data: bytes, environ: dict[str, Any]) -> Iterator[bytes]:
     """Headers and half the body go out; then the connection closes (a fault)."""
     yield data[: len(data) // 2]
     drop_connection(environ)
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
