@@ -59,11 +59,9 @@ def prepare(job: Any, eval_context: Any, manifest_dir: Path) -> Prepared:
         raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
     payload = {"job": job_type.name, **params}
     file = None
-    for name in job_type.file_params:
-        value = payload.get(name)
-        if isinstance(value, str) and value and name == "file":
-            file = (manifest_dir / value).resolve()
-            del payload[name]
+    # Only the ``file`` parameter travels as an upload part; other file params stay values.
+    if "file" in job_type.file_params and isinstance(payload.get("file"), str) and payload["file"]:
+        file = (manifest_dir / payload.pop("file")).resolve()
     return Prepared(payload, file, masked)
 
 
