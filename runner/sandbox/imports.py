@@ -257,10 +257,11 @@ def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
             moment = parse_datetime(purchase["date"])
             if moment is None:
                 raise JobFailed(f"Line {number}: date: {purchase['date']!r} is not a date")
-            yield _purchase_row(purchase, moment)
+            yield purchase_row(purchase, moment)
 
 
-def _purchase_row(purchase: dict[str, Any], moment: datetime) -> tuple[object, ...]:
+def purchase_row(purchase: dict[str, Any], moment: datetime) -> tuple[object, ...]:
+    """A purchase (its JSON form) at ``moment`` as a ``purchases`` row, in INSERT order."""
     items = purchase["items"]
     adjustments = sum(line["price"] for line in purchase.get("adjustments", []))
     email = purchase["email"].strip().lower()

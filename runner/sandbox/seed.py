@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from runner.sandbox.imports import purchase_row
 from runner.sandbox.store import (
     Store,
     csv_cell,
@@ -125,22 +126,7 @@ def _demo_purchases(db: sqlite3.Connection, rng: random.Random, now: datetime) -
                 for i, t, p, q in items
             ],
         }
-        rows.append(
-            (
-                f"demo-{number:04d}",
-                email,
-                hashlib.md5(email.encode()).hexdigest(),
-                rfc2822(moment),
-                int(moment.strftime("%Y%m%d")),
-                ",".join(t for _, t, _, _ in items),
-                ",".join(f"https://example.com/p/{i}" for i, _, _, _ in items),
-                sum(p * q for _, _, p, q in items),
-                "online",
-                ",".join(str(p) for _, _, p, _ in items),
-                ",".join(str(q) for _, _, _, q in items),
-                json.dumps(data),
-            )
-        )
+        rows.append(purchase_row(data, moment))
     db.executemany(
         "INSERT INTO purchases (extid, email, md5, date, date_key, items, urls, price, channel,"
         " unit_prices, quantities, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
