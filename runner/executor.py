@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner.jobprep import seconds as _seconds
 from runner.plugins import call_hook
 from runner.progress import Progress, resume_hint
 from runner.results import RunResult
@@ -319,8 +318,7 @@ def exit_code_for(result: RunResult) -> int:
 def _notify(scheduler: Scheduler, manifest: Any, result: RunResult, progress: Progress) -> None:
     """The manifest's ``notify`` lists: on_success or on_failure, then always."""
     notify = manifest.notify
-    retry = manifest.defaults.retry
-    backoff = Backoff(_seconds(retry.initial), _seconds(retry.max))
+    backoff = Backoff.from_retry(manifest.defaults.retry)
     try:
         for phase in phases_for(result.succeeded):
             specs = getattr(notify, phase)

@@ -117,8 +117,7 @@ class JobFinisher:
             self.finish(job, outcome, job.result.error)
             return
         job.phase = Phase.ACTING
-        retry = job.spec.retry
-        backoff = Backoff(seconds(retry.initial), seconds(retry.max))
+        backoff = Backoff.from_retry(job.spec.retry)
 
         def act() -> tuple[JobStatus, str | None]:
             status, error = outcome, job.result.error

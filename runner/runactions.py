@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from runner.actions import ActionContext
+from runner.jobprep import seconds
 from runner.masking import mask, mask_data
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 from runner.state import ActionRecord, RunState
@@ -46,6 +47,11 @@ class ActionInterrupted(Exception):
 class Backoff:
     initial: float
     max: float
+
+    @classmethod
+    def from_retry(cls, retry: Any) -> Backoff:
+        """The backoff a manifest's ``retry`` block (``initial``, ``max``) describes."""
+        return cls(seconds(retry.initial), seconds(retry.max))
 
     def delay(self, attempt: int) -> float:
         return min(self.initial * (2 ** (attempt - 1)), self.max)
