@@ -72,9 +72,6 @@ def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory(seed="demo")
 
 
-# For plugin authors: run a manifest on the sandbox in one call, with every installed plugin.
-
-
 @pytest.fixture
 def sandbox_client(sandbox: Sandbox) -> Iterator[SailthruClient]:
     """A ``SailthruClient`` of the ``sandbox`` with short retries; closed after the test."""
@@ -90,6 +87,7 @@ def sandbox_client(sandbox: Sandbox) -> Iterator[SailthruClient]:
     client.close()
 
 
+# For plugin authors: run a manifest on the sandbox in one call, with every installed plugin.
 @pytest.fixture
 def run_on_sandbox(sandbox_client: SailthruClient, tmp_path: Path) -> Callable[..., RunResult]:
     """``run_on_sandbox(manifest, **kwargs)``: run a manifest (a path, or YAML text written to
