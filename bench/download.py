@@ -58,7 +58,7 @@ def child_plain(url: str, dest: str) -> None:
 
 
 def child_ours(url: str, dest: str) -> None:
-    from runner.sailthru import SailthruClient
+    from runner.sailthru.client import SailthruClient
 
     started = time.perf_counter()
     with SailthruClient("bench-key", "bench-secret", url.split("/sailthru", 1)[0]) as client:

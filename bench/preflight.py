@@ -102,7 +102,7 @@ def child_baseline(path: str) -> dict[str, float]:
 
 
 def child_check(path: str, workers: int | None) -> dict[str, object]:
-    from runner.preflight import check_file
+    from runner.preflight.checks import check_file
 
     started, cpu = time.perf_counter(), cpu_seconds()
     report = check_file("purchases", Path(path), workers=workers)
@@ -119,8 +119,8 @@ def child_check(path: str, workers: int | None) -> dict[str, object]:
 
 def child_worker_rss(path: str) -> dict[str, float]:
     """Run one worker over the whole file from this small process; its peak RSS."""
-    from runner.preflight_pool import run_ranges
-    from runner.preflight_scan import RANGE_BYTES, line_aligned_ranges
+    from runner.preflight.pool import run_ranges
+    from runner.preflight.scan import RANGE_BYTES, line_aligned_ranges
 
     size = os.path.getsize(path)
     ranges = line_aligned_ranges(Path(path), size, RANGE_BYTES)

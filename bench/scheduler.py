@@ -76,8 +76,8 @@ def write_manifest(folder: Path, name: str, jobs: dict[str, dict[str, Any]], pol
 
 
 def client_for(sandbox: Any) -> Any:
-    from runner.ratelimit import RateLimitBudget
-    from runner.sailthru import SailthruClient
+    from runner.sailthru.client import SailthruClient
+    from runner.sailthru.ratelimit import RateLimitBudget
 
     return SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url, budget=RateLimitBudget())
 
@@ -111,7 +111,7 @@ def critical_path(jobs: dict[str, dict[str, Any]]) -> float:
 
 
 def bench_makespan(count: int, folder: Path) -> dict[str, float]:
-    from runner.executor import run
+    from runner.executor.lifecycle import run
 
     jobs = random_dag(count, random.Random(5))
     path = write_manifest(folder, "dag", jobs, "{initial: 0.05s, max: 5s}")
@@ -137,8 +137,8 @@ def bench_polls(
 ) -> list[dict[str, float]]:
     """Each duration runs in ``real_seconds`` of real time (its clock is sped up to fit),
     ours and a fixed 1 s poller side by side, all at once against one sandbox."""
-    from runner.executor import run
-    from runner.polling import ScaledClock
+    from runner.executor.lifecycle import run
+    from runner.executor.polling import ScaledClock
 
     sandbox = start_sandbox(job_time_from_payload())  # payloads carry the real seconds
     results: dict[tuple[str, float], Any] = {}
@@ -197,9 +197,9 @@ import json, sys, threading
 from pathlib import Path
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
-from runner.sailthru import SailthruClient
-from runner.ratelimit import RateLimitBudget
-from runner.executor import run
+from runner.sailthru.client import SailthruClient
+from runner.sailthru.ratelimit import RateLimitBudget
+from runner.executor.lifecycle import run
 
 def peak_rss_kib():
     # VmHWM, not getrusage: ru_maxrss carries the parent's peak across fork+exec.
@@ -210,7 +210,7 @@ def peak_rss_kib():
 mode, url, key, secret, manifest, state = sys.argv[1:7]
 client = SailthruClient(key, secret, url, budget=RateLimitBudget())
 if mode == "idle":
-    import runner.scheduler, runner.manifest, runner.planner, runner.builtin.download  # noqa
+    import runner.executor.scheduler, runner.manifest.loader, runner.manifest.planner, runner.builtin.download  # noqa
     print(json.dumps({"peak_rss_kib": peak_rss_kib()}))
     sys.exit(0)
 

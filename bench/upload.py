@@ -50,7 +50,7 @@ class Receiver(BaseHTTPRequestHandler):
 def child_plain(url: str, path: str) -> None:
     import requests
 
-    from runner.wire import signed_params
+    from runner.sailthru.wire import signed_params
 
     params = signed_params(API_KEY, SECRET, {"job": "import", "list": "L"})
     started = time.perf_counter()
@@ -61,7 +61,7 @@ def child_plain(url: str, path: str) -> None:
 
 
 def child_ours(url: str, path: str) -> None:
-    from runner.sailthru import SailthruClient
+    from runner.sailthru.client import SailthruClient
 
     started = time.perf_counter()
     with SailthruClient(API_KEY, SECRET, url) as client:

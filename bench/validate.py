@@ -86,9 +86,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from runner.expressions import parse_template
-    from runner.manifest import load_manifest
-    from runner.planner import build_plan
+    from runner.manifest.expressions import parse_template
+    from runner.manifest.loader import load_manifest
+    from runner.manifest.planner import build_plan
     from runner.plugins import action_types, job_types
 
     job_types(), action_types()  # plugin discovery is start-up, not validation

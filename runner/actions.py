@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from runner.results import JobResult, JobStatus, RunResult
 
 if TYPE_CHECKING:
-    from runner.sailthru import SailthruClient
+    from runner.sailthru.client import SailthruClient
 
 
 class ActionSettings(BaseModel):

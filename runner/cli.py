@@ -35,6 +35,7 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        # lazy: plugins load only when commands are listed or one is not built in
         from runner.plugins import get_plugin_manager
 
         get_plugin_manager().hook.sailjobs_register_commands(cli=self)
@@ -81,6 +82,7 @@ def main() -> None:
     try:
         cli(prog_name="sailjobs")
     except Exception as exc:
+        # lazy: a successful command never pays for loading the plugin manager here
         from runner.plugins import PluginError
 
         if not isinstance(exc, PluginError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from typing import Final
 
 PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]+)\}(?!\})")
 
@@ -28,3 +29,11 @@ def check_placeholders(template: str, known: Collection[str], setting: str) -> s
 def fill_placeholders(template: str, fields: Mapping[str, str]) -> str:
     """Each ``{name}`` with a field replaced by its value; any other left as written."""
     return PLACEHOLDER.sub(lambda match: fields.get(match.group(1), match.group(0)), template)
+
+
+EXPRESSION_OPEN: Final = "${{"  # a value holding it is resolved at run time, checked then
+
+
+def is_expression(value: object) -> bool:
+    """A value resolved at submission time (it holds ``${{``): checked then, not now."""
+    return isinstance(value, str) and EXPRESSION_OPEN in value

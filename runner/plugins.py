@@ -288,6 +288,7 @@ def _check_type(plugin: str, hook: str, item: Any, base: type, what: str) -> Non
 
 def job_types() -> dict[str, JobType]:
     """Every registered job type by its API name."""
+    # lazy: job types bring pydantic, which `sailjobs --help` and hooks calls never need
     from runner.jobtypes import JobType
 
     registry = _get_registry()
@@ -316,6 +317,7 @@ def job_type_owners() -> dict[str, str]:
 
 def action_types() -> dict[str, RegisteredAction]:
     """Every registered action type by name, with the plugin that provides it."""
+    # lazy: action settings bring pydantic (see job_types)
     from runner.actions import ActionSettings, ActionType
 
     registry = _get_registry()

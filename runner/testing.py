@@ -23,7 +23,7 @@ import pytest
 
 if TYPE_CHECKING:
     from runner.results import RunResult
-    from runner.sailthru import SailthruClient
+    from runner.sailthru.client import SailthruClient
     from runner.sandbox import Sandbox
 
 FAST_JOB_TIME = 0.2
@@ -50,6 +50,7 @@ def wait_for_job(
 @pytest.fixture
 def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
     """Start sandboxes with chosen settings; all are stopped when the test ends."""
+    # lazy: a pytest plugin module, loaded by every pytest run; the sandbox only when used
     from runner.sandbox import Sandbox
 
     made: list[Sandbox] = []
@@ -75,7 +76,8 @@ def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 @pytest.fixture
 def sandbox_client(sandbox: Sandbox) -> Iterator[SailthruClient]:
     """A ``SailthruClient`` of the ``sandbox`` with short retries; closed after the test."""
-    from runner.sailthru import RetryConfig, SailthruClient
+    # lazy: as above, requests loads only when a test asks for a client
+    from runner.sailthru.client import RetryConfig, SailthruClient
 
     client = SailthruClient(
         sandbox.api_key,
@@ -94,7 +96,8 @@ def run_on_sandbox(sandbox_client: SailthruClient, tmp_path: Path) -> Callable[.
     ``tmp_path/manifest.yaml``) on the ``sandbox``, as ``sailjobs run`` would, and return its
     ``RunResult``. Every installed plugin takes part; the run state lives in ``tmp_path``;
     keyword arguments go to ``runner.executor.run`` (``env=``, ``progress=``…)."""
-    from runner.executor import run
+    # lazy: as above, the executor loads only when a test runs a manifest
+    from runner.executor.lifecycle import run
 
     def run_manifest(manifest: str | Path, **kwargs: Any) -> RunResult:
         if isinstance(manifest, str) and "\n" in manifest:

@@ -41,12 +41,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from runner.actions import ActionContext, ActionSettings, ActionType
-from runner.builtin.reports import write_atomically
-from runner.csvstats import count_data_rows
-from runner.downloads import fsync_directory, safe_filename
+from runner.files import count_data_rows, file_sha256, fsync_directory, write_atomically
 from runner.hookspecs import hookimpl
 from runner.masking import register_url
+from runner.plugins import job_types
 from runner.results import JobResult
+from runner.sailthru.exports import safe_filename
 
 CLAIMS_DIR = "downloads"  # under the run state folder
 # A claim only matters until its run resumes; export links die after ~2 hours anyway.
@@ -86,11 +86,6 @@ def destination(path_setting: str, workdir: Path, job: JobResult) -> Path:
     if path_setting.endswith(("/", os.sep)) or dest.is_dir():
         dest = dest / safe_filename(job.outputs.get("filename"), f"{job.id}.csv")
     return Path(os.path.abspath(dest))
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -149,8 +144,6 @@ class DownloadClaim:
 
 
 def _export_job_types() -> str:
-    from runner.plugins import job_types
-
     names = sorted(name for name, job_type in job_types().items() if job_type.produces_export)
     return ", ".join(names) or "none installed"
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.durations import format_seconds
+from runner.files import write_atomically
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_url
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
@@ -113,22 +113,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     return str(value)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` all at once: temp file beside it, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp's 0600 would surprise a CI artifact uploader
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

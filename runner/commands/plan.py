@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import click
 
+from runner.exitcodes import ExitCode
+from runner.manifest.loader import load_manifest
+from runner.manifest.planner import build_plan
+from runner.manifest.render import render_json, render_mermaid, render_text
+from runner.plugins import PluginError
+from runner.problems import ManifestError
+
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
@@ -29,12 +36,6 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     reads that is not set.
     """
     import os
-
-    from runner.exitcodes import ExitCode
-    from runner.manifest import load_manifest
-    from runner.planner import build_plan, render_json, render_mermaid, render_text
-    from runner.plugins import PluginError
-    from runner.problems import ManifestError
 
     try:
         loaded = load_manifest(path)

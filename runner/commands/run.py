@@ -1,4 +1,4 @@
-"""``sailjobs run``: parse options, call ``runner.executor.run``, render, exit per the contract."""
+"""``sailjobs run``: parse options, call ``runner.executor.lifecycle.run``, render, exit per the contract."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
+from runner.executor.lifecycle import RunSetupError, exit_code_for
+from runner.executor.lifecycle import run as run_manifest
+from runner.executor.progress import make_progress
 from runner.exitcodes import ExitCode
+from runner.plugins import PluginError
+from runner.problems import ManifestError
 
 
 @click.command()
@@ -53,12 +58,6 @@ def run(
     Exit codes: 0 all jobs succeeded, 1 a job failed, 2 invalid manifest or usage,
     130 interrupted (run again to resume).
     """
-    from runner.executor import RunSetupError, exit_code_for
-    from runner.executor import run as run_manifest
-    from runner.plugins import PluginError
-    from runner.problems import ManifestError
-    from runner.progress import make_progress
-
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be used together")
     for option, target in (("--report", report), ("--junit", junit)):

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.durations import parse_duration
 from runner.exitcodes import ExitCode
+from runner.sandbox import Faults, Sandbox
 
 if TYPE_CHECKING:
     from runner.sandbox import Sandbox
@@ -23,8 +25,6 @@ def _seconds(value: str, option: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        from runner.durations import parse_duration
-
         try:
             return parse_duration(value).total_seconds()
         except ValueError as error:
@@ -91,8 +91,6 @@ def sandbox() -> None:
 @click.option("--early-expiry", default=None, help="Export links expire after this instead.")
 def serve(**options: Any) -> None:
     """Serve the job API until SIGINT/SIGTERM; prints the base URL, key and secret."""
-    from runner.sandbox import Faults, Sandbox
-
     faults = Faults(
         seed=options["fault_seed"],
         latency=_seconds(options["latency"], "--latency"),

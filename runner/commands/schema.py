@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import click
 
+from runner.exitcodes import ExitCode
+from runner.manifest.schema import schema_json
+from runner.plugins import PluginError
+
 
 @click.command()
 def schema() -> None:
@@ -14,10 +18,6 @@ def schema() -> None:
       sailjobs schema > sailjobs.schema.json
       # yaml-language-server: $schema=./sailjobs.schema.json
     """
-    from runner.exitcodes import ExitCode
-    from runner.plugins import PluginError
-    from runner.schema import schema_json
-
     try:
         click.echo(schema_json())
     except PluginError as exc:

@@ -18,9 +18,10 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from runner.masking import MASK
+from runner.sailthru.signature import verify
 from runner.sandbox import errors
-from runner.sandbox.downloads import DroppedConnection, drop_connection, serve_export
 from runner.sandbox.errors import ApiError, api_error
+from runner.sandbox.exportfiles import DroppedConnection, drop_connection, serve_export
 from runner.sandbox.faults import (
     DROP_AFTER_BODY,
     DROP_BEFORE_BODY,
@@ -33,7 +34,6 @@ from runner.sandbox.jobs import JobManager
 from runner.sandbox.ratelimit import RateLimiter
 from runner.sandbox.store import StoreClosed
 from runner.sandbox.wire import ApiRequest, decode_payload, read_request
-from runner.signature import verify
 
 log = logging.getLogger("runner.sandbox")
 

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-_YYYYMMDD = re.compile(r"^\d{8}$")
-
-
-def parse_yyyymmdd(value: object) -> date | None:
-    """``20160131`` (int or text) as a date, or None when it is not one."""
-    text = str(value).strip()
-    if not _YYYYMMDD.match(text):
-        return None
-    try:
-        return datetime.strptime(text, "%Y%m%d").date()
-    except ValueError:
-        return None
 
 
 def parse_datetime(text: str, allow_epoch: bool = True) -> datetime | None:

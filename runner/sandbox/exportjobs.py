@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from runner.limits import MAX_DATE_RANGE_DAYS, parse_yyyymmdd, range_days
 from runner.sandbox import errors
-from runner.sandbox.dates import parse_yyyymmdd
 from runner.sandbox.errors import ApiError, api_error
 from runner.sandbox.jobs import Accepted, JobEnv, JobKind, JobRecord, Outcome
 from runner.sandbox.wire import Upload
@@ -69,7 +69,6 @@ PURCHASE_HEADER = [
     "Unit Prices", "Quantities",
 ]  # fmt: skip
 SCHEDULED_HEADER = ["Send Id", "Template", "Email Hash", "Send Time"]
-MAX_DAY_RANGE = 31
 WRITE_BUFFER = 1024 * 1024
 FETCH_BATCH = 10_000  # rows per fetch: the stop check's granularity, constant memory
 
@@ -216,13 +215,14 @@ class ExportPurchaseLog(JobKind):
         raw_start, raw_end = payload.get("start_date"), payload.get("end_date")
         if raw_start in (None, "") or raw_end in (None, ""):
             raise api_error(errors.MISSING_DATES)
-        start, end = parse_yyyymmdd(raw_start), parse_yyyymmdd(raw_end)
+        start = parse_yyyymmdd(str(raw_start).strip())
+        end = parse_yyyymmdd(str(raw_end).strip())
         if start is None or end is None:
             raise api_error(errors.BAD_DATE_FORMAT)
         if start > end:
             raise api_error(errors.START_AFTER_END)
-        day_range = (end - start).days + 1
-        if day_range > MAX_DAY_RANGE:
+        day_range = range_days(start, end)
+        if day_range > MAX_DATE_RANGE_DAYS:
             raise api_error(errors.RANGE_TOO_LONG, day_range=day_range)
         return Accepted(f"Export purchase logs from {raw_start} to {raw_end}")
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from runner.preflight_emails import is_valid_email
-from runner.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
+from runner.emails import is_valid_email
+from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
 from runner.sandbox import errors
 from runner.sandbox.dates import parse_datetime
 from runner.sandbox.errors import api_error
@@ -245,7 +245,7 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
-    """Each line validated with THE purchase format (runner/purchase.py), as a table row."""
+    """Each line validated with THE purchase format (runner/preflight/purchase.py), as a table row."""
     with open(path, "rb") as source:
         for number, line in enumerate(source, start=1):
             if number > 1 and not line.strip():

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from runner.masking import redact_url
-from runner.signature import sign
+from runner.sailthru.signature import sign
 
 log = logging.getLogger("runner.sandbox")
 POSTBACK_TIMEOUT = 10.0

@@ -14,7 +14,6 @@ import pytest
 from pydantic import ValidationError
 
 from runner.actions import ActionContext
-from runner.apierrors import ExportExpiredError
 from runner.builtin.download import (
     DownloadAction,
     DownloadClaim,
@@ -23,7 +22,8 @@ from runner.builtin.download import (
 )
 from runner.plugins import action_types
 from runner.results import JobResult, JobStatus, RunResult
-from runner.sailthru import RetryConfig, SailthruClient
+from runner.sailthru.client import RetryConfig, SailthruClient
+from runner.sailthru.errors import ExportExpiredError
 from runner.testing import wait_for_job
 
 RUN_ID = "run-1"

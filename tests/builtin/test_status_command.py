@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.sailthru import SailthruClient
+from runner.sailthru.client import SailthruClient
 from runner.testing import wait_for_job
 
 

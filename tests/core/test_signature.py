@@ -1,9 +1,9 @@
 """The signature is computed over the raw strings as sent (the reference vectors themselves are
-checked against the official client in tests/client/test_signature.py)."""
+checked against the official client in tests/sailthru/test_signature.py)."""
 
 import json
 
-from runner.signature import sign, verify
+from runner.sailthru.signature import sign, verify
 
 
 def test_request_vector_signs_the_json_string_as_sent():

@@ -16,8 +16,8 @@ from executor_helpers import HookRecorder, manifest_text
 def client_for() -> Iterator[Callable[..., Any]]:
     """A client of a sandbox with short retries and its own rate-limit budget (no test waits
     for another test's 429s)."""
-    from runner.ratelimit import RateLimitBudget
-    from runner.sailthru import RetryConfig, SailthruClient
+    from runner.sailthru.client import RetryConfig, SailthruClient
+    from runner.sailthru.ratelimit import RateLimitBudget
 
     made: list[Any] = []
 
@@ -52,7 +52,7 @@ def run_jobs(
 ) -> Callable[..., Any]:
     """``run_jobs(jobs, header=..., **options)``: write ``manifest_text(jobs, header=header)``
     and run it on the ``sandbox``, the run state in ``tmp_path/st``; returns the RunResult."""
-    from runner.executor import run
+    from runner.executor.lifecycle import run
 
     def run_manifest(jobs: str, *, header: str = "", **options: Any) -> Any:
         path = write_manifest(manifest_text(jobs, header=header))

@@ -14,7 +14,7 @@ import pytest
 from executor_helpers import manifest_text
 
 from runner.actions import ActionContext, ActionSettings, ActionType
-from runner.executor import exit_code_for, run
+from runner.executor.lifecycle import exit_code_for, run
 from runner.exitcodes import ExitCode
 from runner.hookspecs import hookimpl
 from runner.results import JobStatus

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.polling import (
+from runner.executor.polling import (
     PollTiming,
     ScaledClock,
     budget_spacing,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
+from runner.executor.progress import LineProgress, LiveProgress, make_progress, summary_lines
 from runner.masking import register_secret
-from runner.progress import LineProgress, LiveProgress, make_progress, summary_lines
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 SECRET = "hunter2-very-secret"

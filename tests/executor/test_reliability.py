@@ -7,7 +7,7 @@ from collections import Counter
 
 from executor_helpers import manifest_text
 
-from runner.executor import exit_code_for, run
+from runner.executor.lifecycle import exit_code_for, run
 from runner.exitcodes import ExitCode
 from runner.results import JobStatus
 

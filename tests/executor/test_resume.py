@@ -10,12 +10,13 @@ from pathlib import Path
 
 from executor_helpers import manifest_text
 
-from runner.executor import run
+from runner.executor.lifecycle import run
+from runner.executor.progress import LineProgress
+from runner.executor.state import RunState, manifest_key
+from runner.files import file_sha256
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
-from runner.progress import LineProgress
 from runner.results import JobStatus, JobSubmitted
-from runner.state import RunState, file_sha256, manifest_key
 
 
 def interrupted_run(path: Path, state_dir: Path, jobs: dict[str, str]) -> str:

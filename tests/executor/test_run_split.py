@@ -6,8 +6,8 @@ import csv
 import io
 from datetime import date, timedelta
 
+from runner.executor.state import RunState
 from runner.results import JobStatus
-from runner.state import RunState
 
 
 def split_purchases(days: int, more: str = "") -> tuple[str, str, str]:
@@ -68,8 +68,8 @@ def test_a_range_within_31_days_is_one_job(sandbox, run_jobs) -> None:
 def test_joined_files_are_served_like_exports_with_ranges(tmp_path) -> None:
     import requests
 
+    from runner.executor.splitparts import JoinedExports
     from runner.masking import mask
-    from runner.splitjobs import JoinedExports
 
     joined = tmp_path / "joined.csv"
     joined.write_bytes(b"a,b\n" + b"1,2\n" * 1000)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from executor_helpers import manifest_text
 
-from runner.executor import RunSetupError, exit_code_for, run
+from runner.executor.lifecycle import RunSetupError, exit_code_for, run
+from runner.executor.scheduler import Scheduler
 from runner.exitcodes import ExitCode
 from runner.problems import ManifestError
-from runner.ratelimit import RateLimitState
 from runner.results import JobStatus
-from runner.sailthru import SailthruClient
-from runner.scheduler import Scheduler
+from runner.sailthru.client import SailthruClient
+from runner.sailthru.ratelimit import RateLimitState
 
 
 def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, run_jobs) -> None:
@@ -211,7 +211,7 @@ def test_env_values_are_masked_in_the_result(sandbox, client_for, write_manifest
 def test_a_second_run_of_the_same_manifest_is_refused_while_locked(
     sandbox, client_for, write_manifest, tmp_path
 ) -> None:
-    from runner.state import ManifestLock, manifest_key
+    from runner.executor.state import ManifestLock, manifest_key
 
     path = write_manifest(manifest_text("a:\n  job: export_scheduled_sends\n"))
     with (

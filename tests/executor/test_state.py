@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.executor.state import ActionRecord, ManifestLock, RunState, StateError, manifest_key
 from runner.results import JobStatus
-from runner.state import ActionRecord, ManifestLock, RunState, StateError, manifest_key
 
 
 def test_intent_then_job_id_leaves_a_readable_trail(tmp_path: Path) -> None:

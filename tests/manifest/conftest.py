@@ -72,7 +72,7 @@ def write(tmp_path: Path):
 
 def problems_of(path: Path) -> list[str]:
     """Every rendered problem of a manifest (empty when valid), file name stripped."""
-    from runner.manifest import load_manifest
+    from runner.manifest.loader import load_manifest
     from runner.problems import ManifestError
 
     try:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.yamlsource import load_yaml_file
+from runner.manifest.yamlsource import load_yaml_file
 
 REPO = Path(__file__).parent.parent.parent
 EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.expressions import (
+from runner.manifest.expressions import (
     FILTERS,
     EvalContext,
     ExpressionError,

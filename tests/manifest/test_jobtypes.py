@@ -6,17 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from runner.jobtypes import (
+from runner.builtin.jobtypes import (
     BUILTIN_JOB_TYPES,
-    EXPORT_OUTPUTS,
-    MAX_UPLOAD_BYTES,
-    CheckContext,
     ExportListData,
     ExportPurchaseLog,
     Import,
     PurchaseImport,
-    parse_yyyymmdd,
 )
+from runner.jobtypes import EXPORT_OUTPUTS, MAX_UPLOAD_BYTES, CheckContext
+from runner.limits import parse_yyyymmdd
 
 
 def messages(job_type, params, tmp_path=Path("."), split=False):

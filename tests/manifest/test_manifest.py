@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from runner.manifest import ActionSpec, LoadedManifest, RetryPolicy, load_manifest
+from runner.manifest.loaded import LoadedManifest
+from runner.manifest.loader import load_manifest
+from runner.manifest.models import ActionSpec, RetryPolicy
 from runner.problems import ManifestError
 
 from .conftest import problems_of
@@ -183,7 +185,7 @@ def test_an_action_that_needs_an_export_on_a_job_without_one(write, test_actions
 
 
 def test_explicit_job_and_action_types_can_be_passed(write):
-    from runner.jobtypes import ExportListData
+    from runner.builtin.jobtypes import ExportListData
 
     from .conftest import Note
 
@@ -276,7 +278,7 @@ def test_a_bad_default_is_reported_once_not_once_per_job(write):
 
 
 def test_inherited_defaults_count_for_required_env(write):
-    from runner.planner import build_plan
+    from runner.manifest.planner import build_plan
 
     path = write(
         """
@@ -353,7 +355,7 @@ def test_split_is_for_export_purchase_log_only(write):
 
 
 def test_only_the_inherited_defaults_bring_their_env(write):
-    from runner.planner import build_plan
+    from runner.manifest.planner import build_plan
 
     path = write(
         """

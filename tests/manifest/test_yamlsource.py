@@ -10,7 +10,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.yamlsource import MAX_ALIAS_EXPANSION, format_path, load_yaml_file, load_yaml_text
+from runner.manifest.yamlsource import (
+    MAX_ALIAS_EXPANSION,
+    format_path,
+    load_yaml_file,
+    load_yaml_text,
+)
 
 
 def test_scalars_follow_yaml_1_2_and_text_wins_where_1_1_disagrees():

@@ -16,11 +16,11 @@ import pytest
 
 from runner import hookspecs
 from runner.actions import ActionContext, ActionSettings, ActionType
-from runner.executor import exit_code_for, run
+from runner.executor.lifecycle import exit_code_for, run
+from runner.executor.progress import Progress
 from runner.exitcodes import ExitCode
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
-from runner.progress import Progress
 from runner.results import JobStatus
 
 FAST = """\
@@ -355,7 +355,7 @@ JOB_TYPE_PLUGIN = """
 
 
 def test_job_types_hook_adds_a_job_type(tmp_path, install):
-    from runner.manifest import load_manifest
+    from runner.manifest.loader import load_manifest
     from runner.plugins import job_type_owners
 
     install("acme-update", JOB_TYPE_PLUGIN, entry_name="update")
@@ -366,7 +366,7 @@ def test_job_types_hook_adds_a_job_type(tmp_path, install):
 
 
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
-    from runner.manifest import load_manifest
+    from runner.manifest.loader import load_manifest
     from runner.problems import ManifestError
 
     path = write(

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from runner.jobtypes import MAX_UPLOAD_BYTES
-from runner.preflight import check_file
-from runner.preflight_scan import MAX_LINE_BYTES
+from runner.preflight.checks import check_file
+from runner.preflight.scan import MAX_LINE_BYTES
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
@@ -71,9 +71,9 @@ def test_a_file_over_1_gb_is_refused_with_the_apis_message(tmp_path: Path) -> No
 def test_the_size_limit_is_inclusive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "emails.txt"
     path.write_bytes(b"a@example.com\n")
-    monkeypatch.setattr("runner.preflight.MAX_UPLOAD_BYTES", path.stat().st_size)
+    monkeypatch.setattr("runner.preflight.checks.MAX_UPLOAD_BYTES", path.stat().st_size)
     assert check_file("emails", path).ok
-    monkeypatch.setattr("runner.preflight.MAX_UPLOAD_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr("runner.preflight.checks.MAX_UPLOAD_BYTES", path.stat().st_size - 1)
     assert "maximum upload file size" in check_file("emails", path).summary()
 
 

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.preflight_csv import signup_date_problem
-from runner.preflight_emails import is_valid_email
+from runner.emails import is_valid_email
+from runner.preflight.csvfiles import signup_date_problem
 
 # The same rule written plainly, without possessive quantifiers or a length limit in the regex.
-PLAIN = re.compile(r"[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+\Z")
+PLAIN = re.compile(r"[^@\s,;]{1,64}@[^@\s.,;]+(?:\.[^@\s.,;]+)+\Z")
 
 
 @pytest.mark.parametrize(

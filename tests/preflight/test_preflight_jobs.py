@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.manifest import load_manifest
-from runner.preflight import check_job_files, check_manifest_files
+from runner.manifest.loader import load_manifest
+from runner.preflight.checks import check_job_files, check_manifest_files
 
 CORPUS = Path(__file__).parent / "corpus"
 MANIFESTS = Path(__file__).parents[2] / "manifests"
@@ -120,7 +120,5 @@ def test_the_check_and_its_workers_do_not_load_pydantic() -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys, runner.preflight, runner.preflight_pool; sys.exit('pydantic' in sys.modules)"
-    )
+    code = "import sys, runner.preflight.checks, runner.preflight.pool; sys.exit('pydantic' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60, check=False).returncode == 0

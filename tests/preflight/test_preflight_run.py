@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.executor import run
+from runner.executor.lifecycle import run
 from runner.jobtypes import MAX_UPLOAD_BYTES
 from runner.results import JobStatus
-from runner.sailthru import SailthruClient
+from runner.sailthru.client import SailthruClient
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import preflight_scan
-from runner.preflight import check_file
-from runner.preflight_scan import (
+from runner.preflight import pool as preflight_pool
+from runner.preflight import scan as preflight_scan
+from runner.preflight.checks import check_file
+from runner.preflight.scan import (
     DuplicateCounter,
     iter_line_batches,
     iter_lines,
@@ -70,8 +71,8 @@ def test_workers_give_the_same_report_as_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small ranges so that a 1 MB file is cut into many, bad lines falling on their edges.
-    monkeypatch.setattr(preflight_scan, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(preflight_scan, "RANGE_BYTES", 16 << 10)
+    monkeypatch.setattr(preflight_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(preflight_pool, "RANGE_BYTES", 16 << 10)
     rng = random.Random(3)
     lines = []
     for number in range(1, 6001):
@@ -91,8 +92,8 @@ def test_workers_give_the_same_report_as_one_process(
 
 
 def test_plain_email_lists_use_workers_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preflight_scan, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(preflight_scan, "RANGE_BYTES", 4 << 10)
+    monkeypatch.setattr(preflight_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(preflight_pool, "RANGE_BYTES", 4 << 10)
     lines = [f"person{n}@example.com" for n in range(3000)]
     lines[1234] = "PERSON7@Example.com"  # a duplicate of line 8, by case
     lines[2500] = "nobody-at-example.com"
@@ -111,18 +112,18 @@ def test_plain_email_lists_use_workers_too(tmp_path: Path, monkeypatch: pytest.M
 def test_a_file_removed_during_the_check_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(preflight_scan, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(preflight_scan, "RANGE_BYTES", 1 << 10)
+    monkeypatch.setattr(preflight_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(preflight_pool, "RANGE_BYTES", 1 << 10)
     path = tmp_path / "emails.txt"
     path.write_text("a@example.com\n" * 500)
-    cut = preflight_scan.line_aligned_ranges
+    cut = preflight_pool.line_aligned_ranges
 
     def cut_then_remove(*args: object) -> list[tuple[int, int]]:
         ranges = cut(*args)  # type: ignore[arg-type]
         path.unlink()
         return ranges
 
-    monkeypatch.setattr(preflight_scan, "line_aligned_ranges", cut_then_remove)
+    monkeypatch.setattr(preflight_pool, "line_aligned_ranges", cut_then_remove)
     report = check_file("emails", path, workers=2)
     assert report.summary() == f"cannot read {path}: No such file or directory"
     assert not report.ok
@@ -131,11 +132,11 @@ def test_a_file_removed_during_the_check_is_reported(
 def test_a_crashing_worker_is_an_error_not_a_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(preflight_scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(preflight_pool, "PARALLEL_MIN_BYTES", 0)
     path = tmp_path / "emails.txt"
     path.write_text("a@example.com\n" * 50)
     # A worker told to run a scanner that does not exist dies with a KeyError.
-    from runner.preflight_pool import run_ranges
+    from runner.preflight.pool import run_ranges
 
     with pytest.raises(RuntimeError, match="a pre-flight worker stopped: KeyError: 'nope'"):
         list(run_ranges("nope", path, [(0, 100), (100, 200)], 2, 10))

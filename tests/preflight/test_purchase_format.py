@@ -1,4 +1,4 @@
-"""The purchase format (runner/purchase.py): valid lines pass, each rule gives its message."""
+"""The purchase format (runner/preflight/purchase.py): valid lines pass, each rule gives its message."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from runner.purchase import (
+from runner.preflight.purchase import (
     FORBIDDEN_FIELDS,
     PurchaseFormatError,
     PurchaseProblem,

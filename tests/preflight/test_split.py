@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.split import CsvJoinError, JoinResult, join_csv_parts, split_date_range
+from runner.executor.csvjoin import CsvJoinError, JoinResult, join_csv_parts
+from runner.limits import split_date_range
 
 HEADER = "Date,Email Hash,Extid,Message ID,Items,Urls,Price,Channel,Unit Prices,Quantities\n"
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from runner.executor import run
+from runner.executor.lifecycle import run
 from runner.results import JobStatus
-from runner.sailthru import SailthruClient
+from runner.sailthru.client import SailthruClient
 
 REPO = Path(__file__).resolve().parents[2]
 

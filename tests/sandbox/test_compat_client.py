@@ -12,8 +12,8 @@ import pytest
 import requests
 from sailthru.sailthru_client import SailthruClient
 
+from runner.sailthru.signature import sign
 from runner.sandbox import Sandbox
-from runner.signature import sign
 from tests.sandbox.conftest import poll
 
 

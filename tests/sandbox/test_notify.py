@@ -12,8 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sailthru.sailthru_client import SailthruClient, get_signature_hash
 
+from runner.sailthru.signature import verify
 from runner.sandbox import Sandbox
-from runner.signature import verify
 from runner.testing import wait_for_job
 
 

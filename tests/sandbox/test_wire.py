@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from runner.sailthru.signature import sign
 from runner.sandbox import Sandbox
-from runner.signature import sign
 from runner.testing import wait_for_job
 
 

@@ -1,0 +1,256 @@
+"""Running a job's (or the run's) action lists: render, validate, retry, record, merge outputs.
+
+Rules:
+- a job that succeeded runs ``on_success`` then ``always``; one that failed, timed out or
+  whose ``on_success`` action failed runs ``on_failure`` then ``always``; a skipped job runs
+  nothing (nothing happened to act on);
+- each action's settings are rendered just before it runs, so they see the outputs of the
+  actions before it (``${{ jobs.<this job>.outputs.path }}`` after a ``download``);
+- an action is tried ``ActionType.attempts`` times with backoff when it raises something
+  transient (an exception with ``transient = False`` is not retried);
+- a failed action fails its job unless ``continue_on_error: true``; the rest of its list
+  is then skipped;
+- a succeeded action is recorded in the run state and, on resume, restored (outputs and
+  all) instead of run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from runner.actions import ActionContext
+from runner.executor.prepare import seconds
+from runner.executor.state import ActionRecord, RunState
+from runner.manifest.expressions import render
+from runner.masking import mask, mask_data
+from runner.plugins import action_types, unknown_action_hint
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
+
+if TYPE_CHECKING:
+    from runner.sailthru.client import SailthruClient
+
+log = logging.getLogger("sailjobs.actions")
+
+NOTIFY_OWNER = ""  # the owner key of the manifest's notify actions in the run state
+
+
+class ActionInterrupted(Exception):
+    """The run is stopping: the action list stops between attempts, nothing recorded."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: float
+    max: float
+
+    @classmethod
+    def from_retry(cls, retry: Any) -> Backoff:
+        """The backoff a manifest's ``retry`` block (``initial``, ``max``) describes."""
+        return cls(seconds(retry.initial), seconds(retry.max))
+
+    def delay(self, attempt: int) -> float:
+        return min(self.initial * (2 ** (attempt - 1)), self.max)
+
+
+@dataclass
+class ActionEnvironment:
+    """Everything an action list needs from the run, shared by all jobs."""
+
+    run: RunResult
+    state: RunState
+    workdir: Path
+    state_dir: Path
+    client: SailthruClient | None
+    stop: threading.Event
+    # The expression context for rendering settings, built fresh (outputs change).
+    eval_context: Callable[[], Any]
+    on_action: Callable[[JobResult | None, ActionResult], None] = lambda job, action: None
+
+
+# Exceptions that mean a bug in an action rather than a message for the user: their text
+# alone ("'path'" for a KeyError) says nothing, so the type is shown with it.
+_BUG_EXCEPTIONS = (
+    LookupError,
+    AttributeError,
+    TypeError,
+    NameError,
+    AssertionError,
+    ArithmeticError,
+)
+
+
+def describe_action(action: ActionResult) -> str:
+    """``action 'x' (on_success #1)``; an action from an installed plugin names the plugin."""
+    plugin = action.plugin
+    obvious = plugin.startswith("runner.builtin.") or plugin in ("?", action.name)
+    source = "" if obvious else f" of plugin {plugin!r}"
+    return f"action {action.name!r}{source} ({action.when} #{action.index + 1})"
+
+
+def error_text(exc: BaseException) -> str:
+    """What an action's exception says to the user (one line, masked by the caller)."""
+    text = str(exc)
+    if isinstance(exc, _BUG_EXCEPTIONS) or not text:
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def run_action_list(
+    env: ActionEnvironment,
+    phase: str,
+    specs: list[Any],
+    *,
+    job: JobResult | None,
+    backoff: Backoff,
+) -> str | None:
+    """Run one list (``specs``: ActionSpec items) in order; the first error, or None.
+
+    A job's list stops at its first failing action (unless ``continue_on_error``); the
+    run's ``notify`` list runs every action and reports the first failure."""
+    owner = job.id if job is not None else NOTIFY_OWNER
+    done = {
+        (record.phase, record.idx): record
+        for record in env.state.actions(env.run.run_id, owner)
+        if record.succeeded
+    }
+    registered = action_types()
+    results = job.actions if job is not None else env.run.actions
+    outputs = job.outputs if job is not None else {}
+    failure: str | None = None
+    for index, spec in enumerate(specs):
+        found = registered.get(spec.name)
+        result = ActionResult(
+            name=spec.name, plugin=found.plugin if found else "?", when=phase, index=index
+        )
+        previous = done.get((phase, index))
+        if previous is not None and previous.name == spec.name:
+            result.succeeded, result.attempts, result.resumed = True, previous.attempts, True
+            result.outputs = previous.outputs
+            outputs.update(previous.outputs)
+            results.append(result)
+            env.on_action(job, result)
+            continue
+        if env.stop.is_set():
+            raise ActionInterrupted
+        if found is None:
+            result.error = unknown_action_hint(spec.name)
+        else:
+            _run_one(env, found.action, spec, result, job, backoff, render)
+        results.append(result)
+        if result.succeeded:
+            outputs.update(result.outputs)
+        env.state.record_action(
+            env.run.run_id,
+            owner,
+            ActionRecord(
+                owner, phase, index, spec.name, result.plugin, result.succeeded,
+                result.attempts, result.outputs, result.error,
+            ),
+        )  # fmt: skip
+        env.on_action(job, result)
+        if not result.succeeded and not spec.continue_on_error:
+            failure = failure or f"{describe_action(result)} failed: {result.error}"
+            if job is not None:  # a job's later actions may depend on this one: stop
+                return failure
+            # Notify actions are independent reports: a mail server that is down must
+            # not keep the chat post from going out.
+    return failure
+
+
+def _run_one(
+    env: ActionEnvironment,
+    action: Any,
+    spec: Any,
+    result: ActionResult,
+    job: JobResult | None,
+    backoff: Backoff,
+    render: Callable[[Any, Any], Any],
+) -> None:
+    try:
+        rendered = render(spec.settings, env.eval_context())
+        settings = action.settings_model.model_validate(
+            {**rendered, "continue_on_error": spec.continue_on_error}
+        )
+    except ValidationError as exc:
+        result.error = mask(f"invalid settings: {_validation_message(exc)}")
+        return
+    except Exception as exc:  # an expression that cannot be resolved
+        result.error = mask(f"cannot resolve its settings: {exc}")
+        return
+    context = ActionContext(
+        run=env.run,
+        job=job,
+        workdir=env.workdir,
+        state_dir=env.state_dir,
+        client=env.client,
+        logger=logging.getLogger(f"sailjobs.action.{spec.name}"),
+    )
+    attempts = max(1, int(getattr(action, "attempts", 1)))
+    for attempt in range(1, attempts + 1):
+        result.attempts = attempt
+        try:
+            outputs = action.run(settings, context) or {}
+        except Exception as exc:
+            result.error = mask(error_text(exc))
+            transient = getattr(exc, "transient", True)
+            if attempt == attempts or not transient:
+                return
+            log.warning(
+                "%s of job %s failed (attempt %d of %d), retrying: %s",
+                spec.name, job.id if job else "(notify)", attempt, attempts, result.error,
+            )  # fmt: skip
+            if env.stop.wait(backoff.delay(attempt)):
+                raise ActionInterrupted from exc
+            continue
+        result.succeeded, result.error = True, None
+        result.outputs = dict(outputs)
+        log.debug("%s done: %s", spec.name, mask_data(result.outputs))
+        return
+
+
+def run_job_actions(
+    env: ActionEnvironment,
+    spec: Any,
+    job: JobResult,
+    status: JobStatus,
+    error: str | None,
+    backoff: Backoff,
+) -> tuple[JobStatus, str | None]:
+    """A finished job's lists in order; the job's final status and error.
+
+    Succeeded: ``on_success``, and if one of those fails the job fails and ``on_failure``
+    runs; failed or timed out: ``on_failure``; then ``always`` in every case.
+    """
+    # Actions see the outcome so far (an email names the failure), not "running".
+    job.status, job.error = status, error
+    if status is JobStatus.SUCCEEDED:
+        failure = run_action_list(env, "on_success", spec.on_success, job=job, backoff=backoff)
+        if failure is not None:
+            status, error = JobStatus.FAILED, failure
+            job.status, job.error = status, error
+            run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
+    else:
+        run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
+    failure = run_action_list(env, "always", spec.always, job=job, backoff=backoff)
+    if failure is not None and status is JobStatus.SUCCEEDED:
+        status, error = JobStatus.FAILED, failure
+    return status, error
+
+
+def phases_for(succeeded: bool) -> tuple[str, ...]:
+    return ("on_success", "always") if succeeded else ("on_failure", "always")

@@ -1,0 +1,107 @@
+"""One job's live state in a run, and how a resumed run picks it up from the run state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from runner.executor.splitparts import SplitPart, restore_parts
+from runner.executor.state import ActionRecord, JobRecord, to_datetime
+from runner.masking import register_url
+from runner.results import ActionResult, JobResult, JobStatus
+
+IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
+
+
+class Phase(Enum):
+    WAITING = "waiting"
+    SUBMITTING = "submitting"
+    POLLING = "polling"
+    ACTING = "acting"
+    DONE = "done"
+
+
+@dataclass
+class JobRun:
+    """One job's live state in this process (the loop thread's alone)."""
+
+    planned: Any  # runner.manifest.planner.PlannedJob
+    result: JobResult
+    phase: Phase = Phase.WAITING
+    submitted_wall: float | None = None  # clock time of the first accepted submission
+    next_poll: float = 0.0
+    poll_outstanding: bool = False
+    poll_failures: int = 0
+    outcome: JobStatus | None = None
+    resubmitting: bool = False  # ambiguous window of a resubmit-safe job (resume)
+    parts: list[SplitPart] | None = None  # split: true: the parts, each its own API job
+    needs: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> str:
+        return str(self.planned.id)
+
+    @property
+    def spec(self) -> Any:
+        return self.planned.spec
+
+    @property
+    def counts_as_import(self) -> bool:
+        job_type = self.planned.job_type
+        return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
+
+
+def restore_job(job: JobRun, records: dict[str, JobRecord], actions: list[ActionRecord]) -> None:
+    """Set a job up from its row in the run state of an earlier process of the same run.
+
+    Finished: restored as it ended (its hook was called then). Outcome known: its actions
+    come next. A job_id stored: polled, never resubmitted. Intent but no job_id (the process
+    died with the POST on the wire): resubmitted if a second one is harmless, else failed
+    with an explanation.
+    """
+    record = records[job.id]
+    result = job.result
+    job_type = job.planned.job_type
+    result.remote_job_id = record.remote_job_id
+    result.remote_status = record.remote_status
+    result.attempts, result.polls = record.attempts, record.polls
+    result.params = record.params
+    result.submitted_at = to_datetime(record.submitted_at)
+    result.outputs = dict(record.outputs)
+    if isinstance(result.outputs.get("export_url"), str):
+        register_url(result.outputs["export_url"])
+    job.submitted_wall = record.submitted_at
+    if record.status.is_terminal:
+        result.status, result.error = record.status, record.error
+        result.finished_at = to_datetime(record.finished_at)
+        result.actions.extend(
+            ActionResult(
+                name=action.name, plugin=action.plugin, when=action.phase, index=action.idx,
+                succeeded=action.succeeded, attempts=action.attempts, outputs=action.outputs,
+                error=action.error, resumed=True,
+            )
+            for action in actions
+        )  # fmt: skip
+        job.phase = Phase.DONE
+    elif record.outcome is not None:
+        job.outcome, result.error = record.outcome, record.error
+        job.phase = Phase.ACTING  # actions pending: the scheduler dispatches them at start
+        job.parts = restore_parts(job.id, records)
+    elif record.remote_job_id is not None:
+        job.phase = Phase.POLLING
+        result.status = JobStatus.RUNNING
+        job.parts = restore_parts(job.id, records)
+    elif record.ambiguous:
+        if job_type.resubmit_safe:
+            job.resubmitting = True
+        else:
+            job.outcome = JobStatus.FAILED
+            job.phase = Phase.ACTING
+            result.error = (
+                "sailjobs stopped between sending this job and recording Sailthru's "
+                f"answer, so the {job_type.name} job may or may not exist; it "
+                "is not resubmitted because a second one would not be harmless. Check "
+                "the jobs list in Sailthru and, if it is missing, run the manifest "
+                "again (the next run submits it)"
+            )

@@ -1,0 +1,114 @@
+"""A job just before submission, and the API's answers turned into outcomes.
+
+``prepare`` resolves a job's ``${{ }}`` and checks the result as the API would (the checks
+``validate`` had to skip for values only known at run time); ``preflight`` runs the file
+checks a job asks for. The helpers below turn a GET /job answer into outputs and messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.jobtypes import CheckContext
+from runner.manifest.expressions import render
+from runner.masking import mask, mask_data, register_url
+from runner.preflight.checks import check_job_files
+
+# The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
+from runner.sailthru.jobinfo import FAILURE_STATUSES as FAILURE_STATUSES
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job's payload, resolved and checked, ready to be POSTed."""
+
+    payload: dict[str, Any]
+    file: Path | None
+    masked_params: dict[str, Any]
+
+
+class PrepareError(Exception):
+    """The job cannot be submitted (unresolvable expression, bad value, failed pre-flight)."""
+
+
+def prepare(job: Any, eval_context: Any, manifest_dir: Path) -> Prepared:
+    """Resolve a job's parameters and check them as the API would; PrepareError if not."""
+    from pydantic import ValidationError
+
+    job_type = job.planned.job_type
+    try:
+        params = render(job.spec.params, eval_context)
+    except Exception as exc:  # ExpressionError and filter errors
+        raise PrepareError(f"cannot resolve its parameters: {exc}") from exc
+    masked = mask_data(params)
+    try:
+        job_type.params_model.model_validate(params)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
+    problems = list(
+        job_type.check(params, CheckContext(manifest_dir=manifest_dir, split=job.spec.split))
+    )
+    if problems:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in problem.path)}: {problem.message}" for problem in problems
+        )
+        raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
+    payload = {"job": job_type.name, **params}
+    file = None
+    # Only the ``file`` parameter travels as an upload part; other file params stay values.
+    if "file" in job_type.file_params and isinstance(payload.get("file"), str) and payload["file"]:
+        file = (manifest_dir / payload.pop("file")).resolve()
+    return Prepared(payload, file, masked)
+
+
+def preflight(job: Any, params: dict[str, Any], manifest_dir: Path) -> list[str]:
+    """Run the file checks the manifest asks for; raises PrepareError to refuse the job."""
+    mode = getattr(job.spec, "preflight", "on")
+    if mode == "off" or not job.planned.job_type.file_params:
+        return []
+    reports = check_job_files(job.planned.job_type.name, params, manifest_dir)
+    bad = [report.summary() for report in reports if not report.ok]
+    if bad and mode == "on":
+        raise PrepareError(
+            f"pre-flight check refused the file: {'; '.join(bad)} (fix the file, or set "
+            "`preflight: warn` on the job to submit it anyway)"
+        )
+    return [f"pre-flight: {summary}" for summary in bad]
+
+
+def seconds(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    return float(value)
+
+
+def job_outputs(info: Any) -> dict[str, Any]:
+    outputs = dict(getattr(info, "fields", None) or {})
+    for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
+        value = getattr(info, name, None)
+        if value is not None:
+            outputs[name] = value
+    if isinstance(outputs.get("export_url"), str):
+        register_url(outputs["export_url"])
+    return outputs
+
+
+def remote_error_message(info: Any) -> str:
+    fields = getattr(info, "fields", None) or {}
+    detail = next(
+        (
+            str(fields[key])
+            for key in ("error_message", "errormsg", "message", "status_message")
+            if fields.get(key)
+        ),
+        None,
+    )
+    text = f"Sailthru reported the job {info.job_id} as {info.status!r}"
+    return f"{text}: {detail}" if detail else text

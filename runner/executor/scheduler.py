@@ -1,0 +1,494 @@
+"""The scheduling loop: submit ready jobs, poll them, time them out, run their actions.
+
+One loop thread makes every decision and owns every job's state; a bounded pool of HTTP
+workers sends the POSTs and GETs, a second small pool runs action lists (downloads), and
+both report back through one event queue. No thread per job, so thousands of jobs can be
+in flight; each costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
+
+A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
+every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
+manifest's ``concurrency`` and at most ``MAX_IMPORTS`` imports at once. A job whose need
+did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent.
+Once a job's fate is known, ``runner.executor.finish.JobFinisher`` records it and runs its actions.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from runner.executor import polling
+from runner.executor.actionlists import ActionEnvironment
+from runner.executor.finish import JobFinisher, submit_failure_message, timeout_message
+from runner.executor.jobrun import JobRun, Phase, restore_job
+from runner.executor.prepare import PrepareError, preflight, prepare, seconds
+from runner.executor.splitparts import combined_info, poll_parts, split_parts, submit_parts
+from runner.executor.state import JobRecord, RunState, to_datetime
+from runner.executor.workpool import TaskDone, WorkPool
+from runner.manifest.expressions import EvalContext
+from runner.masking import mask
+from runner.plugins import call_hook
+from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
+from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES
+
+log = logging.getLogger("sailjobs.run")
+
+MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
+HTTP_WORKERS = 8
+# POSTs in progress at once: when the POST budget runs out the client waits for the reset,
+# and the other workers must stay free to poll the jobs already running.
+MAX_SUBMITTING = HTTP_WORKERS // 2
+ACTION_WORKERS = 4
+ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
+MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        plan: Any,  # runner.manifest.planner.Plan
+        manifest: Any,  # runner.manifest.models.Manifest
+        manifest_dir: Path,
+        run: RunResult,
+        state: RunState,
+        client: Any,  # runner.sailthru.client.SailthruClient
+        env: Mapping[str, str],
+        progress: Any,  # runner.executor.progress.Progress
+        stop: threading.Event,
+        state_dir: Path,
+        concurrency: int | None = None,
+        records: dict[str, JobRecord] | None = None,
+        clock: Any = None,
+        http_workers: int = HTTP_WORKERS,
+        action_workers: int = ACTION_WORKERS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.manifest = manifest
+        self.manifest_dir = manifest_dir
+        self.run_result = run
+        self.state = state
+        self.client = client
+        self.env = env
+        self.progress = progress
+        self.stop = stop
+        self.concurrency = max(1, concurrency or manifest.concurrency)
+        self.clock = clock or polling.RealClock()
+        self.rng = rng or random.Random()
+        self.events: queue.Queue[TaskDone] = queue.Queue()
+        self.http = WorkPool(http_workers, "http", self.events)
+        self.actions_pool = WorkPool(action_workers, "actions", self.events)
+        self.jobs: dict[str, JobRun] = {}
+        self._poll_heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._readiness_dirty = True
+        self._fail_fast_by: str | None = None
+        self._next_poll_allowed = 0.0
+        self._in_flight = 0
+        self._stopped_at: float | None = None
+        self._imports_in_flight = 0
+        self._submitting = 0  # POSTs handed to the HTTP workers, not answered yet
+        self.action_env = ActionEnvironment(
+            run=run,
+            state=state,
+            workdir=manifest_dir,
+            state_dir=state_dir,
+            client=client,
+            stop=stop,
+            eval_context=self._eval_context,
+            on_action=lambda job, action: progress.action_done(job, action),
+        )
+        self.finisher = JobFinisher(
+            action_env=self.action_env,
+            actions_pool=self.actions_pool,
+            progress=progress,
+            on_finished=self._job_finished,
+        )
+        self._restore(records or {})
+
+    # setup ------------------------------------------------------------------------------
+
+    def _restore(self, records: dict[str, JobRecord]) -> None:
+        run_id = self.run_result.run_id
+        for job_id, planned in self.plan.jobs.items():
+            result = JobResult(
+                run_id=run_id, id=job_id, job_type=planned.job_type.name, status=JobStatus.WAITING
+            )
+            job = JobRun(planned, result, needs=frozenset(self.plan.needs(job_id)))
+            self.jobs[job_id] = job
+            self.run_result.jobs[job_id] = result
+            if job_id in records:
+                restore_job(job, records, self.state.actions(run_id, job_id))
+            else:
+                self.state.add_job(run_id, job_id, planned.job_type.name)
+
+    # the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Drive every job to DONE (or stop early on ``self.stop``); hooks fire as jobs end."""
+        try:
+            self._start()
+            while not self._finished():
+                self._dispatch()
+                if self._finished():
+                    break
+                try:
+                    event = self.events.get(timeout=self._wait_seconds())
+                except queue.Empty:
+                    continue
+                self._handle(event)
+                while True:
+                    try:
+                        self._handle(self.events.get_nowait())
+                    except queue.Empty:
+                        break
+        finally:
+            self._wrap_up()
+
+    def _start(self) -> None:
+        now = self.clock.time()
+        for job in self.jobs.values():
+            self.progress.job_changed(job.result)
+            if job.phase is Phase.POLLING:
+                self._enter_flight(job)
+                job.next_poll = now
+                self._schedule_poll(job, now)
+                self._hook_submitted(job, resumed=True)
+            elif job.resubmitting:
+                self.progress.message(
+                    f"{job.id}: the last run stopped while submitting it; resubmitting "
+                    f"(a second {job.result.job_type} is harmless)",
+                    level="warning",
+                )
+            elif job.phase is Phase.ACTING and job.outcome is not None:
+                self.finisher.dispatch_actions(job, job.outcome)
+
+    def _finished(self) -> bool:
+        if self.stop.is_set():
+            # Stop submitting. Wait for POSTs already sent, so their job_ids are stored, and
+            # (for a while) for running actions, which stop between two actions.
+            if any(job.phase is Phase.SUBMITTING for job in self.jobs.values()):
+                return False
+            if self._stopped_at is None:
+                self._stopped_at = time.monotonic()
+            waited = time.monotonic() - self._stopped_at
+            return self.actions_pool.outstanding == 0 or waited >= ACTION_GRACE
+        return all(job.phase is Phase.DONE for job in self.jobs.values())
+
+    def _wait_seconds(self) -> float:
+        if not self._poll_heap:
+            return MAX_WAIT
+        # A paced poll waits for its gap as well: waking before it would only spin.
+        due = max(self._poll_heap[0][0], self._next_poll_allowed)
+        real = self.clock.real_seconds(max(due - self.clock.time(), 0.0))
+        return min(max(real, 0.0), MAX_WAIT)
+
+    def _dispatch(self) -> None:
+        if self.stop.is_set():
+            return
+        if self._readiness_dirty:
+            self._readiness_dirty = False
+            self._dispatch_ready()
+        self._dispatch_polls()
+
+    # readiness and submission -----------------------------------------------------------
+
+    def _dispatch_ready(self) -> None:
+        for job in self.jobs.values():  # topological order
+            if job.phase is not Phase.WAITING:
+                continue
+            failed_needs = [
+                need
+                for need in sorted(job.needs)
+                if self.jobs[need].phase is Phase.DONE
+                and self.jobs[need].result.status is not JobStatus.SUCCEEDED
+            ]
+            if failed_needs:
+                need = self.jobs[failed_needs[0]].result
+                verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
+                    need.status, "failed"
+                )
+                self.finisher.finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
+                continue
+            if self._fail_fast_by is not None:
+                self.finisher.finish(
+                    job,
+                    JobStatus.SKIPPED,
+                    f"fail_fast stopped the run after {self._fail_fast_by!r} failed",
+                )
+                continue
+            if not all(self.jobs[need].phase is Phase.DONE for need in job.needs):
+                continue
+            if self._in_flight >= self.concurrency:
+                continue
+            if job.counts_as_import and self._imports_in_flight >= MAX_IMPORTS:
+                continue
+            if self._submitting >= MAX_SUBMITTING:
+                continue
+            self._submit(job)
+
+    def _enter_flight(self, job: JobRun) -> None:
+        self._in_flight += 1
+        if job.counts_as_import:
+            self._imports_in_flight += 1
+
+    def _leave_flight(self, job: JobRun) -> None:
+        self._in_flight -= 1
+        if job.counts_as_import:
+            self._imports_in_flight -= 1
+        self._readiness_dirty = True
+
+    def _eval_context(self) -> Any:
+        started = self.run_result.started_at
+        return EvalContext(
+            vars=dict(self.manifest.vars),
+            env=self.env,
+            run={"id": self.run_result.run_id, "date": started.date(), "started_at": started},
+            jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+        )
+
+    def _submit(self, job: JobRun) -> None:
+        try:
+            prepared = prepare(job, self._eval_context(), self.manifest_dir)
+        except PrepareError as exc:
+            job.result.error = mask(str(exc))
+            self.finisher.decide(job, JobStatus.FAILED, job.result.error)
+            return
+        job.phase = Phase.SUBMITTING
+        job.result.status = JobStatus.SUBMITTING
+        job.result.params = prepared.masked_params
+        job.result.attempts += 1
+        self._submitting += 1
+        self._enter_flight(job)
+        self.progress.job_changed(job.result)
+        run_id, attempts = self.run_result.run_id, job.result.attempts
+        resubmit_safe = bool(job.planned.job_type.resubmit_safe)
+        raw_params = {k: v for k, v in prepared.payload.items() if k != "job"}
+        if prepared.file is not None:
+            raw_params["file"] = str(prepared.file)
+
+        job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
+        if job.parts is not None:
+            parts, job_type_name = job.parts, job.planned.job_type.name
+
+            def send_parts() -> Any:
+                self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
+                infos = submit_parts(
+                    self.client, self.state, run_id, job.id, job_type_name, parts,
+                    prepared.payload, attempts,
+                )  # fmt: skip
+                return infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
+
+            self.http.submit("submit", job.id, send_parts)
+            return
+
+        def send() -> Any:
+            warnings = (
+                preflight(job, raw_params, self.manifest_dir) if prepared.file is not None else []
+            )
+            # Committed before the POST: a crash from here on is the ambiguous window.
+            self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
+            info = self.client.submit_job(
+                prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
+            )
+            # Stored here, not when the loop gets to the answer: a crash in between must
+            # not leave a job that exists in Sailthru looking unsent.
+            self.state.record_submitted(run_id, job.id, info.job_id, info.status)
+            return info, [("warning", warning) for warning in warnings]
+
+        self.http.submit("submit", job.id, send)
+
+    def _on_submitted(self, job: JobRun, event: TaskDone) -> None:
+        self._submitting -= 1
+        self._readiness_dirty = True  # a submission slot is free again
+        if event.error is not None:
+            self._leave_flight(job)
+            self.finisher.decide(job, JobStatus.FAILED, submit_failure_message(job, event.error))
+            return
+        answer, notes = event.value
+        for level, text in notes:
+            self.progress.message(f"{job.id}: {text}", level=level)
+        if job.parts is not None:
+            for part, part_info in zip(job.parts, answer, strict=True):
+                part.remote_job_id, part.status = part_info.job_id, part_info.status
+            remote_id, remote_status = ",".join(p.job_id for p in answer), "pending"
+            # The worker stored each part's row; the job's own row is stored here.
+            now_wall = self.state.record_submitted(
+                self.run_result.run_id, job.id, remote_id, remote_status
+            )
+        else:
+            remote_id, remote_status = answer.job_id, answer.status
+            now_wall = time.time()  # the worker's send() stored the job_id already
+        job.result.remote_job_id = remote_id
+        job.result.remote_status = remote_status
+        job.result.status = JobStatus.RUNNING
+        if job.submitted_wall is None:
+            job.submitted_wall = self.clock.time()
+            job.result.submitted_at = to_datetime(now_wall)
+        job.phase = Phase.POLLING
+        timing = self._timing(job)
+        self._schedule_poll(job, self.clock.time() + polling.first_poll_delay(timing))
+        self._hook_submitted(job, resumed=False)
+        self.progress.job_changed(job.result)
+
+    def _hook_submitted(self, job: JobRun, *, resumed: bool) -> None:
+        event = JobSubmitted(
+            run_id=self.run_result.run_id,
+            id=job.id,
+            job_type=job.result.job_type,
+            remote_job_id=str(job.result.remote_job_id),
+            params=job.result.params,
+            submitted_at=job.result.submitted_at or self.run_result.started_at,
+            resumed=resumed,
+        )
+        for failure in call_hook("sailjobs_job_submitted", event=event):
+            self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+
+    # polling ------------------------------------------------------------------------------
+
+    def _timing(self, job: JobRun) -> polling.PollTiming:
+        poll = job.spec.poll
+        return polling.PollTiming(
+            initial=seconds(poll.initial), max=seconds(getattr(poll, "max", poll.initial))
+        )
+
+    def _deadline(self, job: JobRun) -> float:
+        started = job.submitted_wall if job.submitted_wall is not None else self.clock.time()
+        return started + seconds(job.spec.timeout)
+
+    def _schedule_poll(self, job: JobRun, when: float) -> None:
+        when = min(when, self._deadline(job))
+        job.next_poll = when
+        self._seq += 1
+        heapq.heappush(self._poll_heap, (when, self._seq, job.id))
+
+    def _dispatch_polls(self) -> None:
+        now = self.clock.time()
+        while self._poll_heap and self._poll_heap[0][0] <= now:
+            when, _, job_id = self._poll_heap[0]
+            job = self.jobs[job_id]
+            if job.phase is not Phase.POLLING or job.poll_outstanding or when != job.next_poll:
+                heapq.heappop(self._poll_heap)  # stale entry
+                continue
+            if now >= self._deadline(job):
+                heapq.heappop(self._poll_heap)
+                self._time_out(job)
+                continue
+            if now < self._next_poll_allowed:
+                break  # the GET budget is low: wait for the pacing gap
+            heapq.heappop(self._poll_heap)
+            job.poll_outstanding = True
+            if job.parts is not None:
+                self.http.submit("poll", job.id, partial(poll_parts, self.client, job.parts))
+            else:
+                self.http.submit(
+                    "poll", job.id, partial(self.client.get_job, job.result.remote_job_id)
+                )
+            self._pace_polls(now)
+
+    def _pace_polls(self, now: float) -> None:
+        budget_for = getattr(self.client, "budget_for", None)
+        if budget_for is None:
+            return
+        try:
+            budget = budget_for("job", "GET")
+        except Exception:  # a budget we cannot read never stops polling
+            return
+        spacing = polling.budget_spacing(budget, time.time())
+        self._next_poll_allowed = now + spacing
+
+    def _on_polled(self, job: JobRun, event: TaskDone) -> None:
+        job.poll_outstanding = False
+        if job.phase is not Phase.POLLING:
+            return
+        job.result.polls += 1
+        now = self.clock.time()
+        timing = self._timing(job)
+        elapsed = now - (job.submitted_wall or now)
+        if event.error is not None:
+            error = event.error
+            if getattr(error, "transient", True) is False:
+                self._leave_flight(job)
+                self.finisher.decide(
+                    job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
+                )
+                return
+            job.poll_failures += 1
+            self.progress.message(
+                f"{job.id}: status check failed ({mask(str(error))}); trying again", "warning"
+            )
+            self._schedule_poll(job, now + polling.next_poll_delay(elapsed, timing, self.rng))
+            return
+        info = event.value
+        if job.parts is not None:
+            info = combined_info(str(job.result.remote_job_id), job.parts, info)
+        job.poll_failures = 0
+        changed = info.status != job.result.remote_status
+        job.result.remote_status = info.status
+        if info.status in SUCCESS_STATUSES or info.status in FAILURE_STATUSES:
+            self._leave_flight(job)
+            self.finisher.decide_remote(job, info)
+            return
+        if changed:
+            self.state.record_remote(
+                self.run_result.run_id, job.id, remote_status=info.status, polls=job.result.polls
+            )
+            self.progress.job_changed(job.result)
+        if now >= self._deadline(job):
+            self._time_out(job)
+            return
+        delay = polling.next_poll_delay(elapsed, timing, self.rng)
+        self._schedule_poll(job, now + delay)
+        self.progress.job_polled(job.result, self.clock.real_seconds(delay))
+
+    def _time_out(self, job: JobRun) -> None:
+        self._leave_flight(job)
+        self.finisher.decide(job, JobStatus.TIMED_OUT, timeout_message(job))
+
+    # the end ----------------------------------------------------------------------------
+
+    def _job_finished(self, job: JobRun, status: JobStatus) -> None:
+        """A job is DONE: the jobs that need it can be looked at; fail_fast may stop the run."""
+        self._readiness_dirty = True
+        if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and self.manifest.fail_fast:
+            self._fail_fast_by = self._fail_fast_by or job.id
+
+    def close(self) -> None:
+        """Stop what outlives the loop for the notify actions (the joined-export server)."""
+        self.finisher.close()
+
+    def _handle(self, event: TaskDone) -> None:
+        job = self.jobs.get(event.key)
+        if job is None:
+            return
+        if event.kind == "submit":
+            self.http.done()
+            self._on_submitted(job, event)
+        elif event.kind == "poll":
+            self.http.done()
+            self._on_polled(job, event)
+        elif event.kind == "actions":
+            self.actions_pool.done()
+            self.finisher.on_acted(job, event)
+
+    def _wrap_up(self) -> None:
+        """Stop the pools; on an unexpected error, every unfinished job still gets its hook."""
+        interrupted = self.stop.is_set()
+        self.http.shutdown(wait=False)
+        self.actions_pool.shutdown(wait=False)
+        if interrupted:
+            return
+        for job in self.jobs.values():
+            if job.phase is not Phase.DONE:
+                self.finisher.finish(
+                    job, JobStatus.FAILED, "internal error: the scheduler stopped early"
+                )

@@ -1,0 +1,244 @@
+"""``split: true``: an export_purchase_log over more than 31 days, run as consecutive parts.
+
+The scheduler submits one API job per part (``runner.limits.split_date_range``), polls them
+together and, once every part completed, ``join_parts`` downloads the parts' CSVs and joins
+them into one file with one header (``runner.executor.csvjoin.join_csv_parts``: streamed, atomic, 0600)
+in the run state folder. The joined file is then offered to the job's actions exactly like
+an export: ``export_url`` points at a loopback server (``JoinedExports``) that serves it, so
+``download`` (and anything else that fetches an export) needs no special case. Outputs:
+``parts`` (each part's dates and job_id), ``export_url``, ``filename``, ``rows``, ``bytes``,
+``sha256``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from runner.executor.csvjoin import join_csv_parts
+from runner.limits import date_range_parts, parse_yyyymmdd
+from runner.masking import register_url
+from runner.sailthru.jobinfo import FAILURE_STATUSES, JobInfo
+
+SPLIT_JOB_TYPE = "export_purchase_log"
+PART_SEPARATOR = "~"  # part rows in the run state: "<job id>~<n>" (never a valid job id)
+
+
+@dataclass
+class SplitPart:
+    index: int  # 1-based
+    start: date
+    end: date
+    remote_job_id: str | None = None
+    status: str | None = None
+    info: Any = None  # the last JobInfo
+
+    @property
+    def state_key(self) -> str:
+        return f"{PART_SEPARATOR}{self.index}"
+
+    @property
+    def label(self) -> str:
+        return f"part {self.index} ({self.start:%Y%m%d}-{self.end:%Y%m%d})"
+
+    @property
+    def dates(self) -> dict[str, str]:
+        """The part's ``start_date`` and ``end_date`` as the API takes them (yyyymmdd)."""
+        return {"start_date": f"{self.start:%Y%m%d}", "end_date": f"{self.end:%Y%m%d}"}
+
+    def payload(self, base: dict[str, Any]) -> dict[str, Any]:
+        return {**base, **self.dates}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.dates,
+            "job_id": self.remote_job_id,
+            "export_url": getattr(self.info, "export_url", None),
+        }
+
+
+def split_parts(spec: Any, job_type_name: str, params: dict[str, Any]) -> list[SplitPart] | None:
+    """The parts of a job with ``split: true`` whose range is over 31 days; None otherwise."""
+    if not getattr(spec, "split", False) or job_type_name != SPLIT_JOB_TYPE:
+        return None
+    ranges = date_range_parts(params.get("start_date"), params.get("end_date"))
+    if ranges is None:
+        return None
+    return [
+        SplitPart(index, part_start, part_end)
+        for index, (part_start, part_end) in enumerate(ranges, start=1)
+    ]
+
+
+def join_parts(client: Any, parts: list[dict[str, Any]], folder: Path, name: str) -> Any:
+    """Download every part's export into ``folder`` and join them into ``folder/name``.
+
+    Downloads are atomic and resumable (the client's), so calling this again after a crash
+    picks up where it stopped. The part files are removed once joined.
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files = []
+    for number, part in enumerate(parts, start=1):
+        url = part.get("export_url")
+        if not url:
+            raise RuntimeError(
+                f"part {number} ({part['start_date']}-{part['end_date']}) has no export to "
+                "download (it may have expired); run the job again"
+            )
+        target = folder / f"part-{number}.csv"
+        if not target.exists():
+            client.download_export(url, target)
+        files.append(target)
+    result = join_csv_parts(files, folder / name)
+    for file in files:
+        file.unlink(missing_ok=True)
+    return result
+
+
+class JoinedExports:
+    """A loopback HTTP server that serves joined files at unguessable URLs, like an export.
+
+    Serves ``Content-Length`` and honours ``Range`` (the client resumes a cut download).
+    Started on first use; ``close`` stops it.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def url_for(self, path: Path) -> str:
+        with self._lock:
+            if self._server is None:
+                self._start()
+            assert self._server is not None
+            token = secrets.token_hex(16)
+            self._files[token] = path
+            port = self._server.server_address[1]
+        url = f"http://127.0.0.1:{port}/joined/{token}/{path.name}"
+        register_url(url)
+        return url
+
+    def _start(self) -> None:
+        files = self._files
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the URL is a capability: never logged
+
+            def do_GET(self) -> None:
+                parts = self.path.split("/")
+                path = files.get(parts[2]) if len(parts) > 2 and parts[1] == "joined" else None
+                if path is None or not path.is_file():
+                    self.send_error(404)
+                    return
+                size = path.stat().st_size
+                start = 0
+                ranged = self.headers.get("Range", "")
+                if ranged.startswith("bytes=") and ranged[6:].split("-")[0].isdigit():
+                    start = min(int(ranged[6:].split("-")[0]), size)
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Content-Length", str(size - start))
+                self.send_header("Accept-Ranges", "bytes")
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+                self.send_header("Content-Disposition", f"attachment; filename={path.name}")
+                self.end_headers()
+                with path.open("rb") as source:
+                    source.seek(start)
+                    while chunk := source.read(1 << 20):
+                        self.wfile.write(chunk)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sailjobs-joined", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+                self._server = None
+            if self._thread is not None:
+                self._thread.join(5)
+                self._thread = None
+
+
+def submit_parts(
+    client: Any, state: Any, run_id: str, job_id: str, job_type: str, parts: list[SplitPart],
+    payload: dict[str, Any], attempts: int,
+) -> list[Any]:  # fmt: skip
+    """POST every part (exports: a resubmission after a crash is harmless), each part's
+    intent and job_id recorded as its own row so a resumed run polls it."""
+    infos = []
+    for part in parts:
+        key = job_id + part.state_key
+        state.add_job(run_id, key, job_type)
+        state.record_intent(run_id, key, part.dates, attempts)
+        info = client.submit_job(part.payload(payload), resubmit_safe=True)
+        state.record_submitted(run_id, key, info.job_id, info.status)
+        infos.append(info)
+    return infos
+
+
+def restore_parts(job_id: str, records: dict[str, Any]) -> list[SplitPart] | None:
+    """The parts a resumed run polls, from their rows in the run state (None: not split)."""
+    parts = []
+    index = 1
+    while (record := records.get(f"{job_id}{PART_SEPARATOR}{index}")) is not None:
+        start = parse_yyyymmdd(record.params.get("start_date"))
+        end = parse_yyyymmdd(record.params.get("end_date"))
+        if start is None or end is None or record.remote_job_id is None:
+            return None
+        parts.append(SplitPart(index, start, end, record.remote_job_id, record.remote_status))
+        index += 1
+    return parts or None
+
+
+def poll_parts(client: Any, parts: list[SplitPart]) -> list[tuple[int, Any]]:
+    """GET every part not known to be completed yet."""
+    return [
+        (part.index, client.get_job(part.remote_job_id))
+        for part in parts
+        if part.status != "completed"
+    ]
+
+
+def combined_info(combined_id: str, parts: list[SplitPart], answers: list[tuple[int, Any]]) -> Any:
+    """One JobInfo for the whole split job: failed if a part failed, completed when all are."""
+    by_index = {part.index: part for part in parts}
+    for index, info in answers:
+        by_index[index].info, by_index[index].status = info, info.status
+    fields: dict[str, Any] = {"job_id": combined_id, "name": f"{len(parts)} parts"}
+    failed = [part for part in parts if part.status in FAILURE_STATUSES]
+    expired = [
+        part for part in parts if part.status == "completed" and part.info and part.info.expired
+    ]
+    if failed:
+        part = failed[0]
+        detail = (part.info.fields.get("error_message") if part.info else None) or part.status
+        fields.update(status=part.status, error_message=f"{part.label}: {detail}")
+    elif expired:
+        fields.update(status="completed", expired=True)
+    elif all(part.status == "completed" for part in parts):
+        fields.update(status="completed", parts=[part.describe() for part in parts])
+    else:
+        running = any(part.status == "running" for part in parts)
+        fields.update(status="running" if running else "pending")
+    return JobInfo.from_fields(fields)
+
+
+def joined_name(job_id: str, parts: list[dict[str, Any]]) -> str:
+    return f"{job_id}-{parts[0]['start_date']}-{parts[-1]['end_date']}.csv"

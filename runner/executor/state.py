@@ -1,0 +1,437 @@
+"""Run state in SQLite: what was submitted, what finished, which actions are done.
+
+The state is what makes a run resumable and each job submitted exactly once:
+
+- the intent to submit a job is committed before its POST, its job_id right after the
+  answer, so a crash leaves either "not sent", "sent and known" or the narrow ambiguous
+  window "intent, no job_id" that the executor resolves by the job type's rule;
+- a completed action is recorded with its outputs and never repeated on resume;
+- a lock file per manifest (``fcntl.flock``) stops two runs of one manifest sharing a
+  state directory.
+
+One writer: the scheduling loop owns the connection (WAL mode, so ``sailjobs status`` or a
+test can read while a run writes). Every write commits at once (autocommit).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner.results import JobStatus
+
+DB_NAME = "state.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    manifest_key TEXT NOT NULL,
+    manifest_path TEXT NOT NULL,
+    manifest_name TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,          -- running | interrupted | finished
+    succeeded INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_manifest ON runs (manifest_key, started_at);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id TEXT NOT NULL,
+    job TEXT NOT NULL,             -- the manifest's job id
+    job_type TEXT NOT NULL,
+    status TEXT NOT NULL,          -- a runner.results.JobStatus value
+    remote_job_id TEXT,
+    remote_status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    polls INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}',   -- as submitted, masked
+    intent_at REAL,
+    submitted_at REAL,
+    finished_at REAL,
+    outputs TEXT NOT NULL DEFAULT '{}',  -- the job's fields (plus action outputs once done)
+    error TEXT,
+    outcome TEXT,                  -- the job's fate once decided, before its actions ran
+    PRIMARY KEY (run_id, job)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    run_id TEXT NOT NULL,
+    owner TEXT NOT NULL,           -- the job id; '' for the manifest's notify actions
+    phase TEXT NOT NULL,           -- on_success | on_failure | always
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    succeeded INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    outputs TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run_id, owner, phase, idx)
+);
+"""
+
+
+class StateError(Exception):
+    """The state directory cannot be used (locked by another run, unreadable, newer schema)."""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    manifest_key: str
+    manifest_path: str
+    manifest_name: str
+    manifest_sha256: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    succeeded: bool | None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status != "finished"
+
+
+@dataclass
+class JobRecord:
+    """One job's row: everything needed to pick it up again in a later process."""
+
+    run_id: str
+    job: str
+    job_type: str
+    status: JobStatus
+    remote_job_id: str | None = None
+    remote_status: str | None = None
+    attempts: int = 0
+    polls: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    intent_at: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    outcome: JobStatus | None = None  # decided (remote terminal, timed out), actions pending
+
+    @property
+    def ambiguous(self) -> bool:
+        """The POST may have been sent but its answer was never recorded."""
+        return self.intent_at is not None and self.remote_job_id is None
+
+
+@dataclass
+class ActionRecord:
+    owner: str
+    phase: str
+    idx: int
+    name: str
+    plugin: str
+    succeeded: bool
+    attempts: int
+    outputs: dict[str, Any]
+    error: str | None
+
+
+def manifest_key(path: Path) -> str:
+    """A stable identity for a manifest: its resolved path (two checkouts are two manifests)."""
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def new_run_id(now: float | None = None) -> str:
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return f"{stamp:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+class ManifestLock:
+    """An exclusive, non-blocking ``flock`` on ``<state>/locks/<manifest key>.lock``.
+
+    The kernel releases it when the process dies, even by SIGKILL, so a crashed run never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, state_dir: Path, key: str, manifest_path: Path) -> None:
+        self.path = state_dir / "locks" / f"{key}.lock"
+        self.manifest_path = manifest_path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        # The state folder first, so it is private too (parents=True would make it 0755).
+        self.path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.parent.mkdir(exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StateError(
+                f"another sailjobs run of {self.manifest_path} is using the state directory "
+                f"{self.path.parent.parent} (pid {holder}); wait for it to finish or use "
+                "another --state DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> ManifestLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+class RunState:
+    """The SQLite run state under a state directory (``.sailjobs/`` by default)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.db_path = self.state_dir / DB_NAME
+            # One connection, used by the scheduling loop; the lock guards the rare call from
+            # another thread (a signal handler's final write).
+            self._conn = sqlite3.connect(
+                self.db_path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the run state in {self.state_dir}: {exc}") from exc
+        os.chmod(self.db_path, 0o600)
+        self._lock = threading.RLock()
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+            self._conn.executescript(_SCHEMA)
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StateError(
+                f"{self.db_path} is not a usable sailjobs state database ({exc}); "
+                "move it away or use another --state DIR"
+            ) from exc
+        if row is None:
+            self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            self._conn.close()
+            raise StateError(
+                f"{self.db_path} was written by a newer sailjobs (schema {row[0]}); "
+                "upgrade sailjobs or use another --state DIR"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> RunState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        with self._lock:
+            self._conn.execute(sql, params)
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:  # fetched under the lock: workers share this connection
+            return self._conn.execute(sql, params).fetchall()
+
+    # runs -----------------------------------------------------------------------------
+
+    def last_run(self, key: str) -> RunRecord | None:
+        rows = self._query(
+            "SELECT run_id, manifest_key, manifest_path, manifest_name, manifest_sha256, "
+            "started_at, finished_at, status, succeeded FROM runs WHERE manifest_key = ? "
+            "ORDER BY started_at DESC, rowid DESC LIMIT 1",
+            (key,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        run_id, key_, path, name, sha256, started, finished, status, succeeded = row
+        return RunRecord(
+            run_id, key_, path, name, sha256, started, finished, status,
+            None if succeeded is None else bool(succeeded),
+        )  # fmt: skip
+
+    def start_run(
+        self, run_id: str, key: str, manifest_path: Path, manifest_name: str, sha256: str
+    ) -> None:
+        self._execute(
+            "INSERT INTO runs (run_id, manifest_key, manifest_path, manifest_name, "
+            "manifest_sha256, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            (run_id, key, str(manifest_path), manifest_name, sha256, time.time()),
+        )
+
+    def reopen_run(self, run_id: str) -> None:
+        self._execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+
+    def end_run(self, run_id: str, *, interrupted: bool, succeeded: bool) -> None:
+        if interrupted:
+            self._execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run_id,))
+        else:
+            self._execute(
+                "UPDATE runs SET status = 'finished', finished_at = ?, succeeded = ? "
+                "WHERE run_id = ?",
+                (time.time(), int(succeeded), run_id),
+            )
+
+    # jobs -----------------------------------------------------------------------------
+
+    def jobs(self, run_id: str) -> dict[str, JobRecord]:
+        rows = self._query(
+            "SELECT run_id, job, job_type, status, remote_job_id, remote_status, attempts, "
+            "polls, params, intent_at, submitted_at, finished_at, outputs, error, outcome "
+            "FROM jobs WHERE run_id = ?",
+            (run_id,),
+        )
+        records = {}
+        for row in rows:
+            (run, job, job_type, status, remote_id, remote_status, attempts, polls,
+             params, intent_at, submitted_at, finished_at, outputs, error, outcome) = row  # fmt: skip
+            records[job] = JobRecord(
+                run, job, job_type, JobStatus(status), remote_id, remote_status, attempts,
+                polls, json.loads(params), intent_at, submitted_at, finished_at,
+                json.loads(outputs), error, None if outcome is None else JobStatus(outcome),
+            )  # fmt: skip
+        return records
+
+    def add_job(self, run_id: str, job: str, job_type: str) -> None:
+        self._execute(
+            "INSERT OR IGNORE INTO jobs (run_id, job, job_type, status) VALUES (?, ?, ?, ?)",
+            (run_id, job, job_type, JobStatus.WAITING.value),
+        )
+
+    def record_intent(self, run_id: str, job: str, params: dict[str, Any], attempts: int) -> float:
+        """Committed before the POST: from here on a crash leaves the ambiguous window."""
+        now = time.time()
+        self._execute(
+            "UPDATE jobs SET status = ?, intent_at = ?, params = ?, attempts = ? "
+            "WHERE run_id = ? AND job = ?",
+            (JobStatus.SUBMITTING.value, now, _dumps(params), attempts, run_id, job),
+        )
+        return now
+
+    def record_submitted(
+        self, run_id: str, job: str, remote_job_id: str, remote_status: str | None
+    ) -> float:
+        """Committed right after the API answered with a job_id."""
+        now = time.time()
+        self._execute(
+            "UPDATE jobs SET status = ?, remote_job_id = ?, remote_status = ?, "
+            "submitted_at = COALESCE(submitted_at, ?) WHERE run_id = ? AND job = ?",
+            (JobStatus.RUNNING.value, remote_job_id, remote_status, now, run_id, job),
+        )
+        return now
+
+    def record_remote(
+        self,
+        run_id: str,
+        job: str,
+        *,
+        remote_status: str | None,
+        polls: int,
+        outputs: dict[str, Any] | None = None,
+    ) -> None:
+        """A poll's news: the remote status, and the job's fields once it is terminal."""
+        if outputs is None:
+            self._execute(
+                "UPDATE jobs SET remote_status = ?, polls = ? WHERE run_id = ? AND job = ?",
+                (remote_status, polls, run_id, job),
+            )
+        else:
+            self._execute(
+                "UPDATE jobs SET remote_status = ?, polls = ?, outputs = ? "
+                "WHERE run_id = ? AND job = ?",
+                (remote_status, polls, _dumps(outputs), run_id, job),
+            )
+
+    def record_outcome(
+        self,
+        run_id: str,
+        job: str,
+        outcome: JobStatus,
+        *,
+        remote_status: str | None,
+        outputs: dict[str, Any],
+        error: str | None,
+        polls: int,
+    ) -> None:
+        """The job's fate is known (remote terminal, timed out); its actions come next."""
+        self._execute(
+            "UPDATE jobs SET outcome = ?, remote_status = ?, outputs = ?, error = ?, polls = ? "
+            "WHERE run_id = ? AND job = ?",
+            (outcome.value, remote_status, _dumps(outputs), error, polls, run_id, job),
+        )
+
+    def record_finished(
+        self,
+        run_id: str,
+        job: str,
+        status: JobStatus,
+        *,
+        outputs: dict[str, Any],
+        error: str | None,
+        polls: int,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self._execute(
+            "UPDATE jobs SET status = ?, outputs = ?, error = ?, polls = ?, finished_at = ?, "
+            "params = COALESCE(?, params) WHERE run_id = ? AND job = ?",
+            (
+                status.value, _dumps(outputs), error, polls, time.time(),
+                None if params is None else _dumps(params), run_id, job,
+            ),
+        )  # fmt: skip
+
+    # actions --------------------------------------------------------------------------
+
+    def actions(self, run_id: str, owner: str | None = None) -> list[ActionRecord]:
+        sql = (
+            "SELECT owner, phase, idx, name, plugin, succeeded, attempts, outputs, error "
+            "FROM actions WHERE run_id = ?"
+        )
+        params: tuple[Any, ...] = (run_id,)
+        if owner is not None:
+            sql += " AND owner = ?"
+            params += (owner,)
+        return [
+            ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e)
+            for o, ph, i, n, pl, s, a, out, e in self._query(sql, params)
+        ]
+
+    def record_action(self, run_id: str, owner: str, record: ActionRecord) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO actions (run_id, owner, phase, idx, name, plugin, "
+            "succeeded, attempts, outputs, error, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id, owner, record.phase, record.idx, record.name, record.plugin,
+                int(record.succeeded), record.attempts, _dumps(record.outputs), record.error,
+                time.time(),
+            ),
+        )  # fmt: skip

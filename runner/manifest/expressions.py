@@ -1,0 +1,428 @@
+"""The ``${{ … }}`` language: parse, list references, evaluate. A tiny parser; never ``eval``.
+
+Grammar (inside ``${{`` and ``}}``)::
+
+    expression := primary ( "|" filter )*
+    primary    := reference | literal
+    reference  := root ( "." name | "[" string "]" )*     root: vars | env | run | jobs
+    filter     := name [ "(" [ literal ( "," literal )* ] ")" ]
+    literal    := 'text' | "text" | number | true | false | null
+
+Names may contain ``-`` (job ids do: ``jobs.export-main.outputs.export_url``). Filters are
+pure functions of their input (see ``FILTERS``); nothing can reach the file system, the
+network or Python objects. A string that is exactly one expression renders to the native
+value (an int stays an int); anything else is string interpolation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from runner.manifest.filters import FILTERS, MISSING, FilterError, to_text
+from runner.masking import register_secret
+
+OPEN, CLOSE = "${{", "}}"
+ROOTS = ("vars", "env", "run", "jobs")
+RUN_FIELDS = ("id", "date", "started_at")
+MAX_NUMBER_DIGITS = 30  # a literal in an expression: a count of days, not a bignum
+
+
+class ExpressionError(Exception):
+    """A bad expression: ``message`` says what and how to fix; ``offset`` is where in the text."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A name an expression reads: ``jobs.export-main.outputs.export_url`` →
+    ``Reference("jobs", ("export-main", "outputs", "export_url"))``.
+
+    ``optional`` is true when a ``default(…)`` filter follows it directly, so its absence
+    is not an error (``env.X | default('…')`` does not need ``X`` set).
+    """
+
+    root: str
+    parts: tuple[str, ...]
+    optional: bool = False
+    # Where it starts in its text (for positions); not part of its identity.
+    offset: int = field(default=0, compare=False)
+
+    def __str__(self) -> str:
+        return ".".join((self.root, *self.parts))
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class FilterCall:
+    name: str
+    args: tuple[Any, ...]
+    offset: int
+
+
+@dataclass(frozen=True)
+class Expression:
+    primary: Reference | Literal
+    filters: tuple[FilterCall, ...]
+    source: str  # the whole ``${{ … }}`` text, kept for plans that cannot resolve it yet
+    offset: int
+
+
+@dataclass(frozen=True)
+class Template:
+    """A string split into literal text and expressions."""
+
+    parts: tuple[str | Expression, ...]
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Expression))
+
+    @property
+    def is_single_expression(self) -> bool:
+        return len(self.parts) == 1 and isinstance(self.parts[0], Expression)
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+      | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
+      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<close>\}\})
+      | (?P<punct>[.|(),\[\]])
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass
+class _Token:
+    kind: str
+    text: str
+    offset: int
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+class _Parser:
+    def __init__(self, text: str, start: int) -> None:
+        self.text = text
+        self.pos = start  # just after ``${{``
+        self.start = start - len(OPEN)
+        self.token = self._next()
+
+    def _next(self) -> _Token:
+        match = _TOKEN.match(self.text, self.pos)
+        if match is None:
+            rest = self.text[self.pos :].lstrip()
+            offset = len(self.text) - len(rest)
+            if not rest:
+                raise ExpressionError("`${{` is not closed; end the expression with `}}`", offset)
+            raise ExpressionError(f"unexpected character {rest[0]!r} in expression", offset)
+        self.pos = match.end()
+        kind = match.lastgroup or ""
+        return _Token(kind, match.group(kind), match.start(kind))
+
+    def _advance(self) -> _Token:
+        token = self.token
+        if token.kind != "close":  # never read past the end of the expression
+            self.token = self._next()
+        return token
+
+    def _expect(self, text: str, what: str) -> None:
+        if self.token.text != text:
+            raise ExpressionError(f"expected {what}, found {self.token.text!r}", self.token.offset)
+        self._advance()
+
+    def _literal(self) -> Any:
+        token = self._advance()
+        if token.kind == "string":
+            return _unquote(token.text)
+        if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_DIGITS:  # int() itself refuses 4,300 digits
+                raise ExpressionError(
+                    f"a number of {len(token.text):,} digits; write at most {MAX_NUMBER_DIGITS}",
+                    token.offset,
+                )
+            return float(token.text) if "." in token.text else int(token.text)
+        if token.kind == "name" and token.text in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[token.text]
+        raise ExpressionError(
+            f"expected a value ('text', a number, true, false or null), found {token.text!r}",
+            token.offset,
+        )
+
+    def expression(self) -> Expression:
+        primary = self._primary()
+        filters = []
+        while self.token.text == "|":
+            self._advance()
+            filters.append(self._filter())
+        if self.token.kind != "close":
+            raise ExpressionError(
+                f"expected `|` or `}}}}`, found {self.token.text!r}", self.token.offset
+            )
+        end = self.pos
+        if filters and filters[0].name == "default" and isinstance(primary, Reference):
+            primary = Reference(primary.root, primary.parts, True, primary.offset)
+        return Expression(primary, tuple(filters), self.text[self.start : end], self.start)
+
+    def _primary(self) -> Reference | Literal:
+        token = self.token
+        if token.kind == "name" and token.text not in ("true", "false", "null"):
+            if token.text not in ROOTS:
+                raise ExpressionError(
+                    f"unknown name {token.text!r}; an expression reads "
+                    + ", ".join(f"{root}.*" for root in ROOTS),
+                    token.offset,
+                )
+            self._advance()
+            parts: list[str] = []
+            while self.token.text in (".", "["):
+                if self._advance().text == ".":
+                    if self.token.kind != "name":
+                        raise ExpressionError(
+                            f"expected a name after '.', found {self.token.text!r}",
+                            self.token.offset,
+                        )
+                    parts.append(self._advance().text)
+                else:
+                    if self.token.kind != "string":
+                        raise ExpressionError(
+                            "expected a quoted name inside [ ]", self.token.offset
+                        )
+                    parts.append(_unquote(self._advance().text))
+                    self._expect("]", "']'")
+            reference = Reference(token.text, tuple(parts), offset=token.offset)
+            _check_shape(reference, token.offset)
+            return reference
+        return Literal(self._literal())
+
+    def _filter(self) -> FilterCall:
+        token = self._advance()
+        if token.kind != "name":
+            raise ExpressionError(f"expected a filter name, found {token.text!r}", token.offset)
+        spec = FILTERS.get(token.text)
+        if spec is None:
+            known = ", ".join(sorted(FILTERS))
+            raise ExpressionError(f"unknown filter {token.text!r}; filters: {known}", token.offset)
+        args: list[Any] = []
+        if self.token.text == "(":
+            self._advance()
+            while self.token.text != ")":
+                if args:
+                    self._expect(",", "',' or ')'")
+                args.append(self._literal())
+            self._advance()
+        if not spec.required <= len(args) <= len(spec.arg_types):
+            wanted = (
+                str(spec.required)
+                if spec.required == len(spec.arg_types)
+                else f"{spec.required} to {len(spec.arg_types)}"
+            )
+            raise ExpressionError(
+                f"filter {token.text!r} takes {wanted} argument(s), got {len(args)}",
+                token.offset,
+            )
+        for arg, wanted_type in zip(args, spec.arg_types, strict=False):
+            if not isinstance(arg, wanted_type) or (wanted_type is int and isinstance(arg, bool)):
+                raise ExpressionError(
+                    f"filter {token.text!r} needs {wanted_type.__name__} argument, got {arg!r}",
+                    token.offset,
+                )
+        return FilterCall(token.text, tuple(args), token.offset)
+
+
+def _check_shape(reference: Reference, offset: int) -> None:
+    """The structure of a reference, known without the manifest (names are checked later)."""
+    root, parts = reference.root, reference.parts
+    if root == "vars" and not parts:
+        raise ExpressionError("name a variable: vars.<name>", offset)
+    if root == "env" and len(parts) != 1:
+        raise ExpressionError("name one environment variable: env.<NAME>", offset)
+    if root == "run" and (len(parts) != 1 or parts[0] not in RUN_FIELDS):
+        fields = ", ".join(f"run.{name}" for name in RUN_FIELDS)
+        raise ExpressionError(f"unknown run field {str(reference)!r}; use {fields}", offset)
+    if root == "jobs" and (len(parts) != 3 or parts[1] != "outputs"):
+        raise ExpressionError(
+            f"{str(reference)!r}: a job's value is read as jobs.<job-id>.outputs.<name>", offset
+        )
+
+
+@lru_cache(maxsize=4096)
+def parse_template(text: str) -> Template:
+    """Split ``text`` into literal text and parsed expressions; raises ExpressionError."""
+    parts: list[str | Expression] = []
+    position = 0
+    while True:
+        start = text.find(OPEN, position)
+        if start < 0:
+            break
+        if start > position:
+            parts.append(text[position:start])
+        parser = _Parser(text, start + len(OPEN))
+        parts.append(parser.expression())
+        position = parser.pos
+    if position < len(text):
+        parts.append(text[position:])
+    return Template(tuple(parts))
+
+
+def has_expression(value: Any) -> bool:
+    """Whether a (nested) value holds ``${{`` anywhere."""
+    if isinstance(value, str):
+        return OPEN in value
+    if isinstance(value, dict):
+        return any(has_expression(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_expression(item) for item in value)
+    return False
+
+
+def iter_templates(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, str]]:
+    """(path, string) of every nested string that holds ``${{``."""
+    if isinstance(value, str):
+        if OPEN in value:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_templates(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_templates(item, (*path, index))
+
+
+def references(value: Any) -> set[Reference]:
+    """Every reference in a nested value (raises ExpressionError on a bad expression)."""
+    found: set[Reference] = set()
+    for _, text in iter_templates(value):
+        for expression in parse_template(text).expressions:
+            if isinstance(expression.primary, Reference):
+                found.add(expression.primary)
+    return found
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+@dataclass
+class EvalContext:
+    """What expressions read: ``vars``, ``env``, ``run`` (id, date, started_at) and ``jobs``
+    (job id → outputs)."""
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _Unresolved(Exception):
+    """A job output that does not exist yet (only while rendering a plan)."""
+
+
+def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) -> Any:
+    root, parts = reference.root, reference.parts
+    if root == "env":
+        env_value = ctx.env.get(parts[0], MISSING)
+        if env_value is not MISSING:
+            register_secret(env_value)
+        return env_value
+    if root == "run":
+        return ctx.run.get(parts[0], MISSING)
+    if root == "jobs":
+        outputs = ctx.jobs.get(parts[0])
+        if outputs is None or parts[2] not in outputs:
+            if not strict:
+                raise _Unresolved
+            return MISSING
+        return outputs[parts[2]]
+    value: Any = ctx.vars
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    if has_expression(value):  # vars may read env.* and run.*
+        if depth > 8:
+            raise ExpressionError(f"{reference} refers to itself through other vars")
+        value = _render(value, ctx, strict, depth + 1)
+    return value
+
+
+def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int) -> Any:
+    primary = expression.primary
+    is_literal = isinstance(primary, Literal)
+    value = primary.value if is_literal else _lookup(primary, ctx, strict, depth)  # type: ignore[union-attr, arg-type]
+    for call in expression.filters:
+        if value is MISSING and call.name != "default":
+            break
+        try:
+            value = FILTERS[call.name].function(value, *call.args)
+        except FilterError as exc:
+            raise ExpressionError(str(exc), call.offset) from None
+        except (ValueError, TypeError, OverflowError) as exc:  # a value no filter foresaw
+            raise ExpressionError(f"filter {call.name!r} failed: {exc}", call.offset) from None
+    if value is MISSING:
+        assert isinstance(primary, Reference)
+        what = {
+            "env": "environment variable {} is not set",
+            "vars": "{} is not defined in vars",
+            "run": "{} is not known",
+            "jobs": "{} is not available (has that job finished?)",
+        }[primary.root]
+        name = primary.parts[0] if primary.root == "env" else str(primary)
+        raise ExpressionError(what.format(name), expression.offset)
+    return value
+
+
+def _render(value: Any, ctx: EvalContext, strict: bool, depth: int) -> Any:
+    if isinstance(value, str):
+        if OPEN not in value:
+            return value
+        template = parse_template(value)
+        if template.is_single_expression:
+            expression = template.parts[0]
+            assert isinstance(expression, Expression)
+            try:
+                return _evaluate(expression, ctx, strict, depth)
+            except _Unresolved:
+                return value
+        pieces = []
+        for part in template.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            try:
+                pieces.append(to_text(_evaluate(part, ctx, strict, depth)))
+            except _Unresolved:
+                pieces.append(part.source)
+        return "".join(pieces)
+    if isinstance(value, dict):
+        return {key: _render(item, ctx, strict, depth) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, ctx, strict, depth) for item in value]
+    return value
+
+
+def render(value: Any, ctx: EvalContext, *, strict: bool = True) -> Any:
+    """Resolve every ``${{ }}`` in a nested value; raises ExpressionError when one cannot be.
+
+    With ``strict=False`` a job output that does not exist yet is left as its ``${{ }}``
+    text (plans show what will be filled in at run time); every other missing name still
+    raises. Values read from ``env`` are registered with the masking helper.
+    """
+    return _render(value, ctx, strict, 0)

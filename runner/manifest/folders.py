@@ -1,0 +1,52 @@
+"""What ``sailjobs validate`` does, as a library: find manifests, collect every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.manifest.loader import load_manifest
+from runner.manifest.planner import build_plan
+from runner.preflight.checks import check_manifest_files
+from runner.problems import ManifestError, Problem
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+class ManifestPathError(Exception):
+    """A path given on the command line that is missing or holds no manifest."""
+
+
+def find_manifests(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders searched (recursively) for ``*.yaml``/``*.yml``, in order."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            inside = sorted(
+                child
+                for child in path.rglob("*")
+                if child.suffix in MANIFEST_SUFFIXES
+                and child.is_file()
+                and not any(part.startswith(".") for part in child.relative_to(path).parts)
+            )
+            if not inside:
+                raise ManifestPathError(f"{given}: no *.yaml or *.yml manifests in this folder")
+            found.extend(inside)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise ManifestPathError(f"{given}: no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def validate_file(path: Path, *, deep: bool = False) -> list[Problem]:
+    """Every problem of one manifest (empty when valid). ``deep`` adds file content checks."""
+    try:
+        loaded = load_manifest(path)
+        build_plan(loaded)
+    except ManifestError as exc:
+        return exc.problems
+    if not deep:
+        return []
+    return sorted(check_manifest_files(loaded))

@@ -1,0 +1,81 @@
+"""A manifest that loaded without problems: its models, where each value is in the YAML, and
+what its expressions read (``LoadedManifest``), built by ``runner.manifest.loader``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.actions import ActionType
+from runner.jobtypes import SPLIT_OUTPUTS, JobType
+from runner.limits import date_range_parts, parse_yyyymmdd
+from runner.manifest.expressions import Reference
+from runner.manifest.models import Manifest
+from runner.manifest.yamlsource import PathTuple, SourceMap
+from runner.plugins import action_types as installed_action_types
+from runner.problems import Problem
+
+
+@dataclass
+class LoadedManifest:
+    """A valid manifest, where each of its values is, and what its expressions read."""
+
+    path: Path
+    manifest: Manifest
+    source: SourceMap
+    job_types: dict[str, JobType] = field(repr=False)
+    action_types: dict[str, ActionType] = field(repr=False)
+    # job id -> references in its params and actions; and those of notify.
+    job_references: dict[str, set[Reference]] = field(default_factory=dict, repr=False)
+    notify_references: set[Reference] = field(default_factory=set, repr=False)
+    # (job id | "notify" | "vars" | "defaults", reference) → where it first appears.
+    reference_paths: dict[tuple[str, Reference], PathTuple] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def directory(self) -> Path:
+        """The manifest's folder: relative file paths in it resolve here."""
+        return self.path.parent
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int, int]:
+        """(line, col), 1-based, of the value at ``path`` (its key for a mapping or list)."""
+        return self.source.position(path)
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        return self.source.problem(path, message)
+
+    def job_outputs(self, job_id: str) -> frozenset[str]:
+        """What ``jobs.<id>.outputs.*`` may name: the job type's outputs plus its actions'."""
+        spec = self.manifest.jobs[job_id]
+        job_type = self.job_types.get(spec.job)
+        names = set(job_type.outputs) if job_type else set()
+        if job_type is not None and job_type.splittable and spec.split:
+            names |= _split_outputs(spec.params)
+        for _, action in spec.actions.all():
+            action_type = self.action_types.get(action.name)
+            if action_type is not None:
+                names |= action_type.outputs
+        return frozenset(names)
+
+
+def _split_outputs(params: Mapping[str, Any]) -> frozenset[str]:
+    """The outputs of a split job, unless its dates are written out and fit in one part."""
+    start, end = params.get("start_date"), params.get("end_date")
+    written_out = parse_yyyymmdd(start) is not None and parse_yyyymmdd(end) is not None
+    if written_out and date_range_parts(start, end) is None:
+        return frozenset()  # never split: one API job, no parts
+    return SPLIT_OUTPUTS
+
+
+def action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:
+    """Action name → ActionType; ``None`` means the installed plugins' ones."""
+    if action_types is None:
+        action_types = installed_action_types()
+    # runner.plugins gives RegisteredAction(action, plugin); callers may pass ActionTypes.
+    return {
+        name: value if isinstance(value, ActionType) else value.action
+        for name, value in action_types.items()
+    }

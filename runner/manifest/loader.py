@@ -1,0 +1,500 @@
+"""Load a manifest: YAML with positions → validated models, EVERY problem found in one pass.
+
+``load_manifest`` checks the YAML, the top level, each job's runner keys and API
+parameters (the job type's model and its local checks), the action lists against the
+installed action types, every ``${{ }}`` expression, and the job graph (unknown needs,
+cycles, unknown outputs). A bad parameter in one job never hides a cycle elsewhere: only a
+YAML syntax error stops the pass.
+
+The one pass over the data (``ManifestLoader``) collects every problem and raises none;
+``load_manifest`` raises them together as a ``ManifestError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runner.actions import ActionType
+from runner.jobtypes import CheckContext, JobType
+from runner.manifest.expressions import ExpressionError, Reference, iter_templates, parse_template
+from runner.manifest.loaded import LoadedManifest, action_type_map
+from runner.manifest.models import (
+    ACTION_LISTS,
+    JOB_ID_PATTERN,
+    NAME_PATTERN,
+    NOTIFY_KEYS,
+    RUNNER_KEYS,
+    ActionLists,
+    ActionSpec,
+    Defaults,
+    JobRunnerKeys,
+    JobSpec,
+    Manifest,
+    ManifestHeader,
+    PollPolicy,
+    RetryPolicy,
+    validation_messages,
+)
+from runner.manifest.planner import check_graph
+from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file
+from runner.plugins import job_types as installed_job_types
+from runner.plugins import unknown_action_hint
+from runner.problems import ManifestError, Problem
+
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+_VAR_NAME = re.compile(NAME_PATTERN)
+_HEADER_KEYS = list(ManifestHeader.model_fields)
+_MAY_BE_EMPTY = ("description", "vars", "defaults")
+
+
+class ManifestLoader:
+    """One pass over one manifest's data, collecting problems."""
+
+    def __init__(
+        self,
+        path: Path,
+        source: SourceMap,
+        job_types: dict[str, JobType],
+        action_types: dict[str, ActionType],
+    ) -> None:
+        self.path = path
+        self.source = source
+        self.job_types = job_types
+        self.action_types = action_types
+        self.problems: list[Problem] = []
+        # (owner, reference) → the first path it appears at; the owner is a job id, or
+        # "notify" / "vars" / "defaults" outside jobs.
+        self.ref_paths: dict[tuple[str, Reference], PathTuple] = {}
+        # defaults.report_email / postback_url → their references (parsed once, for all jobs)
+        self.inherited_refs: dict[str, set[Reference]] = {}
+
+    def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.source.problem(path, message, key=key))
+
+    def add_validation(
+        self,
+        exc: ValidationError,
+        data: Any,
+        base: PathTuple,
+        allowed: list[str],
+        *,
+        skip_expressions: bool = False,
+        model: type[BaseModel] | None = None,
+    ) -> None:
+        for path, message, key in validation_messages(
+            exc, data, allowed=allowed, skip_expressions=skip_expressions, model=model
+        ):
+            self.add((*base, *path), message, key=key)
+
+    # --- expressions ---------------------------------------------------------------------
+
+    def parse_expressions(self, value: Any, base: PathTuple) -> set[Reference]:
+        found: set[Reference] = set()
+        for path, text in iter_templates(value, base):
+            try:
+                template = parse_template(text)
+            except ExpressionError as exc:
+                self.problems.append(self._expression_problem(path, text, exc))
+                continue
+            for expression in template.expressions:
+                primary = expression.primary
+                if isinstance(primary, Reference):
+                    found.add(primary)
+                    self.ref_paths.setdefault((owner_of(path), primary), path)
+        return found
+
+    def _expression_problem(self, path: PathTuple, text: str, exc: ExpressionError) -> Problem:
+        shown = text if len(text) <= 100 else text[:97] + "..."  # one readable line
+        return self.source.problem(path, f"{exc.message} (in {shown!r})", offset=exc.offset)
+
+    def add_at_reference(self, owner: str, ref: Reference, message: str) -> None:
+        path = self.ref_paths.get((owner, ref), (owner,))
+        self.problems.append(self.source.problem(path, message, offset=ref.offset))
+
+    # --- the whole document --------------------------------------------------------------
+
+    def load(self, data: Any) -> LoadedManifest | None:
+        if data is None:
+            self.add((), "the file is empty; a manifest starts with `version: 1`")
+            return None
+        if not isinstance(data, dict):
+            kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
+            self.add((), f"a manifest is a mapping (key: value lines), not {kind}")
+            return None
+        header = self._header(data)
+        defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
+        vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
+        self._check_vars(vars_)
+        inherited = {
+            key: value
+            for key in ("report_email", "postback_url")
+            if (value := getattr(defaults, key)) is not None
+        }
+        for key, value in inherited.items():
+            self.inherited_refs[key] = self.parse_expressions(value, ("defaults", key))
+        for ref in set().union(*self.inherited_refs.values()):
+            if ref.root == "jobs":
+                self.add_at_reference(
+                    "defaults",
+                    ref,
+                    f"defaults may read vars.*, env.* and run.*, not {ref} "
+                    "(every job would wait for that job, itself included)",
+                )
+
+        jobs_data: dict[str, Any] = data["jobs"] if isinstance(data.get("jobs"), dict) else {}
+        specs: dict[str, JobSpec] = {}
+        job_refs: dict[str, set[Reference]] = {}
+        for job_id, job_data in jobs_data.items():
+            spec, refs = self._job(str(job_id), job_data, defaults)
+            if spec is not None:
+                specs[spec.id] = spec
+                job_refs[spec.id] = refs
+        notify, notify_refs = self._notify(data.get("notify"))
+
+        manifest = Manifest.model_construct(
+            version=1,
+            name=header.name if header else str(data.get("name", "")),
+            description=header.description if header else None,
+            vars=vars_,
+            defaults=defaults,
+            concurrency=header.concurrency if header else 4,
+            fail_fast=header.fail_fast if header else False,
+            jobs=specs,
+            notify=notify,
+        )
+        loaded = LoadedManifest(
+            path=self.path,
+            manifest=manifest,
+            source=self.source,
+            job_types=self.job_types,
+            action_types=self.action_types,
+            job_references=job_refs,
+            notify_references=notify_refs,
+            reference_paths=self.ref_paths,
+        )
+        self.problems.extend(check_graph(loaded))
+        return loaded
+
+    def _header(self, data: dict[str, Any]) -> ManifestHeader | None:
+        """The top-level keys (jobs and notify only by type: they are read on their own)."""
+        # An empty `vars:`, `defaults:` or `description:` (null) is like leaving it out.
+        header_data = {
+            key: value
+            for key, value in data.items()
+            if key not in ("jobs", "notify") and not (value is None and key in _MAY_BE_EMPTY)
+        }
+        jobs_raw = data.get("jobs")
+        header_data["jobs"] = jobs_raw if isinstance(jobs_raw, dict) else {}
+        if data.get("notify") is not None:
+            header_data["notify"] = data["notify"]
+        try:
+            header: ManifestHeader | None = ManifestHeader.model_validate(header_data)
+        except ValidationError as exc:
+            self.add_validation(exc, header_data, (), _HEADER_KEYS, model=ManifestHeader)
+            header = None
+        if "jobs" not in data:
+            self.add(("jobs",), "missing required key 'jobs' (job id → job)")
+        elif jobs_raw is None or jobs_raw == {}:
+            self.add(("jobs",), "no jobs; add at least one job under `jobs`")
+        elif not isinstance(jobs_raw, dict):
+            self.add(("jobs",), "`jobs` is a mapping of job id to job, not a list or a value")
+        version = data.get("version")
+        if "version" in data and (type(version) is not int or version != 1):
+            self.problems = [p for p in self.problems if p.path != "version"]
+            self.add(
+                ("version",), f"unsupported version {version!r}; this sailjobs reads `version: 1`"
+            )
+        return header
+
+    def _defaults_fallback(self, raw: Any) -> Defaults:
+        """Defaults to carry on with when the header is invalid (its problems are reported)."""
+        if isinstance(raw, dict):
+            try:
+                return Defaults.model_validate(raw)
+            except ValidationError:
+                pass
+        return Defaults()
+
+    def _check_vars(self, vars_: dict[str, Any]) -> None:
+        for name in vars_:
+            if not _VAR_NAME.match(str(name)):
+                self.add(
+                    ("vars", name),
+                    f"invalid variable name {name!r}; use letters, digits, '_' and '-'",
+                    key=True,
+                )
+        refs = self.parse_expressions(vars_, ("vars",))
+        for ref in refs:
+            if ref.root not in ("env", "run"):
+                self.add_at_reference("vars", ref, f"vars may read env.* and run.* only, not {ref}")
+
+    # --- one job ------------------------------------------------------------------------
+
+    def _job(
+        self, job_id: str, data: Any, defaults: Defaults
+    ) -> tuple[JobSpec | None, set[Reference]]:
+        base: PathTuple = ("jobs", job_id)
+        if not _JOB_ID.match(job_id):
+            self.add(
+                base,
+                f"invalid job id {job_id!r}; use lower-case words joined by '-' or '_' "
+                "(e.g. export-main)",
+                key=True,
+            )
+        if not isinstance(data, dict):
+            self.add(base, "a job is a mapping with at least `job: <type>`")
+            return None, set()
+        runner_data = {key: value for key, value in data.items() if key in RUNNER_KEYS}
+        params = {key: value for key, value in data.items() if key not in RUNNER_KEYS}
+        job_type = None
+        try:
+            keys = JobRunnerKeys.model_validate(runner_data)
+        except ValidationError as exc:
+            self.add_validation(exc, runner_data, base, sorted(RUNNER_KEYS), model=JobRunnerKeys)
+            keys = None
+        job_name = data.get("job")
+        if isinstance(job_name, str):
+            job_type = self.job_types.get(job_name)
+            if job_type is None:
+                self.add((*base, "job"), _unknown_job_type(job_name, self.job_types))
+
+        timeout, retry, poll = defaults.timeout, defaults.retry, defaults.poll
+        if keys is not None:
+            timeout = keys.timeout or timeout
+            if keys.retry is not None:
+                retry = self._merge(RetryPolicy, retry, keys.retry, (*base, "retry"))
+            if keys.poll is not None:
+                poll = self._merge(PollPolicy, poll, keys.poll, (*base, "poll"))
+        refs = self.parse_expressions(params, base)  # its own; inherited ones were parsed once
+        for name in ("report_email", "postback_url"):
+            value = getattr(defaults, name)
+            if value is not None and name not in params:
+                params[name] = value
+                refs |= {ref for ref in self.inherited_refs[name] if ref.root != "jobs"}
+
+        if job_type is not None:
+            self._check_params(job_type, params, base, bool(keys and keys.split))
+            if keys is not None and keys.split and not job_type.splittable:
+                self.add(
+                    (*base, "split"),
+                    f"`split` applies to export_purchase_log only, not {job_type.name}",
+                )
+        for ref in refs:
+            if ref.root == "jobs" and ref.parts[0] == job_id:
+                self.add_at_reference(
+                    job_id,
+                    ref,
+                    f"a job cannot read its own outputs ({ref}) in its parameters; "
+                    "use them in its on_success/always actions",
+                )
+        actions: dict[str, list[ActionSpec]] = {}
+        for when in ACTION_LISTS:
+            raw = data.get(when)
+            actions[when], action_refs = self._actions(raw, (*base, when), job_type)
+            refs |= action_refs
+        needs = data.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        spec = JobSpec.model_construct(
+            id=job_id,
+            job=job_name if isinstance(job_name, str) else "",
+            params=params,
+            needs=[str(need) for need in needs] if isinstance(needs, list) else [],
+            timeout=timeout,
+            retry=retry,
+            poll=poll,
+            preflight=keys.preflight if keys else "on",
+            split=keys.split if keys else False,
+            on_success=actions["on_success"],
+            on_failure=actions["on_failure"],
+            always=actions["always"],
+        )
+        return spec, refs
+
+    def _merge(
+        self, model: type[BaseModel], default: BaseModel, override: BaseModel, path: PathTuple
+    ) -> Any:
+        values = default.model_dump()
+        values.update(override.model_dump(exclude_none=True))
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:  # only the initial/max check can fail here
+            self.add(path, str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
+            return default
+
+    def _check_params(
+        self, job_type: JobType, params: dict[str, Any], base: PathTuple, split: bool
+    ) -> None:
+        allowed = sorted(job_type.params_model.model_fields)
+        try:
+            job_type.params_model.model_validate(params)
+        except ValidationError as exc:
+            for path, message, key in validation_messages(
+                exc, params, allowed=allowed, skip_expressions=True
+            ):
+                if key:
+                    message = message.replace(
+                        "unknown key", f"unknown parameter for {job_type.name}:", 1
+                    ).replace("allowed:", "parameters:", 1)
+                    message += f"; runner keys: {', '.join(sorted(RUNNER_KEYS - {'job'}))}"
+                self.add((*base, *path), message, key=key)
+        context = CheckContext(manifest_dir=self.path.parent, split=split)
+        for problem in job_type.check(params, context):
+            self.add((*base, *problem.path), problem.message)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _actions(
+        self, raw: Any, base: PathTuple, job_type: JobType | None
+    ) -> tuple[list[ActionSpec], set[Reference]]:
+        if raw is None:
+            return [], set()
+        if not isinstance(raw, list):
+            if base[0] == "notify":  # a job's lists are type-checked with its runner keys
+                self.add(base, "an action list is a list of `- <action>: {settings}` items")
+            return [], set()
+        specs, refs = [], set()
+        for index, item in enumerate(raw):
+            path = (*base, index)
+            if not isinstance(item, dict) or len(item) != 1:
+                self.add(
+                    path,
+                    "an action is one `- <name>: {settings}` item, "
+                    "e.g. `- download: {path: exports/main.csv}`",
+                )
+                continue
+            ((name, settings),) = item.items()
+            action_path = (*path, name)
+            settings = {} if settings is None else settings
+            if not isinstance(settings, dict):
+                self.add(action_path, f"the settings of {name!r} are a mapping (key: value)")
+                continue
+            settings = dict(settings)
+            continue_on_error = settings.pop("continue_on_error", False)
+            if not isinstance(continue_on_error, bool):
+                self.add(
+                    (*action_path, "continue_on_error"),
+                    f"expected true or false, got {continue_on_error!r}",
+                )
+                continue_on_error = False
+            action_type = self.action_types.get(name)
+            if action_type is None:
+                self.add(action_path, unknown_action_hint(name), key=True)
+            else:
+                self._check_settings(action_type, settings, action_path, job_type)
+            refs |= self.parse_expressions(settings, action_path)
+            specs.append(
+                ActionSpec.model_construct(
+                    name=name,
+                    settings=settings,
+                    continue_on_error=continue_on_error,
+                    path=action_path,
+                )
+            )
+        return specs, refs
+
+    def _check_settings(
+        self,
+        action_type: ActionType,
+        settings: dict[str, Any],
+        path: PathTuple,
+        job_type: JobType | None,
+    ) -> None:
+        model = action_type.settings_model
+        allowed = sorted(model.model_fields)
+        try:
+            model.model_validate(settings)
+        except ValidationError as exc:
+            self.add_validation(exc, settings, path, allowed, skip_expressions=True)
+        if action_type.needs_export and (job_type is None or not job_type.produces_export):
+            if path[0] == "notify":
+                where = "`notify` has none (the run has no export of its own)"
+            else:
+                where = f"{job_type.name} produces none" if job_type else "this job has none"
+            exports = ", ".join(
+                sorted(name for name, jt in self.job_types.items() if jt.produces_export)
+            )
+            self.add(
+                path,
+                f"{action_type.name!r} needs a job that produces an export ({exports}); {where}",
+                key=True,
+            )
+
+    def _notify(self, raw: Any) -> tuple[ActionLists, set[Reference]]:
+        if raw is None:
+            return ActionLists(), set()
+        if not isinstance(raw, dict):
+            return ActionLists(), set()  # reported by the header model
+        lists: dict[str, list[ActionSpec]] = {}
+        refs: set[Reference] = set()
+        for key in raw:
+            if key not in NOTIFY_KEYS:
+                self.add(
+                    ("notify", key),
+                    f"unknown key {key!r}; allowed: {', '.join(ACTION_LISTS)}",
+                    key=True,
+                )
+        for when in ACTION_LISTS:
+            lists[when], found = self._actions(raw.get(when), ("notify", when), None)
+            refs |= found
+        return (
+            ActionLists.model_construct(
+                on_success=lists["on_success"],
+                on_failure=lists["on_failure"],
+                always=lists["always"],
+            ),
+            refs,
+        )
+
+
+def owner_of(path: PathTuple) -> str:
+    """The job id of a path under ``jobs`` (or the top-level key otherwise)."""
+    return str(path[1]) if path[:1] == ("jobs",) and len(path) > 1 else str(path[0])
+
+
+def _unknown_job_type(name: str, job_types: dict[str, JobType]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(job_types), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown job type {name!r}; {hint}job types: {', '.join(sorted(job_types))}"
+
+
+def load_manifest(
+    path: str | Path,
+    *,
+    job_types: Mapping[str, JobType] | None = None,
+    action_types: Mapping[str, Any] | None = None,
+) -> LoadedManifest:
+    """Read and check one manifest; raises ManifestError with every problem found.
+
+    ``job_types``/``action_types`` default to the installed plugins' ones.
+    """
+    path = Path(path)
+    if job_types is None:
+        job_types = installed_job_types()
+    document = load_yaml_file(path, str(path))
+    if document.data is None and document.problems:
+        raise ManifestError(document.problems)
+    loader = ManifestLoader(path, document.source, dict(job_types), action_type_map(action_types))
+    loaded = loader.load(document.data)
+    problems = document.problems + _outside(document.rejected, loader.problems)
+    if problems or loaded is None:
+        raise ManifestError(problems)
+    return loaded
+
+
+def _outside(rejected: set[str], problems: list[Problem]) -> list[Problem]:
+    """``problems`` without those about a value the YAML layer already rejected (under an
+    unsupported tag): one problem per mistake, not two."""
+    kept = []
+    for problem in problems:
+        path = problem.path
+        if any(path == r or path.startswith((r + ".", r + "[")) for r in rejected):
+            continue
+        kept.append(problem)
+    return kept

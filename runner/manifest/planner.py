@@ -1,0 +1,343 @@
+"""The plan: the DAG of a manifest's jobs, its static checks, and the order they run in.
+
+Edges come from ``needs`` and, implicitly, from ``${{ jobs.X.outputs.Y }}`` references
+(a job that reads X's output needs X). ``check_graph`` runs as part of ``load_manifest``
+so that its problems are reported with every other one; ``build_plan`` then orders a
+valid manifest (optionally only some jobs and everything upstream of them).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from yaml.nodes import SequenceNode
+
+from runner.jobtypes import SPLIT_OUTPUTS
+from runner.limits import MAX_DATE_RANGE_DAYS
+from runner.manifest.expressions import Reference, references
+from runner.problems import ManifestError, Problem
+
+if TYPE_CHECKING:
+    from runner.jobtypes import JobType
+    from runner.manifest.loaded import LoadedManifest
+    from runner.manifest.models import JobSpec
+
+
+def _close(name: str, names: Iterable[str]) -> str:
+    found = difflib.get_close_matches(name, list(names), n=1)
+    return f"did you mean {found[0]!r}? " if found else ""
+
+
+def dependencies(loaded: LoadedManifest) -> dict[str, dict[str, str]]:
+    """job id → {job it needs: why} ("needs" or the output it reads); unknown ids dropped."""
+    jobs = loaded.manifest.jobs
+    edges: dict[str, dict[str, str]] = {}
+    for job_id, spec in jobs.items():
+        needed: dict[str, str] = {}
+        for need in spec.needs:
+            if need in jobs and need != job_id:
+                needed[need] = "needs"
+        for ref in sorted(loaded.job_references.get(job_id, ()), key=str):
+            target = ref.parts[0] if ref.root == "jobs" else None
+            if target in jobs and target != job_id and target not in needed:
+                needed[target] = ref.parts[2]
+        edges[job_id] = needed
+    return edges
+
+
+def _check_reference(
+    loaded: LoadedManifest, owner: str, ref: Reference, path: tuple[str | int, ...]
+) -> Problem | None:
+    manifest = loaded.manifest
+
+    def problem(message: str) -> Problem:  # at the reference itself, when it can
+        return loaded.source.problem(path, message, offset=ref.offset)
+
+    if ref.root == "vars":
+        value: Any = manifest.vars
+        for depth, part in enumerate(ref.parts):
+            if not isinstance(value, dict) or part not in value:
+                if depth == 0:
+                    defined = ", ".join(sorted(manifest.vars)) or "none"
+                    return problem(
+                        f"{ref} is not defined; {_close(part, manifest.vars)}"
+                        f"add it under `vars` (defined: {defined})",
+                    )
+                return problem(f"{ref} is not defined (no {part!r} in it)")
+            value = value[part]
+        return None
+    if ref.root != "jobs":
+        return None
+    target, _, output = ref.parts
+    if target not in manifest.jobs:
+        return problem(
+            f"{ref} reads unknown job {target!r}; {_close(target, manifest.jobs)}"
+            f"jobs: {', '.join(manifest.jobs)}",
+        )
+    job_type = loaded.job_types.get(manifest.jobs[target].job)
+    if job_type is None:
+        return None  # the unknown job type is reported where it is
+    outputs = loaded.job_outputs(target)
+    if output not in outputs:
+        hint = _close(output, outputs)
+        if output in ("export_url", "filename") and not job_type.produces_export:
+            hint = f"{job_type.name} produces no export; "
+        elif output in SPLIT_OUTPUTS and manifest.jobs[target].split and job_type.splittable:
+            hint = (
+                f"its range fits in one export of {MAX_DATE_RANGE_DAYS} days, so it has no parts; "
+            )
+        return problem(
+            f"job {target!r} ({job_type.name}) has no output {output!r}; {hint}"
+            f"outputs: {', '.join(sorted(outputs))}",
+        )
+    return None
+
+
+def _find_cycles(edges: Mapping[str, Mapping[str, str]], order: list[str]) -> list[list[str]]:
+    """One chain per strongly connected component with a cycle (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in order:
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges.get(child, ()))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    components.append(component)
+    position = {job_id: i for i, job_id in enumerate(order)}
+    chains = []
+    for component in components:
+        members = set(component)
+        start = min(component, key=position.__getitem__)
+        # Walk from the first job along edges inside the component until we return to it.
+        chain, seen, node = [start], {start}, start
+        while True:
+            following = [n for n in edges[node] if n in members]
+            nxt = (
+                start
+                if start in following
+                else next(
+                    (n for n in sorted(following, key=position.__getitem__) if n not in seen),
+                    following[0],
+                )
+            )
+            if nxt == start or nxt in seen:
+                chain.append(nxt)
+                break
+            chain.append(nxt)
+            seen.add(nxt)
+            node = nxt
+        chains.append(chain)
+    return sorted(chains, key=lambda chain: position[chain[0]])
+
+
+def check_graph(loaded: LoadedManifest) -> list[Problem]:
+    """Unknown needs, references to unknown jobs, vars or outputs, and dependency cycles."""
+    problems: list[Problem] = []
+    jobs = loaded.manifest.jobs
+    for job_id, spec in jobs.items():
+        for index, need in enumerate(spec.needs):
+            path: tuple[str | int, ...] = ("jobs", job_id, "needs")
+            if isinstance(loaded.source.locate(path)[1], SequenceNode):
+                path = (*path, index)  # `needs: [a, b]` rather than `needs: a`
+            if need == job_id:
+                problems.append(loaded.problem(path, f"job {job_id!r} cannot need itself"))
+            elif need not in jobs:
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"needs unknown job {need!r}; {_close(need, jobs)}jobs: {', '.join(jobs)}",
+                    )
+                )
+    for (owner, ref), path in loaded.reference_paths.items():
+        if owner == "vars":
+            continue  # vars read env/run only (checked while loading)
+        problem = _check_reference(loaded, owner, ref, path)
+        if problem is not None:
+            problems.append(problem)
+    edges = dependencies(loaded)
+    order = list(jobs)
+    for chain in _find_cycles(edges, order):
+        shown = " -> ".join(
+            f"{job_id} (line {loaded.position(('jobs', job_id))[0]})" for job_id in chain
+        )
+        problems.append(
+            loaded.problem(
+                ("jobs", chain[0]),
+                f"dependency cycle: {shown}; remove one of these needs or output references",
+            )
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    id: str
+    spec: JobSpec
+    job_type: JobType
+    needs: frozenset[str]  # explicit needs plus jobs whose outputs it reads
+
+
+@dataclass
+class Plan:
+    """The jobs to run, in topological order, and the sets that can run at once."""
+
+    loaded: LoadedManifest
+    jobs: dict[str, PlannedJob]
+    levels: list[list[str]]
+    required_env: set[str] = field(default_factory=set)
+    _dependents: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    _reasons: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def manifest(self) -> Any:
+        return self.loaded.manifest
+
+    def needs(self, job_id: str) -> set[str]:
+        """The jobs ``job_id`` waits for: explicit needs plus implicit output references."""
+        return set(self.jobs[job_id].needs)
+
+    def dependents(self, job_id: str) -> set[str]:
+        """The jobs that wait for ``job_id`` directly."""
+        return set(self._dependents.get(job_id, ()))
+
+    def reason(self, job_id: str, needed: str) -> str:
+        """Why ``job_id`` needs ``needed``: "needs" or the name of the output it reads."""
+        return self._reasons.get(job_id, {}).get(needed, "needs")
+
+    def missing_env(self, env: Mapping[str, str]) -> list[str]:
+        """Every environment variable the plan reads that ``env`` lacks, sorted."""
+        return sorted(name for name in self.required_env if name not in env)
+
+
+def _upstream(edges: Mapping[str, Mapping[str, str]], selected: Iterable[str]) -> set[str]:
+    closure: set[str] = set()
+    pending = list(selected)
+    while pending:
+        job_id = pending.pop()
+        if job_id not in closure:
+            closure.add(job_id)
+            pending.extend(edges[job_id])
+    return closure
+
+
+def _env_names(refs: Iterable[Reference], loaded: LoadedManifest) -> set[str]:
+    names: set[str] = set()
+    for ref in refs:
+        if ref.root == "env" and not ref.optional:
+            names.add(ref.parts[0])
+        elif ref.root == "vars" and ref.parts[0] in loaded.manifest.vars:
+            names |= _env_names(references(loaded.manifest.vars[ref.parts[0]]), loaded)
+    return names
+
+
+def _levels(order: list[str], needed: dict[str, set[str]]) -> list[list[str]]:
+    """Kahn's algorithm in rounds: each level is every job whose needs are all done."""
+    waiting = {job_id: len(needs) for job_id, needs in needed.items()}
+    dependents: dict[str, list[str]] = {job_id: [] for job_id in order}
+    for job_id, needs in needed.items():
+        for need in needs:
+            dependents[need].append(job_id)
+    position = {job_id: index for index, job_id in enumerate(order)}
+    level = [job_id for job_id in order if waiting[job_id] == 0]
+    levels = []
+    while level:
+        levels.append(level)
+        following = []
+        for job_id in level:
+            for dependent in dependents[job_id]:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    following.append(dependent)
+        level = sorted(following, key=position.__getitem__)  # manifest order within a level
+    return levels
+
+
+def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan:
+    """Order the jobs of a loaded manifest; ``only`` keeps those jobs and their upstream.
+
+    Raises ManifestError for an unknown ``only`` job (the graph itself was checked by
+    ``load_manifest``).
+    """
+    jobs = loaded.manifest.jobs
+    edges = dependencies(loaded)
+    selected = set(jobs)
+    if only:
+        unknown = [name for name in only if name not in jobs]
+        if unknown:
+            raise ManifestError(
+                [
+                    loaded.problem(
+                        ("jobs",),
+                        f"--only {name}: no such job; {_close(name, jobs)}jobs: {', '.join(jobs)}",
+                    )
+                    for name in unknown
+                ]
+            )
+        selected = _upstream(edges, only)
+    order = [job_id for job_id in jobs if job_id in selected]
+    levels = _levels(order, {job_id: set(edges[job_id]) & selected for job_id in order})
+    if sum(map(len, levels)) < len(order):
+        # load_manifest reports cycles; only a hand-built manifest can still have one.
+        cycle = _find_cycles(edges, order)[0]
+        raise ManifestError(
+            [loaded.problem(("jobs", cycle[0]), "dependency cycle: " + " -> ".join(cycle))]
+        )
+    planned: dict[str, PlannedJob] = {}
+    dependents: dict[str, set[str]] = {job_id: set() for job_id in order}
+    for level in levels:
+        for job_id in level:
+            spec = jobs[job_id]
+            planned[job_id] = PlannedJob(
+                job_id, spec, loaded.job_types[spec.job], frozenset(edges[job_id])
+            )
+            for needed in edges[job_id]:
+                dependents[needed].add(job_id)
+    refs: set[Reference] = set(loaded.notify_references)
+    for job_id in planned:
+        refs |= loaded.job_references.get(job_id, set())
+    return Plan(
+        loaded=loaded,
+        jobs=planned,
+        levels=levels,
+        required_env=_env_names(refs, loaded),
+        _dependents=dependents,
+        _reasons={job_id: dict(edges[job_id]) for job_id in planned},
+    )

@@ -1,0 +1,207 @@
+"""A plan as text (for a pull request), JSON (for tools) or a Mermaid graph; secrets masked.
+
+Parameters are shown resolved where they can be before the run: ``vars``, ``env`` (then
+masked) and ``run`` (today's date, a placeholder run id). Job outputs do not exist yet and
+stay as their ``${{ }}`` text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from runner.durations import format_duration
+from runner.limits import date_range_parts
+from runner.manifest.expressions import EvalContext, ExpressionError, render
+from runner.masking import mask, mask_data
+
+if TYPE_CHECKING:
+    from runner.manifest.models import ActionSpec, JobSpec
+    from runner.manifest.planner import Plan
+
+PLAN_RUN_ID = "(assigned at run time)"
+
+
+def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> EvalContext:
+    """What a plan can resolve: vars, env, and run fields as they would be today."""
+    now = now or datetime.now(UTC)
+    return EvalContext(
+        vars=plan.loaded.manifest.vars,
+        env=env,
+        run={"id": PLAN_RUN_ID, "date": now.date(), "started_at": now},
+        jobs={},
+    )
+
+
+def _resolve(value: Any, ctx: EvalContext) -> Any:
+    """Resolved where possible (an unresolvable value is shown as written), then masked."""
+    if isinstance(value, dict):
+        return {key: _resolve(item, ctx) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item, ctx) for item in value]
+    try:
+        resolved = render(value, ctx, strict=False)
+    except ExpressionError:
+        resolved = value
+    return mask_data(resolved)
+
+
+def _action(action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "settings": _resolve(action.settings, ctx),
+        "continue_on_error": action.continue_on_error,
+    }
+
+
+def _split_parts(params: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The parts a ``split: true`` job will run as, when its resolved dates say (None: the
+    dates are not known before the run, or the range fits in one export)."""
+    parts = date_range_parts(params.get("start_date"), params.get("end_date"))
+    if parts is None:
+        return None
+    return [
+        {"start_date": f"{first:%Y%m%d}", "end_date": f"{last:%Y%m%d}"} for first, last in parts
+    ]
+
+
+def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
+    planned = plan.jobs[job_id]
+    spec: JobSpec = planned.spec
+    params = _resolve(spec.params, ctx)
+    splits = spec.split and planned.job_type.splittable
+    return {
+        "id": job_id,
+        "job": spec.job,
+        "needs": sorted(planned.needs),
+        "needs_reasons": {need: plan.reason(job_id, need) for need in sorted(planned.needs)},
+        "params": params,
+        "timeout": format_duration(spec.timeout),
+        "retry": {
+            "attempts": spec.retry.attempts,
+            "initial": format_duration(spec.retry.initial),
+            "max": format_duration(spec.retry.max),
+        },
+        "poll": {
+            "initial": format_duration(spec.poll.initial),
+            "max": format_duration(spec.poll.max),
+        },
+        "preflight": spec.preflight,
+        "split": spec.split,
+        # split: true with dates known now: the parts it runs as (null: one export, or the
+        # dates are only known at run time)
+        "split_parts": _split_parts(params) if splits else None,
+        "resubmit_safe": planned.job_type.resubmit_safe,
+        "actions": {
+            when: [_action(action, ctx) for action in getattr(spec, when)]
+            for when in ("on_success", "on_failure", "always")
+        },
+    }
+
+
+def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
+    """The plan as plain data (what ``--format json`` prints)."""
+    ctx = plan_context(plan, env, now)
+    manifest = plan.loaded.manifest
+    return {
+        "manifest": str(plan.loaded.path),
+        "name": manifest.name,
+        "description": manifest.description,
+        "concurrency": manifest.concurrency,
+        "fail_fast": manifest.fail_fast,
+        "levels": plan.levels,
+        "jobs": [_job_data(plan, job_id, ctx) for job_id in plan.jobs],
+        "notify": {
+            when: [_action(action, ctx) for action in getattr(manifest.notify, when)]
+            for when in ("on_success", "on_failure", "always")
+        },
+        "required_env": sorted(plan.required_env),
+    }
+
+
+def render_json(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> str:
+    return mask(json.dumps(plan_data(plan, env, now), indent=2, default=str))
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def _action_line(action: dict[str, Any]) -> str:
+    settings = ", ".join(f"{k}: {_inline(v)}" for k, v in action["settings"].items())
+    tail = " (continue on error)" if action["continue_on_error"] else ""
+    return f"{action['name']} {{{settings}}}{tail}"
+
+
+def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> str:
+    """Jobs in the order they run, with resolved parameters, dependencies and actions."""
+    data = plan_data(plan, env, now)
+    jobs = {job["id"]: job for job in data["jobs"]}
+    count = len(jobs)
+    lines = [
+        f"Plan: {data['name']} ({data['manifest']})",
+        f"{count} job{'s' * (count != 1)} in {len(data['levels'])} step"
+        f"{'s' * (len(data['levels']) != 1)}, up to {data['concurrency']} at once"
+        + (", stopping at the first failure" if data["fail_fast"] else ""),
+    ]
+    for number, level in enumerate(data["levels"], start=1):
+        lines.append("")
+        lines.append(f"Step {number}: {', '.join(level)}")
+        for job_id in level:
+            job = jobs[job_id]
+            lines.append(f"  {job_id}  [{job['job']}]")
+            if job["needs"]:
+                needs = ", ".join(
+                    need if reason == "needs" else f"{need} (reads {reason})"
+                    for need, reason in job["needs_reasons"].items()
+                )
+                lines.append(f"    needs: {needs}")
+            for key, value in job["params"].items():
+                lines.append(f"    {key}: {_inline(value)}")
+            retry = job["retry"]
+            lines.append(
+                f"    timeout {job['timeout']}, retry {retry['attempts']} attempts "
+                f"({retry['initial']}..{retry['max']}), poll {job['poll']['initial']}.."
+                f"{job['poll']['max']}"
+                + (f", preflight {job['preflight']}" if job["preflight"] != "on" else "")
+                + (", split if over 31 days" if job["split"] and not job["split_parts"] else "")
+            )
+            if job["split_parts"]:
+                ranges = ", ".join(f"{p['start_date']}-{p['end_date']}" for p in job["split_parts"])
+                lines.append(
+                    f"    split into {len(job['split_parts'])} exports of at most 31 days: {ranges}"
+                )
+            for when, actions in job["actions"].items():
+                for action in actions:
+                    lines.append(f"    {when}: {_action_line(action)}")
+    notify = [(when, a) for when, actions in data["notify"].items() for a in actions]
+    if notify:
+        lines.append("")
+        lines.append("When the run ends:")
+        for when, action in notify:
+            lines.append(f"  {when}: {_action_line(action)}")
+    if data["required_env"]:
+        lines.append("")
+        lines.append(f"Environment: {', '.join(data['required_env'])}")
+    return mask("\n".join(lines))
+
+
+def render_mermaid(plan: Plan) -> str:
+    """A ``flowchart`` a pull request renders: explicit needs solid, output reads dotted."""
+    node_ids = {job_id: f"j{index}" for index, job_id in enumerate(plan.jobs)}
+    lines = ["flowchart LR"]
+    for job_id, planned in plan.jobs.items():
+        label = f"{job_id}<br/>{planned.spec.job}".replace('"', "#quot;")
+        lines.append(f'  {node_ids[job_id]}["{label}"]')
+    for job_id, planned in plan.jobs.items():
+        for need in sorted(planned.needs, key=list(plan.jobs).index):
+            reason = plan.reason(job_id, need)
+            if reason == "needs":
+                lines.append(f"  {node_ids[need]} --> {node_ids[job_id]}")
+            else:
+                lines.append(f"  {node_ids[need]} -. {reason} .-> {node_ids[job_id]}")
+    return mask("\n".join(lines))

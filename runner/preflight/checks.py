@@ -1,0 +1,254 @@
+"""Pre-flight checks of the files a job uploads, before it is submitted (issue 7).
+
+``check_file`` checks one file of a kind (``emails``, ``signup_dates``, ``purchases``) and
+returns a :class:`PreflightReport`: totals and the first problems with line numbers and field
+paths. ``check_job_files`` knows which parameters of which job type carry which kind of file;
+``sailjobs run`` calls it before submitting a job, ``check_manifest_files`` serves
+``sailjobs validate --deep``.
+
+Every file: exists, is readable, is at most 1 GB (the API's limit), is UTF-8 (a BOM is
+tolerated). The content checks stream the file in constant memory; purchase files and plain
+email lists use both cores (runner/preflight/scan.py).
+
+Which file is which: ``import.file`` is a list of emails (one per line, or a CSV with an
+``email`` column), unless the job sets ``signup_dates`` (a flag, job-api.txt: "Pass 1 or
+true"): then the same uploaded ``file`` is the CSV of signup dates. ``purchase_import.file``
+holds purchases, one JSON object per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from runner.limits import MAX_UPLOAD_BYTES
+from runner.placeholders import is_expression
+from runner.preflight.csvfiles import CsvHeaderError, scan_emails_file, scan_signup_dates_file
+from runner.preflight.pool import scan_lines
+from runner.preflight.scan import BOM, DuplicateCounter, FileProblem, ScanResult
+
+if TYPE_CHECKING:
+    from runner.problems import Problem
+
+__all__ = [
+    "FileKind",
+    "FileProblem",
+    "PreflightReport",
+    "check_file",
+    "check_job_files",
+    "check_manifest_files",
+]
+
+FileKind = Literal["emails", "signup_dates", "purchases"]
+FILE_KINDS: Final = ("emails", "signup_dates", "purchases")
+SIGNUP_DATES_ON: Final = (True, 1, "1", "true", "True")
+# (one, many): what a duplicate is for each kind of file.
+_DUPLICATE_WORDS: Final = {
+    "emails": ("duplicate address", "duplicate addresses"),
+    "signup_dates": ("duplicate address", "duplicate addresses"),
+    "purchases": ("repeated purchase_keys.extid", "repeated purchase_keys.extid values"),
+}
+_PEEK_BYTES: Final = 64 << 10
+
+
+@dataclass
+class PreflightReport:
+    """The outcome of checking one file. ``ok`` is False when any line is invalid or the file
+    itself cannot be used; duplicates are reported but do not make a file fail."""
+
+    file: Path
+    kind: str
+    lines: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    problems: list[FileProblem] = field(default_factory=list)  # the first ``max_problems``
+    param: str = "file"  # the job parameter that names the file
+
+    @property
+    def ok(self) -> bool:
+        return self.invalid == 0 and not self.problems
+
+    def summary(self) -> str:
+        """One line: ``3 of 1,204,553 lines invalid; line 17: items[0].price: …``."""
+        if self.problems and self.invalid == 0:  # the file as a whole
+            return self.problems[0].render()
+        if self.invalid:
+            text = f"{self.invalid:,} of {self.lines:,} lines invalid"
+            if self.problems:
+                text += f"; {self.problems[0].render()}"
+        else:
+            text = f"{self.lines:,} lines, all valid"
+        if self.duplicates:
+            one, many = _DUPLICATE_WORDS.get(self.kind, ("duplicate", "duplicates"))
+            text += f"; {self.duplicates:,} {one if self.duplicates == 1 else many}"
+            if self.kind != "purchases":
+                text += " (compared without case)"
+        return text
+
+    def render(self) -> str:
+        """The file, the summary, then each of the first problems on its own line."""
+        lines = [f"{self.file}: {self.summary()}"]
+        if self.invalid > 1:
+            lines += [f"  {problem.render()}" for problem in self.problems]
+            if self.invalid > len(self.problems):
+                lines.append(f"  … and {self.invalid - len(self.problems):,} more")
+        return "\n".join(lines)
+
+
+def check_file(
+    kind: FileKind, path: Path, *, max_problems: int = 10, workers: int | None = None
+) -> PreflightReport:
+    """Check one file of ``kind``; never raises for a problem of the file itself."""
+    if kind not in FILE_KINDS:
+        raise ValueError(f"unknown file kind {kind!r}; expected one of {', '.join(FILE_KINDS)}")
+    path = Path(path)
+    report = PreflightReport(file=path, kind=kind)
+    size_or_problem = _usable_size(path)
+    if isinstance(size_or_problem, str):
+        report.problems.append(FileProblem(0, "", size_or_problem))
+        return report
+    size = size_or_problem
+    if kind == "purchases" and (shape := _purchase_file_shape(path)):
+        report.problems.append(FileProblem(1, "", shape))
+        return report
+    duplicates = DuplicateCounter()
+    try:
+        result = _scan(kind, path, size, max_problems, workers, duplicates)
+        report.duplicates = duplicates.count()
+    except CsvHeaderError as error:
+        report.problems.append(FileProblem(1, "", str(error)))
+        return report
+    except OSError as error:  # removed or unreadable while it was being checked
+        report.problems.append(FileProblem(0, "", f"cannot read {path}: {error.strerror or error}"))
+        return report
+    finally:
+        duplicates.close()
+    report.lines, report.invalid, report.problems = result.lines, result.invalid, result.problems
+    if report.lines == 0 and not report.problems:
+        report.problems.append(FileProblem(0, "", "the file has no data lines; nothing to import"))
+    return report
+
+
+def _scan(
+    kind: str,
+    path: Path,
+    size: int,
+    max_problems: int,
+    workers: int | None,
+    duplicates: DuplicateCounter,
+) -> ScanResult:
+    if kind == "purchases":
+        return scan_lines(
+            "purchases",
+            path,
+            size,
+            max_problems=max_problems,
+            workers=workers,
+            duplicates=duplicates,
+        )
+    if kind == "emails":
+        return scan_emails_file(
+            path, size, max_problems=max_problems, workers=workers, duplicates=duplicates
+        )
+    return scan_signup_dates_file(path, max_problems=max_problems, duplicates=duplicates)
+
+
+def _usable_size(path: Path) -> int | str:
+    """The file's size, or why it cannot be uploaded (the API's 1 GB limit included)."""
+    try:
+        if not path.exists():
+            return f"file not found: {path}"
+        if not path.is_file():
+            return f"{path} is not a file"
+        size = path.stat().st_size
+        with path.open("rb") as stream:
+            stream.read(1)
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror or error}"
+    if size > MAX_UPLOAD_BYTES:
+        return (
+            "The size of the file exceeds the maximum upload file size Max upload is 1gb "
+            f"({size:,} bytes, {size - MAX_UPLOAD_BYTES:,} over); split it into files of "
+            "at most 1 GB"
+        )
+    if size == 0 or (size <= len(BOM) and path.read_bytes() in (BOM, BOM[:size])):
+        return "the file is empty; there is nothing to import"
+    return size
+
+
+def _purchase_file_shape(path: Path) -> str | None:
+    """A whole-file mistake worth one clear message instead of a problem on every line."""
+    with path.open("rb") as stream:
+        head = stream.read(_PEEK_BYTES)
+    head = head.removeprefix(BOM)
+    start = head.lstrip()
+    if start.startswith(b"["):
+        return (
+            "the file is a JSON array; purchase_import needs one JSON object per line "
+            "(JSON Lines): write each purchase on its own line, without [ ] and commas"
+        )
+    first_line = start.split(b"\n", 1)[0].strip()
+    if first_line == b"{":
+        return (
+            "the purchases span several lines (pretty-printed JSON); purchase_import needs "
+            "each purchase as one JSON object on one line"
+        )
+    return None
+
+
+def file_kinds_of_job(job_type: str, params: dict[str, Any]) -> dict[str, FileKind]:
+    """Which parameters of a job name a local file, and of which kind."""
+    if job_type == "purchase_import":
+        return {"file": "purchases"}
+    if job_type == "import":
+        return {
+            "file": "signup_dates" if params.get("signup_dates") in SIGNUP_DATES_ON else "emails"
+        }
+    return {}
+
+
+def check_job_files(
+    job_type: str,
+    params: dict[str, Any],
+    manifest_dir: Path,
+    *,
+    max_problems: int = 10,
+    workers: int | None = None,
+) -> list[PreflightReport]:
+    """Check every local file the job uploads; a path still holding ``${{ }}`` is skipped
+    (call again with the resolved parameters). Relative paths are relative to the manifest."""
+    reports = []
+    for param, kind in file_kinds_of_job(job_type, params).items():
+        value = params.get(param)
+        if not isinstance(value, str) or not value or is_expression(value):
+            continue
+        report = check_file(
+            kind, Path(manifest_dir) / value, max_problems=max_problems, workers=workers
+        )
+        report.param = param
+        reports.append(report)
+    return reports
+
+
+def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Problem]:
+    """For ``sailjobs validate --deep``: check the literal file paths of every job whose
+    ``preflight`` is not ``off``. A failing file becomes Problems at its parameter: the
+    summary (totals and the first problem), then each further problem of the first ten.
+    With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
+    run would report them and submit anyway."""
+    problems = []
+    for job_id, spec in loaded.manifest.jobs.items():
+        mode = getattr(spec, "preflight", "on")
+        if mode == "off":
+            continue
+        severity = "warning" if mode == "warn" else "error"
+        for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
+            if report.ok:
+                continue
+            path = ("jobs", job_id, report.param)
+            found = [loaded.problem(path, report.summary())]
+            if report.invalid:  # else the one problem is about the whole file
+                found += [loaded.problem(path, more.render()) for more in report.problems[1:]]
+            problems += [replace(problem, severity=severity) for problem in found]
+    return problems

@@ -1,0 +1,235 @@
+"""Pre-flight checks of the import job's files: a list of emails (plain or CSV) and the CSV of
+custom signup dates (``signup_dates: 1``).
+
+A CSV is read in one process, in order, with the csv module: a quoted field may hold a newline,
+so a CSV cannot be cut into byte ranges safely. A plain list (one address per line) goes
+through the parallel line scanner instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Final
+
+from runner.preflight.pool import scan_lines
+from runner.preflight.scan import (
+    BOM,
+    DuplicateCounter,
+    ScanResult,
+    email_problem,
+    iter_lines,
+    key_hash,
+    oversized_message,
+    preview,
+    utf8_message,
+)
+
+SIGNUP_HEADER: Final = ("email", "signup_date")
+# Formats beyond ISO 8601 that PHP's strtotime reads and people write.
+_DATE_FORMATS: Final = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%m/%d/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+)
+_NUMBER: Final = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+
+
+class CsvHeaderError(ValueError):
+    """The file's first row cannot be used; the message says what to change."""
+
+
+def first_row(path: Path) -> list[str] | None:
+    """The first non-blank line parsed as a CSV row, or None if there is none."""
+    with open(path, "rb") as stream:
+        for number, (line, _length) in enumerate(iter_lines(stream, 0, None), start=1):
+            if line is None:
+                return None
+            text = line[3:] if number == 1 and line.startswith(BOM) else line
+            if text.strip():
+                decoded = text.decode("utf-8", errors="replace")
+                try:
+                    return next(csv.reader([decoded]))
+                except csv.Error:  # a lone CR inside the line: not a CSV header
+                    return [decoded]
+    return None
+
+
+def scan_emails_file(
+    path: Path,
+    size: int,
+    *,
+    max_problems: int,
+    workers: int | None,
+    duplicates: DuplicateCounter,
+) -> ScanResult:
+    """An import file: one email per line, or a CSV whose header has an ``email`` column."""
+    header = first_row(path) or []
+    names = [name.strip().lower() for name in header]
+    if len(names) <= 1 and names != ["email"]:
+        return scan_lines(
+            "email_list",
+            path,
+            size,
+            max_problems=max_problems,
+            workers=workers,
+            duplicates=duplicates,
+        )
+    if "email" not in names:
+        found = ", ".join(preview(name, 30) for name in header)
+        raise CsvHeaderError(
+            f'the CSV header has no "email" column (found {found}); '
+            'name the column of addresses "email"'
+        )
+    column = names.index("email")
+    result = ScanResult()
+    for line, row in csv_rows(path, result, max_problems):
+        result.lines += 1
+        value = row[column].strip() if column < len(row) else ""
+        _check_email(result, line, value, max_problems, duplicates)
+    return result
+
+
+def scan_signup_dates_file(
+    path: Path, *, max_problems: int, duplicates: DuplicateCounter
+) -> ScanResult:
+    """The CSV of ``signup_dates``: header ``email,signup_date``, dates that are not UNIX."""
+    header = first_row(path) or []
+    names = tuple(name.strip().lower() for name in header[:2])
+    if names != SIGNUP_HEADER:
+        found = ",".join(header)
+        raise CsvHeaderError(
+            'the first row must be the header "email,signup_date" (the API reads the first '
+            f"column as email and the second as signup_date), found {preview(found)}"
+        )
+    result = ScanResult()
+    for line, row in csv_rows(path, result, max_problems):
+        result.lines += 1
+        if len(row) < 2:
+            result.add_problem(
+                line, "signup_date", "missing (the row has one column)", max_problems
+            )
+            continue
+        problem = signup_date_problem(row[1])
+        if problem:
+            result.add_problem(line, "signup_date", problem, max_problems)
+            continue
+        _check_email(result, line, row[0].strip(), max_problems, duplicates)
+    return result
+
+
+def _check_email(
+    result: ScanResult, line: int, value: str, max_problems: int, duplicates: DuplicateCounter
+) -> None:
+    if not value:
+        result.add_problem(line, "email", "empty; every row needs an address", max_problems)
+        return
+    problem = email_problem(value.encode("utf-8"))
+    if problem:
+        if "\n" in value:  # a field over several lines: most likely a quote left open
+            problem += f'; is a quote (") on line {line:,} left unclosed?'
+        result.add_problem(line, "email", problem, max_problems)
+    else:
+        duplicates.add_one(key_hash(value.lower().encode("utf-8")))
+
+
+def csv_rows(path: Path, result: ScanResult, max_problems: int) -> Iterator[tuple[int, list[str]]]:
+    """Data rows after the header with the line each starts on; blank rows are skipped.
+
+    A line that is not UTF-8 or is over the length limit becomes a problem in ``result``
+    (counted as one invalid line) and is left out of the CSV.
+    """
+    physical = 0
+
+    def text_lines() -> Iterator[str]:
+        nonlocal physical
+        with open(path, "rb") as stream:
+            for line, length in iter_lines(stream, 0, None):
+                physical += 1
+                if line is None:
+                    result.lines += 1
+                    result.add_problem(physical, "", oversized_message(length), max_problems)
+                    yield "\n"
+                    continue
+                if physical == 1 and line.startswith(BOM):
+                    line = line[3:]
+                try:
+                    yield line.decode("utf-8") + "\n"
+                except UnicodeDecodeError as error:
+                    result.lines += 1
+                    result.add_problem(physical, "", utf8_message(line, error), max_problems)
+                    yield "\n"
+
+    reader = csv.reader(text_lines())
+    seen_header = False
+    previous_end = 0
+    try:
+        for row in reader:
+            start = previous_end + 1
+            previous_end = reader.line_num
+            if not any(field.strip() for field in row):
+                continue
+            if not seen_header:
+                seen_header = True
+                continue
+            yield start, row
+    except csv.Error as error:
+        result.lines += 1
+        result.add_problem(previous_end + 1, "", f"not a valid CSV row: {error}", max_problems)
+    result.physical_lines = physical
+
+
+def signup_date_problem(value: str) -> str | None:
+    """Why ``value`` is not a signup date the API takes, or None."""
+    text = value.strip()
+    if not text:
+        return "empty; write the date as YYYY-MM-DD"
+    if _NUMBER.match(text):
+        if len(text) == 8 and _is_yyyymmdd(text):
+            return None
+        return (
+            f"{preview(text)} looks like a UNIX timestamp, which the API refuses; "
+            "write the date as YYYY-MM-DD"
+        )
+    if _parses_as_date(text):
+        return None
+    return f"{preview(text)} is not a date; write it as YYYY-MM-DD"
+
+
+def _is_yyyymmdd(text: str) -> bool:
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+def _parses_as_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+        return True
+    except ValueError:
+        pass
+    for pattern in _DATE_FORMATS:
+        try:
+            datetime.strptime(text, pattern)
+            return True
+        except ValueError:
+            continue
+    try:
+        parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return True

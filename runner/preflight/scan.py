@@ -1,0 +1,298 @@
+"""The scanning engine of pre-flight checks: lines read in blocks, byte ranges on both cores.
+
+A line-oriented file (purchase JSON lines, a plain list of emails) is cut into byte ranges that
+start right after a newline; each range is checked in a worker process, and the parent adds
+the results up in file order, so line numbers come out absolute and the first problems are
+the first in the file. Memory stays constant: a worker holds one block and one line (capped at
+``MAX_LINE_BYTES``), the parent holds one result per range in flight plus the duplicate
+counter, which spills its 8-byte hashes to disk past a threshold.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from runner.emails import is_valid_email
+from runner.preflight.purchase import check_purchase_batch
+
+# One read; small, so that the check and its two workers stay within 64 MiB together.
+BLOCK_BYTES: Final = 1 << 18
+RANGE_BYTES: Final = 16 << 20  # one unit of work for a worker process
+PARALLEL_MIN_BYTES: Final = 32 << 20  # below this, starting processes costs more than it saves
+MAX_LINE_BYTES: Final = 1 << 20  # a purchase is a few KB; a longer line is a broken file
+BOM: Final = b"\xef\xbb\xbf"
+_HASH_MASK: Final = (1 << 64) - 1
+
+
+@dataclass(frozen=True, order=True)
+class FileProblem:
+    """A problem in a checked file: ``line`` is 1-based, 0 for the file as a whole."""
+
+    line: int
+    path: str = ""
+    message: str = field(default="", compare=False)
+
+    def render(self) -> str:
+        where = f"line {self.line:,}: " if self.line else ""
+        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
+
+
+@dataclass
+class ScanResult:
+    """What one range (or a whole file) yielded; line numbers relative to its first line."""
+
+    lines: int = 0  # records checked (a skipped blank line is not one)
+    physical_lines: int = 0  # for shifting the line numbers of the ranges after this one
+    invalid: int = 0
+    problems: list[FileProblem] = field(default_factory=list)
+    keys: array = field(default_factory=lambda: array("Q"))  # hashes for duplicate counting
+
+    def add_problem(self, line: int, path: str, message: str, max_problems: int) -> None:
+        self.invalid += 1
+        if len(self.problems) < max_problems:
+            self.problems.append(FileProblem(line, path, message))
+
+
+def key_hash(value: bytes | str) -> int:
+    """A 64-bit key for duplicate counting: Python's own string hash (SipHash), which is fast
+    and stable within one process; worker processes all run with PYTHONHASHSEED=0 so that
+    their keys agree (runner/preflight/pool.py). A collision among 100 M keys: ~3 in 10,000."""
+    return hash(value) & _HASH_MASK
+
+
+def oversized_message(length: int) -> str:
+    return (
+        f"line is {length:,} bytes long, over the {MAX_LINE_BYTES:,}-byte limit for one line; "
+        "is the whole file on one line?"
+    )
+
+
+def iter_line_batches(stream: BinaryIO, start: int, end: int | None) -> Iterator[list[bytes] | int]:
+    """The lines between two byte offsets, without their ``\\n``, one list per block read.
+
+    An ``int`` in place of a list is one line longer than MAX_LINE_BYTES, given by its length
+    only (so a 100 MB line costs no memory). A final line without a newline is included.
+    Lists, not single lines, because a generator step per line costs as much as checking it.
+    """
+    stream.seek(start)
+    remaining = None if end is None else end - start
+    pending: list[bytes] = []  # pieces of the line that the next block continues
+    pending_length = 0
+    while remaining is None or remaining > 0:
+        block = stream.read(BLOCK_BYTES if remaining is None else min(BLOCK_BYTES, remaining))
+        if not block:
+            break
+        if remaining is not None:
+            remaining -= len(block)
+        lines = block.split(b"\n")
+        tail = lines.pop()
+        if pending_length and lines:  # the first line completes the pending one
+            length = pending_length + len(lines[0])
+            if length <= MAX_LINE_BYTES:
+                lines[0] = b"".join([*pending, lines[0]])
+            else:
+                yield length
+                del lines[0]
+            pending, pending_length = [], 0
+        if lines:
+            yield lines
+        if tail:
+            pending_length += len(tail)
+            if pending_length <= MAX_LINE_BYTES:
+                pending.append(tail)
+            else:
+                pending = []
+    if pending_length:
+        yield [b"".join(pending)] if pending_length <= MAX_LINE_BYTES else pending_length
+
+
+def iter_lines(stream: BinaryIO, start: int, end: int | None) -> Iterator[tuple[bytes | None, int]]:
+    """``(line, length)`` per line; ``line`` is None for a line over MAX_LINE_BYTES."""
+    for batch in iter_line_batches(stream, start, end):
+        if isinstance(batch, int):
+            yield None, batch
+        else:
+            for line in batch:
+                yield line, len(line)
+
+
+# --- line checkers: each scans one range of a line-oriented file --------------------------------
+
+
+def scan_purchase_range(path: str, start: int, end: int | None, max_problems: int) -> ScanResult:
+    """Check purchase lines; keys are the hashes of ``purchase_keys.extid``."""
+    result = ScanResult()
+    keys = result.keys
+    number = 0
+    with open(path, "rb") as stream:
+        for batch in iter_line_batches(stream, start, end):
+            if isinstance(batch, int):
+                number += 1
+                result.add_problem(number, "", oversized_message(batch), max_problems)
+                continue
+            if number == 0 and start == 0 and batch[0].startswith(BOM):
+                batch[0] = batch[0][3:]
+            extids, problems = check_purchase_batch(batch)
+            for index, problem in problems:
+                result.add_problem(number + index + 1, problem.path, problem.message, max_problems)
+            keys.extend([hash(extid) & _HASH_MASK for extid in extids])
+            number += len(batch)
+    result.lines = result.physical_lines = number
+    return result
+
+
+def scan_email_list_range(path: str, start: int, end: int | None, max_problems: int) -> ScanResult:
+    """Check a plain list, one address per line (blank lines are skipped, not counted)."""
+    result = ScanResult()
+    keys = result.keys
+    number = 0
+    lines = 0
+    with open(path, "rb") as stream:
+        for line, length in iter_lines(stream, start, end):
+            number += 1
+            if line is None:
+                lines += 1
+                result.add_problem(number, "", oversized_message(length), max_problems)
+                continue
+            if number == 1 and start == 0 and line.startswith(BOM):
+                line = line[3:]
+            raw = line.strip()
+            if not raw:
+                continue
+            lines += 1
+            problem = email_problem(raw)
+            if problem:
+                result.add_problem(number, "", problem, max_problems)
+            else:
+                keys.append(key_hash(raw.lower()))
+    result.lines = lines
+    result.physical_lines = number
+    return result
+
+
+def email_problem(raw: bytes) -> str | None:
+    """Why ``raw`` (one stripped field) is not a usable address, or None."""
+    try:
+        address = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return utf8_message(raw, error)
+    if is_valid_email(address):
+        return None
+    return f"not a valid email address: {preview(address)}"
+
+
+def utf8_message(raw: bytes, error: UnicodeDecodeError) -> str:
+    return (
+        f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1}); "
+        "save the file as UTF-8"
+    )
+
+
+_VISIBLE: Final = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"})
+
+
+def preview(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a one-line message: control characters shown, long text cut."""
+    quoted = '"' + text.translate(_VISIBLE) + '"'
+    return quoted if len(quoted) <= limit else quoted[: limit - 2] + '…"'
+
+
+RangeScanner = Callable[[str, int, "int | None", int], ScanResult]
+# By name, so that a worker process is told which one to run (runner/preflight/worker.py).
+SCANNERS: Final[dict[str, RangeScanner]] = {
+    "purchases": scan_purchase_range,
+    "email_list": scan_email_list_range,
+}
+
+
+# --- ranges for the process pool ------------------------------------------------------------
+
+
+def line_aligned_ranges(path: Path, size: int, range_bytes: int) -> list[tuple[int, int]]:
+    """Cut ``[0, size)`` into ranges of about ``range_bytes`` that each start after a newline."""
+    bounds = [0]
+    with open(path, "rb") as stream:
+        nominal = range_bytes
+        while nominal < size:
+            stream.seek(nominal)
+            offset = nominal
+            while True:  # find the next newline (a huge line makes this read far)
+                block = stream.read(64 << 10)
+                if not block:
+                    offset = size
+                    break
+                found = block.find(b"\n")
+                if found >= 0:
+                    offset += found + 1
+                    break
+                offset += len(block)
+            if offset >= size:
+                break
+            bounds.append(offset)
+            nominal = offset + range_bytes
+    bounds.append(size)
+    return list(itertools.pairwise(bounds))
+
+
+class DuplicateCounter:
+    """Counts repeated 64-bit keys in constant memory: 256 buckets by low byte, spilled to
+    temporary files past ``spill_at`` keys, each bucket deduplicated on its own at the end."""
+
+    BUCKETS: Final = 256
+
+    def __init__(self, spill_at: int = 1 << 19) -> None:
+        self.spill_at = spill_at
+        self.buckets = [array("Q") for _ in range(self.BUCKETS)]
+        self.buffered = 0
+        self.spill_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def add(self, keys: array) -> None:
+        buckets = self.buckets
+        for key in keys:
+            buckets[key & 0xFF].append(key)
+        self.buffered += len(keys)
+        if self.buffered >= self.spill_at:
+            self._spill()
+
+    def add_one(self, key: int) -> None:
+        self.buckets[key & 0xFF].append(key)
+        self.buffered += 1
+        if self.buffered >= self.spill_at:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self.spill_dir is None:
+            self.spill_dir = tempfile.TemporaryDirectory(prefix="sailjobs-dupes-")
+        for index, bucket in enumerate(self.buckets):
+            if bucket:
+                with open(Path(self.spill_dir.name) / str(index), "ab") as stream:
+                    bucket.tofile(stream)
+        self.buckets = [array("Q") for _ in range(self.BUCKETS)]
+        self.buffered = 0
+
+    def count(self) -> int:
+        """How many keys repeat an earlier one; releases the temporary files."""
+        try:
+            if self.spill_dir is None:
+                return sum(len(bucket) - len(set(bucket)) for bucket in self.buckets)
+            self._spill()
+            repeated = 0
+            for spilled in Path(self.spill_dir.name).iterdir():
+                keys = array("Q")
+                keys.frombytes(spilled.read_bytes())
+                repeated += len(keys) - len(set(keys))
+            return repeated
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.spill_dir is not None:
+            self.spill_dir.cleanup()
+            self.spill_dir = None
+        self.buckets = [array("Q") for _ in range(self.BUCKETS)]

@@ -1,0 +1,451 @@
+"""The Sailthru API client: the one place that talks to the API.
+
+``SailthruClient`` signs and encodes calls exactly like the official clients
+(``runner.sailthru.wire``), streams upload files from disk, classifies every failure
+(``runner.sailthru.errors``), retries what is safe to retry (tenacity: exponential backoff, full
+jitter, a cap; each attempt logged on ``sailjobs.client``), keeps every endpoint under its
+rate limit (``runner.sailthru.ratelimit``) and downloads exports atomically (``runner.sailthru.exports``).
+
+A POST /job is only retried when it cannot have created a job (the body was never fully
+sent, or the API answered 429), or, for ambiguous failures (a timeout, a dropped connection
+or a 5xx after the body was sent), when the caller says a second job is harmless
+(``resubmit_safe``). Otherwise ``AmbiguousSubmitError`` hands the decision back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urljoin
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from runner.masking import mask, redact_url, register_secret
+from runner.sailthru.errors import (
+    AmbiguousSubmitError,
+    ApiError,
+    ClientError,
+    ExportExpiredError,
+    MissingCredentialsError,
+    error_from_body,
+    is_transient,
+)
+from runner.sailthru.exports import DownloadResult, ExportDownloader, safe_filename
+from runner.sailthru.jobinfo import JobInfo
+from runner.sailthru.ratelimit import RateLimitBudget, RateLimitState, default_budget
+from runner.sailthru.retry import (
+    TRANSPORT_ERRORS,
+    AttemptFailed,
+    RetryConfig,
+    describe_exception,
+    public_cause,
+)
+from runner.sailthru.wire import (
+    UPLOAD_CHUNK,
+    RequestBody,
+    form_body,
+    multipart_body,
+    signed_params,
+)
+
+__all__ = [
+    "AmbiguousSubmitError",
+    "ApiError",
+    "ClientError",
+    "DownloadResult",
+    "ExportExpiredError",
+    "JobInfo",
+    "MissingCredentialsError",
+    "RateLimitBudget",
+    "RateLimitState",
+    "RetryConfig",
+    "SailthruClient",
+    "safe_filename",
+]
+
+log = logging.getLogger("sailjobs.client")
+
+DEFAULT_BASE_URL = "https://api.sailthru.com"
+ENV_API_KEY = "SAILTHRU_API_KEY"
+ENV_API_SECRET = "SAILTHRU_API_SECRET"
+ENV_API_URL = "SAILTHRU_API_URL"
+# An upload's read timeout grows by one second per MiB: the API may take that long to
+# take in a big file before it answers.
+UPLOAD_SECONDS_PER_BYTE = 1.0 / (1024 * 1024)
+
+
+class _Adapter(HTTPAdapter):
+    """Big socket writes, so a streamed upload is not slowed by 16 KiB chunks."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("blocksize", UPLOAD_CHUNK)
+        super().init_poolmanager(*args, **kwargs)
+
+
+class SailthruClient:
+    """A client of Sailthru's REST API (or of the sandbox that speaks it). Thread-safe."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        retry: RetryConfig | None = None,
+        budget: RateLimitBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        pool_size: int = 16,
+    ) -> None:
+        if not api_key or not secret:
+            raise MissingCredentialsError("SailthruClient needs an API key and a secret")
+        if not base_url.startswith(("http://", "https://")):
+            raise ClientError(f"Sailthru base URL must start with http:// or https://: {base_url}")
+        register_secret(secret)
+        self.api_key = api_key
+        self._secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.retry = retry or RetryConfig()
+        self.budget = budget if budget is not None else default_budget()
+        self._sleep = sleep
+        self._clock = clock
+        self._session = requests.Session()
+        adapter = _Adapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["User-Agent"] = f"sailjobs (python-requests {requests.__version__})"
+        self._downloader = ExportDownloader(
+            self._session,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=self.retry,
+            sleep=sleep,
+            logger=log,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> SailthruClient:
+        """A client configured by ``SAILTHRU_API_KEY``, ``SAILTHRU_API_SECRET`` and
+        ``SAILTHRU_API_URL`` (default https://api.sailthru.com)."""
+        env = os.environ if env is None else env
+        missing = [name for name in (ENV_API_KEY, ENV_API_SECRET) if not env.get(name)]
+        if missing:
+            raise MissingCredentialsError(
+                f"Sailthru credentials missing: set {' and '.join(missing)} in the environment "
+                f"({ENV_API_URL} may point at another endpoint, e.g. `sailjobs sandbox serve`)"
+            )
+        kwargs.setdefault("base_url", env.get(ENV_API_URL) or DEFAULT_BASE_URL)
+        return cls(env[ENV_API_KEY], env[ENV_API_SECRET], **kwargs)
+
+    # -- public calls ---------------------------------------------------------------------
+
+    def submit_job(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        file: Path | str | None = None,
+        resubmit_safe: bool = False,
+    ) -> JobInfo:
+        """POST /job: the job's id and first status. ``file`` is sent as the part ``file``."""
+        if not isinstance(payload, Mapping) or not payload.get("job"):
+            raise ApiError(
+                "the payload has no 'job' key; say which job type to run",
+                request="POST /job",
+                hint="",
+            )
+        payload = dict(payload)
+        upload = Path(file) if file is not None else None
+        if upload is not None:
+            # The file travels as its own part; its local path means nothing to the API.
+            payload.pop("file", None)
+            if not upload.is_file():
+                raise ApiError(
+                    f"cannot upload {upload}: no such file",
+                    request="POST /job",
+                    hint="check the job's file path",
+                )
+        fields = self._call("POST", "job", payload, file=upload, resubmit_safe=resubmit_safe)
+        if not fields.get("job_id"):
+            raise ApiError("the API accepted the job but sent no job_id", request="POST /job")
+        return JobInfo.from_fields(fields)
+
+    def get_job(self, job_id: str) -> JobInfo:
+        """GET /job: the job's status and every field the API returns."""
+        fields = self._call("GET", "job", {"job_id": job_id})
+        fields.setdefault("job_id", job_id)
+        return JobInfo.from_fields(fields)
+
+    def download_export(
+        self, url: str, dest: Path | str, *, created: str | None = None
+    ) -> DownloadResult:
+        """Save an export to ``dest``: a file, or a directory (one that exists, or a string
+        ending with ``/``) that keeps the server's file name, reduced to a safe base name.
+
+        Atomic (temporary file beside it, fsync, rename), mode 0600, resumed with a Range
+        request after a cut; an expired link raises ``ExportExpiredError`` naming ``created``.
+        """
+        return self._downloader.download(url, dest, created=created)
+
+    def download_job_export(self, job: JobInfo, dest: Path | str) -> DownloadResult:
+        """Download a finished export job's file; an expired job raises ExportExpiredError."""
+        created = job.end_time or job.start_time
+        if job.expired:
+            when = f" (created {created})" if created else ""
+            raise ExportExpiredError(
+                f"the export of job {job.job_id} has expired{when}",
+                hint="export links last about 2 hours; run the export job again",
+            )
+        if not job.export_url:
+            raise ApiError(
+                f"job {job.job_id} has no export file (status {job.status})",
+                hint="only a completed export job has one",
+            )
+        return self.download_export(job.export_url, dest, created=created)
+
+    def budget_for(self, endpoint: str, method: str) -> RateLimitState:
+        """What the API last said about ``endpoint``/``method``'s rate limit."""
+        return self.budget.state(endpoint, method)
+
+    def call(self, method: str, endpoint: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Any other API call (GET/DELETE are retried when transient; POST is not)."""
+        return self._call(method.upper(), endpoint.strip("/"), payload)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SailthruClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return mask(f"<SailthruClient base_url={self.base_url!r} api_key={self.api_key!r}>")
+
+    # -- the request machinery ------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        payload: Mapping[str, Any] | None,
+        *,
+        file: Path | None = None,
+        resubmit_safe: bool = False,
+    ) -> dict[str, Any]:
+        request = f"{method} /{endpoint}"
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retry),
+            sleep=self._pause,
+            before_sleep=lambda state: self._log_retry(request, state),
+            reraise=True,
+        )
+        try:
+            return cast(
+                dict[str, Any],
+                retrying(self._attempt, method, endpoint, payload, file, resubmit_safe),
+            )
+        except AttemptFailed as failed:
+            if failed.retry:
+                log.warning(
+                    mask(f"{request} failed after {self.retry.attempts} attempts: {failed.reason}")
+                )
+            raise failed.error from public_cause(failed.__cause__)
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, AttemptFailed) and failure.rate_limited:
+            return 0.0  # the budget makes the next attempt wait for the window's reset
+        return float(self.retry.backoff()(state))
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def _log_retry(self, request: str, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        reason = failure.reason if isinstance(failure, AttemptFailed) else repr(failure)
+        if isinstance(failure, AttemptFailed) and failure.rate_limited:
+            when = "retrying when the rate-limit window resets"
+        else:
+            delay = state.next_action.sleep if state.next_action else 0.0
+            when = f"retrying in {delay:.1f} s"
+        log.warning(
+            mask(
+                f"{request} attempt {state.attempt_number}/{self.retry.attempts} failed: "
+                f"{reason}; {when}"
+            )
+        )
+
+    def _timeout(self, file: Path | None) -> tuple[float, float]:
+        read = self.read_timeout
+        if file is not None:
+            read += file.stat().st_size * UPLOAD_SECONDS_PER_BYTE
+        return self.connect_timeout, read
+
+    def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        payload: Mapping[str, Any] | None,
+        file: Path | None,
+        resubmit_safe: bool,
+    ) -> dict[str, Any]:
+        request = f"{method} /{endpoint}"
+        self.budget.acquire(
+            endpoint,
+            method,
+            clock=self._clock,
+            sleep=self._sleep,
+            on_wait=lambda delay: log.info(
+                mask(f"{request}: rate limit reached, waiting {delay:.1f} s for the reset")
+            ),
+        )
+        params = signed_params(self.api_key, self._secret, payload)
+        url = f"{self.base_url}/{endpoint}"
+        body: RequestBody | None = None
+        if method == "POST":
+            try:
+                body = form_body(params) if file is None else multipart_body(params, file)
+            except OSError as exc:
+                error = ApiError(
+                    f"cannot read the upload file {file}: {exc.strerror}", request=request
+                )
+                raise AttemptFailed(error, retry=False, reason=error.message) from exc
+        try:
+            if body is not None:
+                response = self._session.post(
+                    url,
+                    data=body.body,
+                    headers={"Content-Type": body.content_type},
+                    timeout=self._timeout(file),
+                    allow_redirects=False,
+                )
+            else:
+                response = self._session.request(
+                    method, url, params=params, timeout=self._timeout(None), allow_redirects=False
+                )
+        except requests.RequestException as exc:
+            raise self._connection_failure(request, exc, body, resubmit_safe) from exc
+        finally:
+            if body is not None:
+                body.close()
+        with response:
+            return self._parse(request, endpoint, method, response, resubmit_safe)
+
+    def _connection_failure(
+        self,
+        request: str,
+        exc: requests.RequestException,
+        body: RequestBody | None,
+        resubmit_safe: bool,
+    ) -> AttemptFailed:
+        reason = describe_exception(exc)
+        if not isinstance(exc, TRANSPORT_ERRORS):
+            # An invalid URL or header: trying again cannot help.
+            return AttemptFailed(ApiError(reason, request=request), retry=False, reason=reason)
+        error = ApiError(
+            reason, request=request, transient=True, hint="check the network; try again later"
+        )
+        if body is None or not body.body.finished:
+            # GET, or a POST whose body never fully left: no job can have been created.
+            return AttemptFailed(error, retry=True, reason=reason)
+        return self._ambiguous(request, error, reason, resubmit_safe)
+
+    def _ambiguous(
+        self, request: str, error: ApiError, reason: str, resubmit_safe: bool
+    ) -> AttemptFailed:
+        if resubmit_safe:
+            return AttemptFailed(error, retry=True, reason=f"{reason} (resubmitting is safe)")
+        ambiguous = AmbiguousSubmitError(
+            f"{error.message} after the request was sent: the job may or may not have been "
+            "created, so it was not submitted again",
+            code=error.code,
+            http_status=error.http_status,
+            transient=False,
+            request=request,
+            hint="look for the job in Sailthru before running it again",
+        )
+        log.warning(ambiguous.message)
+        return AttemptFailed(ambiguous, retry=False, reason=reason)
+
+    def _parse(
+        self,
+        request: str,
+        endpoint: str,
+        method: str,
+        response: requests.Response,
+        resubmit_safe: bool,
+    ) -> dict[str, Any]:
+        status = response.status_code
+        now = self._clock()
+        self.budget.update(endpoint, method, response.headers, now)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if 300 <= status < 400:
+            # Followed, a redirected POST would arrive as a GET without its signed form.
+            where = redact_url(urljoin(f"{self.base_url}/", response.headers.get("Location", "")))
+            error = ApiError(
+                f"the API redirected to {where}",
+                http_status=status,
+                request=request,
+                hint=f"point {ENV_API_URL} (the client's base URL) at the API's address itself",
+            )
+            raise AttemptFailed(error, retry=False, reason=f"HTTP {status} (permanent)")
+        api_error = error_from_body(body)
+        if status == 429 or (api_error is not None and api_error[0] == 43):
+            self.budget.exhausted(endpoint, method, response.headers, now)
+            code, message = api_error or (43, "Too many requests")
+            error = ApiError(
+                message, code=code, http_status=status, transient=True, request=request
+            )
+            reason = f"rate limited (HTTP {status}, error {code})"
+            # A 429 is refused before anything is done: retrying never duplicates a job.
+            raise AttemptFailed(error, retry=True, reason=reason, rate_limited=True)
+        if api_error is not None:
+            code, message = api_error
+            error = ApiError(
+                message,
+                code=code,
+                http_status=status,
+                transient=is_transient(code, status),
+                request=request,
+            )
+            raise self._http_failure(request, method, error, resubmit_safe)
+        if status >= 400 or not isinstance(body, dict):
+            what = "an error" if status >= 400 else "a response that is not a JSON object"
+            error = ApiError(
+                f"the API answered with {what}",
+                http_status=status,
+                transient=status >= 500 or status < 400,
+                request=request,
+            )
+            raise self._http_failure(request, method, error, resubmit_safe)
+        return body
+
+    def _http_failure(
+        self, request: str, method: str, error: ApiError, resubmit_safe: bool
+    ) -> AttemptFailed:
+        reason = f"HTTP {error.http_status}" + (
+            f", error {error.code}: {error.message}" if error.code is not None else ""
+        )
+        if not error.transient:
+            return AttemptFailed(error, retry=False, reason=f"{reason} (permanent)")
+        if method == "POST":
+            # The server had the whole request: it may have created the job before failing.
+            return self._ambiguous(request, error, reason, resubmit_safe)
+        return AttemptFailed(error, retry=True, reason=reason)
