@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check runner plugins tests bench
 	$(BIN)/ruff format --check runner plugins tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .sailjobs exports
