@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import runner
 from runner.preflight.scan import (
     PARALLEL_MIN_BYTES,
     RANGE_BYTES,
@@ -45,7 +44,7 @@ def run_ranges(
     workers = max(1, min(workers, len(ranges)))
     env = dict(os.environ)
     # The child must import this very package, whatever the caller's sys.path was.
-    package_root = str(Path(runner.__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding runner/
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env["PYTHONHASHSEED"] = "0"  # every worker hashes duplicate keys alike (key_hash)
     processes: list[subprocess.Popen[bytes]] = []
