@@ -4,13 +4,6 @@ from __future__ import annotations
 
 import click
 
-from runner.exitcodes import ExitCode
-from runner.manifest.loader import load_manifest
-from runner.manifest.planner import build_plan
-from runner.manifest.render import render_json, render_mermaid, render_text
-from runner.plugins import PluginError
-from runner.problems import ManifestError
-
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
@@ -36,6 +29,14 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     reads that is not set.
     """
     import os
+
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.exitcodes import ExitCode
+    from runner.manifest.loader import load_manifest
+    from runner.manifest.planner import build_plan
+    from runner.manifest.render import render_json, render_mermaid, render_text
+    from runner.plugins import PluginError
+    from runner.problems import ManifestError
 
     try:
         loaded = load_manifest(path)

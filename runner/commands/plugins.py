@@ -7,13 +7,12 @@ from typing import Any
 
 import click
 
-from runner import plugins as registry
-from runner.exitcodes import ExitCode
-from runner.plugins import PluginError
-
 
 def _describe_plugins() -> dict[str, Any]:
     """Everything the command shows, as data (the text and JSON renderings share it)."""
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner import plugins as registry
+
     actions: dict[str, list[str]] = {}
     for name, registered in registry.action_types().items():
         actions.setdefault(registered.plugin, []).append(name)
@@ -75,6 +74,10 @@ def plugins(output_format: str) -> None:
     SAILJOBS_DISABLE_PLUGINS=a,b blocks plugins by name; SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1
     skips entry points. A broken plugin is named with what to fix (exit 2).
     """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.exitcodes import ExitCode
+    from runner.plugins import PluginError
+
     try:
         data = _describe_plugins()
     except PluginError as exc:

@@ -8,12 +8,7 @@ from pathlib import Path
 
 import click
 
-from runner.executor.lifecycle import RunSetupError, exit_code_for
-from runner.executor.lifecycle import run as run_manifest
-from runner.executor.progress import make_progress
 from runner.exitcodes import ExitCode
-from runner.plugins import PluginError
-from runner.problems import ManifestError
 
 
 @click.command()
@@ -58,6 +53,13 @@ def run(
     Exit codes: 0 all jobs succeeded, 1 a job failed, 2 invalid manifest or usage,
     130 interrupted (run again to resume).
     """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.executor.lifecycle import RunSetupError, exit_code_for
+    from runner.executor.lifecycle import run as run_manifest
+    from runner.executor.progress import make_progress
+    from runner.plugins import PluginError
+    from runner.problems import ManifestError
+
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be used together")
     for option, target in (("--report", report), ("--junit", junit)):

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.durations import parse_duration
 from runner.exitcodes import ExitCode
-from runner.sandbox import Faults, Sandbox
 
 if TYPE_CHECKING:
     from runner.sandbox import Sandbox
@@ -25,6 +23,9 @@ def _seconds(value: str, option: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
+        # lazy: the library loads only when this command runs (`--help` stays fast)
+        from runner.durations import parse_duration
+
         try:
             return parse_duration(value).total_seconds()
         except ValueError as error:
@@ -91,6 +92,9 @@ def sandbox() -> None:
 @click.option("--early-expiry", default=None, help="Export links expire after this instead.")
 def serve(**options: Any) -> None:
     """Serve the job API until SIGINT/SIGTERM; prints the base URL, key and secret."""
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.sandbox import Faults, Sandbox
+
     faults = Faults(
         seed=options["fault_seed"],
         latency=_seconds(options["latency"], "--latency"),

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import click
 
-from runner.exitcodes import ExitCode
-from runner.manifest.schema import schema_json
-from runner.plugins import PluginError
-
 
 @click.command()
 def schema() -> None:
@@ -18,6 +14,11 @@ def schema() -> None:
       sailjobs schema > sailjobs.schema.json
       # yaml-language-server: $schema=./sailjobs.schema.json
     """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.exitcodes import ExitCode
+    from runner.manifest.schema import schema_json
+    from runner.plugins import PluginError
+
     try:
         click.echo(schema_json())
     except PluginError as exc:

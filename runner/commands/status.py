@@ -13,9 +13,6 @@ from typing import Any
 import click
 
 from runner.exitcodes import ExitCode
-from runner.masking import mask_data, redact_url
-from runner.sailthru.client import SailthruClient
-from runner.sailthru.errors import ApiError, MissingCredentialsError
 
 # The fields every job has, shown first and in this order; the job's own fields follow.
 LEADING_FIELDS = ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename")
@@ -24,6 +21,9 @@ URL_FIELDS = frozenset({"export_url"})
 
 def displayed_fields(fields: dict[str, Any], *, show_url: bool) -> dict[str, Any]:
     """The job's fields in display order, export URLs reduced to their host unless asked."""
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.masking import mask_data, redact_url
+
     ordered = {key: fields[key] for key in LEADING_FIELDS if key in fields}
     ordered |= {key: fields[key] for key in sorted(fields) if key not in ordered}
     shown: dict[str, Any] = {}
@@ -61,6 +61,10 @@ def status(job_id: str, as_json: bool, show_url: bool) -> None:
     Credentials: SAILTHRU_API_KEY, SAILTHRU_API_SECRET; endpoint: SAILTHRU_API_URL.
     Exit codes: 0 the API answered, 1 the API returned an error, 2 missing credentials.
     """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.sailthru.client import SailthruClient
+    from runner.sailthru.errors import ApiError, MissingCredentialsError
+
     try:
         client = SailthruClient.from_env()
     except MissingCredentialsError as exc:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import click
 
-from runner.exitcodes import ExitCode
-from runner.manifest.folders import ManifestPathError, find_manifests, validate_file
-from runner.plugins import PluginError
-
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
@@ -28,6 +24,11 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     Needs no credentials and no environment variables. Exit 0 when every manifest is
     valid, 2 otherwise, with one `file:line:col: where: what` line per problem.
     """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.exitcodes import ExitCode
+    from runner.manifest.folders import ManifestPathError, find_manifests, validate_file
+    from runner.plugins import PluginError
+
     try:
         files = find_manifests(paths)
     except ManifestPathError as exc:

@@ -72,8 +72,10 @@ def _function_level_runner_imports(path: Path) -> list[tuple[int, str]]:
             continue
         for node in ast.walk(function):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("runner"):
-                comment = lines[node.lineno - 2].strip()
-                if not comment.startswith("# lazy:"):
+                above = node.lineno - 2  # the lazy comment heads a block of imports
+                while above > 0 and lines[above].lstrip().startswith(("from ", "import ")):
+                    above -= 1
+                if not lines[above].strip().startswith("# lazy:"):
                     found.append((node.lineno, lines[node.lineno - 1].strip()))
     return found
 
