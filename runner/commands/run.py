@@ -1,4 +1,4 @@
-"""``sailjobs run``: parse options, call ``runner.executor.lifecycle.run``, render, exit per the contract."""
+"""``sailjobs run``: parse options, call ``runner.executor.run``, render, exit per the contract."""
 
 from __future__ import annotations
 

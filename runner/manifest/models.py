@@ -1,6 +1,6 @@
 """The pydantic models of a manifest, and pydantic errors turned into one clear line each.
 
-``runner.manifest.loaded`` reads a file into these; everything else (planner, executor, actions)
+``runner.manifest.loader`` reads a file into these; everything else (planner, executor, actions)
 only ever sees them, with defaults already applied.
 """
 
