@@ -4,6 +4,12 @@ Actions are always plugins: the built-in ``download`` and the first-party ``emai
 ``chat`` and ``s3`` are registered through ``sailjobs_action_types`` exactly like an
 in-house one. In a manifest an action is one item of ``on_success``, ``on_failure`` or
 ``always`` (on a job) or of ``notify`` (on the run): ``- <name>: {settings}``.
+
+A job's export reaches its actions in one of two forms: ``export_url`` (the job's
+outputs), a link on Sailthru's export server to fetch with ``ctx.client.download_export``;
+or ``export_path`` (``ActionContext.export_path``), a complete file already on this
+machine, e.g. the joined CSV of a ``split: true`` job, which has no ``export_url``. An
+action that reads the export uses the local file when there is one.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from runner.results import JobResult, JobStatus, RunResult
 
 if TYPE_CHECKING:
     from runner.sailthru.client import SailthruClient
+
+# The output naming a job's export when it is a local file (see the module docstring).
+EXPORT_PATH_OUTPUT = "export_path"
 
 
 class ActionSettings(BaseModel):
@@ -44,6 +53,19 @@ class ActionContext:
     state_dir: Path  # the run state folder (scratch space that survives a crash)
     client: SailthruClient | None  # the run's API client (the sandbox's under --sandbox)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sailjobs.action"))
+
+    @property
+    def export_path(self) -> Path | None:
+        """The job's export as a complete local file (the ``export_path`` output), or None.
+
+        Set when the export was made on this machine rather than served by Sailthru (a
+        ``split: true`` job's joined CSV, in the run state folder: read or copy it, never
+        move or change it). When None, the export, if any, is at ``job.outputs["export_url"]``.
+        """
+        if self.job is None:
+            return None
+        value = self.job.outputs.get(EXPORT_PATH_OUTPUT)
+        return Path(value) if isinstance(value, str) and value else None
 
     @property
     def jobs(self) -> list[JobResult]:

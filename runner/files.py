@@ -2,7 +2,8 @@
 
 - ``atomic_writer`` / ``write_atomically``: a temporary file beside the destination, fsync,
   rename, then fsync the folder (``fsync_directory``), so a reader, a crash or a full disk
-  never leaves a half-written file at the destination;
+  never leaves a half-written file at the destination; ``copy_atomically``: a file copied
+  that way, hashed on the way;
 - ``file_sha256``: the SHA-256 of a file, read in chunks;
 - ``count_records`` / ``csv_stats`` / ``count_data_rows``: the records of a CSV file in
   constant memory, correctly when fields hold newlines.
@@ -164,6 +165,19 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     are read by CI artifact uploaders, which mkstemp's 0600 would surprise."""
     with atomic_writer(path, mode) as out:
         out.write(data)
+
+
+def copy_atomically(source: Path, dest: Path, mode: int = 0o600) -> tuple[int, str]:
+    """Copy ``source`` to ``dest`` with ``atomic_writer`` (0600 by default: exports hold
+    personal data); returns the bytes copied and their SHA-256, computed while copying."""
+    hasher = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as stream, atomic_writer(dest, mode) as out:
+        while chunk := stream.read(CHUNK_SIZE):
+            out.write(chunk)
+            hasher.update(chunk)
+            size += len(chunk)
+    return size, hasher.hexdigest()
 
 
 def file_sha256(path: Path) -> str:

@@ -24,8 +24,9 @@ from runner.placeholders import is_expression
 COMMON_OUTPUTS = frozenset({"job_id", "name", "status", "start_time", "end_time"})
 EXPORT_OUTPUTS = COMMON_OUTPUTS | {"export_url", "filename"}
 # A job with ``split: true`` whose range is split also gives its parts (dates and job_id of
-# each) and the joined file's rows, bytes and sha256 (runner/executor/splitparts.py).
-SPLIT_OUTPUTS = frozenset({"parts", "rows", "bytes", "sha256"})
+# each) and the joined file: ``export_path`` (a local file, in place of ``export_url``; see
+# runner/actions.py), rows, bytes and sha256 (runner/executor/splitparts.py).
+SPLIT_OUTPUTS = frozenset({"parts", "export_path", "rows", "bytes", "sha256"})
 
 
 class JobParams(BaseModel):

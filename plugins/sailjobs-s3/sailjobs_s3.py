@@ -15,7 +15,9 @@ In a manifest::
               sse: aws:kms
               kms_key_id: alias/crm-exports
 
-The file is the ``download`` action's ``path`` output of the same job, or ``source``.
+The file is ``source``, else the ``download`` action's ``path`` output of the same job, else
+the job's export when it is already a local file (``ActionContext.export_path``: a
+``split: true`` job's joined CSV, uploaded without a ``download`` first).
 Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
 ``AWS_PROFILE`` or ``profile``, an instance role), never from the manifest. Files above
 ``multipart_threshold_mb`` go up in parts (boto3's TransferConfig). Uploading again to the
@@ -127,11 +129,14 @@ class S3UploadError(Exception):
 
 
 def source_file(settings: S3Settings, ctx: ActionContext) -> Path:
-    """The file to upload: ``source``, or the path the job's ``download`` action wrote."""
+    """The file to upload: ``source``, the path the job's ``download`` action wrote, or the
+    job's export when it is a local file."""
     if settings.source is not None:
         raw = settings.source
     elif ctx.job is not None and ctx.job.outputs.get("path"):
         raw = str(ctx.job.outputs["path"])
+    elif ctx.export_path is not None:
+        raw = str(ctx.export_path)
     else:
         where = f"job {ctx.job.id!r}" if ctx.job is not None else "a notify action"
         raise S3UploadError(

@@ -8,6 +8,10 @@
 The bytes travel through the run's client (``SailthruClient.download_export``: streamed to
 a temp file, fsynced, renamed into place, mode 0600, resumed with Range after a cut), so
 the destination is either absent, the old file, or the complete new one, never half of it.
+An export that is already a local file (``ActionContext.export_path``: a ``split: true``
+job's joined CSV) is copied the same way instead (``runner.files.copy_atomically``: a temp
+file beside the destination, fsynced, mode 0600, renamed), and everything below applies
+to it unchanged.
 
 ``overwrite`` decides what happens when the destination already exists:
 
@@ -41,7 +45,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from runner.actions import ActionContext, ActionSettings, ActionType
-from runner.files import count_data_rows, file_sha256, fsync_directory, write_atomically
+from runner.files import (
+    copy_atomically,
+    count_data_rows,
+    file_sha256,
+    fsync_directory,
+    write_atomically,
+)
 from runner.hookspecs import hookimpl
 from runner.masking import register_url
 from runner.plugins import job_types
@@ -160,6 +170,34 @@ class DownloadAction(ActionType):
             raise DownloadError(
                 "download saves a job's export; use it in a job's on_success, not in notify"
             )
+        dest = destination(settings.path, ctx.workdir, job)
+        fetch = self._fetcher(job, ctx)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if settings.overwrite == "if-changed" and dest.exists():
+            size, sha256 = self._replace_if_changed(dest, fetch, ctx)
+        elif settings.overwrite == "never":
+            size, sha256 = self._download_once(dest, fetch, ctx, job)
+        else:  # "always", or "if-changed" with nothing there yet
+            size, sha256 = fetch(dest)
+        rows = count_data_rows(dest)
+        ctx.logger.info("job %s: saved %s (%d bytes, %d rows)", job.id, dest, size, rows)
+        return {"path": str(dest), "bytes": size, "rows": rows, "sha256": sha256}
+
+    @staticmethod
+    def _fetcher(job: JobResult, ctx: ActionContext) -> Fetch:
+        """How to get the export into a file: copy the local one, or download the URL."""
+        local = ctx.export_path
+        if local is not None:
+            if not local.is_file():
+                raise DownloadError(
+                    f"job {job.id!r}: its export {local} is gone (removed from the run state "
+                    "folder?); run the job again with --fresh"
+                )
+
+            def copy(target: Path) -> tuple[int, str]:
+                return copy_atomically(local, target)
+
+            return copy
         url = job.outputs.get("export_url")
         created = job.outputs.get("end_time") or job.outputs.get("start_time")
         if not url:
@@ -177,22 +215,12 @@ class DownloadAction(ActionType):
         client = ctx.client
         if client is None:
             raise DownloadError("download needs the run's API client, and this run has none")
-        dest = destination(settings.path, ctx.workdir, job)
-        dest.parent.mkdir(parents=True, exist_ok=True)
 
         def fetch(target: Path) -> tuple[int, str]:
             result = client.download_export(str(url), target, created=created)
             return result.bytes, result.sha256
 
-        if settings.overwrite == "if-changed" and dest.exists():
-            size, sha256 = self._replace_if_changed(dest, fetch, ctx)
-        elif settings.overwrite == "never":
-            size, sha256 = self._download_once(dest, fetch, ctx, job)
-        else:  # "always", or "if-changed" with nothing there yet
-            size, sha256 = fetch(dest)
-        rows = count_data_rows(dest)
-        ctx.logger.info("job %s: saved %s (%d bytes, %d rows)", job.id, dest, size, rows)
-        return {"path": str(dest), "bytes": size, "rows": rows, "sha256": sha256}
+        return fetch
 
     @staticmethod
     def _download_once(

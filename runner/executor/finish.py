@@ -22,7 +22,7 @@ from runner.executor.actionlists import (
 )
 from runner.executor.jobrun import JobRun, Phase
 from runner.executor.prepare import PrepareError, job_outputs, remote_error_message, seconds
-from runner.executor.splitparts import JoinedExports, join_parts, joined_name
+from runner.executor.splitparts import join_parts, joined_name
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
 from runner.plugins import call_hook
@@ -69,7 +69,6 @@ class JobFinisher:
         self.progress = progress
         # Told as each job ends (before it is recorded), so the loop can look at readiness.
         self.on_finished = on_finished
-        self.joined = JoinedExports()
 
     def decide_remote(self, job: JobRun, info: Any) -> None:
         """Sailthru says the job ended (``info``): its outputs, then success or failure."""
@@ -132,22 +131,19 @@ class JobFinisher:
         self.actions_pool.submit("actions", job.id, act)
 
     def _join(self, job: JobRun) -> None:
-        """A split job's parts downloaded and joined; offered to its actions as its export."""
+        """A split job's parts downloaded and joined; offered to its actions as its export,
+        a local file (``export_path``, see ``runner.actions``)."""
         parts = job.result.outputs["parts"]
         name = joined_name(job.id, parts)
         folder = self.action_env.state_dir / "splits" / self.action_env.run.run_id / job.id
         joined = join_parts(self.action_env.client, parts, folder, name)
         job.result.outputs.update(
-            export_url=self.joined.url_for(joined.path),
+            export_path=str(joined.path),
             filename=name,
             rows=joined.rows,
             bytes=joined.bytes,
             sha256=joined.sha256,
         )
-
-    def close(self) -> None:
-        """Stop what outlives the loop for the notify actions (the joined-export server)."""
-        self.joined.close()
 
     def on_acted(self, job: JobRun, event: TaskDone) -> None:
         if isinstance(event.error, ActionInterrupted):

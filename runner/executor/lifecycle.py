@@ -295,7 +295,6 @@ def _run_locked(
                 _notify(scheduler, manifest, result, progress)
                 result.interrupted = stop.is_set()
         finally:
-            scheduler.close()
             result.finished_at = datetime.now(UTC)
             state.end_run(result.run_id, interrupted=result.interrupted, succeeded=result.succeeded)
             for failure in call_hook("sailjobs_run_finished", result=result):

@@ -462,10 +462,6 @@ class Scheduler:
         if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and self.manifest.fail_fast:
             self._fail_fast_by = self._fail_fast_by or job.id
 
-    def close(self) -> None:
-        """Stop what outlives the loop for the notify actions (the joined-export server)."""
-        self.finisher.close()
-
     def _handle(self, event: TaskDone) -> None:
         job = self.jobs.get(event.key)
         if job is None:

@@ -3,26 +3,22 @@
 The scheduler submits one API job per part (``runner.limits.split_date_range``), polls them
 together and, once every part completed, ``join_parts`` downloads the parts' CSVs and joins
 them into one file with one header (``runner.executor.csvjoin.join_csv_parts``: streamed, atomic, 0600)
-in the run state folder. The joined file is then offered to the job's actions exactly like
-an export: ``export_url`` points at a loopback server (``JoinedExports``) that serves it, so
-``download`` (and anything else that fetches an export) needs no special case. Outputs:
-``parts`` (each part's dates and job_id), ``export_url``, ``filename``, ``rows``, ``bytes``,
-``sha256``.
+in the run state folder. The joined file is then offered to the job's actions as a local
+export: the ``export_path`` output (``runner.actions.ActionContext.export_path``), which
+``download`` copies with the same atomic, 0600, ``overwrite`` rules as a downloaded export.
+A split job has no ``export_url``. Outputs: ``parts`` (each part's dates and job_id),
+``export_path``, ``filename``, ``rows``, ``bytes``, ``sha256``.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
 from dataclasses import dataclass
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from runner.executor.csvjoin import join_csv_parts
 from runner.limits import date_range_parts, parse_yyyymmdd
-from runner.masking import register_url
 from runner.sailthru.jobinfo import FAILURE_STATUSES, JobInfo
 
 SPLIT_JOB_TYPE = "export_purchase_log"
@@ -98,82 +94,6 @@ def join_parts(client: Any, parts: list[dict[str, Any]], folder: Path, name: str
     for file in files:
         file.unlink(missing_ok=True)
     return result
-
-
-class JoinedExports:
-    """A loopback HTTP server that serves joined files at unguessable URLs, like an export.
-
-    Serves ``Content-Length`` and honours ``Range`` (the client resumes a cut download).
-    Started on first use; ``close`` stops it.
-    """
-
-    def __init__(self) -> None:
-        self._files: dict[str, Path] = {}
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def url_for(self, path: Path) -> str:
-        with self._lock:
-            if self._server is None:
-                self._start()
-            assert self._server is not None
-            token = secrets.token_hex(16)
-            self._files[token] = path
-            port = self._server.server_address[1]
-        url = f"http://127.0.0.1:{port}/joined/{token}/{path.name}"
-        register_url(url)
-        return url
-
-    def _start(self) -> None:
-        files = self._files
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the URL is a capability: never logged
-
-            def do_GET(self) -> None:
-                parts = self.path.split("/")
-                path = files.get(parts[2]) if len(parts) > 2 and parts[1] == "joined" else None
-                if path is None or not path.is_file():
-                    self.send_error(404)
-                    return
-                size = path.stat().st_size
-                start = 0
-                ranged = self.headers.get("Range", "")
-                if ranged.startswith("bytes=") and ranged[6:].split("-")[0].isdigit():
-                    start = min(int(ranged[6:].split("-")[0]), size)
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Type", "text/csv; charset=utf-8")
-                self.send_header("Content-Length", str(size - start))
-                self.send_header("Accept-Ranges", "bytes")
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-                self.send_header("Content-Disposition", f"attachment; filename={path.name}")
-                self.end_headers()
-                with path.open("rb") as source:
-                    source.seek(start)
-                    while chunk := source.read(1 << 20):
-                        self.wfile.write(chunk)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sailjobs-joined", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._server is not None:
-                self._server.shutdown()
-                self._server.server_close()
-                self._server = None
-            if self._thread is not None:
-                self._thread.join(5)
-                self._thread = None
 
 
 def submit_parts(

@@ -54,6 +54,8 @@ class LoadedManifest:
         names = set(job_type.outputs) if job_type else set()
         if job_type is not None and job_type.splittable and spec.split:
             names |= _split_outputs(spec.params)
+            if _always_split(spec.params):
+                names.discard("export_url")  # its export is a local file: export_path
         for _, action in spec.actions.all():
             action_type = self.action_types.get(action.name)
             if action_type is not None:
@@ -68,6 +70,13 @@ def _split_outputs(params: Mapping[str, Any]) -> frozenset[str]:
     if written_out and date_range_parts(start, end) is None:
         return frozenset()  # never split: one API job, no parts
     return SPLIT_OUTPUTS
+
+
+def _always_split(params: Mapping[str, Any]) -> bool:
+    """Whether the dates are written out and span more than one part."""
+    start, end = params.get("start_date"), params.get("end_date")
+    written_out = parse_yyyymmdd(start) is not None and parse_yyyymmdd(end) is not None
+    return written_out and date_range_parts(start, end) is not None
 
 
 def action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:

@@ -85,6 +85,8 @@ def _check_reference(
         hint = _close(output, outputs)
         if output in ("export_url", "filename") and not job_type.produces_export:
             hint = f"{job_type.name} produces no export; "
+        elif output == "export_url" and "export_path" in outputs:
+            hint = "its parts are joined into a local file, read export_path instead; "
         elif output in SPLIT_OUTPUTS and manifest.jobs[target].split and job_type.splittable:
             hint = (
                 f"its range fits in one export of {MAX_DATE_RANGE_DAYS} days, so it has no parts; "

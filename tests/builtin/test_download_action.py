@@ -256,6 +256,72 @@ def test_a_job_without_an_export_is_a_clear_error(tmp_path, client):
     assert not (tmp_path / "work").exists()
 
 
+def local_export_job(tmp_path: Path, data: bytes = b"Date,Email Hash\n1,a\n2,b\n") -> JobResult:
+    """A succeeded split job: its export is a local file (``export_path``), no export_url."""
+    joined = tmp_path / "state" / "splits" / RUN_ID / "purchases" / "purchases.csv"
+    joined.parent.mkdir(parents=True)
+    joined.write_bytes(data)
+    return JobResult(
+        run_id=RUN_ID,
+        id="purchases",
+        job_type="export_purchase_log",
+        status=JobStatus.SUCCEEDED,
+        remote_job_id="a,b",
+        outputs={"export_path": str(joined), "filename": joined.name},
+    )
+
+
+def test_a_local_export_is_copied_atomically_without_a_client(tmp_path):
+    job = local_export_job(tmp_path)
+    ctx = context(tmp_path, None, job)
+    assert ctx.export_path == Path(job.outputs["export_path"])
+    outputs = download(ctx, "exports/")
+    dest = tmp_path / "work" / "exports" / "purchases.csv"
+    data = Path(job.outputs["export_path"]).read_bytes()
+    assert dest.read_bytes() == data
+    assert outputs == {
+        "path": str(dest),
+        "bytes": len(data),
+        "rows": 2,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert leftovers(dest.parent) == []
+    assert Path(job.outputs["export_path"]).exists()  # copied, the run's own file kept
+    # Called again in the same run (a retry after a crash): recognised by its claim.
+    assert download(context(tmp_path, None, job), "exports/") == outputs
+
+
+def test_a_local_export_follows_overwrite(tmp_path):
+    job = local_export_job(tmp_path)
+    dest = tmp_path / "work" / "p.csv"
+    dest.parent.mkdir(parents=True)
+    dest.write_text("old\n")
+    with pytest.raises(DownloadError, match="already exists"):
+        download(context(tmp_path, None, job), "p.csv")
+    assert dest.read_text() == "old\n"
+    download(context(tmp_path, None, job), "p.csv", overwrite="if-changed")
+    assert dest.read_bytes() == Path(job.outputs["export_path"]).read_bytes()
+    assert dest.stat().st_mode & 0o777 == 0o600
+    os.utime(dest, ns=(1_000_000_000, 1_000_000_000))
+    before = dest.stat()
+    download(context(tmp_path, None, job), "p.csv", overwrite="if-changed")
+    after = dest.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    dest.write_text("old\n")
+    download(context(tmp_path, None, job), "p.csv", overwrite="always")
+    assert dest.read_bytes() == Path(job.outputs["export_path"]).read_bytes()
+    assert leftovers(dest.parent) == []
+
+
+def test_a_local_export_that_is_gone_is_a_clear_error(tmp_path):
+    job = local_export_job(tmp_path)
+    Path(job.outputs["export_path"]).unlink()
+    with pytest.raises(DownloadError, match=r"job 'purchases': its export .* is gone"):
+        download(context(tmp_path, None, job), "p.csv")
+    assert not (tmp_path / "work").exists()
+
+
 def test_registered_as_a_builtin_plugin_with_strict_settings():
     registered = action_types()["download"]
     assert registered.plugin == "runner.builtin.download"

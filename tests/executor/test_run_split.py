@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import socket
+import stat
 from datetime import date, timedelta
+from pathlib import Path
 
 from runner.executor.state import RunState
 from runner.results import JobStatus
@@ -65,24 +69,63 @@ def test_a_range_within_31_days_is_one_job(sandbox, run_jobs) -> None:
     assert len(sandbox.submissions()) == 1
 
 
-def test_joined_files_are_served_like_exports_with_ranges(tmp_path) -> None:
-    import requests
+def test_the_joined_file_reaches_download_as_a_local_export(
+    sandbox, tmp_path, run_jobs, monkeypatch
+) -> None:
+    listening: list[object] = []
+    real_listen = socket.socket.listen
 
-    from runner.executor.splitparts import JoinedExports
-    from runner.masking import mask
+    def listen(self: socket.socket, *args: int) -> None:
+        listening.append(self.getsockname())
+        real_listen(self, *args)
 
-    joined = tmp_path / "joined.csv"
-    joined.write_bytes(b"a,b\n" + b"1,2\n" * 1000)
-    server = JoinedExports()
-    try:
-        url = server.url_for(joined)
-        assert mask(f"saved from {url}") == "saved from ***"  # a capability, like an export URL
-        with requests.Session() as session:
-            whole = session.get(url, timeout=5)
-            assert whole.status_code == 200 and whole.content == joined.read_bytes()
-            assert whole.headers["Content-Length"] == str(joined.stat().st_size)
-            tail = session.get(url, headers={"Range": "bytes=4000-"}, timeout=5)
-            assert tail.status_code == 206 and tail.content == joined.read_bytes()[4000:]
-            assert session.get(url.replace("/joined/", "/joined/x"), timeout=5).status_code == 404
-    finally:
-        server.close()
+    monkeypatch.setattr(socket.socket, "listen", listen)
+    start, end, jobs = split_purchases(40, "  on_success:\n    - download: {path: out/}\n")
+    result = run_jobs(jobs)
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    # The joined file is handed over as a local file, never through a server.
+    assert listening == []  # no server was started for it
+    assert "export_url" not in job.outputs
+    joined = (
+        tmp_path / "st" / "splits" / result.run_id / "purchases" / f"purchases-{start}-{end}.csv"
+    )
+    assert job.outputs["export_path"] == str(joined)
+    saved = tmp_path / "out" / joined.name
+    assert saved.read_bytes() == joined.read_bytes()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert job.outputs["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert [a.outputs["bytes"] for a in job.actions] == [saved.stat().st_size]
+    # No temp file left beside the target.
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_overwrite_never_refuses_an_existing_target_for_a_joined_file(
+    sandbox, tmp_path, run_jobs
+) -> None:
+    start, end, jobs = split_purchases(40, "  on_success:\n    - download: {path: out/}\n")
+    saved = tmp_path / "out" / f"purchases-{start}-{end}.csv"
+    saved.parent.mkdir()
+    saved.write_text("last night's file\n")
+    result = run_jobs(jobs)
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.FAILED
+    assert "already exists" in job.error and "overwrite: always" in job.error
+    assert saved.read_text() == "last night's file\n"
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_overwrite_always_replaces_the_target_with_the_joined_file(
+    sandbox, tmp_path, run_jobs
+) -> None:
+    start, end, jobs = split_purchases(
+        40, "  on_success:\n    - download: {path: out/, overwrite: always}\n"
+    )
+    saved = tmp_path / "out" / f"purchases-{start}-{end}.csv"
+    saved.parent.mkdir()
+    saved.write_text("last night's file\n")
+    result = run_jobs(jobs)
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert saved.read_bytes() == Path(job.outputs["export_path"]).read_bytes()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600

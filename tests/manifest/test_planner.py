@@ -211,7 +211,21 @@ def test_a_split_job_shows_its_parts_in_the_plan(write):
 def test_a_split_job_offers_its_parts_and_joined_file_as_outputs(write):
     plan = build_plan(load_manifest(write(SPLIT)))
     assert plan.needs("counts") == {"forty-days"}
-    assert plan.loaded.job_outputs("forty-days") >= {"parts", "rows", "bytes", "sha256"}
+    outputs = plan.loaded.job_outputs("forty-days")
+    assert outputs >= {"parts", "export_path", "rows", "bytes", "sha256"}
+
+
+def test_a_split_job_has_no_export_url_to_read(write):
+    """Its parts are joined into a local file (export_path); nothing serves it as a URL."""
+    text = SPLIT.replace("end_date: 20260131", "end_date: 20260301").replace(
+        "jobs.forty-days.outputs.parts", "jobs.one-month.outputs.export_url"
+    )
+    [problem] = problems_of(write(text))
+    assert "job 'one-month' (export_purchase_log) has no output 'export_url'; " in problem
+    assert "read export_path instead" in problem
+    assert "export_path" in build_plan(
+        load_manifest(write(SPLIT.replace("end_date: 20260131", "end_date: 20260301")))
+    ).loaded.job_outputs("one-month")
 
 
 def test_a_split_job_that_fits_one_export_has_no_parts(write):

@@ -164,6 +164,20 @@ def test_unknown_profile_is_a_clear_error(moto_endpoint, tmp_path):
         )
 
 
+def test_a_local_export_is_uploaded_without_a_download(moto_endpoint, bucket, tmp_path):
+    """A split job's joined file (``export_path``, no export_url) goes up as it is."""
+    joined = tmp_path / "state" / "purchases-20260101-20260209.csv"
+    joined.parent.mkdir()
+    joined.write_text("Date,Email Hash\n20260101,abc\n")
+    job = make_job("purchases", outputs={"export_path": str(joined)})
+    outputs = S3Action().run(
+        s3_settings(moto_endpoint, bucket, key="p/{filename}"),
+        make_context(make_run(job), job, workdir=tmp_path),
+    )
+    assert outputs["key"] == "p/purchases-20260101-20260209.csv"
+    assert fetch(moto_endpoint, bucket, outputs["key"])["Data"] == joined.read_bytes()
+
+
 def test_nothing_to_upload_says_what_to_add(moto_endpoint, tmp_path):
     job = make_job("export-main")
     with pytest.raises(S3UploadError, match="put a download action before s3"):
