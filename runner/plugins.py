@@ -6,8 +6,10 @@ name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
 a plugin can get wrong is an error at start-up, with the plugin's name and how to fix it
 (``PluginError``): an entry point that fails to import, a hook function whose name matches
 no hookspec (a typo) or that lacks ``@hookimpl``, a hook argument the spec does not have,
-two plugins registering the same job type or action. At run time a plugin's notification
-hook that raises is reported (``HookFailure``) and the other plugins' hooks still run.
+two plugins registering the same job type or action. At run time the notification hooks are
+called through a typed facade, ``hooks()`` (``hooks().job_finished(result)``, never a hook's
+name as a string); one that raises is reported (``HookFailure``) and the other plugins' hooks
+still run.
 """
 
 from __future__ import annotations
