@@ -6,8 +6,10 @@ name of a built-in); ``SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
 a plugin can get wrong is an error at start-up, with the plugin's name and how to fix it
 (``PluginError``): an entry point that fails to import, a hook function whose name matches
 no hookspec (a typo) or that lacks ``@hookimpl``, a hook argument the spec does not have,
-two plugins registering the same job type or action. At run time a plugin's notification
-hook that raises is reported (``HookFailure``) and the other plugins' hooks still run.
+two plugins registering the same job type or action. At run time the notification hooks are
+called through a typed facade, ``hooks()`` (``hooks().job_finished(result)``, never a hook's
+name as a string); one that raises is reported (``HookFailure``) and the other plugins' hooks
+still run.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from runner import __version__, hookspecs
 from runner.masking import mask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runner.actions import ActionType
     from runner.jobtypes import JobType
+    from runner.results import JobResult, JobSubmitted, RunResult
 
 log = logging.getLogger("sailjobs.plugins")
 
@@ -362,48 +367,66 @@ def unknown_action_hint(name: str) -> str:
     return hint
 
 
-def _subject_of(kwargs: dict[str, Any]) -> str:
-    """What a hook call is about, for its failure message: a job, or the run."""
-    for value in kwargs.values():
-        if hasattr(value, "job_type") and hasattr(value, "id"):
-            return f"job {value.id!r}"
-        if hasattr(value, "run_id") and hasattr(value, "jobs"):
-            return f"run {value.run_id}"
-    return ""
+class Hooks:
+    """The notification hooks as typed calls (tox's ``ToxHandler``): ``hooks.job_finished(result)``.
 
-
-def call_hook(hook_name: str, **kwargs: Any) -> list[HookFailure]:
-    """Call every implementation of a notification hook; one that raises doesn't stop the rest.
-
-    Implementations run in pluggy's order (last registered first, honouring tryfirst and
-    trylast). Returns the failures for the caller to report (each names the plugin and what
-    it handled); their tracebacks are logged at debug level.
+    One method per notification hookspec, with the spec's own argument names and types, so a
+    misspelt hook or a wrong argument is a type error, not a string that matches nothing
+    (``tests/plugins/test_plugin_manager.py`` checks every hookspec has its method). Each call
+    runs every implementation in pluggy's order (last registered first, honouring tryfirst
+    and trylast); one that raises does not stop the rest. Each returns the failures (each
+    names the plugin and what it handled; tracebacks are logged at debug level), after
+    handing each to ``on_failure``, where the caller reports them in one place.
     """
-    caller = getattr(get_plugin_manager().hook, hook_name)
-    failures = []
-    subject = _subject_of(kwargs)
-    trace = log.info if tracing_enabled() else log.debug
-    for impl in reversed(caller.get_hookimpls()):
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-        except Exception as exc:
-            failure = HookFailure(impl.plugin_name, hook_name, exc, subject)
-            # The caller reports the failure (once); the traceback is for --verbose.
-            log.debug("%s", failure.describe(), exc_info=True)
-            failures.append(failure)
-            outcome = f"raised {type(exc).__name__}"
-        elapsed = (time.perf_counter() - started) * 1000
-        trace(
-            "plugin %r %s%s: %s in %.1f ms",
-            impl.plugin_name,
-            hook_name,
-            f" ({subject})" if subject else "",
-            outcome,
-            elapsed,
-        )
-    return failures
+
+    def __init__(self, on_failure: Callable[[HookFailure], None] | None = None) -> None:
+        self._on_failure = on_failure
+
+    def run_started(self, run: RunResult) -> list[HookFailure]:
+        return self._call("sailjobs_run_started", f"run {run.run_id}", {"run": run})
+
+    def job_submitted(self, event: JobSubmitted) -> list[HookFailure]:
+        return self._call("sailjobs_job_submitted", f"job {event.id!r}", {"event": event})
+
+    def job_finished(self, result: JobResult) -> list[HookFailure]:
+        return self._call("sailjobs_job_finished", f"job {result.id!r}", {"result": result})
+
+    def run_finished(self, result: RunResult) -> list[HookFailure]:
+        return self._call("sailjobs_run_finished", f"run {result.run_id}", {"result": result})
+
+    def _call(self, hook_name: str, subject: str, kwargs: dict[str, object]) -> list[HookFailure]:
+        caller: pluggy.HookCaller = getattr(get_plugin_manager().hook, hook_name)
+        failures = []
+        trace = log.info if tracing_enabled() else log.debug
+        for impl in reversed(caller.get_hookimpls()):
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:
+                failure = HookFailure(impl.plugin_name, hook_name, exc, subject)
+                # The caller reports the failure (once); the traceback is for --verbose.
+                log.debug("%s", failure.describe(), exc_info=True)
+                failures.append(failure)
+                outcome = f"raised {type(exc).__name__}"
+            elapsed = (time.perf_counter() - started) * 1000
+            trace(
+                "plugin %r %s%s: %s in %.1f ms",
+                impl.plugin_name,
+                hook_name,
+                f" ({subject})" if subject else "",
+                outcome,
+                elapsed,
+            )
+        if self._on_failure is not None:
+            for failure in failures:
+                self._on_failure(failure)
+        return failures
+
+
+def hooks(on_failure: Callable[[HookFailure], None] | None = None) -> Hooks:
+    """The typed facade over the notification hooks; ``on_failure`` reports each failure."""
+    return Hooks(on_failure)
 
 
 def tracing_enabled() -> bool:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -34,6 +34,10 @@ from runner.plugins import action_types, unknown_action_hint
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 if TYPE_CHECKING:
+    from runner.actions import ActionType
+    from runner.jsontypes import JSONDict
+    from runner.manifest.expressions import EvalContext
+    from runner.manifest.models import ActionSpec, JobSpec, RetryPolicy
     from runner.sailthru.client import SailthruClient
 
 log = logging.getLogger("sailjobs.actions")
@@ -51,7 +55,7 @@ class Backoff:
     max: float
 
     @classmethod
-    def from_retry(cls, retry: Any) -> Backoff:
+    def from_retry(cls, retry: RetryPolicy) -> Backoff:
         """The backoff a manifest's ``retry`` block (``initial``, ``max``) describes."""
         return cls(seconds(retry.initial), seconds(retry.max))
 
@@ -70,7 +74,7 @@ class ActionEnvironment:
     client: SailthruClient | None
     stop: threading.Event
     # The expression context for rendering settings, built fresh (outputs change).
-    eval_context: Callable[[], Any]
+    eval_context: Callable[[], EvalContext]
     on_action: Callable[[JobResult | None, ActionResult], None] = lambda job, action: None
 
 
@@ -113,7 +117,7 @@ def _validation_message(exc: ValidationError) -> str:
 def run_action_list(
     env: ActionEnvironment,
     phase: str,
-    specs: list[Any],
+    specs: list[ActionSpec],
     *,
     job: JobResult | None,
     backoff: Backoff,
@@ -174,12 +178,12 @@ def run_action_list(
 
 def _run_one(
     env: ActionEnvironment,
-    action: Any,
-    spec: Any,
+    action: ActionType,
+    spec: ActionSpec,
     result: ActionResult,
     job: JobResult | None,
     backoff: Backoff,
-    render: Callable[[Any, Any], Any],
+    render: Callable[[JSONDict, EvalContext], JSONDict],
 ) -> None:
     try:
         rendered = render(spec.settings, env.eval_context())
@@ -225,7 +229,7 @@ def _run_one(
 
 def run_job_actions(
     env: ActionEnvironment,
-    spec: Any,
+    spec: JobSpec,
     job: JobResult,
     status: JobStatus,
     error: str | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from runner.durations import format_seconds
 from runner.executor.actionlists import (
@@ -25,9 +25,13 @@ from runner.executor.prepare import PrepareError, job_outputs, remote_error_mess
 from runner.executor.splitparts import join_parts, joined_name
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
-from runner.plugins import call_hook
 from runner.results import JobStatus
 from runner.sailthru.jobinfo import SUCCESS_STATUSES
+
+if TYPE_CHECKING:
+    from runner.executor.progress import RunObserver
+    from runner.plugins import Hooks
+    from runner.sailthru.jobinfo import JobInfo
 
 
 def submit_failure_message(job: JobRun, error: BaseException) -> str:
@@ -61,16 +65,18 @@ class JobFinisher:
         *,
         action_env: ActionEnvironment,
         actions_pool: WorkPool,
-        progress: Any,  # runner.executor.progress.Progress
+        progress: RunObserver,
+        hooks: Hooks,
         on_finished: Callable[[JobRun, JobStatus], None],
     ) -> None:
         self.action_env = action_env
         self.actions_pool = actions_pool
         self.progress = progress
+        self.hooks = hooks
         # Told as each job ends (before it is recorded), so the loop can look at readiness.
         self.on_finished = on_finished
 
-    def decide_remote(self, job: JobRun, info: Any) -> None:
+    def decide_remote(self, job: JobRun, info: JobInfo) -> None:
         """Sailthru says the job ended (``info``): its outputs, then success or failure."""
         outputs = job_outputs(info)
         job.result.outputs.update(outputs)
@@ -136,7 +142,9 @@ class JobFinisher:
         parts = job.result.outputs["parts"]
         name = joined_name(job.id, parts)
         folder = self.action_env.state_dir / "splits" / self.action_env.run.run_id / job.id
-        joined = join_parts(self.action_env.client, parts, folder, name)
+        client = self.action_env.client
+        assert client is not None  # a run's action environment always has its client
+        joined = join_parts(client, parts, folder, name)
         job.result.outputs.update(
             export_path=str(joined.path),
             filename=name,
@@ -153,7 +161,8 @@ class JobFinisher:
                 job, JobStatus.FAILED, mask(f"internal error while running actions: {event.error}")
             )
             return
-        status, error = event.value
+        # What ``act`` in ``dispatch_actions`` returns.
+        status, error = cast("tuple[JobStatus, str | None]", event.value)
         self.finish(job, status, error)
 
     def finish(self, job: JobRun, status: JobStatus, error: str | None) -> None:
@@ -182,5 +191,4 @@ class JobFinisher:
                 )  # fmt: skip
         finally:
             self.progress.job_changed(result)
-            for failure in call_hook("sailjobs_job_finished", result=result):
-                self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+            self.hooks.job_finished(result)  # a failure is reported by the hooks' on_failure

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.executor.splitparts import SplitPart, restore_parts
 from runner.executor.state import ActionRecord, JobRecord, to_datetime
 from runner.masking import register_url
 from runner.results import ActionResult, JobResult, JobStatus
+
+if TYPE_CHECKING:
+    from runner.manifest.models import JobSpec
+    from runner.manifest.planner import PlannedJob
 
 IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
 
@@ -26,7 +30,7 @@ class Phase(Enum):
 class JobRun:
     """One job's live state in this process (the loop thread's alone)."""
 
-    planned: Any  # runner.manifest.planner.PlannedJob
+    planned: PlannedJob
     result: JobResult
     phase: Phase = Phase.WAITING
     submitted_wall: float | None = None  # clock time of the first accepted submission
@@ -43,7 +47,7 @@ class JobRun:
         return str(self.planned.id)
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> JobSpec:
         return self.planned.spec
 
     @property

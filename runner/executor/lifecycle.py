@@ -26,10 +26,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.executor.actionlists import ActionInterrupted, Backoff, phases_for, run_action_list
-from runner.executor.progress import Progress, resume_hint
+from runner.executor.polling import Clock
+from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
 from runner.executor.scheduler import Scheduler
 from runner.executor.state import (
     ManifestLock,
@@ -41,11 +42,18 @@ from runner.executor.state import (
 )
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
+from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
-from runner.manifest.planner import build_plan
-from runner.plugins import call_hook
+from runner.manifest.planner import Plan, build_plan
+from runner.plugins import HookFailure, hooks
 from runner.results import RunResult
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from runner.manifest.models import Manifest
+    from runner.sandbox import Sandbox
 
 log = logging.getLogger("sailjobs.run")
 
@@ -67,7 +75,9 @@ class _Resume:
     resumed: bool
 
 
-def _load(path_or_loaded: Any, only: list[str] | None) -> tuple[Any, Any]:
+def _load(
+    path_or_loaded: str | os.PathLike[str] | LoadedManifest, only: list[str] | None
+) -> tuple[LoadedManifest, Plan]:
     loaded = (
         load_manifest(Path(path_or_loaded))
         if isinstance(path_or_loaded, str | os.PathLike)
@@ -77,7 +87,9 @@ def _load(path_or_loaded: Any, only: list[str] | None) -> tuple[Any, Any]:
 
 
 @contextlib.contextmanager
-def _client_for(client: Any, sandbox: bool, env: Mapping[str, str]) -> Iterator[tuple[Any, Any]]:
+def _client_for(
+    client: SailthruClient | None, sandbox: bool, env: Mapping[str, str]
+) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
     """The run's client (and the embedded sandbox, if any), closed at the end."""
     if client is not None:
         yield client, None
@@ -101,7 +113,7 @@ def _client_for(client: Any, sandbox: bool, env: Mapping[str, str]) -> Iterator[
 
 
 @contextlib.contextmanager
-def _signals(stop: threading.Event, progress: Progress, then: str) -> Iterator[None]:
+def _signals(stop: threading.Event, progress: RunObserver, then: str) -> Iterator[None]:
     """SIGINT/SIGTERM set ``stop``; a second one exits at once. Main thread only.
 
     ``then`` says what running the command again does (resume, or start over)."""
@@ -109,7 +121,7 @@ def _signals(stop: threading.Event, progress: Progress, then: str) -> Iterator[N
         yield
         return
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             progress.close()
             os._exit(130)
@@ -128,10 +140,10 @@ def _signals(stop: threading.Event, progress: Progress, then: str) -> Iterator[N
 
 
 @contextlib.contextmanager
-def _log_through(progress: Progress) -> Iterator[None]:
+def _log_through(progress: RunObserver) -> Iterator[None]:
     """Library log records (client retries, plugin failures) shown by the progress view."""
     logger = logging.getLogger("sailjobs")
-    handler = progress.log_handler()
+    handler = log_handler(progress)
     handler.setLevel(logging.INFO if progress.verbose else logging.WARNING)
     old_level = logger.level
     logger.addHandler(handler)
@@ -148,9 +160,9 @@ def _choose_run(
     state: RunState,
     key: str,
     resume: bool | None,
-    loaded: Any,
+    loaded: LoadedManifest,
     sha256: str,
-    progress: Progress,
+    progress: RunObserver,
 ) -> _Resume:
     last = state.last_run(key)
     if resume is not False and last is not None and last.unfinished:
@@ -174,18 +186,18 @@ def _choose_run(
 
 
 def run(
-    path_or_loaded: Any,
+    path_or_loaded: str | os.PathLike[str] | LoadedManifest,
     *,
-    client: Any = None,
+    client: SailthruClient | None = None,
     sandbox: bool = False,
     concurrency: int | None = None,
     state_dir: Path | str = DEFAULT_STATE_DIR,
     resume: bool | None = None,
     only: list[str] | None = None,
     env: Mapping[str, str] | None = None,
-    options: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-    clock: Any = None,
+    options: Mapping[str, object] | None = None,
+    progress: RunObserver | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
     """Run a manifest (a path or a ``LoadedManifest``) to the end; see the module docstring.
 
@@ -196,7 +208,7 @@ def run(
     failure, which is in the result.
     """
     env = os.environ if env is None else env
-    progress = progress or Progress()
+    progress = progress or Progress()  # the silent observer: a library call shows nothing
     loaded, plan = _load(path_or_loaded, only)
     missing = plan.missing_env(env)
     if missing:
@@ -242,18 +254,18 @@ def run(
 
 def _run_locked(
     *,
-    loaded: Any,
-    plan: Any,
+    loaded: LoadedManifest,
+    plan: Plan,
     state: RunState,
     state_dir: Path,
     key: str,
-    client: Any,
+    client: SailthruClient,
     resume: bool | None,
     concurrency: int | None,
     env: Mapping[str, str],
-    options: dict[str, Any],
-    progress: Progress,
-    clock: Any,
+    options: dict[str, object],
+    progress: RunObserver,
+    clock: Clock | None,
 ) -> RunResult:
     manifest = loaded.manifest
     chosen = _choose_run(state, key, resume, loaded, file_sha256(loaded.path), progress)
@@ -267,6 +279,11 @@ def _run_locked(
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     stop = threading.Event()
     then = resume_hint(result)
+
+    def hook_failed(failure: HookFailure) -> None:  # every hook's failures, reported here
+        progress.message(failure.describe(), level="error")
+
+    run_hooks = hooks(on_failure=hook_failed)
     with _log_through(progress), _signals(stop, progress, then):
         scheduler = Scheduler(
             plan=plan,
@@ -277,6 +294,7 @@ def _run_locked(
             client=client,
             env=env,
             progress=progress,
+            hooks=run_hooks,
             stop=stop,
             state_dir=state_dir,
             concurrency=concurrency,
@@ -287,8 +305,7 @@ def _run_locked(
             progress.run_started(result)
             if chosen.resumed:
                 progress.message(f"resuming run {chosen.run_id}", level="note")
-            for failure in call_hook("sailjobs_run_started", run=result):
-                progress.message(failure.describe(), level="error")
+            run_hooks.run_started(result)
             scheduler.run()
             result.interrupted = stop.is_set()
             if not result.interrupted:
@@ -297,8 +314,7 @@ def _run_locked(
         finally:
             result.finished_at = datetime.now(UTC)
             state.end_run(result.run_id, interrupted=result.interrupted, succeeded=result.succeeded)
-            for failure in call_hook("sailjobs_run_finished", result=result):
-                progress.message(failure.describe(), level="error")
+            run_hooks.run_finished(result)
             progress.run_finished(result)
     return result
 
@@ -312,7 +328,9 @@ def exit_code_for(result: RunResult) -> int:
     return ExitCode.OK
 
 
-def _notify(scheduler: Scheduler, manifest: Any, result: RunResult, progress: Progress) -> None:
+def _notify(
+    scheduler: Scheduler, manifest: Manifest, result: RunResult, progress: RunObserver
+) -> None:
     """The manifest's ``notify`` lists: on_success or on_failure, then always."""
     notify = manifest.notify
     backoff = Backoff.from_retry(manifest.defaults.retry)

@@ -8,10 +8,12 @@ checks a job asks for. The helpers below turn a GET /job answer into outputs and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.jobtypes import CheckContext
+from runner.jsontypes import JSONDict
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data, register_url
 from runner.preflight.checks import check_job_files
@@ -19,30 +21,35 @@ from runner.preflight.checks import check_job_files
 # The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
 from runner.sailthru.jobinfo import FAILURE_STATUSES as FAILURE_STATUSES
 
+if TYPE_CHECKING:
+    from runner.executor.jobrun import JobRun
+    from runner.manifest.expressions import EvalContext
+    from runner.sailthru.jobinfo import JobInfo
+
 
 @dataclass(frozen=True)
 class Prepared:
     """A job's payload, resolved and checked, ready to be POSTed."""
 
-    payload: dict[str, Any]
+    payload: JSONDict
     file: Path | None
-    masked_params: dict[str, Any]
+    masked_params: JSONDict
 
 
 class PrepareError(Exception):
     """The job cannot be submitted (unresolvable expression, bad value, failed pre-flight)."""
 
 
-def prepare(job: Any, eval_context: Any, manifest_dir: Path) -> Prepared:
+def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepared:
     """Resolve a job's parameters and check them as the API would; PrepareError if not."""
     from pydantic import ValidationError
 
     job_type = job.planned.job_type
     try:
-        params = render(job.spec.params, eval_context)
+        params: JSONDict = render(job.spec.params, eval_context)
     except Exception as exc:  # ExpressionError and filter errors
         raise PrepareError(f"cannot resolve its parameters: {exc}") from exc
-    masked = mask_data(params)
+    masked: JSONDict = mask_data(params)
     try:
         job_type.params_model.model_validate(params)
     except ValidationError as exc:
@@ -58,17 +65,19 @@ def prepare(job: Any, eval_context: Any, manifest_dir: Path) -> Prepared:
             f"{'.'.join(str(p) for p in problem.path)}: {problem.message}" for problem in problems
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
-    payload = {"job": job_type.name, **params}
+    payload: JSONDict = {"job": job_type.name, **params}
     file = None
     # Only the ``file`` parameter travels as an upload part; other file params stay values.
-    if "file" in job_type.file_params and isinstance(payload.get("file"), str) and payload["file"]:
-        file = (manifest_dir / payload.pop("file")).resolve()
+    upload = payload.get("file")
+    if "file" in job_type.file_params and isinstance(upload, str) and upload:
+        del payload["file"]
+        file = (manifest_dir / upload).resolve()
     return Prepared(payload, file, masked)
 
 
-def preflight(job: Any, params: dict[str, Any], manifest_dir: Path) -> list[str]:
+def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:
     """Run the file checks the manifest asks for; raises PrepareError to refuse the job."""
-    mode = getattr(job.spec, "preflight", "on")
+    mode = job.spec.preflight
     if mode == "off" or not job.planned.job_type.file_params:
         return []
     reports = check_job_files(job.planned.job_type.name, params, manifest_dir)
@@ -81,27 +90,27 @@ def preflight(job: Any, params: dict[str, Any], manifest_dir: Path) -> list[str]
     return [f"pre-flight: {summary}" for summary in bad]
 
 
-def seconds(value: Any) -> float:
+def seconds(value: timedelta | float | None) -> float:
     if value is None:
         return 0.0
-    if hasattr(value, "total_seconds"):
-        return float(value.total_seconds())
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     return float(value)
 
 
-def job_outputs(info: Any) -> dict[str, Any]:
-    outputs = dict(getattr(info, "fields", None) or {})
+def job_outputs(info: JobInfo) -> JSONDict:
+    outputs: JSONDict = dict(info.fields)
     for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
-        value = getattr(info, name, None)
+        value = getattr(info, name)
         if value is not None:
             outputs[name] = value
-    if isinstance(outputs.get("export_url"), str):
-        register_url(outputs["export_url"])
+    if isinstance(url := outputs.get("export_url"), str):
+        register_url(url)
     return outputs
 
 
-def remote_error_message(info: Any) -> str:
-    fields = getattr(info, "fields", None) or {}
+def remote_error_message(info: JobInfo) -> str:
+    fields = info.fields
     detail = next(
         (
             str(fields[key])

@@ -1,9 +1,20 @@
 """What a run shows while it runs: a live table on a terminal, one line per change in CI.
 
-Both views get the same calls from the scheduler (``job_changed``, ``job_polled``,
-``action_done``, ``message``) and print only through ``runner.masking``: a secret, a
-``sig`` or an export URL never reaches the screen. ``quiet`` keeps errors and the final
-summary; ``verbose`` adds every poll and the client's retries.
+One progress interface, ``RunObserver``: the lifecycle, the scheduler and the job finisher
+report every event of a run through the one observer they are given (the run started, a
+job's state changed, a job was polled, an action ended, a message, the run finished), and
+each event is reported in one place (a job's change where its state changes; a plugin's
+hook failure by the hook facade's ``on_failure``, set once in the lifecycle). Chosen over
+rendering the console through the plugin hooks because the console needs events no hook
+has (polls, retries, warnings before a run exists, the live table's next poll) and a
+hook's contract (may raise, reported, never fatal) is wrong for the view that reports
+those very failures; hooks stay the extension point, the observer the screen.
+
+``Progress`` is the silent observer (library calls with no view, ``run(progress=None)``)
+and the base of the two console views, ``LineProgress`` and ``LiveProgress``, which print
+only through ``runner.masking``: a secret, a ``sig`` or an export URL never reaches the
+screen. ``quiet`` keeps errors and the final summary; ``verbose`` adds every poll and the
+client's retries.
 """
 
 from __future__ import annotations
@@ -13,11 +24,17 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from runner.durations import format_seconds
 from runner.masking import MaskingFilter, mask
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+Level = Literal["info", "note", "warning", "error"]
+"""``info``: verbose only; ``note``: shown unless quiet; ``warning``/``error``: prefixed."""
 
 _STATUS_STYLE = {
     JobStatus.WAITING: "dim",
@@ -80,8 +97,39 @@ def summary_lines(run: RunResult) -> list[str]:
     return [mask(line) for line in lines]
 
 
+class RunObserver(Protocol):
+    """The one progress interface: every event of a run the executor reports, in order.
+
+    Called from the scheduling loop's thread, except ``message`` (also from the signal
+    handler and, through ``log_handler``, from worker threads) and ``close``.
+    """
+
+    verbose: bool  # whether library log records at info level (client retries) are shown
+
+    def run_started(self, run: RunResult) -> None:
+        """The run is planned, ``run.jobs`` filled; before any job is submitted."""
+
+    def job_changed(self, job: JobResult, note: str = "") -> None:
+        """A job's state changed (``job.status``, its remote status), with an optional note."""
+
+    def job_polled(self, job: JobResult, next_poll_in: float) -> None:
+        """A running job was polled; the next poll is due in ``next_poll_in`` real seconds."""
+
+    def action_done(self, job: JobResult | None, action: ActionResult) -> None:
+        """One action of a job's (``job``) or the run's notify (None) lists ended."""
+
+    def message(self, text: str, level: Level = "info") -> None:
+        """A line for the user: a warning, a retry, a plugin's failure, a note."""
+
+    def run_finished(self, run: RunResult) -> None:
+        """The run ended (or was interrupted); the summary."""
+
+    def close(self) -> None:
+        """Stop drawing (the process is about to exit); may be called more than once."""
+
+
 class Progress:
-    """The interface, and the silent implementation (library calls with no view)."""
+    """The silent observer (library calls with no view), and the base of the console views."""
 
     verbose = False
 
@@ -89,27 +137,32 @@ class Progress:
     def job_changed(self, job: JobResult, note: str = "") -> None: ...
     def job_polled(self, job: JobResult, next_poll_in: float) -> None: ...
     def action_done(self, job: JobResult | None, action: ActionResult) -> None: ...
-    def message(self, text: str, level: str = "info") -> None: ...
+    def message(self, text: str, level: Level = "info") -> None: ...
     def run_finished(self, run: RunResult) -> None: ...
     def close(self) -> None: ...
 
     def log_handler(self) -> logging.Handler:
         """A handler that shows library log records (client retries…) through this view."""
-        handler = _ProgressLogHandler(self)
-        handler.addFilter(MaskingFilter())
-        return handler
+        return log_handler(self)
 
 
-class _ProgressLogHandler(logging.Handler):
-    def __init__(self, progress: Progress) -> None:
+def log_handler(observer: RunObserver) -> logging.Handler:
+    """A handler that shows library log records (client retries…) through ``observer``."""
+    handler = _ObserverLogHandler(observer)
+    handler.addFilter(MaskingFilter())
+    return handler
+
+
+class _ObserverLogHandler(logging.Handler):
+    def __init__(self, observer: RunObserver) -> None:
         super().__init__()
-        self.progress = progress
+        self.observer = observer
 
     def emit(self, record: logging.LogRecord) -> None:
-        level = "error" if record.levelno >= logging.ERROR else "warning"
+        level: Level = "error" if record.levelno >= logging.ERROR else "warning"
         if record.levelno < logging.WARNING:
             level = "info"
-        self.progress.message(mask(record.getMessage()), level=level)
+        self.observer.message(mask(record.getMessage()), level=level)
 
 
 class LineProgress(Progress):
@@ -181,7 +234,7 @@ class LineProgress(Progress):
             details = f" → {action.outputs['path']}"
         self._write(f"{owner}: {action.name} {verdict}{details}")
 
-    def message(self, text: str, level: str = "info") -> None:
+    def message(self, text: str, level: Level = "info") -> None:
         """``info``: verbose only; ``note``: shown unless quiet; ``warning``/``error``: prefixed."""
         if level == "info" and not self.verbose:
             return
@@ -207,7 +260,9 @@ class LiveProgress(Progress):
 
     MAX_ROWS = 40  # beyond this, the table shows the active jobs and a count of the rest
 
-    def __init__(self, *, quiet: bool = False, verbose: bool = False, console: Any = None):
+    def __init__(
+        self, *, quiet: bool = False, verbose: bool = False, console: Console | None = None
+    ) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -228,7 +283,7 @@ class LiveProgress(Progress):
             redirect_stderr=False,
         )
 
-    def _render(self) -> Any:
+    def _render(self) -> RenderableType:
         # Called by rich's refresh thread, holding rich's lock, while the loop thread updates
         # the notes and polls: it only reads them with .get (no lock of ours, so a Ctrl-C
         # message printed from the main thread can never wait on a drawing that waits on us).
@@ -305,7 +360,7 @@ class LiveProgress(Progress):
             owner = job.id if job is not None else "notify"
             self.message(f"{owner}: {action.name} failed: {action.error}", level="error")
 
-    def message(self, text: str, level: str = "info") -> None:
+    def message(self, text: str, level: Level = "info") -> None:
         if level == "info" and not self.verbose:
             return
         if self.quiet and level != "error":

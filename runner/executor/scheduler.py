@@ -20,10 +20,10 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Mapping
-from functools import partial
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.executor import polling
 from runner.executor.actionlists import ActionEnvironment
@@ -35,9 +35,15 @@ from runner.executor.state import JobRecord, RunState, to_datetime
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.manifest.expressions import EvalContext
 from runner.masking import mask
-from runner.plugins import call_hook
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
-from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES
+from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES, JobInfo
+
+if TYPE_CHECKING:
+    from runner.executor.progress import Level, RunObserver
+    from runner.manifest.models import Manifest
+    from runner.manifest.planner import Plan
+    from runner.plugins import Hooks
+    from runner.sailthru.client import SailthruClient
 
 log = logging.getLogger("sailjobs.run")
 
@@ -51,23 +57,40 @@ ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
 
 
+@dataclass(frozen=True)
+class _Submitted:
+    """What a submit task returns: the API's answer (a split job's: one per part), and
+    messages for the user."""
+
+    answer: JobInfo | list[JobInfo]
+    notes: list[tuple[Level, str]]
+
+
+@dataclass(frozen=True)
+class _Polled:
+    """What a poll task returns: the job's JobInfo, or a split job's parts' (index, JobInfo)."""
+
+    answer: JobInfo | list[tuple[int, JobInfo]]
+
+
 class Scheduler:
     def __init__(
         self,
         *,
-        plan: Any,  # runner.manifest.planner.Plan
-        manifest: Any,  # runner.manifest.models.Manifest
+        plan: Plan,
+        manifest: Manifest,
         manifest_dir: Path,
         run: RunResult,
         state: RunState,
-        client: Any,  # runner.sailthru.client.SailthruClient
+        client: SailthruClient,
         env: Mapping[str, str],
-        progress: Any,  # runner.executor.progress.Progress
+        progress: RunObserver,
+        hooks: Hooks,
         stop: threading.Event,
         state_dir: Path,
         concurrency: int | None = None,
         records: dict[str, JobRecord] | None = None,
-        clock: Any = None,
+        clock: polling.Clock | None = None,
         http_workers: int = HTTP_WORKERS,
         action_workers: int = ACTION_WORKERS,
         rng: random.Random | None = None,
@@ -80,9 +103,10 @@ class Scheduler:
         self.client = client
         self.env = env
         self.progress = progress
+        self.hooks = hooks
         self.stop = stop
         self.concurrency = max(1, concurrency or manifest.concurrency)
-        self.clock = clock or polling.RealClock()
+        self.clock: polling.Clock = clock or polling.RealClock()
         self.rng = rng or random.Random()
         self.events: queue.Queue[TaskDone] = queue.Queue()
         self.http = WorkPool(http_workers, "http", self.events)
@@ -105,12 +129,13 @@ class Scheduler:
             client=client,
             stop=stop,
             eval_context=self._eval_context,
-            on_action=lambda job, action: progress.action_done(job, action),
+            on_action=progress.action_done,
         )
         self.finisher = JobFinisher(
             action_env=self.action_env,
             actions_pool=self.actions_pool,
             progress=progress,
+            hooks=hooks,
             on_finished=self._job_finished,
         )
         self._restore(records or {})
@@ -247,7 +272,7 @@ class Scheduler:
             self._imports_in_flight -= 1
         self._readiness_dirty = True
 
-    def _eval_context(self) -> Any:
+    def _eval_context(self) -> EvalContext:
         started = self.run_result.started_at
         return EvalContext(
             vars=dict(self.manifest.vars),
@@ -280,18 +305,20 @@ class Scheduler:
         if job.parts is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
 
-            def send_parts() -> Any:
+            def send_parts() -> _Submitted:
                 self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
                 infos = submit_parts(
                     self.client, self.state, run_id, job.id, job_type_name, parts,
                     prepared.payload, attempts,
                 )  # fmt: skip
-                return infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
+                return _Submitted(
+                    infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
+                )
 
             self.http.submit("submit", job.id, send_parts)
             return
 
-        def send() -> Any:
+        def send() -> _Submitted:
             warnings = (
                 preflight(job, raw_params, self.manifest_dir) if prepared.file is not None else []
             )
@@ -303,7 +330,7 @@ class Scheduler:
             # Stored here, not when the loop gets to the answer: a crash in between must
             # not leave a job that exists in Sailthru looking unsent.
             self.state.record_submitted(run_id, job.id, info.job_id, info.status)
-            return info, [("warning", warning) for warning in warnings]
+            return _Submitted(info, [("warning", warning) for warning in warnings])
 
         self.http.submit("submit", job.id, send)
 
@@ -314,10 +341,13 @@ class Scheduler:
             self._leave_flight(job)
             self.finisher.decide(job, JobStatus.FAILED, submit_failure_message(job, event.error))
             return
-        answer, notes = event.value
-        for level, text in notes:
+        submitted = event.value_as(_Submitted)
+        answer = submitted.answer
+        for level, text in submitted.notes:
             self.progress.message(f"{job.id}: {text}", level=level)
-        if job.parts is not None:
+        remote_status: str | None
+        if isinstance(answer, list):
+            assert job.parts is not None  # the answer of submit_parts
             for part, part_info in zip(job.parts, answer, strict=True):
                 part.remote_job_id, part.status = part_info.job_id, part_info.status
             remote_id, remote_status = ",".join(p.job_id for p in answer), "pending"
@@ -350,8 +380,7 @@ class Scheduler:
             submitted_at=job.result.submitted_at or self.run_result.started_at,
             resumed=resumed,
         )
-        for failure in call_hook("sailjobs_job_submitted", event=event):
-            self.progress.message(failure.describe(f"job {job.id!r}"), level="error")
+        self.hooks.job_submitted(event)  # a failure is reported by the hooks' on_failure
 
     # polling ------------------------------------------------------------------------------
 
@@ -387,13 +416,15 @@ class Scheduler:
                 break  # the GET budget is low: wait for the pacing gap
             heapq.heappop(self._poll_heap)
             job.poll_outstanding = True
-            if job.parts is not None:
-                self.http.submit("poll", job.id, partial(poll_parts, self.client, job.parts))
-            else:
-                self.http.submit(
-                    "poll", job.id, partial(self.client.get_job, job.result.remote_job_id)
-                )
+            self.http.submit("poll", job.id, self._poll_task(job))
             self._pace_polls(now)
+
+    def _poll_task(self, job: JobRun) -> Callable[[], _Polled]:
+        """A GET of the job (of each part not completed yet), for an HTTP worker."""
+        client, parts, remote_job_id = self.client, job.parts, str(job.result.remote_job_id)
+        if parts is not None:
+            return lambda: _Polled(poll_parts(client, parts))
+        return lambda: _Polled(client.get_job(remote_job_id))
 
     def _pace_polls(self, now: float) -> None:
         budget_for = getattr(self.client, "budget_for", None)
@@ -428,9 +459,12 @@ class Scheduler:
             )
             self._schedule_poll(job, now + polling.next_poll_delay(elapsed, timing, self.rng))
             return
-        info = event.value
-        if job.parts is not None:
-            info = combined_info(str(job.result.remote_job_id), job.parts, info)
+        answer = event.value_as(_Polled).answer
+        if isinstance(answer, JobInfo):
+            info = answer
+        else:
+            assert job.parts is not None  # the answer of poll_parts
+            info = combined_info(str(job.result.remote_job_id), job.parts, answer)
         job.poll_failures = 0
         changed = info.status != job.result.remote_status
         job.result.remote_status = info.status

@@ -15,11 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from runner.executor.csvjoin import join_csv_parts
+from runner.executor.csvjoin import JoinResult, join_csv_parts
+from runner.jsontypes import JSONDict
 from runner.limits import date_range_parts, parse_yyyymmdd
 from runner.sailthru.jobinfo import FAILURE_STATUSES, JobInfo
+
+if TYPE_CHECKING:
+    from runner.executor.state import JobRecord, RunState
+    from runner.manifest.models import JobSpec
+    from runner.sailthru.client import SailthruClient
 
 SPLIT_JOB_TYPE = "export_purchase_log"
 PART_SEPARATOR = "~"  # part rows in the run state: "<job id>~<n>" (never a valid job id)
@@ -32,7 +38,7 @@ class SplitPart:
     end: date
     remote_job_id: str | None = None
     status: str | None = None
-    info: Any = None  # the last JobInfo
+    info: JobInfo | None = None  # the last one
 
     @property
     def state_key(self) -> str:
@@ -47,10 +53,10 @@ class SplitPart:
         """The part's ``start_date`` and ``end_date`` as the API takes them (yyyymmdd)."""
         return {"start_date": f"{self.start:%Y%m%d}", "end_date": f"{self.end:%Y%m%d}"}
 
-    def payload(self, base: dict[str, Any]) -> dict[str, Any]:
+    def payload(self, base: JSONDict) -> JSONDict:
         return {**base, **self.dates}
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONDict:
         return {
             **self.dates,
             "job_id": self.remote_job_id,
@@ -58,7 +64,7 @@ class SplitPart:
         }
 
 
-def split_parts(spec: Any, job_type_name: str, params: dict[str, Any]) -> list[SplitPart] | None:
+def split_parts(spec: JobSpec, job_type_name: str, params: JSONDict) -> list[SplitPart] | None:
     """The parts of a job with ``split: true`` whose range is over 31 days; None otherwise."""
     if not getattr(spec, "split", False) or job_type_name != SPLIT_JOB_TYPE:
         return None
@@ -71,7 +77,9 @@ def split_parts(spec: Any, job_type_name: str, params: dict[str, Any]) -> list[S
     ]
 
 
-def join_parts(client: Any, parts: list[dict[str, Any]], folder: Path, name: str) -> Any:
+def join_parts(
+    client: SailthruClient, parts: list[JSONDict], folder: Path, name: str
+) -> JoinResult:
     """Download every part's export into ``folder`` and join them into ``folder/name``.
 
     Downloads are atomic and resumable (the client's), so calling this again after a crash
@@ -81,7 +89,7 @@ def join_parts(client: Any, parts: list[dict[str, Any]], folder: Path, name: str
     files = []
     for number, part in enumerate(parts, start=1):
         url = part.get("export_url")
-        if not url:
+        if not url or not isinstance(url, str):
             raise RuntimeError(
                 f"part {number} ({part['start_date']}-{part['end_date']}) has no export to "
                 "download (it may have expired); run the job again"
@@ -97,9 +105,9 @@ def join_parts(client: Any, parts: list[dict[str, Any]], folder: Path, name: str
 
 
 def submit_parts(
-    client: Any, state: Any, run_id: str, job_id: str, job_type: str, parts: list[SplitPart],
-    payload: dict[str, Any], attempts: int,
-) -> list[Any]:  # fmt: skip
+    client: SailthruClient, state: RunState, run_id: str, job_id: str, job_type: str,
+    parts: list[SplitPart], payload: JSONDict, attempts: int,
+) -> list[JobInfo]:  # fmt: skip
     """POST every part (exports: a resubmission after a crash is harmless), each part's
     intent and job_id recorded as its own row so a resumed run polls it."""
     infos = []
@@ -113,7 +121,7 @@ def submit_parts(
     return infos
 
 
-def restore_parts(job_id: str, records: dict[str, Any]) -> list[SplitPart] | None:
+def restore_parts(job_id: str, records: dict[str, JobRecord]) -> list[SplitPart] | None:
     """The parts a resumed run polls, from their rows in the run state (None: not split)."""
     parts = []
     index = 1
@@ -127,21 +135,23 @@ def restore_parts(job_id: str, records: dict[str, Any]) -> list[SplitPart] | Non
     return parts or None
 
 
-def poll_parts(client: Any, parts: list[SplitPart]) -> list[tuple[int, Any]]:
+def poll_parts(client: SailthruClient, parts: list[SplitPart]) -> list[tuple[int, JobInfo]]:
     """GET every part not known to be completed yet."""
     return [
-        (part.index, client.get_job(part.remote_job_id))
+        (part.index, client.get_job(str(part.remote_job_id)))
         for part in parts
         if part.status != "completed"
     ]
 
 
-def combined_info(combined_id: str, parts: list[SplitPart], answers: list[tuple[int, Any]]) -> Any:
+def combined_info(
+    combined_id: str, parts: list[SplitPart], answers: list[tuple[int, JobInfo]]
+) -> JobInfo:
     """One JobInfo for the whole split job: failed if a part failed, completed when all are."""
     by_index = {part.index: part for part in parts}
     for index, info in answers:
         by_index[index].info, by_index[index].status = info, info.status
-    fields: dict[str, Any] = {"job_id": combined_id, "name": f"{len(parts)} parts"}
+    fields: JSONDict = {"job_id": combined_id, "name": f"{len(parts)} parts"}
     failed = [part for part in parts if part.status in FAILURE_STATUSES]
     expired = [
         part for part in parts if part.status == "completed" and part.info and part.info.expired
@@ -160,5 +170,5 @@ def combined_info(combined_id: str, parts: list[SplitPart], answers: list[tuple[
     return JobInfo.from_fields(fields)
 
 
-def joined_name(job_id: str, parts: list[dict[str, Any]]) -> str:
+def joined_name(job_id: str, parts: list[JSONDict]) -> str:
     return f"{job_id}-{parts[0]['start_date']}-{parts[-1]['end_date']}.csv"

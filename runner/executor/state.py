@@ -23,11 +23,13 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
+from runner.jsontypes import JSONDict, JSONValue
 from runner.results import JobStatus
 
 DB_NAME = "state.db"
@@ -115,11 +117,11 @@ class JobRecord:
     remote_status: str | None = None
     attempts: int = 0
     polls: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
+    params: JSONDict = field(default_factory=dict)
     intent_at: float | None = None
     submitted_at: float | None = None
     finished_at: float | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: JSONDict = field(default_factory=dict)
     error: str | None = None
     outcome: JobStatus | None = None  # decided (remote terminal, timed out), actions pending
 
@@ -138,7 +140,7 @@ class ActionRecord:
     plugin: str
     succeeded: bool
     attempts: int
-    outputs: dict[str, Any]
+    outputs: JSONDict
     error: str | None
 
 
@@ -201,7 +203,16 @@ class ManifestLock:
         self.release()
 
 
-def _dumps(data: dict[str, Any]) -> str:
+# The columns of the SELECTs below, as the schema above stores them.
+_RunRow = tuple[str, str, str, str, str, float, float | None, str, int | None]
+_JobRow = tuple[
+    str, str, str, str, str | None, str | None, int, int, str, float | None, float | None,
+    float | None, str, str | None, str | None,
+]  # fmt: skip
+_ActionRow = tuple[str, str, int, str, str, int, int, str, str | None]
+
+
+def _dumps(data: Mapping[str, JSONValue]) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
@@ -252,11 +263,12 @@ class RunState:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
         with self._lock:
             self._conn.execute(sql, params)
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Rows as SQLite returns them; each caller casts them to its columns' types."""
         with self._lock:  # fetched under the lock: workers share this connection
             return self._conn.execute(sql, params).fetchall()
 
@@ -271,7 +283,7 @@ class RunState:
         )
         if not rows:
             return None
-        row = rows[0]
+        row = cast(_RunRow, rows[0])
         run_id, key_, path, name, sha256, started, finished, status, succeeded = row
         return RunRecord(
             run_id, key_, path, name, sha256, started, finished, status,
@@ -310,7 +322,7 @@ class RunState:
             (run_id,),
         )
         records = {}
-        for row in rows:
+        for row in cast(list[_JobRow], rows):
             (run, job, job_type, status, remote_id, remote_status, attempts, polls,
              params, intent_at, submitted_at, finished_at, outputs, error, outcome) = row  # fmt: skip
             records[job] = JobRecord(
@@ -326,7 +338,9 @@ class RunState:
             (run_id, job, job_type, JobStatus.WAITING.value),
         )
 
-    def record_intent(self, run_id: str, job: str, params: dict[str, Any], attempts: int) -> float:
+    def record_intent(
+        self, run_id: str, job: str, params: Mapping[str, JSONValue], attempts: int
+    ) -> float:
         """Committed before the POST: from here on a crash leaves the ambiguous window."""
         now = time.time()
         self._execute(
@@ -355,7 +369,7 @@ class RunState:
         *,
         remote_status: str | None,
         polls: int,
-        outputs: dict[str, Any] | None = None,
+        outputs: Mapping[str, JSONValue] | None = None,
     ) -> None:
         """A poll's news: the remote status, and the job's fields once it is terminal."""
         if outputs is None:
@@ -377,7 +391,7 @@ class RunState:
         outcome: JobStatus,
         *,
         remote_status: str | None,
-        outputs: dict[str, Any],
+        outputs: Mapping[str, JSONValue],
         error: str | None,
         polls: int,
     ) -> None:
@@ -394,10 +408,10 @@ class RunState:
         job: str,
         status: JobStatus,
         *,
-        outputs: dict[str, Any],
+        outputs: Mapping[str, JSONValue],
         error: str | None,
         polls: int,
-        params: dict[str, Any] | None = None,
+        params: Mapping[str, JSONValue] | None = None,
     ) -> None:
         self._execute(
             "UPDATE jobs SET status = ?, outputs = ?, error = ?, polls = ?, finished_at = ?, "
@@ -415,13 +429,13 @@ class RunState:
             "SELECT owner, phase, idx, name, plugin, succeeded, attempts, outputs, error "
             "FROM actions WHERE run_id = ?"
         )
-        params: tuple[Any, ...] = (run_id,)
+        params: tuple[object, ...] = (run_id,)
         if owner is not None:
             sql += " AND owner = ?"
             params += (owner,)
         return [
             ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e)
-            for o, ph, i, n, pl, s, a, out, e in self._query(sql, params)
+            for o, ph, i, n, pl, s, a, out, e in cast(list[_ActionRow], self._query(sql, params))
         ]
 
     def record_action(self, run_id: str, owner: str, record: ActionRecord) -> None:

@@ -12,9 +12,10 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-_STOP = object()
+T = TypeVar("T")
+_Task = tuple[str, str, Callable[[], object]]  # kind, key, the work; None stops a thread
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,19 @@ class TaskDone:
 
     kind: str  # "submit" | "poll" | "actions" | …
     key: str  # the job id it was for
-    value: Any = None
+    value: object = None  # the scheduler narrows it by ``kind`` (see its ``_handle``)
     error: BaseException | None = None
+
+    def value_as(self, kind: type[T]) -> T:
+        """``value``, checked to be what the task of this ``kind`` returns."""
+        if not isinstance(self.value, kind):
+            raise TypeError(f"a {self.kind!r} task returned {type(self.value).__name__}")
+        return self.value
 
 
 class WorkPool:
-    def __init__(self, size: int, name: str, events: queue.Queue[Any]) -> None:
-        self._tasks: queue.Queue[Any] = queue.Queue()
+    def __init__(self, size: int, name: str, events: queue.Queue[TaskDone]) -> None:
+        self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._events = events
         self._threads = [
             threading.Thread(target=self._work, name=f"sailjobs-{name}-{i}", daemon=True)
@@ -39,7 +46,7 @@ class WorkPool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, kind: str, key: str, fn: Callable[[], Any]) -> None:
+    def submit(self, kind: str, key: str, fn: Callable[[], object]) -> None:
         self.outstanding += 1
         self._tasks.put((kind, key, fn))
 
@@ -50,7 +57,7 @@ class WorkPool:
     def _work(self) -> None:
         while True:
             item = self._tasks.get()
-            if item is _STOP:
+            if item is None:
                 return
             kind, key, fn = item
             try:
@@ -62,7 +69,7 @@ class WorkPool:
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop the threads once their current task ends; join them when ``wait``."""
         for _ in self._threads:
-            self._tasks.put(_STOP)
+            self._tasks.put(None)
         if wait:
             for thread in self._threads:
                 thread.join(timeout)

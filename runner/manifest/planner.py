@@ -23,7 +23,7 @@ from runner.problems import ManifestError, Problem
 if TYPE_CHECKING:
     from runner.jobtypes import JobType
     from runner.manifest.loaded import LoadedManifest
-    from runner.manifest.models import JobSpec
+    from runner.manifest.models import JobSpec, Manifest
 
 
 def _close(name: str, names: Iterable[str]) -> str:
@@ -229,7 +229,7 @@ class Plan:
     _reasons: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
-    def manifest(self) -> Any:
+    def manifest(self) -> Manifest:
         return self.loaded.manifest
 
     def needs(self, job_id: str) -> set[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from runner.builtin import reports
 from runner.masking import register_secret
-from runner.plugins import call_hook
+from runner.plugins import hooks
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 SECRET = "s3cr3t-api-secret-value"
@@ -259,7 +259,7 @@ def test_hook_writes_every_report_asked_for(tmp_path, monkeypatch):
     summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     run = make_run(options={"report": str(tmp_path / "r.json"), "junit": tmp_path / "j.xml"})
-    assert call_hook("sailjobs_run_finished", result=run) == []
+    assert hooks().run_finished(run) == []
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["total"] == 4
     assert parse_junit(tmp_path / "j.xml").get("tests") == "4"
     assert "| export-main |" in summary.read_text(encoding="utf-8")
@@ -268,7 +268,7 @@ def test_hook_writes_every_report_asked_for(tmp_path, monkeypatch):
 def test_hook_writes_nothing_unless_asked(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert call_hook("sailjobs_run_finished", result=make_run()) == []
+    assert hooks().run_finished(make_run()) == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -277,7 +277,7 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch):
     blocked = tmp_path / "a-directory.json"
     blocked.mkdir()
     run = make_run(options={"report": str(blocked), "junit": str(tmp_path / "j.xml")})
-    failures = call_hook("sailjobs_run_finished", result=run)
+    failures = hooks().run_finished(run)
     assert len(failures) == 1
     assert failures[0].plugin == "runner.builtin.reports"
     assert f"cannot write --report file {blocked}" in str(failures[0].error)

@@ -208,7 +208,7 @@ def test_a_broken_action_types_hook_is_named(install, body, message):
         plugins.action_types()
 
 
-def test_call_hook_isolates_a_raising_plugin_and_names_the_job(install):
+def test_a_hook_call_isolates_a_raising_plugin_and_names_the_job(install):
     from plugin_results import make_job
 
     raising = """
@@ -223,7 +223,7 @@ def test_call_hook_isolates_a_raising_plugin_and_names_the_job(install):
     import acme_notes
 
     job = make_job("export-main")
-    failures = plugins.call_hook("sailjobs_job_finished", result=job)
+    failures = plugins.hooks().job_finished(job)
     assert acme_notes.seen == [job]  # the other plugin's hook still ran
     [failure] = failures
     assert failure.plugin == "raiser"
@@ -231,6 +231,37 @@ def test_call_hook_isolates_a_raising_plugin_and_names_the_job(install):
         "plugin 'raiser' failed in sailjobs_job_finished while handling job 'export-main': "
         "ValueError: disk full"
     )
+
+
+# Hookspecs that are not notifications, each with where it is called instead of the facade.
+CALLED_ELSEWHERE = {
+    "sailjobs_job_types": "runner.plugins.job_types()",
+    "sailjobs_action_types": "runner.plugins.action_types()",
+    "sailjobs_register_commands": "runner.cli",
+}
+
+
+def test_every_notification_hook_has_a_typed_facade_method():
+    """A new hookspec needs its ``Hooks`` method (or a line above), with the spec's arguments."""
+    import inspect
+
+    from runner import hookspecs
+
+    specs = {name for name in dir(hookspecs) if name.startswith(plugins.HOOK_PREFIX)}
+    methods = {
+        name
+        for name in vars(plugins.Hooks)
+        if not name.startswith("_") and callable(getattr(plugins.Hooks, name))
+    }
+    assert set(CALLED_ELSEWHERE) <= specs
+    notifications = specs - set(CALLED_ELSEWHERE)
+    assert {plugins.HOOK_PREFIX + name for name in methods} == notifications
+    for name in methods:
+        spec = inspect.signature(getattr(hookspecs, plugins.HOOK_PREFIX + name))
+        method = inspect.signature(getattr(plugins.Hooks, name))
+        assert list(method.parameters)[1:] == list(spec.parameters), name
+        for argument, parameter in spec.parameters.items():
+            assert method.parameters[argument].annotation == parameter.annotation, name
 
 
 def test_plugins_command_lists_version_source_hooks_and_actions(install):
@@ -317,7 +348,7 @@ def test_tracing_logs_each_hook_call_with_its_outcome(install, monkeypatch, capl
     install("acme-notes", GOOD_PLUGIN, entry_name="notes")
     monkeypatch.setenv("SAILJOBS_TRACE_PLUGINS", "1")
     with caplog.at_level(logging.INFO, logger="sailjobs.plugins"):
-        plugins.call_hook("sailjobs_job_finished", result=make_job("export-main"))
+        plugins.hooks().job_finished(make_job("export-main"))
     [record] = [r for r in caplog.records if "notes" in r.getMessage()]
     assert record.levelno == logging.INFO
     assert re.fullmatch(
