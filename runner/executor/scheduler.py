@@ -67,7 +67,7 @@ class Scheduler:
         state_dir: Path,
         concurrency: int | None = None,
         records: dict[str, JobRecord] | None = None,
-        clock: Any = None,
+        clock: polling.Clock | None = None,
         http_workers: int = HTTP_WORKERS,
         action_workers: int = ACTION_WORKERS,
         rng: random.Random | None = None,
@@ -82,7 +82,7 @@ class Scheduler:
         self.progress = progress
         self.stop = stop
         self.concurrency = max(1, concurrency or manifest.concurrency)
-        self.clock = clock or polling.RealClock()
+        self.clock: polling.Clock = clock or polling.RealClock()
         self.rng = rng or random.Random()
         self.events: queue.Queue[TaskDone] = queue.Queue()
         self.http = WorkPool(http_workers, "http", self.events)
@@ -276,6 +276,7 @@ class Scheduler:
         if prepared.file is not None:
             raw_params["file"] = str(prepared.file)
 
+        client = self.client.with_retry(job.retry)  # the job's retry governs its calls
         job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
         if job.parts is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
@@ -283,7 +284,7 @@ class Scheduler:
             def send_parts() -> Any:
                 self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
                 infos = submit_parts(
-                    self.client, self.state, run_id, job.id, job_type_name, parts,
+                    client, self.state, run_id, job.id, job_type_name, parts,
                     prepared.payload, attempts,
                 )  # fmt: skip
                 return infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
@@ -297,7 +298,7 @@ class Scheduler:
             )
             # Committed before the POST: a crash from here on is the ambiguous window.
             self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
-            info = self.client.submit_job(
+            info = client.submit_job(
                 prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
             )
             # Stored here, not when the loop gets to the answer: a crash in between must
@@ -387,12 +388,11 @@ class Scheduler:
                 break  # the GET budget is low: wait for the pacing gap
             heapq.heappop(self._poll_heap)
             job.poll_outstanding = True
+            client = self.client.with_retry(job.retry)
             if job.parts is not None:
-                self.http.submit("poll", job.id, partial(poll_parts, self.client, job.parts))
+                self.http.submit("poll", job.id, partial(poll_parts, client, job.parts))
             else:
-                self.http.submit(
-                    "poll", job.id, partial(self.client.get_job, job.result.remote_job_id)
-                )
+                self.http.submit("poll", job.id, partial(client.get_job, job.result.remote_job_id))
             self._pace_polls(now)
 
     def _pace_polls(self, now: float) -> None:
@@ -422,7 +422,6 @@ class Scheduler:
                     job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
                 )
                 return
-            job.poll_failures += 1
             self.progress.message(
                 f"{job.id}: status check failed ({mask(str(error))}); trying again", "warning"
             )
@@ -431,7 +430,6 @@ class Scheduler:
         info = event.value
         if job.parts is not None:
             info = combined_info(str(job.result.remote_job_id), job.parts, info)
-        job.poll_failures = 0
         changed = info.status != job.result.remote_status
         job.result.remote_status = info.status
         if info.status in SUCCESS_STATUSES or info.status in FAILURE_STATUSES:
