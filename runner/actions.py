@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from runner.results import JobResult, JobStatus, RunResult
+from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
     from runner.sailthru.client import SailthruClient
@@ -34,8 +35,8 @@ EXPORT_PATH_OUTPUT = "export_path"
 class ActionSettings(BaseModel):
     """Base of every action's settings model: strict about unknown keys.
 
-    ``continue_on_error`` and ``retry`` are common to all actions and handled by the
-    executor, never by the action itself.
+    ``continue_on_error`` is common to all actions and handled by the executor, never by
+    the action itself; retries follow the job's ``retry`` (``ActionContext.retry``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +54,8 @@ class ActionContext:
     state_dir: Path  # the run state folder (scratch space that survives a crash)
     client: SailthruClient | None  # the run's API client (the sandbox's under --sandbox)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sailjobs.action"))
+    # The job's ``retry`` (the run's ``defaults.retry`` for ``notify``); ``client`` uses it too.
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
     @property
     def export_path(self) -> Path | None:
@@ -109,8 +112,9 @@ class ActionType(ABC):
     outputs: ClassVar[frozenset[str]] = frozenset()
     # Whether the action only makes sense after a job with an export (``download``).
     needs_export: ClassVar[bool] = False
-    # Retries for transient failures (a network error, a 5xx): attempts in all.
-    attempts: ClassVar[int] = 3
+    # Tries in all when ``run`` raises something transient (a network error, a 5xx); None:
+    # the job's ``retry.attempts``. 1 for an action that retries by itself.
+    attempts: ClassVar[int | None] = None
 
     @abstractmethod
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:

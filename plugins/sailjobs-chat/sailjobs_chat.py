@@ -11,8 +11,9 @@ In a manifest::
 (Teams workflows / incoming webhooks), ``kind: webhook`` a plain JSON document with the
 run's facts. The webhook URL is a credential: it is registered with the masking helper as
 soon as it is known and never shown (errors name only its host). A 429 is retried after
-its ``Retry-After``, a 5xx or a network error with backoff; the executor does not retry on
-top of that (``attempts = 1``).
+its ``Retry-After``, a 5xx or a network error with backoff (``retries`` after the first try,
+``retry_delay`` doubled each time: ``runner.retries.RetryConfig``, through tenacity); the
+executor does not retry on top of that (``attempts = 1``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
 from runner.placeholders import check_placeholders, fill_placeholders
 from runner.results import JobResult, JobStatus
+from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
     import requests
+    from tenacity import RetryCallState
 
 __version__ = "0.1.0"
 
@@ -248,45 +251,71 @@ def _wait(seconds: float) -> None:
     time.sleep(seconds)
 
 
+class _Transient(Exception):
+    """One failed post worth another try; ``retry_after``: the server said when."""
+
+    def __init__(self, problem: str, retry_after: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retry_after = retry_after
+
+
 def post(settings: ChatSettings, payload: dict[str, Any]) -> int:
     """POST ``payload``; retry 429 (after Retry-After), 5xx and network errors; return attempts."""
     import requests  # here, not at the top: loading the plugin stays fast
 
     register_secret(settings.webhook)
     where = f"{settings.kind} webhook {redact_url(settings.webhook)}"
-    delay = settings.retry_delay
-    problem = ""
-    with requests.Session() as session:
-        for attempt in range(1, settings.retries + 2):
-            wait = delay
-            try:
-                response = session.post(settings.webhook, json=payload, timeout=settings.timeout)
-            except requests.RequestException as exc:
-                problem = f"cannot reach it ({type(exc).__name__})"
-            else:
-                if response.status_code < 300:
-                    return attempt
-                body = _short(response.text)[:200]
-                problem = f"answered {response.status_code} {body}".rstrip()
-                if response.status_code == 429:
-                    wait = _retry_after(response, delay, settings.max_retry_after)
-                elif response.status_code < 500:
-                    raise ChatError(
-                        mask(
-                            f"chat: {where} {problem}; check the webhook URL and that the "
-                            f"app is still installed (not retried)"
-                        )
-                    )
-            if attempt > settings.retries:
-                break
-            _wait(wait)
-            delay *= 2
-    raise ChatError(
-        mask(
-            f"chat: {where} {problem} after {attempt} attempt(s); the message was not "
-            "posted: check the service's status and the webhook URL, then resume the run"
-        )
+    policy = RetryConfig.doubling(settings.retries, settings.retry_delay)
+    backoff = policy.backoff()
+    attempts = 0
+
+    def once(session: requests.Session) -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            response = session.post(settings.webhook, json=payload, timeout=settings.timeout)
+        except requests.RequestException as exc:
+            raise _Transient(f"cannot reach it ({type(exc).__name__})") from exc
+        if response.status_code < 300:
+            return
+        body = _short(response.text)[:200]
+        problem = f"answered {response.status_code} {body}".rstrip()
+        if response.status_code == 429:
+            fallback = policy.cap(attempts)
+            raise _Transient(problem, _retry_after(response, fallback, settings.max_retry_after))
+        if response.status_code < 500:
+            raise ChatError(
+                mask(
+                    f"chat: {where} {problem}; check the webhook URL and that the "
+                    f"app is still installed (not retried)"
+                )
+            )
+        raise _Transient(problem)
+
+    def wait(state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, _Transient) and failure.retry_after is not None:
+            return failure.retry_after
+        return float(backoff(state))
+
+    retrying = policy.retrying(
+        retry_on=lambda exc: isinstance(exc, _Transient),
+        wait=wait,
+        sleep=lambda seconds: _wait(seconds),  # looked up at each call: tests replace it
     )
+    with requests.Session() as session:
+        try:
+            retrying(once, session)
+        except _Transient as failed:
+            raise ChatError(
+                mask(
+                    f"chat: {where} {failed.problem} after {attempts} attempt(s); the message "
+                    "was not posted: check the service's status and the webhook URL, then "
+                    "resume the run"
+                )
+            ) from None
+    return attempts
 
 
 class ChatAction(ActionType):

@@ -15,8 +15,9 @@ In a manifest::
 As a ``notify`` action it summarises the whole run; as a job action (``on_failure`` of a
 job) it summarises that job. The mail has a plain-text and an HTML part: status per job,
 durations, rows, failures with their messages. Transient SMTP trouble (connection refused,
-a dropped connection, a 4xx answer) is retried here, with backoff; the executor does not
-retry on top of that (``attempts = 1``).
+a dropped connection, a 4xx answer) is retried here, with backoff (``retries`` after the first
+try, ``retry_delay`` doubled each time: ``runner.retries.RetryConfig``, through tenacity); the
+executor does not retry on top of that (``attempts = 1``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from runner.hookspecs import hookimpl
 from runner.masking import mask, register_secret
 from runner.placeholders import check_placeholders, fill_placeholders
 from runner.results import JobResult, JobStatus
+from runner.retries import RetryConfig
 
 __version__ = "0.1.0"
 
@@ -338,20 +340,26 @@ def send(settings: EmailSettings, message: EmailMessage) -> int:
     """Send ``message``; retry transient failures; return the number of attempts made."""
     port = settings.port or DEFAULT_PORTS[settings.security]
     where = f"{settings.host}:{port}"
-    delay = settings.retry_delay
-    for attempt in range(1, settings.retries + 2):
-        try:
-            _send_once(settings, message, port)
-            return attempt
-        except (OSError, smtplib.SMTPException) as exc:
-            error = exc
-            if _is_permanent(exc) or attempt > settings.retries:
-                break
-            time.sleep(delay)
-            delay *= 2
-    # "SMTP server host:port after 3 attempts (...); check ...": the fix stays last.
-    tries = f" after {attempt} attempts" if attempt > 1 else ""
-    raise EmailError(mask(_describe(error, where + tries))) from error
+    attempts = 0
+
+    def once() -> None:
+        nonlocal attempts
+        attempts += 1
+        _send_once(settings, message, port)
+
+    retrying = RetryConfig.doubling(settings.retries, settings.retry_delay).retrying(
+        retry_on=lambda exc: (
+            isinstance(exc, OSError | smtplib.SMTPException) and not _is_permanent(exc)
+        ),
+        sleep=lambda seconds: time.sleep(seconds),
+    )
+    try:
+        retrying(once)
+    except (OSError, smtplib.SMTPException) as error:
+        # "SMTP server host:port after 3 attempts (...); check ...": the fix stays last.
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        raise EmailError(mask(_describe(error, where + tries))) from error
+    return attempts
 
 
 class EmailAction(ActionType):

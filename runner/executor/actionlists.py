@@ -6,8 +6,11 @@ Rules:
   nothing (nothing happened to act on);
 - each action's settings are rendered just before it runs, so they see the outputs of the
   actions before it (``${{ jobs.<this job>.outputs.path }}`` after a ``download``);
-- an action is tried ``ActionType.attempts`` times with backoff when it raises something
-  transient (an exception with ``transient = False`` is not retried);
+- an action is tried as the job's ``retry`` says (the run's ``defaults.retry`` for
+  ``notify``): ``attempts`` in all (or ``ActionType.attempts`` when the action type sets it,
+  e.g. 1 for one that retries by itself) with backoff from ``initial`` up to ``max``, when it
+  raises something transient (an exception with ``transient = False`` is not retried); the
+  action's ``ctx.client`` uses the same policy for its API calls and downloads;
 - a failed action fails its job unless ``continue_on_error: true``; the rest of its list
   is then skipped;
 - a succeeded action is recorded in the run state and, on resume, restored (outputs and
@@ -24,20 +27,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from tenacity import RetryCallState
 
 from runner.actions import ActionContext
-from runner.executor.prepare import seconds
 from runner.executor.state import ActionRecord, RunState
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data
 from runner.plugins import action_types, unknown_action_hint
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
+from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
     from runner.actions import ActionType
     from runner.jsontypes import JSONDict
     from runner.manifest.expressions import EvalContext
-    from runner.manifest.models import ActionSpec, JobSpec, RetryPolicy
+    from runner.manifest.models import ActionSpec, JobSpec
     from runner.sailthru.client import SailthruClient
 
 log = logging.getLogger("sailjobs.actions")
@@ -47,20 +51,6 @@ NOTIFY_OWNER = ""  # the owner key of the manifest's notify actions in the run s
 
 class ActionInterrupted(Exception):
     """The run is stopping: the action list stops between attempts, nothing recorded."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    initial: float
-    max: float
-
-    @classmethod
-    def from_retry(cls, retry: RetryPolicy) -> Backoff:
-        """The backoff a manifest's ``retry`` block (``initial``, ``max``) describes."""
-        return cls(seconds(retry.initial), seconds(retry.max))
-
-    def delay(self, attempt: int) -> float:
-        return min(self.initial * (2 ** (attempt - 1)), self.max)
 
 
 @dataclass
@@ -120,7 +110,7 @@ def run_action_list(
     specs: list[ActionSpec],
     *,
     job: JobResult | None,
-    backoff: Backoff,
+    retry: RetryConfig,
 ) -> str | None:
     """Run one list (``specs``: ActionSpec items) in order; the first error, or None.
 
@@ -154,7 +144,7 @@ def run_action_list(
         if found is None:
             result.error = unknown_action_hint(spec.name)
         else:
-            _run_one(env, found.action, spec, result, job, backoff, render)
+            _run_one(env, found.action, spec, result, job, retry, render)
         results.append(result)
         if result.succeeded:
             outputs.update(result.outputs)
@@ -182,7 +172,7 @@ def _run_one(
     spec: ActionSpec,
     result: ActionResult,
     job: JobResult | None,
-    backoff: Backoff,
+    retry: RetryConfig,
     render: Callable[[JSONDict, EvalContext], JSONDict],
 ) -> None:
     try:
@@ -201,30 +191,50 @@ def _run_one(
         job=job,
         workdir=env.workdir,
         state_dir=env.state_dir,
-        client=env.client,
+        client=with_retry(env.client, retry),
         logger=logging.getLogger(f"sailjobs.action.{spec.name}"),
+        retry=retry,
     )
-    attempts = max(1, int(getattr(action, "attempts", 1)))
-    for attempt in range(1, attempts + 1):
-        result.attempts = attempt
-        try:
-            outputs = action.run(settings, context) or {}
-        except Exception as exc:
-            result.error = mask(error_text(exc))
-            transient = getattr(exc, "transient", True)
-            if attempt == attempts or not transient:
-                return
-            log.warning(
-                "%s of job %s failed (attempt %d of %d), retrying: %s",
-                spec.name, job.id if job else "(notify)", attempt, attempts, result.error,
-            )  # fmt: skip
-            if env.stop.wait(backoff.delay(attempt)):
-                raise ActionInterrupted from exc
-            continue
-        result.succeeded, result.error = True, None
-        result.outputs = dict(outputs)
-        log.debug("%s done: %s", spec.name, mask_data(result.outputs))
+    declared = getattr(action, "attempts", None)
+    policy = RetryConfig(max(1, int(declared)), retry.initial, retry.max) if declared else retry
+    who = job.id if job else "(notify)"
+
+    def attempt() -> JSONDict:
+        result.attempts += 1
+        return dict(action.run(settings, context) or {})
+
+    def failed(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        result.error = mask(error_text(exc)) if exc is not None else result.error
+        log.warning(
+            "%s of job %s failed (attempt %d of %d), retrying: %s",
+            spec.name, who, state.attempt_number, policy.attempts, result.error,
+        )  # fmt: skip
+
+    def pause(delay: float) -> None:
+        if env.stop.wait(delay):
+            raise ActionInterrupted
+
+    retrying = policy.retrying(
+        retry_on=lambda exc: getattr(exc, "transient", True) is not False,
+        sleep=pause,
+        before_sleep=failed,
+    )
+    try:
+        outputs = retrying(attempt)
+    except ActionInterrupted:
+        raise
+    except Exception as exc:
+        result.error = mask(error_text(exc))
         return
+    result.succeeded, result.error = True, None
+    result.outputs = outputs
+    log.debug("%s done: %s", spec.name, mask_data(result.outputs))
+
+
+def with_retry(client: SailthruClient | None, retry: RetryConfig) -> SailthruClient | None:
+    """The run's client with a job's retry policy for its calls and downloads."""
+    return client.with_retry(retry) if client is not None else None
 
 
 def run_job_actions(
@@ -233,7 +243,7 @@ def run_job_actions(
     job: JobResult,
     status: JobStatus,
     error: str | None,
-    backoff: Backoff,
+    retry: RetryConfig,
 ) -> tuple[JobStatus, str | None]:
     """A finished job's lists in order; the job's final status and error.
 
@@ -243,14 +253,14 @@ def run_job_actions(
     # Actions see the outcome so far (an email names the failure), not "running".
     job.status, job.error = status, error
     if status is JobStatus.SUCCEEDED:
-        failure = run_action_list(env, "on_success", spec.on_success, job=job, backoff=backoff)
+        failure = run_action_list(env, "on_success", spec.on_success, job=job, retry=retry)
         if failure is not None:
             status, error = JobStatus.FAILED, failure
             job.status, job.error = status, error
-            run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
+            run_action_list(env, "on_failure", spec.on_failure, job=job, retry=retry)
     else:
-        run_action_list(env, "on_failure", spec.on_failure, job=job, backoff=backoff)
-    failure = run_action_list(env, "always", spec.always, job=job, backoff=backoff)
+        run_action_list(env, "on_failure", spec.on_failure, job=job, retry=retry)
+    failure = run_action_list(env, "always", spec.always, job=job, retry=retry)
     if failure is not None and status is JobStatus.SUCCEEDED:
         status, error = JobStatus.FAILED, failure
     return status, error

@@ -16,9 +16,9 @@ from runner.durations import format_seconds
 from runner.executor.actionlists import (
     ActionEnvironment,
     ActionInterrupted,
-    Backoff,
     phases_for,
     run_job_actions,
+    with_retry,
 )
 from runner.executor.jobrun import JobRun, Phase
 from runner.executor.prepare import PrepareError, job_outputs, remote_error_message, seconds
@@ -122,7 +122,7 @@ class JobFinisher:
             self.finish(job, outcome, job.result.error)
             return
         job.phase = Phase.ACTING
-        backoff = Backoff.from_retry(job.spec.retry)
+        retry = job.retry
 
         def act() -> tuple[JobStatus, str | None]:
             status, error = outcome, job.result.error
@@ -131,7 +131,7 @@ class JobFinisher:
                     self._join(job)
                 except Exception as exc:
                     status, error = JobStatus.FAILED, mask(f"could not join the parts: {exc}")
-            return run_job_actions(self.action_env, job.spec, job.result, status, error, backoff)
+            return run_job_actions(self.action_env, job.spec, job.result, status, error, retry)
 
         self.progress.job_changed(job.result, note="running actions")
         self.actions_pool.submit("actions", job.id, act)
@@ -142,7 +142,7 @@ class JobFinisher:
         parts = job.result.outputs["parts"]
         name = joined_name(job.id, parts)
         folder = self.action_env.state_dir / "splits" / self.action_env.run.run_id / job.id
-        client = self.action_env.client
+        client = with_retry(self.action_env.client, job.retry)
         assert client is not None  # a run's action environment always has its client
         joined = join_parts(client, parts, folder, name)
         job.result.outputs.update(

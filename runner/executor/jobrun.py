@@ -10,6 +10,7 @@ from runner.executor.splitparts import SplitPart, restore_parts
 from runner.executor.state import ActionRecord, JobRecord, to_datetime
 from runner.masking import register_url
 from runner.results import ActionResult, JobResult, JobStatus
+from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
     from runner.manifest.models import JobSpec
@@ -36,7 +37,6 @@ class JobRun:
     submitted_wall: float | None = None  # clock time of the first accepted submission
     next_poll: float = 0.0
     poll_outstanding: bool = False
-    poll_failures: int = 0
     outcome: JobStatus | None = None
     resubmitting: bool = False  # ambiguous window of a resubmit-safe job (resume)
     parts: list[SplitPart] | None = None  # split: true: the parts, each its own API job
@@ -49,6 +49,11 @@ class JobRun:
     @property
     def spec(self) -> JobSpec:
         return self.planned.spec
+
+    @property
+    def retry(self) -> RetryConfig:
+        """The job's ``retry`` (its own over ``defaults.retry``): its API calls and actions."""
+        return RetryConfig.of(self.spec.retry)
 
     @property
     def counts_as_import(self) -> bool:

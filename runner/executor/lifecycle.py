@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.executor.actionlists import ActionInterrupted, Backoff, phases_for, run_action_list
+from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
 from runner.executor.scheduler import Scheduler
@@ -47,6 +47,7 @@ from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
 from runner.plugins import HookFailure, hooks
 from runner.results import RunResult
+from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
 
 if TYPE_CHECKING:
@@ -333,13 +334,13 @@ def _notify(
 ) -> None:
     """The manifest's ``notify`` lists: on_success or on_failure, then always."""
     notify = manifest.notify
-    backoff = Backoff.from_retry(manifest.defaults.retry)
+    retry = RetryConfig.of(manifest.defaults.retry)
     try:
         for phase in phases_for(result.succeeded):
             specs = getattr(notify, phase)
             if not specs:
                 continue
-            failure = run_action_list(scheduler.action_env, phase, specs, job=None, backoff=backoff)
+            failure = run_action_list(scheduler.action_env, phase, specs, job=None, retry=retry)
             if failure is not None:
                 # Not a job's failure, but the run did not do all it was asked to: exit 1.
                 result.options["notify_failed"] = failure

@@ -301,6 +301,7 @@ class Scheduler:
         if prepared.file is not None:
             raw_params["file"] = str(prepared.file)
 
+        client = self.client.with_retry(job.retry)  # the job's retry governs its calls
         job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
         if job.parts is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
@@ -308,7 +309,7 @@ class Scheduler:
             def send_parts() -> _Submitted:
                 self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
                 infos = submit_parts(
-                    self.client, self.state, run_id, job.id, job_type_name, parts,
+                    client, self.state, run_id, job.id, job_type_name, parts,
                     prepared.payload, attempts,
                 )  # fmt: skip
                 return _Submitted(
@@ -324,7 +325,7 @@ class Scheduler:
             )
             # Committed before the POST: a crash from here on is the ambiguous window.
             self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
-            info = self.client.submit_job(
+            info = client.submit_job(
                 prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
             )
             # Stored here, not when the loop gets to the answer: a crash in between must
@@ -421,7 +422,8 @@ class Scheduler:
 
     def _poll_task(self, job: JobRun) -> Callable[[], _Polled]:
         """A GET of the job (of each part not completed yet), for an HTTP worker."""
-        client, parts, remote_job_id = self.client, job.parts, str(job.result.remote_job_id)
+        client = self.client.with_retry(job.retry)  # the job's own retry (manifest)
+        parts, remote_job_id = job.parts, str(job.result.remote_job_id)
         if parts is not None:
             return lambda: _Polled(poll_parts(client, parts))
         return lambda: _Polled(client.get_job(remote_job_id))
@@ -453,7 +455,6 @@ class Scheduler:
                     job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
                 )
                 return
-            job.poll_failures += 1
             self.progress.message(
                 f"{job.id}: status check failed ({mask(str(error))}); trying again", "warning"
             )
@@ -465,7 +466,6 @@ class Scheduler:
         else:
             assert job.parts is not None  # the answer of poll_parts
             info = combined_info(str(job.result.remote_job_id), job.parts, answer)
-        job.poll_failures = 0
         changed = info.status != job.result.remote_status
         job.result.remote_status = info.status
         if info.status in SUCCESS_STATUSES or info.status in FAILURE_STATUSES:

@@ -14,6 +14,7 @@ or a 5xx after the body was sent), when the caller says a second job is harmless
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -24,7 +25,7 @@ from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState
 
 from runner.masking import mask, redact_url, register_secret
 from runner.sailthru.errors import (
@@ -212,6 +213,17 @@ class SailthruClient:
             )
         return self.download_export(job.export_url, dest, created=created)
 
+    def with_retry(self, retry: RetryConfig) -> SailthruClient:
+        """This client with another retry policy (a job's ``retry``) for its calls and
+        downloads. It shares the session, the rate-limit budget, the sleep and the clock:
+        closing the original closes it too."""
+        if retry == self.retry:
+            return self
+        view = copy.copy(self)
+        view.retry = retry
+        view._downloader = self._downloader.with_retry(retry)
+        return view
+
     def budget_for(self, endpoint: str, method: str) -> RateLimitState:
         """What the API last said about ``endpoint``/``method``'s rate limit."""
         return self.budget.state(endpoint, method)
@@ -244,13 +256,11 @@ class SailthruClient:
         resubmit_safe: bool = False,
     ) -> dict[str, Any]:
         request = f"{method} /{endpoint}"
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
+        retrying = self.retry.retrying(
+            retry_on=lambda exc: isinstance(exc, AttemptFailed) and exc.retry,
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retry),
             sleep=self._pause,
             before_sleep=lambda state: self._log_retry(request, state),
-            reraise=True,
         )
         try:
             return cast(

@@ -11,6 +11,7 @@ about 2 hours after creation): ``ExportExpiredError``, never retried.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState
 
 from runner.files import fsync_directory
 from runner.masking import mask, redact_url, register_url
@@ -108,6 +109,12 @@ class ExportDownloader:
         self._sleep = sleep
         self._log = logger
 
+    def with_retry(self, retry: RetryConfig) -> ExportDownloader:
+        """The same downloader (session, timeouts, sleep, logger) with another retry policy."""
+        view = copy.copy(self)
+        view._retry = retry
+        return view
+
     def download(self, url: str, dest: Path | str, *, created: str | None = None) -> DownloadResult:
         """Download ``url`` to ``dest``: a file, or a directory (existing, or a string ending
         with a slash) that receives the server's file name, reduced to a safe base name."""
@@ -130,13 +137,10 @@ class ExportDownloader:
             name = name or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
             return dest / safe_filename(name)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self._retry.attempts),
-            wait=self._retry.backoff(),
-            retry=retry_if_exception(lambda exc: isinstance(exc, AttemptFailed) and exc.retry),
+        retrying = self._retry.retrying(
+            retry_on=lambda exc: isinstance(exc, AttemptFailed) and exc.retry,
             sleep=self._sleep,
             before_sleep=self._log_retry,
-            reraise=True,
         )
         try:
             return retrying(self._attempt, url, attempt, target, created)

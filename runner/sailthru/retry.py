@@ -1,4 +1,5 @@
-"""How the client retries: the backoff settings, one failed attempt, and failure descriptions.
+"""How the client retries: one failed attempt and failure descriptions; the backoff settings
+are the shared ``runner.retries.RetryConfig`` (re-exported here).
 
 A failed attempt carries the error to raise if it is the last one and whether another
 attempt is allowed; the client's classification (``runner.sailthru.client``) decides that.
@@ -9,33 +10,22 @@ signature.
 from __future__ import annotations
 
 import http.client
-from dataclasses import dataclass
 
 import requests
 import urllib3
-from tenacity.wait import wait_random_exponential
 from urllib3.exceptions import MaxRetryError
 
+from runner.retries import RetryConfig
 from runner.sailthru.errors import ApiError
 
-
-@dataclass(frozen=True)
-class RetryConfig:
-    """How often a failed call is tried (in all) and the backoff: ``initial * 2**n`` up to ``max``."""
-
-    attempts: int = 5
-    initial: float = 2.0
-    max: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryConfig.attempts must be at least 1")
-        if self.initial < 0 or self.max < 0:
-            raise ValueError("RetryConfig waits must not be negative")
-
-    def backoff(self) -> wait_random_exponential:
-        """Full jitter: a uniform wait between 0 and the exponential cap."""
-        return wait_random_exponential(multiplier=self.initial, max=self.max)
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "AttemptFailed",
+    "RetryConfig",
+    "describe_exception",
+    "public_cause",
+    "root_cause",
+]
 
 
 # Failures of the connection or of the answer in transit: trying again later can succeed.

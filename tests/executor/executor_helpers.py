@@ -12,7 +12,7 @@ FAST_DEFAULTS = """\
 defaults:
   timeout: 30s
   poll: {initial: 0.05s, max: 0.2s}
-  retry: {attempts: 3, initial: 0.01s, max: 0.05s}
+  retry: {attempts: 6, initial: 0.01s, max: 0.3s}
 """
 
 

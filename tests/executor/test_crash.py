@@ -38,7 +38,7 @@ name: crash
 defaults:
   timeout: 2m
   poll: {initial: 0.1s, max: 0.5s}
-  retry: {attempts: 3, initial: 0.1s, max: 0.5s}
+  retry: {attempts: 5, initial: 0.2s, max: 2s}
 concurrency: 4
 jobs:
   first:

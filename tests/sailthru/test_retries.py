@@ -16,10 +16,12 @@ from scripted_servers import (
     drop_after_body,
     drop_before_body,
     job_answer,
+    serve_file,
     slow,
     truncated_answer,
 )
 
+from runner.retries import RetryConfig
 from runner.sailthru.client import AmbiguousSubmitError, ApiError
 
 JOB = {"job": "import", "list": "L", "emails": "a@example.com"}
@@ -265,3 +267,24 @@ def test_a_transport_failure_shows_no_sig_even_in_the_traceback(make_client) -> 
     shown = "".join(traceback.format_exception(caught.value))
     assert "connection refused" in shown
     assert "sig=" not in shown and job_id not in shown
+
+
+def test_with_retry_gives_calls_and_downloads_another_policy(
+    make_client, fake_clock, tmp_path
+) -> None:
+    client = make_client("http://127.0.0.1:9")  # its own policy: 4 attempts
+    two = client.with_retry(RetryConfig(attempts=2, initial=0.5, max=0.5))
+    assert client.with_retry(client.retry) is client
+    assert two.retry.attempts == 2 and client.retry.attempts == 4
+    assert two.budget is client.budget  # one rate-limit budget for both
+    data = b"a,b\n1,2\n"
+    failing = [answer(503, _error(9, "Internal error"))] * 2 + [job_answer(status="pending")]
+    with ScriptedServer(failing) as server, pytest.raises(ApiError):
+        make_client(server.url).with_retry(two.retry).get_job("j1")
+    assert len(server.requests) == 2 and fake_clock.sleeps == [pytest.approx(0.5, abs=0.5)]
+    script = [serve_file(data, cut_at=3), serve_file(data, cut_at=3), serve_file(data)]
+    with ScriptedServer(script) as server, pytest.raises(ApiError, match=r"cut short|broke"):
+        make_client(server.url).with_retry(two.retry).download_export(
+            server.url + "/export/x.csv", tmp_path / "x.csv"
+        )
+    assert len(server.requests) == 2  # the original policy would have made a third
