@@ -20,13 +20,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TypedDict, Unpack, cast
 from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState
 
+from runner.jsontypes import JSONDict, JSONValue
 from runner.masking import mask, redact_url, register_secret
 from runner.sailthru.errors import (
     AmbiguousSubmitError,
@@ -84,9 +85,23 @@ UPLOAD_SECONDS_PER_BYTE = 1.0 / (1024 * 1024)
 class _Adapter(HTTPAdapter):
     """Big socket writes, so a streamed upload is not slowed by 16 KiB chunks."""
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("blocksize", UPLOAD_CHUNK)
-        super().init_poolmanager(*args, **kwargs)
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
+    ) -> None:
+        pool_kwargs.setdefault("blocksize", UPLOAD_CHUNK)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``SailthruClient`` (for ``from_env``)."""
+
+    connect_timeout: float
+    read_timeout: float
+    retry: RetryConfig | None
+    budget: RateLimitBudget | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    pool_size: int
 
 
 class SailthruClient:
@@ -135,7 +150,9 @@ class SailthruClient:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> SailthruClient:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **options: Unpack[ClientOptions]
+    ) -> SailthruClient:
         """A client configured by ``SAILTHRU_API_KEY``, ``SAILTHRU_API_SECRET`` and
         ``SAILTHRU_API_URL`` (default https://api.sailthru.com)."""
         env = os.environ if env is None else env
@@ -145,14 +162,14 @@ class SailthruClient:
                 f"Sailthru credentials missing: set {' and '.join(missing)} in the environment "
                 f"({ENV_API_URL} may point at another endpoint, e.g. `sailjobs sandbox serve`)"
             )
-        kwargs.setdefault("base_url", env.get(ENV_API_URL) or DEFAULT_BASE_URL)
-        return cls(env[ENV_API_KEY], env[ENV_API_SECRET], **kwargs)
+        base_url = env.get(ENV_API_URL) or DEFAULT_BASE_URL
+        return cls(env[ENV_API_KEY], env[ENV_API_SECRET], base_url, **options)
 
     # -- public calls ---------------------------------------------------------------------
 
     def submit_job(
         self,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, JSONValue],
         *,
         file: Path | str | None = None,
         resubmit_safe: bool = False,
@@ -228,7 +245,7 @@ class SailthruClient:
         """What the API last said about ``endpoint``/``method``'s rate limit."""
         return self.budget.state(endpoint, method)
 
-    def call(self, method: str, endpoint: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    def call(self, method: str, endpoint: str, payload: Mapping[str, JSONValue] | None) -> JSONDict:
         """Any other API call (GET/DELETE are retried when transient; POST is not)."""
         return self._call(method.upper(), endpoint.strip("/"), payload)
 
@@ -250,11 +267,11 @@ class SailthruClient:
         self,
         method: str,
         endpoint: str,
-        payload: Mapping[str, Any] | None,
+        payload: Mapping[str, JSONValue] | None,
         *,
         file: Path | None = None,
         resubmit_safe: bool = False,
-    ) -> dict[str, Any]:
+    ) -> JSONDict:
         request = f"{method} /{endpoint}"
         retrying = self.retry.retrying(
             retry_on=lambda exc: isinstance(exc, AttemptFailed) and exc.retry,
@@ -264,7 +281,7 @@ class SailthruClient:
         )
         try:
             return cast(
-                dict[str, Any],
+                JSONDict,
                 retrying(self._attempt, method, endpoint, payload, file, resubmit_safe),
             )
         except AttemptFailed as failed:
@@ -309,10 +326,10 @@ class SailthruClient:
         self,
         method: str,
         endpoint: str,
-        payload: Mapping[str, Any] | None,
+        payload: Mapping[str, JSONValue] | None,
         file: Path | None,
         resubmit_safe: bool,
-    ) -> dict[str, Any]:
+    ) -> JSONDict:
         request = f"{method} /{endpoint}"
         self.budget.acquire(
             endpoint,
@@ -398,12 +415,12 @@ class SailthruClient:
         method: str,
         response: requests.Response,
         resubmit_safe: bool,
-    ) -> dict[str, Any]:
+    ) -> JSONDict:
         status = response.status_code
         now = self._clock()
         self.budget.update(endpoint, method, response.headers, now)
         try:
-            body: Any = response.json()
+            body: JSONValue = response.json()
         except ValueError:
             body = None
         if 300 <= status < 400:

@@ -9,8 +9,7 @@ secret, a ``sig`` or an export URL never shows.
 
 from __future__ import annotations
 
-from typing import Any
-
+from runner.jsontypes import JSONDict, JSONValue
 from runner.masking import mask
 
 # What the user can do about an API error code (reference/sailthru-api.md §2).
@@ -102,12 +101,12 @@ class ApiError(ClientError):
             text += f" ({self.hint})"
         return mask(text)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         # Keep keyword attributes across pickling (e.g. errors handed between processes).
         return (_rebuild, (type(self), self.__dict__))
 
 
-def _rebuild(cls: type[ApiError], state: dict[str, Any]) -> ApiError:
+def _rebuild(cls: type[ApiError], state: JSONDict) -> ApiError:
     error = cls.__new__(cls)
     error.__dict__.update(state)
     Exception.__init__(error, error._render())
@@ -126,7 +125,7 @@ class ExportExpiredError(ApiError):
     """An export link has expired (``expired: true``, or 403/404/410 when downloading)."""
 
 
-def error_from_body(body: Any) -> tuple[int, str] | None:
+def error_from_body(body: JSONValue) -> tuple[int, str] | None:
     """``(code, message)`` when ``body`` is an API error body ``{"error": N, "errormsg": "…"}``.
 
     A job's GET answer may hold ``"error": false``: that is a field, not an error.

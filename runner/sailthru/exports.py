@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -264,7 +264,7 @@ def _span(response: requests.Response) -> tuple[int, int | None]:
     return 0, int(length) if length and length.isdigit() else None
 
 
-def _write(response: requests.Response, part: Path, offset: int, hasher: Any) -> int:
+def _write(response: requests.Response, part: Path, offset: int, hasher: hashlib._Hash) -> int:
     """Append (resume) or write the body to ``part``, fsynced; the file's size after it."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
     fd = os.open(part, flags, 0o600)
@@ -302,7 +302,7 @@ class _FileSink:
 
     QUEUE_CHUNKS = 8
 
-    def __init__(self, handle: IO[bytes], hasher: Any) -> None:
+    def __init__(self, handle: IO[bytes], hasher: hashlib._Hash) -> None:
         self._handle = handle
         self._hasher = hasher
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_CHUNKS)
@@ -336,7 +336,7 @@ class _FileSink:
                 self.error = exc
 
 
-def _hash_existing(part: Path, length: int, hasher: Any) -> None:
+def _hash_existing(part: Path, length: int, hasher: hashlib._Hash) -> None:
     with open(part, "rb") as existing:
         remaining = length
         while remaining > 0:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from runner.jsontypes import JSONDict, JSONValue
 from runner.masking import mask, register_url
 
 SUCCESS_STATUSES = frozenset({"completed"})
 FAILURE_STATUSES = frozenset({"error", "incomplete"})
 
 
-def _text(value: Any) -> str | None:
+def _text(value: JSONValue) -> str | None:
     return None if value is None else str(value)
 
 
-def _truthy(value: Any) -> bool:
+def _truthy(value: JSONValue) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"true", "1", "yes"}
     return bool(value)
@@ -34,10 +34,10 @@ class JobInfo:
     export_url: str | None
     filename: str | None
     expired: bool
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: JSONDict = field(default_factory=dict)
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> JobInfo:
+    def from_fields(cls, fields: Mapping[str, JSONValue]) -> JobInfo:
         export_url = _text(fields.get("export_url")) or None
         if export_url:
             register_url(export_url)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from typing import Any
+
+from runner.jsontypes import JSONValue
 
 
-def leaf_values(params: Any) -> Iterator[str]:
+def leaf_values(params: JSONValue) -> Iterator[str]:
     """Every leaf value of nested dicts and lists, depth first, as text (keys are ignored)."""
     if isinstance(params, Mapping):
         for value in params.values():
@@ -27,16 +28,16 @@ def leaf_values(params: Any) -> Iterator[str]:
         yield str(params)
 
 
-def signature_string(secret: str, params: Any) -> str:
+def signature_string(secret: str, params: JSONValue) -> str:
     """The text that is hashed: the secret, then the sorted leaf values with no separator."""
     return secret + "".join(sorted(leaf_values(params)))
 
 
-def sign(secret: str, params: Any) -> str:
+def sign(secret: str, params: JSONValue) -> str:
     """The ``sig`` parameter for ``params`` (every sent text parameter except ``sig``)."""
     return hashlib.md5(signature_string(secret, params).encode("utf-8")).hexdigest()
 
 
-def verify(secret: str, params: Mapping[str, Any], sig: str) -> bool:
+def verify(secret: str, params: Mapping[str, JSONValue], sig: str) -> bool:
     """Whether ``sig`` signs ``params``, compared in constant time."""
     return hmac.compare_digest(sign(secret, params), sig.lower())

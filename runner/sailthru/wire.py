@@ -18,15 +18,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlencode
 
 from requests_toolbelt.multipart.encoder import MultipartEncoder
 
+from runner.jsontypes import JSONValue
 from runner.sailthru.signature import sign
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: object) -> str | list[object]:
     # YAML gives dates and paths; the API wants text. Anything else is a caller's bug.
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
@@ -37,12 +38,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} in a Sailthru payload")
 
 
-def serialize_payload(payload: Mapping[str, Any] | None) -> str:
+def serialize_payload(payload: Mapping[str, JSONValue] | None) -> str:
     """The ``json`` parameter: the payload as one compact JSON string (``null`` for None)."""
     return json.dumps(payload, separators=(",", ":"), default=_json_default)
 
 
-def signed_params(api_key: str, secret: str, payload: Mapping[str, Any] | None) -> dict[str, str]:
+def signed_params(
+    api_key: str, secret: str, payload: Mapping[str, JSONValue] | None
+) -> dict[str, str]:
     """``api_key``, ``format``, ``json`` and ``sig``, the signature over the first three."""
     params = {"api_key": api_key, "format": "json", "json": serialize_payload(payload)}
     params["sig"] = sign(secret, params)
@@ -104,7 +107,7 @@ def multipart_body(params: Mapping[str, str], file: Path) -> RequestBody:
     """A streaming ``multipart/form-data`` body: the text parts, then the part ``file``."""
     handle = open(file, "rb")  # noqa: SIM115 - closed by RequestBody.close after the send
     try:
-        fields: list[tuple[str, Any]] = list(params.items())
+        fields: list[tuple[str, object]] = list(params.items())
         fields.append(("file", (file.name, handle, "application/octet-stream")))
         encoder = MultipartEncoder(fields=fields)
         return RequestBody(SendTracker(encoder, encoder.len), encoder.content_type, handle)
