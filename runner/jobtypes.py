@@ -1,4 +1,5 @@
-"""Sailthru job types: what a job's body may contain, what it produces, whether resubmitting is safe.
+"""Sailthru job types (the plugin surface): what a job's body may contain, what it produces,
+whether resubmitting is safe.
 
 A job type is registered through the ``sailjobs_job_types`` hook; the five documented in
 the job API page (``runner/builtin/jobtypes.py``) use that same path, so a plugin can add

@@ -2,9 +2,10 @@
 ``runner.limits.split_date_range``).
 
 ``join_csv_parts`` joins the CSV files the parts produced into one file with one header,
-checking that every part has the same header, streaming (constant memory) and writing atomically: a temporary file beside the destination,
-fsync, rename, mode 0600 (exports hold personal data). Nothing half-written is ever left at
-the destination.
+checking that every part has the same header, streaming (constant memory) and writing
+atomically (``runner.files.atomic_writer``: a temporary file beside the destination, fsync,
+rename, mode 0600, as exports hold personal data). Nothing half-written is ever left at the
+destination.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The scheduler submits one API job per part (``runner.limits.split_date_range``), polls them
 together and, once every part completed, ``join_parts`` downloads the parts' CSVs and joins
-them into one file with one header (``runner.executor.csvjoin.join_csv_parts``: streamed, atomic, 0600)
-in the run state folder. The joined file is then offered to the job's actions as a local
+them into one file with one header (``runner.executor.csvjoin.join_csv_parts``: streamed,
+atomic, 0600) in the run state folder. The joined file is then offered to the job's actions as a local
 export: the ``export_path`` output (``runner.actions.ActionContext.export_path``), which
 ``download`` copies with the same atomic, 0600, ``overwrite`` rules as a downloaded export.
 A split job has no ``export_url``. Outputs: ``parts`` (each part's dates and job_id),

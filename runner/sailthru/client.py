@@ -2,9 +2,10 @@
 
 ``SailthruClient`` signs and encodes calls exactly like the official clients
 (``runner.sailthru.wire``), streams upload files from disk, classifies every failure
-(``runner.sailthru.errors``), retries what is safe to retry (tenacity: exponential backoff, full
-jitter, a cap; each attempt logged on ``sailjobs.client``), keeps every endpoint under its
-rate limit (``runner.sailthru.ratelimit``) and downloads exports atomically (``runner.sailthru.exports``).
+(``runner.sailthru.errors``), retries what is safe to retry (``runner.retries``, carried out
+by tenacity: exponential backoff, full jitter, a cap; each attempt logged on
+``sailjobs.client``), keeps every endpoint under its rate limit (``runner.sailthru.ratelimit``)
+and downloads exports atomically (``runner.sailthru.exports``).
 
 A POST /job is only retried when it cannot have created a job (the body was never fully
 sent, or the API answered 429), or, for ambiguous failures (a timeout, a dropped connection
