@@ -247,7 +247,7 @@ class SailthruClient:
         return self.budget.state(endpoint, method)
 
     def call(self, method: str, endpoint: str, payload: Mapping[str, JSONValue] | None) -> JSONDict:
-        """Any other API call (GET/DELETE are retried when transient; POST is not)."""
+        """Another API call (GET/DELETE are retried when transient; POST is not)."""
         return self._call(method.upper(), endpoint.strip("/"), payload)
 
     def close(self) -> None:
