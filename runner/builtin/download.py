@@ -190,8 +190,9 @@ class DownloadAction(ActionType):
         if local is not None:
             if not local.is_file():
                 raise DownloadError(
+                    # No advice to run again: a new run would resubmit the manifest's imports.
                     f"job {job.id!r}: its export {local} is gone (removed from the run state "
-                    "folder?); run the job again with --fresh"
+                    "folder?); nothing was saved"
                 )
 
             def copy(target: Path) -> tuple[int, str]:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from runner.manifest.models import Manifest
     from runner.manifest.planner import Plan
     from runner.plugins import Hooks
+    from runner.retries import RetryConfig
     from runner.sailthru.client import SailthruClient
 
 log = logging.getLogger("sailjobs.run")
@@ -101,6 +102,8 @@ class Scheduler:
         self.run_result = run
         self.state = state
         self.client = client
+        # One client view per retry policy (most jobs share the defaults'), not one per call.
+        self._clients: dict[RetryConfig, SailthruClient] = {}
         self.env = env
         self.progress = progress
         self.hooks = hooks
@@ -301,7 +304,7 @@ class Scheduler:
         if prepared.file is not None:
             raw_params["file"] = str(prepared.file)
 
-        client = self.client.with_retry(job.retry)  # the job's retry governs its calls
+        client = self._client_for(job)  # the job's retry governs its calls
         job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
         if job.parts is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
@@ -420,9 +423,17 @@ class Scheduler:
             self.http.submit("poll", job.id, self._poll_task(job))
             self._pace_polls(now)
 
+    def _client_for(self, job: JobRun) -> SailthruClient:
+        """The run's client with the job's ``retry``."""
+        retry = job.retry
+        client = self._clients.get(retry)
+        if client is None:
+            client = self._clients[retry] = self.client.with_retry(retry)
+        return client
+
     def _poll_task(self, job: JobRun) -> Callable[[], _Polled]:
         """A GET of the job (of each part not completed yet), for an HTTP worker."""
-        client = self.client.with_retry(job.retry)  # the job's own retry (manifest)
+        client = self._client_for(job)  # the job's own retry (manifest)
         parts, remote_job_id = job.parts, str(job.result.remote_job_id)
         if parts is not None:
             return lambda: _Polled(poll_parts(client, parts))
