@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runner.emails import is_valid_email
-from runner.limits import MAX_UPLOAD_BYTES
 from runner.placeholders import is_expression
+from runner.sailthru.contract import (
+    UPLOAD_FAILED,
+    Finding,
+    check_payload,
+    check_upload_size,
+    universal_findings,
+)
+from runner.sailthru.contract import is_url as is_url  # the plugin surface's name for it
 
 # Every job's GET answer has these; the executor exposes them as outputs.
 COMMON_OUTPUTS = frozenset({"job_id", "name", "status", "start_time", "end_time"})
@@ -44,10 +49,14 @@ class JobParams(BaseModel):
 
 @dataclass(frozen=True)
 class ParamProblem:
-    """A local check that failed: ``path`` is relative to the job (``("start_date",)``)."""
+    """A local check that failed: ``path`` is relative to the job (``("start_date",)``).
+
+    A ``warning`` is shown but does not refuse the job: the API page is silent on the case.
+    """
 
     path: tuple[str | int, ...]
     message: str
+    severity: Literal["error", "warning"] = "error"
 
 
 @dataclass(frozen=True)
@@ -95,34 +104,32 @@ def api_error(code: int, message: str) -> str:
     return f'(the API would answer error {code} "{message}")'
 
 
-def is_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
-    except ValueError:  # "http://[" (an unclosed IPv6 address), "http://host:port/"
-        return False
+def finding_problem(finding: Finding) -> ParamProblem:
+    """A contract finding as a problem: a refusal is an error naming the API's answer,
+    advice (the API page is silent on the case) is a warning."""
+    if finding.row is None:
+        return ParamProblem(finding.param, finding.detail, severity="warning")
+    message = f"{finding.detail} {api_error(finding.row.code, finding.api_text())}"
+    return ParamProblem(finding.param, message)
+
+
+def contract_problems(job: str, params: dict[str, Any]) -> Iterator[ParamProblem]:
+    """The API contract's rules for ``job`` (runner/sailthru/contract.py), the same rules the
+    sandbox answers by; values holding ``${{ }}`` wait until they are resolved."""
+    for finding in check_payload(job, params, file_given=False, deferred=is_expression):
+        yield finding_problem(finding)
 
 
 def check_universal(params: dict[str, Any]) -> Iterator[ParamProblem]:
     """``report_email`` and ``postback_url``, which every job type accepts."""
-    email = params.get("report_email")
-    if isinstance(email, str) and not is_expression(email) and not is_valid_email(email):
-        yield ParamProblem(
-            ("report_email",), f"{email!r} is not an email address (write name@example.com)"
-        )
-    url = params.get("postback_url")
-    if isinstance(url, str) and not is_expression(url) and not is_url(url):
-        yield ParamProblem(
-            ("postback_url",),
-            f"{url!r} is not an http(s) URL {api_error(99, 'Invalid URL')}",
-        )
+    for finding in universal_findings(params, deferred=is_expression):
+        yield finding_problem(finding)
 
 
 def check_local_file(
     params: dict[str, Any], name: str, ctx: CheckContext
 ) -> Iterator[ParamProblem]:
-    """A file parameter: it must exist, be readable and fit the 1 GB upload limit.
+    """A file parameter: it must exist, be readable, hold data and fit the 1 GB upload limit.
 
     A path given by an expression is checked just before submission instead.
     """
@@ -131,32 +138,23 @@ def check_local_file(
         return
     path = ctx.manifest_dir / value
     shown = f"{value!r} (relative to {ctx.manifest_dir.as_posix() or '.'})"
+    failed = api_error(UPLOAD_FAILED.code, UPLOAD_FAILED.message)
     try:
         if not path.exists():
-            yield ParamProblem(
-                (name,),
-                f"file {shown} does not exist {api_error(99, 'Failed to upload file')}",
-            )
+            yield ParamProblem((name,), f"file {shown} does not exist {failed}")
             return
         if not path.is_file():
-            yield ParamProblem(
-                (name,), f"{shown} is not a file {api_error(99, 'Failed to upload file')}"
-            )
+            yield ParamProblem((name,), f"{shown} is not a file {failed}")
             return
         size = path.stat().st_size
         with path.open("rb"):
             pass
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        yield ParamProblem(
-            (name,), f"cannot read {shown}: {reason} {api_error(99, 'Failed to upload file')}"
-        )
+        yield ParamProblem((name,), f"cannot read {shown}: {exc.strerror or exc} {failed}")
         return
-    if size > MAX_UPLOAD_BYTES:
-        message = "The size of the file exceeds the maximum upload file size Max upload is 1gb"
-        yield ParamProblem(
-            (name,), f"{shown} is {size / 1024**3:.2f} GB, over 1 GB {api_error(99, message)}"
-        )
+    finding = check_upload_size(size)
+    if finding is not None:
+        yield replace(finding_problem(finding), path=(name,))
 
 
 class StrictParams(JobParams):

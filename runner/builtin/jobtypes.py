@@ -1,20 +1,19 @@
 """The five job types of Sailthru's job API page, registered through ``sailjobs_job_types``.
 
 They use exactly the path a plugin's job type uses: a ``JobType`` subclass from the plugin
-surface (``runner.jobtypes``), returned by the hook. Each check quotes the API error it
-prevents, in the API's own words (typos included).
+surface (``runner.jobtypes``), returned by the hook. Their checks are the API's contract
+(``runner/sailthru/contract.py``), which the sandbox answers by too: an error names the row
+of the API's error table it prevents; a warning marks a case the API page is silent on.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field
 
-from runner.emails import is_valid_email
 from runner.hookspecs import hookimpl
 from runner.jobtypes import (
     EXPORT_OUTPUTS,
@@ -22,43 +21,29 @@ from runner.jobtypes import (
     JobType,
     ParamProblem,
     StrictParams,
-    api_error,
     check_local_file,
-    check_universal,
-    is_url,
+    contract_problems,
+    finding_problem,
 )
-from runner.limits import MAX_DATE_RANGE_DAYS, parse_yyyymmdd, range_days
 from runner.placeholders import is_expression
-
-LIST_DATA_FIELDS = frozenset(
-    {
-        "clicks", "domain", "email_message", "email_status", "email_status_time",
-        "engagement", "first_purchase_time", "geolocation_city", "geolocation_country",
-        "geolocation_state", "geolocation_zip", "largest_purchase_item_price", "last_click",
-        "last_open", "last_pageview", "last_purchase_time", "lifetime_message", "lists",
-        "list_signup", "opens", "optout_time", "pageviews", "profile_created_date",
-        "purchase_count", "purchase_incomplete", "purchase_price", "signup", "top_device",
-        "vars",
-    }
-)  # fmt: skip
-
-
-def _missing_list() -> ParamProblem:
-    return ParamProblem(
-        ("list",),
-        "missing required parameter `list` (the name of the list) "
-        + api_error(2, "Missing required parameter: list"),
-    )
-
+from runner.sailthru.contract import (
+    HASH_ALGOS,
+    LIST_DATA_FIELDS,
+    RANGE_TOO_LONG,
+    check_payload,
+)
 
 # Lets an editor complete the documented field names.
-_FIELDS_SCHEMA: Any = {"propertyNames": {"enum": sorted(LIST_DATA_FIELDS)}}
+_FIELDS_SCHEMA: Any = {"propertyNames": {"examples": sorted(LIST_DATA_FIELDS)}}
 
 
 class ExportListDataParams(StrictParams):
     list: str | None = Field(default=None, description="the name of the list to export")
-    hash_algo: Literal["md5", "sha256"] | None = Field(
-        default=None, description="the hash of the Email Hash column (default md5)"
+    # Text, not an enum: the API's handling of other values is undocumented (a warning).
+    hash_algo: str | None = Field(
+        default=None,
+        description="the hash of the Email Hash column: md5 (the default) or sha256",
+        json_schema_extra={"examples": [*HASH_ALGOS]},
     )
     fields: dict[str, Any] | None = Field(
         default=None,
@@ -77,37 +62,7 @@ class ExportListData(JobType):
     required_params = ("list",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from check_universal(params)
-        if params.get("list") in (None, ""):
-            yield _missing_list()
-        fields = params.get("fields")
-        if isinstance(fields, dict):
-            yield from self._check_fields(fields)
-
-    def _check_fields(self, fields: dict[str, Any]) -> Iterator[ParamProblem]:
-        for key, value in fields.items():
-            if key not in LIST_DATA_FIELDS:
-                close = difflib.get_close_matches(key, sorted(LIST_DATA_FIELDS), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                yield ParamProblem(
-                    ("fields", key),
-                    f"unknown field {key!r}; {hint}fields are the documented names "
-                    "(see `sailjobs schema`) plus a `vars` map",
-                )
-            elif key == "vars":
-                if not isinstance(value, dict):
-                    yield ParamProblem(
-                        ("fields", "vars"),
-                        "`vars` is a map of custom variable names to 1, e.g. {userId: 1}",
-                    )
-                    continue
-                for var, flag in value.items():
-                    if flag not in (0, 1) and not is_expression(flag):
-                        yield ParamProblem(
-                            ("fields", "vars", var), f"expected 1 (export it) or 0, got {flag!r}"
-                        )
-            elif value not in (0, 1) and not is_expression(value):
-                yield ParamProblem(("fields", key), f"expected 1 (export it) or 0, got {value!r}")
+        yield from contract_problems(self.name, params)
 
 
 class ExportPurchaseLogParams(StrictParams):
@@ -126,42 +81,14 @@ class ExportPurchaseLog(JobType):
     splittable = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from check_universal(params)
-        dates: dict[str, date] = {}
-        for key in ("start_date", "end_date"):
-            value = params.get(key)
-            if value in (None, ""):
-                yield ParamProblem(
-                    (key,),
-                    f"missing required parameter `{key}` (yyyymmdd) "
-                    + api_error(18, "Missing required parameter: start_date,end_date"),
-                )
-            elif is_expression(value):
-                continue
-            elif (parsed := parse_yyyymmdd(value)) is None:
-                yield ParamProblem(
-                    (key,),
-                    f"{value!r} is not a yyyymmdd date; write e.g. 20160131 "
-                    + api_error(18, "Invalid start_date/end_date fromat"),
-                )
-            else:
-                dates[key] = parsed
-        if len(dates) < 2:
-            return
-        start, end = dates["start_date"], dates["end_date"]
-        if start > end:
-            yield ParamProblem(
-                ("start_date",),
-                f"start_date {start:%Y%m%d} is after end_date {end:%Y%m%d}; swap them "
-                + api_error(18, "Invalid date range. Start Date canot be later than End Date"),
-            )
-        elif (days := range_days(start, end)) > MAX_DATE_RANGE_DAYS and not ctx.split:
-            yield ParamProblem(
-                ("end_date",),
-                f"the range is {days} days, over {MAX_DATE_RANGE_DAYS}; shorten it or set "
-                "`split: true` on the job to export it in parts "
-                + api_error(18, f"Invalid date range. Up to 31 days allowed but {days} given"),
-            )
+        findings = check_payload(self.name, params, file_given=False, deferred=is_expression)
+        for finding in findings:
+            if finding.row is RANGE_TOO_LONG:
+                if ctx.split:
+                    continue  # the executor exports it in parts of at most 31 days
+                advice = "; shorten it or set `split: true` on the job to export it in parts"
+                finding = replace(finding, detail=finding.detail + advice)
+            yield finding_problem(finding)
 
 
 class ExportScheduledSends(JobType):
@@ -172,7 +99,7 @@ class ExportScheduledSends(JobType):
     produces_export = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from check_universal(params)
+        yield from contract_problems(self.name, params)
 
 
 class ImportParams(StrictParams):
@@ -184,7 +111,7 @@ class ImportParams(StrictParams):
     )
     signup_dates: bool | Literal[0, 1, "0", "1", "true", "false"] | None = Field(
         default=None,
-        description="1 or true: the uploaded CSV's signup_date column sets signup dates",
+        description="1 or true: the imported CSV's signup_date column sets signup dates",
     )
 
 
@@ -196,42 +123,8 @@ class Import(JobType):
     required_params = ("list",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from check_universal(params)
-        if params.get("list") in (None, ""):
-            yield _missing_list()
-        sources = [key for key in ("emails", "url", "file") if params.get(key) not in (None, "")]
-        one_of = "One of the following parameters is required: emails, url, or file"
-        if not sources:
-            yield ParamProblem(
-                ("list",) if "list" in params else (),
-                f"give one of `emails`, `url` or `file` {api_error(99, one_of)}",
-            )
-        elif len(sources) > 1:
-            yield ParamProblem(
-                (sources[1],),
-                f"give exactly one of `emails`, `url` or `file`, not {' and '.join(sources)}",
-            )
-        url = params.get("url")
-        if isinstance(url, str) and url and not is_expression(url) and not is_url(url):
-            yield ParamProblem(
-                ("url",), f"{url!r} is not an http(s) URL {api_error(99, 'Invalid URL')}"
-            )
-        emails = params.get("emails")
-        if isinstance(emails, str) and emails and not is_expression(emails):
-            bad = [e for e in (p.strip() for p in emails.split(",")) if not is_valid_email(e)]
-            if bad:
-                yield ParamProblem(
-                    ("emails",),
-                    f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; "
-                    "`emails` is a comma-separated list of addresses",
-                )
+        yield from contract_problems(self.name, params)
         yield from check_local_file(params, "file", ctx)
-        if params.get("signup_dates") in (True, 1, "1", "true") and "file" not in params:
-            yield ParamProblem(
-                ("signup_dates",),
-                "signup_dates reads the signup_date column of the uploaded `file`; "
-                "give a `file` (a CSV with email and signup_date columns)",
-            )
 
 
 class PurchaseImportParams(StrictParams):
@@ -249,13 +142,7 @@ class PurchaseImport(JobType):
     required_params = ("file",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from check_universal(params)
-        if params.get("file") in (None, ""):
-            yield ParamProblem(
-                ("file",),
-                "missing required parameter `file` (a JSON-lines file of purchases) "
-                + api_error(99, "File Parameter is required"),
-            )
+        yield from contract_problems(self.name, params)
         yield from check_local_file(params, "file", ctx)
 
 

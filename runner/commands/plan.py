@@ -48,6 +48,8 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     except PluginError as exc:
         click.echo(f"sailjobs plan: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
+    for warning in loaded.warnings:
+        click.echo(warning.render(), err=True)
     if output_format == "mermaid":
         click.echo(render_mermaid(the_plan))
         return

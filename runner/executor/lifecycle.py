@@ -211,6 +211,8 @@ def run(
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
     loaded, plan = _load(path_or_loaded, only)
+    for warning in loaded.warnings:
+        progress.message(warning.render(), level="note")  # render() says "warning"
     missing = plan.missing_env(env)
     if missing:
         names = ", ".join(sorted(missing))

@@ -57,9 +57,8 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
-    problems = list(
-        job_type.check(params, CheckContext(manifest_dir=manifest_dir, split=job.spec.split))
-    )
+    checked = job_type.check(params, CheckContext(manifest_dir=manifest_dir, split=job.spec.split))
+    problems = [problem for problem in checked if problem.severity == "error"]
     if problems:
         details = "; ".join(
             f"{'.'.join(str(p) for p in problem.path)}: {problem.message}" for problem in problems

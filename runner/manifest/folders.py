@@ -48,5 +48,5 @@ def validate_file(path: Path, *, deep: bool = False) -> list[Problem]:
     except ManifestError as exc:
         return exc.problems
     if not deep:
-        return []
-    return sorted(check_manifest_files(loaded))
+        return loaded.warnings
+    return sorted(loaded.warnings + check_manifest_files(loaded))

@@ -34,6 +34,9 @@ class LoadedManifest:
     reference_paths: dict[tuple[str, Reference], PathTuple] = field(
         default_factory=dict, repr=False
     )
+    # Problems that do not make it invalid (a case the API page is silent on), shown by
+    # validate, plan and run.
+    warnings: list[Problem] = field(default_factory=list, repr=False)
 
     @property
     def directory(self) -> Path:

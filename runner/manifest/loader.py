@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +345,8 @@ class ManifestLoader:
                 self.add((*base, *path), message, key=key)
         context = CheckContext(manifest_dir=self.path.parent, split=split)
         for problem in job_type.check(params, context):
-            self.add((*base, *problem.path), problem.message)
+            found = self.source.problem((*base, *problem.path), problem.message)
+            self.problems.append(replace(found, severity=problem.severity))
 
     # --- actions ------------------------------------------------------------------------
 
@@ -483,8 +485,9 @@ def load_manifest(
     loader = ManifestLoader(path, document.source, dict(job_types), action_type_map(action_types))
     loaded = loader.load(document.data)
     problems = document.problems + _outside(document.rejected, loader.problems)
-    if problems or loaded is None:
+    if loaded is None or any(problem.is_error for problem in problems):
         raise ManifestError(problems)
+    loaded.warnings = sorted(problems)  # only warnings are left: shown, not refusing
     return loaded
 
 

@@ -24,7 +24,8 @@ _HINTS: dict[int, str] = {
     11: "fix the email address in the job's parameters",
     14: "check the template name",
     15: "check the list name: the account has no such list",
-    18: "use a date the API understands, e.g. YYYY-MM-DD",
+    18: "write the dates as yyyymmdd (e.g. 20160131), the start not after the end, "
+    "at most 31 days apart",
     43: "the API's per-minute rate limit was hit; wait a minute or lower the run's concurrency",
     99: "fix the job's parameters as the message says",
 }

@@ -105,7 +105,7 @@ class SandboxApp:
                 raise api_error(errors.UNKNOWN_ENDPOINT, endpoint=endpoint)
             fault = self.faults.take(FAIL, method, path)
             if fault is not None:
-                raise ApiError(fault.status, 9, errors.INTERNAL_ERROR[2])
+                raise ApiError(fault.status, 9, errors.INTERNAL_ERROR.message)
             if self.faults.take(THROTTLE, method, path):
                 rate = self.limiter.throttled(endpoint, method)
                 raise api_error(errors.RATE_LIMITED, method=method, endpoint=endpoint)
@@ -128,7 +128,7 @@ class SandboxApp:
         except DroppedConnection:
             raise
         except StoreClosed:  # a request still in flight when the sandbox stopped: not a bug
-            status, body = 503, ApiError(503, 9, errors.INTERNAL_ERROR[2]).body()
+            status, body = 503, ApiError(503, 9, errors.INTERNAL_ERROR.message).body()
         except Exception:
             log.exception("sandbox bug on %s %s", method, path)
             status, body = 500, api_error(errors.INTERNAL_ERROR).body()

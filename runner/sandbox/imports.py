@@ -17,15 +17,15 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 
 from runner.emails import is_valid_email
 from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
-from runner.sandbox import errors
+from runner.sailthru import contract
+from runner.sailthru.contract import check_payload, check_upload_size, first_refusal
 from runner.sandbox.dates import parse_datetime
-from runner.sandbox.errors import api_error
+from runner.sandbox.errors import api_error, refuse
 from runner.sandbox.jobs import (
     IMPORT_POOL,
     Accepted,
@@ -55,18 +55,11 @@ def check_upload(payload: dict[str, Any], upload: Upload | None, required: bool)
     """The file rows of the error table, for jobs that take a ``file`` part."""
     if upload is None:
         if payload.get("file") not in (None, ""):
-            raise api_error(errors.FILE_NOT_SET)  # named in json, but no part came
+            raise api_error(contract.FILE_NOT_SET)  # named in json, but no part came
         if required:
-            raise api_error(errors.FILE_REQUIRED)
+            raise api_error(contract.FILE_REQUIRED)
         return
-    if upload.size == 0:
-        raise api_error(errors.FILE_SIZE_UNKNOWN)
-
-
-def check_url(url: Any) -> None:
-    parts = urlsplit(str(url).strip()) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise api_error(errors.INVALID_URL)
+    refuse(check_upload_size(upload.size))
 
 
 class ListImport(JobKind):
@@ -74,18 +67,9 @@ class ListImport(JobKind):
     pool = IMPORT_POOL
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        name = payload.get("list")
-        if name is None:
-            raise api_error(errors.MISSING_LIST)
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise api_error(errors.INVALID_LIST_NAME)
+        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
         check_upload(payload, upload, required=False)
-        emails = payload.get("emails")
-        url = payload.get("url")
-        if upload is None and emails in (None, "", []) and url in (None, ""):
-            raise api_error(errors.IMPORT_SOURCE_REQUIRED)
-        if url not in (None, ""):
-            check_url(url)
+        name = payload["list"]
         return Accepted(f"List Import: {name}", {"list": name})
 
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
@@ -142,7 +126,7 @@ def fetch_url(url: str, env: JobEnv) -> Path:
                     env.check_stopping()
                     size += len(chunk)
                     if size > env.max_upload:
-                        raise JobFailed(errors.FILE_TOO_LARGE[2])
+                        raise JobFailed(contract.FILE_TOO_LARGE.message)
                     sink.write(chunk)
     except requests.RequestException as error:
         remove_quietly(path)
@@ -209,6 +193,7 @@ class PurchaseImport(JobKind):
     pool = IMPORT_POOL
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
+        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
         check_upload(payload, upload, required=True)
         return Accepted("Purchase Import")
 

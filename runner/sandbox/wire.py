@@ -23,6 +23,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wsgi import get_input_stream
 
+from runner.sailthru import contract
 from runner.sandbox import errors
 from runner.sandbox.errors import ApiError, api_error
 
@@ -86,20 +87,20 @@ def read_request(
     if content_type == "multipart/form-data":
         request.multipart = True
         if length is not None and length > max_upload + MAX_FORM_BYTES:
-            raise api_error(errors.FILE_TOO_LARGE)
+            raise api_error(contract.FILE_TOO_LARGE)
         boundary = options.get("boundary", "").encode("latin-1")
         if not boundary:
-            raise api_error(errors.UPLOAD_FAILED)
+            raise api_error(contract.UPLOAD_FAILED)
         stream = get_input_stream(environ, safe_fallback=True)
         fields, request.upload = _read_multipart(stream, boundary, upload_dir, max_upload)
         request.params.update(fields)
     else:
         if length is not None and length > MAX_FORM_BYTES:
-            raise api_error(errors.FILE_TOO_LARGE)
+            raise api_error(contract.FILE_TOO_LARGE)
         stream = get_input_stream(environ, safe_fallback=True)
         body = stream.read(MAX_FORM_BYTES + 1)
         if len(body) > MAX_FORM_BYTES:
-            raise api_error(errors.FILE_TOO_LARGE)
+            raise api_error(contract.FILE_TOO_LARGE)
         request.params.update(parse_query(body))
     return request
 
@@ -215,11 +216,11 @@ class _MultipartReader:
         if to_file and self.upload is not None:
             self.upload.size += len(data)
             if self.upload.size > self.max_upload:
-                raise api_error(errors.FILE_TOO_LARGE)
+                raise api_error(contract.FILE_TOO_LARGE)
             self.sink.write(data)
         elif isinstance(self.current, Field):
             if len(self.text) + len(data) > MAX_FORM_BYTES:
-                raise api_error(errors.FILE_TOO_LARGE)
+                raise api_error(contract.FILE_TOO_LARGE)
             self.text.extend(data)
         if not more_data:
             if isinstance(self.current, Field) and not to_file:
@@ -249,7 +250,7 @@ def _read_multipart(
         raise
     except (ValueError, AttributeError, RequestEntityTooLarge, OSError) as error:
         reader.abandon()
-        raise api_error(errors.UPLOAD_FAILED) from error
+        raise api_error(contract.UPLOAD_FAILED) from error
     reader.close()
     return reader.fields, reader.upload
 

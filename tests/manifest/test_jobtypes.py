@@ -13,13 +13,23 @@ from runner.builtin.jobtypes import (
     Import,
     PurchaseImport,
 )
-from runner.jobtypes import EXPORT_OUTPUTS, MAX_UPLOAD_BYTES, CheckContext
-from runner.limits import parse_yyyymmdd
+from runner.jobtypes import EXPORT_OUTPUTS, CheckContext
+from runner.limits import MAX_UPLOAD_BYTES, parse_yyyymmdd
+
+
+def problems(job_type, params, tmp_path=Path("."), split=False, severity="error"):
+    ctx = CheckContext(manifest_dir=tmp_path, split=split)
+    found = job_type.check(params, ctx)
+    return [(".".join(map(str, p.path)), p.message) for p in found if p.severity == severity]
 
 
 def messages(job_type, params, tmp_path=Path("."), split=False):
-    ctx = CheckContext(manifest_dir=tmp_path, split=split)
-    return [(".".join(map(str, p.path)), p.message) for p in job_type.check(params, ctx)]
+    """The errors: what refuses the job."""
+    return problems(job_type, params, tmp_path, split)
+
+
+def warnings(job_type, params, tmp_path=Path(".")):
+    return problems(job_type, params, tmp_path, severity="warning")
 
 
 def test_the_five_job_types_are_registered_through_the_hook():
@@ -48,18 +58,31 @@ def test_missing_list_is_error_2():
     assert messages(ExportListData(), {}) == [
         (
             "list",
-            "missing required parameter `list` (the name of the list) (the API would answer "
+            "add `list`, the name of the list to export (the API would answer "
             'error 2 "Missing required parameter: list")',
         )
     ]
     assert any(path == "list" for path, _ in messages(Import(), {"emails": "a@example.com"}))
 
 
-def test_fields_only_documented_names_plus_vars():
-    found = messages(
-        ExportListData(),
-        {"list": "L", "fields": {"opens": 1, "opns": 1, "vars": {"userId": 1, "x": 2}}},
-    )
+def test_an_empty_import_list_name_is_error_99_as_the_api_answers():
+    for name in ("", "   "):
+        found = messages(Import(), {"list": name, "emails": "a@example.com"})
+        assert found == [
+            (
+                "list",
+                "the list name is empty; name the list "
+                '(the API would answer error 99 "Invalid list name:")',
+            )
+        ]
+    long_name = "L" * 300  # no length limit is documented: nothing to refuse
+    assert problems(Import(), {"list": long_name, "emails": "a@example.com"}) == []
+
+
+def test_fields_outside_the_documented_names_are_warnings():
+    params = {"list": "L", "fields": {"opens": 1, "opns": 1, "vars": {"userId": 1, "x": 2}}}
+    assert messages(ExportListData(), params) == []  # the API page is silent: not refused
+    found = warnings(ExportListData(), params)
     assert [path for path, _ in found] == ["fields.opns", "fields.vars.x"]
     assert "did you mean 'opens'?" in found[0][1]
 
@@ -116,17 +139,24 @@ def test_parse_yyyymmdd():
 def test_import_needs_exactly_one_source_and_valid_values():
     one_of = "One of the following parameters is required: emails, url, or file"
     assert messages(Import(), {"list": "L"})[0][1].endswith(f'error 99 "{one_of}")')
-    two = messages(Import(), {"list": "L", "emails": "a@example.com", "url": "https://x.io/a"})
-    assert two == [("url", "give exactly one of `emails`, `url` or `file`, not emails and url")]
+    two = {"list": "L", "emails": "a@example.com", "url": "https://x.io/a"}
+    assert messages(Import(), two) == []  # the page is silent on two sources: a warning
+    assert warnings(Import(), two)[0][1].startswith(
+        "give one of `emails`, `url` or `file`, not emails and url"
+    )
     bad_url = messages(Import(), {"list": "L", "url": "ftp://x.io/a.csv"})
     assert bad_url[0][1].endswith('error 99 "Invalid URL")')
     assert messages(Import(), {"list": "L", "emails": "a@example.com, b@example.org"}) == []
-    assert "not email addresses" in messages(Import(), {"list": "L", "emails": "a@x;b"})[0][1]
+    assert "not email addresses" in warnings(Import(), {"list": "L", "emails": "a@x;b"})[0][1]
 
 
-def test_signup_dates_needs_the_uploaded_file():
-    found = messages(Import(), {"list": "L", "emails": "a@example.com", "signup_dates": True})
+def test_signup_dates_reads_a_csv_from_a_file_or_a_url():
+    found = warnings(Import(), {"list": "L", "emails": "a@example.com", "signup_dates": True})
     assert found[0][0] == "signup_dates"
+    # The page's own example: a url with signup_dates 1.
+    seed_example = {"list": "My List", "url": "https://www.example.com/feed/ourfeed"}
+    assert problems(Import(), {**seed_example, "signup_dates": 1}) == []
+    assert warnings(Import(), {**seed_example, "signup_dates": 1}) == []
 
 
 def test_files_relative_to_the_manifest_folder(tmp_path: Path):
@@ -167,11 +197,12 @@ def test_unreadable_files_are_rejected(tmp_path: Path):
     assert found[0][1].startswith("cannot read")
 
 
-def test_universal_parameters():
-    found = messages(
-        ExportListData(), {"list": "L", "report_email": "nope", "postback_url": "hooks/x"}
-    )
+def test_universal_parameters_are_warned_about_not_refused():
+    params = {"list": "L", "report_email": "nope", "postback_url": "hooks/x"}
+    assert messages(ExportListData(), params) == []
+    found = warnings(ExportListData(), params)
     assert [path for path, _ in found] == ["report_email", "postback_url"]
+    assert "Invalid URL" not in found[1][1]  # the page ties error 99 to the import's url only
 
 
 @pytest.mark.parametrize("url", ["http://[", "https://[::1/list.csv", "http://host:port/x"])

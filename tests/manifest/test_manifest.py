@@ -128,9 +128,10 @@ def test_every_problem_in_one_pass(write, test_actions):
         """
     )
     assert problems_of(path) == [
-        "4:3: jobs.a.list: missing required parameter `list` (the name of the list) "
+        "4:3: jobs.a.list: add `list`, the name of the list to export "
         '(the API would answer error 2 "Missing required parameter: list")',
-        "6:16: jobs.a.hash_algo: expected 'md5' or 'sha256', got 'sha1'",
+        "6:16: warning: jobs.a.hash_algo: 'sha1' is not a documented hash_algo (md5, the "
+        "default, or sha256); what the API does with it is undocumented",
         "7:3: jobs.b: dependency cycle: b (line 7) -> c (line 11) -> b (line 7); remove one of "
         "these needs or output references",
         "14:16: jobs.c.needs[1]: needs unknown job 'ghost'; jobs: a, b, c",
@@ -219,6 +220,8 @@ def test_the_error_lists_problems_sorted_by_position(write):
         jobs:
           b:
             job: export_purchase_log
+          c:
+            job: import
           a:
             job: nope
         """
@@ -227,7 +230,7 @@ def test_the_error_lists_problems_sorted_by_position(write):
         load_manifest(path)
     lines = [(p.line, p.col) for p in caught.value.problems]
     assert lines == sorted(lines)
-    assert len(lines) == 3
+    assert len(lines) == 4
 
 
 def test_vars_may_only_read_env_and_run(write):
