@@ -75,6 +75,7 @@ FILE_TOO_LARGE = ErrorRow(
 UPLOAD_FAILED = ErrorRow(400, 99, "Failed to upload file", FILE_JOBS)
 FILE_SIZE_UNKNOWN = ErrorRow(400, 99, "Unable to determine the size of the file", FILE_JOBS)
 FILE_NOT_SET = ErrorRow(400, 99, "File not set", FILE_JOBS)
+INVALID_JSON = ErrorRow(400, 99, "Invalid JSON provided")  # the page names no job: any
 
 ERROR_TABLE: Final = (
     MISSING_LIST,
@@ -91,6 +92,7 @@ ERROR_TABLE: Final = (
     UPLOAD_FAILED,
     FILE_SIZE_UNKNOWN,
     FILE_NOT_SET,
+    INVALID_JSON,
 )
 
 # export_list_data's ``fields``, as the page lists them.

@@ -25,7 +25,6 @@ class ApiError(Exception):
 
 
 # Errors of the wire format (reference/sailthru-api.md §2) and of the sandbox's own checks.
-INVALID_JSON = ErrorRow(400, 99, "Invalid JSON provided")
 UNSUPPORTED_METHOD = ErrorRow(405, 1, "Unsupported HTTP method")
 INVALID_API_KEY = ErrorRow(401, 3, "Invalid API key")
 BAD_SIGNATURE = ErrorRow(401, 5, "Signature hash does not match")

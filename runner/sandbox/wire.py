@@ -69,7 +69,7 @@ def parse_query(raw: bytes) -> dict[str, str]:
     except UnicodeDecodeError as error:
         raise api_error(errors.INVALID_UTF8) from error
     except ValueError as error:  # too many fields
-        raise api_error(errors.INVALID_JSON) from error
+        raise api_error(contract.INVALID_JSON) from error
     return dict(pairs)
 
 
@@ -111,9 +111,9 @@ def decode_payload(request: ApiRequest) -> Any:
         try:
             payload = json.loads(request.params["json"])
         except ValueError as error:
-            raise api_error(errors.INVALID_JSON) from error
+            raise api_error(contract.INVALID_JSON) from error
         if payload is not None and not isinstance(payload, dict):
-            raise api_error(errors.INVALID_JSON)
+            raise api_error(contract.INVALID_JSON)
         return payload
     return _unflatten(
         {k: v for k, v in request.params.items() if k not in {"api_key", "sig", "format"}}
