@@ -134,9 +134,7 @@ def _merge(total: ScanResult, part: ScanResult, max_problems: int) -> None:
     for warning in part.warnings.values():
         shift = total.physical_lines
         total.count_warning(
-            replace(
-                warning, line=warning.line + shift, last_line=warning.last_line + shift
-            )
+            replace(warning, line=warning.line + shift, last_line=warning.last_line + shift)
         )
     total.lines += part.lines
     total.physical_lines += part.physical_lines

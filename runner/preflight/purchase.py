@@ -212,12 +212,12 @@ def check_purchase_batch(
                 continue
             purchase = decoded
         keys = purchase.purchase_keys
-        extid = keys.extid if keys and keys.extid is not UNSET else purchase.extid
-        if extid is UNSET or (keys and purchase.extid is not UNSET):  # rare: look closer
-            found = _extid_problems(purchase)
-            problems += [(index, problem) for problem in found]
-            if extid is UNSET:
+        extid = keys.extid if keys else UNSET
+        if extid is UNSET or purchase.extid is not UNSET:  # rare: a top-level extid, or none
+            problems += [(index, problem) for problem in _extid_problems(purchase)]
+            if (either := purchase_extid(purchase)) is None:
                 continue
+            extid = either
         indexes.append(index)
         emails.append(purchase.email)
         extids.append(extid)
@@ -468,7 +468,9 @@ def _explain_validation(message: str, data: dict[str, Any]) -> PurchaseProblem:
     segments = _parse_path(at["path"]) if at else []
     head = message[: at.start()] if at else message
     if found := _MISSING.match(head):
-        return PurchaseProblem(_render_path([*segments, found["field"]]), "required field is missing")
+        return PurchaseProblem(
+            _render_path([*segments, found["field"]]), "required field is missing"
+        )
     if found := _UNKNOWN.match(head):  # set aside before decoding: only a bug comes here
         path = _render_path([*segments, found["field"]])
         allowed = ", ".join(_allowed_fields(segments))

@@ -105,7 +105,9 @@ class ScanResult:
             self.warnings.setdefault(kind, FileWarning(warning.line, "", _OTHER_MESSAGE, 0))
         tally = self.warnings.get(kind)
         if tally is None:
-            self.warnings[kind] = tally = FileWarning(warning.line, warning.path, warning.message, 0)
+            self.warnings[kind] = tally = FileWarning(
+                warning.line, warning.path, warning.message, 0
+            )
         if tally.last_line == warning.last_line:
             return  # the same line again (another item of it)
         tally.lines += warning.lines

@@ -256,7 +256,7 @@ def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
             except PurchaseFormatError as error:
                 raise JobFailed(f"Line {number}: {error.problem.render()}") from error
             moment = parse_datetime(purchase["date"])
-            if moment is None:  # the purchase API page's own form: 2010-02-14 9:30:00 America/New_York
+            if moment is None:  # the purchase API page's form: 2010-02-14 9:30:00 America/New_York
                 local, _, zone = purchase["date"].rpartition(" ")
                 try:
                     moment = datetime.strptime(local, "%Y-%m-%d %H:%M:%S")

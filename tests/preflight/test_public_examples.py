@@ -64,7 +64,9 @@ def purchase_log(
 def test_each_public_example_imports_on_the_sandbox(sandbox: Any) -> None:
     client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
     for name in sorted(EXAMPLES):
-        answer = client.api_post("job", {"job": "purchase_import", "file": str(DATA / name)}, ["file"])
+        answer = client.api_post(
+            "job", {"job": "purchase_import", "file": str(DATA / name)}, ["file"]
+        )
         assert answer.is_ok(), answer.get_body()
         job = wait_for_job(sandbox, answer.get_body()["job_id"])
         assert job["status"] == "completed", (name, job)
