@@ -86,7 +86,9 @@ def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:
             f"pre-flight check refused the file: {'; '.join(bad)} (fix the file, or set "
             "`preflight: warn` on the job to submit it anyway)"
         )
-    return [f"pre-flight: {summary}" for summary in bad]
+    # What the API is not documented to refuse: shown, one line per kind, never blocking.
+    notes = [line for report in reports for line in report.warning_lines()]
+    return [f"pre-flight: {text}" for text in [*bad, *notes]]
 
 
 def seconds(value: timedelta | float | None) -> float:

@@ -26,7 +26,7 @@ from runner.limits import MAX_UPLOAD_BYTES
 from runner.placeholders import is_expression
 from runner.preflight.csvfiles import CsvHeaderError, scan_emails_file, scan_signup_dates_file
 from runner.preflight.pool import scan_lines
-from runner.preflight.scan import BOM, DuplicateCounter, FileProblem, ScanResult
+from runner.preflight.scan import BOM, DuplicateCounter, FileProblem, FileWarning, ScanResult
 
 if TYPE_CHECKING:
     from runner.problems import Problem
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FileKind",
     "FileProblem",
+    "FileWarning",
     "PreflightReport",
     "check_file",
     "check_job_files",
@@ -55,7 +56,9 @@ _PEEK_BYTES: Final = 64 << 10
 @dataclass
 class PreflightReport:
     """The outcome of checking one file. ``ok`` is False when any line is invalid or the file
-    itself cannot be used; duplicates are reported but do not make a file fail."""
+    itself cannot be used; duplicates and ``warnings`` (what the API is not documented to
+    refuse, one entry per kind with its count of lines) are reported but do not make a file
+    fail."""
 
     file: Path
     kind: str
@@ -64,6 +67,8 @@ class PreflightReport:
     duplicates: int = 0
     problems: list[FileProblem] = field(default_factory=list)  # the first ``max_problems``
     param: str = "file"  # the job parameter that names the file
+    warnings: list[FileWarning] = field(default_factory=list)
+    name: str = ""  # the file as the manifest names it, for messages; ``file`` if empty
 
     @property
     def ok(self) -> bool:
@@ -84,7 +89,15 @@ class PreflightReport:
             text += f"; {self.duplicates:,} {one if self.duplicates == 1 else many}"
             if self.kind != "purchases":
                 text += " (compared without case)"
+        if self.warnings:
+            count = sum(warning.lines for warning in self.warnings)
+            text += f"; {count:,} warning{'s' * (count != 1)} (first: {self.warnings[0].render()})"
         return text
+
+    def warning_lines(self) -> list[str]:
+        """Each kind of warning on one line, ``data.jsonl:3: path: message; N more lines …``."""
+        name = self.name or str(self.file)
+        return [warning.render(name) for warning in self.warnings]
 
     def render(self) -> str:
         """The file, the summary, then each of the first problems on its own line."""
@@ -93,6 +106,7 @@ class PreflightReport:
             lines += [f"  {problem.render()}" for problem in self.problems]
             if self.invalid > len(self.problems):
                 lines.append(f"  … and {self.invalid - len(self.problems):,} more")
+        lines += [f"  warning: {warning.render()}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -125,6 +139,7 @@ def check_file(
     finally:
         duplicates.close()
     report.lines, report.invalid, report.problems = result.lines, result.invalid, result.problems
+    report.warnings = list(result.warnings.values())
     if report.lines == 0 and not report.problems:
         report.problems.append(FileProblem(0, "", "the file has no data lines; nothing to import"))
     return report
@@ -226,7 +241,7 @@ def check_job_files(
         report = check_file(
             kind, Path(manifest_dir) / value, max_problems=max_problems, workers=workers
         )
-        report.param = param
+        report.param, report.name = param, value
         reports.append(report)
     return reports
 
@@ -236,7 +251,8 @@ def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Pro
     ``preflight`` is not ``off``. A failing file becomes Problems at its parameter: the
     summary (totals and the first problem), then each further problem of the first ten.
     With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
-    run would report them and submit anyway."""
+    run would report them and submit anyway. The file's own warnings (bounded: one per kind,
+    with a count) are warnings in every mode but ``off``."""
     problems = []
     for job_id, spec in loaded.manifest.jobs.items():
         mode = getattr(spec, "preflight", "on")
@@ -244,9 +260,11 @@ def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Pro
             continue
         severity = "warning" if mode == "warn" else "error"
         for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
+            path = ("jobs", job_id, report.param)
+            notes = [loaded.problem(path, line) for line in report.warning_lines()]
+            problems += [replace(note, severity="warning") for note in notes]
             if report.ok:
                 continue
-            path = ("jobs", job_id, report.param)
             found = [loaded.problem(path, report.summary())]
             if report.invalid:  # else the one problem is about the whole file
                 found += [loaded.problem(path, more.render()) for more in report.problems[1:]]

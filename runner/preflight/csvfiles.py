@@ -88,10 +88,16 @@ def scan_emails_file(
             duplicates=duplicates,
         )
     if "email" not in names:
+        # Refused, not warned: the job would "complete" having imported nobody.
         found = ", ".join(preview(name, 30) for name in header)
+        hint = (
+            " (an export_list_data file holds hashes, not addresses: it cannot feed an import)"
+            if "email hash" in names
+            else ""
+        )
         raise CsvHeaderError(
-            f'the CSV header has no "email" column (found {found}); '
-            'name the column of addresses "email"'
+            f'the CSV header has no "email" column (found {found}), so the import would add '
+            f'nobody{hint}; name the column of addresses "email"'
         )
     column = names.index("email")
     result = ScanResult()

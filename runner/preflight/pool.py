@@ -18,6 +18,7 @@ import subprocess
 import sys
 from array import array
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,11 @@ def _merge(total: ScanResult, part: ScanResult, max_problems: int) -> None:
             break
         line = problem.line + total.physical_lines
         total.problems.append(FileProblem(line, problem.path, problem.message))
+    for warning in part.warnings.values():
+        shift = total.physical_lines
+        total.count_warning(
+            replace(warning, line=warning.line + shift, last_line=warning.last_line + shift)
+        )
     total.lines += part.lines
     total.physical_lines += part.physical_lines
     total.invalid += part.invalid

@@ -11,6 +11,7 @@ counter, which spills its 8-byte hashes to disk past a threshold.
 from __future__ import annotations
 
 import itertools
+import re
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
@@ -43,6 +44,39 @@ class FileProblem:
         return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
+MAX_WARNING_KINDS: Final = 20  # distinct warnings kept per file; the rest are counted together
+_INDEX: Final = re.compile(r"\[\d+\]")
+
+
+@dataclass
+class FileWarning:
+    """One kind of warning in a checked file (the same message at the same field, list
+    indexes aside): where it first shows, and on how many lines."""
+
+    line: int
+    path: str
+    message: str
+    lines: int = 1
+    last_line: int = 0  # so that two items of one line count that line once
+
+    def render(self, file_name: str = "") -> str:
+        """``data.jsonl:3: items[0].colour: …; 41 more lines with the same warning``."""
+        if file_name:
+            where = f"{file_name}:{self.line}: " if self.line else f"{file_name}: "
+            text = f"{where}{self.path}: {self.message}" if self.path else where + self.message
+        else:
+            text = FileProblem(self.line, self.path, self.message).render()
+        more = self.lines - 1
+        if more:
+            text += f"; {more:,} more line{'s' * (more != 1)} with the same warning"
+        return text
+
+
+def warning_kind(path: str, message: str) -> tuple[str, str]:
+    """What makes two warnings the same: ``items[0].colour`` and ``items[3].colour`` are."""
+    return _INDEX.sub("[]", path), message
+
+
 @dataclass
 class ScanResult:
     """What one range (or a whole file) yielded; line numbers relative to its first line."""
@@ -52,11 +86,36 @@ class ScanResult:
     invalid: int = 0
     problems: list[FileProblem] = field(default_factory=list)
     keys: array = field(default_factory=lambda: array("Q"))  # hashes for duplicate counting
+    # Bounded: one entry per kind of warning (MAX_WARNING_KINDS at most), each with a count.
+    warnings: dict[tuple[str, str], FileWarning] = field(default_factory=dict)
 
     def add_problem(self, line: int, path: str, message: str, max_problems: int) -> None:
         self.invalid += 1
         if len(self.problems) < max_problems:
             self.problems.append(FileProblem(line, path, message))
+
+    def add_warning(self, line: int, path: str, message: str) -> None:
+        self.count_warning(FileWarning(line, path, message, 1, line))
+
+    def count_warning(self, warning: FileWarning) -> None:
+        """Add a warning, or the tally of one from a later range of the file (lines shifted)."""
+        kind = warning_kind(warning.path, warning.message)
+        if kind not in self.warnings and len(self.warnings) >= MAX_WARNING_KINDS:
+            kind = _OTHER_KINDS  # one catch-all, so that memory stays bounded
+            self.warnings.setdefault(kind, FileWarning(warning.line, "", _OTHER_MESSAGE, 0))
+        tally = self.warnings.get(kind)
+        if tally is None:
+            self.warnings[kind] = tally = FileWarning(
+                warning.line, warning.path, warning.message, 0
+            )
+        if tally.last_line == warning.last_line:
+            return  # the same line again (another item of it)
+        tally.lines += warning.lines
+        tally.last_line = warning.last_line
+
+
+_OTHER_KINDS: Final = ("", "")
+_OTHER_MESSAGE: Final = f"warnings of other kinds (only the first {MAX_WARNING_KINDS} are listed)"
 
 
 def key_hash(value: bytes | str) -> int:
@@ -140,7 +199,12 @@ def scan_purchase_range(path: str, start: int, end: int | None, max_problems: in
                 batch[0] = batch[0][3:]
             extids, problems = check_purchase_batch(batch)
             for index, problem in problems:
-                result.add_problem(number + index + 1, problem.path, problem.message, max_problems)
+                if problem.is_error:
+                    result.add_problem(
+                        number + index + 1, problem.path, problem.message, max_problems
+                    )
+                else:
+                    result.add_warning(number + index + 1, problem.path, problem.message)
             keys.extend([hash(extid) & _HASH_MASK for extid in extids])
             number += len(batch)
     result.lines = result.physical_lines = number

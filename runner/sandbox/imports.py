@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -240,6 +241,13 @@ def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
             except PurchaseFormatError as error:
                 raise JobFailed(f"Line {number}: {error.problem.render()}") from error
             moment = parse_datetime(purchase["date"])
+            if moment is None:  # the purchase API page's form: 2010-02-14 9:30:00 America/New_York
+                local, _, zone = purchase["date"].rpartition(" ")
+                try:
+                    moment = datetime.strptime(local, "%Y-%m-%d %H:%M:%S")
+                    moment = moment.replace(tzinfo=ZoneInfo(zone))
+                except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+                    moment = None
             if moment is None:
                 raise JobFailed(f"Line {number}: date: {purchase['date']!r} is not a date")
             yield purchase_row(purchase, moment)
@@ -251,8 +259,10 @@ def purchase_row(purchase: dict[str, Any], moment: datetime) -> tuple[object, ..
     adjustments = sum(line["price"] for line in purchase.get("adjustments", []))
     email = purchase["email"].strip().lower()
     moment = moment.astimezone(UTC)
+    # The seed's purchase_keys.extid, else the top-level extid the Python client sends.
+    extid = (purchase.get("purchase_keys") or {}).get("extid", purchase.get("extid"))
     return (
-        str(purchase["purchase_keys"]["extid"]),
+        str(extid),
         email,
         hashlib.md5(email.encode("utf-8")).hexdigest(),
         rfc2822(moment),

@@ -17,6 +17,8 @@ from runner.preflight.purchase import (
     check_purchase_batch,
     check_purchase_line,
     parse_purchase_line,
+    purchase_extid,
+    purchase_line_problems,
     purchase_to_dict,
 )
 
@@ -102,11 +104,20 @@ def test_job_api_example_lines_are_valid() -> None:
             "expected an integer number of cents, got -50.5",
         ),
         (lambda d: d["items"][0].update(title=""), "items[0].title", "must not be empty"),
-        (lambda d: d.update(itemz=[]), "itemz", "unknown field; allowed here: email, date"),
+        (lambda d: d["items"][0].update(qty="1.5"), "items[0].qty", 'got "1.5"'),
+        (lambda d: d["items"][0].update(tags="shoes,black"), "items[0].tags", "expected a list"),
+        (lambda d: d["items"][0].update(tags=[1]), "items[0].tags[0]", "expected a string"),
+        (lambda d: d["items"][0].update(vars=[]), "items[0].vars", "expected an object"),
+        (lambda d: d.update(vars="x"), "vars", "expected an object"),
+        (lambda d: d.pop("email"), "email", "required field is missing"),
+        (lambda d: d.pop("items"), "items", "required field is missing"),
+        (lambda d: d["items"][0].pop("id"), "items[0].id", "required field is missing"),
+        (lambda d: d["items"][0].pop("title"), "items[0].title", "required field is missing"),
+        # an unknown field is set aside, so the error after it is still found
         (
-            lambda d: d["items"][0].update(colour="red"),
-            "items[0].colour",
-            "unknown field; allowed here: qty, title, price",
+            lambda d: d.update(itemz=[], date=20160601),
+            "date",
+            "expected a string, got 20160601",
         ),
     ],
 )
@@ -146,6 +157,62 @@ def test_realtime_only_fields_are_forbidden(field: str) -> None:
 )
 def test_lines_that_are_not_one_json_object(line: bytes, message: str) -> None:
     assert check_purchase_line(line) == PurchaseProblem("", message)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        (lambda d: d.update(itemz=[]), "itemz", "unknown field, not in Sailthru's purchase API"),
+        (lambda d: d["items"][0].update(colour="red"), "items[0].colour", "known here: qty, title"),
+        (lambda d: d["purchase_keys"].update(sid="x"), "purchase_keys.sid", "known here: extid"),
+        (lambda d: d["items"][0].update(images={"zoom": {}}), "items[0].images.zoom", "full"),
+        (lambda d: d["items"][0].update(qty="2"), "items[0].qty", "a string of digits"),
+        (lambda d: d["items"][0].update(price="4000"), "items[0].price", "a string of digits"),
+        (lambda d: d.update(extid="other"), "extid", "differs from purchase_keys.extid"),
+    ],
+)
+def test_what_the_api_is_not_documented_to_refuse_is_a_warning(
+    change: Callable[[dict[str, Any]], object], path: str, message: str
+) -> None:
+    line = line_with(change)
+    assert check_purchase_line(line) is None
+    [warning] = purchase_line_problems(line)
+    assert (warning.path, warning.severity) == (path, "warning")
+    assert message in warning.message
+    assert parse_purchase_line(line).items  # and the sandbox imports it
+
+
+def test_digit_strings_are_read_as_numbers() -> None:
+    line = line_with(lambda d: d["items"][0].update(qty="2", price="4000"))
+    item = parse_purchase_line(line).items[0]
+    assert (item.qty, item.price) == (2, 4000)
+
+
+def test_unknown_fields_are_left_out_of_the_parsed_purchase() -> None:
+    line = line_with(lambda d: (d.update(currency="USD"), d["items"][0].update(sku="X")))
+    data = purchase_to_dict(parse_purchase_line(line))
+    assert "currency" not in data and "sku" not in data["items"][0]
+
+
+def test_a_top_level_extid_is_the_python_clients_form() -> None:
+    # sailthru-python-client: purchase(email, items, ..., extid="order-9") puts extid at the top
+    line = line_with(lambda d: (d.pop("purchase_keys"), d.update(extid="order-9")))
+    assert purchase_line_problems(line) == []
+    assert purchase_extid(parse_purchase_line(line)) == "order-9"
+    extids, problems = check_purchase_batch([line.rstrip(b"\n")])
+    assert (extids, problems) == (["order-9"], [])
+
+
+def test_an_extid_in_neither_place_is_refused() -> None:
+    line = line_with(lambda d: d.update(purchase_keys={}))
+    problem = check_purchase_line(line)
+    assert problem is not None and problem.path == "purchase_keys.extid"
+    assert "top-level extid" in problem.message
+
+
+def test_forbidden_fields_are_refused_even_beside_unknown_ones() -> None:
+    problem = check_purchase_line(line_with(lambda d: d.update(colour="red", incomplete=1)))
+    assert problem is not None and problem.path == "incomplete"
 
 
 def test_crlf_and_bom_are_tolerated() -> None:
