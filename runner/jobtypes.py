@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runner.limits import MAX_UPLOAD_BYTES as MAX_UPLOAD_BYTES  # for plugins checking files
 from runner.placeholders import is_expression
 from runner.sailthru.contract import (
     UPLOAD_FAILED,
@@ -154,7 +155,7 @@ def check_local_file(
         return
     finding = check_upload_size(size)
     if finding is not None:
-        yield replace(finding_problem(finding), path=(name,))
+        yield finding_problem(replace(finding, param=(name,), detail=f"{shown}: {finding.detail}"))
 
 
 class StrictParams(JobParams):

@@ -203,7 +203,9 @@ def first_refusal(findings: list[Finding]) -> Finding | None:
 def check_upload_size(size: int, max_bytes: int = MAX_UPLOAD_BYTES) -> Finding | None:
     """An uploaded file's size against the page's rows (empty, or over 1 GB)."""
     if size == 0:
-        return Finding(("file",), "the file is empty; give a file with data", FILE_SIZE_UNKNOWN)
+        return Finding(
+            ("file",), "the file is empty; there is nothing to import", FILE_SIZE_UNKNOWN
+        )
     if size > max_bytes:
         return Finding(
             ("file",),

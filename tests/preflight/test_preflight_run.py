@@ -21,8 +21,12 @@ BAD_PURCHASE_FILES = [c for c in CASES if c["kind"] == "purchases" and not c["ok
 
 
 def run_one_job(sandbox: Any, tmp_path: Path, job: dict[str, Any]) -> Any:
+    """``job`` run on the sandbox, its file named by an expression: only the checks just
+    before submission can catch a bad one (validate would refuse an empty file first)."""
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"version": 1, "name": "preflight", "jobs": {"load": job}}))
+    document = {"version": 1, "name": "preflight", "vars": {"file": job["file"]}}
+    job = {**job, "file": "${{ vars.file }}"}
+    manifest.write_text(yaml.safe_dump({**document, "jobs": {"load": job}}))
     with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
         return run(manifest, client=client, state_dir=tmp_path / "state")
 
