@@ -22,10 +22,10 @@ def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, ru
         export-main:
           job: export_list_data
           list: Main Newsletter
-        reimport:
+        audit:
           job: import
-          list: Snapshot
-          url: ${{ jobs.export-main.outputs.export_url }}
+          list: "Audit of ${{ jobs.export-main.outputs.filename }}"
+          emails: audit@example.com
         sends:
           job: export_scheduled_sends
     """)
@@ -34,11 +34,10 @@ def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, ru
     export = result.jobs["export-main"]
     assert export.outputs["export_url"].startswith(sandbox.url)
     assert export.remote_job_id and export.polls >= 1 and export.attempts == 1
-    # The import was sent the export's URL, resolved just before submission...
+    # The import was sent the export's file name, resolved just before submission.
     (imported,) = sandbox.submissions("import")
-    assert imported["url"] == export.outputs["export_url"]
-    # ...and the URL is masked in what the run reports.
-    assert result.jobs["reimport"].params["url"] == "***"
+    assert imported["list"] == f"Audit of {export.outputs['filename']}"
+    assert result.jobs["audit"].params["list"] == imported["list"]
     # Each job submitted once; hooks: started, then each job submitted before it finished,
     # exactly once each, then the run's end.
     assert len(sandbox.submissions()) == 3
