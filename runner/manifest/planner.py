@@ -99,7 +99,10 @@ def _check_reference(
 
 
 # Parameters that hand a job the email addresses it imports, by job type.
-ADDRESS_SOURCES: dict[str, tuple[str, ...]] = {"import": ("url", "file"), "purchase_import": ("file",)}
+ADDRESS_SOURCES: dict[str, tuple[str, ...]] = {
+    "import": ("url", "file"),
+    "purchase_import": ("file",),
+}
 # What the instead-advice says each of them needs.
 _ADDRESS_FILES = {
     "import": "a file of addresses from your own system (an `email` column, or one per line)",

@@ -157,7 +157,9 @@ def test_an_import_of_nobody_says_why(
 ) -> None:
     payload = {"job": "import", "list": "Nobody"}
     if emails is not None:
-        job = poll(client, client.api_post("job", {**payload, "emails": emails}).get_body()["job_id"])
+        job = poll(
+            client, client.api_post("job", {**payload, "emails": emails}).get_body()["job_id"]
+        )
     else:
         path = tmp_path / "people.csv"
         path.write_text(content or "\n")  # an upload of 0 bytes is refused at POST
