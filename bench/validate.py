@@ -58,8 +58,8 @@ def generate(jobs: int) -> str:
         elif kind == 2:
             lines += [
                 "    job: import",
-                f"    list: Engaged {index}",
-                f"    url: ${{{{ jobs.job-{index - 2}.outputs.export_url }}}}",
+                f"    list: Engaged {index} ${{{{ jobs.job-{index - 2}.outputs.job_id }}}}",
+                "    url: https://crm.example.com/engaged.csv",
                 "    retry: {attempts: 3}",
             ]
         else:

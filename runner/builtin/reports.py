@@ -148,6 +148,7 @@ def _job_entry(job: JobResult) -> dict[str, Any]:
         "params": job.params,
         "outputs": safe_outputs(job.outputs),
         "error": job.error,
+        "warnings": job.warnings,
         "actions": [_action_entry(action) for action in job.actions],
     }
 
@@ -204,6 +205,7 @@ def _job_details(job: JobResult) -> str:
     outputs = safe_outputs(job.outputs)
     for key in sorted(outputs):
         lines.append(f"output {key}: {outputs[key]}")
+    lines.extend(f"warning: {warning}" for warning in job.warnings)
     for action in job.actions:
         outcome = "ok" if action.succeeded else f"failed: {action.error or 'no message'}"
         lines.append(f"action {action.when}[{action.index}] {action.name}: {outcome}")
@@ -291,6 +293,10 @@ def _cell(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|")
 
 
+def _warning_cell(job: JobResult) -> str:
+    return "".join(f" ⚠️ {_cell(warning)}" for warning in job.warnings)
+
+
 def render_github_summary(result: RunResult) -> str:
     """A Markdown section: a headline, the counts, one table row per job, failed notifies."""
     status = result.status_word
@@ -318,7 +324,7 @@ def render_github_summary(result: RunResult) -> str:
         lines.append(
             f"| {_cell(job.id)} | {_cell(job.job_type)} | {job_icon} {job.status.value} "
             f"| {format_seconds(job.duration_seconds)} | {'' if rows is None else f'{rows:,}'} "
-            f"| {_cell(job.error or '')} |"
+            f"| {_cell(job.error or '')}{_warning_cell(job)} |"
         )
     failed_notify = [action for action in result.actions if not action.succeeded]
     if failed_notify:

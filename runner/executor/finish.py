@@ -34,6 +34,22 @@ if TYPE_CHECKING:
     from runner.sailthru.jobinfo import JobInfo
 
 
+# Fields of an import's answer: how many addresses it imported and, when none, why. Not in
+# Sailthru's documented answer; the sandbox gives them (runner/sandbox/imports.py, README).
+IMPORT_COUNT_FIELD = "import_count"
+IMPORT_WARNING_FIELD = "import_warning"
+
+
+def import_warning(job_type: str, info: JobInfo) -> str | None:
+    """The warning of an import that completed with nobody imported, when its answer says so."""
+    count = info.fields.get(IMPORT_COUNT_FIELD)
+    if job_type != "import" or isinstance(count, bool) or str(count).strip() != "0":
+        return None
+    reason = info.fields.get(IMPORT_WARNING_FIELD)
+    text = "the import completed but added no email address to its list"
+    return mask(f"{text}: {reason}" if reason else text)
+
+
 def submit_failure_message(job: JobRun, error: BaseException) -> str:
     """Why the job's POST (or the preparation on the HTTP worker) failed, masked."""
     if isinstance(error, PrepareError):
@@ -91,6 +107,10 @@ class JobFinisher:
                     "finishes); run the job again",
                 )
                 return
+            warning = import_warning(job.planned.job_type.name, info)
+            if warning is not None:
+                job.result.warnings.append(warning)
+                self.progress.message(f"{job.id}: {warning}", level="warning")
             self.decide(job, JobStatus.SUCCEEDED, None)
             return
         message = remote_error_message(info)

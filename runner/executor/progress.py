@@ -77,7 +77,8 @@ def jobs_count(count: int) -> str:
 
 
 def summary_lines(run: RunResult) -> list[str]:
-    """The end-of-run summary: counts, then one line per job that did not succeed."""
+    """The end-of-run summary: counts, then one line per job that did not succeed, and one
+    per warning of a job that did."""
     counts: dict[str, int] = {}
     for job in run.jobs.values():
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
@@ -91,6 +92,7 @@ def summary_lines(run: RunResult) -> list[str]:
     for job in run.jobs.values():
         if job.status is not JobStatus.SUCCEEDED and job.error:
             lines.append(f"  {job.id}: {job.status.value}: {job.error}")
+        lines.extend(f"  {job.id}: warning: {warning}" for warning in job.warnings)
     for action in run.actions:
         if not action.succeeded and action.error:
             lines.append(f"  notify {action.name} ({action.when}): {action.error}")

@@ -17,7 +17,7 @@ from yaml.nodes import SequenceNode
 
 from runner.jobtypes import SPLIT_OUTPUTS
 from runner.limits import MAX_DATE_RANGE_DAYS
-from runner.manifest.expressions import Reference, references
+from runner.manifest.expressions import ExpressionError, Reference, references
 from runner.problems import ManifestError, Problem
 
 if TYPE_CHECKING:
@@ -98,6 +98,59 @@ def _check_reference(
     return None
 
 
+# Parameters that hand a job the email addresses it imports, by job type.
+ADDRESS_SOURCES: dict[str, tuple[str, ...]] = {
+    "import": ("url", "file"),
+    "purchase_import": ("file",),
+}
+# What the instead-advice says each of them needs.
+_ADDRESS_FILES = {
+    "import": "a file of addresses from your own system (an `email` column, or one per line)",
+    "purchase_import": "purchase lines from your shop (JSON with `email`, `date` and an extid)",
+}
+# Outputs that lead to an export's file: its link, a split job's joined file, and the copies
+# actions make of it (``download``'s ``path``, ``s3``'s ``url``).
+EXPORT_FILE_OUTPUTS = frozenset({"export_url", "export_path", "path", "url"})
+
+
+def check_export_fed_imports(loaded: LoadedManifest) -> list[Problem]:
+    """Imports whose ``url``/``file`` is an export's file: it can only ever import nobody,
+    because no Sailthru export holds email addresses (``Profile Id`` and ``Email Hash``:
+    "The exported URL contains PII hashed data", job-api.txt)."""
+    problems: list[Problem] = []
+    jobs = loaded.manifest.jobs
+    for job_id, spec in jobs.items():
+        for param in ADDRESS_SOURCES.get(spec.job, ()):
+            try:
+                found = references(spec.params.get(param))
+            except ExpressionError:
+                continue  # reported where it was parsed
+            for ref in sorted(found, key=lambda ref: ref.offset):
+                if ref.root != "jobs" or ref.parts[0] not in jobs or ref.parts[0] == job_id:
+                    continue
+                target, _, output = ref.parts
+                job_type = loaded.job_types.get(jobs[target].job)
+                if (
+                    job_type is None
+                    or not job_type.produces_export
+                    or output not in EXPORT_FILE_OUTPUTS
+                    or output not in loaded.job_outputs(target)  # reported as unknown
+                ):
+                    continue
+                problems.append(
+                    loaded.source.problem(
+                        ("jobs", job_id, param),
+                        f"{ref} is the file of an export ({job_type.name}), and Sailthru "
+                        "exports hold hashed addresses (`Email Hash`), never email addresses: "
+                        f"this {spec.job} would import nothing; import "
+                        f"{_ADDRESS_FILES[spec.job]}, and hand the export to download, s3 or "
+                        "email actions",
+                        offset=ref.offset,
+                    )
+                )
+    return problems
+
+
 def _find_cycles(edges: Mapping[str, Mapping[str, str]], order: list[str]) -> list[list[str]]:
     """One chain per strongly connected component with a cycle (Tarjan, iterative)."""
     index: dict[str, int] = {}
@@ -171,7 +224,8 @@ def _find_cycles(edges: Mapping[str, Mapping[str, str]], order: list[str]) -> li
 
 
 def check_graph(loaded: LoadedManifest) -> list[Problem]:
-    """Unknown needs, references to unknown jobs, vars or outputs, and dependency cycles."""
+    """Unknown needs, references to unknown jobs, vars or outputs, imports fed by an export,
+    and dependency cycles."""
     problems: list[Problem] = []
     jobs = loaded.manifest.jobs
     for job_id, spec in jobs.items():
@@ -194,6 +248,7 @@ def check_graph(loaded: LoadedManifest) -> list[Problem]:
         problem = _check_reference(loaded, owner, ref, path)
         if problem is not None:
             problems.append(problem)
+    problems.extend(check_export_fed_imports(loaded))
     edges = dependencies(loaded)
     order = list(jobs)
     for chain in _find_cycles(edges, order):

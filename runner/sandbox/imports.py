@@ -14,6 +14,7 @@ import itertools
 import json
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +45,12 @@ URL_TIMEOUT = 30.0
 WRITE_BATCH = 5000  # rows per write transaction
 T = TypeVar("T")
 TRUE_VALUES = {"1", "true", "yes", "on"}
+# Fields of a completed import's answer. Sandbox behaviour: the real answer's fields are not
+# documented, nor what an import of a file without addresses does. The sandbox completes it,
+# imports nobody and says so here (README, "The sandbox"), so that the runner can warn.
+IMPORT_COUNT_FIELD = "import_count"  # addresses added to the list (or already on it)
+IMPORT_WARNING_FIELD = "import_warning"  # why nothing was imported, when nothing was
+SHOWN_COLUMNS = 6  # of a header without an email column, in the warning
 
 
 def is_true(value: Any) -> bool:
@@ -86,7 +93,8 @@ class ListImport(JobKind):
             with env.store.transaction() as db:
                 list_id = env.store.list_id(db, payload["list"], create=True) or 0
             now = rfc2822()
-            entries = self._entries(record, fetched, signup_dates)
+            tally = EmailTally()  # of the writing pass, which reads everything once
+            entries = self._entries(record, fetched, signup_dates, tally)
             count = 0
             for batch in batched(entries, WRITE_BATCH):
                 env.check_stopping()
@@ -95,21 +103,57 @@ class ListImport(JobKind):
                     count += env.store.add_users(db, list_id, users, overwrite_signup=signup_dates)
         finally:
             remove_quietly(fetched)
-        return Outcome(rows=count)
+        fields: dict[str, Any] = {IMPORT_COUNT_FIELD: count}
+        if count == 0:
+            fields[IMPORT_WARNING_FIELD] = nothing_imported(tally)
+        return Outcome(fields=fields, rows=count)
 
     def _entries(
-        self, record: JobRecord, fetched: Path | None, signup_dates: bool
+        self,
+        record: JobRecord,
+        fetched: Path | None,
+        signup_dates: bool,
+        tally: EmailTally | None = None,
     ) -> Iterator[tuple[str, str | None]]:
         emails = record.payload.get("emails")
         if isinstance(emails, list):
             emails = ",".join(str(email) for email in emails)
         if isinstance(emails, str):
             for email in emails.replace("\n", ",").split(","):
+                if tally is not None and email.strip():
+                    tally.values += 1
                 if is_valid_email(email.strip()):
                     yield email.strip(), None
         for path in (record.upload_path, fetched):
             if path:
-                yield from read_email_file(Path(path), signup_dates)
+                yield from read_email_file(Path(path), signup_dates, tally)
+
+
+@dataclass
+class EmailTally:
+    """What an import's sources held besides addresses, to say why it imported nobody."""
+
+    values: int = 0  # non-empty values of ``emails``
+    lines: int = 0  # non-blank lines of its files (a header included)
+    header: list[str] | None = None  # a file's first line, when it names no email column
+
+
+def nothing_imported(tally: EmailTally) -> str:
+    """The warning of an import that added nobody to its list."""
+    text = "No email addresses imported: "
+    if tally.header is not None:
+        columns = ", ".join(tally.header[:SHOWN_COLUMNS])
+        if len(tally.header) > SHOWN_COLUMNS:
+            columns += ", ..."
+        text += f'the file has no "email" column (its first line: {columns})'
+        if any(column.lower() in ("email hash", "profile id") for column in tally.header):
+            text += "; it looks like a Sailthru export, which holds hashes, never addresses"
+        return text + '. Import a CSV with an "email" column, or one address per line.'
+    if tally.values or tally.lines:
+        parts = [f"{tally.values} value(s) of `emails`"] if tally.values else []
+        parts += [f"{tally.lines} line(s) of the file"] if tally.lines else []
+        return text + f"no valid address among the {' and '.join(parts)}."
+    return text + "the file is empty."
 
 
 def fetch_url(url: str, env: JobEnv) -> Path:
@@ -148,8 +192,15 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.lstrip("\ufeff") if number == 1 else line
 
 
-def read_email_file(path: Path, signup_dates: bool) -> Iterator[tuple[str, str | None]]:
-    """Emails of a file: one per line, or a CSV with an ``email`` column (and ``signup_date``)."""
+def read_email_file(
+    path: Path, signup_dates: bool, tally: EmailTally | None = None
+) -> Iterator[tuple[str, str | None]]:
+    """Emails of a file: one per line, or a CSV with an ``email`` column (and ``signup_date``).
+
+    Lines that hold no valid address are skipped; ``tally`` counts the lines and keeps a
+    first line that names no email column (an export's header: Profile Id, Email Hash).
+    """
+    tally = tally if tally is not None else EmailTally()
     lines = _lines(path)
     first = next(lines, None)
     if first is None:
@@ -161,16 +212,21 @@ def read_email_file(path: Path, signup_dates: bool) -> Iterator[tuple[str, str |
             raise JobFailed(
                 'Line 1: signup_dates needs a CSV whose columns are "email" and "signup_date"'
             )
+        if not is_valid_email(first[1].strip()) and first[1].strip():
+            tally.header = [column.strip() for column in header]
         for _number, line in itertools.chain([first], lines):  # lazily: files reach 1 GB
             email = line.strip()
+            tally.lines += bool(email)
             if is_valid_email(email):
                 yield email, None
         return
+    tally.lines += 1
     email_index = columns.index("email")
     date_index = columns.index("signup_date") if "signup_date" in columns else None
     if signup_dates and date_index is None:
         raise JobFailed('Line 1: signup_dates needs a "signup_date" column')
     for number, line in lines:
+        tally.lines += bool(line.strip())
         row = next(csv.reader(io.StringIO(line)), [])
         if len(row) <= email_index:
             continue

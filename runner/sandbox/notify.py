@@ -12,6 +12,7 @@ import requests
 
 from runner.masking import redact_url
 from runner.sailthru.signature import sign
+from runner.sandbox.imports import IMPORT_WARNING_FIELD
 
 log = logging.getLogger("runner.sandbox")
 POSTBACK_TIMEOUT = 10.0
@@ -47,14 +48,18 @@ def send_postback(url: str, fields: dict[str, Any], api_key: str, secret: str) -
 
 
 def report_message(to: str, fields: dict[str, Any]) -> EmailMessage:
+    """The report email: the job's fields, an import of nobody said first (subject included)."""
     message = EmailMessage()
     message["From"] = REPORT_SENDER
     message["To"] = to
+    warning = fields.get(IMPORT_WARNING_FIELD)
+    subject = f"Job {fields.get('status', '')}: {fields.get('name', '')}"
+    if warning:
+        subject += " (no addresses imported)"
     # One line: a list name may hold line breaks, which a header cannot.
-    message["Subject"] = " ".join(
-        f"Job {fields.get('status', '')}: {fields.get('name', '')}".split()
-    )
-    lines = [f"{key}: {value}" for key, value in fields.items() if key != "export_url"]
+    message["Subject"] = " ".join(subject.split())
+    lines = [f"{warning}", ""] if warning else []
+    lines += [f"{key}: {value}" for key, value in fields.items() if key != "export_url"]
     if "export_url" in fields:
         lines.append("export_url: (see the job's GET; the link expires)")
     message.set_content("\n".join(lines) + "\n")

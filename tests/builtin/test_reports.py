@@ -155,7 +155,7 @@ def test_json_report_has_every_job_masked(tmp_path):
     assert set(main) == {
         "id", "job_type", "status", "remote_job_id", "remote_status", "attempts", "polls",
         "submitted_at", "finished_at", "duration_seconds", "params", "outputs", "error",
-        "actions",
+        "actions", "warnings",
     }  # fmt: skip
     assert main["params"] == {"list": "Main Newsletter", "vars": {"token": "***"}}
     assert main["remote_job_id"] == "58487498e9328b50588b4b54"

@@ -48,19 +48,29 @@ def test_the_demo_runs_end_to_end_and_writes_real_csv_files(demo_copy: Path) -> 
         cwd=demo_copy, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "succeeded: 7 succeeded" in done.stdout
+    assert "succeeded: 6 succeeded" in done.stdout
+    assert "warning" not in done.stdout  # every import imported someone
     exports = sorted(p.name for p in (demo_copy / "exports").iterdir())
     assert exports == [
         "demo-signups.csv",
         next(name for name in exports if name.startswith("newsletter-")),
-        "purchases-last-30-days.csv",
+        "purchases-2026-01.csv",
         "scheduled_sends.csv",
     ]
     signups = (demo_copy / "exports" / "demo-signups.csv").read_text().splitlines()
-    assert signups[0].startswith("Profile Id,Email Hash") and len(signups) == 21
+    assert signups[0] == (
+        "Profile Id,Email Hash,Engagement,Signup,Opens,Clicks,Last Open,List Signup"
+    )
+    assert len(signups) == 21
+    # Signup dates come from the file, not from the time of the run.
+    assert '"Thu, 01 Jan 2026 00:00:00 +0000"' in signups[1]
+    # The purchase log of January 2026 holds exactly the orders the demo imported.
+    purchases = (demo_copy / "exports" / "purchases-2026-01.csv").read_text().splitlines()
+    imported = (demo_copy / "manifests" / "data" / "demo-purchases.jsonl").read_text()
+    assert len(purchases) - 1 == len(imported.splitlines()) == 30
     report = json.loads((demo_copy / "report.json").read_text())
-    assert report["run_id"] and len(report["jobs"]) == 7
-    assert (demo_copy / "junit.xml").read_text().count("<testcase") == 7
+    assert report["run_id"] and len(report["jobs"]) == 6
+    assert (demo_copy / "junit.xml").read_text().count("<testcase") == 6
     # The export URLs (capabilities) never reach the console.
     assert "/export/" not in done.stdout
 

@@ -22,10 +22,10 @@ def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, ru
         export-main:
           job: export_list_data
           list: Main Newsletter
-        reimport:
+        audit:
           job: import
-          list: Snapshot
-          url: ${{ jobs.export-main.outputs.export_url }}
+          list: "Audit of ${{ jobs.export-main.outputs.filename }}"
+          emails: audit@example.com
         sends:
           job: export_scheduled_sends
     """)
@@ -34,11 +34,10 @@ def test_a_chain_passes_outputs_and_every_hook_fires_in_order(sandbox, hooks, ru
     export = result.jobs["export-main"]
     assert export.outputs["export_url"].startswith(sandbox.url)
     assert export.remote_job_id and export.polls >= 1 and export.attempts == 1
-    # The import was sent the export's URL, resolved just before submission...
+    # The import was sent the export's file name, resolved just before submission.
     (imported,) = sandbox.submissions("import")
-    assert imported["url"] == export.outputs["export_url"]
-    # ...and the URL is masked in what the run reports.
-    assert result.jobs["reimport"].params["url"] == "***"
+    assert imported["list"] == f"Audit of {export.outputs['filename']}"
+    assert result.jobs["audit"].params["list"] == imported["list"]
     # Each job submitted once; hooks: started, then each job submitted before it finished,
     # exactly once each, then the run's end.
     assert len(sandbox.submissions()) == 3
@@ -316,3 +315,62 @@ def test_paced_polls_wait_for_their_gap_without_spinning(
     # Each turn of the loop waits for an event or the next due time: a few dozen in about
     # two seconds. Spinning until the pacing gap has passed took tens of thousands.
     assert turns < 200, turns
+
+
+def test_an_import_that_added_nobody_succeeds_with_a_warning(
+    sandbox, run_jobs, tmp_path: Path
+) -> None:
+    """The sandbox's answer says the import added nobody (a file without an email column):
+    the job succeeds, as Sailthru's would, and the warning reaches the output and the report."""
+    import io
+    import json
+
+    from runner.builtin.reports import build_report, render_github_summary
+    from runner.executor.progress import LineProgress
+
+    (tmp_path / "people.csv").write_text("name,phone\nAnn,555\n")
+    output = io.StringIO()
+    result = run_jobs(
+        """
+        people:
+          job: import
+          list: People
+          file: people.csv
+          preflight: "off"  # pre-flight would refuse the file before it is sent
+        signups:
+          job: import
+          list: People
+          emails: ann@example.com
+        """,
+        progress=LineProgress(output),
+    )
+    assert exit_code_for(result) == ExitCode.OK
+    people, signups = result.jobs["people"], result.jobs["signups"]
+    assert signups.warnings == [] and signups.outputs["import_count"] == 1
+    (warning,) = people.warnings
+    assert warning.startswith(
+        "the import completed but added no email address to its list: No email addresses "
+        'imported: the file has no "email" column (its first line: name, phone).'
+    )
+    lines = output.getvalue().splitlines()
+    assert any(line.endswith(f"warning: people: {warning}") for line in lines)  # at once
+    assert f"  people: warning: {warning}" in lines  # and in the summary at the end
+    report = json.loads(json.dumps(build_report(result)))
+    assert [job["warnings"] for job in report["jobs"]] == [[warning], []]
+    assert "⚠️ the import completed but added no email address" in render_github_summary(result)
+
+
+def test_only_an_answer_that_says_nobody_was_imported_gives_a_warning() -> None:
+    from runner.executor.finish import import_warning
+    from runner.sailthru.jobinfo import JobInfo
+
+    def warning(job_type: str, **fields: object) -> str | None:
+        return import_warning(job_type, JobInfo.from_fields({"status": "completed", **fields}))
+
+    assert warning("import") is None  # Sailthru's documented answer has no count
+    assert warning("import", import_count=3) is None
+    assert warning("import", import_count=False) is None
+    assert warning("export_list_data", import_count=0) is None
+    assert warning("import", import_count="0") == (
+        "the import completed but added no email address to its list"
+    )

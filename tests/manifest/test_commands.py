@@ -20,10 +20,10 @@ version: 1
 name: ok
 jobs:
   export-main: {job: export_list_data, list: Main Newsletter}
-  reimport:
+  tagged:
     job: import
-    list: Engaged
-    url: ${{ jobs.export-main.outputs.export_url }}
+    list: "Exported ${{ jobs.export-main.outputs.job_id }}"
+    emails: audit@example.com
     postback_url: ${{ env.SAILJOBS_TEST_POSTBACK }}
 """
 INVALID = """
@@ -123,7 +123,7 @@ def test_plan_text_masks_env_values(folder, monkeypatch):
     assert result.exit_code == 0
     assert "s3cr3t-token" not in result.stdout
     assert "    postback_url: ***" in result.stdout
-    assert "Step 2: reimport" in result.stdout
+    assert "Step 2: tagged" in result.stdout
 
 
 def test_plan_json_and_only(folder, monkeypatch):
@@ -139,7 +139,7 @@ def test_plan_mermaid_needs_no_env(folder, monkeypatch):
     monkeypatch.delenv("SAILJOBS_TEST_POSTBACK", raising=False)
     result = invoke("plan", "pipelines/good.yaml", "--format", "mermaid")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == "  j0 -. export_url .-> j1"
+    assert result.stdout.splitlines()[-1] == "  j0 -. job_id .-> j1"
 
 
 def test_plan_of_an_invalid_manifest_prints_problems_and_exits_2(folder):

@@ -33,10 +33,10 @@ NIGHTLY = """
         on_success:
           - fetch: {path: "out/${{ run.date | yyyymmdd }}.csv", continue_on_error: true}
           - note: {text: "got ${{ jobs.export-main.outputs.rows }} rows"}
-      reimport:
+      import-engaged:
         job: import
         list: Engaged
-        url: ${{ jobs.export-main.outputs.export_url }}
+        url: https://crm.example.com/engaged-${{ run.date | yyyymmdd }}.csv
         report_email: other@example.com
         timeout: 30m
         retry: {attempts: 2}
@@ -45,7 +45,7 @@ NIGHTLY = """
         preflight: warn
     notify:
       always:
-        - note: {text: "done: ${{ jobs.reimport.outputs.status }}"}
+        - note: {text: "done: ${{ jobs.import-engaged.outputs.status }}"}
 """
 
 
@@ -70,15 +70,15 @@ def test_a_valid_manifest_with_defaults_applied(write, test_actions):
 
 
 def test_job_settings_override_defaults_key_by_key(write, test_actions):
-    reimport = load_manifest(write(NIGHTLY)).manifest.jobs["reimport"]
-    assert reimport.params["report_email"] == "other@example.com"
-    assert reimport.timeout == timedelta(minutes=30)
-    assert reimport.retry.attempts == 2
-    assert reimport.retry.initial == timedelta(seconds=1)  # from defaults
-    assert reimport.poll.initial == timedelta(seconds=3)
-    assert reimport.poll.max == timedelta(minutes=1)
-    assert reimport.needs == ["export-main"]
-    assert reimport.preflight == "warn"
+    engaged = load_manifest(write(NIGHTLY)).manifest.jobs["import-engaged"]
+    assert engaged.params["report_email"] == "other@example.com"
+    assert engaged.timeout == timedelta(minutes=30)
+    assert engaged.retry.attempts == 2
+    assert engaged.retry.initial == timedelta(seconds=1)  # from defaults
+    assert engaged.poll.initial == timedelta(seconds=3)
+    assert engaged.poll.max == timedelta(minutes=1)
+    assert engaged.needs == ["export-main"]
+    assert engaged.preflight == "warn"
 
 
 def test_actions_keep_raw_settings_and_their_place(write, test_actions):
@@ -102,7 +102,7 @@ def test_outputs_include_the_actions_outputs(write, test_actions):
     loaded = load_manifest(write(NIGHTLY))
     outputs = loaded.job_outputs("export-main")
     assert {"export_url", "filename", "job_id", "path", "rows", "sha256", "sent"} <= outputs
-    assert "export_url" not in loaded.job_outputs("reimport")
+    assert "export_url" not in loaded.job_outputs("import-engaged")
 
 
 def test_every_problem_in_one_pass(write, test_actions):
@@ -134,6 +134,11 @@ def test_every_problem_in_one_pass(write, test_actions):
         "default, or sha256); what the API does with it is undocumented",
         "7:3: jobs.b: dependency cycle: b (line 7) -> c (line 11) -> b (line 7); remove one of "
         "these needs or output references",
+        "10:14: jobs.b.url: jobs.c.outputs.export_url is the file of an export "
+        "(export_list_data), and Sailthru exports hold hashed addresses (`Email Hash`), "
+        "never email addresses: this import would import nothing; import a file of "
+        "addresses from your own system (an `email` column, or one per line), and hand "
+        "the export to download, s3 or email actions",
         "14:16: jobs.c.needs[1]: needs unknown job 'ghost'; jobs: a, b, c",
         '16:23: jobs.c.on_success[0].fetch.path: expected text, got 1 (quote it: "1")',
         "16:26: jobs.c.on_success[0].fetch.colour: unknown key 'colour'; allowed: "

@@ -27,15 +27,15 @@ PIPELINE = """
         job: export_purchase_log
         start_date: ${{ run.date | days_ago(7) | yyyymmdd }}
         end_date: ${{ run.date | yyyymmdd }}
-      reimport:
+      tagged:
         job: import
-        list: Engaged
-        url: ${{ jobs.export-main.outputs.export_url }}
+        list: "Exported ${{ jobs.export-main.outputs.job_id }}"
+        emails: audit@example.com
       seeds:
         job: import
         list: Engaged
         emails: seed@example.com
-        needs: [reimport, purchases]
+        needs: [tagged, purchases]
       unrelated:
         job: export_scheduled_sends
         report_email: ${{ env.REPORT_TO | default('crm@example.com') }}
@@ -52,20 +52,20 @@ def plan(write, test_actions):
 
 
 def test_topological_order_and_ready_sets(plan):
-    assert plan.levels == [["export-main", "purchases", "unrelated"], ["reimport"], ["seeds"]]
-    assert list(plan.jobs) == ["export-main", "purchases", "unrelated", "reimport", "seeds"]
+    assert plan.levels == [["export-main", "purchases", "unrelated"], ["tagged"], ["seeds"]]
+    assert list(plan.jobs) == ["export-main", "purchases", "unrelated", "tagged", "seeds"]
 
 
 def test_needs_include_implicit_output_references(plan):
-    assert plan.needs("reimport") == {"export-main"}
-    assert plan.reason("reimport", "export-main") == "export_url"
-    assert plan.needs("seeds") == {"reimport", "purchases"}
-    assert plan.reason("seeds", "reimport") == "needs"
-    assert plan.dependents("export-main") == {"reimport"}
+    assert plan.needs("tagged") == {"export-main"}
+    assert plan.reason("tagged", "export-main") == "job_id"
+    assert plan.needs("seeds") == {"tagged", "purchases"}
+    assert plan.reason("seeds", "tagged") == "needs"
+    assert plan.dependents("export-main") == {"tagged"}
     assert plan.dependents("seeds") == set()
-    job = plan.jobs["reimport"]
-    assert (job.id, job.job_type.name, job.needs) == ("reimport", "import", {"export-main"})
-    assert job.spec.params["list"] == "Engaged"
+    job = plan.jobs["tagged"]
+    assert (job.id, job.job_type.name, job.needs) == ("tagged", "import", {"export-main"})
+    assert job.spec.params["emails"] == "audit@example.com"
 
 
 def test_required_env_skips_defaults_and_names_every_missing_one(plan):
@@ -76,19 +76,19 @@ def test_required_env_skips_defaults_and_names_every_missing_one(plan):
 
 def test_only_keeps_a_job_and_everything_upstream(write, test_actions):
     loaded = load_manifest(write(PIPELINE))
-    only = build_plan(loaded, only=["reimport"])
-    assert list(only.jobs) == ["export-main", "reimport"]
+    only = build_plan(loaded, only=["tagged"])
+    assert list(only.jobs) == ["export-main", "tagged"]
     assert only.required_env == {"POSTBACK_URL", "NOTE_PREFIX"}  # notify always runs
     seeds = build_plan(loaded, only=["seeds"])
-    assert set(seeds.jobs) == {"export-main", "purchases", "reimport", "seeds"}
-    assert seeds.levels == [["export-main", "purchases"], ["reimport"], ["seeds"]]
+    assert set(seeds.jobs) == {"export-main", "purchases", "tagged", "seeds"}
+    assert seeds.levels == [["export-main", "purchases"], ["tagged"], ["seeds"]]
 
 
 def test_only_an_unknown_job_is_a_problem(write, test_actions):
     loaded = load_manifest(write(PIPELINE))
     with pytest.raises(ManifestError) as caught:
-        build_plan(loaded, only=["reimprt"])
-    assert "--only reimprt: no such job; did you mean 'reimport'?" in str(caught.value)
+        build_plan(loaded, only=["taged"])
+    assert "--only taged: no such job; did you mean 'tagged'?" in str(caught.value)
 
 
 def test_cycles_are_reported_as_chains_with_lines(write):
@@ -98,7 +98,7 @@ def test_cycles_are_reported_as_chains_with_lines(write):
         name: cycles
         jobs:
           a: {job: export_list_data, list: L, needs: [c]}
-          b: {job: import, list: L, url: "${{ jobs.a.outputs.export_url }}"}
+          b: {job: import, list: "L ${{ jobs.a.outputs.job_id }}", emails: b@example.com}
           c: {job: import, list: L, emails: a@example.com, needs: [b]}
           d: {job: export_list_data, list: L, needs: [e]}
           e: {job: export_list_data, list: L, needs: [d]}
@@ -130,8 +130,8 @@ def test_render_text_resolves_what_it_can_and_masks_env(plan):
     assert "    postback_url: ***" in text
     assert "    list: Main Newsletter" in text
     assert "    start_date: 20261120" in text
-    assert "    url: ${{ jobs.export-main.outputs.export_url }}" in text
-    assert "    needs: export-main (reads export_url)" in text
+    assert "    list: Exported ${{ jobs.export-main.outputs.job_id }}" in text
+    assert "    needs: export-main (reads job_id)" in text
     assert "    report_email: crm@example.com" in text
     assert text.splitlines()[:2] == [
         f"Plan: pipeline ({plan.loaded.path})",
@@ -160,9 +160,9 @@ def test_render_mermaid_draws_needs_and_output_reads(plan):
         '  j0["export-main<br/>export_list_data"]',
         '  j1["purchases<br/>export_purchase_log"]',
         '  j2["unrelated<br/>export_scheduled_sends"]',
-        '  j3["reimport<br/>import"]',
+        '  j3["tagged<br/>import"]',
         '  j4["seeds<br/>import"]',
-        "  j0 -. export_url .-> j3",
+        "  j0 -. job_id .-> j3",
         "  j1 --> j4",
         "  j3 --> j4",
     ]
@@ -235,3 +235,49 @@ def test_a_split_job_that_fits_one_export_has_no_parts(write):
         "its range fits in one export of 31 days, so it has no parts; outputs: end_time, "
         "export_url, filename, job_id, name, start_time, status"
     ]
+
+
+EXPORT_FED = """
+    version: 1
+    name: export-fed
+    jobs:
+      export-main:
+        job: export_list_data
+        list: Main Newsletter
+        on_success:
+          - fetch: {path: out/main.csv}
+      copy:
+        job: import
+        list: Copy
+        url: "${{ jobs.export-main.outputs.export_url }}"
+"""
+
+
+def test_an_import_fed_by_an_export_is_an_error_at_the_reference(write, test_actions):
+    [problem] = problems_of(write(EXPORT_FED))
+    assert problem.startswith(
+        "12:15: jobs.copy.url: jobs.export-main.outputs.export_url is the file of an export "
+        "(export_list_data), and Sailthru exports hold hashed addresses (`Email Hash`), "
+        "never email addresses: this import would import nothing;"
+    )
+    # What an action made of the export (a downloaded copy) is the export all the same.
+    downloaded = EXPORT_FED.replace(
+        'url: "${{ jobs.export-main.outputs.export_url }}"',
+        'file: "${{ jobs.export-main.outputs.path }}"',
+    )
+    [problem] = problems_of(write(downloaded))
+    assert problem.startswith("12:16: jobs.copy.file: jobs.export-main.outputs.path is the file")
+
+
+def test_an_import_may_read_an_exports_other_outputs_or_its_own_addresses(write, test_actions):
+    text = EXPORT_FED.replace(
+        'url: "${{ jobs.export-main.outputs.export_url }}"',
+        'url: "https://crm.example.com/signups.csv?after=${{ jobs.export-main.outputs.job_id }}"',
+    )
+    assert problems_of(write(text)) == []
+
+
+def test_a_misspelt_export_output_is_reported_once(write, test_actions):
+    text = EXPORT_FED.replace("outputs.export_url", "outputs.export_ur")
+    [problem] = problems_of(write(text))
+    assert "has no output 'export_ur'; did you mean 'export_url'?" in problem

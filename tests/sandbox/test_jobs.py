@@ -113,8 +113,60 @@ def test_import_from_url_reads_another_exports_link(client: SailthruClient) -> N
             "job", {"job": "import", "list": "From URL", "url": export["export_url"]}
         ).get_body()["job_id"],
     )
-    # A list export has no email column (only hashes): nothing imported, still completed.
+    # A list export has no email column (only hashes): nothing imported, still completed,
+    # and the answer says so (sandbox fields: the real answer's are not documented).
     assert job["status"] == "completed"
+    assert job["import_count"] == 0
+    assert job["import_warning"] == (
+        'No email addresses imported: the file has no "email" column (its first line: '
+        "Profile Id, Email Hash, Domain, Engagement, Lists, Profile Created Date, ...); it "
+        "looks like a Sailthru export, which holds hashes, never addresses. Import a CSV with "
+        'an "email" column, or one address per line.'
+    )
+
+
+def test_an_import_answer_counts_the_addresses_it_imported(
+    client: SailthruClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "signups.csv"
+    path.write_text("email,first_name\nann@example.com,Ann\nnot-an-address,Bob\n")
+    job = submit_file(client, {"job": "import", "list": "Counted"}, path)
+    assert (job["status"], job["import_count"]) == ("completed", 1)
+    assert "import_warning" not in job
+
+
+@pytest.mark.parametrize(
+    ("emails", "content", "warning"),
+    [
+        (
+            "nobody, also-nobody",
+            None,
+            "no valid address among the 2 value(s) of `emails`.",
+        ),
+        (None, "", "the file is empty."),
+        (None, "email\nnot-an-address\n", "no valid address among the 2 line(s) of the file."),
+        (
+            None,
+            "name,phone\nAnn,555\n",
+            'the file has no "email" column (its first line: name, phone). Import a CSV',
+        ),
+    ],
+)
+def test_an_import_of_nobody_says_why(
+    client: SailthruClient, tmp_path: Path, emails: str | None, content: str | None, warning: str
+) -> None:
+    payload = {"job": "import", "list": "Nobody"}
+    if emails is not None:
+        job = poll(
+            client, client.api_post("job", {**payload, "emails": emails}).get_body()["job_id"]
+        )
+    else:
+        path = tmp_path / "people.csv"
+        path.write_text(content or "\n")  # an upload of 0 bytes is refused at POST
+        job = submit_file(client, payload, path)
+    assert (job["status"], job["import_count"]) == ("completed", 0)
+    assert job["import_warning"].startswith("No email addresses imported: ")
+    assert warning in job["import_warning"]
 
 
 def test_import_from_a_url_over_the_size_cap_ends_in_error(sandbox_factory) -> None:

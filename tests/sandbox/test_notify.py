@@ -154,3 +154,18 @@ def test_report_email_through_smtp(sandbox_factory) -> None:
     assert recipients == ["ops@example.com"]
     assert b"Subject: Job completed: List Import: M" in content
     assert sandbox.outbox == []
+
+
+def test_the_report_email_of_an_import_of_nobody_says_so_first(sandbox: Sandbox) -> None:
+    client = SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url)
+    payload = {"job": "import", "list": "Nobody", "emails": "not-an-address"}
+    job_id = client.api_post("job", {**payload, "report_email": "crm@example.com"}).get_body()
+    assert wait_for_job(sandbox, job_id["job_id"])["import_count"] == 0
+    wait_until(lambda: sandbox.outbox)
+    (message,) = sandbox.outbox
+    assert message["Subject"] == "Job completed: List Import: Nobody (no addresses imported)"
+    body = message.get_content().splitlines()
+    assert body[0] == (
+        "No email addresses imported: no valid address among the 1 value(s) of `emails`."
+    )
+    assert "import_count: 0" in body
