@@ -159,7 +159,8 @@ class _YamlSeed:
             return
         for name in root:
             if name not in SECTIONS:
-                self.problem((name,), f"unknown section; a seed file has {', '.join(SECTIONS)}")
+                message = f"unknown section; a seed file has {', '.join(SECTIONS)}"
+                self.problem((name,), message, key=True)
         readers = (self.list_name, self.user, self.purchase, self.scheduled_send)
         for section, read_one in zip(SECTIONS, readers, strict=True):
             entries = root.get(section)
@@ -187,16 +188,17 @@ class _YamlSeed:
             return False
         for key in entry:
             if key not in keys:
-                self.problem((*path, key), f"unknown key; an entry here has {', '.join(keys)}")
+                message = f"unknown key; an entry here has {', '.join(keys)}"
+                self.problem((*path, key), message, key=True)
         return True
 
     def email(self, path: PathTuple, entry: dict[str, Any]) -> str | None:
         email = entry.get("email")
+        if "email" not in entry:
+            self.problem(path, "missing email: give the address (email: ann@example.com)")
+            return None
         if not isinstance(email, str) or not is_valid_email(email.strip()):
-            where = (*path, "email") if "email" in entry else path
-            self.problem(
-                where, f"expected an email address, got {email!r}", key="email" not in entry
-            )
+            self.problem((*path, "email"), f"expected an email address, got {email!r}")
             return None
         return email.strip().lower()
 

@@ -16,6 +16,7 @@ sandboxes seeded the same day hold, and export, the same bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import re
 import secrets
@@ -380,6 +381,14 @@ class Store:
                 f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT(email) DO NOTHING",
                 values,
             )
+        # A profile made after its purchases were imported shows them too: the same export
+        # whichever of the two imports ran first.
+        emails = json.dumps([user["email"] for user in batch])
+        bought = db.execute(
+            "SELECT DISTINCT email FROM purchases WHERE email IN (SELECT value FROM json_each(?))",
+            (emails,),
+        ).fetchall()
+        update_purchase_fields(db, [email for (email,) in bought])
         if list_id is None:
             return len(batch)
         if overwrite_signup:
