@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -286,3 +287,17 @@ def test_a_profile_imported_after_its_purchases_shows_them(sandbox_factory, tmp_
     fields = {"purchase_count": 1, "purchase_price": 1, "first_purchase_time": 1}
     rows = export(sandbox, {"job": "export_list_data", "list": "Late", "fields": fields})
     assert rows.splitlines()[1].endswith(',"Fri, 02 Jan 2026 00:00:00 +0000",1,17800')
+
+
+def test_the_readme_seed_examples_load(tmp_path) -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Rehearse with your own data", 1)[1].split("\n## ", 1)[0]
+    (yaml_text,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+    (csv_text,) = re.findall(r"```csv\n(.*?)```", section, flags=re.DOTALL)
+    yaml_seed = load_seed_file(write(tmp_path, "seed.yaml", yaml_text), anchor=ANCHOR)
+    csv_seed = load_seed_file(write(tmp_path, "users.csv", textwrap.dedent(csv_text)))
+    assert [user.email for user in yaml_seed.users] == ["ann@example.com", "dmitri@example.com"]
+    assert yaml_seed.lists == ["Weekly Digest", "Win-back", "Customers"]
+    assert len(yaml_seed.purchases) == len(yaml_seed.scheduled_sends) == 1
+    assert csv_seed.users[0].vars == {"first_name": "Ann", "plan": "pro"}
+    assert csv_seed.users[1].lists == ()
