@@ -50,3 +50,11 @@ class ManifestError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(p.render() for p in self.problems))
+
+
+class SeedFileError(ManifestError):
+    """A ``--seed`` file the sandbox cannot load: every problem in it, each with file:line."""
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        super().__init__(problems)

@@ -4,7 +4,8 @@
   loopback port, with its data in a temporary directory and fast jobs (0.2 s).
 - ``sandbox_factory(**kwargs)``: start a sandbox with other settings (``job_time``,
   ``rate_limits``, ``faults``, ``export_ttl``, ``smtp``, ``seed``…); each one is stopped at
-  the end of the test. ``start=False`` returns it unstarted.
+  the end of the test. ``start=False`` returns it unstarted. ``seed`` is ``"demo"``, None
+  (empty) or the path of your own YAML or CSV seed file (``SeedFileError`` if it is bad).
 - ``wait_for_job(sandbox, job_id)``: poll the sandbox's own view of a job (no API request is
   counted) until it is ``completed`` or ``error``.
 - ``sandbox_client``: a ``SailthruClient`` of ``sandbox`` (short retries), closed afterwards.

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import click
 
+from runner.commands.sandbox import show_seed_problems
 from runner.exitcodes import ExitCode
 
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sandbox", is_flag=True, help="Run against an embedded sandbox (no credentials).")
+@click.option(
+    "--seed",
+    metavar="demo|FILE",
+    help="With --sandbox: its data, the demo (default) or a YAML or CSV seed file.",
+)
 @click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
 @click.option(
     "--state",
@@ -36,6 +42,7 @@ from runner.exitcodes import ExitCode
 def run(
     path: Path,
     sandbox: bool,
+    seed: str | None,
     concurrency: int | None,
     state_dir: Path,
     resume: bool | None,
@@ -58,10 +65,12 @@ def run(
     from runner.executor.lifecycle import run as run_manifest
     from runner.executor.progress import make_progress
     from runner.plugins import PluginError
-    from runner.problems import ManifestError
+    from runner.problems import ManifestError, SeedFileError
 
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose cannot be used together")
+    if seed is not None and not sandbox:
+        raise click.UsageError("--seed gives the embedded sandbox its data: add --sandbox")
     for option, target in (("--report", report), ("--junit", junit)):
         if target is not None and (why := _unwritable(target)):
             # Found now, not after an hour of jobs whose report CI then cannot find.
@@ -73,6 +82,7 @@ def run(
         result = run_manifest(
             path,
             sandbox=sandbox,
+            seed=seed,
             concurrency=concurrency,
             state_dir=state_dir,
             resume=resume,
@@ -80,6 +90,10 @@ def run(
             options=options,
             progress=progress,
         )
+    except SeedFileError as exc:
+        progress.close()
+        show_seed_problems(exc)
+        raise SystemExit(ExitCode.INVALID) from None
     except ManifestError as exc:
         progress.close()
         for problem in exc.problems:

@@ -15,6 +15,7 @@ import click
 from runner.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from runner.problems import SeedFileError
     from runner.sandbox import Sandbox
 
 
@@ -62,6 +63,18 @@ def _start(server: Sandbox, host: str, port: int, data_dir: str | None) -> str |
     return None
 
 
+def show_seed_problems(error: SeedFileError) -> None:
+    """One line per problem of a seed file, then what it means (also for ``run --seed``)."""
+    for problem in error.problems:  # on stdout, as `validate` and `run` list a manifest's
+        click.echo(problem.render())
+    count = len(error.problems)
+    click.echo(
+        f"{count} problem{'s' * (count != 1)} in the seed file {error.file}; the sandbox did"
+        " not start",
+        err=True,
+    )
+
+
 @click.group()
 def sandbox() -> None:
     """The Sailthru-compatible sandbox (job API, signature checks, faults on demand)."""
@@ -73,7 +86,11 @@ def sandbox() -> None:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="SQLite data dir.")
 @click.option("--api-key", default="sandbox-key", show_default=True)
 @click.option("--secret", default="sandbox-secret", show_default=True)
-@click.option("--seed", type=click.Choice(["demo"]), help="Load demo lists, users, purchases.")
+@click.option(
+    "--seed",
+    metavar="demo|FILE",
+    help="Start with the demo data, or your own from a YAML or CSV seed file.",
+)
 @click.option("--job-time", default="2s", show_default=True, help="How long a job takes.")
 @click.option("--export-ttl", default="2h", show_default=True, help="Export link lifetime.")
 @click.option("--smtp", metavar="HOST:PORT", help="Send report emails through this server.")
@@ -93,6 +110,7 @@ def sandbox() -> None:
 def serve(**options: Any) -> None:
     """Serve the job API until SIGINT/SIGTERM; prints the base URL, key and secret."""
     # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.problems import SeedFileError
     from runner.sandbox import Faults, Sandbox
 
     faults = Faults(
@@ -124,6 +142,9 @@ def serve(**options: Any) -> None:
             smtp=options["smtp"],
             faults=faults,
         )
+    except SeedFileError as error:
+        show_seed_problems(error)
+        raise SystemExit(ExitCode.INVALID) from None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--smtp") from error
     stop = threading.Event()
@@ -141,6 +162,12 @@ def serve(**options: Any) -> None:
         click.echo(f"  api key: {server.api_key}")
         click.echo(f"  secret:  {server.secret}")
         click.echo(f"  data:    {server.data_dir}")
+        if options["seed"] and not server.seeded:
+            click.echo(
+                f"note: {server.data_dir} already holds data, kept as it is; --seed loads only"
+                " into an empty --data directory",
+                err=True,
+            )
         click.echo("Press Ctrl+C to stop.", err=True)
         while not stop.wait(0.5):
             pass

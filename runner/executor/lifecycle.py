@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from runner.manifest.models import Manifest
     from runner.sandbox import Sandbox
+    from runner.sandbox.seed import Seed
 
 log = logging.getLogger("sailjobs.run")
 
@@ -89,18 +90,18 @@ def _load(
 
 @contextlib.contextmanager
 def _client_for(
-    client: SailthruClient | None, sandbox: bool, env: Mapping[str, str]
+    client: SailthruClient | None, sandbox: Seed | None, env: Mapping[str, str]
 ) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
     """The run's client (and the embedded sandbox, if any), closed at the end."""
     if client is not None:
         yield client, None
         return
-    if sandbox:
+    if sandbox is not None:
         # lazy: the sandbox (werkzeug, its job workers) loads only for --sandbox
         from runner.sandbox import Sandbox
 
         with (
-            Sandbox(seed="demo", job_time=SANDBOX_JOB_TIME) as box,
+            Sandbox(seed=sandbox, job_time=SANDBOX_JOB_TIME) as box,
             SailthruClient(box.api_key, box.secret, box.url) as own,
         ):
             yield own, box
@@ -111,6 +112,14 @@ def _client_for(
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
         yield own, None
+
+
+def _sandbox_seed(seed: str | os.PathLike[str] | None) -> Seed:
+    """The embedded sandbox's seed: "demo", or a seed file read and checked now."""
+    # lazy: the sandbox (and its seed-file reader) loads only for --sandbox
+    from runner.sandbox.seed import resolve_seed
+
+    return resolve_seed(seed) or "demo"
 
 
 @contextlib.contextmanager
@@ -191,6 +200,7 @@ def run(
     *,
     client: SailthruClient | None = None,
     sandbox: bool = False,
+    seed: str | os.PathLike[str] | None = None,
     concurrency: int | None = None,
     state_dir: Path | str = DEFAULT_STATE_DIR,
     resume: bool | None = None,
@@ -204,9 +214,10 @@ def run(
 
     ``resume``: None resumes the last run of this manifest when it is unfinished, True
     says so explicitly, False (``--fresh``) starts a new run. ``sandbox`` runs against an
-    embedded sandbox seeded with demo data (its runs never resume: the sandbox is new).
-    Raises ``ManifestError`` (invalid manifest) or ``RunSetupError``; never for a job's
-    failure, which is in the result.
+    embedded sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
+    demo data (``"demo"``, the default) or a seed file's path. Raises ``ManifestError``
+    (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
+    a job's failure, which is in the result.
     """
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
@@ -220,6 +231,10 @@ def run(
             f"{loaded.path}: environment variables not set: {names} (the manifest reads them "
             "through ${{ env.* }}); set them and run again"
         )
+    if seed is not None and not sandbox:
+        raise RunSetupError("a seed gives the embedded sandbox its data: run with --sandbox")
+    # Checked before the state is locked: a bad seed file stops the run with nothing sent.
+    sandbox_seed = _sandbox_seed(seed) if sandbox and client is None else None
     if sandbox and resume:
         progress.message(
             "--resume has no effect with --sandbox: the embedded sandbox starts empty, so the "
@@ -234,7 +249,7 @@ def run(
     except (StateError, OSError) as exc:
         raise RunSetupError(str(exc)) from exc
     try:
-        with RunState(state_dir) as state, _client_for(client, sandbox, env) as (api, box):
+        with RunState(state_dir) as state, _client_for(client, sandbox_seed, env) as (api, box):
             return _run_locked(
                 loaded=loaded,
                 plan=plan,

@@ -92,7 +92,7 @@ class ListImport(JobKind):
                 env.check_stopping()
             with env.store.transaction() as db:
                 list_id = env.store.list_id(db, payload["list"], create=True) or 0
-            now = rfc2822()
+            now = rfc2822(env.store.now())  # a seeded sandbox: its anchor time
             tally = EmailTally()  # of the writing pass, which reads everything once
             entries = self._entries(record, fetched, signup_dates, tally)
             count = 0

@@ -1,5 +1,8 @@
 """``Sandbox``: the threaded HTTP server, its data, its job workers; start, stop, inspect.
 
+``seed`` is ``"demo"`` (the built-in data), a seed file's path (YAML or CSV, checked when the
+Sandbox is made: ``SeedFileError`` lists its problems), or None (empty).
+
 with Sandbox(seed="demo", job_time=0.2) as sb:
     client = SailthruClient(sb.api_key, sb.secret, sb.url)
 """
@@ -7,6 +10,7 @@ with Sandbox(seed="demo", job_time=0.2) as sb:
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -24,7 +28,9 @@ from runner.sandbox.imports import ListImport, PurchaseImport
 from runner.sandbox.jobs import JobEnv, JobKind, JobManager, JobRecord, JobTime
 from runner.sandbox.notify import Mailer, report_message, send_postback
 from runner.sandbox.ratelimit import RateLimiter
+from runner.sandbox.seed import resolve_seed
 from runner.sandbox.seed import seed as load_seed
+from runner.sandbox.seedfile import SeedData
 from runner.sandbox.store import Store
 
 log = logging.getLogger("runner.sandbox")
@@ -74,7 +80,7 @@ class Sandbox:
         data_dir: str | Path | None = None,
         api_key: str = "sandbox-key",
         secret: str = "sandbox-secret",
-        seed: str | None = "demo",
+        seed: str | os.PathLike[str] | SeedData | None = "demo",
         job_time: JobTime = 2.0,
         rate_limits: dict[str, int] | None = None,
         export_ttl: float = DEFAULT_EXPORT_TTL,
@@ -84,7 +90,9 @@ class Sandbox:
     ) -> None:
         self.api_key = api_key
         self.secret = secret
-        self.seed = seed
+        # A seed file is read and checked here (SeedFileError): a bad one never starts.
+        self.seed = resolve_seed(seed)
+        self.seeded = False  # True once the seed went into the store (not into kept data)
         self.job_time = job_time
         self.export_ttl = export_ttl
         self.max_upload = max_upload
@@ -127,7 +135,7 @@ class Sandbox:
         assert self.data_dir is not None
         self._store = Store(self.data_dir / "sandbox.sqlite3")
         if self.seed:
-            load_seed(self._store, self.seed)
+            self.seeded = load_seed(self._store, self.seed)
         env = JobEnv(
             self._store, self.data_dir, self.upload_dir, self.data_dir / "exports", self.max_upload
         )

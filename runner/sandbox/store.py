@@ -6,11 +6,17 @@ to be exported, so they hold what the CSV file will hold: every text column (and
 with a comma, so they are stored quoted); hashes of the lower-cased email are computed once,
 at insert. Generated columns keep the default export's line in a few ready pieces, so an
 export is one short SQL concatenation per row, written straight to the file.
+
+Data is reproducible: a profile id is derived from the address (the same address always gets
+the same id, as one account keeps one profile per address), and a seeded store keeps the
+seed's anchor time (``Store.now``), which imports use as the signup time of new users. Two
+sandboxes seeded the same day hold, and export, the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import re
 import secrets
@@ -135,6 +141,11 @@ CREATE TABLE IF NOT EXISTS scheduled_sends (
     send_time TEXT NOT NULL,
     send_ts REAL NOT NULL
 );
+-- What the sandbox was seeded with, and when (its anchor time): see ``Store.now``.
+CREATE TABLE IF NOT EXISTS sandbox_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
     job TEXT NOT NULL,
@@ -165,8 +176,19 @@ def rfc2822(moment: datetime | float | None = None) -> str:
 
 
 def new_object_id() -> str:
-    """A 24-hex-digit id like the API's job ids and profile ids."""
+    """A random 24-hex-digit id like the API's job ids."""
     return secrets.token_hex(12)
+
+
+def derived_id(*parts: object) -> str:
+    """A 24-hex-digit id that is a function of ``parts`` (the same parts, the same id)."""
+    text = "\x1f".join(str(part) for part in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def profile_id(email: str) -> str:
+    """The profile id of an address (lower-cased): the same in every sandbox and every run."""
+    return derived_id("profile", email.strip().lower())
 
 
 # Text columns of ``users`` that hold CSV cells (see the module's docstring).
@@ -197,7 +219,7 @@ def user_row(email: str, signup: str, **columns: object) -> dict[str, object]:
     email = email.strip().lower()
     data = email.encode("utf-8")
     row: dict[str, object] = {
-        "profile_id": new_object_id(),
+        "profile_id": profile_id(email),
         "email": email,
         "md5": hashlib.md5(data).hexdigest(),
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -245,6 +267,8 @@ class Store:
         self._closed = False
         with self.connect() as db:
             db.executescript(SCHEMA)
+            row = db.execute("SELECT value FROM sandbox_meta WHERE key = 'anchor'").fetchone()
+        self._anchor = datetime.fromisoformat(row[0]) if row else None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=120, check_same_thread=False, isolation_level=None)
@@ -290,6 +314,25 @@ class Store:
         for db in connections:
             db.close()
 
+    # -- the clock of the data ------------------------------------------------------------
+    @property
+    def anchor(self) -> datetime | None:
+        """The time the store was seeded from (None: never seeded)."""
+        return self._anchor
+
+    def set_anchor(self, db: sqlite3.Connection, seed: str, anchor: datetime) -> None:
+        """Record what seeded the store and its anchor time (inside the seeding transaction)."""
+        db.executemany(
+            "INSERT OR REPLACE INTO sandbox_meta (key, value) VALUES (?, ?)",
+            [("seed", seed), ("anchor", anchor.isoformat())],
+        )
+        self._anchor = anchor
+
+    def now(self) -> datetime:
+        """The time written into new data: the anchor of a seeded store, so that importing
+        the same file gives the same rows on every run that day; the clock otherwise."""
+        return self._anchor if self._anchor is not None else datetime.now(UTC)
+
     # -- lists and users --------------------------------------------------------------
     def list_id(self, db: sqlite3.Connection, name: str, create: bool = False) -> int | None:
         row = db.execute("SELECT id FROM lists WHERE name = ?", (name,)).fetchone()
@@ -298,18 +341,19 @@ class Store:
         if not create:
             return None
         cursor = db.execute(
-            "INSERT INTO lists (name, create_time) VALUES (?, ?)", (name, rfc2822())
+            "INSERT INTO lists (name, create_time) VALUES (?, ?)", (name, rfc2822(self.now()))
         )
         return int(cursor.lastrowid or 0)
 
     def add_users(
         self,
         db: sqlite3.Connection,
-        list_id: int,
+        list_id: int | None,
         users: Iterable[dict[str, object]],
         overwrite_signup: bool = False,
     ) -> int:
-        """Insert users that are new, add every one to the list; returns how many rows came."""
+        """Insert users that are new, add every one to the list (None: to no list, a profile
+        of its own); returns how many rows came."""
         count = 0
         batch: list[dict[str, object]] = []
         for user in users:
@@ -324,7 +368,7 @@ class Store:
     def _add_batch(
         self,
         db: sqlite3.Connection,
-        list_id: int,
+        list_id: int | None,
         batch: list[dict[str, object]],
         overwrite_signup: bool,
     ) -> int:
@@ -337,6 +381,16 @@ class Store:
                 f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT(email) DO NOTHING",
                 values,
             )
+        # A profile made after its purchases were imported shows them too: the same export
+        # whichever of the two imports ran first.
+        emails = json.dumps([user["email"] for user in batch])
+        bought = db.execute(
+            "SELECT DISTINCT email FROM purchases WHERE email IN (SELECT value FROM json_each(?))",
+            (emails,),
+        ).fetchall()
+        update_purchase_fields(db, [email for (email,) in bought])
+        if list_id is None:
+            return len(batch)
         if overwrite_signup:
             db.executemany(
                 "UPDATE users SET signup = ? WHERE email = ?",

@@ -105,3 +105,34 @@ def test_bad_options_exit_2_without_traceback(args: list[str], message: str) -> 
     assert result.exit_code == 2
     assert message in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_serve_with_a_seed_file_serves_its_lists(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.csv"
+    seed.write_text("email,lists,plan\nann@example.com,Weekly Digest,pro\n")
+    with serve("--seed", str(seed), "--job-time", "0.1") as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        client = SailthruClient("sandbox-key", "sandbox-secret", url)
+        job = client.api_post("job", {"job": "export_list_data", "list": "Weekly Digest"})
+        assert poll(client, job.get_body()["job_id"])["status"] == "completed"
+        missing = client.api_post("job", {"job": "export_list_data", "list": "Main Newsletter"})
+        assert missing.get_body()["errormsg"] == "List not found"  # no demo data
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
+
+
+def test_a_bad_seed_file_is_one_line_per_problem_and_nothing_starts(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("lists: [Digest]\nusers:\n  - {email: nope}\n  - {mail: a@example.com}\n")
+    result = run_cli("--port", "0", "--seed", str(seed), "--data", str(tmp_path / "data"))
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"{seed}:3:13: users[0].email: expected an email address, got 'nope'",
+        f"{seed}:4:5: users[1]: missing email: give the address (email: ann@example.com)",
+        f"{seed}:4:6: users[1].mail: unknown key; an entry here has email, lists, vars,"
+        " signup_date",
+        f"3 problems in the seed file {seed}; the sandbox did not start",
+    ]
+    assert not (tmp_path / "data").exists()
