@@ -6,7 +6,7 @@
   ``rate_limits``, ``faults``, ``export_ttl``, ``smtp``, ``seed``…); each one is stopped at
   the end of the test. ``start=False`` returns it unstarted.
 - ``wait_for_job(sandbox, job_id)``: poll the sandbox's own view of a job (no API request is
-  counted) until it is ``completed`` or ``error``.
+  counted) until it is ``completed``, ``error`` or ``incomplete``.
 - ``sandbox_client``: a ``SailthruClient`` of ``sandbox`` (short retries), closed afterwards.
 - ``run_on_sandbox(manifest, **kwargs)``: run a manifest (path or YAML text) on ``sandbox``
   with every installed plugin, as ``sailjobs run`` does; returns the ``RunResult``.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runner.sandbox import Sandbox
 
 FAST_JOB_TIME = 0.2
-TERMINAL_STATUSES = ("completed", "error")
+TERMINAL_STATUSES = ("completed", "error", "incomplete")
 
 
 def wait_for_job(

@@ -98,12 +98,17 @@ def seconds(value: timedelta | float | None) -> float:
     return float(value)
 
 
-def job_outputs(info: JobInfo) -> JSONDict:
+def job_outputs(info: JobInfo, known_job_id: str | None = None) -> JSONDict:
+    """A finished job's outputs: every field of the API's answer (those the runner does not
+    know too), then the typed ones over them (``end_time`` from ``stop_time``…). The job_id
+    is the one the runner knows from its POST, whatever the answer says (it may be null)."""
     outputs: JSONDict = dict(info.fields)
     for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
         value = getattr(info, name)
-        if value is not None:
+        if value is not None and value != "":
             outputs[name] = value
+    if known_job_id:
+        outputs["job_id"] = known_job_id
     if isinstance(url := outputs.get("export_url"), str):
         register_url(url)
     return outputs
