@@ -101,8 +101,10 @@ def seconds(value: timedelta | float | None) -> float:
 def job_outputs(info: JobInfo, known_job_id: str | None = None) -> JSONDict:
     """A finished job's outputs: every field of the API's answer (those the runner does not
     know too), then the typed ones over them (``end_time`` from ``stop_time``…). The job_id
-    is the one the runner knows from its POST, whatever the answer says (it may be null)."""
-    outputs: JSONDict = dict(info.fields)
+    is the one the runner knows from its POST, whatever the answer says (it may be null).
+    The other fields are masked: an answer echoes the job's parameters (``postback_url``),
+    which may hold a secret, and no expression can name them to need the real value."""
+    outputs: JSONDict = mask_data(dict(info.fields))
     for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
         value = getattr(info, name)
         if value is not None and value != "":

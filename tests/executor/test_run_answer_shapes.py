@@ -21,6 +21,7 @@ from runner.sandbox.faults import INCOMPLETE_MESSAGE
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 STOP_TIME = "Thu, May 31 2016, 6:36 pm EDT"
+TOKEN = "tok-5ecret-value"
 
 
 def _seed_shaped(answer: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +47,7 @@ def test_a_seed_shaped_answer_keeps_the_job_id_and_every_field(
         manifest_text("""
             sends:
               job: export_scheduled_sends
+              postback_url: http://127.0.0.1:9/hook?token=${{ env.HOOK_TOKEN }}
             signups:
               job: import
               list: after ${{ jobs.sends.outputs.job_id }} at ${{ jobs.sends.outputs.end_time }}
@@ -54,7 +56,11 @@ def test_a_seed_shaped_answer_keeps_the_job_id_and_every_field(
     )
     report = tmp_path / "report.json"
     result = run(
-        path, client=client_for(sandbox), state_dir=tmp_path / "st", options={"report": str(report)}
+        path,
+        client=client_for(sandbox),
+        state_dir=tmp_path / "st",
+        env={"HOOK_TOKEN": TOKEN},
+        options={"report": str(report)},
     )
     assert exit_code_for(result) == ExitCode.OK, {k: j.error for k, j in result.jobs.items()}
     sends = result.jobs["sends"]
@@ -69,6 +75,9 @@ def test_a_seed_shaped_answer_keeps_the_job_id_and_every_field(
     with RunState(tmp_path / "st") as state:
         stored = state.jobs(result.run_id)["sends"].outputs
     assert stored["remove_count"] == 1 and stored["job_id"] == sends.remote_job_id
+    # The GET echoes the postback_url; the secret in it is masked wherever outputs go.
+    assert stored["postback_url"] == "http://127.0.0.1:9/hook?token=***"
+    assert TOKEN not in json.dumps(stored) and TOKEN not in report.read_text()
     reported = json.loads(report.read_text())["jobs"]
     [entry] = [job for job in reported if job["id"] == "sends"]
     assert entry["outputs"]["remove_count"] == 1
