@@ -98,13 +98,23 @@ def seconds(value: timedelta | float | None) -> float:
     return float(value)
 
 
+# Fields of a JobInfo that sailjobs itself reads back from the outputs, kept as they are:
+# the typed ones (set again below) and a split job's ``parts`` (runner.executor.splitparts).
+_RUNNER_READS = frozenset(
+    {"job_id", "name", "status", "start_time", "end_time", "export_url", "filename", "parts"}
+)
+
+
 def job_outputs(info: JobInfo, known_job_id: str | None = None) -> JSONDict:
     """A finished job's outputs: every field of the API's answer (those the runner does not
     know too), then the typed ones over them (``end_time`` from ``stop_time``…). The job_id
     is the one the runner knows from its POST, whatever the answer says (it may be null).
-    The other fields are masked: an answer echoes the job's parameters (``postback_url``),
-    which may hold a secret, and no expression can name them to need the real value."""
-    outputs: JSONDict = mask_data(dict(info.fields))
+    The fields sailjobs does not know are masked: an answer echoes the job's parameters
+    (``postback_url``), which may hold a secret, and no expression can name them."""
+    outputs: JSONDict = {
+        name: value if name in _RUNNER_READS else mask_data(value)
+        for name, value in info.fields.items()
+    }
     for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
         value = getattr(info, name)
         if value is not None and value != "":
