@@ -7,7 +7,7 @@
   the end of the test. ``start=False`` returns it unstarted. ``seed`` is ``"demo"``, None
   (empty) or the path of your own YAML or CSV seed file (``SeedFileError`` if it is bad).
 - ``wait_for_job(sandbox, job_id)``: poll the sandbox's own view of a job (no API request is
-  counted) until it is ``completed`` or ``error``.
+  counted) until it is ``completed``, ``error`` or ``incomplete``.
 - ``sandbox_client``: a ``SailthruClient`` of ``sandbox`` (short retries), closed afterwards.
 - ``run_on_sandbox(manifest, **kwargs)``: run a manifest (path or YAML text) on ``sandbox``
   with every installed plugin, as ``sailjobs run`` does; returns the ``RunResult``.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from runner.sandbox import Sandbox
 
 FAST_JOB_TIME = 0.2
-TERMINAL_STATUSES = ("completed", "error")
+TERMINAL_STATUSES = ("completed", "error", "incomplete")
 
 
 def wait_for_job(

@@ -106,6 +106,7 @@ def sandbox() -> None:
 @click.option("--cut-download-rate", default=0.0, type=float, help="Downloads cut short.")
 @click.option("--job-error-rate", default=0.0, type=float, help="Jobs ending in error.")
 @click.option("--job-stuck-rate", default=0.0, type=float, help="Jobs stuck in pending.")
+@click.option("--job-incomplete-rate", default=0.0, type=float, help="Jobs ending incomplete.")
 @click.option("--early-expiry", default=None, help="Export links expire after this instead.")
 def serve(**options: Any) -> None:
     """Serve the job API until SIGINT/SIGTERM; prints the base URL, key and secret."""
@@ -124,6 +125,7 @@ def serve(**options: Any) -> None:
         cut_download_rate=_rate(options["cut_download_rate"], "--cut-download-rate"),
         job_error_rate=_rate(options["job_error_rate"], "--job-error-rate"),
         job_stuck_rate=_rate(options["job_stuck_rate"], "--job-stuck-rate"),
+        job_incomplete_rate=_rate(options["job_incomplete_rate"], "--job-incomplete-rate"),
         early_expiry=(
             _seconds(options["early_expiry"], "--early-expiry")
             if options["early_expiry"] is not None

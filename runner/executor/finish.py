@@ -94,7 +94,7 @@ class JobFinisher:
 
     def decide_remote(self, job: JobRun, info: JobInfo) -> None:
         """Sailthru says the job ended (``info``): its outputs, then success or failure."""
-        outputs = job_outputs(info)
+        outputs = job_outputs(info, job.result.remote_job_id)
         job.result.outputs.update(outputs)
         if info.status in SUCCESS_STATUSES:
             no_export = not info.export_url and job.parts is None  # split: joined later

@@ -99,12 +99,29 @@ def seconds(value: timedelta | float | None) -> float:
     return float(value)
 
 
-def job_outputs(info: JobInfo) -> JSONDict:
-    outputs: JSONDict = dict(info.fields)
+# Fields of a JobInfo that sailjobs itself reads back from the outputs, kept as they are:
+# the typed ones (set again below) and a split job's ``parts`` (runner.executor.splitparts).
+_RUNNER_READS = frozenset(
+    {"job_id", "name", "status", "start_time", "end_time", "export_url", "filename", "parts"}
+)
+
+
+def job_outputs(info: JobInfo, known_job_id: str | None = None) -> JSONDict:
+    """A finished job's outputs: every field of the API's answer (those the runner does not
+    know too), then the typed ones over them (``end_time`` from ``stop_time``…). The job_id
+    is the one the runner knows from its POST, whatever the answer says (it may be null).
+    The fields sailjobs does not know are masked: an answer echoes the job's parameters
+    (``postback_url``), which may hold a secret, and no expression can name them."""
+    outputs: JSONDict = {
+        name: value if name in _RUNNER_READS else mask_data(value)
+        for name, value in info.fields.items()
+    }
     for name in ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename"):
         value = getattr(info, name)
-        if value is not None:
+        if value is not None and value != "":
             outputs[name] = value
+    if known_job_id:
+        outputs["job_id"] = known_job_id
     if isinstance(url := outputs.get("export_url"), str):
         register_url(url)
     return outputs

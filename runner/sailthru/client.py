@@ -201,7 +201,17 @@ class SailthruClient:
     def get_job(self, job_id: str) -> JobInfo:
         """GET /job: the job's status and every field the API returns."""
         fields = self._call("GET", "job", {"job_id": job_id})
-        fields.setdefault("job_id", job_id)
+        if fields.get("job_id") in (None, ""):
+            # The seed's own GET example says "job_id": null: the id asked about is the job's.
+            fields["job_id"] = job_id
+        if fields.get("status") in (None, ""):
+            raise ApiError(
+                f"the API's answer about job {job_id} has no status",
+                http_status=200,
+                transient=True,
+                request="GET /job",
+                hint="the job's status is asked again at the next poll",
+            )
         return JobInfo.from_fields(fields)
 
     def download_export(
@@ -457,7 +467,7 @@ class SailthruClient:
         if status >= 400 or not isinstance(body, dict):
             what = "an error" if status >= 400 else "a response that is not a JSON object"
             error = ApiError(
-                f"the API answered with {what}",
+                f"the API answered with {what} ({_describe_body(response, body)})",
                 http_status=status,
                 transient=status >= 500 or status < 400,
                 request=request,
@@ -477,3 +487,19 @@ class SailthruClient:
             # The server had the whole request: it may have created the job before failing.
             return self._ambiguous(request, error, reason, resubmit_safe)
         return AttemptFailed(error, retry=True, reason=reason)
+
+
+def _describe_body(response: requests.Response, body: JSONValue) -> str:
+    """What an unexpected answer held, in a few words (never its text: it may echo secrets)."""
+    content = response.content.strip()
+    if not content:
+        return "an empty body"
+    if body is None:
+        if content == b"null":
+            return "JSON null"
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no type"
+        return f"{len(response.content)} bytes that are not JSON, {kind}"
+    if isinstance(body, dict):
+        return "a JSON object that is no error body"
+    kinds = {list: "a JSON list", str: "a JSON string", bool: "a JSON boolean"}
+    return kinds.get(type(body), "a JSON number")

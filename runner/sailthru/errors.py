@@ -126,18 +126,31 @@ class ExportExpiredError(ApiError):
     """An export link has expired (``expired: true``, or 403/404/410 when downloading)."""
 
 
-def error_from_body(body: JSONValue) -> tuple[int, str] | None:
+def error_from_body(body: JSONValue) -> tuple[int | None, str] | None:
     """``(code, message)`` when ``body`` is an API error body ``{"error": N, "errormsg": "…"}``.
 
-    A job's GET answer may hold ``"error": false``: that is a field, not an error.
+    A job's GET answer may hold ``"error": false``: that is a field, not an error. A code that
+    is not a number (``"error": "oops"``) still makes an error body, with no code (None).
+    Some consumers' fixtures (tap-sailthru's) say ``message`` instead of ``errormsg``; that is
+    taken too when the body is no job description (it has no ``status``).
     """
-    if not isinstance(body, dict) or "error" not in body or "errormsg" not in body:
+    if not isinstance(body, dict) or "error" not in body:
         return None
     code = body["error"]
-    if isinstance(code, bool):
+    if code is None or isinstance(code, bool):
         return None
+    if "errormsg" in body:
+        text = body["errormsg"]
+    elif "message" in body and "status" not in body:
+        text = body["message"]
+    else:
+        return None
+    message = "" if text is None else str(text)
     try:
+        if not isinstance(code, int | float | str):
+            raise TypeError(code)
         number = int(code)
-    except (TypeError, ValueError):
-        return None
-    return number, str(body["errormsg"])
+    except (TypeError, ValueError, OverflowError):
+        detail = f"(its error code {code!r} is not a number)"
+        return None, f"{message} {detail}" if message else f"an error body {detail}"
+    return number, message or "(the API gave no message)"

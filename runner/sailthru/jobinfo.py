@@ -1,4 +1,11 @@
-"""What the API says about a job: ``JobInfo``, the typed result of submitting and polling."""
+"""What the API says about a job: ``JobInfo``, the typed result of submitting and polling.
+
+Real answers vary (reference/sailthru-api.md §3): the seed's own GET example has
+``"job_id": null`` and ``stop_time`` where ``end_time`` is documented, answers carry fields
+the runner does not know, and optional fields may be missing. ``from_fields`` accepts all of
+that: a missing or null value is ``None`` (never the text ``"None"``), ``stop_time`` stands in
+for ``end_time`` (``end_time`` wins when both are there), and ``fields`` keeps everything.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,11 @@ FAILURE_STATUSES = frozenset({"error", "incomplete"})
 
 
 def _text(value: JSONValue) -> str | None:
-    return None if value is None else str(value)
+    """A field as text; a missing, null or empty one is None."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if text else None
 
 
 def _truthy(value: JSONValue) -> bool:
@@ -38,15 +49,17 @@ class JobInfo:
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, JSONValue]) -> JobInfo:
-        export_url = _text(fields.get("export_url")) or None
+        """A JobInfo of an answer's fields; never raises on a missing or unexpected field."""
+        export_url = _text(fields.get("export_url"))
         if export_url:
             register_url(export_url)
         return cls(
-            job_id=str(fields.get("job_id", "")),
+            job_id=_text(fields.get("job_id")) or "",
             name=_text(fields.get("name")),
             status=_text(fields.get("status")),
             start_time=_text(fields.get("start_time")),
-            end_time=_text(fields.get("end_time")),
+            # The seed's list_erase example says ``stop_time``; the GET table says end_time.
+            end_time=_text(fields.get("end_time")) or _text(fields.get("stop_time")),
             export_url=export_url,
             filename=_text(fields.get("filename")),
             expired=_truthy(fields.get("expired", False)),

@@ -23,6 +23,10 @@ DROP_MID_RESPONSE = "drop_mid_response"  # handle it, send half the answer, then
 CUT_DOWNLOAD = "cut_download"  # an export download stops half-way
 JOB_ERROR = "job_error"  # the next job ends in status "error"
 JOB_STUCK = "job_stuck"  # the next job stays "pending" forever
+JOB_INCOMPLETE = "job_incomplete"  # the next job ends in status "incomplete"
+# What an injected ``incomplete`` says. The seed names the status, not a message: this one
+# says what happened in the API's manner, and that it was injected.
+INCOMPLETE_MESSAGE = "The job stopped before it was complete (injected fault)"
 SERVER_ERROR_STATUSES = (500, 502, 503)
 
 
@@ -58,6 +62,7 @@ class Faults:
     cut_download_rate: float = 0.0  # fraction of export downloads cut short
     job_error_rate: float = 0.0  # fraction of jobs that end in "error"
     job_stuck_rate: float = 0.0  # fraction of jobs that never leave "pending"
+    job_incomplete_rate: float = 0.0  # fraction of jobs that end in "incomplete"
     early_expiry: float | None = None  # export links expire this many seconds after creation
     _rules: list[_Rule] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -116,6 +121,10 @@ class Faults:
         """The next ``count`` accepted jobs end in status ``error``."""
         self._add(_Rule(JOB_ERROR, count))
 
+    def incomplete_next_jobs(self, count: int = 1) -> None:
+        """The next ``count`` accepted jobs end in status ``incomplete``, with a message."""
+        self._add(_Rule(JOB_INCOMPLETE, count))
+
     def stick_next_jobs(self, count: int = 1) -> None:
         """The next ``count`` accepted jobs stay ``pending`` forever."""
         self._add(_Rule(JOB_STUCK, count))
@@ -128,6 +137,7 @@ class Faults:
             self.drop_before_body_rate = self.drop_after_body_rate = 0.0
             self.drop_mid_response_rate = 0.0
             self.cut_download_rate = self.job_error_rate = self.job_stuck_rate = 0.0
+            self.job_incomplete_rate = 0.0
             self.early_expiry = None
 
     # -- decisions (called by the sandbox) ---------------------------------------------
@@ -156,6 +166,7 @@ class Faults:
             CUT_DOWNLOAD: self.cut_download_rate,
             JOB_ERROR: self.job_error_rate,
             JOB_STUCK: self.job_stuck_rate,
+            JOB_INCOMPLETE: self.job_incomplete_rate,
         }[kind]
 
     def _add(self, rule: _Rule) -> None:

@@ -1,7 +1,7 @@
 """The job queue: POST /job validates and queues, worker threads run jobs to a terminal status.
 
 A job is ``pending`` (queued, a quarter of its time), ``running`` (the work, then the rest of
-its time), then ``completed`` or ``error``. The time a job takes is kept by a timer thread, not
+its time), then ``completed`` or ``error`` (or ``incomplete``, a fault on demand). The time a job takes is kept by a timer thread, not
 by a sleeping worker, so a thousand jobs can be in flight at once; a small pool of worker
 threads does the actual work (SQL, files, notices). At most five imports run at once, as on
 the real API; the others wait in ``pending``. Jobs live in SQLite, so a sandbox restarted on the
@@ -27,7 +27,13 @@ from typing import Any
 
 from runner.sandbox import errors
 from runner.sandbox.errors import ApiError, api_error
-from runner.sandbox.faults import JOB_ERROR, JOB_STUCK, Faults
+from runner.sandbox.faults import (
+    INCOMPLETE_MESSAGE,
+    JOB_ERROR,
+    JOB_INCOMPLETE,
+    JOB_STUCK,
+    Faults,
+)
 from runner.sandbox.store import Store, new_object_id, rfc2822
 from runner.sandbox.wire import Upload, remove_quietly
 
@@ -37,6 +43,9 @@ IMPORT_POOL = "import"
 EXPORT_POOL = "export"
 MAX_RUNNING_IMPORTS = 5
 WORKERS = 4
+# The statuses a job ends in; "incomplete" is named by the seed ("a job terminates without
+# successful completion") and only happens here as an injected fault.
+FAILED_STATUSES = ("error", "incomplete")
 JobTime = float | Callable[[dict[str, Any]], float]  # seconds, or seconds for a payload
 PENDING_SHARE = 0.25  # of a job's time spent queued before it runs
 ROWS_PER_JOB_TIME = 1_000_000  # a job of this many rows takes twice its base time
@@ -44,6 +53,10 @@ ROWS_PER_JOB_TIME = 1_000_000  # a job of this many rows takes twice its base ti
 
 class JobFailed(Exception):
     """A job ends in status ``error`` with this message (bad input found while running)."""
+
+
+class JobIncomplete(Exception):
+    """A job ends in status ``incomplete`` with this message (an injected fault)."""
 
 
 class JobAborted(Exception):
@@ -210,7 +223,11 @@ class JobManager:
         if kind is None:
             raise api_error(errors.UNKNOWN_JOB_TYPE, job=job)
         accepted = kind.validate(payload, upload, self.env)
-        fault_rule = self.faults.take(JOB_STUCK) or self.faults.take(JOB_ERROR)
+        fault_rule = (
+            self.faults.take(JOB_STUCK)
+            or self.faults.take(JOB_ERROR)
+            or self.faults.take(JOB_INCOMPLETE)
+        )
         fault = fault_rule.kind if fault_rule else None
         job_id = new_object_id()
         with self.env.store.connect() as db:
@@ -254,14 +271,17 @@ class JobManager:
         fields = dict(record.result)
         export_fields = {k: fields.pop(k) for k in ("filename",) if k in fields}
         answer.update(fields)
+        # Echoed as the seed's GET example does: null when the POST did not give them.
+        answer["report_email"] = record.payload.get("report_email")
+        answer["postback_url"] = record.payload.get("postback_url")
         if record.job == "import":
-            answer["error"] = record.status == "error"
+            answer["error"] = record.status in FAILED_STATUSES
         answer["status"] = record.status
         if record.start_time is not None:
             answer["start_time"] = rfc2822(record.start_time)
         if record.end_time is not None:
             answer["end_time"] = rfc2822(record.end_time)
-        if record.status == "error" and record.error_message:
+        if record.status in FAILED_STATUSES and record.error_message:
             answer["error_message"] = record.error_message
         if record.status == "completed" and record.export_token:
             answer.update(export_fields)
@@ -385,9 +405,13 @@ class JobManager:
         try:
             if record.fault == JOB_ERROR:
                 raise JobFailed("The job failed (injected fault)")
+            if record.fault == JOB_INCOMPLETE:
+                raise JobIncomplete(INCOMPLETE_MESSAGE)
             outcome = kind.run(record, self.env)
         except JobAborted:
             return
+        except JobIncomplete as stopped:
+            status, message = "incomplete", str(stopped)
         except JobFailed as failure:
             status, message = "error", str(failure)
         except ApiError as failure:

@@ -161,6 +161,20 @@ def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Beh
     return behave
 
 
+def raw_answer(status: int, data: bytes, content_type: str = "application/json") -> Behaviour:
+    """Read the body, then answer ``status`` with ``data`` exactly as given (any bytes)."""
+
+    def behave(handler: Handler, received: Received) -> None:
+        handler.read_body(received)
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    return behave
+
+
 def job_answer(job_id: str = "5a1b2c3d4e5f60718293a4b5", **fields: Any) -> Behaviour:
     """A successful job answer; a GET echoes the requested job id."""
 

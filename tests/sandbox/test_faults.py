@@ -10,7 +10,7 @@ from sailthru.sailthru_client import SailthruClient
 from sailthru.sailthru_error import SailthruClientError
 
 from runner.sandbox import Faults, Sandbox
-from runner.sandbox.faults import FAIL
+from runner.sandbox.faults import FAIL, INCOMPLETE_MESSAGE
 from runner.testing import wait_for_job
 
 
@@ -123,6 +123,36 @@ def test_jobs_ending_in_error_and_stuck_in_pending(sandbox: Sandbox) -> None:
     assert wait_for_job(sandbox, normal)["status"] == "completed"
     time.sleep(0.3)
     assert sandbox.job(stuck)["status"] == "pending"
+
+
+def test_jobs_ending_incomplete_say_why(sandbox: Sandbox) -> None:
+    client = client_for(sandbox)
+    sandbox.faults.incomplete_next_jobs(1)
+    stopped = submit(client).get_body()["job_id"]
+    normal = submit(client).get_body()["job_id"]
+    job = wait_for_job(sandbox, stopped)
+    assert job["status"] == "incomplete"
+    assert job["error_message"] == INCOMPLETE_MESSAGE
+    assert client.api_get("job", {"job_id": stopped}).get_body()["status"] == "incomplete"
+    assert wait_for_job(sandbox, normal)["status"] == "completed"
+
+
+def test_an_incomplete_import_says_error_true(sandbox: Sandbox) -> None:
+    sandbox.faults.incomplete_next_jobs(1)
+    payload = {"job": "import", "list": "Engaged", "emails": "a@example.com"}
+    job_id = client_for(sandbox).api_post("job", payload).get_body()["job_id"]
+    job = wait_for_job(sandbox, job_id)
+    assert (job["status"], job["error"]) == ("incomplete", True)
+
+
+def test_job_incomplete_rate_and_clear(sandbox_factory) -> None:
+    sandbox = sandbox_factory(faults=Faults(job_incomplete_rate=1.0))
+    job_id = submit(client_for(sandbox)).get_body()["job_id"]
+    assert wait_for_job(sandbox, job_id)["status"] == "incomplete"
+    sandbox.faults.clear()
+    assert sandbox.faults.job_incomplete_rate == 0.0
+    job_id = submit(client_for(sandbox)).get_body()["job_id"]
+    assert wait_for_job(sandbox, job_id)["status"] == "completed"
 
 
 def test_job_fault_rates(sandbox_factory) -> None:
