@@ -16,6 +16,7 @@ from runner.jobtypes import CheckContext
 from runner.jsontypes import JSONDict
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data, register_url
+from runner.placeholders import is_expression
 from runner.preflight.checks import check_job_files
 
 # The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
@@ -34,6 +35,8 @@ class Prepared:
     payload: JSONDict
     file: Path | None
     masked_params: JSONDict
+    # Warnings about values known only now (``${{ }}``); the others were shown at load time.
+    warnings: tuple[str, ...] = ()
 
 
 class PrepareError(Exception):
@@ -57,13 +60,19 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
-    checked = job_type.check(params, CheckContext(manifest_dir=manifest_dir, split=job.spec.split))
+    context = CheckContext(manifest_dir=manifest_dir, split=job.spec.split)
+    checked = list(job_type.check(params, context))
     problems = [problem for problem in checked if problem.severity == "error"]
     if problems:
         details = "; ".join(
             f"{'.'.join(str(p) for p in problem.path)}: {problem.message}" for problem in problems
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
+    warnings = tuple(
+        mask(f"{'.'.join(str(p) for p in problem.path)}: {problem.message}")
+        for problem in checked
+        if problem.severity == "warning" and _resolved_now(job.spec.params, problem.path)
+    )
     payload: JSONDict = {"job": job_type.name, **params}
     file = None
     # Only the ``file`` parameter travels as an upload part; other file params stay values.
@@ -71,7 +80,22 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
     if "file" in job_type.file_params and isinstance(upload, str) and upload:
         del payload["file"]
         file = (manifest_dir / upload).resolve()
-    return Prepared(payload, file, masked)
+    return Prepared(payload, file, masked, warnings)
+
+
+def _resolved_now(raw: object, path: tuple[str | int, ...]) -> bool:
+    """Whether the value at ``path`` of the job's parameters as written was (or sat inside)
+    an expression: validate could not judge it, so its warning is new at submission."""
+    for key in path:
+        if is_expression(raw):
+            return True
+        if isinstance(raw, dict):
+            raw = raw.get(key)
+        elif isinstance(raw, list) and isinstance(key, int) and key < len(raw):
+            raw = raw[key]
+        else:
+            return False
+    return is_expression(raw)
 
 
 def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:

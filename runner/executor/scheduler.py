@@ -291,6 +291,9 @@ class Scheduler:
             job.result.error = mask(str(exc))
             self.finisher.decide(job, JobStatus.FAILED, job.result.error)
             return
+        for warning in prepared.warnings:
+            job.result.warnings.append(warning)
+            self.progress.message(f"{job.id}: {warning}", level="warning")
         job.phase = Phase.SUBMITTING
         job.result.status = JobStatus.SUBMITTING
         job.result.params = prepared.masked_params
