@@ -10,6 +10,10 @@ Every file: exists, is readable, is at most 1 GB (the API's limit), is UTF-8 (a 
 tolerated). The content checks stream the file in constant memory; purchase files and plain
 email lists use both cores (runner/preflight/scan.py).
 
+In an import file, a line (or CSV row) whose address is not one is a warning: the job API
+page documents no error for it and the import skips it (as the sandbox's does). A file in
+which no line holds an address is refused: the import would add nobody.
+
 Which file is which: ``import.file`` is a list of emails (one per line, or a CSV with an
 ``email`` column), unless the job sets ``signup_dates`` (a flag, job-api.txt: "Pass 1 or
 true"): then the same uploaded ``file`` is the CSV of signup dates. ``purchase_import.file``
@@ -56,9 +60,10 @@ _PEEK_BYTES: Final = 64 << 10
 @dataclass
 class PreflightReport:
     """The outcome of checking one file. ``ok`` is False when any line is invalid or the file
-    itself cannot be used; duplicates and ``warnings`` (what the API is not documented to
-    refuse, one entry per kind with its count of lines) are reported but do not make a file
-    fail."""
+    itself cannot be used; duplicates, ``warnings`` (what the API is not documented to
+    refuse, one entry per kind with its count of lines) and ``skipped`` lines (of an import
+    file: no valid address, so the import skips them; each has a warning) are reported but do
+    not make a file fail."""
 
     file: Path
     kind: str
@@ -69,6 +74,7 @@ class PreflightReport:
     param: str = "file"  # the job parameter that names the file
     warnings: list[FileWarning] = field(default_factory=list)
     name: str = ""  # the file as the manifest names it, for messages; ``file`` if empty
+    skipped: int = 0  # lines the import skips, of ``lines``; each kind is also a warning
 
     @property
     def ok(self) -> bool:
@@ -82,6 +88,10 @@ class PreflightReport:
             text = f"{self.invalid:,} of {self.lines:,} lines invalid"
             if self.problems:
                 text += f"; {self.problems[0].render()}"
+        elif self.skipped:
+            text = (
+                f"{self.lines:,} lines, {self.skipped:,} skipped by the import (no valid address)"
+            )
         else:
             text = f"{self.lines:,} lines, all valid"
         if self.duplicates:
@@ -139,10 +149,26 @@ def check_file(
     finally:
         duplicates.close()
     report.lines, report.invalid, report.problems = result.lines, result.invalid, result.problems
+    report.skipped = result.skipped
     report.warnings = list(result.warnings.values())
     if report.lines == 0 and not report.problems:
         report.problems.append(FileProblem(0, "", "the file has no data lines; nothing to import"))
+    elif report.invalid == 0 and report.skipped == report.lines > 0:
+        report.problems.append(FileProblem(0, "", _adds_nobody(report)))
     return report
+
+
+def _adds_nobody(report: PreflightReport) -> str:
+    """Refused, not warned: the job would "complete" having imported nobody (the sandbox
+    answers ``import_count`` 0), which is never what a manifest meant. The message holds the
+    first kind of skipped line, taken out of the warnings so that it is not said twice."""
+    count = report.lines
+    first = f"; first: {report.warnings.pop(0).render()}" if report.warnings else ""
+    return (
+        f"no valid email address in {count:,} line{'s' * (count != 1)}, so the import would "
+        f"add nobody (each line is skipped{first}); write one address per line, or a CSV "
+        'whose "email" column holds the addresses'
+    )
 
 
 def _scan(

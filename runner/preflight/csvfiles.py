@@ -16,16 +16,18 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Final
 
+from runner.emails import is_valid_email
 from runner.preflight.pool import scan_lines
 from runner.preflight.scan import (
     BOM,
+    EMPTY_ADDRESS,
     DuplicateCounter,
     ScanResult,
-    email_problem,
     iter_lines,
     key_hash,
     oversized_message,
     preview,
+    skipped_address_message,
     utf8_message,
 )
 
@@ -104,14 +106,19 @@ def scan_emails_file(
     for line, row in csv_rows(path, result, max_problems):
         result.lines += 1
         value = row[column].strip() if column < len(row) else ""
-        _check_email(result, line, value, max_problems, duplicates)
+        if _is_address(result, line, value):
+            _count_address(value, duplicates)
     return result
 
 
 def scan_signup_dates_file(
     path: Path, *, max_problems: int, duplicates: DuplicateCounter
 ) -> ScanResult:
-    """The CSV of ``signup_dates``: header ``email,signup_date``, dates that are not UNIX."""
+    """The CSV of ``signup_dates``: header ``email,signup_date``, dates that are not UNIX.
+
+    A row whose address is not one is skipped (a warning) before its date is read, as the
+    sandbox's import does; a date it cannot read fails the job there, so it is an error here.
+    """
     header = first_row(path) or []
     names = tuple(name.strip().lower() for name in header[:2])
     if names != SIGNUP_HEADER:
@@ -123,6 +130,8 @@ def scan_signup_dates_file(
     result = ScanResult()
     for line, row in csv_rows(path, result, max_problems):
         result.lines += 1
+        if not _is_address(result, line, row[0].strip()):
+            continue
         if len(row) < 2:
             result.add_problem(
                 line, "signup_date", "missing (the row has one column)", max_problems
@@ -132,23 +141,24 @@ def scan_signup_dates_file(
         if problem:
             result.add_problem(line, "signup_date", problem, max_problems)
             continue
-        _check_email(result, line, row[0].strip(), max_problems, duplicates)
+        _count_address(row[0].strip(), duplicates)
     return result
 
 
-def _check_email(
-    result: ScanResult, line: int, value: str, max_problems: int, duplicates: DuplicateCounter
-) -> None:
+def _is_address(result: ScanResult, line: int, value: str) -> bool:
+    """Whether the row's address cell holds an address; if not, the row is skipped (a
+    warning: the import skips it, as the sandbox's does)."""
     if not value:
-        result.add_problem(line, "email", "empty; every row needs an address", max_problems)
-        return
-    problem = email_problem(value.encode("utf-8"))
-    if problem:
-        if "\n" in value:  # a field over several lines: most likely a quote left open
-            problem += f'; is a quote (") on line {line:,} left unclosed?'
-        result.add_problem(line, "email", problem, max_problems)
-    else:
-        duplicates.add_one(key_hash(value.lower().encode("utf-8")))
+        result.skip_line(line, "email", EMPTY_ADDRESS)
+        return False
+    if not is_valid_email(value):
+        result.skip_line(line, "email", skipped_address_message(value), value)
+        return False
+    return True
+
+
+def _count_address(value: str, duplicates: DuplicateCounter) -> None:
+    duplicates.add_one(key_hash(value.lower().encode("utf-8")))
 
 
 def csv_rows(path: Path, result: ScanResult, max_problems: int) -> Iterator[tuple[int, list[str]]]:

@@ -139,3 +139,4 @@ def _merge(total: ScanResult, part: ScanResult, max_problems: int) -> None:
     total.lines += part.lines
     total.physical_lines += part.physical_lines
     total.invalid += part.invalid
+    total.skipped += part.skipped

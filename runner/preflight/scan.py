@@ -51,21 +51,25 @@ _INDEX: Final = re.compile(r"\[\d+\]")
 @dataclass
 class FileWarning:
     """One kind of warning in a checked file (the same message at the same field, list
-    indexes aside): where it first shows, and on how many lines."""
+    indexes aside): where it first shows, and on how many lines. ``example`` is the value of
+    its first line (a skipped address), shown after the message but not part of the kind, so
+    that a thousand different bad addresses still make one warning."""
 
     line: int
     path: str
     message: str
     lines: int = 1
     last_line: int = 0  # so that two items of one line count that line once
+    example: str = ""
 
     def render(self, file_name: str = "") -> str:
         """``data.jsonl:3: items[0].colour: …; 41 more lines with the same warning``."""
+        message = f"{self.message}: {self.example}" if self.example else self.message
         if file_name:
             where = f"{file_name}:{self.line}: " if self.line else f"{file_name}: "
-            text = f"{where}{self.path}: {self.message}" if self.path else where + self.message
+            text = f"{where}{self.path}: {message}" if self.path else where + message
         else:
-            text = FileProblem(self.line, self.path, self.message).render()
+            text = FileProblem(self.line, self.path, message).render()
         more = self.lines - 1
         if more:
             text += f"; {more:,} more line{'s' * (more != 1)} with the same warning"
@@ -82,6 +86,7 @@ class ScanResult:
     """What one range (or a whole file) yielded; line numbers relative to its first line."""
 
     lines: int = 0  # records checked (a skipped blank line is not one)
+    skipped: int = 0  # of them, lines the import skips (no address): warned about, not refused
     physical_lines: int = 0  # for shifting the line numbers of the ranges after this one
     invalid: int = 0
     problems: list[FileProblem] = field(default_factory=list)
@@ -94,8 +99,19 @@ class ScanResult:
         if len(self.problems) < max_problems:
             self.problems.append(FileProblem(line, path, message))
 
-    def add_warning(self, line: int, path: str, message: str) -> None:
-        self.count_warning(FileWarning(line, path, message, 1, line))
+    def add_warning(self, line: int, path: str, message: str, example: str = "") -> None:
+        self.count_warning(FileWarning(line, path, message, 1, line, example))
+
+    def skip_line(self, line: int, path: str, message: str, value: str = "") -> None:
+        """A line the import would skip (as the sandbox's import does): a warning, counted,
+        with ``value`` as its example the first time."""
+        self.skipped += 1
+        tally = self.warnings.get((path, message))  # the kind, for a path without indexes
+        if tally is not None:  # seen before: only counted (a file may hold millions)
+            tally.lines += 1
+            tally.last_line = line
+            return
+        self.add_warning(line, path, message, preview(value) if value else "")
 
     def count_warning(self, warning: FileWarning) -> None:
         """Add a warning, or the tally of one from a later range of the file (lines shifted)."""
@@ -106,7 +122,7 @@ class ScanResult:
         tally = self.warnings.get(kind)
         if tally is None:
             self.warnings[kind] = tally = FileWarning(
-                warning.line, warning.path, warning.message, 0
+                warning.line, warning.path, warning.message, 0, example=warning.example
             )
         if tally.last_line == warning.last_line:
             return  # the same line again (another item of it)
@@ -230,25 +246,36 @@ def scan_email_list_range(path: str, start: int, end: int | None, max_problems: 
             if not raw:
                 continue
             lines += 1
-            problem = email_problem(raw)
-            if problem:
-                result.add_problem(number, "", problem, max_problems)
-            else:
+            try:
+                address = raw.decode("utf-8")
+            except UnicodeDecodeError as error:  # the sandbox fails the whole job on it
+                result.add_problem(number, "", utf8_message(raw, error), max_problems)
+                continue
+            if is_valid_email(address):
                 keys.append(key_hash(raw.lower()))
+            else:
+                result.skip_line(number, "", skipped_address_message(address), address)
     result.lines = lines
     result.physical_lines = number
     return result
 
 
-def email_problem(raw: bytes) -> str | None:
-    """Why ``raw`` (one stripped field) is not a usable address, or None."""
-    try:
-        address = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return utf8_message(raw, error)
-    if is_valid_email(address):
-        return None
-    return f"not a valid email address: {preview(address)}"
+# Not refused: the job API page documents no error for such a line, the contract's ``emails``
+# check says "an import skips what is not one", and the sandbox's import skips it.
+SKIPPED_ADDRESS: Final = "not a valid email address, skipped by the import"
+EMPTY_ADDRESS: Final = "empty, skipped by the import"
+
+
+def skipped_address_message(address: str) -> str:
+    """The warning for a line whose address is not one, with a hint when its shape shows why."""
+    if "\n" in address:  # a CSV field over several lines: most likely a quote left open
+        return SKIPPED_ADDRESS + ' (the field spans several lines: is a quote (") left unclosed?)'
+    if "\r" in address:
+        return (
+            SKIPPED_ADDRESS + " (it holds a carriage return: lines must end with LF or CRLF, "
+            "not CR alone)"
+        )
+    return SKIPPED_ADDRESS
 
 
 def utf8_message(raw: bytes, error: UnicodeDecodeError) -> str:

@@ -25,6 +25,7 @@ def test_corpus_file_gives_its_expected_report(case: dict[str, Any]) -> None:
     assert report.ok is case["ok"]
     if "problems" in case:
         assert [problem.render() for problem in report.problems] == case["problems"]
+    assert [warning.render() for warning in report.warnings] == case.get("warnings", [])
 
 
 def test_every_corpus_file_has_a_case() -> None:

@@ -51,7 +51,7 @@ def test_the_repositorys_manifests_pass_the_deep_check() -> None:
 
 
 def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
-    for name in ("wrong_types.jsonl", "valid.jsonl", "emails_invalid.txt"):
+    for name in ("wrong_types.jsonl", "valid.jsonl", "emails_no_valid.csv", "emails_invalid.txt"):
         shutil.copy(CORPUS / name, tmp_path / name)
     manifest = tmp_path / "backfill.yaml"
     manifest.write_text(
@@ -71,8 +71,12 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         "  people:\n"
         "    job: import\n"
         "    list: Main\n"
-        "    file: emails_invalid.txt\n"
+        "    file: emails_no_valid.csv\n"
         "    preflight: warn\n"
+        "  skips:\n"
+        "    job: import\n"
+        "    list: Main\n"
+        "    file: emails_invalid.txt\n"
     )
     problems = check_manifest_files(load_manifest(manifest))
     # The summary first, then each further problem on its own line (same position).
@@ -81,13 +85,17 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         'expected an integer number of cents, got "12.99"',
         f"{manifest}:9:11: jobs.bad.file: line 3: email: expected a string, got a list "
         '["user3@example.com"]',
-        # preflight: warn → warnings: shown, but they do not make the manifest invalid.
-        f"{manifest}:17:11: warning: jobs.people.file: 3 of 5 lines invalid; line 2: not a "
-        'valid email address: "not-an-address"; 1 duplicate address (compared without case)',
-        f"{manifest}:17:11: warning: jobs.people.file: line 4: not a valid email address: "
-        '"bob @example.org"',
-        f"{manifest}:17:11: warning: jobs.people.file: line 5: not a valid email address: "
-        '"bob@localhost"',
+        # The file's own warnings come first, with the file's name and line.
+        f"{manifest}:17:11: warning: jobs.people.file: emails_no_valid.csv:3: email: not a "
+        'valid email address, skipped by the import: "bob at example.org"',
+        # preflight: warn → the refusal is a warning: shown, the manifest stays valid.
+        f"{manifest}:17:11: warning: jobs.people.file: no valid email address in 2 lines, so "
+        "the import would add nobody (each line is skipped; first: line 2: email: empty, "
+        'skipped by the import); write one address per line, or a CSV whose "email" column '
+        "holds the addresses",
+        # Lines the import skips, in a file that has addresses: warnings, one per kind.
+        f"{manifest}:22:11: warning: jobs.skips.file: emails_invalid.txt:2: not a valid email "
+        'address, skipped by the import: "not-an-address"; 2 more lines with the same warning',
     ]
     assert [problem.is_error for problem in problems] == [True, True, False, False, False]
 
@@ -97,15 +105,15 @@ def test_validate_deep_exits_0_when_only_warn_jobs_have_file_problems(tmp_path: 
 
     from runner.cli import cli
 
-    shutil.copy(CORPUS / "emails_invalid.txt", tmp_path / "emails_invalid.txt")
+    shutil.copy(CORPUS / "emails_no_valid.txt", tmp_path / "emails_no_valid.txt")
     manifest = tmp_path / "people.yaml"
     manifest.write_text(
         "version: 1\nname: people\njobs:\n  people:\n    job: import\n    list: Main\n"
-        "    file: emails_invalid.txt\n    preflight: warn\n"
+        "    file: emails_no_valid.txt\n    preflight: warn\n"
     )
     warned = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
     assert warned.exit_code == 0, warned.output
-    assert ": warning: jobs.people.file: 3 of 5 lines invalid" in warned.output
+    assert ": warning: jobs.people.file: no valid email address in 3 lines" in warned.output
     github = CliRunner().invoke(cli, ["validate", "--deep", "--format", "github", str(manifest)])
     assert github.output.startswith("::warning file=")
 

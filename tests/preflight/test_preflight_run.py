@@ -1,15 +1,19 @@
 """End to end on the sandbox: a bad file is refused before upload (zero submissions), unless
-the job says ``preflight: warn`` or ``off``."""
+the job says ``preflight: warn`` or ``off``; an import file with some lines that are not
+addresses is uploaded, and the import skips them as pre-flight said it would."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from runner.cli import cli
 from runner.executor.lifecycle import run
 from runner.jobtypes import MAX_UPLOAD_BYTES
 from runner.results import JobStatus
@@ -94,7 +98,7 @@ def test_bad_signup_dates_are_never_submitted(sandbox: Any, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("mode", ["warn", "off"])
 def test_warn_and_off_submit_anyway(sandbox: Any, tmp_path: Path, mode: str) -> None:
-    shutil.copy(CORPUS / "emails_invalid.txt", tmp_path / "people.txt")
+    shutil.copy(CORPUS / "emails_no_valid.txt", tmp_path / "people.txt")
     job = {"job": "import", "list": "Engaged", "file": "people.txt", "preflight": mode}
     result = run_one_job(sandbox, tmp_path, job)
     assert [s["job"] for s in sandbox.submissions()] == ["import"]
@@ -106,3 +110,63 @@ def test_a_valid_file_is_submitted(sandbox: Any, tmp_path: Path) -> None:
     result = run_one_job(sandbox, tmp_path, {"job": "purchase_import", "file": "valid.jsonl"})
     assert result.jobs["load"].status is JobStatus.SUCCEEDED, result.jobs["load"].error
     assert [s["job"] for s in sandbox.submissions()] == ["purchase_import"]
+
+
+def import_manifest(tmp_path: Path, file: str) -> Path:
+    """A manifest that imports the corpus ``file`` into a new list, the path written as is."""
+    shutil.copy(CORPUS / file, tmp_path / file)
+    manifest = tmp_path / "people.yaml"
+    manifest.write_text(
+        f"version: 1\nname: people\njobs:\n  load:\n    job: import\n    list: Imported\n"
+        f"    file: {file}\n"
+    )
+    return manifest
+
+
+def test_lines_that_are_not_addresses_are_warned_about_and_skipped(tmp_path: Path) -> None:
+    """2 addresses and 3 lines that are not: validate --deep passes with a warning, and
+    ``sailjobs run --sandbox`` uploads the file; the sandbox imports the 2."""
+    manifest = import_manifest(tmp_path, "emails_skipped.txt")
+    validated = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
+    assert validated.exit_code == 0, validated.output
+    assert validated.output.splitlines()[0] == (
+        f"{manifest}:7:11: warning: jobs.load.file: emails_skipped.txt:2: not a valid email "
+        'address, skipped by the import: "n/a"; 2 more lines with the same warning'
+    )
+
+    report = tmp_path / "report.json"
+    ran = CliRunner().invoke(
+        cli,
+        ["run", str(manifest), "--sandbox", "--report", str(report),
+         "--state", str(tmp_path / "state")],
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert "emails_skipped.txt:2: not a valid email address, skipped by the import" in ran.output
+    [job] = json.loads(report.read_text())["jobs"]
+    assert (job["status"], job["outputs"]["import_count"]) == ("succeeded", 2)
+
+
+def test_a_file_without_one_address_is_refused(tmp_path: Path) -> None:
+    manifest = import_manifest(tmp_path, "emails_no_valid.txt")
+    validated = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
+    assert validated.exit_code == 2, validated.output
+    assert (
+        "jobs.load.file: no valid email address in 3 lines, so the import would add nobody"
+        in validated.output
+    )
+    ran = CliRunner().invoke(
+        cli, ["run", str(manifest), "--sandbox", "--state", str(tmp_path / "state")]
+    )
+    assert ran.exit_code == 1, ran.output
+    assert "pre-flight check refused the file: no valid email address in 3 lines" in ran.output
+
+
+def test_signup_dates_rows_without_an_address_are_skipped(sandbox: Any, tmp_path: Path) -> None:
+    """Line 5 of the file has a UNIX date, but no address: skipped before its date is read,
+    by pre-flight as by the sandbox's import."""
+    shutil.copy(CORPUS / "signup_dates_bad_email.csv", tmp_path / "dates.csv")
+    job = {"job": "import", "list": "Imported", "file": "dates.csv", "signup_dates": 1}
+    result = run_one_job(sandbox, tmp_path, job)
+    load = result.jobs["load"]
+    assert load.status is JobStatus.SUCCEEDED, load.error
+    assert load.outputs["import_count"] == 1  # alice; the corpus case gives the warnings

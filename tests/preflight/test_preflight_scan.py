@@ -97,15 +97,22 @@ def test_plain_email_lists_use_workers_too(tmp_path: Path, monkeypatch: pytest.M
     lines = [f"person{n}@example.com" for n in range(3000)]
     lines[1234] = "PERSON7@Example.com"  # a duplicate of line 8, by case
     lines[2500] = "nobody-at-example.com"
+    for number in (50, 1500, 2900):  # skipped lines in other ranges: one warning, counted
+        lines[number] = f"n/a {number}"
     lines.insert(100, "")  # blank: skipped, yet it moves the line numbers
     path = tmp_path / "emails.txt"
     path.write_text("\n".join(lines) + "\n")
+    with path.open("ab") as stream:
+        stream.write(b"ren\xe9@example.com\n")  # not UTF-8: an error, the sandbox fails on it
     single = check_file("emails", path, workers=1)
     parallel = check_file("emails", path, workers=2)
     assert single.summary() == (
-        '1 of 3,000 lines invalid; line 2,502: not a valid email address: "nobody-at-example.com"; '
-        "1 duplicate address (compared without case)"
+        "1 of 3,001 lines invalid; line 3,002: not valid UTF-8 (byte 0xe9 at column 4); save "
+        "the file as UTF-8; 1 duplicate address (compared without case); 4 warnings (first: "
+        'line 51: not a valid email address, skipped by the import: "n/a 50"; 3 more lines '
+        "with the same warning)"
     )
+    assert single.skipped == 4
     assert parallel == single
 
 

@@ -137,3 +137,16 @@ def test_a_run_submits_a_file_with_warnings_and_shows_them(sandbox: Any, tmp_pat
         text.startswith("load: pre-flight: ") and "orders.jsonl:1: item: unknown field" in text
         for text in warnings
     ), progress.lines
+
+
+def test_skipped_addresses_are_one_warning_however_many_differ(tmp_path: Path) -> None:
+    """Each bad address differs, yet they make one warning (the first one's value shown), so
+    a file of millions prints one line; the import skips them and takes the rest."""
+    lines = [f"user{n} at example.com" if n % 2 else f"user{n}@example.com" for n in range(2000)]
+    report = check_file("emails", write_lines(tmp_path / "people.txt", lines))
+    assert (report.ok, report.lines, report.skipped, report.invalid) == (True, 2000, 1000, 0)
+    report.name = "people.txt"
+    assert report.warning_lines() == [
+        'people.txt:2: not a valid email address, skipped by the import: "user1 at example.com"; '
+        "999 more lines with the same warning"
+    ]
