@@ -9,13 +9,11 @@ through the parallel line scanner instead.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
-from datetime import date, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Final
 
+from runner.dates import is_epoch, parse_date
 from runner.emails import is_valid_email
 from runner.preflight.pool import scan_lines
 from runner.preflight.scan import (
@@ -32,21 +30,6 @@ from runner.preflight.scan import (
 )
 
 SIGNUP_HEADER: Final = ("email", "signup_date")
-# Formats beyond ISO 8601 that PHP's strtotime reads and people write.
-_DATE_FORMATS: Final = (
-    "%Y/%m/%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%m/%d/%Y",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%y",
-    "%d %B %Y",
-    "%d %b %Y",
-    "%B %d, %Y",
-    "%b %d, %Y",
-    "%B %d %Y",
-    "%b %d %Y",
-)
-_NUMBER: Final = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 
 
 class CsvHeaderError(ValueError):
@@ -208,44 +191,15 @@ def csv_rows(path: Path, result: ScanResult, max_problems: int) -> Iterator[tupl
 
 
 def signup_date_problem(value: str) -> str | None:
-    """Why ``value`` is not a signup date the API takes, or None."""
+    """Why ``value`` is not a signup date the API takes (runner/dates.py reads it), or None."""
     text = value.strip()
     if not text:
         return "empty; write the date as YYYY-MM-DD"
-    if _NUMBER.match(text):
-        if len(text) == 8 and _is_yyyymmdd(text):
-            return None
+    if is_epoch(text):
         return (
             f"{preview(text)} looks like a UNIX timestamp, which the API refuses; "
             "write the date as YYYY-MM-DD"
         )
-    if _parses_as_date(text):
+    if parse_date(text, allow_epoch=False) is not None:
         return None
     return f"{preview(text)} is not a date; write it as YYYY-MM-DD"
-
-
-def _is_yyyymmdd(text: str) -> bool:
-    try:
-        date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        return False
-    return True
-
-
-def _parses_as_date(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text)
-        return True
-    except ValueError:
-        pass
-    for pattern in _DATE_FORMATS:
-        try:
-            datetime.strptime(text, pattern)
-            return True
-        except ValueError:
-            continue
-    try:
-        parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return False
-    return True

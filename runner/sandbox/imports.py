@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import requests
 
+from runner.dates import parse_date
 from runner.emails import is_valid_email
 from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
 from runner.sailthru import contract
 from runner.sailthru.contract import check_payload, check_upload_size, first_refusal
-from runner.sandbox.dates import parse_datetime
 from runner.sandbox.errors import api_error, refuse
 from runner.sandbox.jobs import (
     IMPORT_POOL,
@@ -235,7 +234,7 @@ def read_email_file(
             continue
         signup = None
         if signup_dates and date_index is not None and len(row) > date_index:
-            moment = parse_datetime(row[date_index], allow_epoch=False)
+            moment = parse_date(row[date_index], allow_epoch=False)
             if moment is None:
                 raise JobFailed(
                     f"Line {number}: signup_date {row[date_index]!r} is not a date"
@@ -296,14 +295,7 @@ def purchase_rows(path: Path) -> Iterator[tuple[object, ...]]:
                 purchase = purchase_to_dict(parse_purchase_line(line))
             except PurchaseFormatError as error:
                 raise JobFailed(f"Line {number}: {error.problem.render()}") from error
-            moment = parse_datetime(purchase["date"])
-            if moment is None:  # the purchase API page's form: 2010-02-14 9:30:00 America/New_York
-                local, _, zone = purchase["date"].rpartition(" ")
-                try:
-                    moment = datetime.strptime(local, "%Y-%m-%d %H:%M:%S")
-                    moment = moment.replace(tzinfo=ZoneInfo(zone))
-                except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-                    moment = None
+            moment = parse_date(purchase["date"], allow_epoch=True)
             if moment is None:
                 raise JobFailed(f"Line {number}: date: {purchase['date']!r} is not a date")
             yield purchase_row(purchase, moment)

@@ -36,12 +36,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runner.dates import parse_date
 from runner.durations import parse_duration
 from runner.emails import is_valid_email
 from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file
 from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
 from runner.problems import Problem, SeedFileError
-from runner.sandbox.dates import parse_datetime
 
 DEMO = "demo"  # the built-in data set (runner/sandbox/seed.py), not a file
 SECTIONS = ("lists", "users", "purchases", "scheduled_sends")
@@ -101,7 +101,7 @@ def parse_time(value: object, anchor: datetime) -> datetime | None:
         except ValueError:
             return None
         return anchor + delta if relative["sign"] == "+" else anchor - delta
-    return parse_datetime(value, allow_epoch=False)
+    return parse_date(value, allow_epoch=False)
 
 
 def load_seed_file(path: str | os.PathLike[str], anchor: datetime | None = None) -> SeedData:
@@ -259,7 +259,7 @@ class _YamlSeed:
             ]
             self.problem((*path, *parts), f"not a valid purchase: {error.problem.message}")
             return
-        moment = parse_datetime(purchase["date"])
+        moment = parse_date(purchase["date"], allow_epoch=True)
         if moment is None:
             self.problem((*path, "date"), f"not a date: {TIME_HINT}")
             return

@@ -2,7 +2,8 @@
 
 The 31-day range of export_purchase_log (runner/limits.py) is applied by the manifest check,
 plan rendering, the outputs a split job offers, the executor's split and the sandbox; email
-syntax (runner/emails.py) by the manifest checks, pre-flight and the sandbox; atomic writes
+syntax (runner/emails.py) by the manifest checks, pre-flight and the sandbox; signup dates
+(runner/dates.py) by pre-flight and the sandbox's import; atomic writes
 (runner/files.py) by reports, the download action and the split join.
 """
 
@@ -27,6 +28,7 @@ from runner.manifest.render import _split_parts
 from runner.preflight import check_file
 from runner.sailthru import ApiError, SailthruClient
 from runner.sandbox.imports import read_email_file
+from runner.sandbox.jobs import JobFailed
 
 START = date(2026, 1, 1)
 
@@ -95,6 +97,36 @@ def test_every_part_agrees_on_email_syntax(address: str, valid: bool, tmp_path: 
         assert (emails == []) is valid
     assert (check_file("emails", file).skipped == 0) is valid  # pre-flight: skips it, warns
     assert ([email for email, _ in read_email_file(file, False)] == [address]) is valid  # sandbox
+
+
+SIGNUP_DATES = {
+    "2016-06-01": True,
+    "2016-06-01 09:30:00": True,
+    "2016-06-01T09:30:00Z": True,
+    "20160601": True,  # yyyymmdd: digits, but not UNIX
+    "2016/06/01": True,
+    "06/01/2016": True,
+    "1 June 2016": True,
+    "Wed, 01 Jun 2016 09:30:00 -0400": True,
+    "1464739200": False,  # UNIX: "Date variables cannot be in UNIX"
+    "next week": False,  # strtotime reads it; neither pre-flight nor the sandbox does
+    "2016-13-01": False,
+}
+
+
+@pytest.mark.parametrize(("text", "valid"), SIGNUP_DATES.items())
+def test_preflight_and_the_sandbox_read_signup_dates_alike(
+    text: str, valid: bool, tmp_path: Path
+) -> None:
+    file = tmp_path / "signups.csv"
+    with file.open("w", newline="") as out:
+        csv.writer(out).writerows([["email", "signup_date"], ["ada@example.com", text]])
+    assert check_file("signup_dates", file).ok is valid  # pre-flight
+    try:
+        imported = list(read_email_file(file, True))  # the sandbox's import
+    except JobFailed:
+        imported = []
+    assert (len(imported) == 1) is valid
 
 
 def test_an_atomic_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
