@@ -24,3 +24,9 @@ EMAIL_RE: Final = re.compile(EMAIL_PATTERN)
 
 def is_valid_email(address: str) -> bool:
     return len(address) <= EMAIL_MAX_LENGTH and EMAIL_RE.match(address) is not None
+
+
+def split_emails(text: str) -> list[str]:
+    """The addresses of an import's ``emails`` parameter: separated by commas or newlines,
+    each stripped, empty parts (``a@x.com,``) left out."""
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]

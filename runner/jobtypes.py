@@ -106,10 +106,12 @@ def api_error(code: int, message: str) -> str:
 
 
 def finding_problem(finding: Finding) -> ParamProblem:
-    """A contract finding as a problem: a refusal is an error naming the API's answer,
-    advice (the API page is silent on the case) is a warning."""
+    """A contract finding as a problem: a refusal is an error naming the API's answer, a
+    futile payload (one that can only do nothing) an error, and advice (the API page is
+    silent on the case) a warning."""
     if finding.row is None:
-        return ParamProblem(finding.param, finding.detail, severity="warning")
+        severity: Literal["error", "warning"] = "error" if finding.futile else "warning"
+        return ParamProblem(finding.param, finding.detail, severity=severity)
     message = f"{finding.detail} {api_error(finding.row.code, finding.api_text())}"
     return ParamProblem(finding.param, message)
 

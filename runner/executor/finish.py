@@ -26,18 +26,13 @@ from runner.executor.splitparts import join_parts, joined_name
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
 from runner.results import JobStatus
+from runner.sailthru.contract import IMPORT_COUNT_FIELD, IMPORT_WARNING_FIELD
 from runner.sailthru.jobinfo import SUCCESS_STATUSES
 
 if TYPE_CHECKING:
     from runner.executor.progress import RunObserver
     from runner.plugins import Hooks
     from runner.sailthru.jobinfo import JobInfo
-
-
-# Fields of an import's answer: how many addresses it imported and, when none, why. Not in
-# Sailthru's documented answer; the sandbox gives them (runner/sandbox/imports.py, README).
-IMPORT_COUNT_FIELD = "import_count"
-IMPORT_WARNING_FIELD = "import_warning"
 
 
 def import_warning(job_type: str, info: JobInfo) -> str | None:

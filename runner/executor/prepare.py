@@ -16,7 +16,6 @@ from runner.jobtypes import CheckContext
 from runner.jsontypes import JSONDict
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data, register_url
-from runner.placeholders import is_expression
 from runner.preflight.checks import check_job_files
 
 # The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
@@ -68,10 +67,16 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
             f"{'.'.join(str(p) for p in problem.path)}: {problem.message}" for problem in problems
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
+    # Shown when the manifest loaded: the warnings of the parameters as written.
+    shown = {
+        (problem.path, problem.message)
+        for problem in job_type.check(dict(job.spec.params), context)
+        if problem.severity == "warning"
+    }
     warnings = tuple(
         mask(f"{'.'.join(str(p) for p in problem.path)}: {problem.message}")
         for problem in checked
-        if problem.severity == "warning" and _resolved_now(job.spec.params, problem.path)
+        if problem.severity == "warning" and (problem.path, problem.message) not in shown
     )
     payload: JSONDict = {"job": job_type.name, **params}
     file = None
@@ -81,21 +86,6 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
         del payload["file"]
         file = (manifest_dir / upload).resolve()
     return Prepared(payload, file, masked, warnings)
-
-
-def _resolved_now(raw: object, path: tuple[str | int, ...]) -> bool:
-    """Whether the value at ``path`` of the job's parameters as written was (or sat inside)
-    an expression: validate could not judge it, so its warning is new at submission."""
-    for key in path:
-        if is_expression(raw):
-            return True
-        if isinstance(raw, dict):
-            raw = raw.get(key)
-        elif isinstance(raw, list) and isinstance(key, int) and key < len(raw):
-            raw = raw[key]
-        else:
-            return False
-    return is_expression(raw)
 
 
 def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:

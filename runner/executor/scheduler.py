@@ -351,6 +351,8 @@ class Scheduler:
         submitted = event.value_as(_Submitted)
         answer = submitted.answer
         for level, text in submitted.notes:
+            if level == "warning":  # pre-flight's: kept for the reports and the summary
+                job.result.warnings.append(text)
             self.progress.message(f"{job.id}: {text}", level=level)
         remote_status: str | None
         if isinstance(answer, list):

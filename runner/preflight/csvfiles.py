@@ -115,10 +115,14 @@ def scan_signup_dates_file(
         result.lines += 1
         if not _is_address(result, line, row[0].strip()):
             continue
-        if len(row) < 2:
-            result.add_problem(
-                line, "signup_date", "missing (the row has one column)", max_problems
+        if len(row) < 2:  # the import takes the address, without a date (as the sandbox's)
+            result.add_warning(
+                line,
+                "signup_date",
+                "missing (the row has one column): the address is imported without a "
+                "custom signup date",
             )
+            _count_address(row[0].strip(), duplicates)
             continue
         problem = signup_date_problem(row[1])
         if problem:

@@ -26,8 +26,10 @@ Accepted, where the sources let a real client send it:
 - item ``id`` and ``extid`` as integers (SKUs and order numbers are often numeric).
 Warned about (the line stays valid): a field none of those sources documents (the API is not
 documented to refuse one, but it is most often a typo); ``vars``, item ``vars`` and ``cookies``
-take any keys. ``date`` must be a non-empty string (the API takes anything PHP's strtotime
-reads). CR before the newline, a UTF-8 BOM and surrounding whitespace are tolerated; a blank
+take any keys. ``date`` must be a date in one of the forms runner/dates.py reads (the one
+reading the sandbox uses too): the API takes what PHP's strtotime reads, which no other
+reader matches, and a date neither side can read ends the job in error on the sandbox, so it
+is refused here (``preflight: warn`` sends it anyway). CR before the newline, a UTF-8 BOM and surrounding whitespace are tolerated; a blank
 line is a problem (the API wants one JSON object per line).
 """
 
@@ -35,12 +37,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from runner.dates import parse_date
 from runner.emails import EMAIL_BODY, EMAIL_MAX_LENGTH, EMAIL_RE
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
@@ -166,6 +170,12 @@ def purchase_extid(purchase: Purchase) -> str | int | None:
     return None if purchase.extid is UNSET else purchase.extid
 
 
+def extid_of(purchase: Mapping[str, Any]) -> str:
+    """``purchase_extid`` of a purchase in its JSON form (``purchase_to_dict``), as text."""
+    keys = purchase.get("purchase_keys") or {}
+    return str(keys.get("extid", purchase.get("extid")))
+
+
 def parse_purchase_line(line: bytes) -> Purchase:
     """Decode and validate one line of a purchase_import file, or raise PurchaseFormatError.
     Unknown fields (warnings) are left out of the Purchase."""
@@ -218,6 +228,9 @@ def check_purchase_batch(
             if (either := purchase_extid(purchase)) is None:
                 continue
             extid = either
+        if (date_problem := _date_problem(purchase.date)) is not None:
+            problems.append((index, date_problem))
+            continue
         indexes.append(index)
         emails.append(purchase.email)
         extids.append(extid)
@@ -256,6 +269,8 @@ def _decode_one(text: bytes) -> tuple[Purchase | None, list[PurchaseProblem]]:
     problems += _extid_problems(purchase)
     if email_problem := _email_problem(purchase.email):
         problems.append(email_problem)
+    if date_problem := _date_problem(purchase.date):
+        problems.append(date_problem)
     if any(problem.is_error for problem in problems):
         return None, [problem for problem in problems if problem.is_error][:1]
     return purchase, problems
@@ -285,6 +300,16 @@ def _extid_problems(purchase: Purchase) -> list[PurchaseProblem]:
 
 
 _ALL_EMAILS: Final = re.compile(rf"(?:{EMAIL_BODY}\n)*+{EMAIL_BODY}")  # one per line
+
+
+def _date_problem(text: str) -> PurchaseProblem | None:
+    if parse_date(text, allow_epoch=True) is not None:
+        return None
+    return PurchaseProblem(
+        "date",
+        f"{_preview(text)} is not a date sailjobs can read; write it as YYYY-MM-DD, with a "
+        "time if you like (2016-06-01 09:30:00, ISO 8601 or RFC 2822)",
+    )
 
 
 def _email_problem(email: str) -> PurchaseProblem | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-from runner.emails import is_valid_email
+from runner.emails import is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
 
@@ -108,6 +108,10 @@ LIST_DATA_FIELDS: Final = frozenset(
     }
 )  # fmt: skip
 HASH_ALGOS: Final = ("md5", "sha256")  # "The default algorithm is MD5"
+# Fields of an import's GET answer that the sandbox adds (Sailthru documents none like them):
+# how many addresses it imported and, when none, why. The runner warns when it sees them.
+IMPORT_COUNT_FIELD: Final = "import_count"
+IMPORT_WARNING_FIELD: Final = "import_warning"
 IMPORT_SOURCES: Final = ("emails", "url", "file")
 
 
@@ -121,6 +125,9 @@ class Finding:
     detail: str
     row: ErrorRow | None = None
     fields: Mapping[str, object] = field(default_factory=dict)
+    # A payload the API takes but that can only do nothing (an import of no address): the
+    # runner refuses it as an error, the sandbox accepts it (and says so in its answer).
+    futile: bool = False
 
     @property
     def refused(self) -> bool:
@@ -328,7 +335,7 @@ def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
         yield Finding((), "give one of `emails`, `url` or `file`", IMPORT_SOURCE_REQUIRED)
         return
     url = view.known("url")
-    if isinstance(url, str) and url and not is_url(url):
+    if url not in (None, "") and not (isinstance(url, str) and is_url(url)):
         yield Finding(("url",), f"{url!r} is not an http(s) URL", INVALID_URL)
         return
     if len(sources) > 1:
@@ -339,8 +346,16 @@ def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
         )
     emails = view.known("emails")
     if isinstance(emails, str) and emails:
-        bad = [e for e in (part.strip() for part in emails.split(",")) if not is_valid_email(e)]
-        if bad:
+        addresses = split_emails(emails)
+        bad = [address for address in addresses if not is_valid_email(address)]
+        if bad and len(bad) == len(addresses) and sources == ["emails"]:
+            yield Finding(
+                ("emails",),
+                f"no email address in `emails` ({', '.join(repr(e) for e in bad[:3])}), so the "
+                "import would add nobody; give comma-separated addresses",
+                futile=True,
+            )
+        elif bad:
             yield Finding(
                 ("emails",),
                 f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; `emails` is a "

@@ -22,10 +22,21 @@ from typing import Any, TypeVar
 import requests
 
 from runner.dates import parse_date
-from runner.emails import is_valid_email
-from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
+from runner.emails import is_valid_email, split_emails
+from runner.preflight.purchase import (
+    PurchaseFormatError,
+    extid_of,
+    parse_purchase_line,
+    purchase_to_dict,
+)
 from runner.sailthru import contract
-from runner.sailthru.contract import check_payload, check_upload_size, first_refusal
+from runner.sailthru.contract import (
+    IMPORT_COUNT_FIELD,
+    IMPORT_WARNING_FIELD,
+    check_payload,
+    check_upload_size,
+    first_refusal,
+)
 from runner.sandbox.errors import api_error, refuse
 from runner.sandbox.jobs import (
     IMPORT_POOL,
@@ -47,8 +58,6 @@ TRUE_VALUES = {"1", "true", "yes", "on"}
 # Fields of a completed import's answer. Sandbox behaviour: the real answer's fields are not
 # documented, nor what an import of a file without addresses does. The sandbox completes it,
 # imports nobody and says so here (README, "The sandbox"), so that the runner can warn.
-IMPORT_COUNT_FIELD = "import_count"  # addresses added to the list (or already on it)
-IMPORT_WARNING_FIELD = "import_warning"  # why nothing was imported, when nothing was
 SHOWN_COLUMNS = 6  # of a header without an email column, in the warning
 
 
@@ -118,11 +127,11 @@ class ListImport(JobKind):
         if isinstance(emails, list):
             emails = ",".join(str(email) for email in emails)
         if isinstance(emails, str):
-            for email in emails.replace("\n", ",").split(","):
-                if tally is not None and email.strip():
+            for email in split_emails(emails):
+                if tally is not None:
                     tally.values += 1
-                if is_valid_email(email.strip()):
-                    yield email.strip(), None
+                if is_valid_email(email):
+                    yield email, None
         for path in (record.upload_path, fetched):
             if path:
                 yield from read_email_file(Path(path), signup_dates, tally)
@@ -133,6 +142,7 @@ class EmailTally:
     """What an import's sources held besides addresses, to say why it imported nobody."""
 
     values: int = 0  # non-empty values of ``emails``
+    files: int = 0  # files read (the upload, the ``url``'s)
     lines: int = 0  # non-blank lines of its files (a header included)
     header: list[str] | None = None  # a file's first line, when it names no email column
 
@@ -152,7 +162,7 @@ def nothing_imported(tally: EmailTally) -> str:
         parts = [f"{tally.values} value(s) of `emails`"] if tally.values else []
         parts += [f"{tally.lines} line(s) of the file"] if tally.lines else []
         return text + f"no valid address among the {' and '.join(parts)}."
-    return text + "the file is empty."
+    return text + ("the file is empty." if tally.files else "`emails` holds no address.")
 
 
 def fetch_url(url: str, env: JobEnv) -> Path:
@@ -200,8 +210,10 @@ def read_email_file(
     first line that names no email column (an export's header: Profile Id, Email Hash).
     """
     tally = tally if tally is not None else EmailTally()
+    tally.files += 1
     lines = _lines(path)
-    first = next(lines, None)
+    # Blank lines before the first are skipped, as pre-flight does (runner/preflight/csvfiles.py).
+    first = next(((number, line) for number, line in lines if line.strip()), None)
     if first is None:
         return
     header = next(csv.reader([first[1]]), [])
@@ -307,10 +319,8 @@ def purchase_row(purchase: dict[str, Any], moment: datetime) -> tuple[object, ..
     adjustments = sum(line["price"] for line in purchase.get("adjustments", []))
     email = purchase["email"].strip().lower()
     moment = moment.astimezone(UTC)
-    # The seed's purchase_keys.extid, else the top-level extid the Python client sends.
-    extid = (purchase.get("purchase_keys") or {}).get("extid", purchase.get("extid"))
     return (
-        str(extid),
+        extid_of(purchase),
         email,
         hashlib.md5(email.encode("utf-8")).hexdigest(),
         rfc2822(moment),

@@ -11,8 +11,8 @@ from typing import Any
 import requests
 
 from runner.masking import redact_url
+from runner.sailthru.contract import IMPORT_WARNING_FIELD
 from runner.sailthru.signature import sign
-from runner.sandbox.imports import IMPORT_WARNING_FIELD
 
 log = logging.getLogger("runner.sandbox")
 POSTBACK_TIMEOUT = 10.0

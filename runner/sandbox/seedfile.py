@@ -40,7 +40,12 @@ from runner.dates import parse_date
 from runner.durations import parse_duration
 from runner.emails import is_valid_email
 from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file
-from runner.preflight.purchase import PurchaseFormatError, parse_purchase_line, purchase_to_dict
+from runner.preflight.purchase import (
+    PurchaseFormatError,
+    extid_of,
+    parse_purchase_line,
+    purchase_to_dict,
+)
 from runner.problems import Problem, SeedFileError
 
 DEMO = "demo"  # the built-in data set (runner/sandbox/seed.py), not a file
@@ -263,10 +268,10 @@ class _YamlSeed:
         if moment is None:
             self.problem((*path, "date"), f"not a date: {TIME_HINT}")
             return
-        extid = str(purchase["purchase_keys"]["extid"])
+        extid = extid_of(purchase)
         if extid in self.extid_lines:
             self.problem(
-                (*path, "purchase_keys", "extid"),
+                (*path, *_extid_path(purchase)),
                 f"extid {extid!r} is already used at line {self.extid_lines[extid]};"
                 " each purchase has its own",
             )
@@ -353,3 +358,9 @@ def _read_csv(path: Path, data: SeedData) -> list[Problem]:
     if not data.users and not problems:
         problems.append(Problem(file, 1, 1, "", "the CSV seed file has no users"))
     return problems
+
+
+def _extid_path(purchase: dict[str, Any]) -> tuple[str, ...]:
+    """Where a purchase's extid is written (``extid_of`` reads the same places)."""
+    in_keys = "extid" in (purchase.get("purchase_keys") or {})
+    return ("purchase_keys", "extid") if in_keys else ("extid",)

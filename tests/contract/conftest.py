@@ -3,7 +3,8 @@
 With ``SAILJOBS_CONTRACT_URL``, ``SAILJOBS_CONTRACT_KEY`` and ``SAILJOBS_CONTRACT_SECRET``
 set, the suite runs against that account, and only its read-only subset: exports (of the
 list named by ``SAILJOBS_CONTRACT_LIST``), scheduled sends, and the error rows whose
-payloads could create nothing even if the account took them. Every other test is skipped
+payloads could create nothing even if the account took them (exports, bad JSON, a
+purchase_import without a file). Every other test is skipped
 with the reason. A difference from the page fails its test, so the run lists them all.
 """
 

@@ -33,8 +33,14 @@ class Case:
     @property
     def read_only(self) -> bool:
         """Safe on a real account even if it disagreed and took the job: an export creates
-        nothing, and a body that is not JSON cannot become a job."""
-        return str(self.payload.get("job", "")).startswith("export_") or self.raw == "bad-json"
+        nothing, a body that is not JSON cannot become a job, and a purchase_import without
+        a file part has nothing to import. An import may create its list: never sent there."""
+        job = str(self.payload.get("job", ""))
+        return (
+            job.startswith("export_")
+            or self.raw == "bad-json"
+            or (job == "purchase_import" and self.upload is None)
+        )
 
 
 CASES = {

@@ -176,3 +176,16 @@ def test_validate_names_the_same_row(name: str, tmp_path: Path) -> None:
         assert len(problems) == 1 and named in problems[0], problems
     else:
         assert problems == []  # only the account knows: validate cannot refuse it
+
+
+@pytest.mark.parametrize("url", [5, ["https://example.com/a.csv"], {"href": "x"}])
+def test_a_url_that_is_not_text_is_invalid_url(target: Target, url: object) -> None:
+    """(validate refuses these as a type error of the manifest before any contract rule.)"""
+    target.allow(False, "an import's payload")
+    client = target.official_client()
+    response = client.api_post("job", {"job": "import", "list": "L", "url": url})
+    row = contract.INVALID_URL
+    assert (response.get_status_code(), response.get_body()) == (
+        row.http_status,
+        {"error": row.code, "errormsg": row.message},
+    )

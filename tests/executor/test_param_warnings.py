@@ -55,3 +55,19 @@ def test_run_shows_each_warning_once_and_succeeds(tmp_path: Path, run_on_sandbox
     assert output.count(WARNING) == 3, output
     assert result.jobs["resolved"].warnings == [f"hash_algo: {WARNING}"]
     assert result.jobs["written"].warnings == []  # shown when the manifest loaded
+
+
+def test_a_warning_known_at_load_is_not_repeated_at_submission(tmp_path, run_on_sandbox) -> None:
+    """Two sources, one of them an expression: the warning needs no value, so validate gave
+    it already; submission does not give it again."""
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        "version: 1\nname: two\nvars: {emails: ada@example.com}\njobs:\n"
+        "  both: {job: import, list: L, emails: '${{ vars.emails }}', file: users.txt}\n"
+    )
+    (tmp_path / "users.txt").write_text("bob@example.com\n")
+    stream = io.StringIO()
+    result = run_on_sandbox(path, progress=LineProgress(stream))
+    assert result.succeeded, result
+    assert stream.getvalue().count("not emails and file") == 1, stream.getvalue()
+    assert result.jobs["both"].warnings == []

@@ -147,7 +147,8 @@ def test_import_needs_exactly_one_source_and_valid_values():
     bad_url = messages(Import(), {"list": "L", "url": "ftp://x.io/a.csv"})
     assert bad_url[0][1].endswith('error 99 "Invalid URL")')
     assert messages(Import(), {"list": "L", "emails": "a@example.com, b@example.org"}) == []
-    assert "not email addresses" in warnings(Import(), {"list": "L", "emails": "a@x;b"})[0][1]
+    mixed = {"list": "L", "emails": "ada@example.com,a@x;b"}
+    assert "not email addresses" in warnings(Import(), mixed)[0][1]
 
 
 def test_signup_dates_reads_a_csv_from_a_file_or_a_url():
@@ -211,3 +212,18 @@ def test_a_url_that_cannot_be_parsed_is_invalid_url(url):
     assert found == [
         ("url", f"{url!r} is not an http(s) URL " + '(the API would answer error 99 "Invalid URL")')
     ]
+
+
+def test_emails_that_hold_no_address_are_an_error_bad_ones_among_good_a_warning():
+    nobody = {"list": "L", "emails": "nobody, n/a"}
+    assert messages(Import(), nobody) == [
+        (
+            "emails",
+            "no email address in `emails` ('nobody', 'n/a'), so the import would add "
+            "nobody; give comma-separated addresses",
+        )
+    ]
+    trailing = {"list": "L", "emails": "ada@example.com,\nbob@example.com,"}
+    assert problems(Import(), trailing) == [] and warnings(Import(), trailing) == []
+    # With a file too, the file may hold the addresses: the emails alone are only a warning.
+    assert messages(Import(), {**nobody, "file": "x.csv"}, Path("/nonexistent"))[0][0] == "file"

@@ -137,6 +137,8 @@ def test_a_run_submits_a_file_with_warnings_and_shows_them(sandbox: Any, tmp_pat
         text.startswith("load: pre-flight: ") and "orders.jsonl:1: item: unknown field" in text
         for text in warnings
     ), progress.lines
+    # Kept in the job's result too: the summary, --report and --junit show it, even --quiet.
+    assert any("item: unknown field" in text for text in result.jobs["load"].warnings)
 
 
 def test_skipped_addresses_are_one_warning_however_many_differ(tmp_path: Path) -> None:

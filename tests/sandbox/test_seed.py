@@ -88,6 +88,28 @@ def test_a_yaml_seed_gives_lists_users_vars_purchases_and_sends(sandbox_factory,
     assert len(sends) == 2 and ",Welcome," in sends[1] and "09:00:00" in sends[1]  # past: gone
 
 
+def test_a_seed_purchase_may_give_its_extid_at_the_top_level(sandbox_factory, tmp_path) -> None:
+    """As the official Python client's purchase(..., extid=) sends it; pre-flight and the
+    sandbox's purchase_import take it too."""
+    item = '{id: s1, title: Mug, price: 1200, qty: 1, url: "https://s.example/1"}'
+    seed = write(
+        tmp_path,
+        "seed.yaml",
+        f"""
+        purchases:
+          - {{email: ann@example.com, date: -1d, extid: top-1, items: [{item}]}}
+          - {{email: bob@example.com, date: -2d, extid: top-1, items: [{item}]}}
+        """,
+    )
+    assert problems_of(seed) == [
+        f"{seed}:3:48: purchases[1].extid: extid 'top-1' is already used at line 2; each"
+        " purchase has its own"
+    ]
+    seed.write_text(seed.read_text().replace("extid: top-1, items", "extid: top-2, items", 1))
+    purchases = export(sandbox_factory(seed=seed), last_30_days())
+    assert sorted(row[2] for row in csv.reader(purchases.splitlines()[1:])) == ["top-1", "top-2"]
+
+
 def test_a_users_csv_seeds_lists_and_vars(sandbox_factory, tmp_path) -> None:
     seed = write(
         tmp_path,
