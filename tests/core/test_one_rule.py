@@ -129,6 +129,14 @@ def test_preflight_and_the_sandbox_read_signup_dates_alike(
     assert (len(imported) == 1) is valid
 
 
+def test_preflight_and_the_sandbox_find_a_header_after_blank_lines(tmp_path: Path) -> None:
+    file = tmp_path / "people.csv"
+    file.write_text("\n\nemail,name\nann@example.com,Ann\n")
+    report = check_file("emails", file)
+    assert report.ok and report.skipped == 0
+    assert [email for email, _ in read_email_file(file, False)] == ["ann@example.com"]
+
+
 def test_an_atomic_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "out" / "report.json"
     write_atomically(target, b"first")
