@@ -35,6 +35,7 @@ line is a problem (the API wants one JSON object per line).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -44,7 +45,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from runner.dates import parse_date
+from runner.dates import is_date
 from runner.emails import EMAIL_BODY, EMAIL_MAX_LENGTH, EMAIL_RE
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
@@ -302,8 +303,14 @@ def _extid_problems(purchase: Purchase) -> list[PurchaseProblem]:
 _ALL_EMAILS: Final = re.compile(rf"(?:{EMAIL_BODY}\n)*+{EMAIL_BODY}")  # one per line
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_purchase_date(text: str) -> bool:
+    # Cached: a purchase file repeats its days, thousands of orders each.
+    return is_date(text, allow_epoch=True)
+
+
 def _date_problem(text: str) -> PurchaseProblem | None:
-    if parse_date(text, allow_epoch=True) is not None:
+    if _is_purchase_date(text):
         return None
     return PurchaseProblem(
         "date",
