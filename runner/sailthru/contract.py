@@ -2,14 +2,17 @@
 
 Both sides read this module: the runner's local checks (``runner/builtin/jobtypes.py``, so
 ``sailjobs validate``) and the sandbox (``runner/sandbox/``), so they cannot disagree. The
-rows are Sailthru's job API page (reference/job-api.txt), copied verbatim, typos included,
+rows are Sailthru's job API page (docs/reference/job-api.txt), copied verbatim, typos included,
 because clients match on them.
 
 A rule returns ``Finding``s. A finding with a ``row`` is a refusal: the API answers that
 row, so ``validate`` reports an error naming it and the sandbox answers it. A finding
 without a row is advice: the page is silent on the case (two import sources, an unknown
 export field, an address the import would skip), so the runner warns instead of refusing
-and the sandbox accepts the payload; refusing would block jobs a real account may take.
+and the sandbox accepts the payload; refusing would block jobs a real account may take. The
+one exception is a ``futile`` payload, which no documented error refuses but which can only
+do nothing (an import whose ``emails`` hold no address): the runner refuses it, the sandbox
+takes it and says so in its answer.
 """
 
 from __future__ import annotations
@@ -119,14 +122,15 @@ IMPORT_SOURCES: Final = ("emails", "url", "file")
 class Finding:
     """What a rule found: at ``param`` (a path inside the payload; empty for the whole
     payload), ``detail`` says what is wrong and how to fix it. With a ``row`` the API refuses
-    the payload with that row (``fields`` fill its placeholders); without one it is advice."""
+    the payload with that row (``fields`` fill its placeholders); without one it is advice,
+    unless ``futile``."""
 
     param: tuple[str, ...]
     detail: str
     row: ErrorRow | None = None
     fields: Mapping[str, object] = field(default_factory=dict)
-    # A payload the API takes but that can only do nothing (an import of no address): the
-    # runner refuses it as an error, the sandbox accepts it (and says so in its answer).
+    # A payload no documented error refuses but that can only do nothing (an import of no
+    # address): the runner refuses it as an error, the sandbox accepts it (and says so).
     futile: bool = False
 
     @property
