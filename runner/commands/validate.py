@@ -26,7 +26,12 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.exitcodes import ExitCode
-    from runner.manifest.folders import ManifestPathError, find_manifests, validate_file
+    from runner.manifest.folders import (
+        ManifestPathError,
+        find_manifests,
+        is_seed_file,
+        validate_file,
+    )
     from runner.plugins import PluginError
 
     try:
@@ -34,6 +39,13 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     except ManifestPathError as exc:
         click.echo(f"sailjobs validate: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
+    for seed in [file for file in files if is_seed_file(file)]:
+        files.remove(seed)
+        click.echo(
+            f"{seed}: a sandbox seed file (--seed), not a manifest: skipped; the sandbox "
+            "checks it when it loads it",
+            err=True,
+        )
     invalid = 0
     total = 0
     for file in files:

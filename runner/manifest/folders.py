@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
+
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import build_plan
 from runner.preflight.checks import check_manifest_files
 from runner.problems import ManifestError, Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+# The top-level keys of a sandbox seed file (runner/sandbox/seedfile.py's SECTIONS; a test
+# keeps the two equal): such a file lives beside manifests but is not one.
+SEED_SECTIONS = frozenset({"lists", "users", "purchases", "scheduled_sends"})
 
 
 class ManifestPathError(Exception):
@@ -38,6 +43,16 @@ def find_manifests(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise ManifestPathError(f"{given}: no such file or folder")
     return list(dict.fromkeys(found))
+
+
+def is_seed_file(path: Path) -> bool:
+    """A sandbox seed file (``--seed FILE``): a YAML mapping of seed sections only, with no
+    ``version`` or ``jobs``. ``validate`` skips it, saying so; the sandbox checks it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # validate reports what is wrong with it
+    return isinstance(data, dict) and bool(data) and set(data) <= SEED_SECTIONS
 
 
 def validate_file(path: Path, *, deep: bool = False) -> list[Problem]:

@@ -267,3 +267,27 @@ def test_the_schema_offers_the_documented_list_fields_and_accepts_others():
     # An undocumented field is a warning of `validate`, not an error: the schema takes it.
     manifest["jobs"]["a"]["fields"] = {"opns": 1, "vars": {"userId": 1}}
     assert list(validator.iter_errors(manifest)) == []
+
+
+def test_the_readme_ci_command_passes_on_the_repository_manifests(monkeypatch):
+    """`sailjobs validate manifests/` (README, Validate in CI): every example is valid, and
+    a sandbox seed file kept beside them is named and skipped, not read as a manifest."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    result = invoke("validate", "manifests/", "--deep")
+    assert result.exit_code == 0, result.output
+    assert "manifests/data/rehearsal-seed.yaml: a sandbox seed file (--seed), not a manifest" in (
+        result.stderr
+    )
+
+
+def test_only_a_file_of_seed_sections_alone_is_skipped(folder):
+    from runner.manifest.folders import SEED_SECTIONS
+    from runner.sandbox.seedfile import SECTIONS
+
+    assert set(SECTIONS) == SEED_SECTIONS  # one set of names on both sides
+    Path("pipelines/seed.yaml").write_text("lists: [A]\nusers: [{email: a@example.com}]\n")
+    Path("pipelines/half.yaml").write_text("version: 1\nlists: [A]\n")  # a broken manifest
+    result = invoke("validate", "pipelines/seed.yaml", "pipelines/half.yaml")
+    assert result.exit_code == 2
+    assert "pipelines/seed.yaml: a sandbox seed file" in result.stderr
+    assert "pipelines/half.yaml:1:1: jobs: missing required key 'jobs'" in result.stdout
