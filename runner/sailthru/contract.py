@@ -352,11 +352,12 @@ def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
     if isinstance(emails, str) and emails:
         addresses = split_emails(emails)
         bad = [address for address in addresses if not is_valid_email(address)]
-        if bad and len(bad) == len(addresses) and sources == ["emails"]:
+        if len(bad) == len(addresses) and sources == ["emails"]:  # none ("," alone too)
+            shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
             yield Finding(
                 ("emails",),
-                f"no email address in `emails` ({', '.join(repr(e) for e in bad[:3])}), so the "
-                "import would add nobody; give comma-separated addresses",
+                f"no email address in `emails` ({shown}), so the import would add nobody; "
+                "give comma-separated addresses",
                 futile=True,
             )
         elif bad:

@@ -13,6 +13,7 @@ import yaml
 from sailthru.sailthru_client import SailthruClient
 
 from runner.manifest.loader import load_manifest
+from runner.problems import ManifestError
 from runner.sandbox import Sandbox
 from tests.sandbox.conftest import poll
 
@@ -93,3 +94,21 @@ def test_hash_algo_in_capitals_hashes_with_sha256(client: SailthruClient) -> Non
     text = requests.get(done["export_url"], timeout=10).text
     first_hash = text.splitlines()[1].split(",")[1]
     assert len(first_hash) == len(hashlib.sha256().hexdigest())
+
+
+@pytest.mark.parametrize("emails", ["nobody, n/a", ",", " , \n"])
+def test_emails_with_no_address_validate_refuses_the_sandbox_says_so(
+    client: SailthruClient, emails: str, tmp_path: Path
+) -> None:
+    """Futile, not refused by the API's page: validate refuses what can only import nobody;
+    the sandbox takes it and its answer says why nobody was imported."""
+    payload = {"job": "import", "list": "Futile", "emails": emails}
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"version": 1, "name": "futile", "jobs": {"j": payload}}))
+    with pytest.raises(ManifestError, match="so the import would add nobody"):
+        load_manifest(manifest)
+    job = client.api_post("job", payload).get_body()
+    done = poll(client, job["job_id"])
+    assert done["status"] == "completed" and done["import_count"] == 0
+    expected = "no valid address among" if emails.strip(" ,\n") else "`emails` holds no address"
+    assert expected in done["import_warning"]
