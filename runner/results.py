@@ -66,7 +66,8 @@ class JobResult:
     outputs: dict[str, Any] = field(default_factory=dict)  # job fields plus action outputs
     error: str | None = None  # why it failed, timed out or was skipped
     actions: list[ActionResult] = field(default_factory=list)
-    # What a job that succeeded did not do as asked (an import that imported nobody).
+    # What the user should know of a job that ran: a value the API page is silent on, a
+    # pre-flight warning, an import that imported nobody.
     warnings: list[str] = field(default_factory=list)
 
     @property

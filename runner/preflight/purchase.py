@@ -13,8 +13,8 @@ Refused (a problem: the line is invalid), because a source says the API refuses 
 - job-api.txt, purchase_import: one JSON object per line; "date and extid are required";
   ``message_id``, ``incomplete``, ``reminder_template``, ``send_template`` (spelled
   "send_tempate" there) and ``reminder_time`` "should not be included";
-- the purchase API (getstarted.sailthru.com/developers/api/purchase/, docs.sailthru.com/api/purchase,
-  sailthru-api.md §5): ``email`` and a non-empty ``items`` ("No items in purchase"); each item
+- the purchase API (getstarted.sailthru.com/developers/api/purchase/,
+  docs.sailthru.com/api/purchase, sailthru-api.md §5): ``email`` and a non-empty ``items`` ("No items in purchase"); each item
   ``qty``, ``title``, ``price`` (cents, one unit), ``id``, ``url``; the types of the documented
   fields: ``tags`` a list of strings, ``vars`` an object, ``images`` ``{"full"|"thumb": {"url"}}``,
   ``adjustments``/``tenders`` lists of ``{"title", "price"}``, ``channel`` online/offline/app.
@@ -29,8 +29,9 @@ documented to refuse one, but it is most often a typo); ``vars``, item ``vars`` 
 take any keys. ``date`` must be a date in one of the forms runner/dates.py reads (the one
 reading the sandbox uses too): the API takes what PHP's strtotime reads, which no other
 reader matches, and a date neither side can read ends the job in error on the sandbox, so it
-is refused here (``preflight: warn`` sends it anyway). CR before the newline, a UTF-8 BOM and surrounding whitespace are tolerated; a blank
-line is a problem (the API wants one JSON object per line).
+is refused here (``preflight: warn`` sends it anyway). CR before the newline, a UTF-8 BOM and
+surrounding whitespace are tolerated; a blank line is a problem (the API wants one JSON object
+per line).
 """
 
 from __future__ import annotations

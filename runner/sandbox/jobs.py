@@ -1,9 +1,9 @@
 """The job queue: POST /job validates and queues, worker threads run jobs to a terminal status.
 
 A job is ``pending`` (queued, a quarter of its time), ``running`` (the work, then the rest of
-its time), then ``completed`` or ``error`` (or ``incomplete``, a fault on demand). The time a job takes is kept by a timer thread, not
-by a sleeping worker, so a thousand jobs can be in flight at once; a small pool of worker
-threads does the actual work (SQL, files, notices). At most five imports run at once, as on
+its time), then ``completed`` or ``error`` (or ``incomplete``, a fault on demand). The time a
+job takes is kept by a timer thread, not by a sleeping worker, so a thousand jobs can be in
+flight at once; a small pool of worker threads does the actual work (SQL, files, notices). At most five imports run at once, as on
 the real API; the others wait in ``pending``. Jobs live in SQLite, so a sandbox restarted on the
 same data directory resumes them.
 """
