@@ -26,20 +26,15 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.exitcodes import ExitCode
-    from runner.manifest.folders import (
-        ManifestPathError,
-        find_manifests,
-        is_seed_file,
-        validate_file,
-    )
+    from runner.manifest import folders
     from runner.plugins import PluginError
 
     try:
-        files = find_manifests(paths)
-    except ManifestPathError as exc:
+        files = folders.find_manifests(paths)
+    except folders.ManifestPathError as exc:
         click.echo(f"sailjobs validate: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
-    for seed in [file for file in files if is_seed_file(file)]:
+    for seed in [file for file in files if folders.is_seed_file(file)]:
         files.remove(seed)
         click.echo(
             f"{seed}: a sandbox seed file (--seed), not a manifest: skipped; the sandbox "
@@ -50,7 +45,7 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     total = 0
     for file in files:
         try:
-            problems = validate_file(file, deep=deep)
+            problems = folders.validate_file(file, deep=deep)
         except PluginError as exc:  # a broken plugin: the user fixes or disables it
             click.echo(f"sailjobs validate: {exc}", err=True)
             raise SystemExit(ExitCode.INVALID) from None
