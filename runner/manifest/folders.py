@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,6 +17,8 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # The top-level keys of a sandbox seed file (runner/sandbox/seedfile.py's SECTIONS; a test
 # keeps the two equal): such a file lives beside manifests but is not one.
 SEED_SECTIONS = frozenset({"lists", "users", "purchases", "scheduled_sends"})
+_MANIFEST_KEY = re.compile(r"^(?:version|jobs)\s*:", re.MULTILINE)  # a top-level key
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ManifestPathError(Exception):
@@ -49,9 +52,15 @@ def is_seed_file(path: Path) -> bool:
     """A sandbox seed file (``--seed FILE``): a YAML mapping of seed sections only, with no
     ``version`` or ``jobs``. ``validate`` skips it, saying so; the sandbox checks it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False  # validate reports what is wrong with it
+    if _MANIFEST_KEY.search(text):
+        return False  # a manifest (or a broken one): not parsed twice
+    try:
+        data = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        return False
     return isinstance(data, dict) and bool(data) and set(data) <= SEED_SECTIONS
 
 
