@@ -6,6 +6,7 @@ without breaking the plugins that implement it.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -114,6 +115,24 @@ class RunResult:
     actions: list[ActionResult] = field(default_factory=list)  # the manifest's ``notify``
     interrupted: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # run options (report paths, sandbox)
+    # The run command as the user typed it (``sailjobs run m.yaml --state st``): the
+    # advice in messages names it, so that pasting it does what the message says.
+    command: str = ""
+
+    def retry_command(self, only: str | None = None) -> str:
+        """The command that continues this run, submitting again only what failed (only the
+        job ``only``, when given). Under ``--sandbox``, whose jobs are gone with the process,
+        the command that starts over."""
+        base = self.command or f"sailjobs run {shlex.quote(self.manifest_path)}"
+        if self.options.get("sandbox"):
+            return base
+        return f"{base} --retry-failed" + (f" --only {shlex.quote(only)}" if only else "")
+
+    def resume_command(self) -> str:
+        """The command that continues this run after an interrupt (or starts over, under
+        ``--sandbox``)."""
+        base = self.command or f"sailjobs run {shlex.quote(self.manifest_path)}"
+        return base if self.options.get("sandbox") else f"{base} --resume"
 
     @property
     def succeeded(self) -> bool:

@@ -190,9 +190,9 @@ class DownloadAction(ActionType):
         if local is not None:
             if not local.is_file():
                 raise DownloadError(
-                    # No advice to run again: a new run would resubmit the manifest's imports.
                     f"job {job.id!r}: its export {local} is gone (removed from the run state "
-                    "folder?); nothing was saved"
+                    f"folder?); nothing was saved; `{ctx.run.retry_command(job.id)}` submits "
+                    "the job again"
                 )
 
             def copy(target: Path) -> tuple[int, str]:
@@ -206,7 +206,8 @@ class DownloadAction(ActionType):
                 when = f"created {created}; " if created else ""
                 raise DownloadError(
                     f"job {job.id!r}: its export has expired ({when}Sailthru removes export "
-                    "links about 2 hours after they are created); run the job again with --fresh"
+                    "links about 2 hours after they are created); "
+                    f"`{ctx.run.retry_command(job.id)}` submits the job again"
                 )
             raise DownloadError(
                 f"job {job.id!r} ({job.job_type}) has no export_url to download; download "

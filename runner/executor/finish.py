@@ -25,7 +25,7 @@ from runner.executor.prepare import PrepareError, job_outputs, remote_error_mess
 from runner.executor.splitparts import join_parts, joined_name
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
-from runner.results import JobStatus
+from runner.results import JobStatus, RunResult
 from runner.sailthru.contract import IMPORT_COUNT_FIELD, IMPORT_WARNING_FIELD
 from runner.sailthru.jobinfo import SUCCESS_STATUSES
 
@@ -45,26 +45,34 @@ def import_warning(job_type: str, info: JobInfo) -> str | None:
     return mask(f"{text}: {reason}" if reason else text)
 
 
-def submit_failure_message(job: JobRun, error: BaseException) -> str:
+def submit_failure_message(job: JobRun, error: BaseException, run: RunResult) -> str:
     """Why the job's POST (or the preparation on the HTTP worker) failed, masked."""
     if isinstance(error, PrepareError):
         message = str(error)
     else:
         message = f"could not submit: {error}"
         if type(error).__name__ == "AmbiguousSubmitError":
-            message += (
-                " (the request may have created the job; it is not resent because "
-                f"a duplicate {job.planned.job_type.name} is not harmless: check the "
-                "jobs list in Sailthru)"
-            )
+            message += f" ({ambiguous_advice(job.planned.job_type.name, job.id, run)})"
     return mask(message)
 
 
-def timeout_message(job: JobRun) -> str:
+def ambiguous_advice(job_type: str, job_id: str, run: RunResult) -> str:
+    """What to do about a job whose POST may or may not have created it (not resent: a
+    second one is not harmless). ``--retry-failed`` alone leaves it alone; naming it
+    with ``--only`` is the user's word that Sailthru has no such job."""
+    return (
+        f"the request may have created the {job_type} job; it is not resent because a "
+        "duplicate is not harmless: check the jobs list in Sailthru and, only if it is not "
+        f"there, `{run.retry_command(job_id)}` submits it again (and nothing else)"
+    )
+
+
+def timeout_message(job: JobRun, run: RunResult) -> str:
     remote = job.result.remote_job_id
     return (
         f"timed out after {format_seconds(seconds(job.spec.timeout))}: the Sailthru job "
-        f"{remote} may still be running (check it with `sailjobs status {remote}`)"
+        f"{remote} may still be running (check it with `sailjobs status {remote}`; "
+        f"`{run.retry_command()}` waits for it again, without resubmitting it)"
     )
 
 
@@ -99,7 +107,7 @@ class JobFinisher:
                     JobStatus.FAILED,
                     f"the export of Sailthru job {info.job_id} expired before it could be "
                     "downloaded (export links are removed about 2 hours after the job "
-                    "finishes); run the job again",
+                    f"finishes); `{self.action_env.run.retry_command()}` submits it again",
                 )
                 return
             warning = import_warning(job.planned.job_type.name, info)
@@ -145,7 +153,11 @@ class JobFinisher:
                 try:
                     self._join(job)
                 except Exception as exc:
-                    status, error = JobStatus.FAILED, mask(f"could not join the parts: {exc}")
+                    again = self.action_env.run.retry_command(job.id)
+                    status, error = (
+                        JobStatus.FAILED,
+                        mask(f"could not join the parts: {exc}; `{again}` submits the job again"),
+                    )
             return run_job_actions(self.action_env, job.spec, job.result, status, error, retry)
 
         self.progress.job_changed(job.result, note="running actions")
@@ -198,6 +210,7 @@ class JobFinisher:
                 error=error,
                 polls=result.polls,
                 params=result.params or None,
+                at=result.finished_at.timestamp(),
             )
             for part in job.parts or ():  # a split job's part rows end with it
                 state.record_finished(

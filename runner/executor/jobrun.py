@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from runner.executor.splitparts import SplitPart, restore_parts
 from runner.executor.state import ActionRecord, JobRecord, to_datetime
 from runner.masking import register_url
-from runner.results import ActionResult, JobResult, JobStatus
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
 from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
@@ -61,7 +61,9 @@ class JobRun:
         return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
 
 
-def restore_job(job: JobRun, records: dict[str, JobRecord], actions: list[ActionRecord]) -> None:
+def restore_job(
+    job: JobRun, records: dict[str, JobRecord], actions: list[ActionRecord], run: RunResult
+) -> None:
     """Set a job up from its row in the run state of an earlier process of the same run.
 
     Finished: restored as it ended (its hook was called then). Outcome known: its actions
@@ -111,6 +113,6 @@ def restore_job(job: JobRun, records: dict[str, JobRecord], actions: list[Action
                 "sailjobs stopped between sending this job and recording Sailthru's "
                 f"answer, so the {job_type.name} job may or may not exist; it "
                 "is not resubmitted because a second one would not be harmless. Check "
-                "the jobs list in Sailthru and, if it is missing, run the manifest "
-                "again (the next run submits it)"
+                "the jobs list in Sailthru and, only if it is not there, "
+                f"`{run.retry_command(job.id)}` submits it again (and nothing else)"
             )

@@ -18,8 +18,10 @@ A second signal exits at once (the state is already consistent).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import shlex
 import signal
 import threading
 from collections.abc import Iterator, Mapping
@@ -31,11 +33,16 @@ from typing import TYPE_CHECKING
 from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
+from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
 from runner.executor.scheduler import Scheduler
+from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     ManifestLock,
     RunState,
     StateError,
+    StateFullError,
+    check_not_lost,
+    disk_full_message,
     manifest_key,
     new_run_id,
     to_datetime,
@@ -46,7 +53,7 @@ from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
 from runner.plugins import HookFailure, hooks
-from runner.results import RunResult
+from runner.results import JobStatus, RunResult
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
 
@@ -75,6 +82,7 @@ class _Resume:
     run_id: str
     started_at: datetime
     resumed: bool
+    polled_again: tuple[str, ...] = ()  # --retry-failed: timed out, polled with a new timeout
 
 
 def _load(
@@ -173,26 +181,115 @@ def _choose_run(
     loaded: LoadedManifest,
     sha256: str,
     progress: RunObserver,
+    command: str,
 ) -> _Resume:
     last = state.last_run(key)
     if resume is not False and last is not None and last.unfinished:
         if last.manifest_sha256 != sha256:
             progress.message(
                 f"{loaded.path} changed since run {last.run_id} was interrupted; jobs already "
-                "submitted are polled, not resubmitted (use --fresh to start over)",
+                f"submitted are polled, not resubmitted (`{command} --fresh` starts over)",
                 level="warning",
             )
         state.reopen_run(last.run_id)
         started = to_datetime(last.started_at) or datetime.now(UTC)
         return _Resume(last.run_id, started, True)
     if resume is True:
+        # Insisting: a new run here would submit every job (every import) once more.
+        what = "its last run finished" if last is not None else "it has no run in the state"
+        hint = (
+            f"`{command} --retry-failed` submits again what failed in run {last.run_id}"
+            if last is not None
+            else f"`{command}` starts a run"
+        )
+        raise RunSetupError(f"nothing to resume for {loaded.path}: {what}; {hint}")
+    run_id = new_run_id()
+    start = state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256)
+    return _Resume(run_id, datetime.fromtimestamp(start, UTC), False)
+
+
+def _choose_retry(
+    state: RunState,
+    key: str,
+    loaded: LoadedManifest,
+    plan: Plan,
+    only: list[str] | None,
+    sha256: str,
+    progress: RunObserver,
+    command: str,
+) -> _Resume | None:
+    """``--retry-failed``: the last run, its jobs set up to do again what failed; None when
+    it has nothing to retry (it succeeded)."""
+    last = state.last_run(key)
+    if last is None:
+        raise RunSetupError(
+            f"nothing to retry: {loaded.path} has no run in the state folder "
+            f"{state.state_dir}; `{command}` starts one"
+        )
+    retry = plan_retry(plan, state.jobs(last.run_id), named=only or ())
+    if not last.unfinished and retry.nothing_to_do:
+        return None
+    if last.manifest_sha256 != sha256:
         progress.message(
-            f"nothing to resume for {loaded.path}: its last run finished; starting a new run",
+            f"{loaded.path} changed since run {last.run_id}; what succeeded is reused and "
+            f"jobs at Sailthru are polled, not resubmitted (`{command} --fresh` starts over)",
             level="warning",
         )
-    run_id = new_run_id()
-    state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256)
-    return _Resume(run_id, datetime.now(UTC), False)
+    apply_retry(state, last.run_id, retry)
+    state.record_reopened(last.run_id)
+    for text in _retry_notes(retry, command):
+        progress.message(f"retrying run {last.run_id}: {text}", level="note")
+    started = to_datetime(last.started_at) or datetime.now(UTC)
+    return _Resume(last.run_id, started, True, tuple(retry.jobs(Retry.POLL)))
+
+
+def _retry_notes(retry: RetryPlan, command: str) -> list[str]:
+    says = {
+        Retry.RESUBMIT: "submitting again",
+        Retry.POLL: "polling (still running at Sailthru when it timed out)",
+        Retry.ACTIONS: "running the failed actions again (the job succeeded)",
+    }
+    notes = [
+        f"{what}: {', '.join(jobs)}"
+        for decision, what in says.items()
+        if (jobs := retry.jobs(decision))
+    ]
+    notes.extend(
+        f"{job} is left failed: its submission may have created it at Sailthru, and a second "
+        "one is not harmless; check the jobs list in Sailthru and, if it is not there, run "
+        f"`{command} --retry-failed --only {shlex.quote(job)}`"
+        for job in retry.jobs(Retry.AMBIGUOUS)
+    )
+    return notes
+
+
+def _command_for(
+    path_or_loaded: str | os.PathLike[str] | LoadedManifest,
+    state_dir: Path,
+    sandbox: bool,
+) -> str:
+    """``sailjobs run PATH [--state DIR] [--sandbox]``: how the user ran this manifest, for
+    the advice of messages (paths as typed; the mode options are the advice's to add)."""
+    typed = (
+        os.fspath(path_or_loaded)
+        if isinstance(path_or_loaded, str | os.PathLike)
+        else str(path_or_loaded.path)
+    )
+    parts = ["sailjobs", "run", shlex.quote(typed)]
+    if state_dir != DEFAULT_STATE_DIR:
+        parts += ["--state", shlex.quote(str(state_dir))]
+    if sandbox:
+        parts.append("--sandbox")
+    return " ".join(parts)
+
+
+def _rebuilt(state: RunState, run_id: str, command: str) -> RunResult:
+    # lazy: only a retry with nothing to retry rebuilds a run from the state
+    from runner.executor.history import load_run
+
+    result = load_run(state, run_id)
+    result.command = command
+    return result
 
 
 def run(
@@ -209,11 +306,17 @@ def run(
     options: Mapping[str, object] | None = None,
     progress: RunObserver | None = None,
     clock: Clock | None = None,
+    retry_failed: bool = False,
+    command: str | None = None,
 ) -> RunResult:
     """Run a manifest (a path or a ``LoadedManifest``) to the end; see the module docstring.
 
     ``resume``: None resumes the last run of this manifest when it is unfinished, True
-    says so explicitly, False (``--fresh``) starts a new run. ``sandbox`` runs against an
+    insists (``RunSetupError`` when there is nothing to resume), False (``--fresh``) starts
+    a new run. ``retry_failed`` continues the last run, doing again only what failed (see
+    ``runner.executor.retry``); a last run that succeeded is returned as it is, with
+    nothing sent. ``command`` is the run command as typed, for the advice of messages.
+    ``sandbox`` runs against an
     embedded sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
     demo data (``"demo"``, the default) or a seed file's path. Raises ``ManifestError``
     (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
@@ -241,31 +344,63 @@ def run(
             "run starts over",
             level="warning",
         )
+    if retry_failed and (sandbox or resume is not None):
+        other = "--sandbox" if sandbox else ("--resume" if resume else "--fresh")
+        raise RunSetupError(
+            f"--retry-failed continues the last run recorded in the state; it cannot be "
+            f"combined with {other}"
+        )
     state_dir = Path(state_dir)
     key = manifest_key(loaded.path) + ("-sandbox" if sandbox else "")
+    command = command or _command_for(path_or_loaded, state_dir, sandbox)
     try:
-        lock = ManifestLock(state_dir, key, loaded.path)
-        lock.acquire()
-    except (StateError, OSError) as exc:
-        raise RunSetupError(str(exc)) from exc
-    try:
-        with RunState(state_dir) as state, _client_for(client, sandbox_seed, env) as (api, box):
-            return _run_locked(
-                loaded=loaded,
-                plan=plan,
-                state=state,
-                state_dir=state_dir,
-                key=key,
-                client=api,
-                resume=False if box is not None else resume,
-                concurrency=concurrency,
-                env=env,
-                options={**(options or {}), **({"sandbox": box.url} if box else {})},
-                progress=progress,
-                clock=clock,
-            )
+        if resume is not False and not sandbox:
+            check_not_lost(state_dir, f"{command} --fresh")
+        # The state before the lock: a lock file is a trace of a run (check_not_lost), so
+        # one is only made once state.db exists.
+        with RunState(state_dir) as state:
+            try:
+                with (
+                    _locked(state_dir, key, loaded.path),
+                    _client_for(client, sandbox_seed, env) as (api, box),
+                ):
+                    return _run_locked(
+                        loaded=loaded,
+                        plan=plan,
+                        state=state,
+                        state_dir=state_dir,
+                        key=key,
+                        client=api,
+                        resume=False if box is not None else resume,
+                        retry=(only or []) if retry_failed else None,
+                        command=command,
+                        concurrency=concurrency,
+                        env=env,
+                        options={**(options or {}), **({"sandbox": box.url} if box else {})},
+                        progress=progress,
+                        clock=clock,
+                    )
+            except StateFullError as exc:
+                last = state.last_run(key)  # reading needs no space
+                again = f"{command} --resume" if last is not None and last.unfinished else command
+                raise RunSetupError(f"{exc}, then run `{again}`") from None
+    except StateFullError as exc:
+        raise RunSetupError(f"{exc}, then run `{command}`") from None
     except StateError as exc:
         raise RunSetupError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path, key: str, manifest_path: Path) -> Iterator[None]:
+    lock = ManifestLock(state_dir, key, manifest_path)
+    try:
+        lock.acquire()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StateFullError(disk_full_message(state_dir)) from exc
+        raise RunSetupError(f"cannot lock {lock.path}: {exc.strerror or exc}") from exc
+    try:
+        yield
     finally:
         lock.release()
 
@@ -279,6 +414,8 @@ def _run_locked(
     key: str,
     client: SailthruClient,
     resume: bool | None,
+    retry: list[str] | None,
+    command: str,
     concurrency: int | None,
     env: Mapping[str, str],
     options: dict[str, object],
@@ -286,13 +423,28 @@ def _run_locked(
     clock: Clock | None,
 ) -> RunResult:
     manifest = loaded.manifest
-    chosen = _choose_run(state, key, resume, loaded, file_sha256(loaded.path), progress)
+    sha256 = file_sha256(loaded.path)
+    if retry is not None:
+        found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
+        if found is None:
+            last = state.last_run(key)
+            assert last is not None  # _choose_retry raised otherwise
+            progress.message(
+                f"nothing to retry: run {last.run_id} of {loaded.path} succeeded "
+                f"(`sailjobs show {last.run_id}` shows it)",
+                level="note",
+            )
+            return _rebuilt(state, last.run_id, command)
+        chosen = found
+    else:
+        chosen = _choose_run(state, key, resume, loaded, sha256, progress, command)
     result = RunResult(
         run_id=chosen.run_id,
         manifest_name=manifest.name,
         manifest_path=str(loaded.path),
         started_at=chosen.started_at,
         options=options,
+        command=command,
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     stop = threading.Event()
@@ -317,6 +469,7 @@ def _run_locked(
             state_dir=state_dir,
             concurrency=concurrency,
             records=records,
+            timeouts_from_now=chosen.polled_again,
             clock=clock,
         )
         try:
@@ -331,10 +484,29 @@ def _run_locked(
                 result.interrupted = stop.is_set()
         finally:
             result.finished_at = datetime.now(UTC)
-            state.end_run(result.run_id, interrupted=result.interrupted, succeeded=result.succeeded)
-            run_hooks.run_finished(result)
-            progress.run_finished(result)
+            if state.failed is not None:
+                # Nothing more can be recorded: no report of a run the state does not
+                # hold; the error says how to resume it.
+                progress.close()
+            else:
+                state.end_run(
+                    result.run_id,
+                    interrupted=result.interrupted,
+                    succeeded=result.succeeded and _all_stored_succeeded(state, result.run_id),
+                    at=result.finished_at.timestamp(),
+                )
+                run_hooks.run_finished(result)
+                progress.run_finished(result)
     return result
+
+
+def _all_stored_succeeded(state: RunState, run_id: str) -> bool:
+    """Every job of the run succeeded, also those this process left alone (``--only``)."""
+    return all(
+        record.status is JobStatus.SUCCEEDED
+        for job, record in state.jobs(run_id).items()
+        if PART_SEPARATOR not in job
+    )
 
 
 def exit_code_for(result: RunResult) -> int:

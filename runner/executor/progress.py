@@ -69,7 +69,7 @@ def resume_hint(run: RunResult) -> str:
     if run.options.get("sandbox"):
         # The embedded sandbox (and every job it ran) is gone with the process.
         return "the embedded sandbox is gone: running the command again starts over"
-    return "run the same command again to resume"
+    return f"`{run.resume_command()}` resumes it"
 
 
 def jobs_count(count: int) -> str:
@@ -96,6 +96,8 @@ def summary_lines(run: RunResult) -> list[str]:
     for action in run.actions:
         if not action.succeeded and action.error:
             lines.append(f"  notify {action.name} ({action.when}): {action.error}")
+    if not run.interrupted and run.failed_jobs and not run.options.get("sandbox"):
+        lines.append(f"  `{run.retry_command()}` submits again only what failed")
     return [mask(line) for line in lines]
 
 

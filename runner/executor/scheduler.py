@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,6 +91,7 @@ class Scheduler:
         state_dir: Path,
         concurrency: int | None = None,
         records: dict[str, JobRecord] | None = None,
+        timeouts_from_now: Collection[str] = (),
         clock: polling.Clock | None = None,
         http_workers: int = HTTP_WORKERS,
         action_workers: int = ACTION_WORKERS,
@@ -142,6 +143,9 @@ class Scheduler:
             on_finished=self._job_finished,
         )
         self._restore(records or {})
+        for job_id in timeouts_from_now:  # polled again by --retry-failed: a new timeout
+            if job_id in self.jobs:
+                self.jobs[job_id].submitted_wall = self.clock.time()
 
     # setup ------------------------------------------------------------------------------
 
@@ -155,7 +159,7 @@ class Scheduler:
             self.jobs[job_id] = job
             self.run_result.jobs[job_id] = result
             if job_id in records:
-                restore_job(job, records, self.state.actions(run_id, job_id))
+                restore_job(job, records, self.state.actions(run_id, job_id), self.run_result)
             else:
                 self.state.add_job(run_id, job_id, planned.job_type.name)
 
@@ -346,7 +350,9 @@ class Scheduler:
         self._readiness_dirty = True  # a submission slot is free again
         if event.error is not None:
             self._leave_flight(job)
-            self.finisher.decide(job, JobStatus.FAILED, submit_failure_message(job, event.error))
+            self.finisher.decide(
+                job, JobStatus.FAILED, submit_failure_message(job, event.error, self.run_result)
+            )
             return
         submitted = event.value_as(_Submitted)
         answer = submitted.answer
@@ -502,7 +508,7 @@ class Scheduler:
 
     def _time_out(self, job: JobRun) -> None:
         self._leave_flight(job)
-        self.finisher.decide(job, JobStatus.TIMED_OUT, timeout_message(job))
+        self.finisher.decide(job, JobStatus.TIMED_OUT, timeout_message(job, self.run_result))
 
     # the end ----------------------------------------------------------------------------
 
@@ -531,8 +537,8 @@ class Scheduler:
         interrupted = self.stop.is_set()
         self.http.shutdown(wait=False)
         self.actions_pool.shutdown(wait=False)
-        if interrupted:
-            return
+        if interrupted or self.state.failed is not None:
+            return  # stopped, or nothing more can be recorded (the next run resumes)
         for job in self.jobs.values():
             if job.phase is not Phase.DONE:
                 self.finisher.finish(

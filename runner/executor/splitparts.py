@@ -92,7 +92,7 @@ def join_parts(
         if not url or not isinstance(url, str):
             raise RuntimeError(
                 f"part {number} ({part['start_date']}-{part['end_date']}) has no export to "
-                "download (it may have expired); run the job again"
+                "download (it may have expired)"
             )
         target = folder / f"part-{number}.csv"
         if not target.exists():

@@ -15,6 +15,7 @@ test can read while a run writes). Every write commits at once (autocommit).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -67,6 +68,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     outcome TEXT,                  -- the job's fate once decided, before its actions ran
     PRIMARY KEY (run_id, job)
 );
+CREATE TABLE IF NOT EXISTS reopenings (  -- `run --retry-failed` continued the run
+    run_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS actions (
     run_id TEXT NOT NULL,
     owner TEXT NOT NULL,           -- the job id; '' for the manifest's notify actions
@@ -86,6 +91,58 @@ CREATE TABLE IF NOT EXISTS actions (
 
 class StateError(Exception):
     """The state directory cannot be used (locked by another run, unreadable, newer schema)."""
+
+
+class StateFullError(StateError):
+    """The device of the state folder is full: nothing more can be recorded.
+
+    Once raised, every later write raises it again, so the run records nothing half-way;
+    what was recorded before stays, and the next run resumes from it."""
+
+
+class StateLostError(StateError):
+    """``state.db`` is missing or empty beside the traces of earlier runs."""
+
+
+# What earlier runs leave in the state folder besides state.db (see check_not_lost).
+_TRACES = (("locks", "*.lock", "lock file"), ("downloads", "*.json", "download claim"))
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+def disk_full_message(state_dir: Path) -> str:
+    return f"no space left on the device of the run state folder {state_dir}: free some space"
+
+
+def check_not_lost(state_dir: Path, start_over: str) -> None:
+    """Refuse a missing or zero-byte ``state.db`` where earlier runs left their traces.
+
+    A new empty state there would submit every job of those runs again (imports twice);
+    ``start_over`` is the command that does start over (``--fresh``), on purpose.
+    """
+    db = Path(state_dir) / DB_NAME
+    try:
+        size = db.stat().st_size
+    except FileNotFoundError:
+        size = None
+    if size:
+        return
+    found = []
+    for folder, pattern, noun in _TRACES:
+        count = sum(1 for _ in (Path(state_dir) / folder).glob(pattern))
+        if count:
+            found.append(f"{count} {noun}{'s' * (count != 1)} in {Path(state_dir) / folder}")
+    if not found:
+        return
+    what = "missing" if size is None else "empty (0 bytes)"
+    raise StateLostError(
+        f"the run state {db} is {what}, but {' and '.join(found)} show earlier runs: "
+        "an empty state would submit their jobs again. Put the state.db back, or start "
+        f"over on purpose with `{start_over}`"
+    )
 
 
 @dataclass
@@ -212,6 +269,14 @@ _JobRow = tuple[
 _ActionRow = tuple[str, str, int, str, str, int, int, str, str | None]
 
 
+def _run_record(row: _RunRow) -> RunRecord:
+    run_id, key, path, name, sha256, started, finished, status, succeeded = row
+    return RunRecord(
+        run_id, key, path, name, sha256, started, finished, status,
+        None if succeeded is None else bool(succeeded),
+    )  # fmt: skip
+
+
 def _dumps(data: Mapping[str, JSONValue]) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
@@ -221,15 +286,19 @@ class RunState:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
+        self.failed: StateError | None = None  # a write failed: nothing more is recorded
+        self.db_path = self.state_dir / DB_NAME
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.db_path = self.state_dir / DB_NAME
+            created = not self.db_path.exists()
             # One connection, used by the scheduling loop; the lock guards the rare call from
             # another thread (a signal handler's final write).
             self._conn = sqlite3.connect(
                 self.db_path, isolation_level=None, check_same_thread=False, timeout=30
             )
         except (OSError, sqlite3.Error) as exc:
+            if _is_disk_full(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
+                raise StateFullError(disk_full_message(self.state_dir)) from exc
             raise StateError(f"cannot open the run state in {self.state_dir}: {exc}") from exc
         os.chmod(self.db_path, 0o600)
         self._lock = threading.RLock()
@@ -240,6 +309,11 @@ class RunState:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
+            if _is_disk_full(exc):
+                if created:  # an empty file left here would look like a lost state
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+                raise StateFullError(disk_full_message(self.state_dir)) from exc
             raise StateError(
                 f"{self.db_path} is not a usable sailjobs state database ({exc}); "
                 "move it away or use another --state DIR"
@@ -265,7 +339,15 @@ class RunState:
 
     def _execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
         with self._lock:
-            self._conn.execute(sql, params)
+            if self.failed is not None:
+                raise self.failed
+            try:
+                self._conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if not _is_disk_full(exc):
+                    raise
+                self.failed = StateFullError(disk_full_message(self.state_dir))
+                raise self.failed from exc
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows as SQLite returns them; each caller casts them to its columns' types."""
@@ -274,42 +356,72 @@ class RunState:
 
     # runs -----------------------------------------------------------------------------
 
-    def last_run(self, key: str) -> RunRecord | None:
+    def _runs(self, where: str, params: tuple[object, ...], limit: int | None) -> list[RunRecord]:
+        """Runs, newest first."""
         rows = self._query(
             "SELECT run_id, manifest_key, manifest_path, manifest_name, manifest_sha256, "
-            "started_at, finished_at, status, succeeded FROM runs WHERE manifest_key = ? "
-            "ORDER BY started_at DESC, rowid DESC LIMIT 1",
-            (key,),
+            f"started_at, finished_at, status, succeeded FROM runs {where} "
+            "ORDER BY started_at DESC, rowid DESC" + ("" if limit is None else f" LIMIT {limit}"),
+            params,
         )
-        if not rows:
-            return None
-        row = cast(_RunRow, rows[0])
-        run_id, key_, path, name, sha256, started, finished, status, succeeded = row
-        return RunRecord(
-            run_id, key_, path, name, sha256, started, finished, status,
-            None if succeeded is None else bool(succeeded),
-        )  # fmt: skip
+        return [_run_record(cast(_RunRow, row)) for row in rows]
+
+    def last_run(self, key: str) -> RunRecord | None:
+        found = self._runs("WHERE manifest_key = ?", (key,), 1)
+        return found[0] if found else None
+
+    def runs(self, key: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Every run (of one manifest with ``key``), newest first."""
+        if key is None:
+            return self._runs("", (), limit)
+        return self._runs("WHERE manifest_key = ?", (key,), limit)
+
+    def run(self, run_id: str) -> RunRecord | None:
+        found = self._runs("WHERE run_id = ?", (run_id,), 1)
+        return found[0] if found else None
+
+    def reopenings(self, run_id: str) -> list[float]:
+        """When ``run --retry-failed`` continued the run (epoch seconds, oldest first)."""
+        rows = self._query("SELECT at FROM reopenings WHERE run_id = ? ORDER BY at", (run_id,))
+        return [cast(float, row[0]) for row in rows]
+
+    def record_reopened(self, run_id: str) -> None:
+        """``--retry-failed`` continues a run: recorded, and the run is running again."""
+        self._execute("INSERT INTO reopenings VALUES (?, ?)", (run_id, time.time()))
+        self._execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, succeeded = NULL "
+            "WHERE run_id = ?",
+            (run_id,),
+        )
+        # The run's outcome changes: its notify actions tell it again.
+        self._execute("DELETE FROM actions WHERE run_id = ? AND owner = ''", (run_id,))
 
     def start_run(
         self, run_id: str, key: str, manifest_path: Path, manifest_name: str, sha256: str
-    ) -> None:
+    ) -> float:
+        """Record a new run; returns its start time as stored (epoch seconds)."""
+        now = time.time()
         self._execute(
             "INSERT INTO runs (run_id, manifest_key, manifest_path, manifest_name, "
             "manifest_sha256, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
-            (run_id, key, str(manifest_path), manifest_name, sha256, time.time()),
+            (run_id, key, str(manifest_path), manifest_name, sha256, now),
         )
+        return now
 
     def reopen_run(self, run_id: str) -> None:
         self._execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
 
-    def end_run(self, run_id: str, *, interrupted: bool, succeeded: bool) -> None:
+    def end_run(
+        self, run_id: str, *, interrupted: bool, succeeded: bool, at: float | None = None
+    ) -> None:
+        """``at``: the end as the run's result says it (so a rebuilt report matches)."""
         if interrupted:
             self._execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run_id,))
         else:
             self._execute(
                 "UPDATE runs SET status = 'finished', finished_at = ?, succeeded = ? "
                 "WHERE run_id = ?",
-                (time.time(), int(succeeded), run_id),
+                (time.time() if at is None else at, int(succeeded), run_id),
             )
 
     # jobs -----------------------------------------------------------------------------
@@ -318,7 +430,7 @@ class RunState:
         rows = self._query(
             "SELECT run_id, job, job_type, status, remote_job_id, remote_status, attempts, "
             "polls, params, intent_at, submitted_at, finished_at, outputs, error, outcome "
-            "FROM jobs WHERE run_id = ?",
+            "FROM jobs WHERE run_id = ? ORDER BY rowid",  # in the order they were added
             (run_id,),
         )
         records = {}
@@ -412,15 +524,53 @@ class RunState:
         error: str | None,
         polls: int,
         params: Mapping[str, JSONValue] | None = None,
+        at: float | None = None,
     ) -> None:
+        """``at``: the end as the job's result says it (so a rebuilt report matches)."""
         self._execute(
             "UPDATE jobs SET status = ?, outputs = ?, error = ?, polls = ?, finished_at = ?, "
             "params = COALESCE(?, params) WHERE run_id = ? AND job = ?",
             (
-                status.value, _dumps(outputs), error, polls, time.time(),
+                status.value, _dumps(outputs), error, polls, time.time() if at is None else at,
                 None if params is None else _dumps(params), run_id, job,
             ),
         )  # fmt: skip
+
+    def reset_for_resubmit(self, run_id: str, job: str, part_prefix: str) -> None:
+        """``--retry-failed``: the job is submitted again, as if new (its attempts count on).
+
+        Its earlier answer, outputs, actions and split parts (rows ``job + part_prefix…``)
+        go: they belong to the job that failed."""
+        self._execute(
+            "UPDATE jobs SET status = ?, remote_job_id = NULL, remote_status = NULL, "
+            "intent_at = NULL, submitted_at = NULL, finished_at = NULL, outputs = '{}', "
+            "error = NULL, outcome = NULL WHERE run_id = ? AND job = ?",
+            (JobStatus.WAITING.value, run_id, job),
+        )
+        self._execute("DELETE FROM actions WHERE run_id = ? AND owner = ?", (run_id, job))
+        prefix = job + part_prefix
+        self._execute(
+            "DELETE FROM jobs WHERE run_id = ? AND substr(job, 1, ?) = ?",
+            (run_id, len(prefix), prefix),
+        )
+
+    def reset_for_polling(self, run_id: str, job: str) -> None:
+        """``--retry-failed``: a job that timed out at Sailthru's pace is polled again."""
+        self._execute(
+            "UPDATE jobs SET status = ?, outcome = NULL, error = NULL, finished_at = NULL "
+            "WHERE run_id = ? AND job = ?",
+            (JobStatus.RUNNING.value, run_id, job),
+        )
+        self._execute("DELETE FROM actions WHERE run_id = ? AND owner = ?", (run_id, job))
+
+    def reset_for_actions(self, run_id: str, job: str) -> None:
+        """``--retry-failed``: the job's outcome stands; its actions that failed run again
+        (those that succeeded are restored from their rows, not repeated)."""
+        self._execute(
+            "UPDATE jobs SET status = ?, error = NULL, finished_at = NULL "
+            "WHERE run_id = ? AND job = ?",
+            (JobStatus.RUNNING.value, run_id, job),
+        )
 
     # actions --------------------------------------------------------------------------
 
