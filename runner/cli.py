@@ -21,6 +21,8 @@ BUILTIN_COMMANDS = {
     "schema": ("runner.commands.schema:schema", "Print the manifest JSON Schema."),
     "run": ("runner.commands.run:run", "Run a manifest: submit, poll, act."),
     "status": ("runner.commands.status:status", "Print one job's status."),
+    "runs": ("runner.commands.runs:runs", "List the runs recorded in the state."),
+    "show": ("runner.commands.show:show", "Print a run's report, rebuilt from the state."),
     "plugins": ("runner.commands.plugins:plugins", "List installed plugins and hooks."),
     "sandbox": ("runner.commands.sandbox:sandbox", "The Sailthru-compatible sandbox."),
 }
@@ -74,7 +76,7 @@ def cli() -> None:
 
     \b
     Exit codes: 0 all jobs succeeded, 1 a job failed, 2 invalid manifest or usage,
-    130 interrupted (run again to resume).
+    130 interrupted (`sailjobs run MANIFEST --resume` continues it).
     """
 
 

@@ -30,7 +30,14 @@ from runner.exitcodes import ExitCode
     help="Folder of the run state (resume, locks).",
 )
 @click.option(
-    "--resume/--fresh", default=None, help="Resume the last unfinished run, or start over."
+    "--resume/--fresh",
+    default=None,
+    help="Resume the last unfinished run (exit 2 if there is none), or start over.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Continue the last run: submit again only its failed, timed-out and skipped jobs.",
 )
 @click.option(
     "--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report."
@@ -46,6 +53,7 @@ def run(
     concurrency: int | None,
     state_dir: Path,
     resume: bool | None,
+    retry_failed: bool,
     report: Path | None,
     junit: Path | None,
     only: tuple[str, ...],
@@ -56,9 +64,13 @@ def run(
 
     \b
     The run state (job ids, statuses, finished actions) lives in --state; an interrupted
-    run (Ctrl-C, a crash) resumes when the same command runs again.
-    Exit codes: 0 all jobs succeeded, 1 a job failed, 2 invalid manifest or usage,
-    130 interrupted (run again to resume).
+    run (Ctrl-C, a crash) resumes when the same command runs again (or with --resume).
+    --retry-failed continues the last run under its run id: it submits again its failed,
+    timed-out and skipped jobs, polls jobs that timed out while still running at
+    Sailthru, re-runs the failed actions of jobs that succeeded and reuses the rest. An
+    import that may or may not have been created is left alone unless named with --only.
+    Exit codes: 0 all jobs succeeded (or nothing to retry), 1 a job failed, 2 invalid
+    manifest or usage, 130 interrupted (--resume continues it).
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.lifecycle import RunSetupError, exit_code_for
@@ -71,6 +83,13 @@ def run(
         raise click.UsageError("--quiet and --verbose cannot be used together")
     if seed is not None and not sandbox:
         raise click.UsageError("--seed gives the embedded sandbox its data: add --sandbox")
+    if retry_failed and resume is not None:
+        other = "--resume" if resume else "--fresh"
+        raise click.UsageError(f"--retry-failed and {other} cannot be used together")
+    if retry_failed and sandbox:
+        raise click.UsageError(
+            "--retry-failed continues a run of the state; the embedded sandbox starts empty"
+        )
     for option, target in (("--report", report), ("--junit", junit)):
         if target is not None and (why := _unwritable(target)):
             # Found now, not after an hour of jobs whose report CI then cannot find.
@@ -86,6 +105,7 @@ def run(
             concurrency=concurrency,
             state_dir=state_dir,
             resume=resume,
+            retry_failed=retry_failed,
             only=list(only) or None,
             options=options,
             progress=progress,

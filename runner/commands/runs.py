@@ -1,0 +1,90 @@
+"""``sailjobs runs [MANIFEST]``: the runs recorded in a state folder, newest first.
+
+One line per run: its manifest, run id, start, end, status and its jobs counted by status
+(``reopened`` when ``run --retry-failed`` continued it). Read from ``state.db`` only:
+nothing is sent, and no state is created where there is none.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from runner.exitcodes import ExitCode
+
+_COUNT_ORDER = ("succeeded", "failed", "timed_out", "skipped", "unfinished")
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    ordered = sorted(counts, key=lambda s: _COUNT_ORDER.index(s) if s in _COUNT_ORDER else 99)
+    return ", ".join(f"{counts[status]} {status}" for status in ordered) or "no jobs"
+
+
+@click.command()
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".sailjobs"),
+    show_default=True,
+    help="Folder of the run state.",
+)
+def runs(manifest: Path | None, state_dir: Path) -> None:
+    """List the runs recorded in the state (of MANIFEST only, when given), newest first.
+
+    \b
+    Status: succeeded, failed, interrupted, or running (a run is running now, or its
+    process died: `sailjobs run MANIFEST --resume` continues it). `sailjobs show RUN_ID`
+    prints a run's report.
+    """
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.executor.history import summarize
+    from runner.executor.state import DB_NAME, RunState, StateError, manifest_key
+
+    db = state_dir / DB_NAME
+    if not db.is_file() or db.stat().st_size == 0:
+        click.echo(f"no runs recorded in {state_dir}")
+        return
+    try:
+        with RunState(state_dir) as state:
+            keys = None
+            if manifest is not None:
+                key = manifest_key(manifest)
+                keys = {key, f"{key}-sandbox"}
+            found = [s for s in summarize(state) if keys is None or s.run.manifest_key in keys]
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(ExitCode.INVALID) from None
+    if not found:
+        click.echo(f"no runs of {manifest} recorded in {state_dir}")
+        return
+    rows = [("MANIFEST", "RUN ID", "STARTED", "ENDED", "STATUS", "JOBS")]
+    for summary in found:
+        run = summary.run
+        jobs = _counts(summary.counts)
+        if summary.reopened:
+            times = "once" if summary.reopened == 1 else f"{summary.reopened} times"
+            jobs += f" (retried {times})"
+        rows.append(
+            (
+                run.manifest_path,
+                run.run_id,
+                _when(run.started_at),
+                _when(run.finished_at),
+                summary.status,
+                jobs,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]))

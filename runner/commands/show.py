@@ -1,0 +1,86 @@
+"""``sailjobs show RUN_ID``: a run's report, rebuilt from the run state.
+
+The same builders as the reports a run writes (``--report``, ``--junit``, the GitHub step
+summary), so ``show --format json`` is the run's JSON report but for what the state does
+not hold: the run's options, the jobs' warnings and which actions an earlier process did
+(see ``runner.executor.history``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from runner.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from runner.results import RunResult
+
+FORMATS = ("text", "json", "junit", "markdown")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".sailjobs"),
+    show_default=True,
+    help="Folder of the run state.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text (the run's summary), json (--report), junit (--junit) or markdown (the step "
+    "summary).",
+)
+def show(run_id: str, state_dir: Path, output_format: str) -> None:
+    """Print the report of the run RUN_ID (`sailjobs runs` lists them)."""
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.executor.history import load_run
+    from runner.executor.state import DB_NAME, RunState, StateError
+
+    db = state_dir / DB_NAME
+    if not db.is_file() or db.stat().st_size == 0:
+        click.echo(
+            f"error: no run {run_id!r}: no runs recorded in {state_dir} (another --state DIR?)",
+            err=True,
+        )
+        raise SystemExit(ExitCode.INVALID)
+    try:
+        with RunState(state_dir) as state:
+            result = load_run(state, run_id)
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(ExitCode.INVALID) from None
+    click.echo(render(result, output_format), nl=False)
+
+
+def render(result: RunResult, output_format: str) -> str:
+    """The report of ``result`` as the run itself writes it."""
+    # lazy: the report builders load only when this command runs
+    import xml.etree.ElementTree as ET
+
+    from runner.builtin.reports import build_report, junit_element, render_github_summary
+    from runner.executor.progress import summary_lines
+
+    if output_format == "json":
+        return json.dumps(build_report(result), indent=2, ensure_ascii=False) + "\n"
+    if output_format == "junit":
+        data = ET.tostring(junit_element(result), encoding="utf-8", xml_declaration=True)
+        return data.decode("utf-8") + "\n"
+    if output_format == "markdown":
+        return render_github_summary(result)
+    head = [
+        f"manifest: {result.manifest_path} ({result.manifest_name})",
+        f"started:  {result.started_at:%Y-%m-%d %H:%M:%SZ}",
+        "ended:    " + (f"{result.finished_at:%Y-%m-%d %H:%M:%SZ}" if result.finished_at else "-"),
+    ]
+    return "\n".join([*head, *summary_lines(result)]) + "\n"
