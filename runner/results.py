@@ -119,14 +119,16 @@ class RunResult:
     # advice in messages names it, so that pasting it does what the message says.
     command: str = ""
 
-    def retry_command(self, only: str | None = None) -> str:
-        """The command that continues this run, submitting again only what failed (only the
-        job ``only``, when given). Under ``--sandbox``, whose jobs are gone with the process,
-        the command that starts over."""
+    def retry_command(self, resubmit: str | None = None) -> str:
+        """The command that continues this run, submitting again only what failed, and the
+        job ``resubmit`` even where a retry alone would not (see ``runner.executor.retry``).
+        Under ``--sandbox``, whose jobs are gone with the process, the command that starts
+        over."""
         base = self.command or f"sailjobs run {shlex.quote(self.manifest_path)}"
         if self.options.get("sandbox"):
             return base
-        return f"{base} --retry-failed" + (f" --only {shlex.quote(only)}" if only else "")
+        extra = f" --resubmit {shlex.quote(resubmit)}" if resubmit else ""
+        return f"{base} --retry-failed{extra}"
 
     def resume_command(self) -> str:
         """The command that continues this run after an interrupt (or starts over, under

@@ -43,6 +43,12 @@ from runner.exitcodes import ExitCode
     "--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report."
 )
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")
+@click.option(
+    "--resubmit",
+    multiple=True,
+    metavar="JOB",
+    help="With --retry-failed: submit JOB again even if it may exist at Sailthru (repeatable).",
+)
 @click.option("--only", multiple=True, metavar="JOB", help="Run only this job (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Every poll, retry and action.")
@@ -56,6 +62,7 @@ def run(
     retry_failed: bool,
     report: Path | None,
     junit: Path | None,
+    resubmit: tuple[str, ...],
     only: tuple[str, ...],
     quiet: bool,
     verbose: bool,
@@ -68,7 +75,8 @@ def run(
     --retry-failed continues the last run under its run id: it submits again its failed,
     timed-out and skipped jobs, polls jobs that timed out while still running at
     Sailthru, re-runs the failed actions of jobs that succeeded and reuses the rest. An
-    import that may or may not have been created is left alone unless named with --only.
+    import that may or may not have been created is left alone unless named with
+    --resubmit JOB (after checking the jobs list in Sailthru: it is not there).
     Exit codes: 0 all jobs succeeded (or nothing to retry), 1 a job failed, 2 invalid
     manifest or usage, 130 interrupted (--resume continues it).
     """
@@ -86,6 +94,8 @@ def run(
     if retry_failed and resume is not None:
         other = "--resume" if resume else "--fresh"
         raise click.UsageError(f"--retry-failed and {other} cannot be used together")
+    if resubmit and not retry_failed:
+        raise click.UsageError("--resubmit JOB goes with --retry-failed")
     if retry_failed and sandbox:
         raise click.UsageError(
             "--retry-failed continues a run of the state; the embedded sandbox starts empty"
@@ -106,6 +116,7 @@ def run(
             state_dir=state_dir,
             resume=resume,
             retry_failed=retry_failed,
+            resubmit=list(resubmit),
             only=list(only) or None,
             options=options,
             progress=progress,

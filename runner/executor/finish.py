@@ -59,11 +59,11 @@ def submit_failure_message(job: JobRun, error: BaseException, run: RunResult) ->
 def ambiguous_advice(job_type: str, job_id: str, run: RunResult) -> str:
     """What to do about a job whose POST may or may not have created it (not resent: a
     second one is not harmless). ``--retry-failed`` alone leaves it alone; naming it
-    with ``--only`` is the user's word that Sailthru has no such job."""
+    with ``--resubmit`` is the user's word that Sailthru has no such job."""
     return (
         f"the request may have created the {job_type} job; it is not resent because a "
         "duplicate is not harmless: check the jobs list in Sailthru and, only if it is not "
-        f"there, `{run.retry_command(job_id)}` submits it again (and nothing else)"
+        f"there, `{run.retry_command(job_id)}` submits it again, with what failed beside it"
     )
 
 

@@ -114,5 +114,5 @@ def restore_job(
                 f"answer, so the {job_type.name} job may or may not exist; it "
                 "is not resubmitted because a second one would not be harmless. Check "
                 "the jobs list in Sailthru and, only if it is not there, "
-                f"`{run.retry_command(job.id)}` submits it again (and nothing else)"
+                f"`{run.retry_command(job.id)}` submits it again, with what failed beside it"
             )

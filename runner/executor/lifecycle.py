@@ -196,12 +196,13 @@ def _choose_run(
         return _Resume(last.run_id, started, True)
     if resume is True:
         # Insisting: a new run here would submit every job (every import) once more.
-        what = "its last run finished" if last is not None else "it has no run in the state"
-        hint = (
-            f"`{command} --retry-failed` submits again what failed in run {last.run_id}"
-            if last is not None
-            else f"`{command}` starts a run"
-        )
+        if last is None:
+            what, hint = "it has no run in the state", f"`{command}` starts one"
+        elif last.succeeded:
+            what, hint = f"its last run {last.run_id} succeeded", f"`{command}` starts a new one"
+        else:
+            what = f"its last run {last.run_id} finished"
+            hint = f"`{command} --retry-failed` submits again only what failed in it"
         raise RunSetupError(f"nothing to resume for {loaded.path}: {what}; {hint}")
     run_id = new_run_id()
     start = state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256)
@@ -213,7 +214,7 @@ def _choose_retry(
     key: str,
     loaded: LoadedManifest,
     plan: Plan,
-    only: list[str] | None,
+    resubmit: list[str],
     sha256: str,
     progress: RunObserver,
     command: str,
@@ -226,7 +227,12 @@ def _choose_retry(
             f"nothing to retry: {loaded.path} has no run in the state folder "
             f"{state.state_dir}; `{command}` starts one"
         )
-    retry = plan_retry(plan, state.jobs(last.run_id), named=only or ())
+    unknown = [job for job in resubmit if job not in plan.jobs]
+    if unknown:
+        raise RunSetupError(
+            f"--resubmit {unknown[0]}: no such job in this run; jobs: {', '.join(plan.jobs)}"
+        )
+    retry = plan_retry(plan, state.jobs(last.run_id), named=resubmit)
     if not last.unfinished and retry.nothing_to_do:
         return None
     if last.manifest_sha256 != sha256:
@@ -257,7 +263,7 @@ def _retry_notes(retry: RetryPlan, command: str) -> list[str]:
     notes.extend(
         f"{job} is left failed: its submission may have created it at Sailthru, and a second "
         "one is not harmless; check the jobs list in Sailthru and, if it is not there, run "
-        f"`{command} --retry-failed --only {shlex.quote(job)}`"
+        f"`{command} --retry-failed --resubmit {shlex.quote(job)}`"
         for job in retry.jobs(Retry.AMBIGUOUS)
     )
     return notes
@@ -307,6 +313,7 @@ def run(
     progress: RunObserver | None = None,
     clock: Clock | None = None,
     retry_failed: bool = False,
+    resubmit: list[str] | None = None,
     command: str | None = None,
 ) -> RunResult:
     """Run a manifest (a path or a ``LoadedManifest``) to the end; see the module docstring.
@@ -314,8 +321,8 @@ def run(
     ``resume``: None resumes the last run of this manifest when it is unfinished, True
     insists (``RunSetupError`` when there is nothing to resume), False (``--fresh``) starts
     a new run. ``retry_failed`` continues the last run, doing again only what failed (see
-    ``runner.executor.retry``); a last run that succeeded is returned as it is, with
-    nothing sent. ``command`` is the run command as typed, for the advice of messages.
+    ``runner.executor.retry``), also submitting the jobs in ``resubmit`` again; a last
+    run that succeeded is returned as it is, with nothing sent. ``command`` is the run command as typed, for the advice of messages.
     ``sandbox`` runs against an
     embedded sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
     demo data (``"demo"``, the default) or a seed file's path. Raises ``ManifestError``
@@ -344,6 +351,8 @@ def run(
             "run starts over",
             level="warning",
         )
+    if resubmit and not retry_failed:
+        raise RunSetupError("--resubmit names jobs for --retry-failed to submit again: add it")
     if retry_failed and (sandbox or resume is not None):
         other = "--sandbox" if sandbox else ("--resume" if resume else "--fresh")
         raise RunSetupError(
@@ -372,7 +381,7 @@ def run(
                         key=key,
                         client=api,
                         resume=False if box is not None else resume,
-                        retry=(only or []) if retry_failed else None,
+                        retry=(resubmit or []) if retry_failed else None,
                         command=command,
                         concurrency=concurrency,
                         env=env,

@@ -8,11 +8,11 @@ The run continues under its own run id. Per job, from its row in the run state:
 - timed out with a Sailthru job_id and no end seen: polled again, not resubmitted;
 - its POST may or may not have created it (the ambiguous window) and a second one is not
   harmless (the job type's ``resubmit_safe``, an import): left failed, unless the user
-  names it with ``--only`` after checking Sailthru's jobs list;
+  names it with ``--resubmit JOB``, their word that Sailthru's jobs list has no such job;
 - anything else that did not succeed (failed, skipped, an ambiguous export): submitted again.
 
-Naming a job with ``--only`` also resubmits a succeeded job whose actions failed when a
-second one is harmless (an export whose link expired before its download).
+``--resubmit JOB`` also submits again a succeeded job whose actions failed when a second
+one is harmless (an export whose link expired before its download could fetch it).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class RetryPlan:
 
 
 def decide(record: JobRecord | None, *, resubmit_safe: bool, named: bool) -> Retry:
-    """One job's fate under ``--retry-failed``; ``named``: the user listed it with --only."""
+    """One job's fate under ``--retry-failed``; ``named``: listed with ``--resubmit``."""
     if record is None:  # new in the manifest since the run: submitted like any job
         return Retry.RESUBMIT
     if record.status is JobStatus.SUCCEEDED:

@@ -60,9 +60,10 @@ def test_lines_one_per_change_with_details_and_a_summary() -> None:
         "b: failed · the API said no to ***",
         "warning: retrying with ***",
     ]
-    assert text.splitlines()[-2:] == [
+    assert text.splitlines()[-3:] == [
         "run r1 failed: 1 failed, 1 succeeded",
         "  b: failed: the API said no to ***",
+        "  `sailjobs run m.yaml --retry-failed` submits again only what failed",
     ]
     assert SECRET not in text
 
@@ -99,7 +100,7 @@ def test_summary_of_an_interrupted_run_says_how_to_resume() -> None:
     run = make_run()
     run.interrupted = True
     assert summary_lines(run)[0] == (
-        "run r1 interrupted (run the same command again to resume): 2 waiting"
+        "run r1 interrupted (`sailjobs run m.yaml --resume` resumes it): 2 waiting"
     )
 
 

@@ -8,9 +8,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from executor_helpers import manifest_text
 
-from runner.executor.lifecycle import run
+from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.progress import LineProgress
 from runner.executor.state import RunState, manifest_key
 from runner.files import file_sha256
@@ -83,7 +84,7 @@ def test_the_ambiguous_window_fails_an_import_and_resubmits_an_export(
     assert "resubmitting" in sink.getvalue()
 
 
-def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_says_so(
+def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_refuses(
     sandbox, client_for, write_manifest, tmp_path
 ) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
@@ -92,14 +93,13 @@ def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_says_so(
     fresh = run(path, client=client, state_dir=tmp_path / "st", resume=False)
     assert fresh.run_id != run_id and fresh.succeeded
 
-    sink = io.StringIO()
-
-    again = run(
-        path, client=client, state_dir=tmp_path / "st", resume=True,
-        progress=LineProgress(sink),
-    )  # fmt: skip
-    assert again.run_id not in (run_id, fresh.run_id)
-    assert "nothing to resume" in sink.getvalue()
+    # --resume insists: a new run here would submit every job again.
+    with pytest.raises(RunSetupError, match=r"nothing to resume .* succeeded") as raised:
+        run(path, client=client, state_dir=tmp_path / "st", resume=True)
+    assert f"`sailjobs run {path} --state {tmp_path / 'st'}` starts a new one" in str(
+        raised.value
+    )
+    assert len(sandbox.submissions()) == 1
 
 
 def test_the_timeout_counts_from_the_first_submission_across_processes(
