@@ -139,7 +139,7 @@ def check_not_lost(state_dir: Path, start_over: str) -> None:
         return
     what = "missing" if size is None else "empty (0 bytes)"
     raise StateLostError(
-        f"the run state {db} is {what}, but {' and '.join(found)} show earlier runs: "
+        f"the run state {db} is {what}, but {' and '.join(found)} remain from earlier runs: "
         "an empty state would submit their jobs again. Put the state.db back, or start "
         f"over on purpose with `{start_over}`"
     )

@@ -215,7 +215,7 @@ def test_an_interrupt_stops_with_130_and_the_next_run_resumes(
     process.send_signal(signum)
     rc, output = finish(process)
     assert rc == 130, output
-    assert "interrupted (run the same command again to resume)" in output
+    assert "interrupted (`sailjobs run m.yaml --state st --resume` resumes it)" in output
     assert "Traceback" not in output
     rc, output = finish(start_run(workdir, crash_sandbox))
     assert rc == 0, output

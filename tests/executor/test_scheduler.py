@@ -150,14 +150,16 @@ def test_a_job_ending_in_error_fails_with_the_servers_message(sandbox, run_jobs)
     )
 
 
-def test_a_job_stuck_pending_times_out_naming_its_job_id(sandbox, run_jobs) -> None:
+def test_a_job_stuck_pending_times_out_naming_its_job_id(sandbox, run_jobs, tmp_path) -> None:
     sandbox.faults.stick_next_jobs(1)
     result = run_jobs("stuck:\n  job: export_scheduled_sends\n  timeout: 1s\n")
     job = result.jobs["stuck"]
     assert job.status is JobStatus.TIMED_OUT
     assert job.error == (
         f"timed out after 1s: the Sailthru job {job.remote_job_id} may still be running "
-        f"(check it with `sailjobs status {job.remote_job_id}`)"
+        f"(check it with `sailjobs status {job.remote_job_id}`; `sailjobs run "
+        f"{tmp_path / 'm.yaml'} --state {tmp_path / 'st'} --retry-failed` waits for it again, "
+        "without resubmitting it)"
     )
     assert 1.0 <= job.duration_seconds < 3.0
     assert exit_code_for(result) == ExitCode.JOB_FAILED
