@@ -65,6 +65,7 @@ class _Submitted:
 
     answer: JobInfo | list[JobInfo]
     notes: list[tuple[Level, str]]
+    stored_at: float | None = None  # when the worker stored the job_id (epoch seconds)
 
 
 @dataclass(frozen=True)
@@ -340,8 +341,8 @@ class Scheduler:
             )
             # Stored here, not when the loop gets to the answer: a crash in between must
             # not leave a job that exists in Sailthru looking unsent.
-            self.state.record_submitted(run_id, job.id, info.job_id, info.status)
-            return _Submitted(info, [("warning", warning) for warning in warnings])
+            stored_at = self.state.record_submitted(run_id, job.id, info.job_id, info.status)
+            return _Submitted(info, [("warning", warning) for warning in warnings], stored_at)
 
         self.http.submit("submit", job.id, send)
 
@@ -372,7 +373,9 @@ class Scheduler:
             )
         else:
             remote_id, remote_status = answer.job_id, answer.status
-            now_wall = time.time()  # the worker's send() stored the job_id already
+            # The worker's send() stored the job_id already: the time it stored, so the
+            # result and the state (and a report rebuilt from it) agree.
+            now_wall = submitted.stored_at or time.time()
         job.result.remote_job_id = remote_id
         job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING

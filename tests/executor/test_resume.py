@@ -96,9 +96,7 @@ def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_refuses(
     # --resume insists: a new run here would submit every job again.
     with pytest.raises(RunSetupError, match=r"nothing to resume .* succeeded") as raised:
         run(path, client=client, state_dir=tmp_path / "st", resume=True)
-    assert f"`sailjobs run {path} --state {tmp_path / 'st'}` starts a new one" in str(
-        raised.value
-    )
+    assert f"`sailjobs run {path} --state {tmp_path / 'st'}` starts a new one" in str(raised.value)
     assert len(sandbox.submissions()) == 1
 
 

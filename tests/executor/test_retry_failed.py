@@ -205,7 +205,7 @@ def test_with_no_run_to_retry_it_refuses_and_after_a_success_it_has_nothing_to_d
 ) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
     client, state = client_for(sandbox), tmp_path / "st"
-    with pytest.raises(RunSetupError, match="nothing to retry: .* has no run"):
+    with pytest.raises(RunSetupError, match=r"nothing to retry: .* has no run"):
         run(path, client=client, state_dir=state, retry_failed=True)
     assert sandbox.submissions() == []
 

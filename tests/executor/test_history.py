@@ -1,0 +1,106 @@
+"""``sailjobs runs`` and ``sailjobs show RUN_ID``: the run history, read from the state.
+
+``show`` rebuilds a run's report with the builders the run used: its JSON, JUnit and
+markdown match what the run itself wrote, but for what the state does not hold (the
+run's options: the report paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from executor_helpers import manifest_text
+
+SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+
+MANIFEST = manifest_text(
+    """
+    broken:
+      job: export_scheduled_sends
+    sends:
+      job: export_scheduled_sends
+      on_success:
+        - download: {path: out/sends.csv}
+    after:
+      job: export_scheduled_sends
+      needs: [broken]
+    """,
+    header="concurrency: 1\n",
+)
+
+
+def sailjobs(workdir: Path, sandbox, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # A step summary only where the test asks for one (CI sets one for every process).
+    full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+    full_env |= {
+        "SAILTHRU_API_URL": sandbox.url,
+        "SAILTHRU_API_KEY": sandbox.api_key,
+        "SAILTHRU_API_SECRET": sandbox.secret,
+        **env,
+    }
+    return subprocess.run(
+        [SAILJOBS, *args], cwd=workdir, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    sandbox.faults.error_next_jobs(1)  # "broken", sent first; "after" is skipped
+    done = sailjobs(
+        tmp_path, sandbox, "run", "m.yaml", "--state", "st", "--report", "r.json",
+        "--junit", "j.xml", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    written = json.loads((tmp_path / "r.json").read_text())
+    run_id = written["run_id"]
+    assert [job["status"] for job in written["jobs"]] == ["failed", "succeeded", "skipped"]
+
+    shown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rebuilt = json.loads(shown.stdout)
+    assert rebuilt.pop("options") == {}  # the state does not hold the run's options
+    assert written.pop("options") == {"report": "r.json", "junit": "j.xml"}
+    assert rebuilt == written
+
+    junit = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "junit")
+    assert junit.stdout == (tmp_path / "j.xml").read_text()
+    markdown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "markdown")
+    assert markdown.stdout == (tmp_path / "summary.md").read_text()
+
+    text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st").stdout
+    assert f"run {run_id} failed: 1 failed, 1 skipped, 1 succeeded" in text
+    assert "  after: skipped: it needs 'broken', which failed" in text
+    assert "`sailjobs run m.yaml --retry-failed` submits again only what failed" in text
+
+
+def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
+    sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "m.yaml").write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
+    (tmp_path / "other.yaml").write_text(manifest_text("b:\n  job: export_scheduled_sends\n"))
+    empty = sailjobs(tmp_path, sandbox, "runs", "--state", "st")
+    assert (empty.returncode, empty.stdout) == (0, "no runs recorded in st\n")
+    for manifest in ("m.yaml", "other.yaml", "m.yaml"):
+        assert sailjobs(tmp_path, sandbox, "run", manifest, "--state", "st").returncode == 0
+
+    listing = sailjobs(tmp_path, sandbox, "runs", "--state", "st").stdout.splitlines()
+    assert re.split(r"\s{2,}", listing[0]) == [
+        "MANIFEST", "RUN ID", "STARTED", "ENDED", "STATUS", "JOBS"
+    ]  # fmt: skip
+    assert len(listing) == 4
+    newest = re.split(r"\s{2,}", listing[1])
+    assert newest[0] == "m.yaml"  # as the run was given it
+    assert newest[4:] == ["succeeded", "1 succeeded"]
+    only_m = sailjobs(tmp_path, sandbox, "runs", "m.yaml", "--state", "st").stdout.splitlines()
+    assert len(only_m) == 3 and all("other.yaml" not in line for line in only_m)
+
+    unknown = sailjobs(tmp_path, sandbox, "show", "nope", "--state", "st")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("error: no run 'nope' in the state folder st (recent runs: ")
+    assert newest[1] in unknown.stderr
+    assert len(unknown.stderr.splitlines()) == 1
