@@ -9,6 +9,7 @@ not hold: the run's options, the jobs' warnings and which actions an earlier pro
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,8 +67,6 @@ def show(run_id: str, state_dir: Path, output_format: str) -> None:
 def render(result: RunResult, output_format: str) -> str:
     """The report of ``result`` as the run itself writes it."""
     # lazy: the report builders load only when this command runs
-    import xml.etree.ElementTree as ET
-
     from runner.builtin.reports import build_report, junit_element, render_github_summary
     from runner.executor.progress import summary_lines
 

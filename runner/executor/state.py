@@ -113,6 +113,21 @@ def _is_disk_full(exc: BaseException) -> bool:
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
+def _held(path: Path) -> bool:
+    """Whether a running process holds the ``flock`` of this file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
 def disk_full_message(state_dir: Path) -> str:
     return f"no space left on the device of the run state folder {state_dir}: free some space"
 
@@ -132,7 +147,9 @@ def check_not_lost(state_dir: Path, start_over: str) -> None:
         return
     found = []
     for folder, pattern, noun in _TRACES:
-        count = sum(1 for _ in (Path(state_dir) / folder).glob(pattern))
+        # A lock held right now is a live run's (it made its state.db first): the lock
+        # itself then says who has the folder.
+        count = sum(1 for p in (Path(state_dir) / folder).glob(pattern) if not _held(p))
         if count:
             found.append(f"{count} {noun}{'s' * (count != 1)} in {Path(state_dir) / folder}")
     if not found:

@@ -73,7 +73,8 @@ def test_a_5xx_on_an_import_post_is_not_resent_and_says_why(
     result = run_it(path, client_for(sandbox), tmp_path)
     job = result.jobs["imp-0"]
     assert job.status is JobStatus.FAILED
-    assert "may have created the job" in job.error and "not resent" in job.error
+    assert "may have created the import job" in job.error and "not resent" in job.error
+    assert "--retry-failed --resubmit imp-0` submits it again" in job.error
     assert exit_code_for(result) == ExitCode.JOB_FAILED
     assert len(sandbox.submissions()) == 0  # the 500 came before the job was made
 
