@@ -227,7 +227,10 @@ def _add_testcase(suite: ET.Element, result: RunResult, job: JobResult) -> None:
     elif job.status is JobStatus.SKIPPED:
         ET.SubElement(case, "skipped", message=message)
     elif not job.status.is_terminal:  # the run was interrupted before this job ended
-        text = f"not finished ({job.status.value}): the run was interrupted; run again to resume"
+        text = (
+            f"not finished ({job.status.value}): the run was interrupted; "
+            f"`{result.resume_command()}` resumes it"
+        )
         if job.remote_job_id:
             text += f" (remote job_id {job.remote_job_id} may still be running)"
         error = ET.SubElement(case, "error", message=_xml_text(text), type="interrupted")

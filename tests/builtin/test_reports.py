@@ -227,6 +227,7 @@ def test_junit_marks_unfinished_jobs_of_an_interrupted_run_as_errors(tmp_path):
     error = suite.find("testcase[@name='slow-export']/error")
     assert "interrupted" in error.get("message")
     assert "58487498e9328b50588b4b57" in error.get("message")
+    assert "`sailjobs run manifests/nightly.yaml --resume` resumes it" in error.get("message")
 
 
 def test_github_summary_table(tmp_path):
