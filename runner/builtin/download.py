@@ -56,6 +56,7 @@ from runner.hookspecs import hookimpl
 from runner.masking import register_url
 from runner.plugins import job_types
 from runner.results import JobResult
+from runner.sailthru.errors import ExportExpiredError
 from runner.sailthru.exports import safe_filename
 
 CLAIMS_DIR = "downloads"  # under the run state folder
@@ -219,7 +220,14 @@ class DownloadAction(ActionType):
             raise DownloadError("download needs the run's API client, and this run has none")
 
         def fetch(target: Path) -> tuple[int, str]:
-            result = client.download_export(str(url), target, created=created)
+            try:
+                result = client.download_export(str(url), target, created=created)
+            except ExportExpiredError as exc:
+                # Downloading again cannot help (--retry-failed alone would): a new export can.
+                raise DownloadError(
+                    f"job {job.id!r}: {exc.message}; `{ctx.run.retry_command(job.id)}` "
+                    "submits the export job again"
+                ) from exc
             return result.bytes, result.sha256
 
         return fetch

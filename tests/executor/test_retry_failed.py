@@ -15,11 +15,13 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
 from executor_helpers import manifest_text
 
+from runner.actions import ActionContext, ActionType
 from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.state import RunState
@@ -239,3 +241,54 @@ def test_the_command_line_exits_2_with_one_line(
     )
     assert done.exit_code == 2, done.output
     assert says in done.output
+
+
+class _ExpireOnce(ActionType):
+    """An action that expires every export link of the sandbox, the first time only: the
+    download after it finds its link gone, as after a two-hour wait."""
+
+    name: ClassVar[str] = "expire-once"
+
+    def __init__(self, sandbox) -> None:
+        self.sandbox, self.done = sandbox, False
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        if not self.done:
+            self.done = True
+            self.sandbox.expire_exports()
+        return {}
+
+
+class _ExpirePlugin:
+    def __init__(self, sandbox) -> None:
+        self.action = _ExpireOnce(sandbox)
+
+    @hookimpl
+    def sailjobs_action_types(self) -> list[ActionType]:
+        return [self.action]
+
+
+def test_an_export_that_expired_before_its_download_is_resubmitted_as_its_error_says(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    get_plugin_manager().register(_ExpirePlugin(sandbox), name="expire-once")
+    path = write_manifest(
+        manifest_text("""
+            exp:
+              job: export_scheduled_sends
+              on_success:
+                - expire-once: {}
+                - download: {path: out/sends.csv}
+        """)
+    )
+    client, state = client_for(sandbox), tmp_path / "st"
+    first = run(path, client=client, state_dir=state)
+    error = first.jobs["exp"].error
+    assert "expired" in error
+    expected = f"`sailjobs run {path} --state {state} --retry-failed --resubmit exp`"
+    assert f"{expected} submits the export job again" in error
+
+    again = run(path, client=client, state_dir=state, retry_failed=True, resubmit=["exp"])
+    assert again.succeeded and again.run_id == first.run_id
+    assert len(sandbox.submissions()) == 2
+    assert (tmp_path / "out" / "sends.csv").read_text().startswith("Send Id,")
