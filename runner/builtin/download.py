@@ -224,9 +224,12 @@ class DownloadAction(ActionType):
                 result = client.download_export(str(url), target, created=created)
             except ExportExpiredError as exc:
                 # Downloading again cannot help (--retry-failed alone would): a new export can.
-                raise DownloadError(
-                    f"job {job.id!r}: {exc.message}; `{ctx.run.retry_command(job.id)}` "
-                    "submits the export job again"
+                raise ExportExpiredError(
+                    exc.message,
+                    code=exc.code,
+                    http_status=exc.http_status,
+                    request=exc.request,
+                    hint=f"`{ctx.run.retry_command(job.id)}` submits the export job again",
                 ) from exc
             return result.bytes, result.sha256
 
