@@ -122,6 +122,12 @@ def test_the_advised_command_after_an_ambiguous_import_submits_only_what_failed(
     run_ids = set(re.findall(r"run (\S+) (?:failed|succeeded)", output + second.stdout))
     assert len(run_ids) == 1
 
+    # The run succeeded now: nothing to retry, exit 0, nothing sent.
+    done = sailjobs(tmp_path, sandbox, "run", "m.yaml", "--state", "st", "--retry-failed")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"nothing to retry: run {run_ids.pop()} of m.yaml succeeded" in done.stdout
+    assert len(sandbox.submissions()) == 4
+
 
 class _DropNextPostAfter:
     """Drops the next POST once ``job`` is submitted: the job after it ends ambiguous."""
