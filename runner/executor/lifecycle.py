@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
+from runner.executor.history import load_run
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
 from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
@@ -241,8 +242,9 @@ def _choose_retry(
             f"jobs at Sailthru are polled, not resubmitted (`{command} --fresh` starts over)",
             level="warning",
         )
-    apply_retry(state, last.run_id, retry)
-    state.record_reopened(last.run_id)
+    with state.transaction():  # a crash here leaves the run as it was, or all set up
+        apply_retry(state, last.run_id, retry)
+        state.record_reopened(last.run_id)
     for text in _retry_notes(retry, command):
         progress.message(f"retrying run {last.run_id}: {text}", level="note")
     started = to_datetime(last.started_at) or datetime.now(UTC)
@@ -290,9 +292,6 @@ def _command_for(
 
 
 def _rebuilt(state: RunState, run_id: str, command: str) -> RunResult:
-    # lazy: only a retry with nothing to retry rebuilds a run from the state
-    from runner.executor.history import load_run
-
     result = load_run(state, run_id)
     result.command = command
     return result
@@ -322,9 +321,9 @@ def run(
     insists (``RunSetupError`` when there is nothing to resume), False (``--fresh``) starts
     a new run. ``retry_failed`` continues the last run, doing again only what failed (see
     ``runner.executor.retry``), also submitting the jobs in ``resubmit`` again; a last
-    run that succeeded is returned as it is, with nothing sent. ``command`` is the run command as typed, for the advice of messages.
-    ``sandbox`` runs against an
-    embedded sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
+    run that succeeded is returned as it is, with nothing sent. ``command`` is the run
+    command as typed, for the advice of messages. ``sandbox`` runs against an embedded
+    sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
     demo data (``"demo"``, the default) or a seed file's path. Raises ``ManifestError``
     (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
     a job's failure, which is in the result.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,27 @@ def test_an_export_that_expired_before_its_download_is_resubmitted_as_its_error_
     assert again.succeeded and again.run_id == first.run_id
     assert len(sandbox.submissions()) == 2
     assert (tmp_path / "out" / "sends.csv").read_text().startswith("Send Id,")
+
+
+def test_a_retry_that_cannot_be_recorded_changes_nothing(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    """The jobs' rows are set up for the retry and the run reopened in one transaction: a
+    failure in between (here a trigger refusing the reopening) leaves the run as it was."""
+    sandbox.faults.error_next_jobs(1)
+    path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
+    client, state = client_for(sandbox), tmp_path / "st"
+    first = run(path, client=client, state_dir=state)
+    assert first.jobs["exp"].status is JobStatus.FAILED
+    with sqlite3.connect(state / "state.db") as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON reopenings "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+
+    with pytest.raises(sqlite3.DatabaseError, match="refused"):
+        run(path, client=client, state_dir=state, retry_failed=True)
+    with RunState(state) as opened:
+        row = opened.jobs(first.run_id)["exp"]
+        assert row.status is JobStatus.FAILED and row.remote_job_id is not None
+        assert opened.run(first.run_id).status == "finished"
