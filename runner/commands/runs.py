@@ -42,9 +42,9 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
     """List the runs recorded in the state (of MANIFEST only, when given), newest first.
 
     \b
-    Status: succeeded, failed, interrupted, or running (a run is running now, or its
-    process died: `sailjobs run MANIFEST --resume` continues it). `sailjobs show RUN_ID`
-    prints a run's report.
+    Status: succeeded, failed, running (a process runs it now) or interrupted (stopped,
+    or its process died: `sailjobs run MANIFEST --resume` continues it).
+    `sailjobs show RUN_ID` prints a run's report.
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import summarize

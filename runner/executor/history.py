@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from runner.executor.splitparts import PART_SEPARATOR
-from runner.executor.state import ActionRecord, RunRecord, RunState, StateError, to_datetime
+from runner.executor.state import (
+    ActionRecord,
+    RunRecord,
+    RunState,
+    StateError,
+    lock_held,
+    to_datetime,
+)
 from runner.results import ActionResult, JobResult, RunResult
 
 NOTIFY_OWNER = ""  # the owner of the manifest's notify actions in the state
@@ -31,13 +38,14 @@ class RunSummary:
     run: RunRecord
     counts: dict[str, int]  # jobs per status
     reopened: int  # times ``--retry-failed`` continued it
+    live: bool  # a process holds the manifest's lock now
 
     @property
     def status(self) -> str:
-        """running, interrupted, succeeded or failed (running: a process has it now, or
-        one died without recording its end: ``--resume`` continues it either way)."""
+        """running (a process has it now), interrupted (stopped, or its process died
+        without recording its end: ``--resume`` continues it), succeeded or failed."""
         if self.run.status != "finished":
-            return self.run.status
+            return "running" if self.live else "interrupted"
         return "succeeded" if self.run.succeeded else "failed"
 
 
@@ -97,5 +105,6 @@ def summarize(state: RunState, key: str | None = None) -> list[RunSummary]:
             if PART_SEPARATOR not in job_id:
                 status = row.status.value if row.status.is_terminal else "unfinished"
                 counts[status] = counts.get(status, 0) + 1
-        summaries.append(RunSummary(run, counts, len(state.reopenings(run.run_id))))
+        live = run.unfinished and lock_held(state.state_dir, run.manifest_key)
+        summaries.append(RunSummary(run, counts, len(state.reopenings(run.run_id)), live))
     return summaries

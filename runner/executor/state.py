@@ -114,6 +114,11 @@ def _is_disk_full(exc: BaseException) -> bool:
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
+def lock_held(state_dir: Path, key: str) -> bool:
+    """Whether a live process holds the lock of the manifest ``key`` (is running it now)."""
+    return _held(Path(state_dir) / "locks" / f"{key}.lock")
+
+
 def _held(path: Path) -> bool:
     """Whether a running process holds the ``flock`` of this file."""
     try:

@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
 from executor_helpers import manifest_text
+
+from runner.cli import cli
+from runner.executor.state import ManifestLock, RunState, manifest_key
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 
@@ -104,3 +108,20 @@ def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
     assert unknown.stderr.startswith("error: no run 'nope' in the state folder st (recent runs: ")
     assert newest[1] in unknown.stderr
     assert len(unknown.stderr.splitlines()) == 1
+
+
+def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
+    state = tmp_path / "st"
+    with RunState(state) as opened:  # as a killed process leaves it: started, never ended
+        opened.start_run("r-killed", manifest_key(manifest), manifest, "t", "sha")
+
+    def status() -> str:
+        done = CliRunner().invoke(cli, ["runs", "--state", str(state)])
+        assert done.exit_code == 0, done.output
+        return re.split(r"\s{2,}", done.output.splitlines()[1])[4]
+
+    assert status() == "interrupted"
+    with ManifestLock(state, manifest_key(manifest), manifest):
+        assert status() == "running"
