@@ -66,6 +66,9 @@ class JobResult:
     finished_at: datetime | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # job fields plus action outputs
     error: str | None = None  # why it failed, timed out or was skipped
+    # Failed because its POST may or may not have created it, and a second one would not be
+    # harmless (an import): ``run --retry-failed`` leaves it alone unless told otherwise.
+    ambiguous: bool = False
     actions: list[ActionResult] = field(default_factory=list)
     # What the user should know of a job that ran: a value the API page is silent on, a
     # pre-flight warning, an import that imported nobody.
@@ -119,15 +122,15 @@ class RunResult:
     # advice in messages names it, so that pasting it does what the message says.
     command: str = ""
 
-    def retry_command(self, resubmit: str | None = None) -> str:
+    def retry_command(self, *resubmit: str) -> str:
         """The command that continues this run, submitting again only what failed, and the
-        job ``resubmit`` even where a retry alone would not (see ``runner.executor.retry``).
+        jobs ``resubmit`` even where a retry alone would not (see ``runner.executor.retry``).
         Under ``--sandbox``, whose jobs are gone with the process, the command that starts
         over."""
         base = self.command or f"sailjobs run {shlex.quote(self.manifest_path)}"
         if self.options.get("sandbox"):
             return base
-        extra = f" --resubmit {shlex.quote(resubmit)}" if resubmit else ""
+        extra = "".join(f" --resubmit {shlex.quote(job)}" for job in resubmit)
         return f"{base} --retry-failed{extra}"
 
     def resume_command(self) -> str:

@@ -52,7 +52,8 @@ def submit_failure_message(job: JobRun, error: BaseException, run: RunResult) ->
     else:
         message = f"could not submit: {error}"
         if type(error).__name__ == "AmbiguousSubmitError":
-            message += f" ({ambiguous_advice(job.planned.job_type.name, job.id, run)})"
+            job.result.ambiguous = True
+            message += f"; {ambiguous_advice(job.planned.job_type.name, job.id, run)}"
     return mask(message)
 
 
@@ -61,9 +62,8 @@ def ambiguous_advice(job_type: str, job_id: str, run: RunResult) -> str:
     second one is not harmless). ``--retry-failed`` alone leaves it alone; naming it
     with ``--resubmit`` is the user's word that Sailthru has no such job."""
     return (
-        f"the request may have created the {job_type} job; it is not resent because a "
-        "duplicate is not harmless: check the jobs list in Sailthru and, only if it is not "
-        f"there, `{run.retry_command(job_id)}` submits it again, with what failed beside it"
+        f"a second {job_type} is not harmless: only if the jobs list in Sailthru has no such "
+        f"job, `{run.retry_command(job_id)}` submits it again, with what failed beside it"
     )
 
 

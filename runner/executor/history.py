@@ -20,7 +20,7 @@ from runner.executor.state import (
     lock_held,
     to_datetime,
 )
-from runner.results import ActionResult, JobResult, RunResult
+from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 NOTIFY_OWNER = ""  # the owner of the manifest's notify actions in the state
 _PHASE_ORDER = {"on_success": 0, "on_failure": 0, "always": 1}
@@ -90,6 +90,7 @@ def load_run(state: RunState, run_id: str) -> RunResult:
             remote_status=row.remote_status, attempts=row.attempts, polls=row.polls,
             submitted_at=to_datetime(row.submitted_at),
             finished_at=to_datetime(row.finished_at), outputs=row.outputs, error=row.error,
+            ambiguous=row.ambiguous and row.status is JobStatus.FAILED,
             actions=_in_run_order([action for action in actions if action.owner == job_id]),
         )  # fmt: skip
     result.actions = _in_run_order([a for a in actions if a.owner == NOTIFY_OWNER])

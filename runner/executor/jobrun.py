@@ -85,6 +85,10 @@ def restore_job(
     job.submitted_wall = record.submitted_at
     if record.status.is_terminal:
         result.status, result.error = record.status, record.error
+        # Left failed by a retry: still the import that may exist at Sailthru.
+        result.ambiguous = (
+            record.ambiguous and record.status is JobStatus.FAILED and not job_type.resubmit_safe
+        )
         result.finished_at = to_datetime(record.finished_at)
         result.actions.extend(
             ActionResult(
@@ -109,6 +113,7 @@ def restore_job(
         else:
             job.outcome = JobStatus.FAILED
             job.phase = Phase.ACTING
+            result.ambiguous = True
             result.error = (
                 "sailjobs stopped between sending this job and recording Sailthru's "
                 f"answer, so the {job_type.name} job may or may not exist; it "

@@ -72,6 +72,19 @@ def resume_hint(run: RunResult) -> str:
     return f"`{run.resume_command()}` resumes it"
 
 
+def retry_hint(run: RunResult) -> str:
+    """The command that submits again what failed; the jobs that may exist at Sailthru
+    (ambiguous imports) are named with ``--resubmit``, and their check asked for."""
+    ambiguous = [job.id for job in run.failed_jobs if job.ambiguous]
+    if not ambiguous:
+        return f"  `{run.retry_command()}` submits again only what failed"
+    names = ", ".join(ambiguous)
+    return (
+        f"  `{run.retry_command(*ambiguous)}` submits again what failed, {names} included: "
+        f"run it only if the jobs list in Sailthru has no job for {names}"
+    )
+
+
 def jobs_count(count: int) -> str:
     return f"{count} job{'s' * (count != 1)}"
 
@@ -97,7 +110,7 @@ def summary_lines(run: RunResult) -> list[str]:
         if not action.succeeded and action.error:
             lines.append(f"  notify {action.name} ({action.when}): {action.error}")
     if not run.interrupted and run.failed_jobs and not run.options.get("sandbox"):
-        lines.append(f"  `{run.retry_command()}` submits again only what failed")
+        lines.append(retry_hint(run))
     return [mask(line) for line in lines]
 
 

@@ -97,16 +97,20 @@ def test_the_advised_command_after_an_ambiguous_import_submits_only_what_failed(
     assert advised(output, "--resubmit") == [
         "sailjobs run m.yaml --state st --retry-failed --resubmit gx"
     ]
+    # ... in the job's error and in the summary, which asks for the check first.
     assert advised(output, "--retry-failed") == [
-        "sailjobs run m.yaml --state st --retry-failed",
-        "sailjobs run m.yaml --state st --retry-failed --resubmit gx",
+        "sailjobs run m.yaml --state st --retry-failed --resubmit gx"
     ]
+    assert "run it only if the jobs list in Sailthru has no job for gx" in first.stdout
 
     # --retry-failed alone does not resubmit the import that may exist: nothing is sent.
     plain = sailjobs(tmp_path, sandbox, "run", "m.yaml", "--state", "st", "--retry-failed")
     assert plain.returncode == 1, plain.stdout + plain.stderr
     assert "gx is left failed" in plain.stdout
     assert len(sandbox.submissions()) == 2
+    assert advised(plain.stdout, "--retry-failed") == [
+        "sailjobs run m.yaml --state st --retry-failed --resubmit gx"
+    ]
 
     # The jobs list in Sailthru has no G X import: the advised command, pasted as printed.
     (command,) = advised(output, "--resubmit")
