@@ -34,7 +34,9 @@ class JobRun:
     planned: PlannedJob
     result: JobResult
     phase: Phase = Phase.WAITING
-    submitted_wall: float | None = None  # clock time of the first accepted submission
+    # Clock time the first accepted submission started: the job's timeout counts from there.
+    submitted_wall: float | None = None
+    submit_started: float | None = None  # clock time the current submission started
     next_poll: float = 0.0
     poll_outstanding: bool = False
     outcome: JobStatus | None = None

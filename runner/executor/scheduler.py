@@ -311,6 +311,7 @@ class Scheduler:
         job.result.status = JobStatus.SUBMITTING
         job.result.params = prepared.masked_params
         job.result.attempts += 1
+        job.submit_started = self.clock.time()
         self._submitting += 1
         self._enter_flight(job)
         self.progress.job_changed(job.result)
@@ -384,7 +385,8 @@ class Scheduler:
         job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING
         if job.submitted_wall is None:
-            job.submitted_wall = self.clock.time()
+            # The timeout covers the submission too (retries, a slow answer), not only polls.
+            job.submitted_wall = job.submit_started or self.clock.time()
             job.result.submitted_at = to_datetime(now_wall)
         job.phase = Phase.POLLING
         timing = self._timing(job)
