@@ -36,7 +36,9 @@ class JobRun:
     phase: Phase = Phase.WAITING
     # Clock time the first accepted submission started: the job's timeout counts from there.
     submitted_wall: float | None = None
-    submit_started: float | None = None  # clock time the current submission started
+    # When the current submission started: clock time (for the timeout), and wall time.
+    submit_started: float | None = None
+    submit_started_wall: float | None = None
     next_poll: float = 0.0
     poll_outstanding: bool = False
     outcome: JobStatus | None = None

@@ -311,7 +311,7 @@ class Scheduler:
         job.result.status = JobStatus.SUBMITTING
         job.result.params = prepared.masked_params
         job.result.attempts += 1
-        job.submit_started = self.clock.time()
+        job.submit_started, job.submit_started_wall = self.clock.time(), time.time()
         self._submitting += 1
         self._enter_flight(job)
         self.progress.job_changed(job.result)
@@ -387,7 +387,7 @@ class Scheduler:
         if job.submitted_wall is None:
             # The timeout covers the submission too (retries, a slow answer), not only polls.
             job.submitted_wall = job.submit_started or self.clock.time()
-            job.result.submitted_at = to_datetime(now_wall)
+            job.result.submitted_at = to_datetime(job.submit_started_wall or now_wall)
         job.phase = Phase.POLLING
         timing = self._timing(job)
         self._schedule_poll(job, self.clock.time() + polling.first_poll_delay(timing))
