@@ -84,3 +84,18 @@ def huge_file(length: int, headers: dict[str, str] | None = None) -> Behaviour:
                 sent += len(block)
 
     return behave
+
+
+def trickle_headers(every: float = 0.2) -> Behaviour:
+    """The status line and then headers, one byte at a time, without end."""
+
+    def behave(handler: Handler, received: Received) -> None:
+        handler.read_body(received)
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 10**6:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(every)
+
+    return behave

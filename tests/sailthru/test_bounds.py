@@ -4,13 +4,17 @@ call (not only per read), a size limit on answers, and no hang on an answer that
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hostile import endless_chunks, endless_json, huge_file, trickle
+from hostile import endless_chunks, endless_json, huge_file, trickle, trickle_headers
 from scripted_servers import ScriptedServer, job_answer, serve_file
 
+from runner.actions import ActionContext
+from runner.builtin.download import DownloadAction, DownloadSettings
 from runner.limits import MAX_API_ANSWER_BYTES
+from runner.results import JobResult, JobStatus, RunResult
 from runner.sailthru.client import AmbiguousSubmitError, ApiError, RetryConfig
 
 JOB_ID = "5a1b2c3d4e5f60718293a4b5"
@@ -39,6 +43,15 @@ def test_a_get_answer_that_trickles_every_time_fails_with_a_clear_error(make_cli
     assert time.monotonic() - started < BOUND
     assert "no complete answer within 0.5 s" in raised.value.message
     assert raised.value.transient
+
+
+def test_headers_that_trickle_fail_at_the_total_deadline(make_client) -> None:
+    with ScriptedServer([trickle_headers()]) as server:
+        client = make_client(server.url, total_timeout=0.5, retry=RetryConfig(attempts=1))
+        started = time.monotonic()
+        with pytest.raises(ApiError, match="no complete answer within"):
+            client.get_job(JOB_ID)
+    assert time.monotonic() - started < BOUND
 
 
 def test_a_chunked_answer_that_never_ends_fails_at_the_total_deadline(make_client) -> None:
@@ -140,3 +153,39 @@ def test_a_link_that_is_not_http_fails_at_once(make_client, fake_clock, tmp_path
     assert not raised.value.transient
     assert fake_clock.sleeps == []  # no retry, no backoff
     assert _left_in(tmp_path) == []
+
+
+# -- the download action, pointed at the hostile server -----------------------------------
+
+
+def _action_context(tmp_path: Path, client, export_url: str) -> ActionContext:
+    job = JobResult(
+        run_id="run-1",
+        id="export-main",
+        job_type="export_list_data",
+        status=JobStatus.SUCCEEDED,
+        remote_job_id=JOB_ID,
+        outputs={"export_url": export_url},
+    )
+    run = RunResult(run_id="run-1", manifest_name="m", manifest_path="m.yaml",
+                    started_at=datetime.now(UTC))  # fmt: skip
+    return ActionContext(run=run, job=job, workdir=tmp_path / "work",
+                         state_dir=tmp_path / "state", client=client)  # fmt: skip
+
+
+def test_the_download_action_stops_an_endless_export_and_keeps_nothing(make_client, tmp_path):
+    with ScriptedServer([endless_chunks(b"x" * 65536, every=0.0)]) as server:
+        ctx = _action_context(tmp_path, make_client(server.url), server.url + EXPORT_PATH)
+        settings = DownloadSettings(path="exports/main.csv", max_bytes=10**6)
+        with pytest.raises(ApiError, match="went on past 1000000 bytes"):
+            DownloadAction().run(settings, ctx)
+    assert _left_in(tmp_path / "work") == ["exports"]
+
+
+def test_the_download_action_gives_up_on_a_trickle_and_keeps_nothing(make_client, tmp_path):
+    with ScriptedServer([trickle(b"a,b\n", length=100)]) as server:
+        client = make_client(server.url, total_timeout=0.5, retry=RetryConfig(attempts=2))
+        ctx = _action_context(tmp_path, client, server.url + EXPORT_PATH)
+        with pytest.raises(ApiError, match="did not finish in"):
+            DownloadAction().run(DownloadSettings(path="exports/main.csv"), ctx)
+    assert _left_in(tmp_path / "work") == ["exports"]  # no partial file
