@@ -54,6 +54,18 @@ def test_headers_that_trickle_fail_at_the_total_deadline(make_client) -> None:
     assert time.monotonic() - started < BOUND
 
 
+def test_the_deadline_holds_through_an_http_proxy(make_client, monkeypatch) -> None:
+    with ScriptedServer([trickle()]) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = make_client("http://api.sailthru.invalid", total_timeout=0.5,
+                             retry=RetryConfig(attempts=1))  # fmt: skip
+        with pytest.raises(ApiError, match="no complete answer within"):
+            client.get_job(JOB_ID)
+    assert proxy.requests[0].headers["host"] == "api.sailthru.invalid"  # it went through
+
+
 def test_a_chunked_answer_that_never_ends_fails_at_the_total_deadline(make_client) -> None:
     with ScriptedServer([endless_chunks()]) as server:
         client = make_client(server.url, total_timeout=0.5, retry=RetryConfig(attempts=1))
