@@ -1,4 +1,4 @@
-"""A total deadline for one HTTP exchange, and a way to cut every exchange short at once.
+"""A total deadline for one HTTP exchange: its request and the reading of its answer.
 
 requests' timeouts bound one connect and each socket read, not the whole exchange: an
 answer that trickles one byte a second, or a chunked answer that never ends, keeps a

@@ -23,6 +23,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,14 +213,17 @@ class ExportDownloader:
         created: str | None,
         max_bytes: int,
     ) -> DownloadResult:
+        started = time.monotonic()
         with exchange(self._total_timeout) as current:
             try:
                 return self._fetch(url, attempt, target, created, max_bytes, current)
             except AttemptFailed as failed:
                 if current.expired:
+                    took = time.monotonic() - started
                     raise _transient(
-                        f"the download did not finish in {current.seconds:.0f} s (the limit "
-                        f"for its size, at {MIN_BYTES_PER_SECOND // 1024} KiB/s at least)"
+                        f"the download did not finish in {took:.1f} s (the limit for its size: "
+                        f"the client's total timeout plus 1 s per "
+                        f"{MIN_BYTES_PER_SECOND // 1024} KiB)"
                     ) from failed.__cause__
                 raise
 
