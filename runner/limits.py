@@ -11,6 +11,12 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 MAX_UPLOAD_BYTES: Final = 1024**3  # "Max upload is 1gb" (job-api.txt, import and purchase_import)
+# An API answer is a small JSON object; one larger than this is a broken server or proxy,
+# and is refused before it is parsed (an endless answer must not eat the memory).
+MAX_API_ANSWER_BYTES: Final = 8 * 1024**2
+# An export download's default size limit: the API's 1 GB, plus headroom (the download
+# action's ``max_bytes`` changes it).
+MAX_DOWNLOAD_BYTES: Final = MAX_UPLOAD_BYTES + MAX_UPLOAD_BYTES // 2
 # export_purchase_log: "Invalid date range. Up to 31 days allowed but N given" (job-api.txt).
 MAX_DATE_RANGE_DAYS: Final = 31
 

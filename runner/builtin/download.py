@@ -27,6 +27,17 @@ to it unchanged.
 - ``if-changed``: download beside it, compare sha256, and replace it only if the content
   differs (so its mtime, and anything watching it, moves only on a real change).
 
+Nothing is written outside the manifest's folder unless the manifest says so with
+``allow_outside: true``: ``validate`` reports a ``path`` that is absolute, starts with ``~``
+or climbs out with ``..``, and at run time the destination (after ``${{ }}`` and the
+export's own file name) is checked again, so a server-chosen value cannot move it out.
+A server file name (the job's ``filename`` output) must be a plain name: one naming a
+folder, ``..`` or a hidden file is refused, never rewritten into some other path.
+
+``max_bytes`` limits the export's size (default ``runner.limits.MAX_DOWNLOAD_BYTES``, the
+API's 1 GB plus headroom). The client retries the download (resuming it) as the job's
+``retry`` says, so the action is tried once; when that fails, no partial file is kept.
+
 Outputs: ``path`` (absolute), ``bytes``, ``rows`` (data rows after the header, counted with
 quoted line breaks handled) and ``sha256``.
 """
@@ -42,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from runner.actions import ActionContext, ActionSettings, ActionType
 from runner.files import (
@@ -53,11 +64,12 @@ from runner.files import (
     write_atomically,
 )
 from runner.hookspecs import hookimpl
+from runner.limits import MAX_DOWNLOAD_BYTES
 from runner.masking import register_url
 from runner.plugins import job_types
 from runner.results import JobResult
-from runner.sailthru.errors import ExportExpiredError
-from runner.sailthru.exports import safe_filename
+from runner.sailthru.errors import ApiError, ExportExpiredError
+from runner.sailthru.exports import plain_filename
 
 CLAIMS_DIR = "downloads"  # under the run state folder
 # A claim only matters until its run resumes; export links die after ~2 hours anyway.
@@ -73,6 +85,13 @@ class DownloadError(Exception):
 
 
 class DownloadSettings(ActionSettings):
+    # Before ``path``: its check reads this.
+    allow_outside: bool = Field(
+        False,
+        description=(
+            "Allow a path outside the manifest's folder (absolute, ~, or climbing out with ..)."
+        ),
+    )
     path: str = Field(
         min_length=1,
         description=(
@@ -87,16 +106,59 @@ class DownloadSettings(ActionSettings):
             "replaces it only when the new export's sha256 differs."
         ),
     )
+    max_bytes: int = Field(
+        MAX_DOWNLOAD_BYTES,
+        gt=0,
+        description="The largest export to accept, in bytes (default: the API's 1 GB + 50%).",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _stays_inside(cls, path: str, info: ValidationInfo) -> str:
+        if info.data.get("allow_outside", True):  # True, or itself invalid: not checked here
+            return path
+        if leaves_folder(path):
+            raise ValueError(
+                f"{path!r} is outside the manifest's folder; write a path inside it (e.g. "
+                "exports/main.csv), or add allow_outside: true to the download if that "
+                "place is meant"
+            )
+        return path
 
 
-def destination(path_setting: str, workdir: Path, job: JobResult) -> Path:
-    """The file to write: ``path`` under ``workdir``; a folder gets the export's file name."""
+def leaves_folder(path: str) -> bool:
+    """Whether ``path``, relative to the manifest's folder, names a place outside it."""
+    if path.startswith("~") or os.path.isabs(path) or Path(path).is_absolute():
+        return True
+    return os.path.normpath(path).split(os.sep, 1)[0] == os.pardir
+
+
+def destination(settings: DownloadSettings, workdir: Path, job: JobResult) -> Path:
+    """The file to write: ``path`` under ``workdir``; a folder gets the export's file name.
+    Outside ``workdir`` only with ``allow_outside`` (see the module docstring)."""
+    path_setting = settings.path
     dest = Path(os.path.expanduser(path_setting))
     if not dest.is_absolute():
         dest = workdir / dest
     if path_setting.endswith(("/", os.sep)) or dest.is_dir():
-        dest = dest / safe_filename(job.outputs.get("filename"), f"{job.id}.csv")
-    return Path(os.path.abspath(dest))
+        name = job.outputs.get("filename") or f"{job.id}.csv"
+        try:
+            dest = dest / plain_filename(str(name), "the export's file name")
+        except ApiError as refused:
+            raise DownloadError(
+                f"job {job.id!r}: {refused.message} (name the file in the download's path, "
+                "e.g. path: exports/main.csv)"
+            ) from None
+    dest = Path(os.path.abspath(dest))
+    if not settings.allow_outside and (
+        leaves_folder(path_setting) or not dest.is_relative_to(os.path.abspath(workdir))
+    ):
+        raise DownloadError(
+            f"job {job.id!r}: the download path {path_setting!r} leads to {dest}, outside the "
+            f"manifest's folder {workdir}; nothing was written (add allow_outside: true to "
+            "the download if that place is meant)"
+        )
+    return dest
 
 
 @dataclass(frozen=True)
@@ -164,6 +226,7 @@ class DownloadAction(ActionType):
     settings_model: ClassVar[type[ActionSettings]] = DownloadSettings
     outputs: ClassVar[frozenset[str]] = frozenset({"path", "bytes", "rows", "sha256"})
     needs_export: ClassVar[bool] = True
+    attempts: ClassVar[int | None] = 1  # the client retries and resumes the download itself
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
         job = ctx.job
@@ -171,8 +234,8 @@ class DownloadAction(ActionType):
             raise DownloadError(
                 "download saves a job's export; use it in a job's on_success, not in notify"
             )
-        dest = destination(settings.path, ctx.workdir, job)
-        fetch = self._fetcher(job, ctx)
+        dest = destination(settings, ctx.workdir, job)
+        fetch = self._fetcher(job, ctx, settings.max_bytes)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if settings.overwrite == "if-changed" and dest.exists():
             size, sha256 = self._replace_if_changed(dest, fetch, ctx)
@@ -185,7 +248,7 @@ class DownloadAction(ActionType):
         return {"path": str(dest), "bytes": size, "rows": rows, "sha256": sha256}
 
     @staticmethod
-    def _fetcher(job: JobResult, ctx: ActionContext) -> Fetch:
+    def _fetcher(job: JobResult, ctx: ActionContext, max_bytes: int) -> Fetch:
         """How to get the export into a file: copy the local one, or download the URL."""
         local = ctx.export_path
         if local is not None:
@@ -221,9 +284,12 @@ class DownloadAction(ActionType):
 
         def fetch(target: Path) -> tuple[int, str]:
             try:
-                result = client.download_export(str(url), target, created=created)
+                # keep_partial=False: this is the action's only try (see ``attempts``).
+                result = client.download_export(
+                    str(url), target, created=created, max_bytes=max_bytes, keep_partial=False
+                )
             except ExportExpiredError as exc:
-                # Downloading again cannot help (--retry-failed alone would): a new export can.
+                # Downloading again (all a plain --retry-failed does) cannot help; a new export can.
                 raise ExportExpiredError(
                     exc.message,
                     code=exc.code,

@@ -34,7 +34,11 @@ class JobRun:
     planned: PlannedJob
     result: JobResult
     phase: Phase = Phase.WAITING
-    submitted_wall: float | None = None  # clock time of the first accepted submission
+    # Clock time the first accepted submission started: the job's timeout counts from there.
+    submitted_wall: float | None = None
+    # When the current submission started: clock time (for the timeout), and wall time.
+    submit_started: float | None = None
+    submit_started_wall: float | None = None
     next_poll: float = 0.0
     poll_outstanding: bool = False
     outcome: JobStatus | None = None

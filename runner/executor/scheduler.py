@@ -55,6 +55,9 @@ HTTP_WORKERS = 8
 MAX_SUBMITTING = HTTP_WORKERS // 2
 ACTION_WORKERS = 4
 ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
+# Real seconds an interrupted run waits for the answers to POSTs already sent. One hung on
+# the wire is then left as after a crash: sent, answer unknown (the next run settles it).
+SUBMIT_GRACE = 5.0
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
 
 
@@ -124,6 +127,7 @@ class Scheduler:
         self._next_poll_allowed = 0.0
         self._in_flight = 0
         self._stopped_at: float | None = None
+        self._left_unanswered = False  # warned about POSTs left without an answer
         self._imports_in_flight = 0
         self._submitting = 0  # POSTs handed to the HTTP workers, not answered yet
         self.action_env = ActionEnvironment(
@@ -207,13 +211,22 @@ class Scheduler:
 
     def _finished(self) -> bool:
         if self.stop.is_set():
-            # Stop submitting. Wait for POSTs already sent, so their job_ids are stored, and
-            # (for a while) for running actions, which stop between two actions.
-            if any(job.phase is Phase.SUBMITTING for job in self.jobs.values()):
-                return False
+            # Stop submitting. Wait (for a while) for POSTs already sent, so their job_ids
+            # are stored, and for running actions, which stop between two actions.
             if self._stopped_at is None:
                 self._stopped_at = time.monotonic()
             waited = time.monotonic() - self._stopped_at
+            sending = [job for job in self.jobs.values() if job.phase is Phase.SUBMITTING]
+            if sending and waited < SUBMIT_GRACE:
+                return False
+            if sending and not self._left_unanswered:
+                self._left_unanswered = True
+                for job in sending:
+                    self.progress.message(
+                        f"{job.id}: no answer to its submission after {SUBMIT_GRACE:g} s; "
+                        "stopping without it (the next run settles it, as after a crash)",
+                        level="warning",
+                    )
             return self.actions_pool.outstanding == 0 or waited >= ACTION_GRACE
         return all(job.phase is Phase.DONE for job in self.jobs.values())
 
@@ -303,6 +316,7 @@ class Scheduler:
         job.result.status = JobStatus.SUBMITTING
         job.result.params = prepared.masked_params
         job.result.attempts += 1
+        job.submit_started, job.submit_started_wall = self.clock.time(), time.time()
         self._submitting += 1
         self._enter_flight(job)
         self.progress.job_changed(job.result)
@@ -380,8 +394,9 @@ class Scheduler:
         job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING
         if job.submitted_wall is None:
-            job.submitted_wall = self.clock.time()
-            job.result.submitted_at = to_datetime(now_wall)
+            # The timeout covers the submission too (retries, a slow answer), not only polls.
+            job.submitted_wall = job.submit_started or self.clock.time()
+            job.result.submitted_at = to_datetime(job.submit_started_wall or now_wall)
         job.phase = Phase.POLLING
         timing = self._timing(job)
         self._schedule_poll(job, self.clock.time() + polling.first_poll_delay(timing))

@@ -96,7 +96,8 @@ def join_parts(
             )
         target = folder / f"part-{number}.csv"
         if not target.exists():
-            client.download_export(url, target)
+            # The client retries and resumes; when it gives up the job fails: keep nothing.
+            client.download_export(url, target, keep_partial=False)
         files.append(target)
     result = join_csv_parts(files, folder / name)
     for file in files:

@@ -16,6 +16,7 @@ or a 5xx after the body was sent), when the caller says a second job is harmless
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import time
@@ -25,11 +26,12 @@ from typing import TypedDict, Unpack, cast
 from urllib.parse import urljoin
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState
 
 from runner.jsontypes import JSONDict, JSONValue
+from runner.limits import MAX_API_ANSWER_BYTES, MAX_DOWNLOAD_BYTES
 from runner.masking import mask, redact_url, register_secret
+from runner.sailthru.deadline import DeadlineAdapter, Exchange, exchange
 from runner.sailthru.errors import (
     AmbiguousSubmitError,
     ApiError,
@@ -81,9 +83,13 @@ ENV_API_URL = "SAILTHRU_API_URL"
 # An upload's read timeout grows by one second per MiB: the API may take that long to
 # take in a big file before it answers.
 UPLOAD_SECONDS_PER_BYTE = 1.0 / (1024 * 1024)
+# The whole exchange (connect, send, wait, read the answer) of one API call, whatever the
+# server does; an upload gets twice its read-timeout allowance on top (to send, then wait).
+DEFAULT_TOTAL_TIMEOUT = 120.0
+ANSWER_CHUNK = 64 * 1024
 
 
-class _Adapter(HTTPAdapter):
+class _Adapter(DeadlineAdapter):
     """Big socket writes, so a streamed upload is not slowed by 16 KiB chunks."""
 
     def init_poolmanager(
@@ -98,6 +104,7 @@ class ClientOptions(TypedDict, total=False):
 
     connect_timeout: float
     read_timeout: float
+    total_timeout: float
     retry: RetryConfig | None
     budget: RateLimitBudget | None
     sleep: Callable[[float], None]
@@ -116,6 +123,7 @@ class SailthruClient:
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         retry: RetryConfig | None = None,
         budget: RateLimitBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -132,6 +140,7 @@ class SailthruClient:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.total_timeout = total_timeout
         self.retry = retry or RetryConfig()
         self.budget = budget if budget is not None else default_budget()
         self._sleep = sleep
@@ -145,6 +154,7 @@ class SailthruClient:
             self._session,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            total_timeout=total_timeout,
             retry=self.retry,
             sleep=sleep,
             logger=log,
@@ -215,15 +225,25 @@ class SailthruClient:
         return JobInfo.from_fields(fields)
 
     def download_export(
-        self, url: str, dest: Path | str, *, created: str | None = None
+        self,
+        url: str,
+        dest: Path | str,
+        *,
+        created: str | None = None,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        keep_partial: bool = True,
     ) -> DownloadResult:
         """Save an export to ``dest``: a file, or a directory (one that exists, or a string
-        ending with ``/``) that keeps the server's file name, reduced to a safe base name.
+        ending with ``/``) that keeps the server's file name, which must be a plain name.
 
         Atomic (temporary file beside it, fsync, rename), mode 0600, resumed with a Range
         request after a cut; an expired link raises ``ExportExpiredError`` naming ``created``.
+        Only http(s) links; a file over ``max_bytes`` is refused. A partial file is kept for
+        the next call to resume only after transient failures and only if ``keep_partial``.
         """
-        return self._downloader.download(url, dest, created=created)
+        return self._downloader.download(
+            url, dest, created=created, max_bytes=max_bytes, keep_partial=keep_partial
+        )
 
     def download_job_export(self, job: JobInfo, dest: Path | str) -> DownloadResult:
         """Download a finished export job's file; an expired job raises ExportExpiredError."""
@@ -333,6 +353,11 @@ class SailthruClient:
             read += file.stat().st_size * UPLOAD_SECONDS_PER_BYTE
         return self.connect_timeout, read
 
+    def _total(self, file: Path | None) -> float:
+        if file is None:
+            return self.total_timeout
+        return self.total_timeout + 2 * file.stat().st_size * UPLOAD_SECONDS_PER_BYTE
+
     def _attempt(
         self,
         method: str,
@@ -362,26 +387,64 @@ class SailthruClient:
                     f"cannot read the upload file {file}: {exc.strerror}", request=request
                 )
                 raise AttemptFailed(error, retry=False, reason=error.message) from exc
-        try:
-            if body is not None:
-                response = self._session.post(
-                    url,
-                    data=body.body,
-                    headers={"Content-Type": body.content_type},
-                    timeout=self._timeout(file),
-                    allow_redirects=False,
+        with exchange(self._total(file)) as current:
+            try:
+                if body is not None:
+                    response = self._session.post(
+                        url,
+                        data=body.body,
+                        headers={"Content-Type": body.content_type},
+                        timeout=self._timeout(file),
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                else:
+                    response = self._session.request(
+                        method,
+                        url,
+                        params=params,
+                        timeout=self._timeout(None),
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                with response:
+                    content = self._read_answer(request, method, response, body, resubmit_safe)
+                if current.expired:
+                    # An answer without a length simply ends when its socket is shut.
+                    raise requests.ConnectionError("the answer was cut at the deadline")
+            except requests.RequestException as exc:
+                raise self._connection_failure(request, exc, body, resubmit_safe, current) from exc
+            finally:
+                if body is not None:
+                    body.close()
+        return self._parse(request, endpoint, method, response, content, resubmit_safe)
+
+    def _read_answer(
+        self,
+        request: str,
+        method: str,
+        response: requests.Response,
+        body: RequestBody | None,
+        resubmit_safe: bool,
+    ) -> bytes:
+        """The answer's body, read up to ``MAX_API_ANSWER_BYTES``: an endless answer fails
+        in milliseconds instead of filling the memory."""
+        content = bytearray()
+        for chunk in response.iter_content(ANSWER_CHUNK):
+            content += chunk
+            if len(content) > MAX_API_ANSWER_BYTES:
+                error = ApiError(
+                    f"the API's answer is larger than {MAX_API_ANSWER_BYTES // 1024**2} MiB "
+                    "(an API answer is a small JSON object); it was not read further",
+                    http_status=response.status_code,
+                    request=request,
+                    hint=f"check that {ENV_API_URL} points at the Sailthru API",
                 )
-            else:
-                response = self._session.request(
-                    method, url, params=params, timeout=self._timeout(None), allow_redirects=False
-                )
-        except requests.RequestException as exc:
-            raise self._connection_failure(request, exc, body, resubmit_safe) from exc
-        finally:
-            if body is not None:
-                body.close()
-        with response:
-            return self._parse(request, endpoint, method, response, resubmit_safe)
+                if method == "POST" and body is not None and body.body.finished:
+                    # The server had the whole request: it may have created the job.
+                    raise self._ambiguous(request, error, "an oversized answer", resubmit_safe)
+                raise AttemptFailed(error, retry=False, reason=f"{error.message} (permanent)")
+        return bytes(content)
 
     def _connection_failure(
         self,
@@ -389,9 +452,12 @@ class SailthruClient:
         exc: requests.RequestException,
         body: RequestBody | None,
         resubmit_safe: bool,
+        current: Exchange,
     ) -> AttemptFailed:
         reason = describe_exception(exc)
-        if not isinstance(exc, TRANSPORT_ERRORS):
+        if current.expired:
+            reason = f"no complete answer within {current.seconds:g} s (the limit for one call)"
+        elif not isinstance(exc, TRANSPORT_ERRORS):
             # An invalid URL or header: trying again cannot help.
             return AttemptFailed(ApiError(reason, request=request), retry=False, reason=reason)
         error = ApiError(
@@ -425,13 +491,14 @@ class SailthruClient:
         endpoint: str,
         method: str,
         response: requests.Response,
+        content: bytes,
         resubmit_safe: bool,
     ) -> JSONDict:
         status = response.status_code
         now = self._clock()
         self.budget.update(endpoint, method, response.headers, now)
         try:
-            body: JSONValue = response.json()
+            body: JSONValue = json.loads(content) if content.strip() else None
         except ValueError:
             body = None
         if 300 <= status < 400:
@@ -467,7 +534,7 @@ class SailthruClient:
         if status >= 400 or not isinstance(body, dict):
             what = "an error" if status >= 400 else "a response that is not a JSON object"
             error = ApiError(
-                f"the API answered with {what} ({_describe_body(response, body)})",
+                f"the API answered with {what} ({_describe_body(response, content, body)})",
                 http_status=status,
                 transient=status >= 500 or status < 400,
                 request=request,
@@ -489,16 +556,16 @@ class SailthruClient:
         return AttemptFailed(error, retry=True, reason=reason)
 
 
-def _describe_body(response: requests.Response, body: JSONValue) -> str:
+def _describe_body(response: requests.Response, raw: bytes, body: JSONValue) -> str:
     """What an unexpected answer held, in a few words (never its text: it may echo secrets)."""
-    content = response.content.strip()
+    content = raw.strip()
     if not content:
         return "an empty body"
     if body is None:
         if content == b"null":
             return "JSON null"
         kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no type"
-        return f"{len(response.content)} bytes that are not JSON, {kind}"
+        return f"{len(raw)} bytes that are not JSON, {kind}"
     if isinstance(body, dict):
         return "a JSON object that is no error body"
     kinds = {list: "a JSON list", str: "a JSON string", bool: "a JSON boolean"}

@@ -7,6 +7,11 @@ step; readers see the old file or the whole new one, never half. Mode 0600: expo
 personal data. A download cut short resumes with a Range request when the server answers
 206, else starts over. 403/404/410 mean the link expired (Sailthru removes export files
 about 2 hours after creation): ``ExportExpiredError``, never retried.
+
+Bounded against any server: only http(s) links are fetched; a file larger than the size
+limit (announced or received) is refused; each attempt has a total deadline that grows with
+the announced size (``MIN_BYTES_PER_SECOND``), so a trickle or an endless chunked answer
+ends. A download that fails for good leaves no partial file behind.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +35,18 @@ import urllib3
 from tenacity import RetryCallState
 
 from runner.files import fsync_directory
+from runner.limits import MAX_DOWNLOAD_BYTES
 from runner.masking import mask, redact_url, register_url
+from runner.sailthru.deadline import Exchange, exchange
 from runner.sailthru.errors import ApiError, ExportExpiredError
 from runner.sailthru.retry import AttemptFailed, RetryConfig, public_cause
 
 DOWNLOAD_CHUNK = 1024 * 1024
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 DEFAULT_EXPORT_NAME = "export.csv"
+# The slowest transfer a download attempt is given time for, beyond the client's total
+# timeout: a 1 GB export gets about 70 minutes.
+MIN_BYTES_PER_SECOND = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -99,12 +110,14 @@ class ExportDownloader:
         *,
         connect_timeout: float,
         read_timeout: float,
+        total_timeout: float,
         retry: RetryConfig,
         sleep: Callable[[float], None],
         logger: logging.Logger,
     ) -> None:
         self._session = session
         self._timeout = (connect_timeout, read_timeout)
+        self._total_timeout = total_timeout
         self._retry = retry
         self._sleep = sleep
         self._log = logger
@@ -115,10 +128,30 @@ class ExportDownloader:
         view._retry = retry
         return view
 
-    def download(self, url: str, dest: Path | str, *, created: str | None = None) -> DownloadResult:
+    def download(
+        self,
+        url: str,
+        dest: Path | str,
+        *,
+        created: str | None = None,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        keep_partial: bool = True,
+    ) -> DownloadResult:
         """Download ``url`` to ``dest``: a file, or a directory (existing, or a string ending
-        with a slash) that receives the server's file name, reduced to a safe base name."""
+        with a slash) that receives the server's file name, which must be a plain file name.
+        A file larger than ``max_bytes`` is refused. When every attempt failed on something
+        transient, the partial file stays for the next call to resume, unless
+        ``keep_partial`` is False (the caller will not call again); a permanent failure
+        never leaves one."""
         register_url(url)
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            # Caught before the first attempt: retrying a file:// link cannot help.
+            raise ApiError(
+                f"the export link {redact_url(url)} is not an http(s) URL ({scheme or 'no'} "
+                "scheme); sailjobs only downloads exports over HTTP(S)",
+                hint="check the export_url the server sent, or the URL in the manifest",
+            )
         into_directory = Path(dest).is_dir() or str(dest).endswith(("/", os.sep))
         dest = Path(dest)
         directory = dest if into_directory else dest.parent
@@ -134,8 +167,12 @@ class ExportDownloader:
             if not into_directory:
                 return dest
             name = filename_from_disposition(response.headers.get("Content-Disposition"))
-            name = name or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-            return dest / safe_filename(name)
+            if name is not None:
+                return dest / plain_filename(name, "the export server's file name")
+            from_url = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+            return dest / plain_filename(
+                from_url or DEFAULT_EXPORT_NAME, "the export link's file name"
+            )
 
         retrying = self._retry.retrying(
             retry_on=lambda exc: isinstance(exc, AttemptFailed) and exc.retry,
@@ -143,8 +180,11 @@ class ExportDownloader:
             before_sleep=self._log_retry,
         )
         try:
-            return retrying(self._attempt, url, attempt, target, created)
+            return retrying(self._attempt, url, attempt, target, created, max_bytes)
         except AttemptFailed as failed:
+            if not (failed.retry and keep_partial):
+                # A partial file that no later call resumes would only fill the disk.
+                attempt.part.unlink(missing_ok=True)
             raise failed.error from public_cause(failed.__cause__)
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -171,6 +211,30 @@ class ExportDownloader:
         attempt: _Attempt,
         target: Callable[[requests.Response], Path],
         created: str | None,
+        max_bytes: int,
+    ) -> DownloadResult:
+        started = time.monotonic()
+        with exchange(self._total_timeout) as current:
+            try:
+                return self._fetch(url, attempt, target, created, max_bytes, current)
+            except AttemptFailed as failed:
+                if current.expired:
+                    took = time.monotonic() - started
+                    raise _transient(
+                        f"the download did not finish in {took:.1f} s (the limit for its size: "
+                        f"the client's total timeout plus 1 s per "
+                        f"{MIN_BYTES_PER_SECOND // 1024} KiB)"
+                    ) from failed.__cause__
+                raise
+
+    def _fetch(
+        self,
+        url: str,
+        attempt: _Attempt,
+        target: Callable[[requests.Response], Path],
+        created: str | None,
+        max_bytes: int,
+        current: Exchange,
     ) -> DownloadResult:
         offset = attempt.part.stat().st_size if attempt.part.exists() else 0
         # identity: Range offsets and Content-Length then count the bytes we store.
@@ -203,23 +267,65 @@ class ExportDownloader:
                         hint="check the export link",
                     )
                 )
+            try:
+                # Before a byte is written: a name that leaves the folder writes nothing.
+                final = target(response)
+            except ApiError as refused:
+                raise _permanent(refused) from None
             attempt.validator = attempt.validator or _validator(response)
             start, total = _span(response)
             if status == 206 and start != offset:
                 attempt.part.unlink(missing_ok=True)
                 raise _transient("the server resumed at the wrong offset; starting over")
+            if total is not None and total > max_bytes:
+                attempt.part.unlink(missing_ok=True)
+                raise _permanent(_too_large(f"is {total} bytes", max_bytes))
             # A 200 means the server ignored our Range: the whole file comes again.
             offset = start
             attempt.resumed = offset > 0
+            remaining = (total if total is not None else max_bytes) - offset
+            current.allow(self._total_timeout + max(remaining, 0) / MIN_BYTES_PER_SECOND)
             hasher = hashlib.sha256()
-            size = _write(response, attempt.part, offset, hasher)
+            size = _write(response, attempt.part, offset, hasher, max_bytes)
+            if current.expired:
+                # An answer without a length simply ends when its socket is shut: not whole.
+                raise _transient("the download was cut at its deadline")
         if total is not None and size != total:
             raise _transient(f"the download was cut short at {size} of {total} bytes")
-        final = target(response)
         os.replace(attempt.part, final)
         fsync_directory(final.parent)
         self._log.info(mask(f"downloaded {size} bytes to {final}"))
         return DownloadResult(final, size, hasher.hexdigest(), attempt.resumed)
+
+
+def plain_filename(name: str, what: str) -> str:
+    """A server-chosen file name as ``safe_filename`` writes it, or ``ApiError`` when the
+    name would leave its folder or hide in it (a folder part, ``..``, a leading dot, a
+    control character): such a name is refused, not quietly rewritten.
+
+    >>> plain_filename("Main List 2024.csv", "the file name")
+    'Main List 2024.csv'
+    """
+    if (
+        not name.strip()
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise ApiError(
+            f"{what} {name!r} is not a plain file name (it names a folder, '..', a hidden "
+            "file or holds control characters); nothing was written",
+            hint="give the download a file name of its own, e.g. download: {path: exports/main.csv}",
+        )
+    return safe_filename(name)
+
+
+def _too_large(what: str, max_bytes: int) -> ApiError:
+    return ApiError(
+        f"the export {what}, more than the download's limit of {max_bytes} bytes; nothing was kept",
+        hint="raise the download action's max_bytes if the export is meant to be that big",
+    )
 
 
 def _glob_escape(text: str) -> str:
@@ -264,7 +370,9 @@ def _span(response: requests.Response) -> tuple[int, int | None]:
     return 0, int(length) if length and length.isdigit() else None
 
 
-def _write(response: requests.Response, part: Path, offset: int, hasher: hashlib._Hash) -> int:
+def _write(
+    response: requests.Response, part: Path, offset: int, hasher: hashlib._Hash, max_bytes: int
+) -> int:
     """Append (resume) or write the body to ``part``, fsynced; the file's size after it."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
     fd = os.open(part, flags, 0o600)
@@ -277,8 +385,12 @@ def _write(response: requests.Response, part: Path, offset: int, hasher: hashlib
         try:
             # read1, not iter_content: a read cut short must still hand over what arrived.
             while chunk := response.raw.read1(DOWNLOAD_CHUNK):
-                sink.put(chunk)
                 received += len(chunk)
+                if received > max_bytes:
+                    sink.close()
+                    part.unlink(missing_ok=True)
+                    raise _permanent(_too_large(f"went on past {max_bytes} bytes", max_bytes))
+                sink.put(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if sink.error is None:
                 # Keep what arrived: the next attempt resumes from here.

@@ -23,7 +23,7 @@ from runner.builtin.download import (
 from runner.plugins import action_types
 from runner.results import JobResult, JobStatus, RunResult
 from runner.sailthru.client import RetryConfig, SailthruClient
-from runner.sailthru.errors import ExportExpiredError
+from runner.sailthru.errors import ApiError, ExportExpiredError
 from runner.testing import wait_for_job
 
 RUN_ID = "run-1"
@@ -106,7 +106,10 @@ def test_saves_the_export_with_its_outputs(tmp_path, sandbox, client):
 
 def test_a_folder_path_gets_the_exports_own_safe_name(tmp_path, sandbox, client):
     job = export_job(sandbox, client, "VIP")
-    job.outputs["filename"] = "../../etc/vip list.csv"  # never trusted as a path
+    job.outputs["filename"] = "vip list;1.csv"
+    outputs = download(context(tmp_path, client, job), "exports/")
+    assert outputs["path"] == str(tmp_path / "work" / "exports" / "vip list_1.csv")
+    job.outputs["filename"] = "vip list.csv"
     outputs = download(context(tmp_path, client, job), "exports/")
     assert outputs["path"] == str(tmp_path / "work" / "exports" / "vip list.csv")
     existing = tmp_path / "work" / "existing"
@@ -179,9 +182,10 @@ def test_a_cut_download_is_completed_by_the_next_attempt(tmp_path, sandbox, clie
     ctx = context(tmp_path, client, job)
     with pytest.raises(Exception) as caught:
         download(ctx, "main.csv")  # the client has one attempt here: the cut surfaces
-    assert getattr(caught.value, "transient", False) is True  # so the executor retries
+    assert getattr(caught.value, "transient", False) is True
     dest = tmp_path / "work" / "main.csv"
     assert not dest.exists()
+    assert leftovers(dest.parent) == []  # the action's only try: no partial file is kept
     outputs = download(ctx, "main.csv")
     assert outputs["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
     assert leftovers(dest.parent) == []
@@ -332,3 +336,71 @@ def test_registered_as_a_builtin_plugin_with_strict_settings():
     for bad in ({"path": "x.csv", "overwrite": "sometimes"}, {"path": ""}, {"dest": "x.csv"}):
         with pytest.raises(ValidationError):
             model.model_validate(bad)
+
+
+def test_a_cut_download_is_resumed_by_the_clients_own_retry(tmp_path, sandbox):
+    with SailthruClient(
+        sandbox.api_key, sandbox.secret, sandbox.url, retry=RetryConfig(attempts=2, initial=0.01)
+    ) as client:
+        job = export_job(sandbox, client, "Main Newsletter")
+        sandbox.faults.cut_next_downloads(1)
+        outputs = download(context(tmp_path, client, job), "main.csv")
+    dest = tmp_path / "work" / "main.csv"
+    assert outputs["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert DownloadAction.attempts == 1  # the executor does not retry on top of the client
+
+
+@pytest.mark.parametrize(
+    "filename", ["../../outside.csv", "..", ".bashrc", "sub/dir.csv", "..\\x.csv", "a\nb.csv"]
+)
+def test_a_server_file_name_that_leaves_the_folder_is_refused(tmp_path, sandbox, client, filename):
+    job = export_job(sandbox, client, "VIP")
+    job.outputs["filename"] = filename
+    with pytest.raises(DownloadError, match=r"not a plain file name.*nothing was written"):
+        download(context(tmp_path, client, job), "exports/")
+    assert not (tmp_path / "work" / "exports").exists() or not any(
+        (tmp_path / "work" / "exports").iterdir()
+    )
+    assert not (tmp_path / "outside.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.csv", "exports/../../outside.csv", "~/outside.csv", "/tmp/outside.csv"]
+)
+def test_a_path_outside_the_manifests_folder_needs_allow_outside(tmp_path, sandbox, client, path):
+    job = export_job(sandbox, client, "VIP")
+    with pytest.raises(ValidationError, match="outside the manifest's folder"):
+        DownloadSettings(path=path)
+    # A value substituted at run time (an output, a variable) is checked again when it runs.
+    settings = DownloadSettings.model_construct(
+        path=path, overwrite="never", max_bytes=10**9, allow_outside=False
+    )
+    with pytest.raises(DownloadError, match=r"outside the manifest's folder.*allow_outside: true"):
+        DownloadAction().run(settings, context(tmp_path, client, job))
+    assert not (tmp_path / "outside.csv").exists()
+
+
+def test_allow_outside_writes_where_the_manifest_says(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    settings = DownloadSettings(path="../outside.csv", allow_outside=True)
+    outputs = DownloadAction().run(settings, context(tmp_path, client, job))
+    assert outputs["path"] == str(tmp_path / "outside.csv")
+
+
+# The client hangs up on the sandbox mid-answer; its server (werkzeug) then leaves the
+# export's open file to the garbage collector, which warns.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_export_over_max_bytes_is_refused_and_leaves_nothing(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "Main Newsletter")
+    settings = DownloadSettings(path="exports/main.csv", max_bytes=100)
+    with pytest.raises(ApiError, match="more than the download's limit of 100 bytes"):
+        DownloadAction().run(settings, context(tmp_path, client, job))
+    assert list((tmp_path / "work" / "exports").iterdir()) == []
+
+
+def test_an_export_url_that_is_not_http_fails_at_once(tmp_path, sandbox, client):
+    job = export_job(sandbox, client, "VIP")
+    job.outputs["export_url"] = "file:///etc/passwd"
+    with pytest.raises(ApiError, match=r"not an http\(s\) URL"):
+        download(context(tmp_path, client, job), "vip.csv")
+    assert not (tmp_path / "work" / "vip.csv").exists()

@@ -129,3 +129,16 @@ def test_overwrite_always_replaces_the_target_with_the_joined_file(
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert saved.read_bytes() == Path(job.outputs["export_path"]).read_bytes()
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+
+def test_a_part_download_that_fails_for_good_leaves_no_partial_file(
+    sandbox, tmp_path, run_jobs
+) -> None:
+    sandbox.faults.cut_next_downloads(100)
+    jobs = split_purchases(40, "  retry: {attempts: 2, initial: 0.1s, max: 0.1s}\n")[2]
+    result = run_jobs(jobs)
+    job = result.jobs["purchases"]
+    assert job.status is JobStatus.FAILED
+    assert "could not join the parts" in job.error
+    folder = tmp_path / "st" / "splits" / result.run_id / "purchases"
+    assert [p.name for p in folder.iterdir()] == []  # the job failed: nothing to resume

@@ -156,11 +156,38 @@ def test_download_job_export_needs_an_export_url(make_client, tmp_path) -> None:
 
 
 def test_into_a_directory_uses_the_safe_server_name(make_client, tmp_path) -> None:
-    headers = {"Content-Disposition": 'attachment; filename="../../etc/main_list.csv"'}
+    headers = {"Content-Disposition": 'attachment; filename="Main List;2024.csv"'}
     with ScriptedServer([serve_file(DATA, headers=headers)]) as server:
         result = make_client(server.url).download_export(server.url + EXPORT_PATH, tmp_path)
-    assert result.path == tmp_path / "main_list.csv"
+    assert result.path == tmp_path / "Main List_2024.csv"
     assert result.path.read_bytes() == DATA
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        'attachment; filename="../../etc/main_list.csv"',
+        "attachment; filename*=UTF-8''..%2F..%2Foutside.csv",
+        'attachment; filename="..\\outside.csv"',
+        'attachment; filename=".bashrc"',
+        'attachment; filename=".."',
+        'attachment; filename="a\x1b[31m.csv"',
+    ],
+)
+def test_a_server_file_name_that_leaves_the_folder_is_refused(
+    make_client, tmp_path, disposition
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    headers = {"Content-Disposition": disposition}
+    with (
+        ScriptedServer([serve_file(DATA, headers=headers)]) as server,
+        pytest.raises(ApiError, match="not a plain file name") as raised,
+    ):
+        make_client(server.url).download_export(server.url + EXPORT_PATH, folder)
+    assert "nothing was written" in raised.value.message
+    assert len(server.requests) == 1  # refused, not retried
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exports"]
 
 
 def test_a_string_ending_with_a_slash_is_a_directory_to_create(make_client, tmp_path) -> None:
