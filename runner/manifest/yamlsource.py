@@ -7,7 +7,8 @@ from it so that we can:
   ``yes``/``no``/``on``/``off`` stay strings; where the two disagree, text wins (``017``,
   ``1e5`` and ``1:20`` stay strings);
 - reject duplicate mapping keys (PyYAML silently keeps the last one);
-- bound alias expansion, so that an alias bomb fails fast instead of eating memory;
+- bound alias expansion (values and text, aliases of scalars included), so that an alias
+  bomb fails fast instead of eating memory or time;
 - refuse every tag that is not plain data (safe loading only).
 
 Positions are not copied into a map per value: ``SourceMap.position`` walks the node tree
@@ -31,6 +32,9 @@ PathTuple = tuple[PathPart, ...]
 
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest this big is a mistake, not a pipeline
 MAX_ALIAS_EXPANSION = 10_000  # values reached through aliases, in the whole document
+# Text reached through aliases: one big anchored scalar aliased 100,000 times is as much of
+# a bomb as nested lists (every later pass would read it 100,000 times).
+MAX_ALIAS_TEXT = MAX_MANIFEST_BYTES
 MAX_DEPTH = 64  # nesting of mappings and sequences
 
 _TAG = "tag:yaml.org,2002:"
@@ -166,7 +170,9 @@ class _Builder:
         self.rejected: set[str] = set()  # paths of values under an unsupported tag
         self._seen: set[int] = set()  # collection nodes already built once (alias targets)
         self._active: set[int] = set()  # collection nodes being built (a recursive alias)
+        self._scalars: set[int] = set()  # scalar nodes built once (a second time: an alias)
         self._alias_values = 0
+        self._alias_text = 0
 
     def _problem(self, node: Node, path: PathTuple, message: str) -> None:
         mark = node.start_mark
@@ -178,9 +184,15 @@ class _Builder:
         self, node: Node, path: PathTuple, *, alias: PathTuple | None = None, depth: int = 0
     ) -> Any:
         """``alias`` is the path where the alias being expanded was used (None outside one)."""
+        if isinstance(node, ScalarNode):
+            if alias is None and id(node) in self._scalars:
+                alias = path  # `*name` of a scalar: the node itself, met again
+            self._scalars.add(id(node))
+            if alias is not None:
+                self._alias_text += len(node.value)
         if alias is not None:
             self._alias_values += 1
-            if self._alias_values > MAX_ALIAS_EXPANSION:
+            if self._alias_values > MAX_ALIAS_EXPANSION or self._alias_text > MAX_ALIAS_TEXT:
                 raise _AliasBombError(alias)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
@@ -352,7 +364,8 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
             path = path[:-1]
         problem = source.problem(
             path,
-            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias bomb?); "
+            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values or "
+            f"{MAX_ALIAS_TEXT // 1024 // 1024} MB of text (an alias bomb?); "
             "repeat less through `*alias`",
             key=True,
         )

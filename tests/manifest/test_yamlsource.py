@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import yaml
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.manifest.yamlsource import (
     MAX_ALIAS_EXPANSION,
+    MAX_ALIAS_TEXT,
     format_path,
     load_yaml_file,
     load_yaml_text,
@@ -80,6 +84,42 @@ def test_an_alias_bomb_fails_fast_with_one_problem():
     assert doc.data is None
     assert len(doc.problems) == 1
     assert f"more than {MAX_ALIAS_EXPANSION:,} values" in doc.problems[0].message
+
+
+def test_aliases_of_a_scalar_count_towards_the_alias_limit():
+    aliases = ", ".join(["*s"] * (MAX_ALIAS_EXPANSION + 1))
+    doc = load_yaml_text(f"s: &s word\nmany: [{aliases}]\n", "f.yaml")
+    assert doc.data is None
+    [problem] = doc.problems
+    assert (problem.line, problem.path) == (2, "many")
+    assert "an alias bomb?" in problem.message
+
+
+def test_the_text_reached_through_aliases_is_bounded():
+    big = "x" * (MAX_ALIAS_TEXT // 8)  # nine aliases of it pass the limit, eight do not
+    eight = load_yaml_text(f"s: &s {big}\nmany: [{', '.join(['*s'] * 8)}]\n", "f.yaml")
+    assert eight.problems == [] and len(eight.data["many"]) == 8
+    nine = load_yaml_text(f"s: &s {big}\nmany: [{', '.join(['*s'] * 9)}]\n", "f.yaml")
+    assert nine.data is None
+    assert "MB of text (an alias bomb?)" in nine.problems[0].message
+
+
+@pytest.mark.timeout(120)
+def test_validate_stops_the_issue_alias_bomb_at_once(tmp_path: Path):
+    # Issue 13: one 1 MB anchor aliased 100,000 times (a 1.3 MB file) ran validate for
+    # minutes, every alias scanned for expressions: a pre-commit denial of service.
+    big, aliases = "x" * 1_000_000, ", ".join(["*big"] * 100_000)
+    manifest = tmp_path / "bomb.yaml"
+    manifest.write_text(
+        f"version: 1\nname: bomb\nvars:\n  big: &big {big}\n  many: [{aliases}]\n"
+        "jobs:\n  a:\n    job: import\n    list: Main\n    emails: a@example.com\n"
+    )
+    sailjobs = str(Path(sys.executable).with_name("sailjobs"))
+    done = subprocess.run(
+        [sailjobs, "validate", str(manifest)], capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 2
+    assert done.stdout.startswith(f"{manifest}:5:3: vars.many: aliases expand to more than")
 
 
 def test_small_aliases_are_fine():
