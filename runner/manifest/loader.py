@@ -479,16 +479,33 @@ def load_manifest(
     path = Path(path)
     if job_types is None:
         job_types = installed_job_types()
-    document = load_yaml_file(path, str(path))
-    if document.data is None and document.problems:
-        raise ManifestError(document.problems)
-    loader = ManifestLoader(path, document.source, dict(job_types), action_type_map(action_types))
-    loaded = loader.load(document.data)
+    try:
+        document = load_yaml_file(path, str(path))
+        if document.data is None and document.problems:
+            raise ManifestError(document.problems)
+        loader = ManifestLoader(
+            path, document.source, dict(job_types), action_type_map(action_types)
+        )
+        loaded = loader.load(document.data)
+    except MemoryError:  # its own text is empty: say what ran out and what to do
+        raise ManifestError([_out_of_memory(path)]) from None
     problems = document.problems + _outside(document.rejected, loader.problems)
     if loaded is None or any(problem.is_error for problem in problems):
         raise ManifestError(problems)
     loaded.warnings = sorted(problems)  # only warnings are left: shown, not refusing
     return loaded
+
+
+def _out_of_memory(path: Path) -> Problem:
+    try:
+        size = f"{path.stat().st_size / 1024 / 1024:.1f} MB"
+    except OSError:
+        size = "this file"
+    message = (
+        f"ran out of memory reading the manifest ({size}); make it smaller (split it into "
+        "several manifests, move data into files) or give sailjobs more memory"
+    )
+    return Problem(str(path), 1, 1, "", message)
 
 
 def _outside(rejected: set[str], problems: list[Problem]) -> list[Problem]:

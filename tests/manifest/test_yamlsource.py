@@ -122,6 +122,40 @@ def test_validate_stops_the_issue_alias_bomb_at_once(tmp_path: Path):
     assert done.stdout.startswith(f"{manifest}:5:3: vars.many: aliases expand to more than")
 
 
+_OUT_OF_MEMORY = """
+import resource, sys
+from runner.cli import main
+from runner.executor import lifecycle
+from runner.plugins import job_types
+
+job_types()  # the plugins load before the limit: what runs out is the manifest's memory
+status = open("/proc/self/status").read().split("VmSize:")[1].split()[0]
+limit = int(status) * 1024 + 60 * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+sys.argv = ["sailjobs", "run", sys.argv[1], "--sandbox", "--state", sys.argv[2]]
+main()
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmSize from /proc")
+def test_run_reports_running_out_of_memory_as_a_problem(tmp_path: Path):
+    # 9 MB of keys takes some hundred MiB as a node tree; 60 MiB of headroom runs out.
+    keys = "".join(f"  key{index}: value\n" for index in range(450_000))
+    manifest = tmp_path / "big.yaml"
+    manifest.write_text(f"version: 1\nvars:\n{keys}jobs:\n  a: {{job: import, list: M}}\n")
+    done = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_MEMORY, str(manifest), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{manifest}:1:1: ran out of memory reading the manifest (")
+    assert "Traceback" not in done.stderr
+    assert "nothing was sent" in done.stderr
+
+
 def test_small_aliases_are_fine():
     doc = load_yaml_text("a: &a [1, 2]\nb: *a\nc: *a\n", "f.yaml")
     assert doc.problems == []
