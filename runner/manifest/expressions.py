@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from runner.manifest.filters import FILTERS, MISSING, FilterError, to_text
+from runner.manifest.filters import (
+    FILTERS,
+    MISSING,
+    FilterError,
+    to_text,
+    unknown_filter_message,
+)
 from runner.masking import register_secret
 
 OPEN, CLOSE = "${{", "}}"
@@ -219,8 +225,7 @@ class _Parser:
             raise ExpressionError(f"expected a filter name, found {token.text!r}", token.offset)
         spec = FILTERS.get(token.text)
         if spec is None:
-            known = ", ".join(sorted(FILTERS))
-            raise ExpressionError(f"unknown filter {token.text!r}; filters: {known}", token.offset)
+            raise ExpressionError(unknown_filter_message(token.text), token.offset)
         args: list[Any] = []
         if self.token.text == "(":
             self._advance()

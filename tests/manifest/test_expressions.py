@@ -117,6 +117,21 @@ def test_vars_may_read_env_and_are_rendered_when_read(ctx):
     assert render("${{ vars.bucket }}", ctx).startswith("exports-https-hooks")
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("yyyy_mm_dd", "yyyymmdd"), ("daysAgo", "days_ago"), ("UPPER", "upper"), ("trm", "trim")],
+)
+def test_an_unknown_filter_says_which_one_was_meant(written: str, meant: str):
+    with pytest.raises(ExpressionError) as caught:
+        parse_template(f"${{{{ run.date | {written} }}}}")
+    assert f"unknown filter {written!r}; did you mean {meant!r}? filters: " in str(caught.value)
+
+
+def test_an_unknown_filter_far_from_any_lists_them_without_a_guess():
+    with pytest.raises(ExpressionError, match=r"unknown filter 'base64'; filters: add_days, "):
+        parse_template("${{ run.date | base64 }}")
+
+
 def test_filter_errors_at_render_time(ctx):
     with pytest.raises(ExpressionError, match="days_ago needs a date"):
         render("${{ vars.main_list | days_ago(1) }}", ctx)
