@@ -64,7 +64,9 @@ def many_expressions(size: int) -> str:
     count = size // len(item.format(i=100000))
     items = "".join(item.format(i=i % 1000) for i in range(count))
     vars_ = "".join(f"  v{i}: value{i}\n" for i in range(1000))
-    return f"{HEADER}vars:\n{vars_}jobs:\n  a:\n    job: import\n    list: Main\n    emails:\n{items}"
+    return (
+        f"{HEADER}vars:\n{vars_}jobs:\n  a:\n    job: import\n    list: Main\n    emails:\n{items}"
+    )
 
 
 def many_keys(size: int) -> str:

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
