@@ -320,24 +320,96 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
 
 
 def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    """PyYAML's error as one ``file:line:col: what; how to fix`` line, at a line that exists.
+
+    The scanner reports an unclosed quote at the end of the file (a line past the last one):
+    the problem is where the quote opened, so that is where it points.
+    """
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    lines = text.splitlines()
-    char = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
-    if char == "\t" or "'\\t'" in problem:
-        message = "a tab character here; YAML indents with spaces only: replace the tab"
-    elif "expected a single document" in f"{problem} {context}":
-        message = "more than one YAML document (a `---` line); a manifest is one document"
-    else:
+    context = getattr(exc, "context", None) or ""
+    lines = text.splitlines() or [""]
+    mark = problem_mark or context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+    def at(line: int, col: int) -> tuple[int, int, str]:
+        """A position clamped into the file, and the text that starts there."""
+        line = min(max(line, 1), len(lines))
+        col = min(max(col, 1), len(lines[line - 1]) + 1)
+        return line, col, lines[line - 1][col - 1 :]
+
+    line, col, here = at(line, col)
+    opened = at(context_mark.line + 1, context_mark.column + 1) if context_mark else None
+    message = _known_syntax_message(problem, context, here, opened)
+    if message is None:
         message = f"invalid YAML: {problem}"
-        context_mark = getattr(exc, "context_mark", None)
-        if context and context_mark is not None and context_mark.line + 1 != line:
-            message += f" ({context} that starts at line {context_mark.line + 1})"
+        if context and opened is not None and opened[0] != line:
+            message += f" ({context} that starts at line {opened[0]})"
         elif context:
             message += f" ({context})"
+        message += "; check the quotes, brackets and indentation here"
+    elif opened is not None and message.startswith(_AT_OPENING):
+        message = message.removeprefix(_AT_OPENING)
+        line, col = opened[0], opened[1]
     return Problem(file, line, col, "", message)
+
+
+_AT_OPENING = "@opening:"  # a message that points where the quote or bracket was opened
+
+
+def _known_syntax_message(
+    problem: str, context: str, here: str, opened: tuple[int, int, str] | None
+) -> str | None:
+    """The common mistakes behind PyYAML's messages, each with its fix (None: not one)."""
+    if here.startswith("\t") or "'\\t'" in problem or "tab" in problem:
+        return "a tab character here; YAML indents with spaces only: replace the tab"
+    if "expected a single document" in f"{problem} {context}":
+        return "more than one YAML document (a `---` line); a manifest is one document"
+    if "quoted scalar" in context and "end of stream" in problem and opened is not None:
+        quote = opened[2][:1] or '"'
+        return (
+            f"{_AT_OPENING}this {quote}quoted{quote} text is never closed; "
+            f"add the closing {quote} at the end of the value"
+        )
+    if "unknown escape" in problem:
+        return (
+            "an unknown escape (a backslash) in double quotes; write \\\\ for a backslash, "
+            "or use single quotes, in which a backslash is an ordinary character"
+        )
+    for kind, opener, closer in (("sequence", "[", "]"), ("mapping", "{", "}")):
+        if f"flow {kind}" in context and opened is not None:
+            return (
+                f"{_AT_OPENING}this `{opener}` is never closed; add the `{closer}` at the end of "
+                "its value (items are separated by ',')"
+            )
+    if "mapping values are not allowed" in problem:
+        return (
+            "a `key: value` where none can start; quote a value that holds ': ' "
+            '(`name: "a: b"`), or indent this line like the keys above it'
+        )
+    if "did not find expected key" in problem:
+        if here.startswith("-"):
+            return (
+                "a `- item` among `key: value` lines; put the list under a key "
+                "(`key:` and the items indented below it)"
+            )
+        return (
+            "this line is not indented like the other keys of its mapping; indent it with "
+            "as many spaces as they have"
+        )
+    if "expected '-' indicator" in problem:
+        return "a `key: value` among `- item` lines; start it with `- `, or indent it under an item"
+    if "undefined alias" in problem:
+        name = re.match(r"\*[^\s,\[\]{}]*", here)
+        shown = name.group() if name else "*"
+        return (
+            f"`{shown}` names no anchor; define `&{shown[1:]}` on a value above it, or quote "
+            f'the text (`"{shown}"`)'
+        )
+    if "cannot start any token" in problem and here:
+        return f'a value cannot start with {here[0]!r} in YAML; quote it (`"{here[:20]}"`)'
+    return None
 
 
 def load_yaml_text(text: str, file: str) -> YamlDocument:

@@ -200,7 +200,94 @@ def test_syntax_errors_tabs_and_documents():
     assert "more than one YAML document" in two.problems[0].message
     broken = load_yaml_text("a: [1, 2\nb: 3\n", "f.yaml")
     assert broken.data is None
-    assert broken.problems[0].message.startswith("invalid YAML:")
+    assert broken.problems[0].render().startswith("f.yaml:1:4: this `[` is never closed")
+
+
+_JOB = "jobs:\n  a:\n    job: import\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (  # PyYAML: line 10 of this 9-line file, "found unexpected end of stream"
+            'version: 1\nname: "demo\n' + _JOB + "    list: Main\n    emails: a@x.org\n"
+            "  b:\n    job: import\n",
+            "2:7",
+            'this "quoted" text is never closed; add the closing " at the end of the value',
+        ),
+        (
+            "version: 1\nname: 'demo\n" + _JOB,
+            "2:7",
+            "this 'quoted' text is never closed; add the closing ' at the end of the value",
+        ),
+        (
+            "version: 1\n" + _JOB + "   list: Main\n",
+            "5:4",
+            "this line is not indented like the other keys of its mapping; indent it with "
+            "as many spaces as they have",
+        ),
+        (
+            "version: 1\n" + _JOB + "      list: Main\n",
+            "5:11",
+            "a `key: value` where none can start; quote a value that holds ': ' "
+            '(`name: "a: b"`), or indent this line like the keys above it',
+        ),
+        (
+            "version: 1\njobs:\n  a: {job: import, list: [a, b\n  b: {job: import}\n",
+            "3:26",
+            "this `[` is never closed; add the `]` at the end of its value "
+            "(items are separated by ',')",
+        ),
+        (
+            "version: 1\njobs:\n  a: {job: import, list: x\n",
+            "3:6",
+            "this `{` is never closed; add the `}` at the end of its value "
+            "(items are separated by ',')",
+        ),
+        (
+            "version: 1\nname: demo\n- x\n",
+            "3:1",
+            "a `- item` among `key: value` lines; put the list under a key "
+            "(`key:` and the items indented below it)",
+        ),
+        (
+            "jobs:\n  - a\n  b: 1\n",
+            "3:3",
+            "a `key: value` among `- item` lines; start it with `- `, or indent it under an item",
+        ),
+        (
+            "version: 1\nname: *nope\n",
+            "2:7",
+            "`*nope` names no anchor; define `&nope` on a value above it, or quote the text "
+            '(`"*nope"`)',
+        ),
+        (
+            "version: 1\nname: @demo\n",
+            "2:7",
+            "a value cannot start with '@' in YAML; quote it (`\"@demo\"`)",
+        ),
+        (
+            'name: "a\\qb"\n',
+            "1:9",
+            "an unknown escape (a backslash) in double quotes; write \\\\ for a backslash, or "
+            "use single quotes, in which a backslash is an ordinary character",
+        ),
+    ],
+)
+def test_common_syntax_errors_say_what_and_how_to_fix_at_a_line_that_exists(
+    text: str, where: str, message: str
+):
+    [problem] = load_yaml_text(text, "m.yaml").problems
+    assert problem.render() == f"m.yaml:{where}: {message}"
+    assert problem.line <= len(text.splitlines())
+
+
+def test_an_unknown_syntax_error_keeps_pyyaml_words_at_a_line_that_exists():
+    [problem] = load_yaml_text("a: &\n", "m.yaml").problems
+    assert problem.render() == (
+        "m.yaml:1:5: invalid YAML: did not find expected alphabetic or numeric character "
+        "(while scanning an anchor); check the quotes, brackets and indentation here"
+    )
 
 
 def test_non_utf8_bytes_point_at_the_byte(tmp_path: Path):
