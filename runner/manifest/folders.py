@@ -73,4 +73,5 @@ def validate_file(path: Path, *, deep: bool = False) -> list[Problem]:
         return exc.problems
     if not deep:
         return loaded.warnings
-    return sorted(loaded.warnings + check_manifest_files(loaded))
+    # Each file's problems in job order: a file's totals, then its lines in the data file.
+    return sorted(loaded.warnings) + check_manifest_files(loaded)
