@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/sandbox_export.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/hostile_yaml.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check runner plugins tests bench

@@ -44,29 +44,29 @@ def one_string(size: int) -> str:
     return f"{HEADER}description: {'y' * size}\njobs:\n{IMPORT_JOB}"
 
 
+_JOB = (
+    "  job-{i}:\n    job: export_list_data\n    list: List {i}\n"
+    "    on_success:\n      - download: {{path: 'exports/{i}.csv'}}\n"
+)  # 13 values
+
+
 def many_jobs(size: int) -> str:
-    job = (
-        "  job-{i}:\n    job: export_list_data\n    list: List {i}\n"
-        "    on_success:\n      - download: {{path: 'exports/{i}.csv'}}\n"
-    )
-    count = size // len(job.format(i=100000))
-    return HEADER + "jobs:\n" + "".join(job.format(i=i) for i in range(count))
+    count = size // len(_JOB.format(i=100000))
+    return HEADER + "jobs:\n" + "".join(_JOB.format(i=i) for i in range(count))
 
 
 def long_list(size: int) -> str:
-    count = size // len("  - a123456@example.com\n")
+    count = size // len("      - a123456@example.com\n")
     items = "".join(f"      - a{i}@example.com\n" for i in range(count))
     return f"{HEADER}jobs:\n  a:\n    job: import\n    list: Main\n    emails:\n{items}"
 
 
 def many_expressions(size: int) -> str:
-    item = "      - ${{{{ vars.v{i} | trim | upper }}}}\n"
+    """A list of expressions, each different (no cache helps)."""
+    item = "    - ${{{{ run.date | days_ago({i}) | yyyymmdd }}}}\n"
     count = size // len(item.format(i=100000))
-    items = "".join(item.format(i=i % 1000) for i in range(count))
-    vars_ = "".join(f"  v{i}: value{i}\n" for i in range(1000))
-    return (
-        f"{HEADER}vars:\n{vars_}jobs:\n  a:\n    job: import\n    list: Main\n    emails:\n{items}"
-    )
+    items = "".join(item.format(i=i) for i in range(count))
+    return f"{HEADER}vars:\n  items:\n{items}jobs:\n{IMPORT_JOB}"
 
 
 def many_keys(size: int) -> str:
@@ -76,10 +76,11 @@ def many_keys(size: int) -> str:
 
 
 def deep_nesting(size: int) -> str:
-    """Many mappings nested 60 deep (under the depth limit), side by side."""
-    block = "".join("  " * depth + f"k{depth}:\n" for depth in range(1, 60)) + "  " * 60 + "v: 1\n"
-    count = size // len(block)
-    vars_ = "".join(f"  n{i}:\n" + block.replace("\n  ", "\n    ")[2:] for i in range(count))
+    """Mappings nested 60 deep (under the depth limit), side by side."""
+    inner = "".join("  " * (depth + 2) + f"k{depth}:\n" for depth in range(60))
+    block = inner + "  " * 62 + "v: 1\n"
+    count = size // (len(block) + 10)
+    vars_ = "".join(f"  n{i}:\n{block}" for i in range(count))
     return f"{HEADER}vars:\n{vars_}jobs:\n{IMPORT_JOB}"
 
 
@@ -89,6 +90,24 @@ def collection_alias_bomb(size: int) -> str:
     for level in range(1, 10):
         lines.append(f"  l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
     return HEADER + "vars:\n" + "\n".join(lines) + "\njobs:\n" + IMPORT_JOB
+
+
+def jobs_at_the_value_limit(size: int) -> str:
+    """As many jobs as fit under MAX_VALUES (13 values each), the rest a long description."""
+    from runner.manifest.yamlsource import MAX_VALUES
+
+    jobs = "".join(_JOB.format(i=i) for i in range((MAX_VALUES - 20) // 13))
+    text = HEADER + "jobs:\n" + jobs
+    return f"description: {'y' * max(0, size - len(text) - 20)}\n" + text
+
+
+def keys_at_the_value_limit(size: int) -> str:
+    from runner.manifest.yamlsource import MAX_VALUES
+
+    count = (MAX_VALUES - 20) // 2
+    keys = "".join(f"  key{i}: value\n" for i in range(count))
+    text = f"{HEADER}vars:\n{keys}jobs:\n{IMPORT_JOB}"
+    return f"description: {'y' * max(0, size - len(text) - 20)}\n" + text
 
 
 SHAPES: dict[str, Callable[[int], str]] = {
@@ -101,6 +120,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "many-expressions": many_expressions,
     "many-keys": many_keys,
     "deep-nesting": deep_nesting,
+    "jobs-at-value-limit": jobs_at_the_value_limit,
+    "keys-at-value-limit": keys_at_the_value_limit,
 }
 
 
@@ -109,8 +130,9 @@ def sailjobs() -> str:
     return str(here) if here.exists() else "sailjobs"
 
 
-def measure(path: Path, timeout: float) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS MiB, exit code, last stdout/stderr line) of one validate."""
+def measure(path: Path, timeout: float) -> tuple[float, float, float, int, str]:
+    """(wall seconds, CPU seconds, peak RSS MiB, exit code, first output line) of one
+    validate; CPU time is what to compare on a busy machine."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sailjobs(), "validate", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -120,14 +142,15 @@ def measure(path: Path, timeout: float) -> tuple[float, float, int, str]:
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        return timeout, float("nan"), -1, f"TIMED OUT after {timeout:.0f} s"
+        return timeout, float("nan"), float("nan"), -1, f"TIMED OUT after {timeout:.0f} s"
     wall = time.perf_counter() - started
     # The child is reaped: RUSAGE_CHILDREN's peak is the highest of this process's children,
     # which is this one child's since main() runs one shape per process.
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     lines = output.decode(errors="replace").strip().splitlines()
     first = lines[0][:150] if lines else ""
-    return wall, peak, process.returncode, first
+    return wall, cpu, peak, process.returncode, first
 
 
 def main() -> None:
@@ -147,11 +170,11 @@ def main() -> None:
                 argv += ["--timeout", str(args.timeout)]
                 subprocess.run(argv, check=False)
                 continue
-            wall, peak, code, first = measure(path, args.timeout)
+            wall, cpu, peak, code, first = measure(path, args.timeout)
             megabytes = path.stat().st_size / 1_000_000
             print(
-                f"{name:<22} {megabytes:5.1f} MB  {wall:6.2f} s  peak RSS {peak:7.1f} MiB  "
-                f"exit {code}  {first}"
+                f"{name:<22} {megabytes:5.1f} MB  {wall:6.2f} s ({cpu:5.2f} s CPU)  "
+                f"peak RSS {peak:7.1f} MiB  exit {code}  {first[:90]}"
             )
 
 

@@ -42,7 +42,7 @@ from runner.manifest.models import (
     validation_messages,
 )
 from runner.manifest.planner import check_graph
-from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file
+from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file, paused_gc
 from runner.plugins import job_types as installed_job_types
 from runner.plugins import unknown_action_hint
 from runner.problems import ManifestError, Problem
@@ -486,7 +486,8 @@ def load_manifest(
         loader = ManifestLoader(
             path, document.source, dict(job_types), action_type_map(action_types)
         )
-        loaded = loader.load(document.data)
+        with paused_gc():  # a model and a few dicts per job, none of them garbage yet
+            loaded = loader.load(document.data)
     except MemoryError:  # its own text is empty: say what ran out and what to do
         raise ManifestError([_out_of_memory(path)]) from None
     problems = document.problems + _outside(document.rejected, loader.problems)

@@ -17,7 +17,10 @@ on demand, which costs nothing for the (usual) valid manifest.
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,10 @@ MAX_ALIAS_EXPANSION = 10_000  # values reached through aliases, in the whole doc
 # a bomb as nested lists (every later pass would read it 100,000 times).
 MAX_ALIAS_TEXT = MAX_MANIFEST_BYTES
 MAX_DEPTH = 64  # nesting of mappings and sequences
+# Keys, values and list items (some 25,000 jobs): counted before the node tree is built,
+# which costs about 1 KB per value (a node and two marks), so that no 10 MB shape takes
+# more than a few seconds and a few hundred MiB to validate (bench/hostile_yaml.py).
+MAX_VALUES = 250_000
 
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
@@ -412,9 +419,68 @@ def _known_syntax_message(
     return None
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: building a big tree of new objects (a node and
+    two marks per YAML value) sets it off again and again over everything built so far,
+    which made a 10 MB manifest take six times as long to read. Nothing built here is
+    garbage until the tree is; collection resumes (if it was on) when the block ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_yaml_text(text: str, file: str) -> YamlDocument:
     """Parse ``text``; a syntax error is the only problem that leaves ``data`` as None."""
+    with paused_gc():
+        return _load_yaml_text(text, file)
+
+
+_VALUE_EVENTS = (
+    yaml.ScalarEvent,
+    yaml.AliasEvent,
+    yaml.MappingStartEvent,
+    yaml.SequenceStartEvent,
+)
+
+
+def _too_many_values(text: str, file: str) -> Problem | None:
+    """A problem at the first value over MAX_VALUES, found by streaming the parser's events
+    (constant memory, a fraction of the time the node tree takes)."""
+    if len(text) < MAX_VALUES:  # every value takes one character at least
+        return None
+    count = 0
+    loader = yaml.CSafeLoader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _VALUE_EVENTS):
+                count += 1
+                if count > MAX_VALUES:
+                    mark = event.start_mark
+                    message = (
+                        f"more than {MAX_VALUES:,} values (keys, values and list items); a "
+                        "manifest this big is a mistake, not a pipeline: split it into several "
+                        "manifests or move data into files"
+                    )
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    return Problem(file, line, col, "", message)
+    except yaml.YAMLError:
+        return None  # reported by the parse proper, with its fix
+    finally:
+        loader.dispose()
+    return None
+
+
+def _load_yaml_text(text: str, file: str) -> YamlDocument:
     source = SourceMap(file, None)
+    too_many = _too_many_values(text, file)
+    if too_many is not None:
+        return YamlDocument(None, source, [too_many])
     try:
         loader = _CoreSchemaLoader(text)
         try:
