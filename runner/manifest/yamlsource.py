@@ -348,48 +348,57 @@ def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
 
     line, col, here = at(line, col)
     opened = at(context_mark.line + 1, context_mark.column + 1) if context_mark else None
-    message = _known_syntax_message(problem, context, here, opened)
-    if message is None:
+    known = _known_syntax_message(problem, context, here, opened)
+    if known is None:
         message = f"invalid YAML: {problem}"
         if context and opened is not None and opened[0] != line:
             message += f" ({context} that starts at line {opened[0]})"
         elif context:
             message += f" ({context})"
         message += "; check the quotes, brackets and indentation here"
-    elif opened is not None and message.startswith(_AT_OPENING):
-        message = message.removeprefix(_AT_OPENING)
-        line, col = opened[0], opened[1]
+    else:
+        message, at_opening = known
+        if at_opening and opened is not None:
+            line, col = opened[0], opened[1]
     return Problem(file, line, col, "", message)
-
-
-_AT_OPENING = "@opening:"  # a message that points where the quote or bracket was opened
 
 
 def _known_syntax_message(
     problem: str, context: str, here: str, opened: tuple[int, int, str] | None
-) -> str | None:
-    """The common mistakes behind PyYAML's messages, each with its fix (None: not one)."""
+) -> tuple[str, bool] | None:
+    """The common mistakes behind PyYAML's messages, each with its fix, and whether it is
+    shown where the quote or bracket opened (None: not a common one)."""
+    message = _message_here(problem, context, here)
+    if message is not None:
+        return message, False
+    if opened is None:
+        return None
+    if "quoted scalar" in context and "end of stream" in problem:
+        quote = opened[2][:1] or '"'
+        return (
+            f"this {quote}quoted{quote} text is never closed; "
+            f"add the closing {quote} at the end of the value"
+        ), True
+    for kind, opener, closer in (("sequence", "[", "]"), ("mapping", "{", "}")):
+        if f"flow {kind}" in context:
+            return (
+                f"this `{opener}` is never closed; add the `{closer}` at the end of its value "
+                "(items are separated by ',')"
+            ), True
+    return None
+
+
+def _message_here(problem: str, context: str, here: str) -> str | None:
+    """The message of a mistake at the position PyYAML gives."""
     if here.startswith("\t") or "'\\t'" in problem or "tab" in problem:
         return "a tab character here; YAML indents with spaces only: replace the tab"
     if "expected a single document" in f"{problem} {context}":
         return "more than one YAML document (a `---` line); a manifest is one document"
-    if "quoted scalar" in context and "end of stream" in problem and opened is not None:
-        quote = opened[2][:1] or '"'
-        return (
-            f"{_AT_OPENING}this {quote}quoted{quote} text is never closed; "
-            f"add the closing {quote} at the end of the value"
-        )
     if "unknown escape" in problem:
         return (
             "an unknown escape (a backslash) in double quotes; write \\\\ for a backslash, "
             "or use single quotes, in which a backslash is an ordinary character"
         )
-    for kind, opener, closer in (("sequence", "[", "]"), ("mapping", "{", "}")):
-        if f"flow {kind}" in context and opened is not None:
-            return (
-                f"{_AT_OPENING}this `{opener}` is never closed; add the `{closer}` at the end of "
-                "its value (items are separated by ',')"
-            )
     if "mapping values are not allowed" in problem:
         return (
             "a `key: value` where none can start; quote a value that holds ': ' "
