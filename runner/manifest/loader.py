@@ -73,6 +73,8 @@ class ManifestLoader:
         self.ref_paths: dict[tuple[str, Reference], PathTuple] = {}
         # defaults.report_email / postback_url → their references (parsed once, for all jobs)
         self.inherited_refs: dict[str, set[Reference]] = {}
+        # Long texts without an expression, by id: aliases share them, scanned once
+        self.plain_texts: set[int] = set()
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -96,7 +98,7 @@ class ManifestLoader:
 
     def parse_expressions(self, value: Any, base: PathTuple) -> set[Reference]:
         found: set[Reference] = set()
-        for path, text in iter_templates(value, base):
+        for path, text in iter_templates(value, base, self.plain_texts):
             try:
                 template = parse_template(text)
             except ExpressionError as exc:
