@@ -263,8 +263,7 @@ def _build_registry(broken: dict[str, str] | None = None) -> _Registry:
             plugin=pm.get_name(exc.plugin),
         ) from exc
     for name, error in (broken or {}).items():
-        if name not in disabled_names():
-            registry.broken[name] = (registry.blocked.pop(name, "?"), error)
+        registry.broken[name] = (registry.blocked.pop(name, "?"), error)
     return registry
 
 
@@ -277,7 +276,8 @@ def load_skipping_broken() -> None:
     with _lock:
         while True:
             try:
-                _registry = _build_registry(broken)
+                if broken:  # else the registry as it is (plugins registered in-process too)
+                    _registry = _build_registry(broken)
                 job_types()
                 action_types()
                 return

@@ -298,11 +298,9 @@ def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Pro
             # (`data.jsonl:4:1:`), where an editor or a GitHub annotation takes the reader.
             found = [loaded.problem(path, report.summary())]
             if report.invalid:  # else the one problem is about the whole file
-                found += [
-                    at_data(problem.line, _without_line(problem)) or loaded.problem(path, text)
-                    for problem in report.problems
-                    for text in [problem.render()]
-                ]
+                for problem in report.problems:
+                    at_line = at_data(problem.line, _without_line(problem))
+                    found.append(at_line or loaded.problem(path, problem.render()))
             problems += [replace(problem, severity=severity) for problem in found]
     return problems
 
