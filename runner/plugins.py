@@ -57,7 +57,14 @@ _lock = threading.RLock()
 
 
 class PluginError(Exception):
-    """A plugin is broken in a way the user must fix (a clash, a misspelled hook)."""
+    """A plugin is broken in a way the user must fix (a clash, a misspelled hook).
+
+    ``plugin`` names the one plugin at fault, when there is one (`sailjobs plugins` lists it
+    as broken and the others as usual)."""
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class _Registry:
     job_types: dict[str, JobType] | None = None
     job_type_owners: dict[str, str] = field(default_factory=dict)  # job type -> plugin
     action_types: dict[str, RegisteredAction] | None = None
+    # Left out because broken (only by `load_skipping_broken`): name -> (source, error).
+    broken: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 _registry: _Registry | None = None
@@ -144,12 +153,14 @@ def _check_hook_functions(pm: pluggy.PluginManager, name: str, plugin: object) -
         if attribute not in hooks:
             raise PluginError(
                 f"plugin {name!r}: {attribute} is not a sailjobs hook{_suggest(attribute)}; "
-                "hook names are listed in runner/hookspecs.py and `sailjobs plugins`"
+                "hook names are listed in runner/hookspecs.py and `sailjobs plugins`",
+                plugin=name,
             )
         if not marked:
             raise PluginError(
                 f"plugin {name!r}: {attribute} is not marked with @hookimpl, so it would never "
-                "be called; decorate it with `from runner.hookspecs import hookimpl`"
+                "be called; decorate it with `from runner.hookspecs import hookimpl`",
+                plugin=name,
             )
 
 
@@ -160,18 +171,23 @@ def _register(
     try:
         pm.register(plugin, name=info.name)
     except pluggy.PluginValidationError as exc:
+        pluggy_text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise PluginError(
-            f"plugin {info.name!r}: {exc}; a hook may take only the arguments its spec "
-            "names (runner/hookspecs.py)"
+            f"plugin {info.name!r}: {pluggy_text}; a hook may take only the arguments its spec "
+            "names (runner/hookspecs.py)",
+            plugin=info.name,
         ) from exc
     except ValueError as exc:  # the same name or object registered twice
-        raise PluginError(f"plugin {info.name!r} cannot be registered: {exc}") from exc
+        raise PluginError(
+            f"plugin {info.name!r} cannot be registered: {exc}", plugin=info.name
+        ) from exc
     for caller in pm.get_hookcallers(plugin) or ():
         for impl in caller.get_hookimpls():
             if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
                 raise PluginError(
                     f"plugin {info.name!r}: {caller.name} is a hook wrapper; sailjobs hooks "
-                    "are plain calls, drop wrapper=True/hookwrapper=True"
+                    "are plain calls, drop wrapper=True/hookwrapper=True",
+                    plugin=info.name,
                 )
     registry.infos[info.name] = replace(info, hooks=_hooks_of(pm, plugin))
 
@@ -220,18 +236,20 @@ def _load_entry_points(pm: pluggy.PluginManager, registry: _Registry) -> None:
             raise PluginError(
                 f"plugin {name!r} (entry point {entry_point.value!r} of {dist_name} {version}) "
                 f"cannot be loaded: {type(exc).__name__}: {exc}; fix it, uninstall it "
-                f"(pip uninstall {dist_name}) or skip it with {DISABLE_ENV}={name}"
+                f"(pip uninstall {dist_name}) or skip it with {DISABLE_ENV}={name}",
+                plugin=name,
             ) from exc
         module = getattr(plugin, "__name__", entry_point.value)
         info = PluginInfo(name, version, source, (), module, dist_name)
         _register(pm, registry, plugin, info)
 
 
-def _build_registry() -> _Registry:
+def _build_registry(broken: dict[str, str] | None = None) -> _Registry:
+    """``broken``: plugins to leave out as if disabled (name -> why), and list as broken."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = _Registry(pm, autoload=autoload_enabled())
-    for name in disabled_names():
+    for name in disabled_names() | set(broken or ()):
         pm.set_blocked(name)
     _load_builtins(pm, registry)
     if registry.autoload:
@@ -241,9 +259,33 @@ def _build_registry() -> _Registry:
     except pluggy.PluginValidationError as exc:  # a marked function no hookspec knows
         raise PluginError(
             f"plugin {pm.get_name(exc.plugin)!r}: {exc}{_suggest(str(exc).split()[-1])}; hook names "
-            "must match one in runner/hookspecs.py"
+            "must match one in runner/hookspecs.py",
+            plugin=pm.get_name(exc.plugin),
         ) from exc
+    for name, error in (broken or {}).items():
+        registry.broken[name] = (registry.blocked.pop(name, "?"), error)
     return registry
+
+
+def load_skipping_broken() -> None:
+    """Build the registry leaving out each broken plugin, for `sailjobs plugins`: the command
+    every plugin error points to must list the others, and the broken ones with their error
+    (``broken_plugins``), rather than fail as every other command does."""
+    global _registry
+    broken: dict[str, str] = {}
+    with _lock:
+        while True:
+            try:
+                if broken:  # else the registry as it is (plugins registered in-process too)
+                    _registry = _build_registry(broken)
+                job_types()
+                action_types()
+                return
+            except PluginError as exc:
+                _registry = None
+                if exc.plugin is None or exc.plugin in broken:
+                    raise
+                broken[exc.plugin] = str(exc)
 
 
 def _get_registry() -> _Registry:
@@ -278,7 +320,8 @@ def _per_plugin_results(hook_name: str) -> list[tuple[str, Any]]:
         except Exception as exc:
             raise PluginError(
                 f"plugin {impl.plugin_name!r} failed in {hook_name}: "
-                f"{type(exc).__name__}: {exc}; fix or disable it ({DISABLE_ENV})"
+                f"{type(exc).__name__}: {exc}; fix or disable it ({DISABLE_ENV})",
+                plugin=impl.plugin_name,
             ) from exc
     return results
 
@@ -287,7 +330,8 @@ def _check_type(plugin: str, hook: str, item: Any, base: type, what: str) -> Non
     name = getattr(item, "name", None)
     if not isinstance(item, base) or not isinstance(name, str) or not name:
         raise PluginError(
-            f"plugin {plugin!r}: {hook} returned {item!r}, not a {what} instance with a name"
+            f"plugin {plugin!r}: {hook} returned {item!r}, not a {what} instance with a name",
+            plugin=plugin,
         )
 
 
@@ -306,7 +350,8 @@ def job_types() -> dict[str, JobType]:
             if job_type.name in found:
                 raise PluginError(
                     f"job type {job_type.name!r} is registered by both "
-                    f"{found[job_type.name][0]!r} and {plugin!r}; disable one with {DISABLE_ENV}"
+                    f"{found[job_type.name][0]!r} and {plugin!r}; disable one with {DISABLE_ENV}",
+                    plugin=plugin,
                 )
             found[job_type.name] = (plugin, job_type)
         registry.job_types = {name: job_type for name, (_, job_type) in found.items()}
@@ -336,12 +381,14 @@ def action_types() -> dict[str, RegisteredAction]:
             if not (isinstance(model, type) and issubclass(model, ActionSettings)):
                 raise PluginError(
                     f"plugin {plugin!r}: action {action.name!r} has a settings_model that is "
-                    "not a subclass of runner.actions.ActionSettings"
+                    "not a subclass of runner.actions.ActionSettings",
+                    plugin=plugin,
                 )
             if action.name in found:
                 raise PluginError(
                     f"action {action.name!r} is registered by both "
-                    f"{found[action.name].plugin!r} and {plugin!r}; disable one with {DISABLE_ENV}"
+                    f"{found[action.name].plugin!r} and {plugin!r}; disable one with {DISABLE_ENV}",
+                    plugin=plugin,
                 )
             found[action.name] = RegisteredAction(action, plugin)
         registry.action_types = found
@@ -447,6 +494,16 @@ def plugin_infos() -> list[PluginInfo]:
         module = getattr(plugin, "__name__", type(plugin).__module__)
         infos.append(PluginInfo(name, "-", "registered in-process", _hooks_of(pm, plugin), module))
     return infos
+
+
+def broken_plugins() -> dict[str, tuple[str, str]]:
+    """Plugins left out by ``load_skipping_broken``: name -> (source, what is wrong)."""
+    return dict(_get_registry().broken)
+
+
+def hook_names() -> list[str]:
+    """The hooks a plugin may implement (runner/hookspecs.py)."""
+    return sorted(_hook_names())
 
 
 def blocked_plugins() -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from runner.hookspecs import hookimpl
 from runner.jobtypes import (
@@ -31,6 +31,7 @@ from runner.sailthru.contract import (
     LIST_DATA_FIELDS,
     RANGE_TOO_LONG,
     check_payload,
+    emails_list_message,
 )
 
 # Lets an editor complete the documented field names.
@@ -113,6 +114,13 @@ class ImportParams(StrictParams):
         default=None,
         description="1 or true: the imported CSV's signup_date column sets signup dates",
     )
+
+    @field_validator("emails", mode="before")
+    @classmethod
+    def _emails_is_one_text(cls, value: Any) -> Any:
+        if isinstance(value, list):  # a natural way to write it, which the API does not take
+            raise ValueError(emails_list_message(value))
+        return value
 
 
 class Import(JobType):

@@ -13,6 +13,8 @@ def _describe_plugins() -> dict[str, Any]:
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner import plugins as registry
 
+    registry.load_skipping_broken()
+    disabled = sorted(registry.disabled_names())
     actions: dict[str, list[str]] = {}
     for name, registered in registry.action_types().items():
         actions.setdefault(registered.plugin, []).append(name)
@@ -33,9 +35,20 @@ def _describe_plugins() -> dict[str, Any]:
             }
             for info in registry.plugin_infos()
         ],
+        "broken": {
+            name: {
+                "source": source,
+                "error": error,
+                # Added to what is disabled already, so that following it keeps that off too.
+                "disable": f"{registry.DISABLE_ENV}={','.join([*disabled, name])}",
+            }
+            for name, (source, error) in registry.broken_plugins().items()
+        },
         "blocked": registry.blocked_plugins(),
+        "disabled": disabled,
         "unknown_disabled": registry.unknown_disabled_names(),
         "entry_points": registry.entry_points_enabled(),
+        "hook_names": registry.hook_names(),
     }
 
 
@@ -49,12 +62,20 @@ def _render_text(data: dict[str, Any]) -> None:
             click.echo(f"  actions: {', '.join(plugin['actions'])}")
         if plugin["job_types"]:
             click.echo(f"  job types: {', '.join(plugin['job_types'])}")
+    for name, broken in data["broken"].items():
+        click.echo(f"{name}  BROKEN, left out  {broken['source']}")
+        click.echo(f"  error: {broken['error']}")
+        click.echo(f"  to run without it: {broken['disable']} sailjobs …")
+    if len(data["broken"]) > 1:
+        names = ",".join([*data["disabled"], *data["broken"]])
+        click.echo(f"to run without all of them: SAILJOBS_DISABLE_PLUGINS={names} sailjobs …")
     for name, source in sorted(data["blocked"].items()):
         click.echo(f"{name}  blocked by SAILJOBS_DISABLE_PLUGINS  {source}")
     for name in data["unknown_disabled"]:
         click.echo(f"note: SAILJOBS_DISABLE_PLUGINS names {name!r}, which is not installed")
     if not data["entry_points"]:
         click.echo("note: entry points not loaded (SAILJOBS_DISABLE_PLUGIN_AUTOLOAD is set)")
+    click.echo(f"hooks a plugin can implement: {', '.join(data['hook_names'])}")
 
 
 @click.command()
@@ -72,7 +93,8 @@ def plugins(output_format: str) -> None:
     \b
     Built-ins come first, then the plugins found through the `sailjobs` entry points.
     SAILJOBS_DISABLE_PLUGINS=a,b blocks plugins by name; SAILJOBS_DISABLE_PLUGIN_AUTOLOAD=1
-    skips entry points. A broken plugin is named with what to fix (exit 2).
+    skips entry points. A broken plugin is listed with its error and how to run without
+    it, after the others (exit 2).
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.exitcodes import ExitCode
@@ -87,3 +109,5 @@ def plugins(output_format: str) -> None:
         click.echo(json.dumps(data, indent=2))
     else:
         _render_text(data)
+    if data["broken"]:
+        raise SystemExit(ExitCode.INVALID)

@@ -8,6 +8,7 @@ it can fetch the file), so it is shown as its host only unless ``--show-url`` is
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from runner.exitcodes import ExitCode
 # The fields every job has, shown first and in this order; the job's own fields follow.
 LEADING_FIELDS = ("job_id", "name", "status", "start_time", "end_time", "export_url", "filename")
 URL_FIELDS = frozenset({"export_url"})
+_MANIFEST_JOB = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+$")  # export-main, not abc123
 
 
 def displayed_fields(fields: dict[str, Any], *, show_url: bool) -> dict[str, Any]:
@@ -34,6 +36,20 @@ def displayed_fields(fields: dict[str, Any], *, show_url: bool) -> dict[str, Any
         else:
             shown[key] = mask_data(value)
     return shown
+
+
+def job_id_hint(job_id: str) -> str:
+    """What a job id looks like and where to find one (the API's own hint is about a POST's
+    parameters, which `status` has none of)."""
+    hint = (
+        "check the job id: Sailthru gives each submitted job one, 24 hexadecimal characters "
+        "such as 58487498e9328b50588b4b54; `sailjobs run` prints it (`running · job_id …`) "
+        "and its --report JSON holds it as remote_job_id"
+    )
+    if not re.fullmatch(r"[0-9a-f]{24}", job_id):
+        looks = " (it looks like a job's name in a manifest)" if _MANIFEST_JOB.match(job_id) else ""
+        hint = f"{job_id!r} is not a Sailthru job id{looks}; {hint}"
+    return hint
 
 
 def _text_value(value: Any) -> str:
@@ -74,6 +90,14 @@ def status(job_id: str, as_json: bool, show_url: bool) -> None:
         with client:
             info = client.get_job(job_id)
     except ApiError as exc:
+        if exc.code in (2, 99) or exc.http_status == 404:  # about the id, not parameters
+            exc = ApiError(
+                exc.message,
+                code=exc.code,
+                http_status=exc.http_status,
+                request=exc.request,
+                hint=job_id_hint(job_id),
+            )
         click.echo(f"error: job {job_id}: {exc}", err=True)
         raise SystemExit(ExitCode.JOB_FAILED) from None
     shown = displayed_fields(info.fields, show_url=show_url)

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from runner.manifest.filters import FILTERS, MISSING, FilterError, to_text
+from runner.manifest.filters import (
+    FILTERS,
+    MISSING,
+    FilterError,
+    to_text,
+    unknown_filter_message,
+)
 from runner.masking import register_secret
 
 OPEN, CLOSE = "${{", "}}"
@@ -219,8 +225,7 @@ class _Parser:
             raise ExpressionError(f"expected a filter name, found {token.text!r}", token.offset)
         spec = FILTERS.get(token.text)
         if spec is None:
-            known = ", ".join(sorted(FILTERS))
-            raise ExpressionError(f"unknown filter {token.text!r}; filters: {known}", token.offset)
+            raise ExpressionError(unknown_filter_message(token.text), token.offset)
         args: list[Any] = []
         if self.token.text == "(":
             self._advance()
@@ -294,17 +299,36 @@ def has_expression(value: Any) -> bool:
     return False
 
 
-def iter_templates(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, str]]:
-    """(path, string) of every nested string that holds ``${{``."""
+_REMEMBERED_TEXT = 1024  # shorter texts are scanned again faster than they are looked up
+
+
+def iter_templates(
+    value: Any, path: tuple[str | int, ...] = (), plain: set[int] | None = None
+) -> Iterator[tuple[tuple, str]]:
+    """(path, string) of every nested string that holds ``${{``.
+
+    ``plain`` collects the ids of long strings found to hold none, so that one met again
+    (a YAML alias shares its string) is not read again: give the same set to every call
+    over one document, and keep the document alive while it is used."""
     if isinstance(value, str):
         if OPEN in value:
             yield path, value
+        elif plain is not None and len(value) >= _REMEMBERED_TEXT:
+            plain.add(id(value))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from iter_templates(item, (*path, key))
+            yield from _templates_of(item, (*path, key), plain)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from iter_templates(item, (*path, index))
+            yield from _templates_of(item, (*path, index), plain)
+
+
+def _templates_of(
+    value: Any, path: tuple[str | int, ...], plain: set[int] | None
+) -> Iterator[tuple[tuple, str]]:
+    if plain is not None and isinstance(value, str) and id(value) in plain:
+        return iter(())
+    return iter_templates(value, path, plain)
 
 
 def references(value: Any) -> set[Reference]:

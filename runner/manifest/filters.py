@@ -8,6 +8,7 @@ number of arguments and their types at validation time).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable
@@ -130,3 +131,12 @@ FILTERS: dict[str, FilterSpec] = {
     "join": FilterSpec(_join, (str,), 0, "a list joined with a separator (default ',')"),
     "json": FilterSpec(lambda v: json.dumps(v, default=str), (), 0, "as JSON text"),
 }
+
+
+def unknown_filter_message(name: str) -> str:
+    """``unknown filter 'yyyy_mm_dd'; did you mean 'yyyymmdd'? filters: …``."""
+    # Compared in lower case with '_' for '-' and camelCase split: `daysAgo`, `Days-Ago`.
+    simple = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    close = difflib.get_close_matches(simple, FILTERS, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown filter {name!r}; {hint}filters: {', '.join(sorted(FILTERS))}"

@@ -42,7 +42,7 @@ from runner.manifest.models import (
     validation_messages,
 )
 from runner.manifest.planner import check_graph
-from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file
+from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file, paused_gc
 from runner.plugins import job_types as installed_job_types
 from runner.plugins import unknown_action_hint
 from runner.problems import ManifestError, Problem
@@ -73,6 +73,8 @@ class ManifestLoader:
         self.ref_paths: dict[tuple[str, Reference], PathTuple] = {}
         # defaults.report_email / postback_url → their references (parsed once, for all jobs)
         self.inherited_refs: dict[str, set[Reference]] = {}
+        # Long texts without an expression, by id: aliases share them, scanned once
+        self.plain_texts: set[int] = set()
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -96,7 +98,7 @@ class ManifestLoader:
 
     def parse_expressions(self, value: Any, base: PathTuple) -> set[Reference]:
         found: set[Reference] = set()
-        for path, text in iter_templates(value, base):
+        for path, text in iter_templates(value, base, self.plain_texts):
             try:
                 template = parse_template(text)
             except ExpressionError as exc:
@@ -479,16 +481,34 @@ def load_manifest(
     path = Path(path)
     if job_types is None:
         job_types = installed_job_types()
-    document = load_yaml_file(path, str(path))
-    if document.data is None and document.problems:
-        raise ManifestError(document.problems)
-    loader = ManifestLoader(path, document.source, dict(job_types), action_type_map(action_types))
-    loaded = loader.load(document.data)
+    try:
+        document = load_yaml_file(path, str(path))
+        if document.data is None and document.problems:
+            raise ManifestError(document.problems)
+        loader = ManifestLoader(
+            path, document.source, dict(job_types), action_type_map(action_types)
+        )
+        with paused_gc():  # a model and a few dicts per job, none of them garbage yet
+            loaded = loader.load(document.data)
+    except MemoryError:  # its own text is empty: say what ran out and what to do
+        raise ManifestError([_out_of_memory(path)]) from None
     problems = document.problems + _outside(document.rejected, loader.problems)
     if loaded is None or any(problem.is_error for problem in problems):
         raise ManifestError(problems)
     loaded.warnings = sorted(problems)  # only warnings are left: shown, not refusing
     return loaded
+
+
+def _out_of_memory(path: Path) -> Problem:
+    try:
+        size = f"{path.stat().st_size / 1024 / 1024:.1f} MB"
+    except OSError:
+        size = "this file"
+    message = (
+        f"ran out of memory reading the manifest ({size}); make it smaller (split it into "
+        "several manifests, move data into files) or give sailjobs more memory"
+    )
+    return Problem(str(path), 1, 1, "", message)
 
 
 def _outside(rejected: set[str], problems: list[Problem]) -> list[Problem]:

@@ -7,7 +7,8 @@ from it so that we can:
   ``yes``/``no``/``on``/``off`` stay strings; where the two disagree, text wins (``017``,
   ``1e5`` and ``1:20`` stay strings);
 - reject duplicate mapping keys (PyYAML silently keeps the last one);
-- bound alias expansion, so that an alias bomb fails fast instead of eating memory;
+- bound alias expansion (values and text, aliases of scalars included), so that an alias
+  bomb fails fast instead of eating memory or time;
 - refuse every tag that is not plain data (safe loading only).
 
 Positions are not copied into a map per value: ``SourceMap.position`` walks the node tree
@@ -16,7 +17,10 @@ on demand, which costs nothing for the (usual) valid manifest.
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,14 @@ PathTuple = tuple[PathPart, ...]
 
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024  # a manifest this big is a mistake, not a pipeline
 MAX_ALIAS_EXPANSION = 10_000  # values reached through aliases, in the whole document
+# Text reached through aliases: one big anchored scalar aliased 100,000 times is as much of
+# a bomb as nested lists (every later pass would read it 100,000 times).
+MAX_ALIAS_TEXT = MAX_MANIFEST_BYTES
 MAX_DEPTH = 64  # nesting of mappings and sequences
+# Keys, values and list items (some 25,000 jobs): counted before the node tree is built,
+# which costs about 1 KB per value (a node and two marks), so that no 10 MB shape takes
+# more than a few seconds and a few hundred MiB to validate (bench/hostile_yaml.py).
+MAX_VALUES = 250_000
 
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
@@ -166,7 +177,9 @@ class _Builder:
         self.rejected: set[str] = set()  # paths of values under an unsupported tag
         self._seen: set[int] = set()  # collection nodes already built once (alias targets)
         self._active: set[int] = set()  # collection nodes being built (a recursive alias)
+        self._scalars: set[int] = set()  # scalar nodes built once (a second time: an alias)
         self._alias_values = 0
+        self._alias_text = 0
 
     def _problem(self, node: Node, path: PathTuple, message: str) -> None:
         mark = node.start_mark
@@ -178,9 +191,15 @@ class _Builder:
         self, node: Node, path: PathTuple, *, alias: PathTuple | None = None, depth: int = 0
     ) -> Any:
         """``alias`` is the path where the alias being expanded was used (None outside one)."""
+        if isinstance(node, ScalarNode):
+            if alias is None and id(node) in self._scalars:
+                alias = path  # `*name` of a scalar: the node itself, met again
+            self._scalars.add(id(node))
+            if alias is not None:
+                self._alias_text += len(node.value)
         if alias is not None:
             self._alias_values += 1
-            if self._alias_values > MAX_ALIAS_EXPANSION:
+            if self._alias_values > MAX_ALIAS_EXPANSION or self._alias_text > MAX_ALIAS_TEXT:
                 raise _AliasBombError(alias)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
@@ -308,29 +327,169 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
 
 
 def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    """PyYAML's error as one ``file:line:col: what; how to fix`` line, at a line that exists.
+
+    The scanner reports an unclosed quote at the end of the file (a line past the last one):
+    the problem is where the quote opened, so that is where it points.
+    """
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    lines = text.splitlines()
-    char = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
-    if char == "\t" or "'\\t'" in problem:
-        message = "a tab character here; YAML indents with spaces only: replace the tab"
-    elif "expected a single document" in f"{problem} {context}":
-        message = "more than one YAML document (a `---` line); a manifest is one document"
-    else:
+    context = getattr(exc, "context", None) or ""
+    lines = text.splitlines() or [""]
+    mark = problem_mark or context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+    def at(line: int, col: int) -> tuple[int, int, str]:
+        """A position clamped into the file, and the text that starts there."""
+        line = min(max(line, 1), len(lines))
+        col = min(max(col, 1), len(lines[line - 1]) + 1)
+        return line, col, lines[line - 1][col - 1 :]
+
+    line, col, here = at(line, col)
+    opened = at(context_mark.line + 1, context_mark.column + 1) if context_mark else None
+    known = _known_syntax_message(problem, context, here, opened)
+    if known is None:
         message = f"invalid YAML: {problem}"
-        context_mark = getattr(exc, "context_mark", None)
-        if context and context_mark is not None and context_mark.line + 1 != line:
-            message += f" ({context} that starts at line {context_mark.line + 1})"
+        if context and opened is not None and opened[0] != line:
+            message += f" ({context} that starts at line {opened[0]})"
         elif context:
             message += f" ({context})"
+        message += "; check the quotes, brackets and indentation here"
+    else:
+        message, at_opening = known
+        if at_opening and opened is not None:
+            line, col = opened[0], opened[1]
     return Problem(file, line, col, "", message)
+
+
+def _known_syntax_message(
+    problem: str, context: str, here: str, opened: tuple[int, int, str] | None
+) -> tuple[str, bool] | None:
+    """The common mistakes behind PyYAML's messages, each with its fix, and whether it is
+    shown where the quote or bracket opened (None: not a common one)."""
+    message = _message_here(problem, context, here)
+    if message is not None:
+        return message, False
+    if opened is None:
+        return None
+    if "quoted scalar" in context and "end of stream" in problem:
+        quote = opened[2][:1] or '"'
+        return (
+            f"this {quote}quoted{quote} text is never closed; "
+            f"add the closing {quote} at the end of the value"
+        ), True
+    for kind, opener, closer in (("sequence", "[", "]"), ("mapping", "{", "}")):
+        if f"flow {kind}" in context:
+            return (
+                f"this `{opener}` is never closed; add the `{closer}` at the end of its value "
+                "(items are separated by ',')"
+            ), True
+    return None
+
+
+def _message_here(problem: str, context: str, here: str) -> str | None:
+    """The message of a mistake at the position PyYAML gives."""
+    if here.startswith("\t") or "'\\t'" in problem or "tab" in problem:
+        return "a tab character here; YAML indents with spaces only: replace the tab"
+    if "expected a single document" in f"{problem} {context}":
+        return "more than one YAML document (a `---` line); a manifest is one document"
+    if "unknown escape" in problem:
+        return (
+            "an unknown escape (a backslash) in double quotes; write \\\\ for a backslash, "
+            "or use single quotes, in which a backslash is an ordinary character"
+        )
+    if "mapping values are not allowed" in problem:
+        return (
+            "a `key: value` where none can start; quote a value that holds ': ' "
+            '(`name: "a: b"`), or indent this line like the keys above it'
+        )
+    if "did not find expected key" in problem:
+        if here.startswith("-"):
+            return (
+                "a `- item` among `key: value` lines; put the list under a key "
+                "(`key:` and the items indented below it)"
+            )
+        return (
+            "this line is not indented like the other keys of its mapping; indent it with "
+            "as many spaces as they have"
+        )
+    if "expected '-' indicator" in problem:
+        return "a `key: value` among `- item` lines; start it with `- `, or indent it under an item"
+    if "undefined alias" in problem:
+        name = re.match(r"\*[^\s,\[\]{}]*", here)
+        shown = name.group() if name else "*"
+        return (
+            f"`{shown}` names no anchor; define `&{shown[1:]}` on a value above it, or quote "
+            f'the text (`"{shown}"`)'
+        )
+    if "cannot start any token" in problem and here:
+        return f'a value cannot start with {here[0]!r} in YAML; quote it (`"{here[:20]}"`)'
+    return None
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: building a big tree of new objects (a node and
+    two marks per YAML value) sets it off again and again over everything built so far,
+    which made a 10 MB manifest take six times as long to read. Nothing built here is
+    garbage until the tree is; collection resumes (if it was on) when the block ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_yaml_text(text: str, file: str) -> YamlDocument:
     """Parse ``text``; a syntax error is the only problem that leaves ``data`` as None."""
+    with paused_gc():
+        return _load_yaml_text(text, file)
+
+
+_VALUE_EVENTS = (
+    yaml.ScalarEvent,
+    yaml.AliasEvent,
+    yaml.MappingStartEvent,
+    yaml.SequenceStartEvent,
+)
+
+
+def _too_many_values(text: str, file: str) -> Problem | None:
+    """A problem at the first value over MAX_VALUES, found by streaming the parser's events
+    (constant memory, a fraction of the time the node tree takes)."""
+    if len(text) < MAX_VALUES:  # every value takes one character at least
+        return None
+    count = 0
+    loader = yaml.CSafeLoader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _VALUE_EVENTS):
+                count += 1
+                if count > MAX_VALUES:
+                    mark = event.start_mark
+                    message = (
+                        f"more than {MAX_VALUES:,} values (keys, values and list items); a "
+                        "manifest this big is a mistake, not a pipeline: split it into several "
+                        "manifests or move data into files"
+                    )
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    return Problem(file, line, col, "", message)
+    except yaml.YAMLError:
+        return None  # reported by the parse proper, with its fix
+    finally:
+        loader.dispose()
+    return None
+
+
+def _load_yaml_text(text: str, file: str) -> YamlDocument:
     source = SourceMap(file, None)
+    too_many = _too_many_values(text, file)
+    if too_many is not None:
+        return YamlDocument(None, source, [too_many])
     try:
         loader = _CoreSchemaLoader(text)
         try:
@@ -352,7 +511,8 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
             path = path[:-1]
         problem = source.problem(
             path,
-            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias bomb?); "
+            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values or "
+            f"{MAX_ALIAS_TEXT // 1024 // 1024} MB of text (an alias bomb?); "
             "repeat less through `*alias`",
             key=True,
         )

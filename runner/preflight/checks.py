@@ -22,18 +22,17 @@ holds purchases, one JSON object per line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from runner.limits import MAX_UPLOAD_BYTES
 from runner.placeholders import is_expression
 from runner.preflight.csvfiles import CsvHeaderError, scan_emails_file, scan_signup_dates_file
 from runner.preflight.pool import scan_lines
 from runner.preflight.scan import BOM, DuplicateCounter, FileProblem, FileWarning, ScanResult
-
-if TYPE_CHECKING:
-    from runner.problems import Problem
+from runner.problems import Problem
 
 __all__ = [
     "FileKind",
@@ -287,12 +286,38 @@ def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Pro
         severity = "warning" if mode == "warn" else "error"
         for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
             path = ("jobs", job_id, report.param)
-            notes = [loaded.problem(path, line) for line in report.warning_lines()]
-            problems += [replace(note, severity="warning") for note in notes]
+            at_data = _data_file_position(loaded.source.file, report, ".".join(path))
+            for warning in report.warnings:
+                note = at_data(warning.line, replace(warning, line=0).render())
+                if note is None:  # about the file as a whole: at the parameter naming it
+                    note = loaded.problem(path, warning.render(report.name or str(report.file)))
+                problems.append(replace(note, severity="warning"))
             if report.ok:
                 continue
+            # The totals at the parameter, then each problem at its line of the data file
+            # (`data.jsonl:4:1:`), where an editor or a GitHub annotation takes the reader.
             found = [loaded.problem(path, report.summary())]
             if report.invalid:  # else the one problem is about the whole file
-                found += [loaded.problem(path, more.render()) for more in report.problems[1:]]
+                for problem in report.problems:
+                    at_line = at_data(problem.line, _without_line(problem))
+                    found.append(at_line or loaded.problem(path, problem.render()))
             problems += [replace(problem, severity=severity) for problem in found]
     return problems
+
+
+def _data_file_position(
+    manifest_file: str, report: PreflightReport, where: str
+) -> Callable[[int, str], Problem | None]:
+    """A maker of problems at a line of the report's file, named as the manifest's is (the
+    manifest's folder joined with the path the manifest gives); None for line 0."""
+    data_file = str(Path(manifest_file).parent / (report.name or str(report.file)))
+
+    def at(line: int, message: str) -> Problem | None:
+        return Problem(data_file, line, 1, where, message) if line > 0 else None
+
+    return at
+
+
+def _without_line(problem: FileProblem) -> str:
+    """A file problem's text without its ``line N:`` (the position says it)."""
+    return replace(problem, line=0).render()

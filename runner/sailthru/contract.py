@@ -18,6 +18,7 @@ takes it and says so in its answer.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -252,10 +253,9 @@ def _export_list_data(view: _Payload, file_given: bool) -> Iterator[Finding]:
         yield Finding(("list",), "add `list`, the name of the list to export", MISSING_LIST)
     algo = view.known("hash_algo")
     if isinstance(algo, str) and algo not in HASH_ALGOS:
-        if algo.lower() in HASH_ALGOS:
-            yield Finding(
-                ("hash_algo",), f"write {algo.lower()!r} as the API page does, not {algo!r}"
-            )
+        meant = re.sub(r"[-_ ]", "", algo.lower())  # SHA256, SHA-256, sha_256 → sha256
+        if meant in HASH_ALGOS:
+            yield Finding(("hash_algo",), f"write {meant!r} as the API page does, not {algo!r}")
         else:
             yield Finding(
                 ("hash_algo",),
@@ -280,8 +280,9 @@ def _list_data_fields(
             hint = f"did you mean {close[0]!r}? " if close else ""
             yield Finding(
                 ("fields", key),
-                f"{key!r} is not a documented field; {hint}the page lists the fields "
-                "(see `sailjobs schema`) plus a `vars` map; the export may leave it out",
+                f"{key!r} is not a documented field; {hint}the export may leave it out; "
+                f"fields: {', '.join(sorted(LIST_DATA_FIELDS - {'vars'}))} "
+                "and a `vars` map of custom variables",
             )
         elif key != "vars":
             yield from flag_finding(("fields", key), value)
@@ -352,19 +353,24 @@ def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
     if isinstance(emails, str) and emails:
         addresses = split_emails(emails)
         bad = [address for address in addresses if not is_valid_email(address)]
+        fix = _comma_fix(bad)
         if len(bad) == len(addresses) and sources == ["emails"]:  # none ("," alone too)
             shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
             yield Finding(
                 ("emails",),
                 f"no email address in `emails` ({shown}), so the import would add nobody; "
-                "give comma-separated addresses",
+                + (fix or "give comma-separated addresses"),
                 futile=True,
             )
         elif bad:
             yield Finding(
                 ("emails",),
-                f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; `emails` is a "
-                "comma-separated list of addresses, and an import skips what is not one",
+                f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; "
+                + (
+                    fix
+                    or "`emails` is a comma-separated list of addresses, and an import skips "
+                    "what is not one"
+                ),
             )
     signup_dates = view.known("signup_dates")
     if signup_dates in (True, 1, "1", "true") and not ({"url", "file"} & set(sources)):
@@ -373,6 +379,24 @@ def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
             "signup_dates reads the signup_date column of an imported CSV; with `emails` "
             "alone it changes nothing (give a `file` or `url` with email and signup_date)",
         )
+
+
+def _comma_fix(bad: list[str]) -> str | None:
+    """How to write addresses run together with ';' or spaces, which the API does not split."""
+    parts = [part for text in bad for part in re.split(r"[;\s]+", text) if part]
+    if len(parts) <= len(bad) or not all(is_valid_email(part) for part in parts):
+        return None
+    shown = ",".join(parts[:3]) + (",…" if len(parts) > 3 else "")
+    return f"separate the addresses with commas, as the API splits them: {shown!r}"
+
+
+def emails_list_message(value: list[object]) -> str:
+    """An import's ``emails`` written as a YAML list: the API takes one comma-separated text."""
+    shown = ",".join(str(item) for item in value[:3]) + (",…" if len(value) > 3 else "")
+    return (
+        "`emails` is one text of comma-separated addresses, as the API takes it, not a list: "
+        f"write `emails: {shown}` (or join a list with `${{{{ vars.NAME | join(',') }}}}`)"
+    )
 
 
 def _purchase_import(view: _Payload, file_given: bool) -> Iterator[Finding]:

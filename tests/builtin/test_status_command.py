@@ -72,6 +72,27 @@ def test_an_api_error_exits_1_with_its_message(sandbox):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("job_id", "prefix"),
+    [
+        ("58487498e9328b50588b4b54", ""),
+        ("export-main", "'export-main' is not a Sailthru job id (it looks like a job's name in a "
+         "manifest); "),
+        ("12345", "'12345' is not a Sailthru job id; "),
+    ],
+)  # fmt: skip
+def test_an_unknown_job_id_gets_a_hint_about_the_id_not_about_parameters(sandbox, job_id, prefix):
+    result = invoke(["status", job_id], env_for(sandbox))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert "parameters" not in line
+    assert line.endswith(
+        f"Job not found: {job_id} ({prefix}check the job id: Sailthru gives each submitted job "
+        "one, 24 hexadecimal characters such as 58487498e9328b50588b4b54; `sailjobs run` "
+        "prints it (`running · job_id …`) and its --report JSON holds it as remote_job_id)"
+    )
+
+
 def test_a_wrong_secret_exits_1_without_showing_secrets(sandbox, export_job_id):
     result = invoke(["status", export_job_id], env_for(sandbox, SAILTHRU_API_SECRET="not-it-9"))
     assert result.exit_code == 1

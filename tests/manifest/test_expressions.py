@@ -15,6 +15,7 @@ from runner.manifest.expressions import (
     ExpressionError,
     Reference,
     has_expression,
+    iter_templates,
     parse_template,
     references,
     render,
@@ -115,6 +116,21 @@ def test_env_values_are_registered_as_secrets(ctx):
 def test_vars_may_read_env_and_are_rendered_when_read(ctx):
     ctx.vars["bucket"] = "exports-${{ env.SLACK_WEBHOOK | slug }}"
     assert render("${{ vars.bucket }}", ctx).startswith("exports-https-hooks")
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("yyyy_mm_dd", "yyyymmdd"), ("daysAgo", "days_ago"), ("UPPER", "upper"), ("trm", "trim")],
+)
+def test_an_unknown_filter_says_which_one_was_meant(written: str, meant: str):
+    with pytest.raises(ExpressionError) as caught:
+        parse_template(f"${{{{ run.date | {written} }}}}")
+    assert f"unknown filter {written!r}; did you mean {meant!r}? filters: " in str(caught.value)
+
+
+def test_an_unknown_filter_far_from_any_lists_them_without_a_guess():
+    with pytest.raises(ExpressionError, match=r"unknown filter 'base64'; filters: add_days, "):
+        parse_template("${{ run.date | base64 }}")
 
 
 def test_filter_errors_at_render_time(ctx):
@@ -228,3 +244,23 @@ def test_a_number_too_long_for_int_is_a_parse_error():
         parse_template("${{ run.date | days_ago(" + "9" * 5000 + ") }}")
     assert caught.value.message == "a number of 5,000 digits; write at most 30"
     assert caught.value.offset == len("${{ run.date | days_ago(")
+
+
+class _CountedText(str):
+    """A text that counts how often it is searched (as an alias shares one text)."""
+
+    searches = 0
+
+    def __contains__(self, part: object) -> bool:
+        _CountedText.searches += 1
+        return super().__contains__(part)  # type: ignore[operator]
+
+
+def test_a_long_text_met_again_through_an_alias_is_scanned_once():
+    # Issue 13: one 1 MB anchor aliased 100,000 times was searched for `${{` 100,000 times.
+    text = _CountedText("x" * 4096)
+    data = {"a": text, "b": [text, text, {"c": text}], "d": "${{ run.date }}"}
+    plain: set[int] = set()
+    found = list(iter_templates(data, (), plain)) + list(iter_templates([text], (), plain))
+    assert found == [(("d",), "${{ run.date }}")]
+    assert _CountedText.searches == 1

@@ -16,6 +16,8 @@ from runner.builtin.jobtypes import (
 from runner.jobtypes import EXPORT_OUTPUTS, CheckContext
 from runner.limits import MAX_UPLOAD_BYTES, parse_yyyymmdd
 
+from .conftest import problems_of
+
 
 def problems(job_type, params, tmp_path=Path("."), split=False, severity="error"):
     ctx = CheckContext(manifest_dir=tmp_path, split=split)
@@ -227,3 +229,44 @@ def test_emails_that_hold_no_address_are_an_error_bad_ones_among_good_a_warning(
     assert problems(Import(), trailing) == [] and warnings(Import(), trailing) == []
     # With a file too, the file may hold the addresses: the emails alone are only a warning.
     assert messages(Import(), {**nobody, "file": "x.csv"}, Path("/nonexistent"))[0][0] == "file"
+
+
+@pytest.mark.parametrize(
+    "emails", ["ada@example.com; bob@example.com", "ada@example.com bob@x.org"]
+)
+def test_emails_run_together_with_semicolons_or_spaces_say_how_to_separate_them(emails):
+    [(path, message)] = messages(Import(), {"list": "L", "emails": emails})
+    assert path == "emails"
+    assert message.endswith(
+        "so the import would add nobody; separate the addresses with "
+        f"commas, as the API splits them: {emails.replace('; ', ',').replace(' ', ',')!r}"
+    )
+
+
+def test_emails_given_as_a_list_say_the_api_takes_one_comma_separated_text(write):
+    path = write(
+        """
+        version: 1
+        name: n
+        jobs:
+          a: {job: import, list: L, emails: [ada@example.com, bob@example.com]}
+        """
+    )
+    assert problems_of(path) == [
+        "4:29: jobs.a.emails: `emails` is one text of comma-separated addresses, as the API "
+        "takes it, not a list: write `emails: ada@example.com,bob@example.com` "
+        "(or join a list with `${{ vars.NAME | join(',') }}`)"
+    ]
+
+
+@pytest.mark.parametrize("written", ["SHA256", "SHA-256", "sha_256"])
+def test_hash_algo_in_another_spelling_says_how_the_page_writes_it(written):
+    found = warnings(ExportListData(), {"list": "L", "hash_algo": written})
+    assert found == [("hash_algo", f"write 'sha256' as the API page does, not {written!r}")]
+
+
+def test_an_unknown_field_lists_the_fields_the_page_documents():
+    [(path, message)] = warnings(ExportListData(), {"list": "L", "fields": {"click": 1}})
+    assert path == "fields.click"
+    assert "did you mean 'clicks'? the export may leave it out; fields: clicks, domain, " in message
+    assert message.endswith(", top_device and a `vars` map of custom variables")

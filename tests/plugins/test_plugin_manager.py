@@ -306,7 +306,7 @@ def test_broken_plugin_is_one_line_and_exit_2_on_the_command_line(tmp_path):
     root = write_distribution(tmp_path, "acme-typo", {"acme_typo": source}, {"typo": "acme_typo"})
     env = {**os.environ, "PYTHONPATH": str(root)}
     sailjobs = Path(sys.executable).parent / "sailjobs"
-    for command in (["plugins"], ["validate", "manifests/demo.yaml"]):
+    for command in (["validate", "manifests/demo.yaml"], ["plan", "manifests/demo.yaml"]):
         done = subprocess.run(
             [str(sailjobs), *command], capture_output=True, text=True, env=env, timeout=60
         )
@@ -355,3 +355,63 @@ def test_tracing_logs_each_hook_call_with_its_outcome(install, monkeypatch, capl
         r"plugin 'notes' sailjobs_job_finished \(job 'export-main'\): ok in [0-9.]+ ms",
         record.getMessage(),
     )
+
+
+BAD_SIGNATURE = """
+    from runner.hookspecs import hookimpl
+
+    @hookimpl
+    def sailjobs_job_finished(job):
+        pass
+"""
+
+
+def test_plugins_command_lists_broken_plugins_with_their_error_and_how_to_disable_them(
+    tmp_path: Path,
+) -> None:
+    # Issue 13: the error of a broken plugin recommends `sailjobs plugins`, which failed with
+    # the same error; it lists the others, then each broken one and how to run without it.
+    root = write_distribution(
+        tmp_path, "acme-boom", {"acme_boom": "raise RuntimeError('boom')\n"}, {"boom": "acme_boom"}
+    )
+    write_distribution(root, "acme-sig", {"acme_sig": BAD_SIGNATURE}, {"sig": "acme_sig"})
+    write_distribution(root, "acme-notes", {"acme_notes": GOOD_PLUGIN}, {"notes": "acme_notes"})
+    env = {**os.environ, "PYTHONPATH": str(root), "SAILJOBS_DISABLE_PLUGINS": "chat"}
+    sailjobs = str(Path(sys.executable).parent / "sailjobs")
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sailjobs, *args], capture_output=True, text=True, env={**env, **extra}, timeout=60
+        )
+
+    listed = run("plugins")
+    assert listed.returncode == 2, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert any(line.startswith("notes ") for line in lines)  # the others are listed
+    assert "  actions: note" in lines
+    boom = lines.index("boom  BROKEN, left out  entry point (acme-boom)")
+    assert lines[boom + 1].startswith(
+        "  error: plugin 'boom' (entry point 'acme_boom' of acme-boom 1.2.3) cannot be loaded: "
+        "RuntimeError: boom; "
+    )
+    assert lines[boom + 2] == "  to run without it: SAILJOBS_DISABLE_PLUGINS=chat,boom sailjobs …"
+    sig = lines.index("sig  BROKEN, left out  entry point (acme-sig)")
+    assert lines[sig + 1] == (
+        "  error: plugin 'sig': Plugin 'sig' for hook 'sailjobs_job_finished'; hookimpl "
+        "definition: sailjobs_job_finished(job); Argument(s) {'job'} are declared in the "
+        "hookimpl but can not be found in the hookspec; a hook may take only the arguments "
+        "its spec names (runner/hookspecs.py)"
+    )
+    assert "to run without all of them: SAILJOBS_DISABLE_PLUGINS=chat,boom,sig sailjobs …" in lines
+    # The hook names the misspelled-hook error says `sailjobs plugins` lists.
+    assert "sailjobs_run_finished" in lines[-1] and lines[-1].startswith("hooks a plugin can")
+
+    data = json.loads(run("plugins", "--format", "json").stdout)
+    assert set(data["broken"]) == {"boom", "sig"}
+    assert data["broken"]["sig"]["disable"] == "SAILJOBS_DISABLE_PLUGINS=chat,sig"
+
+    # The advice is a promise: with both disabled, the other commands work again.
+    assert run("validate", "manifests/demo.yaml").returncode == 2
+    fixed = run("validate", "manifests/demo.yaml", SAILJOBS_DISABLE_PLUGINS="chat,boom,sig")
+    assert fixed.returncode == 0, fixed.stderr
+    assert run("plugins", SAILJOBS_DISABLE_PLUGINS="chat,boom,sig").returncode == 0

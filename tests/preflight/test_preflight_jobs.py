@@ -79,14 +79,17 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         "    file: emails_invalid.txt\n"
     )
     problems = check_manifest_files(load_manifest(manifest))
-    # The summary first, then each further problem on its own line (same position).
+    # The totals at the parameter, then each problem at its line of the data file, where an
+    # editor (file:line:col) or a GitHub annotation takes the reader.
     assert [problem.render() for problem in problems] == [
         f"{manifest}:9:11: jobs.bad.file: 2 of 3 lines invalid; line 2: items[0].price: "
         'expected an integer number of cents, got "12.99"',
-        f"{manifest}:9:11: jobs.bad.file: line 3: email: expected a string, got a list "
-        '["user3@example.com"]',
-        # The file's own warnings come first, with the file's name and line.
-        f"{manifest}:17:11: warning: jobs.people.file: emails_no_valid.csv:3: email: not a "
+        f"{tmp_path}/wrong_types.jsonl:2:1: jobs.bad.file: items[0].price: expected an "
+        'integer number of cents, got "12.99"',
+        f"{tmp_path}/wrong_types.jsonl:3:1: jobs.bad.file: email: expected a string, got a "
+        'list ["user3@example.com"]',
+        # The file's own warnings come first, at their line of the file.
+        f"{tmp_path}/emails_no_valid.csv:3:1: warning: jobs.people.file: email: not a "
         'valid email address, skipped by the import: "bob at example.org"',
         # preflight: warn → the refusal is a warning: shown, the manifest stays valid.
         f"{manifest}:17:11: warning: jobs.people.file: no valid email address in 2 lines, so "
@@ -94,10 +97,46 @@ def test_deep_check_points_at_the_file_parameter(tmp_path: Path) -> None:
         'skipped by the import); write one address per line, or a CSV whose "email" column '
         "holds the addresses",
         # Lines the import skips, in a file that has addresses: warnings, one per kind.
-        f"{manifest}:22:11: warning: jobs.skips.file: emails_invalid.txt:2: not a valid email "
+        f"{tmp_path}/emails_invalid.txt:2:1: warning: jobs.skips.file: not a valid email "
         'address, skipped by the import: "not-an-address"; 2 more lines with the same warning',
     ]
-    assert [problem.is_error for problem in problems] == [True, True, False, False, False]
+    assert [problem.is_error for problem in problems] == [True, True, True, False, False, False]
+
+
+def test_validate_deep_points_editors_and_annotations_at_the_data_file_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "feeds").mkdir()
+    shutil.copy(CORPUS / "bad_json.jsonl", tmp_path / "feeds" / "data.jsonl")
+    (tmp_path / "feeds" / "signups.csv").write_text(
+        "email,name\nada@example.com,Ada\nbob@example.com,Bob\nnot-an-email,X\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "version: 1\nname: deep\njobs:\n"
+        "  purchases: {job: purchase_import, file: feeds/data.jsonl}\n"
+        "  signups: {job: import, list: Main, file: feeds/signups.csv}\n"
+    )
+    text = CliRunner().invoke(cli, ["validate", "--deep", "m.yaml"])
+    assert text.exit_code == 2
+    assert text.stdout.splitlines() == [
+        "m.yaml:4:43: jobs.purchases.file: 2 of 3 lines invalid; line 2: invalid JSON: the "
+        "object is cut off before its end",
+        "feeds/data.jsonl:2:1: jobs.purchases.file: invalid JSON: the object is cut off "
+        "before its end",
+        "feeds/data.jsonl:3:1: jobs.purchases.file: invalid JSON: expected ':' at column 10",
+        "feeds/signups.csv:4:1: warning: jobs.signups.file: email: not a valid email "
+        'address, skipped by the import: "not-an-email"',
+    ]
+    github = CliRunner().invoke(cli, ["validate", "--deep", "--format", "github", "m.yaml"])
+    assert "::error file=feeds/data.jsonl,line=3,col=1::jobs.purchases.file: invalid JSON" in (
+        github.stdout
+    )
+    assert "::warning file=feeds/signups.csv,line=4,col=1::jobs.signups.file: " in github.stdout
 
 
 def test_validate_deep_exits_0_when_only_warn_jobs_have_file_problems(tmp_path: Path) -> None:

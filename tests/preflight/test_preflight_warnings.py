@@ -106,11 +106,11 @@ def test_validate_deep_shows_warnings_with_the_files_line(tmp_path: Path) -> Non
     [problem] = check_manifest_files(load_manifest(manifest))
     assert not problem.is_error
     assert problem.render().startswith(
-        f"{manifest}:6:11: warning: jobs.load.file: orders.jsonl:2: currency: unknown field"
+        f"{tmp_path}/orders.jsonl:2:1: warning: jobs.load.file: currency: unknown field"
     )
     result = CliRunner().invoke(cli, ["validate", "--deep", str(manifest)])
     assert result.exit_code == 0, result.output
-    assert "orders.jsonl:2: currency: unknown field" in result.output
+    assert "orders.jsonl:2:1: warning: jobs.load.file: currency: unknown field" in result.output
 
 
 class Messages(Progress):
