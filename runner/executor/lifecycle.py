@@ -222,8 +222,9 @@ def run(
     """
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
+    register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
     loaded, plan = _load(path_or_loaded, only)
-    register_env_secrets(env, loaded.manifest.secrets)  # before anything can quote one
+    register_env_secrets(env, loaded.manifest.secrets)
     for warning in loaded.warnings:
         progress.message(warning.render(), level="note")  # render() says "warning"
     missing = plan.missing_env(env)
