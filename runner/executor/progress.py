@@ -13,7 +13,8 @@ those very failures; hooks stay the extension point, the observer the screen.
 ``Progress`` is the silent observer (library calls with no view, ``run(progress=None)``)
 and the base of the two console views, ``LineProgress`` and ``LiveProgress``, which print
 only through ``runner.masking``: a secret, a ``sig`` or an export URL never reaches the
-screen. ``quiet`` keeps errors and the final summary; ``verbose`` adds every poll and the
+screen; and through ``runner.escaping.printable``: server text cannot start a line or send
+an escape sequence. ``quiet`` keeps errors and the final summary; ``verbose`` adds every poll and the
 client's retries.
 """
 
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from runner.durations import format_seconds
+from runner.escaping import printable
 from runner.masking import MaskingFilter, mask
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
@@ -96,7 +98,7 @@ def summary_lines(run: RunResult) -> list[str]:
     for action in run.actions:
         if not action.succeeded and action.error:
             lines.append(f"  notify {action.name} ({action.when}): {action.error}")
-    return [mask(line) for line in lines]
+    return [printable(mask(line)) for line in lines]
 
 
 class RunObserver(Protocol):
@@ -183,7 +185,7 @@ class LineProgress(Progress):
     def _write(self, text: str) -> None:
         with self._lock:
             stamp = time.strftime("%H:%M:%S")
-            self.stream.write(f"{stamp} {mask(text)}\n")
+            self.stream.write(f"{stamp} {printable(mask(text))}\n")
             self.stream.flush()
 
     def run_started(self, run: RunResult) -> None:
@@ -327,7 +329,7 @@ class LiveProgress(Progress):
                 "elapsed": format_seconds(_elapsed(job)),
                 "next poll": next_poll,
                 "size": _size(job),
-                "detail": mask(job.error or self._notes.get(job.id, "")),
+                "detail": printable(mask(job.error or self._notes.get(job.id, ""))),
             }
             table.add_row(*(cells[column] for column in columns))
         if hidden:
@@ -368,7 +370,7 @@ class LiveProgress(Progress):
         if self.quiet and level != "error":
             return
         style = {"error": "red", "warning": "yellow", "note": ""}.get(level, "dim")
-        self.console.print(mask(text), style=style, markup=False, highlight=False)
+        self.console.print(printable(mask(text)), style=style, markup=False, highlight=False)
 
     def run_finished(self, run: RunResult) -> None:
         self._live.refresh()
