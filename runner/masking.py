@@ -30,8 +30,10 @@ API_CREDENTIAL_NAMES = frozenset({"SAILTHRU_API_KEY", "SAILTHRU_API_SECRET"})
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|WEBHOOK", re.IGNORECASE)
 
 _lock = threading.Lock()
+# Every secret form, lower-cased (masking ignores case), longest first so that a secret
+# that contains another is masked whole.
 _secrets: list[str] = []
-_pattern: re.Pattern[str] | None = None  # every secret, longest first, any case
+_known: set[str] = set()
 
 
 def is_secret_name(name: str, listed: Iterable[str] = ()) -> bool:
@@ -98,17 +100,25 @@ def _forms(text: str, *, whole_path: bool = False) -> list[str]:
 
 
 def _add(candidates: Iterable[str]) -> None:
-    global _pattern
     with _lock:
         added = False
         for candidate in candidates:
-            if len(candidate) >= _MIN_SECRET_LENGTH and candidate not in _secrets:
-                _secrets.append(candidate)
+            lowered = candidate.lower()
+            if len(candidate) >= _MIN_SECRET_LENGTH and lowered not in _known:
+                _known.add(lowered)
+                _secrets.append(lowered)
                 added = True
         if added:
-            # Longest first, so a secret that contains another is masked whole.
             _secrets.sort(key=len, reverse=True)
-            _pattern = re.compile("|".join(map(re.escape, _secrets)), re.IGNORECASE)
+
+
+def _found_in(text: str) -> list[str]:
+    """The secrets ``text`` holds, longest first (plain substring tests: a run registers
+    thousands of export URLs, and a regex of them all would be compiled again and again)."""
+    lowered = text.lower()
+    with _lock:
+        secrets = list(_secrets)
+    return [secret for secret in secrets if secret in lowered]
 
 
 def register_secret(value: object) -> None:
@@ -127,9 +137,7 @@ def register_url(url: str) -> None:
 
 def contains_secret(text: str) -> bool:
     """Whether ``text`` holds a registered secret (a value derived from it is secret too)."""
-    with _lock:
-        pattern = _pattern
-    return bool(text) and pattern is not None and pattern.search(text) is not None
+    return bool(text) and bool(_found_in(text))
 
 
 def mask(text: str) -> str:
@@ -137,10 +145,9 @@ def mask(text: str) -> str:
     ``sig`` value replaced by ``***``."""
     if not text:
         return text
-    with _lock:
-        pattern = _pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
+    found = _found_in(text)
+    if found:
+        text = re.sub("|".join(map(re.escape, found)), MASK, text, flags=re.IGNORECASE)
     return _SIG_PATTERN.sub(lambda m: m.group(1) + MASK, text)
 
 
@@ -166,10 +173,9 @@ def redact_url(url: str) -> str:
 
 def forget_secrets() -> None:
     """Clear the registry (tests only: each test starts with none)."""
-    global _pattern
     with _lock:
         _secrets.clear()
-        _pattern = None
+        _known.clear()
 
 
 class MaskingFilter(logging.Filter):
