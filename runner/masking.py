@@ -24,6 +24,8 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 MASK = "***"
 # Shorter values would mask ordinary words; a secret that short is not worth hiding anyway.
 _MIN_SECRET_LENGTH = 4
+# Flag values, not secrets (``KEYRING_ENABLED=true``): masking them would hide every "true".
+_FLAG_WORDS = frozenset({"true", "false", "none", "null", "unset", "disabled", "enabled"})
 _SIG_PATTERN = re.compile(r"(\bsig[=:\"' ]+)[0-9a-fA-F]{32}")
 # The API credentials, whatever their names say, and env names that say "secret".
 API_CREDENTIAL_NAMES = frozenset({"SAILTHRU_API_KEY", "SAILTHRU_API_SECRET"})
@@ -125,7 +127,7 @@ def register_secret(value: object) -> None:
     """Remember a value that must never be shown; it and its distinctive parts are masked
     from then on, process-wide."""
     text = "" if value is None else str(value)
-    if len(text.strip()) >= _MIN_SECRET_LENGTH:
+    if len(text.strip()) >= _MIN_SECRET_LENGTH and text.strip().lower() not in _FLAG_WORDS:
         _add(_forms(text))
 
 

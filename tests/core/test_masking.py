@@ -126,6 +126,15 @@ def test_register_env_secrets_takes_only_secret_names():
     assert mask("tok-123456 Main Newsletter h00k-url-xyz") == f"{MASK} Main Newsletter {MASK}"
 
 
+def test_flag_values_of_secret_names_are_not_secrets():
+    from runner.masking import register_env_secrets
+
+    register_env_secrets({"PIP_USE_KEYRING": "true", "NO_TOKEN_CHECK": "False"})
+    assert mask("continue_on_error: true, fail_fast: false") == (
+        "continue_on_error: true, fail_fast: false"
+    )
+
+
 def test_a_logged_traceback_is_masked_too():
     register_secret(WEBHOOK)
     try:
