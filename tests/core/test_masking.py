@@ -146,3 +146,10 @@ def test_a_logged_traceback_is_masked_too():
     assert MaskingFilter().filter(record)
     text = logging.Formatter().format(record)
     assert "Traceback" in text and "aB3dE6gH9jK2mN5pQ8" not in text and "T0123ABCD" not in text
+
+
+def test_redact_url_drops_userinfo():
+    assert (
+        redact_url("https://bot:p4ss-w0rd@hooks.example.com/x")
+        == f"https://hooks.example.com/{MASK}"
+    )
