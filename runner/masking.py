@@ -88,7 +88,7 @@ def _url_parts(text: str, *, whole_path: bool) -> list[str]:
         found += [segment, unquote(segment)]
     for raw in (parts.query, parts.fragment):
         for piece in raw.split("&"):
-            value = piece.partition("=")[2]
+            value = piece.partition("=")[2] if "=" in piece else piece  # ?<token> alone
             if _looks_like_token(unquote_plus(value)):
                 found += [value, unquote_plus(value)]  # as written, and as a server quotes it
     return found

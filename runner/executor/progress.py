@@ -14,8 +14,8 @@ those very failures; hooks stay the extension point, the observer the screen.
 and the base of the two console views, ``LineProgress`` and ``LiveProgress``, which print
 only through ``runner.masking``: a secret, a ``sig`` or an export URL never reaches the
 screen; and through ``runner.escaping.printable``: server text cannot start a line or send
-an escape sequence. ``quiet`` keeps errors and the final summary; ``verbose`` adds every poll and the
-client's retries.
+an escape sequence. ``quiet`` keeps errors and the final summary; ``verbose`` adds every
+poll and the client's retries.
 """
 
 from __future__ import annotations

@@ -88,6 +88,11 @@ def test_a_secret_url_masks_its_path_segments_query_values_and_userinfo():
     assert mask("bot:pa55-w0rd@") == f"{MASK}@"
 
 
+def test_a_bare_query_token_is_masked():
+    register_secret("https://feeds.example.com/export?Qw3rTy7uI9oP1aS2")
+    assert mask("GET ?Qw3rTy7uI9oP1aS2 failed") == f"GET ?{MASK} failed"
+
+
 def test_ordinary_parts_of_a_secret_url_stay_readable():
     register_secret(WEBHOOK)
     assert mask("GET /v1/services answered 404") == "GET /v1/services answered 404"
