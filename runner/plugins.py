@@ -235,8 +235,8 @@ def _load_entry_points(pm: pluggy.PluginManager, registry: _Registry) -> None:
         except Exception as exc:
             raise PluginError(
                 f"plugin {name!r} (entry point {entry_point.value!r} of {dist_name} {version}) "
-                f"cannot be loaded: {type(exc).__name__}: {exc}; fix it, uninstall it "
-                f"(pip uninstall {dist_name}) or skip it with {DISABLE_ENV}={name}",
+                f"cannot be loaded: {type(exc).__name__}: {mask(str(exc))}; fix it, uninstall "
+                f"it (pip uninstall {dist_name}) or skip it with {DISABLE_ENV}={name}",
                 plugin=name,
             ) from exc
         module = getattr(plugin, "__name__", entry_point.value)
@@ -320,7 +320,7 @@ def _per_plugin_results(hook_name: str) -> list[tuple[str, Any]]:
         except Exception as exc:
             raise PluginError(
                 f"plugin {impl.plugin_name!r} failed in {hook_name}: "
-                f"{type(exc).__name__}: {exc}; fix or disable it ({DISABLE_ENV})",
+                f"{type(exc).__name__}: {mask(str(exc))}; fix or disable it ({DISABLE_ENV})",
                 plugin=impl.plugin_name,
             ) from exc
     return results

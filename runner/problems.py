@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from runner.escaping import workflow_data, workflow_property
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -36,12 +38,11 @@ class Problem:
     def render_github(self) -> str:
         """A GitHub Actions annotation (``::error file=…,line=…,col=…::message``)."""
         text = f"{self.path}: {self.message}" if self.path else self.message
-        # Workflow commands end at a newline; escape the characters the runner decodes.
-        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        # A property value also ends at ',' and ':' (a file named "a,b.yaml").
-        file = self.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        file = file.replace(":", "%3A").replace(",", "%2C")
-        return f"::{self.severity} file={file},line={self.line},col={self.col}::{text}"
+        # A message may quote a file's content: escaped as GitHub decodes it, never obeyed.
+        file = workflow_property(self.file)  # a file named "a,b.yaml"
+        return (
+            f"::{self.severity} file={file},line={self.line},col={self.col}::{workflow_data(text)}"
+        )
 
 
 class ManifestError(Exception):

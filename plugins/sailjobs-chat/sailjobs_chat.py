@@ -108,8 +108,16 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
+def _slack_text(text: str) -> str:
+    """Server text as Slack shows it, never obeys it: ``<!channel>`` is no mention and
+    ``<http://x|here>`` no link (Slack's own escaping of &, < and >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def job_line(job: JobResult, markdown: bool = True) -> str:
-    """One line per job: icon, id, type, status, duration, rows, and why it failed."""
+    """One line per job: icon, id, type, status, duration, rows, and why it failed
+    (``markdown``: Slack's mrkdwn, where the error texts are escaped)."""
+    shown = _slack_text if markdown else str
     name = f"*{job.id}*" if markdown else job.id
     details = [job.job_type, str(job.status)]
     if duration := format_seconds(job.duration_seconds):
@@ -118,10 +126,10 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
         details.append(f"{rows:,} rows")
     line = f"{STATUS_ICONS.get(job.status, '•')} {name} ({', '.join(details)})"
     if job.status is not JobStatus.SUCCEEDED and job.error:
-        line += f": {_short(job.error)}"
+        line += f": {shown(_short(job.error))}"
     failed_actions = [a for a in job.actions if not a.succeeded and a.error]
     for action in failed_actions:
-        line += f"; action {action.name} failed: {_short(action.error or '')}"
+        line += f"; action {action.name} failed: {shown(_short(action.error or ''))}"
     return line
 
 

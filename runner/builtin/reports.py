@@ -10,7 +10,6 @@ their host, so no secret or capability URL reaches a report.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.durations import format_seconds
+from runner.escaping import markdown_inline
 from runner.files import write_atomically
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_url
@@ -293,7 +293,7 @@ def _cell(text: str) -> str:
     text = " ".join(mask(text).split())
     if len(text) > _SUMMARY_ERROR_CHARS:
         text = text[: _SUMMARY_ERROR_CHARS - 1] + "…"
-    return html.escape(text, quote=False).replace("|", "\\|")
+    return markdown_inline(text)
 
 
 def _warning_cell(job: JobResult) -> str:

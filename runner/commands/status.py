@@ -78,6 +78,9 @@ def status(job_id: str, as_json: bool, show_url: bool) -> None:
     Exit codes: 0 the API answered, 1 the API returned an error, 2 missing credentials.
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.escaping import printable
+
+    # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.sailthru.client import SailthruClient
     from runner.sailthru.errors import ApiError, MissingCredentialsError
 
@@ -98,7 +101,7 @@ def status(job_id: str, as_json: bool, show_url: bool) -> None:
                 request=exc.request,
                 hint=job_id_hint(job_id),
             )
-        click.echo(f"error: job {job_id}: {exc}", err=True)
+        click.echo(printable(f"error: job {job_id}: {exc}"), err=True)
         raise SystemExit(ExitCode.JOB_FAILED) from None
     shown = displayed_fields(info.fields, show_url=show_url)
     if as_json:
@@ -109,4 +112,4 @@ def status(job_id: str, as_json: bool, show_url: bool) -> None:
         line = f"{key:<{width}}  {_text_value(value)}"
         if key in URL_FIELDS and not show_url:
             line += "  (--show-url prints it)"
-        click.echo(line)
+        click.echo(printable(line))  # the server's text, shown, never obeyed

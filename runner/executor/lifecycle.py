@@ -53,6 +53,7 @@ from runner.files import file_sha256
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
+from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
 from runner.results import JobStatus, RunResult
 from runner.retries import RetryConfig
@@ -330,7 +331,9 @@ def run(
     """
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
+    register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
     loaded, plan = _load(path_or_loaded, only)
+    register_env_secrets(env, loaded.manifest.secrets)
     for warning in loaded.warnings:
         progress.message(warning.render(), level="note")  # render() says "warning"
     missing = plan.missing_env(env)

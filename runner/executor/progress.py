@@ -13,8 +13,9 @@ those very failures; hooks stay the extension point, the observer the screen.
 ``Progress`` is the silent observer (library calls with no view, ``run(progress=None)``)
 and the base of the two console views, ``LineProgress`` and ``LiveProgress``, which print
 only through ``runner.masking``: a secret, a ``sig`` or an export URL never reaches the
-screen. ``quiet`` keeps errors and the final summary; ``verbose`` adds every poll and the
-client's retries.
+screen; and through ``runner.escaping.printable``: server text cannot start a line or send
+an escape sequence. ``quiet`` keeps errors and the final summary; ``verbose`` adds every
+poll and the client's retries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from runner.durations import format_seconds
+from runner.escaping import printable
 from runner.masking import MaskingFilter, mask
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
@@ -111,7 +113,7 @@ def summary_lines(run: RunResult) -> list[str]:
             lines.append(f"  notify {action.name} ({action.when}): {action.error}")
     if not run.interrupted and run.failed_jobs and not run.options.get("sandbox"):
         lines.append(retry_hint(run))
-    return [mask(line) for line in lines]
+    return [printable(mask(line)) for line in lines]
 
 
 class RunObserver(Protocol):
@@ -198,7 +200,7 @@ class LineProgress(Progress):
     def _write(self, text: str) -> None:
         with self._lock:
             stamp = time.strftime("%H:%M:%S")
-            self.stream.write(f"{stamp} {mask(text)}\n")
+            self.stream.write(f"{stamp} {printable(mask(text))}\n")
             self.stream.flush()
 
     def run_started(self, run: RunResult) -> None:
@@ -342,7 +344,7 @@ class LiveProgress(Progress):
                 "elapsed": format_seconds(_elapsed(job)),
                 "next poll": next_poll,
                 "size": _size(job),
-                "detail": mask(job.error or self._notes.get(job.id, "")),
+                "detail": printable(mask(job.error or self._notes.get(job.id, ""))),
             }
             table.add_row(*(cells[column] for column in columns))
         if hidden:
@@ -383,7 +385,7 @@ class LiveProgress(Progress):
         if self.quiet and level != "error":
             return
         style = {"error": "red", "warning": "yellow", "note": ""}.get(level, "dim")
-        self.console.print(mask(text), style=style, markup=False, highlight=False)
+        self.console.print(printable(mask(text)), style=style, markup=False, highlight=False)
 
     def run_finished(self, run: RunResult) -> None:
         self._live.refresh()

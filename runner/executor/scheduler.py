@@ -300,6 +300,7 @@ class Scheduler:
             env=self.env,
             run={"id": self.run_result.run_id, "date": started.date(), "started_at": started},
             jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+            secret_env=self.manifest.secrets,
         )
 
     def _submit(self, job: JobRun) -> None:

@@ -29,7 +29,7 @@ from runner.manifest.filters import (
     to_text,
     unknown_filter_message,
 )
-from runner.masking import register_secret
+from runner.masking import contains_secret, is_secret_name, register_secret
 
 OPEN, CLOSE = "${{", "}}"
 ROOTS = ("vars", "env", "run", "jobs")
@@ -353,6 +353,9 @@ class EvalContext:
     env: Mapping[str, str] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The manifest's ``secrets:``: env names whose values are masked (besides the API
+    # credentials and names that say TOKEN, SECRET, PASSWORD, KEY or WEBHOOK).
+    secret_env: frozenset[str] = frozenset()
 
 
 class _Unresolved(Exception):
@@ -363,7 +366,7 @@ def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) ->
     root, parts = reference.root, reference.parts
     if root == "env":
         env_value = ctx.env.get(parts[0], MISSING)
-        if env_value is not MISSING:
+        if env_value is not MISSING and is_secret_name(parts[0], ctx.secret_env):
             register_secret(env_value)
         return env_value
     if root == "run":
@@ -391,6 +394,8 @@ def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int
     primary = expression.primary
     is_literal = isinstance(primary, Literal)
     value = primary.value if is_literal else _lookup(primary, ctx, strict, depth)  # type: ignore[union-attr, arg-type]
+    # What a filter makes of a secret (trimmed, upper-cased, a slug) is a secret too.
+    secret = bool(expression.filters) and value is not MISSING and contains_secret(to_text(value))
     for call in expression.filters:
         if value is MISSING and call.name != "default":
             break
@@ -400,6 +405,8 @@ def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int
             raise ExpressionError(str(exc), call.offset) from None
         except (ValueError, TypeError, OverflowError) as exc:  # a value no filter foresaw
             raise ExpressionError(f"filter {call.name!r} failed: {exc}", call.offset) from None
+        if secret and value is not MISSING:
+            register_secret(to_text(value))
     if value is MISSING:
         assert isinstance(primary, Reference)
         what = {
@@ -447,6 +454,8 @@ def render(value: Any, ctx: EvalContext, *, strict: bool = True) -> Any:
 
     With ``strict=False`` a job output that does not exist yet is left as its ``${{ }}``
     text (plans show what will be filled in at run time); every other missing name still
-    raises. Values read from ``env`` are registered with the masking helper.
+    raises. Values of secret ``env`` variables (``runner.masking.is_secret_name`` or
+    ``ctx.secret_env``) and what filters derive from them are registered with the masking
+    helper; other env values are shown as they are.
     """
     return _render(value, ctx, strict, 0)

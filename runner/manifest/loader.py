@@ -50,7 +50,7 @@ from runner.problems import ManifestError, Problem
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 _VAR_NAME = re.compile(NAME_PATTERN)
 _HEADER_KEYS = list(ManifestHeader.model_fields)
-_MAY_BE_EMPTY = ("description", "vars", "defaults")
+_MAY_BE_EMPTY = ("description", "vars", "defaults", "secrets")
 
 
 class ManifestLoader:
@@ -169,6 +169,7 @@ class ManifestLoader:
             fail_fast=header.fail_fast if header else False,
             jobs=specs,
             notify=notify,
+            secrets=frozenset(header.secrets) if header else frozenset(),
         )
         loaded = LoadedManifest(
             path=self.path,

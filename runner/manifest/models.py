@@ -7,15 +7,17 @@ only ever sees them, with defaults already applied.
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runner.durations import Duration, format_duration
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -142,6 +144,17 @@ class Manifest(BaseModel):
     fail_fast: bool = False
     jobs: dict[str, JobSpec]
     notify: ActionLists = ActionLists()
+    # Env names whose values are masked like the API secret (README: What is masked).
+    secrets: frozenset[str] = frozenset()
+
+
+def _env_name(name: str) -> str:
+    if not re.fullmatch(ENV_NAME_PATTERN, name):
+        raise ValueError(
+            f"{name!r} is not an environment variable name; list names such as SLACK_WEBHOOK "
+            "(letters, digits and _), not values"
+        )
+    return name
 
 
 # What a manifest's top level and a job's runner keys may hold, as read from YAML.
@@ -159,6 +172,10 @@ class ManifestHeader(BaseModel):
     fail_fast: bool = Field(default=False, description="stop submitting after the first failure")
     jobs: dict[str, Any] = Field(description="job id → job (the API payload plus runner keys)")
     notify: dict[str, Any] | None = Field(default=None, description="actions run at the end")
+    secrets: list[Annotated[str, AfterValidator(_env_name)]] = Field(
+        default_factory=list,
+        description="env variable names whose values are secrets, masked in every output",
+    )
 
 
 class RetryOverride(BaseModel):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner.durations import format_duration
 from runner.limits import date_range_parts
 from runner.manifest.expressions import EvalContext, ExpressionError, render
-from runner.masking import mask, mask_data
+from runner.masking import mask, mask_data, register_env_secrets
 
 if TYPE_CHECKING:
     from runner.manifest.models import ActionSpec, JobSpec
@@ -27,11 +27,13 @@ PLAN_RUN_ID = "(assigned at run time)"
 def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> EvalContext:
     """What a plan can resolve: vars, env, and run fields as they would be today."""
     now = now or datetime.now(UTC)
+    register_env_secrets(env, plan.loaded.manifest.secrets)
     return EvalContext(
         vars=plan.loaded.manifest.vars,
         env=env,
         run={"id": PLAN_RUN_ID, "date": now.date(), "started_at": now},
         jobs={},
+        secret_env=plan.loaded.manifest.secrets,
     )
 
 

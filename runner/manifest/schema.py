@@ -21,6 +21,7 @@ from runner.jobtypes import JobType
 from runner.manifest.loaded import action_type_map
 from runner.manifest.models import (
     ACTION_LISTS,
+    ENV_NAME_PATTERN,
     JOB_ID_PATTERN,
     NAME_PATTERN,
     Defaults,
@@ -190,6 +191,12 @@ def manifest_schema(
                 "additionalProperties": {"$ref": "#/$defs/job"},
             },
             "notify": {"$ref": "#/$defs/action_lists"},
+            "secrets": {
+                "type": "array",
+                "items": {"type": "string", "pattern": ENV_NAME_PATTERN},
+                "description": "env variable names whose values are secrets, masked in "
+                "every output",
+            },
         },
         "$defs": defs.defs,
     }

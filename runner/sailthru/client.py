@@ -135,6 +135,7 @@ class SailthruClient:
         if not base_url.startswith(("http://", "https://")):
             raise ClientError(f"Sailthru base URL must start with http:// or https://: {base_url}")
         register_secret(secret)
+        register_secret(api_key)  # it signs nothing, but names the account: masked too
         self.api_key = api_key
         self._secret = secret
         self.base_url = base_url.rstrip("/")

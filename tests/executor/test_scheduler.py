@@ -196,17 +196,22 @@ def test_an_invalid_manifest_sends_nothing(sandbox, client_for, write_manifest, 
     assert sandbox.request_log == []
 
 
-def test_env_values_are_masked_in_the_result(sandbox, client_for, write_manifest, tmp_path) -> None:
+def test_secret_env_values_are_masked_in_the_result(
+    sandbox, client_for, write_manifest, tmp_path
+) -> None:
     path = write_manifest(
-        manifest_text("a:\n  job: import\n  list: Secretive\n  emails: ${{ env.WHO }}\n")
+        manifest_text(
+            "a:\n  job: import\n  list: ${{ env.LIST_NAME }}\n  emails: ${{ env.WHO_SECRET }}\n"
+        )
     )
     result = run(
         path, client=client_for(sandbox), state_dir=tmp_path / "st",
-        env={"WHO": "hidden.person@example.com"},
+        env={"WHO_SECRET": "hidden.person@example.com", "LIST_NAME": "Secretive"},
     )  # fmt: skip
     assert result.succeeded
     assert sandbox.submissions()[0]["emails"] == "hidden.person@example.com"
     assert result.jobs["a"].params["emails"] == "***"
+    assert result.jobs["a"].params["list"] == "Secretive"  # an ordinary env value is shown
 
 
 def test_a_second_run_of_the_same_manifest_is_refused_while_locked(

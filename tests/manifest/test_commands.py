@@ -117,13 +117,23 @@ def test_plan_names_every_missing_env_variable(folder, monkeypatch):
     )
 
 
-def test_plan_text_masks_env_values(folder, monkeypatch):
+def test_plan_text_shows_ordinary_env_values(folder, monkeypatch):
+    # SAILJOBS_TEST_POSTBACK says no TOKEN, SECRET, PASSWORD, KEY or WEBHOOK: not a secret.
+    monkeypatch.setenv("SAILJOBS_TEST_POSTBACK", "https://hooks.example.com/ordinary")
+    result = invoke("plan", "pipelines/good.yaml")
+    assert result.exit_code == 0
+    assert "    postback_url: https://hooks.example.com/ordinary" in result.stdout
+    assert "Step 2: tagged" in result.stdout
+
+
+def test_plan_text_masks_what_the_manifest_lists_under_secrets(folder, monkeypatch):
+    manifest = Path("pipelines/good.yaml")
+    manifest.write_text(manifest.read_text() + "secrets: [SAILJOBS_TEST_POSTBACK]\n")
     monkeypatch.setenv("SAILJOBS_TEST_POSTBACK", "https://hooks.example.com/s3cr3t-token")
     result = invoke("plan", "pipelines/good.yaml")
     assert result.exit_code == 0
     assert "s3cr3t-token" not in result.stdout
     assert "    postback_url: ***" in result.stdout
-    assert "Step 2: tagged" in result.stdout
 
 
 def test_plan_json_and_only(folder, monkeypatch):

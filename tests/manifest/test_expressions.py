@@ -264,3 +264,25 @@ def test_a_long_text_met_again_through_an_alias_is_scanned_once():
     found = list(iter_templates(data, (), plain)) + list(iter_templates([text], (), plain))
     assert found == [(("d",), "${{ run.date }}")]
     assert _CountedText.searches == 1
+
+
+# --- which env values are secrets (issue 13, item 5) ------------------------------------------
+
+
+@pytest.mark.parametrize("filters", ["trim", "upper", "slug", "trim | upper", "lower | slug"])
+def test_a_value_derived_from_a_secret_by_filters_is_masked(filters):
+    env = {"CRM_TOKEN": "  Tok3n Value With Spaces  "}
+    value = render(f"${{{{ env.CRM_TOKEN | {filters} }}}}", EvalContext(env=env))
+    assert value and mask(f"param: {value}") == "param: ***"
+
+
+def test_an_ordinary_env_value_is_not_masked():
+    value = render("${{ env.LIST_NAME }}", EvalContext(env={"LIST_NAME": "Main Newsletter"}))
+    assert mask(f"list: {value}") == "list: Main Newsletter"
+
+
+def test_env_names_listed_as_secrets_are_masked():
+    ctx = EvalContext(env={"LIST_NAME": "Hidden List"}, secret_env=frozenset({"LIST_NAME"}))
+    value = render("${{ env.LIST_NAME | slug }}", ctx)
+    assert value == "hidden-list"
+    assert mask("Hidden List / hidden-list") == "*** / ***"

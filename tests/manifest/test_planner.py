@@ -22,7 +22,7 @@ PIPELINE = """
       export-main:
         job: export_list_data
         list: ${{ vars.list }}
-        postback_url: ${{ env.POSTBACK_URL }}
+        postback_url: ${{ env.POSTBACK_TOKEN }}
       purchases:
         job: export_purchase_log
         start_date: ${{ run.date | days_ago(7) | yyyymmdd }}
@@ -69,16 +69,16 @@ def test_needs_include_implicit_output_references(plan):
 
 
 def test_required_env_skips_defaults_and_names_every_missing_one(plan):
-    assert plan.required_env == {"POSTBACK_URL", "NOTE_PREFIX"}
-    assert plan.missing_env({}) == ["NOTE_PREFIX", "POSTBACK_URL"]
-    assert plan.missing_env({"POSTBACK_URL": "https://x.example.com"}) == ["NOTE_PREFIX"]
+    assert plan.required_env == {"POSTBACK_TOKEN", "NOTE_PREFIX"}
+    assert plan.missing_env({}) == ["NOTE_PREFIX", "POSTBACK_TOKEN"]
+    assert plan.missing_env({"POSTBACK_TOKEN": "https://x.example.com"}) == ["NOTE_PREFIX"]
 
 
 def test_only_keeps_a_job_and_everything_upstream(write, test_actions):
     loaded = load_manifest(write(PIPELINE))
     only = build_plan(loaded, only=["tagged"])
     assert list(only.jobs) == ["export-main", "tagged"]
-    assert only.required_env == {"POSTBACK_URL", "NOTE_PREFIX"}  # notify always runs
+    assert only.required_env == {"POSTBACK_TOKEN", "NOTE_PREFIX"}  # notify always runs
     seeds = build_plan(loaded, only=["seeds"])
     assert set(seeds.jobs) == {"export-main", "purchases", "tagged", "seeds"}
     assert seeds.levels == [["export-main", "purchases"], ["tagged"], ["seeds"]]
@@ -123,8 +123,8 @@ def test_a_big_chain_plans_without_recursion_limits(write):
     assert plan.levels[-1] == ["j2999"]
 
 
-def test_render_text_resolves_what_it_can_and_masks_env(plan):
-    env = {"POSTBACK_URL": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "pssst"}
+def test_render_text_resolves_what_it_can_and_masks_secret_env(plan):
+    env = {"POSTBACK_TOKEN": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "pssst"}
     text = render_text(plan, env, now=NOW)
     assert "very-secret-token" not in text
     assert "    postback_url: ***" in text
@@ -137,12 +137,13 @@ def test_render_text_resolves_what_it_can_and_masks_env(plan):
         f"Plan: pipeline ({plan.loaded.path})",
         "5 jobs in 3 steps, up to 4 at once",
     ]
-    assert "  always: note {text: *** ${{ jobs.seeds.outputs.status }}}" in text
-    assert "Environment: NOTE_PREFIX, POSTBACK_URL" in text
+    # NOTE_PREFIX is no secret: its value is shown, for the reviewer who reads the plan.
+    assert "  always: note {text: pssst ${{ jobs.seeds.outputs.status }}}" in text
+    assert "Environment: NOTE_PREFIX, POSTBACK_TOKEN" in text
 
 
 def test_render_json_is_data_with_secrets_masked(plan):
-    env = {"POSTBACK_URL": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "note:"}
+    env = {"POSTBACK_TOKEN": "https://hooks.example.com/very-secret-token", "NOTE_PREFIX": "note:"}
     data = json.loads(render_json(plan, env, now=NOW))
     assert data["levels"] == plan.levels
     export = data["jobs"][0]
@@ -150,8 +151,10 @@ def test_render_json_is_data_with_secrets_masked(plan):
     assert export["params"]["postback_url"] == "***"
     assert export["timeout"] == "3h"
     assert export["retry"] == {"attempts": 5, "initial": "2s", "max": "2m"}
-    assert data["notify"]["always"][0]["settings"]["text"] == "*** ${{ jobs.seeds.outputs.status }}"
-    assert data["required_env"] == ["NOTE_PREFIX", "POSTBACK_URL"]
+    assert (
+        data["notify"]["always"][0]["settings"]["text"] == "note: ${{ jobs.seeds.outputs.status }}"
+    )
+    assert data["required_env"] == ["NOTE_PREFIX", "POSTBACK_TOKEN"]
 
 
 def test_render_mermaid_draws_needs_and_output_reads(plan):

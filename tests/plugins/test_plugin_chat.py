@@ -35,12 +35,22 @@ def test_slack_block_kit_one_line_per_job(webhook, mixed_run):
     assert lines == [
         "✅ *export-main* (export_list_data, succeeded, 1m5s, 12,345 rows)",
         "❌ *reimport* (import, failed, 1h2m5s): Sailthru error 99: List Import failed: "
-        "<unknown list>",
+        "&lt;unknown list&gt;",
         "⏱️ *purchases* (export_purchase_log, timed_out, 2h)",
         "⏭️ *cleanup* (export_list_data, skipped): needs 'reimport' (failed)",
     ]
     assert context["type"] == "context"
     assert "run-20261127-0600" in context["elements"][0]["text"]
+
+
+def test_server_text_in_a_slack_message_mentions_and_links_nobody(webhook):
+    error = "list <!channel> not found; see <http://evil.example|the fix> & retry"
+    job = make_job("a", JobStatus.FAILED, error=error)
+    ChatAction().run(chat(webhook, kind="slack"), make_context(make_run(job)))
+    text = webhook.requests[0].json()["blocks"][1]["text"]["text"]
+    assert text.endswith(
+        "list &lt;!channel&gt; not found; see &lt;http://evil.example|the fix&gt; &amp; retry"
+    )
 
 
 def test_slack_splits_long_runs_into_sections_within_limits(webhook):
