@@ -356,7 +356,9 @@ class Scheduler:
             )
             # Stored here, not when the loop gets to the answer: a crash in between must
             # not leave a job that exists in Sailthru looking unsent.
-            stored_at = self.state.record_submitted(run_id, job.id, info.job_id, info.status)
+            stored_at = self.state.record_submitted(
+                run_id, job.id, info.job_id, info.status, started_at=job.submit_started_wall
+            )
             return _Submitted(info, [("warning", warning) for warning in warnings], stored_at)
 
         self.http.submit("submit", job.id, send)
@@ -384,7 +386,11 @@ class Scheduler:
             remote_id, remote_status = ",".join(p.job_id for p in answer), "pending"
             # The worker stored each part's row; the job's own row is stored here.
             now_wall = self.state.record_submitted(
-                self.run_result.run_id, job.id, remote_id, remote_status
+                self.run_result.run_id,
+                job.id,
+                remote_id,
+                remote_status,
+                started_at=job.submit_started_wall,
             )
         else:
             remote_id, remote_status = answer.job_id, answer.status

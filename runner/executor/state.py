@@ -499,10 +499,20 @@ class RunState:
         return now
 
     def record_submitted(
-        self, run_id: str, job: str, remote_job_id: str, remote_status: str | None
+        self,
+        run_id: str,
+        job: str,
+        remote_job_id: str,
+        remote_status: str | None,
+        *,
+        started_at: float | None = None,
     ) -> float:
-        """Committed right after the API answered with a job_id."""
-        now = time.time()
+        """Committed right after the API answered with a job_id; returns the time stored.
+
+        ``started_at``: when the submission started (its timeout counts from then), stored as
+        the job's ``submitted_at`` so the run's own report and one rebuilt from the state agree.
+        """
+        now = started_at if started_at is not None else time.time()
         self._execute(
             "UPDATE jobs SET status = ?, remote_job_id = ?, remote_status = ?, "
             "submitted_at = COALESCE(submitted_at, ?) WHERE run_id = ? AND job = ?",
