@@ -8,11 +8,14 @@ process did (``resumed``): those come back empty.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
+    DEFAULT_STATE_DIR,
     ActionRecord,
     RunRecord,
     RunState,
@@ -62,6 +65,20 @@ def _in_run_order(records: list[ActionRecord]) -> list[ActionResult]:
     return [_action(record) for record in ordered]
 
 
+def _state_option(state_dir: Path) -> str:
+    return "" if state_dir == DEFAULT_STATE_DIR else f" --state {shlex.quote(str(state_dir))}"
+
+
+def runs_command(state_dir: Path) -> str:
+    """``sailjobs runs`` for this state folder, ready to paste."""
+    return f"sailjobs runs{_state_option(state_dir)}"
+
+
+def show_command(run_id: str, state_dir: Path) -> str:
+    """``sailjobs show RUN_ID`` for this state folder, ready to paste."""
+    return f"sailjobs show {run_id}{_state_option(state_dir)}"
+
+
 def load_run(state: RunState, run_id: str) -> RunResult:
     """The run ``run_id`` rebuilt from the state; ``UnknownRunError`` if there is none."""
     record = state.run(run_id)
@@ -70,7 +87,7 @@ def load_run(state: RunState, run_id: str) -> RunResult:
         known = f"recent runs: {', '.join(recent)}" if recent else "it holds no run yet"
         raise UnknownRunError(
             f"no run {run_id!r} in the state folder {state.state_dir} ({known}); "
-            f"`sailjobs runs --state {state.state_dir}` lists them all"
+            f"`{runs_command(state.state_dir)}` lists them all"
         )
     result = RunResult(
         run_id=record.run_id,

@@ -24,20 +24,21 @@ import os
 import shlex
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
-from runner.executor.history import load_run
+from runner.executor.history import load_run, show_command
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
 from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
 from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
+    DEFAULT_STATE_DIR,
     ManifestLock,
     RunState,
     StateError,
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sailjobs.run")
 
-DEFAULT_STATE_DIR = Path(".sailjobs")
 SANDBOX_JOB_TIME = 1.0  # seconds per sandbox job under --sandbox: the demo takes seconds
 
 
@@ -234,9 +234,23 @@ def _choose_retry(
         raise RunSetupError(
             f"--resubmit {unknown[0]}: no such job in this run; jobs: {', '.join(plan.jobs)}"
         )
-    retry = plan_retry(plan, state.jobs(last.run_id), named=resubmit)
+    records = state.jobs(last.run_id)
+    retry = plan_retry(plan, records, named=resubmit)
     if not last.unfinished and retry.nothing_to_do:
-        return None
+        if last.succeeded:
+            return None
+        gone = sorted(
+            job
+            for job, record in records.items()
+            if job not in plan.jobs
+            and PART_SEPARATOR not in job
+            and record.status is not JobStatus.SUCCEEDED
+        )
+        raise RunSetupError(
+            f"nothing to retry in {loaded.path} as it is now: run {last.run_id} failed in "
+            f"{', '.join(gone) or 'jobs'} no longer in the manifest (or not selected); "
+            f"`{command} --fresh` starts a new run"
+        )
     if last.manifest_sha256 != sha256:
         progress.message(
             f"{loaded.path} changed since run {last.run_id}; what succeeded is reused and "
@@ -290,6 +304,13 @@ def _command_for(
     if sandbox:
         parts.append("--sandbox")
     return " ".join(parts)
+
+
+def _show_failure(progress: RunObserver) -> Callable[[HookFailure], None]:
+    def hook_failed(failure: HookFailure) -> None:  # every hook's failures, reported here
+        progress.message(failure.describe(), level="error")
+
+    return hook_failed
 
 
 def _rebuilt(state: RunState, run_id: str, command: str) -> RunResult:
@@ -442,10 +463,14 @@ def _run_locked(
             assert last is not None  # _choose_retry raised otherwise
             progress.message(
                 f"nothing to retry: run {last.run_id} of {loaded.path} succeeded "
-                f"(`sailjobs show {last.run_id}` shows it)",
+                f"(`{show_command(last.run_id, state_dir)}` shows it)",
                 level="note",
             )
-            return _rebuilt(state, last.run_id, command)
+            result = _rebuilt(state, last.run_id, command)
+            result.options = options  # the --report and --junit asked for now are written
+            hooks(on_failure=_show_failure(progress)).run_finished(result)
+            progress.run_finished(result)
+            return result
         chosen = found
     else:
         chosen = _choose_run(state, key, resume, loaded, sha256, progress, command)
@@ -461,10 +486,7 @@ def _run_locked(
     stop = threading.Event()
     then = resume_hint(result)
 
-    def hook_failed(failure: HookFailure) -> None:  # every hook's failures, reported here
-        progress.message(failure.describe(), level="error")
-
-    run_hooks = hooks(on_failure=hook_failed)
+    run_hooks = hooks(on_failure=_show_failure(progress))
     with _log_through(progress), _signals(stop, progress, then):
         scheduler = Scheduler(
             plan=plan,

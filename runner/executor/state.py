@@ -35,6 +35,7 @@ from runner.jsontypes import JSONDict, JSONValue
 from runner.results import JobStatus
 
 DB_NAME = "state.db"
+DEFAULT_STATE_DIR = Path(".sailjobs")  # --state's default
 SCHEMA_VERSION = 1
 
 _SCHEMA = """

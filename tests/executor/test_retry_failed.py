@@ -9,6 +9,7 @@ against the sandbox, which counts every submission) and submits only what failed
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ from executor_helpers import manifest_text
 from runner.actions import ActionContext, ActionType
 from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
+from runner.executor.progress import Progress
 from runner.executor.state import RunState
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
@@ -228,6 +230,50 @@ def test_with_no_run_to_retry_it_refuses_and_after_a_success_it_has_nothing_to_d
     assert len(sandbox.submissions()) == 1
     with RunState(state) as opened:
         assert opened.reopenings(first.run_id) == []  # nothing was reopened
+
+
+def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
+    client, state = client_for(sandbox), tmp_path / "st"
+    run(path, client=client, state_dir=state)
+    messages: list[str] = []
+
+    class Notes(Progress):
+        def message(self, text: str, level: str = "info") -> None:
+            messages.append(text)
+
+    report = tmp_path / "r.json"
+    again = run(
+        path,
+        client=client,
+        state_dir=state,
+        retry_failed=True,
+        options={"report": str(report)},
+        progress=Notes(),
+    )
+    assert again.succeeded and json.loads(report.read_text())["run_id"] == again.run_id
+    # The advised `sailjobs show` works when pasted: it names the state folder.
+    assert any(f"`sailjobs show {again.run_id} --state {state}`" in m for m in messages)
+
+
+def test_a_failed_job_gone_from_the_manifest_is_not_called_a_success(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    both = manifest_text("""
+        ok:
+          job: export_scheduled_sends
+        bad:
+          job: export_list_data
+          list: No Such List
+    """)
+    path = write_manifest(both)
+    client, state = client_for(sandbox), tmp_path / "st"
+    assert run(path, client=client, state_dir=state).jobs["bad"].status is JobStatus.FAILED
+    path.write_text(manifest_text("ok:\n  job: export_scheduled_sends\n"))
+    with pytest.raises(RunSetupError, match=r"failed in bad no longer in the manifest.*--fresh"):
+        run(path, client=client, state_dir=state, retry_failed=True)
 
 
 @pytest.mark.parametrize(
