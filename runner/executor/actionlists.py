@@ -100,7 +100,7 @@ def _validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "settings"
-        parts.append(f"{where}: {error['msg']}")
+        parts.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

@@ -12,6 +12,7 @@ The one pass over the data (``ManifestLoader``) collects every problem and raise
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,9 +21,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runner.actions import ActionType
+from runner.actions import ActionSettings, ActionType
 from runner.jobtypes import CheckContext, JobType
-from runner.manifest.expressions import ExpressionError, Reference, iter_templates, parse_template
+from runner.manifest.expressions import (
+    EvalContext,
+    ExpressionError,
+    Reference,
+    has_expression,
+    iter_templates,
+    parse_template,
+    render,
+)
 from runner.manifest.loaded import LoadedManifest, action_type_map
 from runner.manifest.models import (
     ACTION_LISTS,
@@ -75,6 +84,7 @@ class ManifestLoader:
         self.inherited_refs: dict[str, set[Reference]] = {}
         # Long texts without an expression, by id: aliases share them, scanned once
         self.plain_texts: set[int] = set()
+        self.vars: dict[str, Any] = {}  # the manifest's vars, once read
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -133,6 +143,7 @@ class ManifestLoader:
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
         self._check_vars(vars_)
+        self.vars = vars_
         inherited = {
             key: value
             for key in ("report_email", "postback_url")
@@ -415,6 +426,8 @@ class ManifestLoader:
             model.model_validate(settings)
         except ValidationError as exc:
             self.add_validation(exc, settings, path, allowed, skip_expressions=True)
+        else:
+            self._check_resolved_settings(model, settings, path, allowed)
         if action_type.needs_export and (job_type is None or not job_type.produces_export):
             if path[0] == "notify":
                 where = "`notify` has none (the run has no export of its own)"
@@ -428,6 +441,33 @@ class ManifestLoader:
                 f"{action_type.name!r} needs a job that produces an export ({exports}); {where}",
                 key=True,
             )
+
+    def _check_resolved_settings(
+        self,
+        model: type[ActionSettings],
+        settings: dict[str, Any],
+        path: PathTuple,
+        allowed: list[str],
+    ) -> None:
+        """Settings whose expressions read only ``vars`` are known now: checked resolved too,
+        so `path: "${{ vars.exports }}/x.csv"` leaving the folder is found before the run."""
+        static_vars = EvalContext(vars=self.vars)  # no env, run or jobs: those raise
+        resolved: dict[str, Any] = {}
+        for key, value in settings.items():
+            if not has_expression(value):
+                continue
+            with contextlib.suppress(ExpressionError):
+                resolved[key] = render(value, static_vars)
+        if not resolved:
+            return
+        try:
+            model.model_validate({**settings, **resolved})
+        except ValidationError as exc:
+            for where, message, at_key in validation_messages(
+                exc, {**settings, **resolved}, allowed=allowed, skip_expressions=True
+            ):
+                if where and where[0] in resolved:  # the others were checked as written
+                    self.add((*path, *where), f"{message} (with vars resolved)", key=at_key)
 
     def _notify(self, raw: Any) -> tuple[ActionLists, set[Reference]]:
         if raw is None:
