@@ -326,7 +326,7 @@ class DownloadAction(ActionType):
 
     @staticmethod
     def _replace_if_changed(dest: Path, fetch: Fetch, ctx: ActionContext) -> tuple[int, str]:
-        # A fixed name (not a random one) lets a retry resume the client's partial download.
+        # A fixed name (not a random one): a run resumed after a crash finds its partial file.
         staging = dest.with_name(f".{dest.name}.sailjobs-new")
         try:
             size, sha256 = fetch(staging)

@@ -48,10 +48,15 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import summarize
-    from runner.executor.state import DB_NAME, RunState, StateError, manifest_key
+    from runner.executor.state import DB_NAME, RunState, StateError, check_not_lost, manifest_key
 
     db = state_dir / DB_NAME
     if not db.is_file() or db.stat().st_size == 0:
+        try:  # no runs, or a lost state: `run` refuses that folder, and says so here too
+            check_not_lost(state_dir, "sailjobs run MANIFEST --fresh")
+        except StateError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(ExitCode.INVALID) from None
         click.echo(f"no runs recorded in {state_dir}")
         return
     try:

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from executor_helpers import manifest_text
 
+from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
@@ -59,6 +61,10 @@ def test_a_lost_state_db_beside_an_earlier_runs_lock_is_an_error_until_fresh(
     else:
         db.unlink()
     traces = sorted(p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file())
+
+    # `sailjobs runs` says so too, rather than "no runs recorded".
+    listed = CliRunner().invoke(cli, ["runs", "--state", str(state)])
+    assert listed.exit_code == 2 and "remain from earlier runs" in listed.output
 
     with pytest.raises(RunSetupError) as raised:
         run(path, client=client, state_dir=state)
