@@ -20,6 +20,7 @@ client's retries.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -99,6 +100,39 @@ def summary_lines(run: RunResult) -> list[str]:
     return [mask(line) for line in lines]
 
 
+# Said once on stderr when the reader of stdout goes away (`sailjobs run m.yaml | head -3`).
+# The run goes on rather than stopping: its jobs are real work at Sailthru, already paid
+# for in rate limit, and a run that ends as it would have ended leaves nothing to resume.
+CLOSED_STDOUT_NOTE = (
+    "warning: stdout was closed (its reader exited, e.g. `| head`): the run goes on without "
+    "showing its progress; its summary follows here when it ends"
+)
+
+
+def _silence(stream: object) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so that the interpreter's last
+    flush at exit writes nowhere instead of failing with "Exception ignored"."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (a StringIO): nothing flushes it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _tell(errors: IO[str], lines: list[str]) -> None:
+    """Lines for stderr; if stderr is gone too, there is no one left to tell."""
+    try:
+        for line in lines:
+            errors.write(line + "\n")
+        errors.flush()
+    except OSError:
+        pass
+
+
 class RunObserver(Protocol):
     """The one progress interface: every event of a run the executor reports, in order.
 
@@ -171,20 +205,38 @@ class LineProgress(Progress):
     """One line per change of state: for CI logs and pipes."""
 
     def __init__(
-        self, stream: IO[str] | None = None, *, quiet: bool = False, verbose: bool = False
+        self,
+        stream: IO[str] | None = None,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        errors: IO[str] | None = None,
     ) -> None:
         self.stream = stream or sys.stdout
+        self.errors = errors or sys.stderr  # where the summary goes once stream is closed
         self.quiet = quiet
         self.verbose = verbose
         self._last: dict[str, tuple[JobStatus, str]] = {}
+        self._closed = False  # the reader of ``stream`` is gone: output is dropped
         # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
         self._lock = threading.RLock()
 
-    def _write(self, text: str) -> None:
+    def _emit(self, lines: list[str]) -> None:
+        """Write ``lines``; once the reader has gone (a closed pipe), drop them."""
         with self._lock:
-            stamp = time.strftime("%H:%M:%S")
-            self.stream.write(f"{stamp} {mask(text)}\n")
-            self.stream.flush()
+            if self._closed:
+                return
+            try:
+                for line in lines:
+                    self.stream.write(line + "\n")
+                self.stream.flush()
+            except BrokenPipeError:
+                self._closed = True
+                _silence(self.stream)
+                _tell(self.errors, [CLOSED_STDOUT_NOTE])
+
+    def _write(self, text: str) -> None:
+        self._emit([f"{time.strftime('%H:%M:%S')} {mask(text)}"])
 
     def run_started(self, run: RunResult) -> None:
         if not self.quiet:
@@ -247,9 +299,9 @@ class LineProgress(Progress):
 
     def run_finished(self, run: RunResult) -> None:
         with self._lock:
-            for line in summary_lines(run):
-                self.stream.write(line + "\n")
-            self.stream.flush()
+            self._emit(summary_lines(run))
+            if self._closed:
+                _tell(self.errors, summary_lines(run))
 
 
 # The live table's columns; a terminal narrower than a column's entry here leaves it out.
