@@ -77,9 +77,20 @@ def jobs_count(count: int) -> str:
     return f"{count} job{'s' * (count != 1)}"
 
 
+def target(run: RunResult) -> str:
+    """Where the run's jobs go: ``sandbox`` (the embedded one), or the API's address."""
+    if run.options.get("sandbox"):
+        return "sandbox"
+    return str(run.options.get("api_url") or "")
+
+
 def summary_lines(run: RunResult) -> list[str]:
-    """The end-of-run summary: counts, then one line per job that did not succeed, and one
-    per warning of a job that did."""
+    """The end-of-run summary: counts, then one line per job that did not succeed, per failed
+    action its job's error does not already tell, and per warning.
+
+    The one place that shows each failure's message: the views say that a job or an action
+    failed as it happens, and leave the why to this summary (shown once, not three times).
+    """
     counts: dict[str, int] = {}
     for job in run.jobs.values():
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
@@ -91,8 +102,14 @@ def summary_lines(run: RunResult) -> list[str]:
         verdict += ", but a notify action failed (exit 1)"  # the jobs' status alone says 0
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
-        if job.status is not JobStatus.SUCCEEDED and job.error:
-            lines.append(f"  {job.id}: {job.status.value}: {job.error}")
+        error = job.error if job.status is not JobStatus.SUCCEEDED else None
+        if error:
+            lines.append(f"  {job.id}: {job.status.value}: {error}")
+        lines.extend(
+            f"  {job.id}: action {action.name} ({action.when}) failed: {action.error}"
+            for action in job.actions
+            if not action.succeeded and action.error and action.error not in (error or "")
+        )
         lines.extend(f"  {job.id}: warning: {warning}" for warning in job.warnings)
     for action in run.actions:
         if not action.succeeded and action.error:
@@ -262,8 +279,7 @@ class LineProgress(Progress):
                 parts.append(elapsed)
             if _size(job):
                 parts.append(_size(job))
-            if job.error:
-                parts.append(job.error)
+            # The error itself is in the summary at the end: each failure is told once.
         self._write(" · ".join(parts))
 
     def job_polled(self, job: JobResult, next_poll_in: float) -> None:
@@ -282,7 +298,7 @@ class LineProgress(Progress):
         elif action.succeeded:
             verdict = "done"
         else:
-            verdict = f"failed: {action.error}"
+            verdict = "failed"  # why: in the summary (see summary_lines)
         details = ""
         if action.succeeded and action.outputs.get("path"):
             details = f" → {action.outputs['path']}"
@@ -305,8 +321,8 @@ class LineProgress(Progress):
 
 
 # The live table's columns; a terminal narrower than a column's entry here leaves it out.
-_COLUMNS = ("job", "type", "status", "elapsed", "next poll", "size", "detail")
-_SHOWN_FROM = {"type": 120, "next poll": 90}
+_COLUMNS = ("job", "type", "job_id", "status", "elapsed", "next poll", "size", "detail")
+_SHOWN_FROM = {"type": 120, "job_id": 100, "next poll": 90}
 
 
 class LiveProgress(Progress):
@@ -325,7 +341,9 @@ class LiveProgress(Progress):
         self.console = console or Console()
         self._run: RunResult | None = None
         self._notes: dict[str, str] = {}
+        self._paths: dict[str, list[str]] = {}  # files the job's actions wrote (downloads)
         self._next_poll: dict[str, float] = {}
+        self._ended = False  # the summary below the table tells every failure's message
         # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
         self._lock = threading.RLock()
         self._live = Live(
@@ -341,6 +359,31 @@ class LiveProgress(Progress):
         # Called by rich's refresh thread, holding rich's lock, while the loop thread updates
         # the notes and polls: it only reads them with .get (no lock of ours, so a Ctrl-C
         # message printed from the main thread can never wait on a drawing that waits on us).
+        from rich.console import Group
+        from rich.text import Text
+
+        run = self._run
+        if run is None:
+            return self._table()
+        done = sum(1 for job in run.jobs.values() if job.status.is_terminal)
+        where = [target(run)] if target(run) else []
+        header = " · ".join(
+            ["sailjobs", f"{run.manifest_name} ({run.manifest_path})", f"run {run.run_id}",
+             *where, f"{done}/{len(run.jobs)} done"]
+        )  # fmt: skip
+        return Group(
+            Text(mask(header), style="bold", no_wrap=True, overflow="ellipsis"), self._table()
+        )
+
+    def _detail(self, job: JobResult) -> str:
+        """The error or the last note while running; once the run ended, the files written
+        (the summary below the table gives every error)."""
+        paths = " ".join(f"→ {path}" for path in self._paths.get(job.id, ()))
+        if self._ended:
+            return paths
+        return job.error or self._notes.get(job.id, "") or paths
+
+    def _table(self) -> RenderableType:
         from rich.table import Table
         from rich.text import Text
 
@@ -375,11 +418,12 @@ class LiveProgress(Progress):
             cells: dict[str, str | Text] = {
                 "job": job.id,
                 "type": job.job_type,
+                "job_id": job.remote_job_id or "",
                 "status": Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
                 "elapsed": format_seconds(_elapsed(job)),
                 "next poll": next_poll,
                 "size": _size(job),
-                "detail": mask(job.error or self._notes.get(job.id, "")),
+                "detail": mask(self._detail(job)),
             }
             table.add_row(*(cells[column] for column in columns))
         if hidden:
@@ -406,13 +450,13 @@ class LiveProgress(Progress):
             self._next_poll[job.id] = time.monotonic() + next_poll_in
 
     def action_done(self, job: JobResult | None, action: ActionResult) -> None:
+        # A failure is not printed above the table: its row says so, the summary says why.
         if job is not None:
             with self._lock:
                 state = "done" if action.succeeded else "failed"
                 self._notes[job.id] = f"{action.name} {state}"
-        if not action.succeeded and not self.quiet:
-            owner = job.id if job is not None else "notify"
-            self.message(f"{owner}: {action.name} failed: {action.error}", level="error")
+                if action.succeeded and action.outputs.get("path"):
+                    self._paths.setdefault(job.id, []).append(str(action.outputs["path"]))
 
     def message(self, text: str, level: Level = "info") -> None:
         if level == "info" and not self.verbose:
@@ -423,6 +467,7 @@ class LiveProgress(Progress):
         self.console.print(mask(text), style=style, markup=False, highlight=False)
 
     def run_finished(self, run: RunResult) -> None:
+        self._ended = True
         self._live.refresh()
         self.close()
         for line in summary_lines(run):
