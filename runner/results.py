@@ -46,6 +46,9 @@ class ActionResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     resumed: bool = False  # done in an earlier process of this run; not repeated
+    # When it ran (the run's timeline); None when resumed or read back from the run state.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass
