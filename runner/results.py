@@ -79,6 +79,22 @@ class JobResult:
             return None
         return (self.finished_at - self.submitted_at).total_seconds()
 
+    def problems(self) -> list[str]:
+        """What went wrong, each once: the error of a job that did not succeed, then each
+        failed action that error does not already tell (``continue_on_error``); with the
+        attempts an action took when it took more than one. What every summary lists."""
+        error = self.error if self.status is not JobStatus.SUCCEEDED else None
+        problems = [error] if error else []
+        for action in self.actions:
+            if action.succeeded or not action.error:
+                continue
+            tries = f" ({action.attempts} attempts)" if action.attempts > 1 else ""
+            if error and action.error in error:
+                problems[0] += tries  # the job failed of this action: told, with its attempts
+                continue
+            problems.append(f"action {action.name} ({action.when}) failed{tries}: {action.error}")
+        return problems
+
     @property
     def rows(self) -> int | None:
         """Rows the job produced or processed, when an output says so (its own, or an

@@ -102,14 +102,10 @@ def summary_lines(run: RunResult) -> list[str]:
         verdict += ", but a notify action failed (exit 1)"  # the jobs' status alone says 0
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
-        error = job.error if job.status is not JobStatus.SUCCEEDED else None
-        if error:
-            lines.append(f"  {job.id}: {job.status.value}: {error}")
-        lines.extend(
-            f"  {job.id}: action {action.name} ({action.when}) failed: {action.error}"
-            for action in job.actions
-            if not action.succeeded and action.error and action.error not in (error or "")
-        )
+        problems = job.problems()  # the job's error first, if it has one
+        if problems and job.status is not JobStatus.SUCCEEDED and job.error:
+            lines.append(f"  {job.id}: {job.status.value}: {problems.pop(0)}")
+        lines.extend(f"  {job.id}: {problem}" for problem in problems)
         lines.extend(f"  {job.id}: warning: {warning}" for warning in job.warnings)
     for action in run.actions:
         if not action.succeeded and action.error:

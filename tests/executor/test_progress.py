@@ -222,7 +222,7 @@ def test_each_failure_is_shown_once_by_the_line_view() -> None:
     drive_a_failed_action(LineProgress(out))
     assert out.getvalue().count("disk on fire") == 1, out.getvalue()
     assert out.getvalue().splitlines()[-1] == (
-        "  a: failed: action 'download' (on_success #1) failed: disk on fire"
+        "  a: failed: action 'download' (on_success #1) failed: disk on fire (2 attempts)"
     )
 
 
