@@ -335,7 +335,12 @@ def _run_locked(
             if chosen.resumed:
                 progress.message(f"resuming run {chosen.run_id}", level="note")
             run_hooks.run_started(result)
-            scheduler.run()
+            try:
+                scheduler.run()
+            except BaseException:
+                # Cut short by an error: not finished. Recorded as interrupted, it resumes.
+                result.interrupted = True
+                raise
             result.interrupted = stop.is_set()
             if not result.interrupted:
                 _notify(scheduler, manifest, result, progress)

@@ -321,20 +321,41 @@ _COLUMNS = ("job", "type", "job_id", "status", "elapsed", "next poll", "size", "
 _SHOWN_FROM = {"type": 120, "job_id": 100, "next poll": 90}
 
 
+def terminal_console(errors: IO[str] | None = None, **options: object) -> Console:
+    """A rich console that stops drawing when its terminal or pipe goes away (and says so
+    once on ``errors``), where rich's own answer is to exit the process, jobs in flight."""
+    from rich.console import Console
+
+    class _TerminalConsole(Console):
+        closed = False  # the reader is gone: nothing is drawn any more
+
+        def on_broken_pipe(self) -> None:
+            self.quiet, self.closed = True, True
+            _silence(self.file)
+            _tell(errors or sys.stderr, [CLOSED_STDOUT_NOTE])
+
+    return _TerminalConsole(**options)  # type: ignore[arg-type]
+
+
 class LiveProgress(Progress):
     """A rich live table of every job, refreshed a few times a second (terminals)."""
 
     MAX_ROWS = 40  # beyond this, the table shows the active jobs and a count of the rest
 
     def __init__(
-        self, *, quiet: bool = False, verbose: bool = False, console: Console | None = None
+        self,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        console: Console | None = None,
+        errors: IO[str] | None = None,
     ) -> None:
-        from rich.console import Console
         from rich.live import Live
 
         self.quiet = quiet
         self.verbose = verbose
-        self.console = console or Console()
+        self.errors = errors or sys.stderr  # where the summary goes once the terminal is gone
+        self.console = console or terminal_console(self.errors)
         self._run: RunResult | None = None
         self._notes: dict[str, str] = {}
         self._paths: dict[str, list[str]] = {}  # files the job's actions wrote (downloads)
@@ -468,6 +489,8 @@ class LiveProgress(Progress):
         self.close()
         for line in summary_lines(run):
             self.console.print(line, markup=False, highlight=False)
+        if getattr(self.console, "closed", False):
+            _tell(self.errors, summary_lines(run))
 
     def close(self) -> None:
         if self._live.is_started:

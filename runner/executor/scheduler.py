@@ -543,15 +543,9 @@ class Scheduler:
             self.finisher.on_acted(job, event)
 
     def _wrap_up(self) -> None:
-        """Stop the pools; on an unexpected error, every unfinished job still gets its hook."""
-        interrupted = self.stop.is_set()
+        """Stop the pools. An error that stopped the loop leaves the unfinished jobs as a
+        crash would, recorded as they are (a job_id, an intent), for the next run to resume:
+        marked failed, they would be lost, and the jobs Sailthru has would be sent again."""
         self.http.shutdown(wait=False)
         self.posts.shutdown(wait=False)
         self.actions_pool.shutdown(wait=False)
-        if interrupted:
-            return
-        for job in self.jobs.values():
-            if job.phase is not Phase.DONE:
-                self.finisher.finish(
-                    job, JobStatus.FAILED, "internal error: the scheduler stopped early"
-                )

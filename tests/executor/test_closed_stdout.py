@@ -72,3 +72,62 @@ def test_line_view_drops_output_after_the_pipe_closes(tmp_path: Path) -> None:
     lines = errors.getvalue().splitlines()
     assert sum("stdout was closed" in line for line in lines) == 1
     assert lines[-1] == "run r1 succeeded: 1 succeeded"
+
+
+class _ViewThatBreaks:
+    """A view whose drawing fails once the first job runs (as a closed stdout once did)."""
+
+    verbose = False
+
+    def __init__(self) -> None:
+        self.remote_job_id: str | None = None
+
+    def job_changed(self, job: JobResult, note: str = "") -> None:
+        if job.status is JobStatus.RUNNING and self.remote_job_id is None:
+            self.remote_job_id = job.remote_job_id
+            raise RuntimeError("the view broke")
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args, **kwargs: None  # every other event: nothing to draw
+
+
+def test_a_run_cut_short_by_an_error_is_not_recorded_as_finished(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    from runner.executor.lifecycle import run
+    from runner.executor.progress import Progress
+
+    path = write_manifest(
+        "version: 1\nname: cut\ndefaults: {poll: {initial: 0.05s, max: 0.2s}}\n"
+        "jobs:\n  a: {job: export_list_data, list: VIP}\n"
+    )
+    view = _ViewThatBreaks()
+    with pytest.raises(RuntimeError, match="the view broke"):
+        run(path, client=client_for(sandbox), state_dir=tmp_path / "st", progress=view)
+    (key,) = _run_keys(tmp_path / "st")
+    with RunState(tmp_path / "st") as state:
+        last = state.last_run(key)
+        assert last is not None and last.unfinished, last
+    # The next run resumes it: the job Sailthru already has is polled, not sent again.
+    again = run(path, client=client_for(sandbox), state_dir=tmp_path / "st", progress=Progress())
+    assert again.run_id == last.run_id
+    assert again.jobs["a"].status is JobStatus.SUCCEEDED
+    assert again.jobs["a"].remote_job_id == view.remote_job_id
+
+
+def test_the_live_view_stops_drawing_when_its_terminal_goes_away() -> None:
+    from runner.executor.progress import LiveProgress, terminal_console
+
+    errors = io.StringIO()
+    console = terminal_console(errors, file=_ClosedPipe(), force_terminal=True, width=100)
+    view = LiveProgress(console=console, errors=errors)
+    run = RunResult("r1", "demo", "m.yaml", datetime.now(UTC))
+    run.jobs["a"] = JobResult("r1", "a", "import", JobStatus.WAITING)
+    view.run_started(run)  # rich would raise SystemExit(1) here, the run's jobs in flight
+    run.jobs["a"].status = JobStatus.SUCCEEDED
+    view.job_changed(run.jobs["a"])
+    view.message("a warning", level="warning")
+    view.run_finished(run)
+    lines = errors.getvalue().splitlines()
+    assert sum("stdout was closed" in line for line in lines) == 1
+    assert lines[-1] == "run r1 succeeded: 1 succeeded"
