@@ -318,7 +318,17 @@ class LineProgress(Progress):
 
 # The live table's columns; a terminal narrower than a column's entry here leaves it out.
 _COLUMNS = ("job", "type", "job_id", "status", "elapsed", "next poll", "size", "detail")
-_SHOWN_FROM = {"type": 120, "job_id": 100, "next poll": 90}
+_SHOWN_FROM = {"type": 160, "job_id": 100, "next poll": 90}
+
+
+def _short_path(path: str) -> str:
+    """A file's path as the user would type it here: relative to the working folder when
+    that is shorter (``../exports/a.csv``), else as given."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return relative if len(relative) < len(path) else path
 
 
 def terminal_console(errors: IO[str] | None = None, **options: object) -> Console:
@@ -395,7 +405,7 @@ class LiveProgress(Progress):
     def _detail(self, job: JobResult) -> str:
         """The error or the last note while running; once the run ended, the files written
         (the summary below the table gives every error)."""
-        paths = " ".join(f"→ {path}" for path in self._paths.get(job.id, ()))
+        paths = " ".join(f"→\u00a0{_short_path(path)}" for path in self._paths.get(job.id, ()))
         if self._ended:
             return paths
         return job.error or self._notes.get(job.id, "") or paths
@@ -406,7 +416,9 @@ class LiveProgress(Progress):
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         width = self.console.width
-        columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0)]
+        # Once the run ended nothing is polled: the room goes to the files written.
+        gone = {"next poll"} if self._ended else set()
+        columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0) and c not in gone]
         for column in columns:
             # Status and times stay whole; names are cut short (…), sizes and details wrap.
             whole = column in ("status", "elapsed", "next poll")
