@@ -122,12 +122,12 @@ CLOSED_STDOUT_NOTE = (
 )
 
 
-def _silence(stream: object) -> None:
+def _silence(stream: IO[str]) -> None:
     """Point a closed pipe's file descriptor at /dev/null, so that the interpreter's last
     flush at exit writes nowhere instead of failing with "Exception ignored"."""
     try:
-        fd = stream.fileno()  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError):
+        fd = stream.fileno()
+    except (OSError, ValueError):
         return  # not a file (a StringIO): nothing flushes it at exit
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -331,7 +331,13 @@ def _short_path(path: str) -> str:
     return relative if len(relative) < len(path) else path
 
 
-def terminal_console(errors: IO[str] | None = None, **options: object) -> Console:
+def terminal_console(
+    errors: IO[str] | None = None,
+    *,
+    file: IO[str] | None = None,
+    force_terminal: bool | None = None,
+    width: int | None = None,
+) -> Console:
     """A rich console that stops drawing when its terminal or pipe goes away (and says so
     once on ``errors``), where rich's own answer is to exit the process, jobs in flight."""
     from rich.console import Console
@@ -344,7 +350,7 @@ def terminal_console(errors: IO[str] | None = None, **options: object) -> Consol
             _silence(self.file)
             _tell(errors or sys.stderr, [CLOSED_STDOUT_NOTE])
 
-    return _TerminalConsole(**options)  # type: ignore[arg-type]
+    return _TerminalConsole(file=file, force_terminal=force_terminal, width=width)
 
 
 class LiveProgress(Progress):

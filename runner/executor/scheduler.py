@@ -4,8 +4,9 @@ One loop thread makes every decision and owns every job's state; two bounded poo
 workers send the POSTs and the GETs, a third small pool runs action lists (downloads), and
 all report back through one event queue. POSTs and GETs have their own workers because
 Sailthru limits each method on its own (40 POSTs and 300 GETs a minute on /job): a POST
-waiting out its budget never holds up the status checks of the jobs already running. No thread per job, so thousands of jobs can be
-in flight; each costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
+waiting out its budget never holds up the status checks of the jobs already running, nor
+a status check the POSTs. No thread per job, so thousands of jobs can be in flight; each
+costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
 
 A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
