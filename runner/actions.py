@@ -80,11 +80,35 @@ class ActionContext:
         """One word for a summary: the job's status (job action) or the run's (``notify``)."""
         return str(self.job.status) if self.job is not None else self.run.status_word
 
+    def summary_sentence(self) -> str:
+        """The one sentence a report opens with, in agreement with the run's own summary:
+        whose, the status, the jobs per status, and the notify actions that already failed
+        (a notify action that runs after a failed one must not report a clean run)."""
+        counts: dict[str, int] = {}
+        for job in self.jobs:
+            counts[job.status.value] = counts.get(job.status.value, 0) + 1
+        order = [status.value for status in JobStatus]
+        head = ", ".join(
+            f"{counts[status]} {status.replace('_', ' ')}"
+            for status in sorted(counts, key=order.index)
+        )
+        run = self.run
+        whose = f"Run {run.run_id} of {run.manifest_name}"
+        if self.job is not None:
+            whose = f"Job {self.job.id} of run {run.run_id} ({run.manifest_name})"
+        sentence = f"{whose}: {self.status_word} ({head or 'no jobs'})"
+        if self.job is None:
+            failed = [a for a in run.actions if not a.succeeded and a.error]
+            sentence += "".join(f"; notify action {a.name} failed: {a.error}" for a in failed)
+        return sentence
+
     def summary_fields(self) -> dict[str, str]:
         """What a summary's title can name (``{manifest}: {status}``): the run, the job
         (empty for ``notify``), how many jobs it covers and how many of them succeeded."""
         jobs = self.jobs
         succeeded = sum(job.status is JobStatus.SUCCEEDED for job in jobs)
+        # Failed as the run's summary and JUnit count them: a skipped job did not fail.
+        failed = sum(job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) for job in jobs)
         return {
             "manifest": self.run.manifest_name,
             "run_id": self.run.run_id,
@@ -92,7 +116,7 @@ class ActionContext:
             "job": self.job.id if self.job is not None else "",
             "total": str(len(jobs)),
             "succeeded": str(succeeded),
-            "failed": str(len(jobs) - succeeded),
+            "failed": str(failed),
             "date": self.run.started_at.date().isoformat(),
         }
 

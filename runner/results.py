@@ -47,6 +47,9 @@ class ActionResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     resumed: bool = False  # done in an earlier process of this run; not repeated
+    # When it ran (the run's timeline); None when resumed or read back from the run state.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass
@@ -79,6 +82,22 @@ class JobResult:
         if self.submitted_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.submitted_at).total_seconds()
+
+    def problems(self) -> list[str]:
+        """What went wrong, each once: the error of a job that did not succeed, then each
+        failed action that error does not already tell (``continue_on_error``); with the
+        attempts an action took when it took more than one. What every summary lists."""
+        error = self.error if self.status is not JobStatus.SUCCEEDED else None
+        problems = [error] if error else []
+        for action in self.actions:
+            if action.succeeded or not action.error:
+                continue
+            tries = f" ({action.attempts} attempts)" if action.attempts > 1 else ""
+            if error and action.error in error:
+                problems[0] += tries  # the job failed of this action: told, with its attempts
+                continue
+            problems.append(f"action {action.name} ({action.when}) failed{tries}: {action.error}")
+        return problems
 
     @property
     def rows(self) -> int | None:

@@ -124,12 +124,12 @@ def job_line(job: JobResult, markdown: bool = True) -> str:
         details.append(duration)
     if (rows := job.rows) is not None:
         details.append(f"{rows:,} rows")
+    if job.attempts > 1:
+        details.append(f"submitted {job.attempts} times")
     line = f"{STATUS_ICONS.get(job.status, '•')} {name} ({', '.join(details)})"
-    if job.status is not JobStatus.SUCCEEDED and job.error:
-        line += f": {shown(_short(job.error))}"
-    failed_actions = [a for a in job.actions if not a.succeeded and a.error]
-    for action in failed_actions:
-        line += f"; action {action.name} failed: {shown(_short(action.error or ''))}"
+    problems = job.problems()  # each failure once: the job's error, then other actions'
+    if problems:
+        line += ": " + "; ".join(shown(_short(problem)) for problem in problems)
     return line
 
 
@@ -158,7 +158,7 @@ def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"run `{ctx.run.run_id}` · sailjobs"}],
+            "elements": [{"type": "mrkdwn", "text": f"{ctx.summary_sentence()} · sailjobs"}],
         }
     )
     return {"text": title, "blocks": blocks}
@@ -182,7 +182,7 @@ def teams_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
         for job in ctx.jobs
     ] or [{"type": "TextBlock", "text": "No jobs ran."}]
     body.append(
-        {"type": "TextBlock", "isSubtle": True, "size": "Small", "text": f"run {ctx.run.run_id}"}
+        {"type": "TextBlock", "isSubtle": True, "size": "Small", "text": ctx.summary_sentence()}
     )
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -207,6 +207,7 @@ def webhook_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any
     run = ctx.run
     return {
         "title": _title(settings, ctx),
+        "summary": ctx.summary_sentence(),
         "status": ctx.status_word,
         "run_id": run.run_id,
         "manifest": run.manifest_name,

@@ -157,12 +157,10 @@ class PermanentSmtpError(EmailError):
 
 
 def job_problems(job: JobResult) -> list[str]:
-    """The job's error and each failed action's error, in order."""
-    problems = [job.error] if job.error and job.status is not JobStatus.SUCCEEDED else []
-    for action in job.actions:
-        if not action.succeeded and action.error:
-            problems.append(f"action {action.name} ({action.when}): {action.error}")
-    return problems
+    """The job's error and each failed action's, each once (``JobResult.problems``), and
+    how many times the job was submitted when it was more than once."""
+    submitted = [f"submitted {job.attempts} times"] if job.attempts > 1 else []
+    return [*job.problems(), *submitted]
 
 
 def render_subject(template: str, fields: dict[str, str]) -> str:
@@ -171,7 +169,7 @@ def render_subject(template: str, fields: dict[str, str]) -> str:
 
 def render_text(ctx: ActionContext) -> str:
     run, jobs = ctx.run, ctx.jobs
-    lines = [f"Run {run.run_id} of {run.manifest_name}: {ctx.status_word}", ""]
+    lines = [ctx.summary_sentence(), ""]
     for job in jobs:
         rows = job.rows
         rows_text = f", {rows:,} rows" if rows is not None else ""
@@ -182,10 +180,6 @@ def render_text(ctx: ActionContext) -> str:
         lines.extend(f"          {problem}" for problem in job_problems(job))
     if not jobs:
         lines.append("No jobs ran.")
-    failed_actions = [a for a in run.actions if not a.succeeded and a.error]
-    if ctx.job is None and failed_actions:
-        lines += ["", "Notify actions that failed:"]
-        lines += [f"  {a.name}: {a.error}" for a in failed_actions]
     lines += ["", f"Manifest: {run.manifest_path}", f"Started: {run.started_at.isoformat()}"]
     return mask("\n".join(lines)) + "\n"
 
@@ -206,7 +200,7 @@ def render_html(ctx: ActionContext) -> str:
             f'<td style="text-align:right">{"-" if rows is None else f"{rows:,}"}</td>'
             f"<td>{problems}</td></tr>"
         )
-    title = f"Run {run.run_id} of {run.manifest_name}: {ctx.status_word}"
+    title = ctx.summary_sentence()
     cell = 'style="border:1px solid #d0d7de;padding:4px 8px"'
     body = (
         (

@@ -17,7 +17,7 @@ import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +336,70 @@ def render_github_summary(result: RunResult) -> str:
             f"- ❌ notify action `{_cell(action.name)}` failed: {_cell(action.error or '')}"
             for action in failed_notify
         )
+    if result.jobs:
+        lines += ["", "#### Timeline", "", *render_timeline(result)]
     return "\n".join(lines) + "\n\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The timeline: a mermaid gantt chart, which GitHub renders in step summaries and Markdown
+
+GANTT_DATE_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"  # mermaid's (dayjs) spelling of _gantt_date
+# Characters with a meaning in a gantt line (":" ends a task's name, "#" and ";" start a
+# comment or an entity, "`" would end the fenced block): never part of a name.
+_GANTT_SPECIAL = re.compile(r"[:#;`\x00-\x1f\x7f]")
+
+
+def _gantt_date(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
+def _gantt_name(text: str) -> str:
+    return " ".join(_GANTT_SPECIAL.sub(" ", mask(text)).split()) or "?"
+
+
+def _job_span(result: RunResult, job: JobResult) -> tuple[datetime, datetime]:
+    """From the submission to the end of the Sailthru job (its first action's start): a job
+    never sent (skipped, refused) is a point at the moment it ended."""
+    end = job.finished_at or result.finished_at or result.started_at
+    acted = [action.started_at for action in job.actions if action.started_at is not None]
+    if acted:
+        end = min(acted)
+    start = job.submitted_at or end
+    return start, max(start, end)
+
+
+def render_timeline(result: RunResult) -> list[str]:
+    """A mermaid ``gantt`` block: one section per job, its bar from submission to its end,
+    then a bar per action it ran (resumed ones ran in an earlier process: not drawn)."""
+    lines = [
+        "```mermaid",
+        "gantt",
+        f"    title {_gantt_name(f'Run {result.run_id} (UTC)')}",
+        f"    dateFormat {GANTT_DATE_FORMAT}",
+        "    axisFormat %H:%M:%S",
+    ]
+    for number, job in enumerate(result.jobs.values()):
+        start, end = _job_span(result, job)
+        tags = {JobStatus.SUCCEEDED: "done, ", JobStatus.SKIPPED: "milestone, "}.get(
+            job.status, "crit, " if job.status.is_terminal else "active, "
+        )
+        lines += [
+            f"    section {_gantt_name(job.id)}",
+            f"    {_gantt_name(f'{job.job_type} {job.status.value}')} :{tags}j{number}, "
+            f"{_gantt_date(start)}, {_gantt_date(end)}",
+        ]
+        for index, action in enumerate(job.actions):
+            if action.started_at is None or action.finished_at is None:
+                continue
+            tag = "" if action.succeeded else "crit, "
+            outcome = "done" if action.succeeded else "failed"
+            lines.append(
+                f"    {_gantt_name(f'{action.name} {outcome}')} :{tag}j{number}a{index}, "
+                f"{_gantt_date(action.started_at)}, {_gantt_date(action.finished_at)}"
+            )
+    return [*lines, "```"]
 
 
 def append_github_summary(result: RunResult, path: Path) -> None:

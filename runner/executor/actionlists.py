@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,10 +142,12 @@ def run_action_list(
             continue
         if env.stop.is_set():
             raise ActionInterrupted
+        result.started_at = datetime.now(UTC)
         if found is None:
             result.error = unknown_action_hint(spec.name)
         else:
             _run_one(env, found.action, spec, result, job, retry, render)
+        result.finished_at = datetime.now(UTC)
         results.append(result)
         if result.succeeded:
             outputs.update(result.outputs)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
 from runner.executor.history import load_run, show_command
@@ -122,6 +123,16 @@ def _client_for(
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
         yield own, None
+
+
+def _target_option(client: SailthruClient, box: Sandbox | None) -> dict[str, object]:
+    """Where the jobs go, for the views and reports: the embedded sandbox's URL, or the
+    API's scheme, host and port (never a path or user info: they could carry a secret)."""
+    if box is not None:
+        return {"sandbox": box.url}
+    parts = urlsplit(client.base_url)
+    port = f":{parts.port}" if parts.port else ""
+    return {"api_url": f"{parts.scheme}://{parts.hostname}{port}"}
 
 
 def _sandbox_seed(seed: str | os.PathLike[str] | None) -> Seed:
@@ -408,7 +419,7 @@ def run(
                         command=command,
                         concurrency=concurrency,
                         env=env,
-                        options={**(options or {}), **({"sandbox": box.url} if box else {})},
+                        options={**(options or {}), **_target_option(api, box)},
                         progress=progress,
                         clock=clock,
                     )
@@ -510,7 +521,12 @@ def _run_locked(
             if chosen.resumed:
                 progress.message(f"resuming run {chosen.run_id}", level="note")
             run_hooks.run_started(result)
-            scheduler.run()
+            try:
+                scheduler.run()
+            except BaseException:
+                # Cut short by an error: not finished. Recorded as interrupted, it resumes.
+                result.interrupted = True
+                raise
             result.interrupted = stop.is_set()
             if not result.interrupted:
                 _notify(scheduler, manifest, result, progress)

@@ -65,6 +65,12 @@ def budget_spacing(budget: Budget | None, wall_now: float) -> float:
     return window_left / usable
 
 
+def rate_limited(error: BaseException) -> bool:
+    """Whether a failed status check was refused by the rate limit (HTTP 429, error 43):
+    no answer about the job, only about the runner's pace."""
+    return getattr(error, "http_status", None) == 429 or getattr(error, "code", None) == 43
+
+
 class Clock(Protocol):
     """Time as the scheduler sees it; a scaled clock lets benches model hours in seconds."""
 

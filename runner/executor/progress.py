@@ -21,6 +21,7 @@ poll and the client's retries.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -91,9 +92,20 @@ def jobs_count(count: int) -> str:
     return f"{count} job{'s' * (count != 1)}"
 
 
+def target(run: RunResult) -> str:
+    """Where the run's jobs go: ``sandbox`` (the embedded one), or the API's address."""
+    if run.options.get("sandbox"):
+        return "sandbox"
+    return str(run.options.get("api_url") or "")
+
+
 def summary_lines(run: RunResult) -> list[str]:
-    """The end-of-run summary: counts, then one line per job that did not succeed, and one
-    per warning of a job that did."""
+    """The end-of-run summary: counts, then one line per job that did not succeed, per failed
+    action its job's error does not already tell, and per warning.
+
+    The one place that shows each failure's message: the views say that a job or an action
+    failed as it happens, and leave the why to this summary (shown once, not three times).
+    """
     counts: dict[str, int] = {}
     for job in run.jobs.values():
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
@@ -105,8 +117,10 @@ def summary_lines(run: RunResult) -> list[str]:
         verdict += ", but a notify action failed (exit 1)"  # the jobs' status alone says 0
     lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
     for job in run.jobs.values():
-        if job.status is not JobStatus.SUCCEEDED and job.error:
-            lines.append(f"  {job.id}: {job.status.value}: {job.error}")
+        problems = job.problems()  # the job's error first, if it has one
+        if problems and job.status is not JobStatus.SUCCEEDED and job.error:
+            lines.append(f"  {job.id}: {job.status.value}: {problems.pop(0)}")
+        lines.extend(f"  {job.id}: {problem}" for problem in problems)
         lines.extend(f"  {job.id}: warning: {warning}" for warning in job.warnings)
     for action in run.actions:
         if not action.succeeded and action.error:
@@ -114,6 +128,39 @@ def summary_lines(run: RunResult) -> list[str]:
     if not run.interrupted and run.failed_jobs and not run.options.get("sandbox"):
         lines.append(retry_hint(run))
     return [printable(mask(line)) for line in lines]
+
+
+# Said once on stderr when the reader of stdout goes away (`sailjobs run m.yaml | head -3`).
+# The run goes on rather than stopping: its jobs are real work at Sailthru, already paid
+# for in rate limit, and a run that ends as it would have ended leaves nothing to resume.
+CLOSED_STDOUT_NOTE = (
+    "warning: stdout was closed (its reader exited, e.g. `| head`): the run goes on without "
+    "showing its progress; its summary follows here when it ends"
+)
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so that the interpreter's last
+    flush at exit writes nowhere instead of failing with "Exception ignored"."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return  # not a file (a StringIO): nothing flushes it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _tell(errors: IO[str], lines: list[str]) -> None:
+    """Lines for stderr; if stderr is gone too, there is no one left to tell."""
+    try:
+        for line in lines:
+            errors.write(line + "\n")
+        errors.flush()
+    except OSError:
+        pass
 
 
 class RunObserver(Protocol):
@@ -188,20 +235,38 @@ class LineProgress(Progress):
     """One line per change of state: for CI logs and pipes."""
 
     def __init__(
-        self, stream: IO[str] | None = None, *, quiet: bool = False, verbose: bool = False
+        self,
+        stream: IO[str] | None = None,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        errors: IO[str] | None = None,
     ) -> None:
         self.stream = stream or sys.stdout
+        self.errors = errors or sys.stderr  # where the summary goes once stream is closed
         self.quiet = quiet
         self.verbose = verbose
         self._last: dict[str, tuple[JobStatus, str]] = {}
+        self._closed = False  # the reader of ``stream`` is gone: output is dropped
         # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
         self._lock = threading.RLock()
 
-    def _write(self, text: str) -> None:
+    def _emit(self, lines: list[str]) -> None:
+        """Write ``lines``; once the reader has gone (a closed pipe), drop them."""
         with self._lock:
-            stamp = time.strftime("%H:%M:%S")
-            self.stream.write(f"{stamp} {printable(mask(text))}\n")
-            self.stream.flush()
+            if self._closed:
+                return
+            try:
+                for line in lines:
+                    self.stream.write(line + "\n")
+                self.stream.flush()
+            except BrokenPipeError:
+                self._closed = True
+                _silence(self.stream)
+                _tell(self.errors, [CLOSED_STDOUT_NOTE])
+
+    def _write(self, text: str) -> None:
+        self._emit([f"{time.strftime('%H:%M:%S')} {printable(mask(text))}"])
 
     def run_started(self, run: RunResult) -> None:
         if not self.quiet:
@@ -227,8 +292,7 @@ class LineProgress(Progress):
                 parts.append(elapsed)
             if _size(job):
                 parts.append(_size(job))
-            if job.error:
-                parts.append(job.error)
+            # The error itself is in the summary at the end: each failure is told once.
         self._write(" · ".join(parts))
 
     def job_polled(self, job: JobResult, next_poll_in: float) -> None:
@@ -247,7 +311,7 @@ class LineProgress(Progress):
         elif action.succeeded:
             verdict = "done"
         else:
-            verdict = f"failed: {action.error}"
+            verdict = "failed"  # why: in the summary (see summary_lines)
         details = ""
         if action.succeeded and action.outputs.get("path"):
             details = f" → {action.outputs['path']}"
@@ -264,14 +328,46 @@ class LineProgress(Progress):
 
     def run_finished(self, run: RunResult) -> None:
         with self._lock:
-            for line in summary_lines(run):
-                self.stream.write(line + "\n")
-            self.stream.flush()
+            self._emit(summary_lines(run))
+            if self._closed:
+                _tell(self.errors, summary_lines(run))
 
 
 # The live table's columns; a terminal narrower than a column's entry here leaves it out.
-_COLUMNS = ("job", "type", "status", "elapsed", "next poll", "size", "detail")
-_SHOWN_FROM = {"type": 120, "next poll": 90}
+_COLUMNS = ("job", "type", "job_id", "status", "elapsed", "next poll", "size", "detail")
+_SHOWN_FROM = {"type": 160, "job_id": 100, "next poll": 90}
+
+
+def _short_path(path: str) -> str:
+    """A file's path as the user would type it here: relative to the working folder when
+    that is shorter (``../exports/a.csv``), else as given."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return relative if len(relative) < len(path) else path
+
+
+def terminal_console(
+    errors: IO[str] | None = None,
+    *,
+    file: IO[str] | None = None,
+    force_terminal: bool | None = None,
+    width: int | None = None,
+) -> Console:
+    """A rich console that stops drawing when its terminal or pipe goes away (and says so
+    once on ``errors``), where rich's own answer is to exit the process, jobs in flight."""
+    from rich.console import Console
+
+    class _TerminalConsole(Console):
+        closed = False  # the reader is gone: nothing is drawn any more
+
+        def on_broken_pipe(self) -> None:
+            self.quiet, self.closed = True, True
+            _silence(self.file)
+            _tell(errors or sys.stderr, [CLOSED_STDOUT_NOTE])
+
+    return _TerminalConsole(file=file, force_terminal=force_terminal, width=width)
 
 
 class LiveProgress(Progress):
@@ -280,17 +376,24 @@ class LiveProgress(Progress):
     MAX_ROWS = 40  # beyond this, the table shows the active jobs and a count of the rest
 
     def __init__(
-        self, *, quiet: bool = False, verbose: bool = False, console: Console | None = None
+        self,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        console: Console | None = None,
+        errors: IO[str] | None = None,
     ) -> None:
-        from rich.console import Console
         from rich.live import Live
 
         self.quiet = quiet
         self.verbose = verbose
-        self.console = console or Console()
+        self.errors = errors or sys.stderr  # where the summary goes once the terminal is gone
+        self.console = console or terminal_console(self.errors)
         self._run: RunResult | None = None
         self._notes: dict[str, str] = {}
+        self._paths: dict[str, list[str]] = {}  # files the job's actions wrote (downloads)
         self._next_poll: dict[str, float] = {}
+        self._ended = False  # the summary below the table tells every failure's message
         # Re-entrant: the SIGINT handler prints from the main thread, maybe mid-write.
         self._lock = threading.RLock()
         self._live = Live(
@@ -306,12 +409,39 @@ class LiveProgress(Progress):
         # Called by rich's refresh thread, holding rich's lock, while the loop thread updates
         # the notes and polls: it only reads them with .get (no lock of ours, so a Ctrl-C
         # message printed from the main thread can never wait on a drawing that waits on us).
+        from rich.console import Group
+        from rich.text import Text
+
+        run = self._run
+        if run is None:
+            return self._table()
+        done = sum(1 for job in run.jobs.values() if job.status.is_terminal)
+        where = [target(run)] if target(run) else []
+        header = " · ".join(
+            ["sailjobs", f"{run.manifest_name} ({run.manifest_path})", f"run {run.run_id}",
+             *where, f"{done}/{len(run.jobs)} done"]
+        )  # fmt: skip
+        return Group(
+            Text(mask(header), style="bold", no_wrap=True, overflow="ellipsis"), self._table()
+        )
+
+    def _detail(self, job: JobResult) -> str:
+        """The error or the last note while running; once the run ended, the files written
+        (the summary below the table gives every error)."""
+        paths = " ".join(f"→\u00a0{_short_path(path)}" for path in self._paths.get(job.id, ()))
+        if self._ended:
+            return paths
+        return job.error or self._notes.get(job.id, "") or paths
+
+    def _table(self) -> RenderableType:
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         width = self.console.width
-        columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0)]
+        # Once the run ended nothing is polled: the room goes to the files written.
+        gone = {"next poll"} if self._ended else set()
+        columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0) and c not in gone]
         for column in columns:
             # Status and times stay whole; names are cut short (…), sizes and details wrap.
             whole = column in ("status", "elapsed", "next poll")
@@ -340,11 +470,12 @@ class LiveProgress(Progress):
             cells: dict[str, str | Text] = {
                 "job": job.id,
                 "type": job.job_type,
+                "job_id": job.remote_job_id or "",
                 "status": Text(job.status.value, style=_STATUS_STYLE.get(job.status, "")),
                 "elapsed": format_seconds(_elapsed(job)),
                 "next poll": next_poll,
                 "size": _size(job),
-                "detail": printable(mask(job.error or self._notes.get(job.id, ""))),
+                "detail": printable(mask(self._detail(job))),
             }
             table.add_row(*(cells[column] for column in columns))
         if hidden:
@@ -371,13 +502,13 @@ class LiveProgress(Progress):
             self._next_poll[job.id] = time.monotonic() + next_poll_in
 
     def action_done(self, job: JobResult | None, action: ActionResult) -> None:
+        # A failure is not printed above the table: its row says so, the summary says why.
         if job is not None:
             with self._lock:
                 state = "done" if action.succeeded else "failed"
                 self._notes[job.id] = f"{action.name} {state}"
-        if not action.succeeded and not self.quiet:
-            owner = job.id if job is not None else "notify"
-            self.message(f"{owner}: {action.name} failed: {action.error}", level="error")
+                if action.succeeded and action.outputs.get("path"):
+                    self._paths.setdefault(job.id, []).append(str(action.outputs["path"]))
 
     def message(self, text: str, level: Level = "info") -> None:
         if level == "info" and not self.verbose:
@@ -388,10 +519,13 @@ class LiveProgress(Progress):
         self.console.print(printable(mask(text)), style=style, markup=False, highlight=False)
 
     def run_finished(self, run: RunResult) -> None:
+        self._ended = True
         self._live.refresh()
         self.close()
         for line in summary_lines(run):
             self.console.print(line, markup=False, highlight=False)
+        if getattr(self.console, "closed", False):
+            _tell(self.errors, summary_lines(run))
 
     def close(self) -> None:
         if self._live.is_started:

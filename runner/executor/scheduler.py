@@ -1,9 +1,12 @@
 """The scheduling loop: submit ready jobs, poll them, time them out, run their actions.
 
-One loop thread makes every decision and owns every job's state; a bounded pool of HTTP
-workers sends the POSTs and GETs, a second small pool runs action lists (downloads), and
-both report back through one event queue. No thread per job, so thousands of jobs can be
-in flight; each costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
+One loop thread makes every decision and owns every job's state; two bounded pools of HTTP
+workers send the POSTs and the GETs, a third small pool runs action lists (downloads), and
+all report back through one event queue. POSTs and GETs have their own workers because
+Sailthru limits each method on its own (40 POSTs and 300 GETs a minute on /job): a POST
+waiting out its budget never holds up the status checks of the jobs already running, nor
+a status check the POSTs. No thread per job, so thousands of jobs can be in flight; each
+costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
 
 A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
@@ -49,9 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sailjobs.run")
 
 MAX_IMPORTS = 5  # "at most 5 import jobs run at once per account"
-HTTP_WORKERS = 8
-# POSTs in progress at once: when the POST budget runs out the client waits for the reset,
-# and the other workers must stay free to poll the jobs already running.
+HTTP_WORKERS = 8  # for the GETs of status checks
+# POSTs in progress at once, on their own workers: when the POST budget runs out the client
+# waits for the reset, and the polls of the jobs already running go on meanwhile.
 MAX_SUBMITTING = HTTP_WORKERS // 2
 ACTION_WORKERS = 4
 ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
@@ -117,7 +120,8 @@ class Scheduler:
         self.clock: polling.Clock = clock or polling.RealClock()
         self.rng = rng or random.Random()
         self.events: queue.Queue[TaskDone] = queue.Queue()
-        self.http = WorkPool(http_workers, "http", self.events)
+        self.http = WorkPool(http_workers, "http-get", self.events)  # polls
+        self.posts = WorkPool(MAX_SUBMITTING, "http-post", self.events)  # submissions
         self.actions_pool = WorkPool(action_workers, "actions", self.events)
         self.jobs: dict[str, JobRun] = {}
         self._poll_heap: list[tuple[float, int, str]] = []
@@ -342,7 +346,7 @@ class Scheduler:
                     infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
                 )
 
-            self.http.submit("submit", job.id, send_parts)
+            self.posts.submit("submit", job.id, send_parts)
             return
 
         def send() -> _Submitted:
@@ -361,7 +365,7 @@ class Scheduler:
             )
             return _Submitted(info, [("warning", warning) for warning in warnings], stored_at)
 
-        self.http.submit("submit", job.id, send)
+        self.posts.submit("submit", job.id, send)
 
     def _on_submitted(self, job: JobRun, event: TaskDone) -> None:
         self._submitting -= 1
@@ -434,8 +438,10 @@ class Scheduler:
         started = job.submitted_wall if job.submitted_wall is not None else self.clock.time()
         return started + seconds(job.spec.timeout)
 
-    def _schedule_poll(self, job: JobRun, when: float) -> None:
-        when = min(when, self._deadline(job))
+    def _schedule_poll(self, job: JobRun, when: float, *, clamp: bool = True) -> None:
+        """The next status check at ``when``; by default no later than the job's deadline."""
+        if clamp:
+            when = min(when, self._deadline(job))
         job.next_poll = when
         self._seq += 1
         heapq.heappush(self._poll_heap, (when, self._seq, job.id))
@@ -448,10 +454,8 @@ class Scheduler:
             if job.phase is not Phase.POLLING or job.poll_outstanding or when != job.next_poll:
                 heapq.heappop(self._poll_heap)  # stale entry
                 continue
-            if now >= self._deadline(job):
-                heapq.heappop(self._poll_heap)
-                self._time_out(job)
-                continue
+            # At the deadline the job is asked once more, not timed out unasked: only
+            # Sailthru's answer says whether it is still running (see _on_polled).
             if now < self._next_poll_allowed:
                 break  # the GET budget is low: wait for the pacing gap
             heapq.heappop(self._poll_heap)
@@ -496,11 +500,24 @@ class Scheduler:
         elapsed = now - (job.submitted_wall or now)
         if event.error is not None:
             error = event.error
+            if polling.rate_limited(error):
+                # Not an answer about the job: the runner was held back, the job was not
+                # slow. Asked again, even past its deadline (the budget bounds the wait).
+                self.progress.message(
+                    f"{job.id}: status check held back by the rate limit; trying again", "info"
+                )
+                self._schedule_poll(
+                    job, now + polling.next_poll_delay(elapsed, timing, self.rng), clamp=False
+                )
+                return
             if getattr(error, "transient", True) is False:
                 self._leave_flight(job)
                 self.finisher.decide(
                     job, JobStatus.FAILED, mask(f"could not read the job's status: {error}")
                 )
+                return
+            if now >= self._deadline(job):
+                self._time_out(job)  # the last check before the deadline failed: unknown
                 return
             self.progress.message(
                 f"{job.id}: status check failed ({mask(str(error))}); trying again", "warning"
@@ -548,7 +565,7 @@ class Scheduler:
         if job is None:
             return
         if event.kind == "submit":
-            self.http.done()
+            self.posts.done()
             self._on_submitted(job, event)
         elif event.kind == "poll":
             self.http.done()
@@ -558,14 +575,9 @@ class Scheduler:
             self.finisher.on_acted(job, event)
 
     def _wrap_up(self) -> None:
-        """Stop the pools; on an unexpected error, every unfinished job still gets its hook."""
-        interrupted = self.stop.is_set()
+        """Stop the pools. An error that stopped the loop leaves the unfinished jobs as a
+        crash would, recorded as they are (a job_id, an intent), for the next run to resume:
+        marked failed, they would be lost, and the jobs Sailthru has would be sent again."""
         self.http.shutdown(wait=False)
+        self.posts.shutdown(wait=False)
         self.actions_pool.shutdown(wait=False)
-        if interrupted or self.state.failed is not None:
-            return  # stopped, or nothing more can be recorded (the next run resumes)
-        for job in self.jobs.values():
-            if job.phase is not Phase.DONE:
-                self.finisher.finish(
-                    job, JobStatus.FAILED, "internal error: the scheduler stopped early"
-                )

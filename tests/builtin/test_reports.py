@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -284,3 +285,53 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch):
     assert f"cannot write --report file {blocked}" in str(failures[0].error)
     assert parse_junit(tmp_path / "j.xml").get("tests") == "4"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+GANTT_TASK = re.compile(
+    r"^    (?P<name>[^:#;`]+) :(?P<tags>(?:(?:done|crit|active|milestone), )*)"
+    r"(?P<id>j\d+(?:a\d+)?), (?P<start>[\d-]+ [\d:.]+), (?P<end>[\d-]+ [\d:.]+)$"
+)
+
+
+def parse_gantt(markdown: str) -> dict[str, tuple[str, datetime, datetime]]:
+    """The tasks of the one mermaid block (id: name, start, end); fails on any line that is
+    not valid mermaid gantt syntax as written by the report."""
+    block = markdown.split("```mermaid\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert block[0] == "gantt"
+    assert block[1].startswith("    title ") and ":" not in block[1]
+    assert block[2] == "    dateFormat YYYY-MM-DD HH:mm:ss.SSS"
+    assert block[3] == "    axisFormat %H:%M:%S"
+    tasks = {}
+    for line in block[4:]:
+        if line.startswith("    section "):
+            assert ":" not in line and line.strip() != "section"
+            continue
+        match = GANTT_TASK.match(line)
+        assert match, f"not a gantt task line: {line!r}"
+        start, end = (
+            datetime.strptime(match[key], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            for key in ("start", "end")
+        )
+        tasks[match["id"]] = (match["name"], start, end)
+    return tasks
+
+
+def test_the_step_summary_has_a_timeline_of_every_job(tmp_path):
+    run = make_run(interrupted=True)
+    run.jobs["export-main"].id = "export:main #1"  # characters gantt gives a meaning to
+    download = run.jobs["export-main"].actions[0]
+    download.started_at = T0 + timedelta(seconds=43)
+    download.finished_at = T0 + timedelta(seconds=45)
+    text = reports.render_github_summary(run)
+    assert "#### Timeline" in text
+    tasks = parse_gantt(text)
+    jobs = [task for key, task in tasks.items() if "a" not in key]
+    assert len(jobs) == len(run.jobs)  # one task per job
+    for _, start, end in tasks.values():
+        assert start <= end
+    assert tasks["j0"][1] == T0 + timedelta(seconds=1)  # from the submission...
+    assert tasks["j0"][2] == download.started_at  # ...to the job's end, when its actions start
+    assert tasks["j0a0"] == ("download done", download.started_at, download.finished_at)
+    assert tasks["j2"][0] == "export_purchase_log timed_out"
+    assert "section export main 1" in text
+    assert SECRET not in text.split("#### Timeline")[1]

@@ -78,7 +78,10 @@ def test_teams_adaptive_card(webhook, mixed_run):
         "⏱️ purchases",
         "⏭️ cleanup",
     ]
-    assert footer["text"] == "run run-20261127-0600"
+    assert footer["text"] == (
+        "Run run-20261127-0600 of nightly-crm: failed "
+        "(1 succeeded, 1 failed, 1 timed out, 1 skipped)"
+    )
 
 
 def test_generic_webhook_json_for_a_job_action(webhook, mixed_run):
