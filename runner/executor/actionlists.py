@@ -142,12 +142,12 @@ def run_action_list(
             continue
         if env.stop.is_set():
             raise ActionInterrupted
-        result.started_at = datetime.now(UTC)
+        result.started_at = started = datetime.now(UTC)
         if found is None:
             result.error = unknown_action_hint(spec.name)
         else:
             _run_one(env, found.action, spec, result, job, retry, render)
-        result.finished_at = datetime.now(UTC)
+        result.finished_at = finished = datetime.now(UTC)
         results.append(result)
         if result.succeeded:
             outputs.update(result.outputs)
@@ -157,6 +157,7 @@ def run_action_list(
             ActionRecord(
                 owner, phase, index, spec.name, result.plugin, result.succeeded,
                 result.attempts, result.outputs, result.error,
+                started.timestamp(), finished.timestamp(),
             ),
         )  # fmt: skip
         env.on_action(job, result)

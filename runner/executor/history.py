@@ -56,7 +56,8 @@ def _action(record: ActionRecord) -> ActionResult:
     return ActionResult(
         name=record.name, plugin=record.plugin, when=record.phase, index=record.idx,
         succeeded=record.succeeded, attempts=record.attempts, outputs=record.outputs,
-        error=record.error,
+        error=record.error, started_at=to_datetime(record.started_at),
+        finished_at=to_datetime(record.finished_at),
     )  # fmt: skip
 
 

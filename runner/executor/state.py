@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS actions (
     outputs TEXT NOT NULL DEFAULT '{}',
     error TEXT,
     finished_at REAL NOT NULL,
+    started_at REAL,               -- NULL in states written before it was kept
     PRIMARY KEY (run_id, owner, phase, idx)
 );
 """
@@ -223,6 +224,20 @@ class ActionRecord:
     attempts: int
     outputs: JSONDict
     error: str | None
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+
+
+# Columns added after schema 1 was released: (table, column, type). A state folder written
+# by an earlier sailjobs gains them on open (an old sailjobs ignores them).
+_ADDED_COLUMNS = (("actions", "started_at", "REAL"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def manifest_key(path: Path) -> str:
@@ -290,7 +305,7 @@ _JobRow = tuple[
     str, str, str, str, str | None, str | None, int, int, str, float | None, float | None,
     float | None, str, str | None, str | None,
 ]  # fmt: skip
-_ActionRow = tuple[str, str, int, str, str, int, int, str, str | None]
+_ActionRow = tuple[str, str, int, str, str, int, int, str, str | None, float | None, float | None]
 
 
 def _run_record(row: _RunRow) -> RunRecord:
@@ -330,6 +345,7 @@ class RunState:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
             self._conn.executescript(_SCHEMA)
+            _add_missing_columns(self._conn)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -623,26 +639,28 @@ class RunState:
 
     def actions(self, run_id: str, owner: str | None = None) -> list[ActionRecord]:
         sql = (
-            "SELECT owner, phase, idx, name, plugin, succeeded, attempts, outputs, error "
-            "FROM actions WHERE run_id = ?"
+            "SELECT owner, phase, idx, name, plugin, succeeded, attempts, outputs, error, "
+            "started_at, finished_at FROM actions WHERE run_id = ?"
         )
         params: tuple[object, ...] = (run_id,)
         if owner is not None:
             sql += " AND owner = ?"
             params += (owner,)
         return [
-            ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e)
-            for o, ph, i, n, pl, s, a, out, e in cast(list[_ActionRow], self._query(sql, params))
+            ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e, start, end)
+            for o, ph, i, n, pl, s, a, out, e, start, end in cast(
+                list[_ActionRow], self._query(sql, params)
+            )
         ]
 
     def record_action(self, run_id: str, owner: str, record: ActionRecord) -> None:
         self._execute(
             "INSERT OR REPLACE INTO actions (run_id, owner, phase, idx, name, plugin, "
-            "succeeded, attempts, outputs, error, finished_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "succeeded, attempts, outputs, error, finished_at, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id, owner, record.phase, record.idx, record.name, record.plugin,
                 int(record.succeeded), record.attempts, _dumps(record.outputs), record.error,
-                time.time(),
+                record.finished_at or time.time(), record.started_at,
             ),
         )  # fmt: skip

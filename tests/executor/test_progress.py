@@ -228,9 +228,10 @@ def test_each_failure_is_shown_once_by_the_line_view() -> None:
     out = io.StringIO()
     drive_a_failed_action(LineProgress(out))
     assert out.getvalue().count("disk on fire") == 1, out.getvalue()
-    assert out.getvalue().splitlines()[-1] == (
-        "  a: failed: action 'download' (on_success #1) failed: disk on fire (2 attempts)"
-    )
+    assert out.getvalue().splitlines()[-2:] == [
+        "  a: failed: action 'download' (on_success #1) failed: disk on fire (2 attempts)",
+        "  `sailjobs run m.yaml --retry-failed` submits again only what failed",
+    ]
 
 
 def test_each_failure_is_shown_once_by_the_live_view() -> None:
@@ -238,7 +239,7 @@ def test_each_failure_is_shown_once_by_the_live_view() -> None:
     console = Console(file=out, force_terminal=True, width=160, color_system=None)
     drive_a_failed_action(LiveProgress(console=console))
     text = plain(out)
-    final = text[text.rindex("sailjobs") :]  # the last frame, then the summary
+    final = text[text.rindex("sailjobs · ") :]  # the last frame's header, then the summary
     assert final.count("disk on fire") == 1, final
     assert text.count("a: download failed") == 0  # no extra line above the table
 

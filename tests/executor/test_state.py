@@ -130,3 +130,21 @@ def test_manifest_key_follows_the_resolved_path(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     assert manifest_key(tmp_path / "a" / ".." / "m.yaml") == manifest_key(tmp_path / "m.yaml")
     assert manifest_key(tmp_path / "m.yaml") != manifest_key(tmp_path / "n.yaml")
+
+
+def test_a_state_written_before_actions_kept_their_start_gains_the_column(tmp_path: Path) -> None:
+    # The actions table as the first release wrote it: no started_at.
+    with RunState(tmp_path) as state:
+        state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute("ALTER TABLE actions DROP COLUMN started_at")
+    conn.commit()
+    conn.close()
+
+    with RunState(tmp_path) as state:  # opened by this sailjobs: the column is added
+        record = ActionRecord("a", "on_success", 0, "download", "download", True, 1, {}, None)
+        state.record_action("r1", "a", record)
+        record.started_at = 1.5
+        state.record_action("r1", "b", ActionRecord(**{**record.__dict__, "owner": "b"}))
+        starts = {r.owner: r.started_at for r in state.actions("r1")}
+    assert starts == {"a": None, "b": 1.5}

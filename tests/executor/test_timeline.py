@@ -13,12 +13,12 @@ def test_a_runs_timeline_puts_each_action_after_its_job(run_jobs: Any, tmp_path:
     from datetime import datetime
 
     result = run_jobs(
-        f"""\
+        """\
         vip:
           job: export_list_data
           list: VIP
           on_success:
-            - download: {{path: {tmp_path / "vip.csv"}}}
+            - download: {path: vip.csv}
         after:
           job: export_list_data
           list: Engaged

@@ -79,5 +79,6 @@ def test_the_timeout_covers_the_time_spent_submitting(tmp_path, slow_post_server
         result = run(manifest, client=client, state_dir=tmp_path / "st")
     job = result.jobs["export-vip"]
     assert job.status is JobStatus.TIMED_OUT
-    # Its 2 s were used up before the answer came: never polled (the bug gave it 2 s more).
-    assert slow_post_server.gets == 0
+    # Its 2 s were used up before the answer came: asked once at its deadline (only
+    # Sailthru's answer times a job out), not polled for 2 s more as the bug did.
+    assert slow_post_server.gets <= 1

@@ -70,7 +70,8 @@ def test_the_chat_message_says_the_same() -> None:
 
 def test_the_terminal_summary_lists_the_same_problems() -> None:
     lines = summary_lines(failing_run())
-    problems = [line.strip() for line in lines[1:]]
+    *problems, advice = [line.strip() for line in lines[1:]]
+    assert advice.endswith("--retry-failed` submits again only what failed")
     assert problems == [
         "export-main: failed: action 'download' (on_success #1) failed: disk full (3 attempts)",
         "vip: action chat (always) failed: HTTP 500",
