@@ -43,6 +43,12 @@ class ActionSettings(BaseModel):
 
     continue_on_error: bool = False
 
+    @classmethod
+    def credential_fields(cls) -> frozenset[str]:
+        """Settings that hold a credential (declared ``Field(repr=False)``, as the chat
+        webhook is): masked wherever their value is shown, ``plan`` included."""
+        return frozenset(name for name, info in cls.model_fields.items() if not info.repr)
+
 
 @dataclass
 class ActionContext:

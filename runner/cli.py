@@ -38,9 +38,9 @@ class LazyGroup(click.Group):
             return
         self._plugins_loaded = True
         # lazy: plugins load only when commands are listed or one is not built in
-        from runner.plugins import get_plugin_manager
+        from runner.plugins import register_commands
 
-        get_plugin_manager().hook.sailjobs_register_commands(cli=self)
+        register_commands(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()

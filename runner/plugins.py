@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from runner import __version__, hookspecs
-from runner.masking import mask
+from runner.masking import mask, register_env_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -246,6 +246,9 @@ def _load_entry_points(pm: pluggy.PluginManager, registry: _Registry) -> None:
 
 def _build_registry(broken: dict[str, str] | None = None) -> _Registry:
     """``broken``: plugins to leave out as if disabled (name -> why), and list as broken."""
+    # Before any plugin's code runs: its error may quote a credential it read from the env,
+    # in any command (validate, plan, plugins), not only in a run.
+    register_env_secrets(os.environ)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = _Registry(pm, autoload=autoload_enabled())
@@ -324,6 +327,21 @@ def _per_plugin_results(hook_name: str) -> list[tuple[str, Any]]:
                 plugin=impl.plugin_name,
             ) from exc
     return results
+
+
+def register_commands(group: Any) -> None:
+    """Let each plugin add its commands to the click ``group``; a plugin that raises is a
+    ``PluginError`` naming it, with its text masked (not a traceback in ``sailjobs --help``)."""
+    for impl in reversed(get_plugin_manager().hook.sailjobs_register_commands.get_hookimpls()):
+        try:
+            impl.function(**({"cli": group} if "cli" in impl.argnames else {}))
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed in sailjobs_register_commands: "
+                f"{type(exc).__name__}: {mask(str(exc))}; fix or disable it "
+                f"({DISABLE_ENV}={impl.plugin_name})",
+                plugin=impl.plugin_name,
+            ) from exc
 
 
 def _check_type(plugin: str, hook: str, item: Any, base: type, what: str) -> None:

@@ -9,6 +9,7 @@ not hold: the run's options, the jobs' warnings and which actions an earlier pro
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +62,24 @@ def show(run_id: str, state_dir: Path, output_format: str) -> None:
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
+    _register_secrets(result.manifest_path)
     click.echo(render(result, output_format), nl=False)
+
+
+def _register_secrets(manifest_path: str) -> None:
+    """What this process knows to be secret, masked as the run masked it: the secret env
+    values set now and the run's manifest's ``secrets:`` (if it is still there and valid).
+    The state keeps outputs as the run saw them (a resume needs its export URLs)."""
+    # lazy: the loader and masking load only when this command runs
+    from runner.manifest.loader import load_manifest
+    from runner.masking import register_env_secrets
+    from runner.problems import ManifestError
+
+    try:
+        listed: frozenset[str] = load_manifest(manifest_path).manifest.secrets
+    except (ManifestError, OSError):
+        listed = frozenset()
+    register_env_secrets(os.environ, listed)
 
 
 def render(result: RunResult, output_format: str) -> str:

@@ -7,6 +7,7 @@ stay as their ``${{ }}`` text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from runner.durations import format_duration
 from runner.limits import date_range_parts
 from runner.manifest.expressions import EvalContext, ExpressionError, render
-from runner.masking import mask, mask_data, register_env_secrets
+from runner.manifest.filters import to_text
+from runner.masking import mask, mask_data, register_env_secrets, register_secret
 
 if TYPE_CHECKING:
     from runner.manifest.models import ActionSpec, JobSpec
@@ -50,7 +52,13 @@ def _resolve(value: Any, ctx: EvalContext) -> Any:
     return mask_data(resolved)
 
 
-def _action(action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
+def _action(plan: Plan, action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
+    action_type = plan.loaded.action_types.get(action.name)
+    credentials = action_type.settings_model.credential_fields() if action_type else ()
+    for name in credentials:  # a webhook URL from an env variable of any name is a secret
+        if name in action.settings:
+            with contextlib.suppress(ExpressionError):
+                register_secret(to_text(render(action.settings[name], ctx, strict=False)))
     return {
         "name": action.name,
         "settings": _resolve(action.settings, ctx),
@@ -97,7 +105,7 @@ def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
         "split_parts": _split_parts(params) if splits else None,
         "resubmit_safe": planned.job_type.resubmit_safe,
         "actions": {
-            when: [_action(action, ctx) for action in getattr(spec, when)]
+            when: [_action(plan, action, ctx) for action in getattr(spec, when)]
             for when in ("on_success", "on_failure", "always")
         },
     }
@@ -116,7 +124,7 @@ def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -
         "levels": plan.levels,
         "jobs": [_job_data(plan, job_id, ctx) for job_id in plan.jobs],
         "notify": {
-            when: [_action(action, ctx) for action in getattr(manifest.notify, when)]
+            when: [_action(plan, action, ctx) for action in getattr(manifest.notify, when)]
             for when in ("on_success", "on_failure", "always")
         },
         "required_env": sorted(plan.required_env),

@@ -127,3 +127,37 @@ def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(tmp_pa
     assert status() == "interrupted"
     with ManifestLock(state, manifest_key(manifest), manifest):
         assert status() == "running"
+
+
+def test_show_masks_the_secrets_the_run_masked(
+    sandbox, client_for, write_manifest, tmp_path: Path, monkeypatch
+) -> None:
+    # A download path built from secrets: the run's report masks it; show, in a new process
+    # (here: with the process-wide secrets forgotten), must mask it too.
+    from runner.executor.lifecycle import run
+    from runner.masking import forget_secrets
+
+    path = write_manifest(
+        manifest_text(
+            """
+            sends:
+              job: export_scheduled_sends
+              on_success:
+                - download: {path: "out/${{ env.EXPORT_TOKEN }}-${{ env.CRM_AREA }}.csv"}
+            """,
+            header="secrets: [CRM_AREA]\n",
+        )
+    )
+    monkeypatch.setenv("EXPORT_TOKEN", "tok3nValue77")
+    monkeypatch.setenv("CRM_AREA", "area51hidden")
+    state = tmp_path / "st"
+    result = run(path, client=client_for(sandbox), state_dir=state)
+    assert result.succeeded
+    forget_secrets()
+
+    shown = CliRunner().invoke(
+        cli, ["show", result.run_id, "--state", str(state), "--format", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "tok3nValue77" not in shown.output and "area51hidden" not in shown.output
+    assert "out/***-***.csv" in shown.output

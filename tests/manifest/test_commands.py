@@ -136,6 +136,22 @@ def test_plan_text_masks_what_the_manifest_lists_under_secrets(folder, monkeypat
     assert "    postback_url: ***" in result.stdout
 
 
+def test_plan_masks_a_credential_setting_read_from_an_env_variable_of_any_name(
+    tmp_path, monkeypatch
+):
+    # The chat webhook is a credential (declared Field(repr=False)), whatever its env name.
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nname: m\njobs:\n  a: {job: export_list_data, list: VIP}\n"
+        "notify:\n  always:\n    - chat: {webhook: \"${{ env.SAILJOBS_TEST_CHAT_URL }}\"}\n"
+    )
+    monkeypatch.setenv("SAILJOBS_TEST_CHAT_URL", "https://hooks.example.com/T0/B0/Xyz123tok")
+    for output_format in ("text", "json"):
+        result = invoke("plan", str(manifest), "--format", output_format)
+        assert result.exit_code == 0, result.output
+        assert "Xyz123tok" not in result.stdout and "***" in result.stdout
+
+
 def test_plan_json_and_only(folder, monkeypatch):
     monkeypatch.setenv("SAILJOBS_TEST_POSTBACK", "https://hooks.example.com/s3cr3t-token")
     result = invoke("plan", "pipelines/good.yaml", "--format", "json", "--only", "export-main")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from plugin_dists import write_distribution
 from plugin_servers import WebhookReceiver, free_port
 
@@ -176,22 +177,53 @@ def sailjobs_job_types():
 """
 
 
-def test_a_plugin_that_fails_to_load_does_not_show_a_secret(tmp_path: Path) -> None:
+RAISING_COMMANDS = """
+import os
+from runner.hookspecs import hookimpl
+
+
+@hookimpl
+def sailjobs_register_commands(cli):
+    raise RuntimeError("license server " + os.environ["CONFIG_URL_TOKEN"] + " refused")
+"""
+
+# Every command a user runs after a plugin broke, the one its error recommends included.
+COMMANDS = (
+    ["run", "m.yaml", "--sandbox", "--state", "state"],
+    ["validate", "m.yaml"],
+    ["plan", "m.yaml"],
+    ["plugins"],
+    ["--help"],
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("broken-import", BROKEN_AT_IMPORT),
+        ("broken-hook", RAISING_JOB_TYPES),
+        ("broken-commands", RAISING_COMMANDS),
+    ],
+)
+def test_a_plugin_that_fails_to_load_does_not_show_a_secret(
+    name: str, source: str, tmp_path: Path
+) -> None:
     secret_url = f"https://config.example.com/v1/{CRM_PATH_TOKEN}?sig={CRM_QUERY_TOKEN}"
-    for name, source in (("broken-import", BROKEN_AT_IMPORT), ("broken-hook", RAISING_JOB_TYPES)):
-        site = write_distribution(
-            tmp_path / name, name, {name.replace("-", "_"): source},
-            {name: name.replace("-", "_")},
-        )  # fmt: skip
-        (tmp_path / "m.yaml").write_text(
-            "version: 1\nname: x\njobs:\n  a: {job: export_list_data, list: VIP}\n"
-        )
-        env = {**os.environ, "PYTHONPATH": str(site), "CONFIG_URL_TOKEN": secret_url}
+    site = write_distribution(
+        tmp_path / name, name, {name.replace("-", "_"): source}, {name: name.replace("-", "_")}
+    )
+    (tmp_path / "m.yaml").write_text(
+        "version: 1\nname: x\njobs:\n  a: {job: export_list_data, list: VIP}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site), "CONFIG_URL_TOKEN": secret_url}
+    for command in COMMANDS:
         done = subprocess.run(
-            [SAILJOBS, "run", "m.yaml", "--sandbox", "--state", "state"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            [SAILJOBS, *command], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=60,
         )  # fmt: skip
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert f"plugin {name!r}" in done.stderr
-        text = (done.stdout + done.stderr).lower()
-        assert CRM_PATH_TOKEN.lower() not in text and CRM_QUERY_TOKEN.lower() not in text
+        shown = done.stdout + done.stderr
+        assert "Traceback" not in shown, (command, shown)
+        assert f"{name}" in shown or done.returncode == 0, (command, shown)
+        text = shown.lower()
+        assert CRM_PATH_TOKEN.lower() not in text, (command, shown)
+        assert CRM_QUERY_TOKEN.lower() not in text, (command, shown)

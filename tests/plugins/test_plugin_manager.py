@@ -237,7 +237,7 @@ def test_a_hook_call_isolates_a_raising_plugin_and_names_the_job(install):
 CALLED_ELSEWHERE = {
     "sailjobs_job_types": "runner.plugins.job_types()",
     "sailjobs_action_types": "runner.plugins.action_types()",
-    "sailjobs_register_commands": "runner.cli",
+    "sailjobs_register_commands": "runner.plugins.register_commands()",
 }
 
 
