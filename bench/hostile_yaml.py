@@ -110,6 +110,18 @@ def keys_at_the_value_limit(size: int) -> str:
     return f"description: {'y' * max(0, size - len(text) - 20)}\n" + text
 
 
+def unknown_vars_among_many(size: int) -> str:
+    """Many vars, and as many references to vars that do not exist: each a problem that
+    once listed (and guessed among) every defined var."""
+    count = size // 40
+    vars_ = "".join(f"  v{i}: x\n" for i in range(count))
+    refs = "".join(f"${{{{ vars.u{i} }}}}" for i in range(count))
+    return (
+        f"{HEADER}vars:\n{vars_}jobs:\n  a:\n    job: export_list_data\n    list: VIP\n"
+        f'    report_email: "{refs}"\n'
+    )
+
+
 SHAPES: dict[str, Callable[[int], str]] = {
     "alias-bomb-scalar": alias_bomb,
     "alias-bomb-expression": alias_bomb_expression,
@@ -122,6 +134,7 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "deep-nesting": deep_nesting,
     "jobs-at-value-limit": jobs_at_the_value_limit,
     "keys-at-value-limit": keys_at_the_value_limit,
+    "unknown-vars-among-many": unknown_vars_among_many,
 }
 
 

@@ -9,7 +9,7 @@ valid manifest (optionally only some jobs and everything upstream of them).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,27 @@ if TYPE_CHECKING:
     from runner.manifest.models import JobSpec, Manifest
 
 
-def _close(name: str, names: Iterable[str]) -> str:
+# A hostile manifest (thousands of vars, each reference to an unknown one) must not make
+# every problem cost a scan of every name: guesses and lists stop at these sizes.
+_MAX_GUESS_CANDIDATES = 1000
+_MAX_LISTED_NAMES = 20
+
+
+def _close(name: str, names: Collection[str]) -> str:
+    if len(names) > _MAX_GUESS_CANDIDATES:
+        return ""
     found = difflib.get_close_matches(name, list(names), n=1)
     return f"did you mean {found[0]!r}? " if found else ""
+
+
+def _listed(names: Iterable[str]) -> str:
+    """Names for a message: all of them, or the first ones and how many more."""
+    names = list(names)
+    if not names:
+        return "none"
+    shown = ", ".join(names[:_MAX_LISTED_NAMES])
+    more = len(names) - _MAX_LISTED_NAMES
+    return f"{shown}, and {more} more" if more > 0 else shown
 
 
 def dependencies(loaded: LoadedManifest) -> dict[str, dict[str, str]]:
@@ -48,8 +66,20 @@ def dependencies(loaded: LoadedManifest) -> dict[str, dict[str, str]]:
     return edges
 
 
+@dataclass(frozen=True)
+class _Names:
+    """The defined vars and job ids as a message lists them, made once per manifest."""
+
+    vars: str
+    jobs: str
+
+
 def _check_reference(
-    loaded: LoadedManifest, owner: str, ref: Reference, path: tuple[str | int, ...]
+    loaded: LoadedManifest,
+    owner: str,
+    ref: Reference,
+    path: tuple[str | int, ...],
+    names: _Names,
 ) -> Problem | None:
     manifest = loaded.manifest
 
@@ -61,10 +91,9 @@ def _check_reference(
         for depth, part in enumerate(ref.parts):
             if not isinstance(value, dict) or part not in value:
                 if depth == 0:
-                    defined = ", ".join(sorted(manifest.vars)) or "none"
                     return problem(
                         f"{ref} is not defined; {_close(part, manifest.vars)}"
-                        f"add it under `vars` (defined: {defined})",
+                        f"add it under `vars` (defined: {names.vars})",
                     )
                 return problem(f"{ref} is not defined (no {part!r} in it)")
             value = value[part]
@@ -75,7 +104,7 @@ def _check_reference(
     if target not in manifest.jobs:
         return problem(
             f"{ref} reads unknown job {target!r}; {_close(target, manifest.jobs)}"
-            f"jobs: {', '.join(manifest.jobs)}",
+            f"jobs: {names.jobs}",
         )
     job_type = loaded.job_types.get(manifest.jobs[target].job)
     if job_type is None:
@@ -228,6 +257,7 @@ def check_graph(loaded: LoadedManifest) -> list[Problem]:
     and dependency cycles."""
     problems: list[Problem] = []
     jobs = loaded.manifest.jobs
+    names = _Names(vars=_listed(sorted(loaded.manifest.vars)), jobs=_listed(jobs))
     for job_id, spec in jobs.items():
         for index, need in enumerate(spec.needs):
             path: tuple[str | int, ...] = ("jobs", job_id, "needs")
@@ -239,13 +269,13 @@ def check_graph(loaded: LoadedManifest) -> list[Problem]:
                 problems.append(
                     loaded.problem(
                         path,
-                        f"needs unknown job {need!r}; {_close(need, jobs)}jobs: {', '.join(jobs)}",
+                        f"needs unknown job {need!r}; {_close(need, jobs)}jobs: {names.jobs}",
                     )
                 )
     for (owner, ref), path in loaded.reference_paths.items():
         if owner == "vars":
             continue  # vars read env/run only (checked while loading)
-        problem = _check_reference(loaded, owner, ref, path)
+        problem = _check_reference(loaded, owner, ref, path, names)
         if problem is not None:
             problems.append(problem)
     problems.extend(check_export_fed_imports(loaded))

@@ -123,6 +123,30 @@ def test_validate_stops_the_issue_alias_bomb_at_once(tmp_path: Path):
     assert done.stdout.startswith(f"{manifest}:5:3: vars.many: aliases expand to more than")
 
 
+def test_many_references_to_unknown_vars_among_many_vars_validate_at_once(tmp_path: Path):
+    # Each unknown var's problem listed every defined var and guessed among them all:
+    # 10,000 of each (a 0.3 MB file) took minutes and GBs.
+    count = 20_000
+    vars_ = "".join(f"  v{i}: x\n" for i in range(count))
+    refs = "".join(f"${{{{ vars.u{i} }}}}" for i in range(count))
+    manifest = tmp_path / "many.yaml"
+    manifest.write_text(
+        f"version: 1\nname: many\nvars:\n{vars_}jobs:\n  a:\n    job: export_list_data\n"
+        f'    list: VIP\n    report_email: "{refs}"\n'
+    )
+    sailjobs = str(Path(sys.executable).with_name("sailjobs"))
+    done = subprocess.run(
+        [sailjobs, "validate", str(manifest)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    first = done.stdout.splitlines()[0]
+    assert first.endswith(
+        "(defined: v0, v1, v10, v100, v1000, v10000, v10001, v10002, "
+        "v10003, v10004, v10005, v10006, v10007, v10008, v10009, v1001, "
+        "v10010, v10011, v10012, v10013, and 19980 more)"
+    )
+
+
 _OUT_OF_MEMORY = """
 import resource, sys
 from runner.cli import main
