@@ -40,6 +40,7 @@ from runner.manifest.expressions import EvalContext
 from runner.masking import mask
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
 from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES, JobInfo
+from runner.sailthru.ratelimit import held_back
 
 if TYPE_CHECKING:
     from runner.executor.progress import Level, RunObserver
@@ -72,6 +73,7 @@ class _Submitted:
     answer: JobInfo | list[JobInfo]
     notes: list[tuple[Level, str]]
     stored_at: float | None = None  # when the worker stored the job_id (epoch seconds)
+    held_back: float = 0.0  # real seconds the submission waited for the rate limit
 
 
 @dataclass(frozen=True)
@@ -338,12 +340,15 @@ class Scheduler:
 
             def send_parts() -> _Submitted:
                 self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
-                infos = submit_parts(
-                    client, self.state, run_id, job.id, job_type_name, parts,
-                    prepared.payload, attempts,
-                )  # fmt: skip
+                with held_back() as held:
+                    infos = submit_parts(
+                        client, self.state, run_id, job.id, job_type_name, parts,
+                        prepared.payload, attempts,
+                    )  # fmt: skip
                 return _Submitted(
-                    infos, [("note", f"split into {len(parts)} parts of at most 31 days")]
+                    infos,
+                    [("note", f"split into {len(parts)} parts of at most 31 days")],
+                    held_back=held.seconds,
                 )
 
             self.posts.submit("submit", job.id, send_parts)
@@ -355,15 +360,17 @@ class Scheduler:
             )
             # Committed before the POST: a crash from here on is the ambiguous window.
             self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
-            info = client.submit_job(
-                prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
-            )
+            with held_back() as held:
+                info = client.submit_job(
+                    prepared.payload, file=prepared.file, resubmit_safe=resubmit_safe
+                )
             # Stored here, not when the loop gets to the answer: a crash in between must
             # not leave a job that exists in Sailthru looking unsent.
             stored_at = self.state.record_submitted(
                 run_id, job.id, info.job_id, info.status, started_at=job.submit_started_wall
             )
-            return _Submitted(info, [("warning", warning) for warning in warnings], stored_at)
+            notes: list[tuple[Level, str]] = [("warning", warning) for warning in warnings]
+            return _Submitted(info, notes, stored_at, held.seconds)
 
         self.posts.submit("submit", job.id, send)
 
@@ -405,8 +412,10 @@ class Scheduler:
         job.result.remote_status = remote_status
         job.result.status = JobStatus.RUNNING
         if job.submitted_wall is None:
-            # The timeout covers the submission too (retries, a slow answer), not only polls.
-            job.submitted_wall = job.submit_started or self.clock.time()
+            # The timeout covers the submission too (retries, a slow answer), not only polls;
+            # not the time the runner held it back for the rate limit (its own backlog).
+            held = submitted.held_back / self.clock.real_seconds(1.0)
+            job.submitted_wall = (job.submit_started or self.clock.time()) + held
             job.result.submitted_at = to_datetime(job.submit_started_wall or now_wall)
         job.phase = Phase.POLLING
         timing = self._timing(job)

@@ -10,10 +10,11 @@ which blocks the endpoint until the top of the next minute (the API's window).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -198,6 +199,28 @@ class RateLimitBudget:
                 on_wait(delay)
             sleep(delay)
             waited += delay
+            if (counter := getattr(_held, "counter", None)) is not None:
+                counter.seconds += delay
+
+
+@dataclass
+class HeldBack:
+    seconds: float = 0.0
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def held_back() -> Iterator[HeldBack]:
+    """The seconds this thread waits for the rate limit inside the block: the caller's
+    backlog, not time the API spent (a job's timeout does not count it)."""
+    counter, previous = HeldBack(), getattr(_held, "counter", None)
+    _held.counter = counter
+    try:
+        yield counter
+    finally:
+        _held.counter = previous
 
 
 _default_budget = RateLimitBudget()

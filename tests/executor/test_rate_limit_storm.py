@@ -106,3 +106,25 @@ def test_submissions_do_not_wait_behind_status_checks_held_by_the_get_budget(
     reset = next(i for i, (kind, _) in enumerate(order.events) if kind == "polled twice")
     submitted_after = [job for kind, job in order.events[reset:] if kind == "submitted"]
     assert not submitted_after, f"sent only once the GETs could go again: {submitted_after}"
+
+
+def test_a_submission_held_back_by_the_rate_limit_keeps_its_timeout(
+    sandbox_factory: Any, client_for: Any, write_manifest: Any, tmp_path: Any
+) -> None:
+    # The timeout covers the submission, but not the runner's wait for the API's rate limit:
+    # the POST is refused once (429) and waits 2 s, longer than the job's 1.5 s timeout.
+    from runner.executor.lifecycle import run
+
+    sandbox = sandbox_factory(seed="demo", job_time=0.5)
+    sandbox.faults.throttle_next(1, method="POST", path="/job")
+    client = client_for(sandbox, budget=RateLimitBudget(jitter=0.0, max_wait=2.0))
+    path = write_manifest(
+        "version: 1\nname: held\n"
+        "defaults:\n  timeout: 1.5s\n  poll: {initial: 0.1s, max: 0.2s}\n"
+        "  retry: {attempts: 3, initial: 0.01s, max: 0.05s}\n"
+        "jobs:\n  e:\n    job: export_list_data\n    list: Main Newsletter\n"
+    )
+    result = run(path, client=client, state_dir=tmp_path / "st")
+    job = result.jobs["e"]
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.duration_seconds is not None and job.duration_seconds > 2.0  # it did wait
