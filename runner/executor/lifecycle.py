@@ -172,18 +172,22 @@ def _signals(stop: threading.Event, progress: RunObserver, then: str) -> Iterato
 
 @contextlib.contextmanager
 def _log_through(progress: RunObserver) -> Iterator[None]:
-    """Library log records (client retries, plugin failures) shown by the progress view."""
-    logger = logging.getLogger("sailjobs")
+    """Log records (client retries, plugin failures) and Python warnings shown, masked, by
+    the progress view: on the root logger, so that a plugin's own logger or a
+    ``warnings.warn`` is never printed unmasked by Python's fallback handler."""
+    logger, root = logging.getLogger("sailjobs"), logging.getLogger()
     handler = log_handler(progress)
     handler.setLevel(logging.INFO if progress.verbose else logging.WARNING)
     old_level = logger.level
-    logger.addHandler(handler)
+    root.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > handler.level:
         logger.setLevel(handler.level)
+    logging.captureWarnings(True)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
         logger.setLevel(old_level)
 
 

@@ -22,7 +22,9 @@ from plugin_servers import WebhookReceiver, free_port
 SAILJOBS = str(Path(sys.executable).parent / "sailjobs")
 
 LEAKY_PLUGIN = """
+import logging
 import os
+import warnings
 from typing import Any, ClassVar
 
 import requests
@@ -43,6 +45,9 @@ class Leaky(ActionType):
     attempts: ClassVar[int] = 1
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        # Its own logger and a Python warning, outside the sailjobs logger: masked too.
+        logging.getLogger("leaky_plugin").error("posting to %s", settings.url)
+        warnings.warn("leaky: posting to " + settings.url, UserWarning, stacklevel=1)
         requests.post(settings.url, timeout=5)
         return {}
 
