@@ -348,7 +348,8 @@ def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
 
     line, col, here = at(line, col)
     opened = at(context_mark.line + 1, context_mark.column + 1) if context_mark else None
-    known = _known_syntax_message(problem, context, here, opened)
+    before = lines[line - 1][: col - 1]
+    known = _known_syntax_message(problem, context, here, opened, before)
     if known is None:
         message = f"invalid YAML: {problem}"
         if context and opened is not None and opened[0] != line:
@@ -364,11 +365,15 @@ def _syntax_problem(exc: yaml.YAMLError, file: str, text: str) -> Problem:
 
 
 def _known_syntax_message(
-    problem: str, context: str, here: str, opened: tuple[int, int, str] | None
+    problem: str,
+    context: str,
+    here: str,
+    opened: tuple[int, int, str] | None,
+    before: str = "",
 ) -> tuple[str, bool] | None:
     """The common mistakes behind PyYAML's messages, each with its fix, and whether it is
     shown where the quote or bracket opened (None: not a common one)."""
-    message = _message_here(problem, context, here)
+    message = _message_here(problem, context, here, before)
     if message is not None:
         return message, False
     if opened is None:
@@ -388,8 +393,9 @@ def _known_syntax_message(
     return None
 
 
-def _message_here(problem: str, context: str, here: str) -> str | None:
-    """The message of a mistake at the position PyYAML gives."""
+def _message_here(problem: str, context: str, here: str, before: str = "") -> str | None:
+    """The message of a mistake at the position PyYAML gives (``before``: the line's text
+    up to it)."""
     if here.startswith("\t") or "'\\t'" in problem or "tab" in problem:
         return "a tab character here; YAML indents with spaces only: replace the tab"
     if "expected a single document" in f"{problem} {context}":
@@ -405,6 +411,11 @@ def _message_here(problem: str, context: str, here: str) -> str | None:
             '(`name: "a: b"`), or indent this line like the keys above it'
         )
     if "did not find expected key" in problem:
+        if before.rstrip().endswith(('"', "'")) and here.strip():
+            return (
+                "text after the closing quote; quote the whole value "
+                '(`list: "Main" x` becomes `list: "Main x"`), or remove the text'
+            )
         if here.startswith("-"):
             return (
                 "a `- item` among `key: value` lines; put the list under a key "

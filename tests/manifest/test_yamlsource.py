@@ -335,6 +335,12 @@ _JOB = "jobs:\n  a:\n    job: import\n"
             "a value cannot start with '@' in YAML; quote it (`\"@demo\"`)",
         ),
         (
+            "version: 1\n" + _JOB + '    list: "Main" x\n',
+            "5:18",
+            "text after the closing quote; quote the whole value "
+            '(`list: "Main" x` becomes `list: "Main x"`), or remove the text',
+        ),
+        (
             'name: "a\\qb"\n',
             "1:9",
             "an unknown escape (a backslash) in double quotes; write \\\\ for a backslash, or "
