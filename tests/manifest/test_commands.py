@@ -143,7 +143,7 @@ def test_plan_masks_a_credential_setting_read_from_an_env_variable_of_any_name(
     manifest = tmp_path / "m.yaml"
     manifest.write_text(
         "version: 1\nname: m\njobs:\n  a: {job: export_list_data, list: VIP}\n"
-        "notify:\n  always:\n    - chat: {webhook: \"${{ env.SAILJOBS_TEST_CHAT_URL }}\"}\n"
+        'notify:\n  always:\n    - chat: {webhook: "${{ env.SAILJOBS_TEST_CHAT_URL }}"}\n'
     )
     monkeypatch.setenv("SAILJOBS_TEST_CHAT_URL", "https://hooks.example.com/T0/B0/Xyz123tok")
     for output_format in ("text", "json"):
