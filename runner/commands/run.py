@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from runner.commands.options import state_option
 from runner.commands.sandbox import show_seed_problems
 from runner.exitcodes import ExitCode
 
@@ -21,14 +22,7 @@ from runner.exitcodes import ExitCode
     help="With --sandbox: its data, the demo (default) or a YAML or CSV seed file.",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".sailjobs"),
-    show_default=True,
-    help="Folder of the run state (resume, locks).",
-)
+@state_option
 @click.option(
     "--resume/--fresh",
     default=None,

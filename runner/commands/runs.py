@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from runner.commands.options import state_option
 from runner.exitcodes import ExitCode
 
 _COUNT_ORDER = ("succeeded", "failed", "timed_out", "skipped", "unfinished")
@@ -30,14 +31,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 @click.command()
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".sailjobs"),
-    show_default=True,
-    help="Folder of the run state.",
-)
+@state_option
 def runs(manifest: Path | None, state_dir: Path) -> None:
     """List the runs recorded in the state (of MANIFEST only, when given), newest first.
 

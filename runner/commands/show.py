@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runner.commands.options import state_option
 from runner.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -26,14 +27,7 @@ FORMATS = ("text", "json", "junit", "markdown")
 
 @click.command()
 @click.argument("run_id")
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".sailjobs"),
-    show_default=True,
-    help="Folder of the run state.",
-)
+@state_option
 @click.option(
     "--format",
     "output_format",

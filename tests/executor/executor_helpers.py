@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 import threading
+from pathlib import Path
+from typing import Any
 
 from runner.hookspecs import hookimpl
 from runner.results import JobResult, JobSubmitted, RunResult
+
+SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+
+
+def sailjobs_on(
+    sandbox: Any, workdir: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``sailjobs ARGS`` as a user runs it, in ``workdir``, with the sandbox's credentials
+    (and ``env``); no step summary unless the test asks for one (CI sets one for all)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+    full_env |= {
+        "SAILTHRU_API_URL": sandbox.url,
+        "SAILTHRU_API_KEY": sandbox.api_key,
+        "SAILTHRU_API_SECRET": sandbox.secret,
+        **env,
+    }
+    return subprocess.run(
+        [SAILJOBS, *args], cwd=workdir, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
 
 FAST_DEFAULTS = """\
 defaults:

@@ -8,14 +8,13 @@ run's options: the report paths).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from executor_helpers import manifest_text
+from executor_helpers import manifest_text, sailjobs_on
 
 from runner.cli import cli
 from runner.executor.state import ManifestLock, RunState, manifest_key
@@ -39,17 +38,7 @@ MANIFEST = manifest_text(
 
 
 def sailjobs(workdir: Path, sandbox, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    # A step summary only where the test asks for one (CI sets one for every process).
-    full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
-    full_env |= {
-        "SAILTHRU_API_URL": sandbox.url,
-        "SAILTHRU_API_KEY": sandbox.api_key,
-        "SAILTHRU_API_SECRET": sandbox.secret,
-        **env,
-    }
-    return subprocess.run(
-        [SAILJOBS, *args], cwd=workdir, env=full_env, capture_output=True, text=True, timeout=120
-    )
+    return sailjobs_on(sandbox, workdir, *args, **env)
 
 
 def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> None:
@@ -161,3 +150,14 @@ def test_show_masks_the_secrets_the_run_masked(
     assert shown.exit_code == 0, shown.output
     assert "tok3nValue77" not in shown.output and "area51hidden" not in shown.output
     assert "out/***-***.csv" in shown.output
+
+
+def test_the_state_option_defaults_to_the_library_default() -> None:
+    # The commands cannot import the library for --help's sake: the two must agree.
+    import click
+
+    from runner.commands.options import state_option
+    from runner.executor.state import DEFAULT_STATE_DIR
+
+    (option,) = state_option(click.command()(lambda state_dir: None)).params
+    assert option.default == DEFAULT_STATE_DIR

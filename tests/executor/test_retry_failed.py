@@ -10,7 +10,6 @@ against the sandbox, which counts every submission) and submits only what failed
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sqlite3
@@ -21,7 +20,7 @@ from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
-from executor_helpers import manifest_text
+from executor_helpers import manifest_text, sailjobs_on
 
 from runner.actions import ActionContext, ActionType
 from runner.cli import cli
@@ -62,16 +61,8 @@ jobs:
 """
 
 
-def sailjobs(workdir: Path, sandbox, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SAILTHRU_API_URL": sandbox.url,
-        "SAILTHRU_API_KEY": sandbox.api_key,
-        "SAILTHRU_API_SECRET": sandbox.secret,
-    }
-    return subprocess.run(
-        [SAILJOBS, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
+def sailjobs(workdir: Path, sandbox, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return sailjobs_on(sandbox, workdir, *args, **env)
 
 
 def imported_lists(sandbox) -> list[str]:

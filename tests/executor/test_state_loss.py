@@ -9,7 +9,6 @@ fails, always the same one, so the outcome is the same on every run.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from executor_helpers import manifest_text
+from executor_helpers import manifest_text, sailjobs_on
 
 from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
@@ -122,16 +121,8 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def sailjobs(workdir: Path, sandbox, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SAILTHRU_API_URL": sandbox.url,
-        "SAILTHRU_API_KEY": sandbox.api_key,
-        "SAILTHRU_API_SECRET": sandbox.secret,
-    }
-    return subprocess.run(
-        [SAILJOBS, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
+def sailjobs(workdir: Path, sandbox, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return sailjobs_on(sandbox, workdir, *args, **env)
 
 
 def test_a_full_disk_before_the_run_is_one_line_exit_2_and_nothing_is_sent(
