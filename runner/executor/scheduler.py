@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.durations import format_seconds
 from runner.executor import polling
 from runner.executor.actionlists import ActionEnvironment
 from runner.executor.finish import JobFinisher, submit_failure_message, timeout_message
@@ -62,6 +63,10 @@ ACTION_GRACE = 10.0  # real seconds an interrupted run waits for running actions
 # Real seconds an interrupted run waits for the answers to POSTs already sent. One hung on
 # the wire is then left as after a crash: sent, answer unknown (the next run settles it).
 SUBMIT_GRACE = 5.0
+# Seconds past its deadline a job's status checks may go on being refused by the rate limit
+# (429) before it times out anyway: one window of Sailthru's per-minute limit. Without a
+# bound, an API or proxy answering 429 forever would keep the run alive forever.
+RATE_LIMIT_GRACE = 60.0
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
 
 
@@ -511,7 +516,10 @@ class Scheduler:
             error = event.error
             if polling.rate_limited(error):
                 # Not an answer about the job: the runner was held back, the job was not
-                # slow. Asked again, even past its deadline (the budget bounds the wait).
+                # slow. Asked again, even past its deadline, for one rate-limit window.
+                if now >= self._deadline(job) + RATE_LIMIT_GRACE:
+                    self._time_out(job, rate_limited=True)
+                    return
                 self.progress.message(
                     f"{job.id}: status check held back by the rate limit; trying again", "info"
                 )
@@ -557,9 +565,15 @@ class Scheduler:
         self._schedule_poll(job, now + delay)
         self.progress.job_polled(job.result, self.clock.real_seconds(delay))
 
-    def _time_out(self, job: JobRun) -> None:
+    def _time_out(self, job: JobRun, *, rate_limited: bool = False) -> None:
         self._leave_flight(job)
-        self.finisher.decide(job, JobStatus.TIMED_OUT, timeout_message(job, self.run_result))
+        message = timeout_message(job, self.run_result)
+        if rate_limited:
+            message += (
+                f"; its status could not be read: the API answered 429 (rate limit) to every "
+                f"status check for {format_seconds(RATE_LIMIT_GRACE)} past its timeout"
+            )
+        self.finisher.decide(job, JobStatus.TIMED_OUT, message)
 
     # the end ----------------------------------------------------------------------------
 

@@ -128,3 +128,27 @@ def test_a_submission_held_back_by_the_rate_limit_keeps_its_timeout(
     job = result.jobs["e"]
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.duration_seconds is not None and job.duration_seconds > 2.0  # it did wait
+
+
+def test_status_checks_refused_forever_time_the_job_out_after_one_window(
+    sandbox_factory: Any, client_for: Any, write_manifest: Any, tmp_path: Any
+) -> None:
+    # An API (or a proxy) that answers 429 to every status check must not keep the run
+    # alive forever: one rate-limit window (60 s) past the timeout, the job times out.
+    # A clock 30 times faster than real time makes that window 2 real seconds.
+    from runner.executor.lifecycle import run
+    from runner.executor.polling import ScaledClock
+
+    sandbox = sandbox_factory(seed="demo")
+    sandbox.faults.throttle_next(1_000_000, method="GET", path="/job")
+    client = client_for(sandbox, budget=RateLimitBudget(jitter=0.0, max_wait=0.05))
+    path = write_manifest(
+        "version: 1\nname: refused\n"
+        "defaults:\n  timeout: 30s\n  poll: {initial: 3s, max: 6s}\n"
+        "  retry: {attempts: 1, initial: 0.01s, max: 0.05s}\n"
+        "jobs:\n  e:\n    job: export_list_data\n    list: Main Newsletter\n"
+    )
+    result = run(path, client=client, state_dir=tmp_path / "st", clock=ScaledClock(30.0))
+    job = result.jobs["e"]
+    assert job.status is JobStatus.TIMED_OUT
+    assert "the API answered 429 (rate limit) to every status check" in (job.error or "")
