@@ -42,7 +42,14 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import summarize
-    from runner.executor.state import DB_NAME, RunState, StateError, check_not_lost, manifest_key
+    from runner.executor.state import (
+        DB_NAME,
+        SANDBOX_KEY_SUFFIX,
+        RunState,
+        StateError,
+        check_not_lost,
+        manifest_key,
+    )
 
     db = state_dir / DB_NAME
     if not db.is_file() or db.stat().st_size == 0:
@@ -58,7 +65,7 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
             keys = None
             if manifest is not None:
                 key = manifest_key(manifest)
-                keys = {key, f"{key}-sandbox"}
+                keys = {key, key + SANDBOX_KEY_SUFFIX}
             found = [s for s in summarize(state) if keys is None or s.run.manifest_key in keys]
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)

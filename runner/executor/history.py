@@ -16,6 +16,7 @@ from pathlib import Path
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     DEFAULT_STATE_DIR,
+    SANDBOX_KEY_SUFFIX,
     ActionRecord,
     RunRecord,
     RunState,
@@ -23,6 +24,7 @@ from runner.executor.state import (
     lock_held,
     to_datetime,
 )
+from runner.plugins import job_types
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 NOTIFY_OWNER = ""  # the owner of the manifest's notify actions in the state
@@ -98,6 +100,15 @@ def load_run(state: RunState, run_id: str) -> RunResult:
         finished_at=to_datetime(record.finished_at),
         interrupted=record.unfinished,
     )
+    # The advice a rebuilt report gives names this state folder; a sandbox run's jobs are
+    # gone with its sandbox, so it advises no retry (as the run itself did).
+    sandbox = record.manifest_key.endswith(SANDBOX_KEY_SUFFIX)
+    result.command = (
+        f"sailjobs run {shlex.quote(record.manifest_path)}{_state_option(state.state_dir)}"
+    )
+    if sandbox:
+        result.options["sandbox"] = True
+    installed = job_types()
     actions = state.actions(run_id)
     for job_id, row in state.jobs(run_id).items():
         if PART_SEPARATOR in job_id:  # a split job's part: inside its job's outputs
@@ -108,7 +119,8 @@ def load_run(state: RunState, run_id: str) -> RunResult:
             remote_status=row.remote_status, attempts=row.attempts, polls=row.polls,
             submitted_at=to_datetime(row.submitted_at),
             finished_at=to_datetime(row.finished_at), outputs=row.outputs, error=row.error,
-            ambiguous=row.ambiguous and row.status is JobStatus.FAILED,
+            ambiguous=row.ambiguous and row.status is JobStatus.FAILED
+            and not getattr(installed.get(row.job_type), "resubmit_safe", False),
             actions=_in_run_order([action for action in actions if action.owner == job_id]),
         )  # fmt: skip
     result.actions = _in_run_order([a for a in actions if a.owner == NOTIFY_OWNER])

@@ -40,6 +40,7 @@ from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     DEFAULT_STATE_DIR,
+    SANDBOX_KEY_SUFFIX,
     ManifestLock,
     RunState,
     StateError,
@@ -398,7 +399,7 @@ def run(
             f"combined with {other}"
         )
     state_dir = Path(state_dir)
-    key = manifest_key(loaded.path) + ("-sandbox" if sandbox else "")
+    key = manifest_key(loaded.path) + (SANDBOX_KEY_SUFFIX if sandbox else "")
     command = command or _command_for(path_or_loaded, state_dir, sandbox)
     try:
         if resume is not False and not sandbox:

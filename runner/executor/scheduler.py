@@ -40,6 +40,7 @@ from runner.executor.workpool import TaskDone, WorkPool
 from runner.manifest.expressions import EvalContext
 from runner.masking import mask
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
+from runner.sailthru.errors import AmbiguousSubmitError, ApiError
 from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES, JobInfo
 from runner.sailthru.ratelimit import held_back
 
@@ -68,6 +69,13 @@ SUBMIT_GRACE = 5.0
 # bound, an API or proxy answering 429 forever would keep the run alive forever.
 RATE_LIMIT_GRACE = 60.0
 MAX_WAIT = 0.25  # real seconds: the loop looks at the stop flag at least this often
+
+
+def _refused(error: BaseException) -> bool:
+    """The API said no to the POST (it answered, or nothing was sent): no job exists. Not
+    an ``AmbiguousSubmitError`` (sent, answer lost), nor a failure after the answer (the
+    state could not store the job_id: the job exists)."""
+    return isinstance(error, ApiError) and not isinstance(error, AmbiguousSubmitError)
 
 
 @dataclass(frozen=True)
@@ -384,6 +392,8 @@ class Scheduler:
         self._readiness_dirty = True  # a submission slot is free again
         if event.error is not None:
             self._leave_flight(job)
+            if _refused(event.error):
+                self.state.record_refused(self.run_result.run_id, job.id)
             self.finisher.decide(
                 job, JobStatus.FAILED, submit_failure_message(job, event.error, self.run_result)
             )

@@ -36,6 +36,7 @@ from runner.results import JobStatus
 
 DB_NAME = "state.db"
 DEFAULT_STATE_DIR = Path(".sailjobs")  # --state's default
+SANDBOX_KEY_SUFFIX = "-sandbox"  # a --sandbox run's manifest key (it never resumes a real one)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -514,6 +515,15 @@ class RunState:
             (JobStatus.SUBMITTING.value, now, _dumps(params), attempts, run_id, job),
         )
         return now
+
+    def record_refused(self, run_id: str, job: str) -> None:
+        """The API answered the POST with a refusal (an error code, a 429, a 4xx): no job was
+        created, so the job is out of the ambiguous window (a retry submits it again)."""
+        self._execute(
+            "UPDATE jobs SET intent_at = NULL WHERE run_id = ? AND job = ? "
+            "AND remote_job_id IS NULL",
+            (run_id, job),
+        )
 
     def record_submitted(
         self,

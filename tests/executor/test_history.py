@@ -70,7 +70,8 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st").stdout
     assert f"run {run_id} failed: 1 failed, 1 skipped, 1 succeeded" in text
     assert "  after: skipped: it needs 'broken', which failed" in text
-    assert "`sailjobs run m.yaml --retry-failed` submits again only what failed" in text
+    # Its advice names the state folder the run used, so that it works when pasted.
+    assert "`sailjobs run m.yaml --state st --retry-failed` submits again only what failed" in text
 
 
 def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
@@ -161,3 +162,17 @@ def test_the_state_option_defaults_to_the_library_default() -> None:
 
     (option,) = state_option(click.command()(lambda state_dir: None)).params
     assert option.default == DEFAULT_STATE_DIR
+
+
+def test_show_of_a_sandbox_run_advises_no_retry(sandbox, tmp_path: Path) -> None:
+    # Its jobs died with its sandbox: like the run itself, show names no --retry-failed
+    # (which cannot be combined with --sandbox, and would go to a real account).
+    (tmp_path / "m.yaml").write_text(
+        manifest_text("x:\n  job: export_list_data\n  list: No Such List\n")
+    )
+    done = sailjobs(tmp_path, sandbox, "run", "m.yaml", "--sandbox", "--state", "st")
+    assert done.returncode == 1
+    run_id = re.search(r"run (\S+) failed", done.stdout + done.stderr).group(1)
+    text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st").stdout
+    assert f"run {run_id} failed" in text and "--retry-failed" not in text
+    assert "--resubmit" not in text

@@ -30,6 +30,7 @@ from runner.executor.state import RunState
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
 from runner.results import JobStatus, JobSubmitted
+from runner.sailthru.ratelimit import RateLimitBudget
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 
@@ -364,3 +365,26 @@ def test_a_retry_that_cannot_be_recorded_changes_nothing(
         row = opened.jobs(first.run_id)["exp"]
         assert row.status is JobStatus.FAILED and row.remote_job_id is not None
         assert opened.run(first.run_id).status == "finished"
+
+
+def test_an_import_the_api_refused_is_submitted_again_by_retry_failed(
+    sandbox, client_for, write_manifest, tmp_path: Path
+) -> None:
+    # A POST answered with a refusal (here 429 on every attempt) created nothing: it is not
+    # "may or may not exist", and the advised --retry-failed submits it again.
+    path = write_manifest(
+        manifest_text(
+            "imp:\n  job: import\n  list: G A\n  emails: a@example.com\n"
+            "  retry: {attempts: 2, initial: 0.01s, max: 0.05s}\n"
+        )
+    )
+    sandbox.faults.throttle_next(2, method="POST", path="/job")
+    client, state = client_for(sandbox, budget=RateLimitBudget(max_wait=0.05)), tmp_path / "st"
+    first = run(path, client=client, state_dir=state)
+    assert first.jobs["imp"].status is JobStatus.FAILED
+    assert not first.jobs["imp"].ambiguous
+    assert imported_lists(sandbox) == []
+
+    again = run(path, client=client, state_dir=state, retry_failed=True)
+    assert again.succeeded and again.run_id == first.run_id
+    assert imported_lists(sandbox) == ["G A"]
