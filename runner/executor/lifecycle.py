@@ -132,8 +132,8 @@ def _target_option(client: SailthruClient, box: Sandbox | None) -> dict[str, obj
     if box is not None:
         return {"sandbox": box.url}
     parts = urlsplit(client.base_url)
-    port = f":{parts.port}" if parts.port else ""
-    return {"api_url": f"{parts.scheme}://{parts.hostname}{port}"}
+    host_and_port = parts.netloc.rpartition("@")[2]  # as written: [::1]:8642 keeps its brackets
+    return {"api_url": f"{parts.scheme}://{host_and_port}"}
 
 
 def _sandbox_seed(seed: str | os.PathLike[str] | None) -> Seed:

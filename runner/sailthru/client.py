@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypedDict, Unpack, cast
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from tenacity import RetryCallState
@@ -112,6 +112,18 @@ class ClientOptions(TypedDict, total=False):
     pool_size: int
 
 
+def _not_an_api_url(url: str) -> str | None:
+    """Why ``url`` cannot be the API's address (found before any request), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) address"
+    try:
+        parts.port  # noqa: B018 -- urllib checks the port only when it is read
+    except ValueError as exc:
+        return f"has a bad port ({exc})"
+    return None
+
+
 class SailthruClient:
     """A client of Sailthru's REST API (or of the sandbox that speaks it). Thread-safe."""
 
@@ -175,6 +187,11 @@ class SailthruClient:
                 f"({ENV_API_URL} may point at another endpoint, e.g. `sailjobs sandbox serve`)"
             )
         base_url = env.get(ENV_API_URL) or DEFAULT_BASE_URL
+        if (why := _not_an_api_url(base_url)) is not None:
+            raise MissingCredentialsError(
+                f"{ENV_API_URL}={base_url!r} {why}; set it to the API's address, e.g. "
+                f"{DEFAULT_BASE_URL} or http://127.0.0.1:8642 for `sailjobs sandbox serve`"
+            )
         return cls(env[ENV_API_KEY], env[ENV_API_SECRET], base_url, **options)
 
     # -- public calls ---------------------------------------------------------------------

@@ -60,7 +60,8 @@ class ClientError(Exception):
 
 
 class MissingCredentialsError(ClientError):
-    """The environment lacks the credentials (``SailthruClient.from_env``); the user can fix it."""
+    """The environment lacks the credentials, or its ``SAILTHRU_API_URL`` is no usable
+    address (``SailthruClient.from_env``): a setup problem the user can fix."""
 
 
 class ApiError(ClientError):

@@ -135,6 +135,21 @@ def test_from_env_names_every_missing_variable() -> None:
         SailthruClient.from_env({"SAILTHRU_API_KEY": "key-1"})
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1:99999", "has a bad port"),
+        ("http://host:abc", "has a bad port"),
+        ("ftp://files.example.com", "is not an http(s) address"),
+        ("api.sailthru.com", "is not an http(s) address"),
+    ],
+)
+def test_from_env_refuses_an_api_url_it_cannot_use(url: str, says: str) -> None:
+    env = {"SAILTHRU_API_KEY": "k" * 8, "SAILTHRU_API_SECRET": "s" * 12, "SAILTHRU_API_URL": url}
+    with pytest.raises(MissingCredentialsError, match=f"SAILTHRU_API_URL='{url}' {says}; set it"):
+        SailthruClient.from_env(env)
+
+
 def test_repr_and_errors_never_show_the_secret(make_client) -> None:
     body = {"error": 5, "errormsg": f"Signature hash does not match (secret {SECRET})"}
     with ScriptedServer([answer(401, body)]) as server:
