@@ -146,8 +146,10 @@ def test_from_env_names_every_missing_variable() -> None:
 )
 def test_from_env_refuses_an_api_url_it_cannot_use(url: str, says: str) -> None:
     env = {"SAILTHRU_API_KEY": "k" * 8, "SAILTHRU_API_SECRET": "s" * 12, "SAILTHRU_API_URL": url}
-    with pytest.raises(MissingCredentialsError, match=f"SAILTHRU_API_URL='{url}' {says}; set it"):
+    with pytest.raises(MissingCredentialsError) as caught:
         SailthruClient.from_env(env)
+    assert str(caught.value).startswith(f"SAILTHRU_API_URL={url!r} {says}")
+    assert "; set it to the API's address" in str(caught.value)
 
 
 def test_repr_and_errors_never_show_the_secret(make_client) -> None:
