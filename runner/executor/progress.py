@@ -135,8 +135,9 @@ def summary_lines(run: RunResult) -> list[str]:
 # for in rate limit, and a run that ends as it would have ended leaves nothing to resume.
 CLOSED_STDOUT_NOTE = (
     "warning: stdout was closed (its reader exited, e.g. `| head`): the run goes on without "
-    "showing its progress; its summary follows here when it ends"
+    "showing its progress; its warnings, errors and summary follow here"
 )
+_TOLD_WHEN_CLOSED = ("warning", "error")  # the levels that still reach stderr then
 
 
 def _silence(stream: IO[str]) -> None:
@@ -324,7 +325,10 @@ class LineProgress(Progress):
         if self.quiet and level != "error":
             return
         prefix = "" if level in ("info", "note") else f"{level}: "
-        self._write(f"{prefix}{text}")
+        with self._lock:
+            self._write(f"{prefix}{text}")
+            if self._closed and level in _TOLD_WHEN_CLOSED:
+                _tell(self.errors, [printable(mask(f"{prefix}{text}"))])
 
     def run_finished(self, run: RunResult) -> None:
         with self._lock:
@@ -517,6 +521,8 @@ class LiveProgress(Progress):
             return
         style = {"error": "red", "warning": "yellow", "note": ""}.get(level, "dim")
         self.console.print(printable(mask(text)), style=style, markup=False, highlight=False)
+        if getattr(self.console, "closed", False) and level in _TOLD_WHEN_CLOSED:
+            _tell(self.errors, [printable(mask(f"{level}: {text}"))])
 
     def run_finished(self, run: RunResult) -> None:
         self._ended = True
