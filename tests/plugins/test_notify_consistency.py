@@ -79,3 +79,11 @@ def test_the_terminal_summary_lists_the_same_problems() -> None:
         "cleanup: skipped: needs 'export-main'",
         "notify email (always): down",
     ]
+
+
+def test_the_summary_sentence_cuts_a_long_notify_error_short() -> None:
+    run = failing_run()
+    run.actions[0].error = "550 mailbox unavailable\n" + "x" * 5000
+    sentence = make_context(run).summary_sentence()
+    assert "notify action email failed: 550 mailbox unavailable xxx" in sentence  # one line
+    assert len(sentence) < 600 and sentence.endswith("…")
