@@ -50,6 +50,16 @@ class ActionSettings(BaseModel):
         return frozenset(name for name, info in cls.model_fields.items() if not info.repr)
 
 
+# A report's opening sentence names each failed notify's error: one line of at most this
+# (a mail server's answer can be pages long; chat services cap their texts).
+SENTENCE_ERROR_CHARS = 300
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SENTENCE_ERROR_CHARS else text[: SENTENCE_ERROR_CHARS - 1] + "…"
+
+
 @dataclass
 class ActionContext:
     """What an action gets when it runs."""
@@ -105,7 +115,9 @@ class ActionContext:
         sentence = f"{whose}: {self.status_word} ({head or 'no jobs'})"
         if self.job is None:
             failed = [a for a in run.actions if not a.succeeded and a.error]
-            sentence += "".join(f"; notify action {a.name} failed: {a.error}" for a in failed)
+            sentence += "".join(
+                f"; notify action {a.name} failed: {_one_line(a.error or '')}" for a in failed
+            )
         return sentence
 
     def summary_fields(self) -> dict[str, str]:

@@ -51,6 +51,23 @@ class ActionResult:
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
+    def describe(self) -> str:
+        """``action 'x' (on_success #1)``; an action from an installed plugin names the plugin."""
+        plugin = self.plugin
+        obvious = plugin.startswith("runner.builtin.") or plugin in ("?", self.name)
+        source = "" if obvious else f" of plugin {plugin!r}"
+        return f"action {self.name!r}{source} ({self.when} #{self.index + 1})"
+
+    def describe_failure(self) -> str:
+        """How a job's error names this action when the action failed the job."""
+        return f"{self.describe()} failed: "
+
+    def failed_in(self, error: str) -> bool:
+        """Whether a job's ``error`` says this action failed it (by its name and place:
+        the plugin's name may be told differently once read back)."""
+        named = error.find(f"action {self.name!r}")
+        return named >= 0 and f"({self.when} #{self.index + 1}) failed: " in error[named:]
+
 
 @dataclass
 class JobResult:
@@ -93,8 +110,10 @@ class JobResult:
             if action.succeeded or not action.error:
                 continue
             tries = f" ({action.attempts} attempts)" if action.attempts > 1 else ""
-            if error and action.error in error:
-                problems[0] += tries  # the job failed of this action: told, with its attempts
+            # The job failed of this action (its error names it): told, with its attempts.
+            # Matched on the name, not on the action's text ("down" is in many an error).
+            if error and action.failed_in(error):
+                problems[0] += tries
                 continue
             problems.append(f"action {action.name} ({action.when}) failed{tries}: {action.error}")
         return problems

@@ -18,6 +18,7 @@ executor does not retry on top of that (``attempts = 1``).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -114,6 +115,17 @@ def _slack_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _slack_context(sentence: str) -> str:
+    """The context line: the summary sentence, escaped (it names notify errors, server
+    text) and cut to fit Slack's text limit, never mid-entity (``&amp;``)."""
+    tail = " · sailjobs"
+    text = _slack_text(sentence)
+    room = SLACK_SECTION_LIMIT - len(tail)
+    if len(text) > room:
+        text = re.sub(r"&[a-z]*$", "", text[: room - 1]) + "…"
+    return text + tail
+
+
 def job_line(job: JobResult, markdown: bool = True) -> str:
     """One line per job: icon, id, type, status, duration, rows, and why it failed
     (``markdown``: Slack's mrkdwn, where the error texts are escaped)."""
@@ -158,7 +170,7 @@ def slack_payload(settings: ChatSettings, ctx: ActionContext) -> dict[str, Any]:
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"{ctx.summary_sentence()} · sailjobs"}],
+            "elements": [{"type": "mrkdwn", "text": _slack_context(ctx.summary_sentence())}],
         }
     )
     return {"text": title, "blocks": blocks}

@@ -344,6 +344,9 @@ def render_github_summary(result: RunResult) -> str:
 # ---------------------------------------------------------------------------------------------
 # The timeline: a mermaid gantt chart, which GitHub renders in step summaries and Markdown
 
+# Mermaid refuses a diagram over 50,000 characters (its default maxTextSize), and the step
+# summary has 1 MiB for every step: the chart draws the first jobs that fit in this.
+TIMELINE_MAX_CHARS = 40_000
 GANTT_DATE_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"  # mermaid's (dayjs) spelling of _gantt_date
 # Characters with a meaning in a gantt line (":" ends a task's name, "#" and ";" start a
 # comment or an entity, "`" would end the fenced block): never part of a name.
@@ -380,26 +383,45 @@ def render_timeline(result: RunResult) -> list[str]:
         f"    dateFormat {GANTT_DATE_FORMAT}",
         "    axisFormat %H:%M:%S",
     ]
-    for number, job in enumerate(result.jobs.values()):
-        start, end = _job_span(result, job)
-        tags = {JobStatus.SUCCEEDED: "done, ", JobStatus.SKIPPED: "milestone, "}.get(
-            job.status, "crit, " if job.status.is_terminal else "active, "
-        )
-        lines += [
-            f"    section {_gantt_name(job.id)}",
-            f"    {_gantt_name(f'{job.job_type} {job.status.value}')} :{tags}j{number}, "
-            f"{_gantt_date(start)}, {_gantt_date(end)}",
-        ]
-        for index, action in enumerate(job.actions):
-            if action.started_at is None or action.finished_at is None:
-                continue
-            tag = "" if action.succeeded else "crit, "
-            outcome = "done" if action.succeeded else "failed"
-            lines.append(
-                f"    {_gantt_name(f'{action.name} {outcome}')} :{tag}j{number}a{index}, "
-                f"{_gantt_date(action.started_at)}, {_gantt_date(action.finished_at)}"
-            )
+    jobs = list(result.jobs.values())
+    size = sum(len(line) + 1 for line in lines)
+    for number, job in enumerate(jobs):
+        bars = _timeline_bars(result, job, number)
+        size += sum(len(line) + 1 for line in bars)
+        if size > TIMELINE_MAX_CHARS:
+            # Beyond mermaid's limit GitHub draws an error instead of the chart.
+            return [
+                *lines,
+                "```",
+                "",
+                f"Timeline of the first {number} of {len(jobs)} jobs "
+                "(the table above lists them all).",
+            ]
+        lines += bars
     return [*lines, "```"]
+
+
+def _timeline_bars(result: RunResult, job: JobResult, number: int) -> list[str]:
+    """A job's section of the gantt chart: its bar, then a bar per action it ran."""
+    start, end = _job_span(result, job)
+    tags = {JobStatus.SUCCEEDED: "done, ", JobStatus.SKIPPED: "milestone, "}.get(
+        job.status, "crit, " if job.status.is_terminal else "active, "
+    )
+    lines = [
+        f"    section {_gantt_name(job.id)}",
+        f"    {_gantt_name(f'{job.job_type} {job.status.value}')} :{tags}j{number}, "
+        f"{_gantt_date(start)}, {_gantt_date(end)}",
+    ]
+    for index, action in enumerate(job.actions):
+        if action.started_at is None or action.finished_at is None:
+            continue
+        tag = "" if action.succeeded else "crit, "
+        outcome = "done" if action.succeeded else "failed"
+        lines.append(
+            f"    {_gantt_name(f'{action.name} {outcome}')} :{tag}j{number}a{index}, "
+            f"{_gantt_date(action.started_at)}, {_gantt_date(action.finished_at)}"
+        )
+    return lines
 
 
 def append_github_summary(result: RunResult, path: Path) -> None:

@@ -81,14 +81,6 @@ _BUG_EXCEPTIONS = (
 )
 
 
-def describe_action(action: ActionResult) -> str:
-    """``action 'x' (on_success #1)``; an action from an installed plugin names the plugin."""
-    plugin = action.plugin
-    obvious = plugin.startswith("runner.builtin.") or plugin in ("?", action.name)
-    source = "" if obvious else f" of plugin {plugin!r}"
-    return f"action {action.name!r}{source} ({action.when} #{action.index + 1})"
-
-
 def error_text(exc: BaseException) -> str:
     """What an action's exception says to the user (one line, masked by the caller)."""
     text = str(exc)
@@ -162,7 +154,7 @@ def run_action_list(
         )  # fmt: skip
         env.on_action(job, result)
         if not result.succeeded and not spec.continue_on_error:
-            failure = failure or f"{describe_action(result)} failed: {result.error}"
+            failure = failure or f"{result.describe_failure()}{result.error}"
             if job is not None:  # a job's later actions may depend on this one: stop
                 return failure
             # Notify actions are independent reports: a mail server that is down must

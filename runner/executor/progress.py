@@ -35,6 +35,7 @@ from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.text import Text
 
 Level = Literal["info", "note", "warning", "error"]
 """``info``: verbose only; ``note``: shown unless quiet; ``warning``/``error``: prefixed."""
@@ -135,8 +136,9 @@ def summary_lines(run: RunResult) -> list[str]:
 # for in rate limit, and a run that ends as it would have ended leaves nothing to resume.
 CLOSED_STDOUT_NOTE = (
     "warning: stdout was closed (its reader exited, e.g. `| head`): the run goes on without "
-    "showing its progress; its summary follows here when it ends"
+    "showing its progress; its warnings, errors and summary follow here"
 )
+_TOLD_WHEN_CLOSED = ("warning", "error")  # the levels that still reach stderr then
 
 
 def _silence(stream: IO[str]) -> None:
@@ -324,7 +326,10 @@ class LineProgress(Progress):
         if self.quiet and level != "error":
             return
         prefix = "" if level in ("info", "note") else f"{level}: "
-        self._write(f"{prefix}{text}")
+        with self._lock:
+            self._write(f"{prefix}{text}")
+            if self._closed and level in _TOLD_WHEN_CLOSED:
+                _tell(self.errors, [printable(mask(f"{prefix}{text}"))])
 
     def run_finished(self, run: RunResult) -> None:
         with self._lock:
@@ -336,6 +341,27 @@ class LineProgress(Progress):
 # The live table's columns; a terminal narrower than a column's entry here leaves it out.
 _COLUMNS = ("job", "type", "job_id", "status", "elapsed", "next poll", "size", "detail")
 _SHOWN_FROM = {"type": 160, "job_id": 100, "next poll": 90}
+# Never cut nor wrapped: a status, a time, a job_id (``sailjobs status`` takes it whole).
+_WHOLE = ("job_id", "status", "elapsed", "next poll")
+# What the whole columns leave to the others (job, size, detail), or the job_id gives way.
+_ROOM_FOR_THE_REST = 30
+
+
+def _cell_width(cell: str | Text) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(cell if isinstance(cell, str) else cell.plain)
+
+
+def _fits_whole(columns: list[str], rows: list[dict[str, str | Text]], width: int) -> bool:
+    """Whether the whole columns, at their widest cell, leave the others room enough."""
+    whole = sum(
+        max([len(column), *(_cell_width(row[column]) for row in rows)])
+        for column in columns
+        if column in _WHOLE
+    )
+    gaps = 2 * (len(columns) - 1)  # a space either side of each column but the edges
+    return width - whole - gaps >= _ROOM_FOR_THE_REST
 
 
 def _short_path(path: str) -> str:
@@ -426,34 +452,47 @@ class LiveProgress(Progress):
         )
 
     def _detail(self, job: JobResult) -> str:
-        """The error or the last note while running; once the run ended, the files written
-        (the summary below the table gives every error)."""
-        paths = " ".join(f"→\u00a0{_short_path(path)}" for path in self._paths.get(job.id, ()))
-        if self._ended:
-            return paths
-        return job.error or self._notes.get(job.id, "") or paths
+        """The error or the last note while running. The files written are listed under the
+        summary, each on a line of its own: a cell would wrap a path mid-name."""
+        return job.error or self._notes.get(job.id, "")
+
+    def _files_lines(self, run: RunResult) -> list[str]:
+        return [
+            printable(mask(f"  {job_id} → {_short_path(path)}"))
+            for job_id in run.jobs
+            for path in self._paths.get(job_id, ())
+        ]
 
     def _table(self) -> RenderableType:
         from rich.table import Table
-        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         width = self.console.width
-        # Once the run ended nothing is polled: the room goes to the files written.
-        gone = {"next poll"} if self._ended else set()
+        # Once the run ended nothing is polled, and the summary below tells the details.
+        gone = {"next poll", "detail"} if self._ended else set()
         columns = [c for c in _COLUMNS if width >= _SHOWN_FROM.get(c, 0) and c not in gone]
+        rows = self._rows()
+        if "job_id" in columns and not _fits_whole(columns, rows, width):
+            columns.remove("job_id")  # a job_id cut short is of no use: none at all
         for column in columns:
-            # Status and times stay whole; names are cut short (…), sizes and details wrap.
-            whole = column in ("status", "elapsed", "next poll")
+            # Status, times and job ids stay whole; names are cut short (…), the rest wraps.
             table.add_column(
                 column,
-                no_wrap=whole,
+                no_wrap=column in _WHOLE,
                 overflow="fold" if column == "detail" else "ellipsis",
                 ratio=1 if column == "detail" else None,
             )
+        for cells in rows:
+            table.add_row(*(cells[column] for column in columns))
+        return table
+
+    def _rows(self) -> list[dict[str, str | Text]]:
+        """Each job's cells by column, then a row counting the jobs left out, if any."""
+        from rich.text import Text
+
         run = self._run
         if run is None:
-            return table
+            return []
         jobs = list(run.jobs.values())
         if len(jobs) > self.MAX_ROWS:
             active = [job for job in jobs if not job.status.is_terminal][: self.MAX_ROWS]
@@ -462,6 +501,7 @@ class LiveProgress(Progress):
         else:
             hidden = 0
         now = time.monotonic()
+        rows: list[dict[str, str | Text]] = []
         for job in jobs:
             next_poll = ""
             due = self._next_poll.get(job.id)
@@ -477,12 +517,13 @@ class LiveProgress(Progress):
                 "size": _size(job),
                 "detail": printable(mask(self._detail(job))),
             }
-            table.add_row(*(cells[column] for column in columns))
+            rows.append(cells)
         if hidden:
             done = sum(1 for job in run.jobs.values() if job.status.is_terminal)
-            more = f"… {hidden} more ({done} finished)"
-            table.add_row(more, *("" for _ in columns[1:]))
-        return table
+            more: dict[str, str | Text] = {column: "" for column in _COLUMNS}
+            more["job"] = f"… {hidden} more ({done} finished)"
+            rows.append(more)
+        return rows
 
     def run_started(self, run: RunResult) -> None:
         self._run = run
@@ -517,15 +558,19 @@ class LiveProgress(Progress):
             return
         style = {"error": "red", "warning": "yellow", "note": ""}.get(level, "dim")
         self.console.print(printable(mask(text)), style=style, markup=False, highlight=False)
+        if getattr(self.console, "closed", False) and level in _TOLD_WHEN_CLOSED:
+            _tell(self.errors, [printable(mask(f"{level}: {text}"))])
 
     def run_finished(self, run: RunResult) -> None:
         self._ended = True
         self._live.refresh()
         self.close()
-        for line in summary_lines(run):
-            self.console.print(line, markup=False, highlight=False)
+        lines = summary_lines(run) + self._files_lines(run)
+        for line in lines:
+            # soft_wrap: a long path is wrapped by the terminal, never broken by a newline.
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         if getattr(self.console, "closed", False):
-            _tell(self.errors, summary_lines(run))
+            _tell(self.errors, lines)
 
     def close(self) -> None:
         if self._live.is_started:

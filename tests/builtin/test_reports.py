@@ -335,3 +335,21 @@ def test_the_step_summary_has_a_timeline_of_every_job(tmp_path):
     assert tasks["j2"][0] == "export_purchase_log timed_out"
     assert "section export main 1" in text
     assert SECRET not in text.split("#### Timeline")[1]
+
+
+def test_the_timeline_of_a_thousand_jobs_stays_under_mermaids_text_limit():
+    run = make_run()
+    template = run.jobs["export-main"]
+    for number in range(1000):
+        job = JobResult(**{**template.__dict__, "id": f"export-{number:04}"})
+        run.jobs[job.id] = job
+    text = reports.render_github_summary(run)
+    block = text.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
+    # mermaid's default maxTextSize is 50,000: beyond it GitHub draws an error, not a chart.
+    assert len(block) < 40_000
+    shown = [key for key in parse_gantt(text) if "a" not in key]
+    assert 100 < len(shown) < len(run.jobs)
+    after = text.split("#### Timeline", 1)[1].split("\n```\n", 1)[1]
+    assert f"first {len(shown)} of {len(run.jobs)} jobs" in after
+    assert "table above lists them all" in after
+    assert "export-0999" in text.split("#### Timeline")[0]  # the table still has every job

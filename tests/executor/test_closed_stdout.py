@@ -131,3 +131,41 @@ def test_the_live_view_stops_drawing_when_its_terminal_goes_away() -> None:
     lines = errors.getvalue().splitlines()
     assert sum("stdout was closed" in line for line in lines) == 1
     assert lines[-1] == "run r1 succeeded: 1 succeeded"
+
+
+def test_warnings_and_errors_after_the_pipe_closes_go_to_stderr() -> None:
+    errors = io.StringIO()
+    view = LineProgress(_ClosedPipe(), errors=errors)
+    run = RunResult("r1", "demo", "m.yaml", datetime.now(UTC))
+    run.jobs["a"] = JobResult("r1", "a", "import", JobStatus.SUCCEEDED)
+    view.run_started(run)  # the pipe is found closed here
+    view.message("hook on_job_end of plugin x failed: boom", level="warning")
+    view.message("a retry", level="info")
+    view.message("a note", level="note")
+    view.message("state write failed", level="error")
+    view.run_finished(run)
+    text = errors.getvalue()
+    assert "warning: hook on_job_end of plugin x failed: boom" in text
+    assert "error: state write failed" in text
+    assert "a retry" not in text and "a note" not in text  # progress stays dropped
+    assert "warnings, errors and summary follow here" in text
+
+
+def test_the_live_view_sends_warnings_and_errors_to_stderr_once_its_terminal_is_gone() -> None:
+    from runner.executor.progress import LiveProgress, terminal_console
+
+    errors = io.StringIO()
+    console = terminal_console(errors, file=_ClosedPipe(), force_terminal=True, width=100)
+    view = LiveProgress(console=console, errors=errors)
+    run = RunResult("r1", "demo", "m.yaml", datetime.now(UTC))
+    run.jobs["a"] = JobResult("r1", "a", "import", JobStatus.WAITING)
+    view.run_started(run)
+    view.message("hook on_job_end of plugin x failed: boom", level="warning")
+    view.message("a note", level="note")
+    view.message("state write failed", level="error")
+    view.run_finished(run)
+    text = errors.getvalue()
+    assert "warning: hook on_job_end of plugin x failed: boom" in text
+    assert "error: state write failed" in text
+    assert "a note" not in text
+    assert text.count("stdout was closed") == 1

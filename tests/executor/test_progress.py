@@ -192,10 +192,10 @@ def test_the_live_view_has_a_header_job_ids_and_download_paths() -> None:
         "status",
         "elapsed",
         "size",
-        "detail",
-    ]  # fmt: skip (the run ended: no next poll)
+    ]  # fmt: skip (the run ended: no next poll; the summary below has the details)
     row = next(line for line in final.splitlines() if line.startswith("a "))
-    assert "abc123" in row and "→\u00a0x.csv" in row
+    assert "abc123" in row
+    assert final.splitlines()[-1] == "  a → x.csv"  # the files written, under the summary
 
 
 def test_the_header_names_the_api_a_real_run_talks_to() -> None:
@@ -261,3 +261,52 @@ def test_a_run_says_which_api_it_talks_to_without_a_path_or_user_info(sandbox, r
     result = run_jobs("a:\n  job: export_list_data\n  list: VIP\n")
     host, port = sandbox.url.split("//")[1].split("/")[0].split(":")
     assert result.options["api_url"] == f"http://{host}:{port}"
+
+
+JOB_ID = "50f1ebcd0cecba97d0a1b2c3"  # Sailthru's job ids: 24 hex digits
+
+
+def busy_live_view(width: int, job_id: str = JOB_ID) -> str:
+    """The last frame and summary of a run at ``width`` columns: a running job with a long
+    note, and a finished one that wrote a file with a long name."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=width, color_system=None)
+    progress = LiveProgress(console=console)
+    run = make_run()
+    a, b = run.jobs["a"], run.jobs["b"]
+    progress.run_started(run)
+    a.status, a.remote_job_id = JobStatus.RUNNING, job_id
+    a.submitted_at = datetime.now(UTC) - timedelta(seconds=75)
+    a.outputs.update(rows=1_234_567, bytes=99_000_000)
+    progress.job_changed(a)
+    progress.job_polled(a, 4.0)
+    path = "exports/newsletter-20261203.csv"
+    progress.action_done(a, ActionResult("download", "p", "on_success", 0, True, 1, {"path": path}))
+    a.status, a.finished_at = JobStatus.SUCCEEDED, datetime.now(UTC)
+    progress.job_changed(a)
+    b.status, b.remote_job_id = JobStatus.RUNNING, job_id[::-1]
+    progress.job_changed(b, "waiting for the import of a very long list name to be processed")
+    progress._live.refresh()
+    b.status, b.error = JobStatus.FAILED, "list not found"
+    progress.job_changed(b)
+    progress.run_finished(run)
+    text = plain(out)
+    return text[text.rindex("sailjobs · ") :]  # frames are redrawn in place: the last one
+
+
+def test_the_live_table_shows_a_job_id_whole_or_not_at_all() -> None:
+    for width in (100, 120, 160):
+        text = busy_live_view(width)
+        assert all(len(line) <= width for line in text.splitlines())
+        assert JOB_ID in text and JOB_ID[::-1] in text, (width, text)
+        assert "…" not in text.replace("… ", "")  # nothing cut short
+    hostile = "f" * 90  # a server's job_id too long for the table: the column gives way
+    text = busy_live_view(100, hostile)
+    assert "job_id" not in text and "fffff…" not in text and "succeeded" in text
+
+
+def test_a_written_file_is_shown_whole_under_the_summary() -> None:
+    for width in (100, 120, 160):
+        text = busy_live_view(width)
+        summary = text[text.index("run r1 failed") :].splitlines()
+        assert "  a → exports/newsletter-20261203.csv" in summary, (width, summary)

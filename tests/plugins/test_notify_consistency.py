@@ -79,3 +79,29 @@ def test_the_terminal_summary_lists_the_same_problems() -> None:
         "cleanup: skipped: needs 'export-main'",
         "notify email (always): down",
     ]
+
+
+def test_the_summary_sentence_cuts_a_long_notify_error_short() -> None:
+    run = failing_run()
+    run.actions[0].error = "550 mailbox unavailable\n" + "x" * 5000
+    sentence = make_context(run).summary_sentence()
+    assert "notify action email failed: 550 mailbox unavailable xxx" in sentence  # one line
+    assert len(sentence) < 600 and sentence.endswith("…")
+
+
+def test_a_short_action_error_inside_an_unrelated_job_error_is_still_told() -> None:
+    chat = ActionResult("chat", "sailjobs_chat", "always", 0, False, 1, {}, "down")
+    job = make_job(
+        "export-main",
+        JobStatus.FAILED,
+        error="Sailthru error 99: the list server is down for maintenance",
+        actions=[chat],
+    )
+    assert job.problems() == [
+        "Sailthru error 99: the list server is down for maintenance",
+        "action chat (always) failed: down",  # not hidden by the "down" in the job's error
+    ]
+    # The job error that names the action (as the executor writes it) tells it: once.
+    download = ActionResult("download", "builtin", "on_success", 1, False, 3, {}, "disk full")
+    job.error, job.actions = "action 'download' (on_success #2) failed: disk full", [download]
+    assert job.problems() == ["action 'download' (on_success #2) failed: disk full (3 attempts)"]

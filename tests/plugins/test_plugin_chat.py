@@ -200,3 +200,20 @@ def test_bad_settings_fail_validation_at_their_key(data, where, message):
 def test_unresolved_expression_passes_validation():
     settings = ChatSettings.model_validate({"webhook": "${{ env.SLACK_WEBHOOK }}"})
     assert settings.kind == "slack"
+
+
+def test_a_notify_error_in_the_slack_context_mentions_nobody_and_fits_slack(webhook):
+    from runner.results import ActionResult
+
+    run = make_run(make_job("a"))
+    error = "550 <!channel> see <http://evil.example|here> " + "x" * 5000
+    for index in range(15):  # each error is cut short in the sentence; 15 of them are not
+        run.actions.append(
+            ActionResult("email", "sailjobs_email", "always", index, False, 1, {}, error)
+        )
+    ChatAction().run(chat(webhook, kind="slack"), make_context(run))
+    context = webhook.requests[0].json()["blocks"][-1]["elements"][0]["text"]
+    assert "<!channel>" not in context and "<http" not in context
+    assert "550 &lt;!channel&gt; see &lt;http://evil.example|here&gt;" in context
+    assert len(context) <= 3000  # Slack refuses a longer text
+    assert context.endswith(" · sailjobs")
