@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo demo-notify test lint bench clean
 
+# PYTHONWARNINGS: setuptools' notice, 10 lines per editable project, that a folder named
+# like the package may shadow it: not a deprecation, and nothing to act on here
+# (tests/core/test_packaging.py checks that building prints no warning of its own).
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools' notice, 10 lines per editable project, that a folder named like the package
-	# may shadow it: not a deprecation, and nothing to act on here (tests/core/test_packaging.py
-	# checks that building prints no warning of its own).
 	PYTHONWARNINGS="ignore:Editable installation" \
 	$(BIN)/pip install --quiet -e '.[test,dev]' $(foreach p,$(wildcard plugins/*/pyproject.toml),-e ./$(dir $(p)))
 	touch $(STAMP)
