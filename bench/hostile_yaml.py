@@ -113,7 +113,7 @@ def keys_at_the_value_limit(size: int) -> str:
 def unknown_vars_among_many(size: int) -> str:
     """Many vars, and as many references to vars that do not exist: each a problem that
     once listed (and guessed among) every defined var."""
-    count = size // 40
+    count = min(size // 40, 100_000)  # 2 values per var: under MAX_VALUES, so all are read
     vars_ = "".join(f"  v{i}: x\n" for i in range(count))
     refs = "".join(f"${{{{ vars.u{i} }}}}" for i in range(count))
     return (
