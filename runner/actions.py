@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from runner.results import JobResult, JobStatus, RunResult
+from runner.results import JobResult, JobStatus, RunResult, counts_text
 from runner.retries import RetryConfig
 
 if TYPE_CHECKING:
@@ -100,19 +100,12 @@ class ActionContext:
         """The one sentence a report opens with, in agreement with the run's own summary:
         whose, the status, the jobs per status, and the notify actions that already failed
         (a notify action that runs after a failed one must not report a clean run)."""
-        counts: dict[str, int] = {}
-        for job in self.jobs:
-            counts[job.status.value] = counts.get(job.status.value, 0) + 1
-        order = [status.value for status in JobStatus]
-        head = ", ".join(
-            f"{counts[status]} {status.replace('_', ' ')}"
-            for status in sorted(counts, key=order.index)
-        )
+        head = counts_text(job.status.value for job in self.jobs)
         run = self.run
         whose = f"Run {run.run_id} of {run.manifest_name}"
         if self.job is not None:
             whose = f"Job {self.job.id} of run {run.run_id} ({run.manifest_name})"
-        sentence = f"{whose}: {self.status_word} ({head or 'no jobs'})"
+        sentence = f"{whose}: {self.status_word} ({head})"
         if self.job is None:
             failed = [a for a in run.actions if not a.succeeded and a.error]
             sentence += "".join(

@@ -7,6 +7,8 @@ without breaking the plugins that implement it.
 from __future__ import annotations
 
 import shlex
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -141,6 +143,15 @@ class JobSubmitted:
     params: dict[str, Any]  # masked
     submitted_at: datetime
     resumed: bool = False  # the id came from the run state of an earlier process
+
+
+def counts_text(statuses: Iterable[str]) -> str:
+    """Jobs per status in one order and spelling everywhere (the run's summary, `sailjobs
+    runs`, the notify reports): ``"2 succeeded, 1 failed, 1 timed out"``."""
+    counts = Counter(statuses)
+    order = [status.value for status in JobStatus] + ["unfinished"]
+    ranked = sorted(counts, key=lambda s: order.index(s) if s in order else len(order))
+    return ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in ranked) or "no jobs"
 
 
 @dataclass

@@ -15,8 +15,6 @@ import click
 from runner.commands.options import state_option
 from runner.exitcodes import ExitCode
 
-_COUNT_ORDER = ("succeeded", "failed", "timed_out", "skipped", "unfinished")
-
 
 def _when(epoch: float | None) -> str:
     if epoch is None:
@@ -25,8 +23,10 @@ def _when(epoch: float | None) -> str:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    ordered = sorted(counts, key=lambda s: _COUNT_ORDER.index(s) if s in _COUNT_ORDER else 99)
-    return ", ".join(f"{counts[status]} {status}" for status in ordered) or "no jobs"
+    # lazy: results is light, but commands import the library only when they run
+    from runner.results import counts_text
+
+    return counts_text(status for status, n in counts.items() for _ in range(n))
 
 
 @click.command()

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Literal, Protocol
 from runner.durations import format_seconds
 from runner.escaping import printable
 from runner.masking import MaskingFilter, mask
-from runner.results import ActionResult, JobResult, JobStatus, RunResult
+from runner.results import ActionResult, JobResult, JobStatus, RunResult, counts_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -107,16 +107,13 @@ def summary_lines(run: RunResult) -> list[str]:
     The one place that shows each failure's message: the views say that a job or an action
     failed as it happens, and leave the why to this summary (shown once, not three times).
     """
-    counts: dict[str, int] = {}
-    for job in run.jobs.values():
-        counts[job.status.value] = counts.get(job.status.value, 0) + 1
-    head = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    head = counts_text(job.status.value for job in run.jobs.values())
     verdict = run.status_word
     if run.interrupted:
         verdict += f" ({resume_hint(run)})"
     elif run.options.get("notify_failed"):
         verdict += ", but a notify action failed (exit 1)"  # the jobs' status alone says 0
-    lines = [f"run {run.run_id} {verdict}: {head or 'no jobs'}"]
+    lines = [f"run {run.run_id} {verdict}: {head}"]
     for job in run.jobs.values():
         problems = job.problems()  # the job's error first, if it has one
         if problems and job.status is not JobStatus.SUCCEEDED and job.error:

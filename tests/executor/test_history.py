@@ -68,7 +68,7 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     assert markdown.stdout == (tmp_path / "summary.md").read_text()
 
     text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st").stdout
-    assert f"run {run_id} failed: 1 failed, 1 skipped, 1 succeeded" in text
+    assert f"run {run_id} failed: 1 succeeded, 1 failed, 1 skipped" in text
     assert "  after: skipped: it needs 'broken', which failed" in text
     # Its advice names the state folder the run used, so that it works when pasted.
     assert "`sailjobs run m.yaml --state st --retry-failed` submits again only what failed" in text

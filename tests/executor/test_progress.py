@@ -61,7 +61,7 @@ def test_lines_one_per_change_with_details_and_a_summary() -> None:
         "warning: retrying with ***",
     ]
     assert text.splitlines()[-3:] == [
-        "run r1 failed: 1 failed, 1 succeeded",
+        "run r1 failed: 1 succeeded, 1 failed",
         "  b: failed: the API said no to ***",
         "  `sailjobs run m.yaml --retry-failed` submits again only what failed",
     ]
@@ -90,7 +90,7 @@ def test_the_live_view_renders_every_job_masked() -> None:
     text = out.getvalue()
     for expected in ("job", "status", "export_list_data", "succeeded", "1,234 rows", "failed"):
         assert expected in text
-    assert "run r1 failed: 1 failed, 1 succeeded" in text
+    assert "run r1 failed: 1 succeeded, 1 failed" in text
     assert SECRET not in text
 
 
