@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from runner.masking import register_secret
+from runner.placeholders import is_expression
 from runner.results import JobResult, JobStatus, RunResult, counts_text
 from runner.retries import RetryConfig
 
@@ -48,6 +51,14 @@ class ActionSettings(BaseModel):
         """Settings that hold a credential (declared ``Field(repr=False)``, as the chat
         webhook is): masked wherever their value is shown, ``plan`` included."""
         return frozenset(name for name, info in cls.model_fields.items() if not info.repr)
+
+    @classmethod
+    def register_credentials(cls, rendered: Mapping[str, Any]) -> None:
+        """Register the credential settings of ``rendered`` (expressions filled in) with the
+        masking helper, whatever the name of the env variable they came from."""
+        for name in cls.credential_fields() & rendered.keys():
+            if isinstance(value := rendered[name], str) and not is_expression(value):
+                register_secret(value)
 
 
 # A report's opening sentence names each failed notify's error: one line of at most this

@@ -33,7 +33,7 @@ from tenacity import RetryCallState
 from runner.actions import ActionContext
 from runner.executor.state import ActionRecord, RunState
 from runner.manifest.expressions import render
-from runner.masking import mask, mask_data, register_secret
+from runner.masking import mask, mask_data
 from runner.plugins import action_types, unknown_action_hint
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 from runner.retries import RetryConfig
@@ -173,8 +173,7 @@ def _run_one(
 ) -> None:
     try:
         rendered = render(spec.settings, env.eval_context())
-        for name in action.settings_model.credential_fields() & rendered.keys():
-            register_secret(str(rendered[name]))  # before anything can quote it
+        action.settings_model.register_credentials(rendered)  # before anything can quote one
         settings = action.settings_model.model_validate(
             {**rendered, "continue_on_error": spec.continue_on_error}
         )

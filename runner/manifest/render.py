@@ -7,7 +7,6 @@ stay as their ``${{ }}`` text.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner.durations import format_duration
 from runner.limits import date_range_parts
 from runner.manifest.expressions import EvalContext, ExpressionError, render
-from runner.manifest.filters import to_text
-from runner.masking import mask, mask_data, register_env_secrets, register_secret
+from runner.masking import mask, mask_data, register_env_secrets
 
 if TYPE_CHECKING:
     from runner.manifest.models import ActionSpec, JobSpec
@@ -39,29 +37,30 @@ def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None
     )
 
 
-def _resolve(value: Any, ctx: EvalContext) -> Any:
-    """Resolved where possible (an unresolvable value is shown as written), then masked."""
+def _rendered(value: Any, ctx: EvalContext) -> Any:
+    """Resolved where possible (an unresolvable value is shown as written)."""
     if isinstance(value, dict):
-        return {key: _resolve(item, ctx) for key, item in value.items()}
+        return {key: _rendered(item, ctx) for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolve(item, ctx) for item in value]
+        return [_rendered(item, ctx) for item in value]
     try:
-        resolved = render(value, ctx, strict=False)
+        return render(value, ctx, strict=False)
     except ExpressionError:
-        resolved = value
-    return mask_data(resolved)
+        return value
+
+
+def _resolve(value: Any, ctx: EvalContext) -> Any:
+    """Resolved where possible, then masked."""
+    return mask_data(_rendered(value, ctx))
 
 
 def _action(plan: Plan, action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
-    action_type = plan.loaded.action_types.get(action.name)
-    credentials = action_type.settings_model.credential_fields() if action_type else ()
-    for name in credentials:  # a webhook URL from an env variable of any name is a secret
-        if name in action.settings:
-            with contextlib.suppress(ExpressionError):
-                register_secret(to_text(render(action.settings[name], ctx, strict=False)))
+    settings = _rendered(action.settings, ctx)
+    if (action_type := plan.loaded.action_types.get(action.name)) is not None:
+        action_type.settings_model.register_credentials(settings)
     return {
         "name": action.name,
-        "settings": _resolve(action.settings, ctx),
+        "settings": mask_data(settings),
         "continue_on_error": action.continue_on_error,
     }
 
