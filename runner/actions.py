@@ -139,7 +139,7 @@ class ActionContext:
             "total": str(len(jobs)),
             "succeeded": str(succeeded),
             "failed": str(failed),
-            "date": self.run.started_at.date().isoformat(),
+            "date": self.run.run_date.isoformat(),
         }
 
 

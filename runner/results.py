@@ -10,7 +10,7 @@ import shlex
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -170,6 +170,13 @@ class RunResult:
     # The run command as the user typed it (``sailjobs run m.yaml --state st``): the
     # advice in messages names it, so that pasting it does what the message says.
     command: str = ""
+    # The ``--date`` a backfill runs for (None: the run is for the day it started).
+    logical_date: date | None = None
+
+    @property
+    def run_date(self) -> date:
+        """``run.date``: the logical date, else the day the run started (UTC)."""
+        return self.logical_date or self.started_at.date()
 
     def retry_command(self, *resubmit: str) -> str:
         """The command that continues this run, submitting again only what failed, and the

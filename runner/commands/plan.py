@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import click
+
+from runner.commands.options import input_options, inputs_from_options
 
 
 @click.command()
@@ -22,7 +26,16 @@ import click
     metavar="JOB",
     help="Only this job and everything upstream of it (repeatable).",
 )
-def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
+@input_options
+def plan(
+    path: str,
+    output_format: str,
+    only: tuple[str, ...],
+    var_options: tuple[str, ...],
+    vars_files: tuple[str, ...],
+    logical_date: date | None,
+    target: str | None,
+) -> None:
     """Show which jobs will run, in which order, with which parameters.
 
     Fails (exit 2) on an invalid manifest and names every environment variable the plan
@@ -39,7 +52,8 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
     from runner.problems import ManifestError
 
     try:
-        loaded = load_manifest(path)
+        inputs = inputs_from_options(var_options, vars_files, logical_date, target)
+        loaded = load_manifest(path, inputs=inputs)
         the_plan = build_plan(loaded, only=list(only) or None)
     except ManifestError as exc:
         for problem in exc.problems:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import click
 
-from runner.commands.options import state_option
+from runner.commands.options import input_options, inputs_from_options, state_option
 from runner.commands.sandbox import show_seed_problems
 from runner.exitcodes import ExitCode
 
@@ -46,6 +47,7 @@ from runner.exitcodes import ExitCode
 @click.option("--only", multiple=True, metavar="JOB", help="Run only this job (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Every poll, retry and action.")
+@input_options
 def run(
     path: Path,
     sandbox: bool,
@@ -60,6 +62,10 @@ def run(
     only: tuple[str, ...],
     quiet: bool,
     verbose: bool,
+    var_options: tuple[str, ...],
+    vars_files: tuple[str, ...],
+    logical_date: date | None,
+    target: str | None,
 ) -> None:
     """Run a manifest: submit each job when its needs are done, poll it, run its actions.
 
@@ -94,14 +100,15 @@ def run(
         raise click.UsageError(
             "--retry-failed continues a run of the state; the embedded sandbox starts empty"
         )
-    for option, target in (("--report", report), ("--junit", junit)):
-        if target is not None and (why := _unwritable(target)):
+    for option, report_path in (("--report", report), ("--junit", junit)):
+        if report_path is not None and (why := _unwritable(report_path)):
             # Found now, not after an hour of jobs whose report CI then cannot find.
-            click.echo(f"error: {option} {target}: {why}; choose another path", err=True)
+            click.echo(f"error: {option} {report_path}: {why}; choose another path", err=True)
             raise SystemExit(ExitCode.INVALID)
     options = {key: str(value) for key, value in (("report", report), ("junit", junit)) if value}
     progress = make_progress(quiet=quiet, verbose=verbose)
     try:
+        inputs = inputs_from_options(var_options, vars_files, logical_date, target)
         result = run_manifest(
             path,
             sandbox=sandbox,
@@ -114,6 +121,7 @@ def run(
             only=list(only) or None,
             options=options,
             progress=progress,
+            inputs=inputs,
         )
     except SeedFileError as exc:
         progress.close()

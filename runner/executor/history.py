@@ -24,6 +24,7 @@ from runner.executor.state import (
     lock_held,
     to_datetime,
 )
+from runner.manifest.inputs import inputs_from_data
 from runner.plugins import job_types
 from runner.results import ActionResult, JobResult, JobStatus, RunResult
 
@@ -100,14 +101,19 @@ def load_run(state: RunState, run_id: str) -> RunResult:
         finished_at=to_datetime(record.finished_at),
         interrupted=record.unfinished,
     )
+    inputs = inputs_from_data(record.inputs)
+    result.logical_date = inputs.date
     # The advice a rebuilt report gives names this state folder; a sandbox run's jobs are
     # gone with its sandbox, so it advises no retry (as the run itself did).
     sandbox = record.manifest_key.endswith(SANDBOX_KEY_SUFFIX)
     result.command = (
         f"sailjobs run {shlex.quote(record.manifest_path)}{_state_option(state.state_dir)}"
+        f"{inputs.command_suffix()}"
     )
     if sandbox:
         result.options["sandbox"] = True
+    if inputs.target:
+        result.options["target"] = inputs.target
     installed = job_types()
     actions = state.actions(run_id)
     for job_id, row in state.jobs(run_id).items():

@@ -42,6 +42,7 @@ from runner.executor.state import (
     DEFAULT_STATE_DIR,
     SANDBOX_KEY_SUFFIX,
     ManifestLock,
+    RunRecord,
     RunState,
     StateError,
     StateFullError,
@@ -53,6 +54,7 @@ from runner.executor.state import (
 )
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
+from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
@@ -65,7 +67,7 @@ from runner.sailthru.client import MissingCredentialsError, SailthruClient
 if TYPE_CHECKING:
     from types import FrameType
 
-    from runner.manifest.models import Manifest
+    from runner.manifest.models import Manifest, Target
     from runner.sandbox import Sandbox
     from runner.sandbox.seed import Seed
 
@@ -90,10 +92,12 @@ class _Resume:
 
 
 def _load(
-    path_or_loaded: str | os.PathLike[str] | LoadedManifest, only: list[str] | None
+    path_or_loaded: str | os.PathLike[str] | LoadedManifest,
+    only: list[str] | None,
+    inputs: Inputs | None,
 ) -> tuple[LoadedManifest, Plan]:
     loaded = (
-        load_manifest(Path(path_or_loaded))
+        load_manifest(Path(path_or_loaded), inputs=inputs)
         if isinstance(path_or_loaded, str | os.PathLike)
         else path_or_loaded
     )
@@ -102,7 +106,10 @@ def _load(
 
 @contextlib.contextmanager
 def _client_for(
-    client: SailthruClient | None, sandbox: Seed | None, env: Mapping[str, str]
+    client: SailthruClient | None,
+    sandbox: Seed | None,
+    env: Mapping[str, str],
+    target: Target | None,
 ) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
     """The run's client (and the embedded sandbox, if any), closed at the end."""
     if client is not None:
@@ -119,7 +126,16 @@ def _client_for(
             yield own, box
         return
     try:
-        own = SailthruClient.from_env(env)
+        own = (
+            SailthruClient.from_env(
+                env,
+                key_env=target.api_key_env,
+                secret_env=target.api_secret_env,
+                base_url=target.api_url,
+            )
+            if target is not None
+            else SailthruClient.from_env(env)
+        )
     except MissingCredentialsError as exc:
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
@@ -202,7 +218,16 @@ def _choose_run(
     command: str,
 ) -> _Resume:
     last = state.last_run(key)
+    inputs = loaded.inputs.as_data()
     if resume is not False and last is not None and last.unfinished:
+        if last.inputs != inputs and (last.inputs or _given(inputs)):
+            # Resuming would run it for other inputs than those it started with (or start
+            # another run beside it): the user says which.
+            raise RunSetupError(
+                f"run {last.run_id} of {loaded.path} was interrupted with other inputs than "
+                f"those given now; resume it with `{_command_as(command, loaded, last)} "
+                f"--resume`, or start a new run with `{command} --fresh`"
+            )
         if last.manifest_sha256 != sha256:
             progress.message(
                 f"{loaded.path} changed since run {last.run_id} was interrupted; jobs already "
@@ -223,8 +248,18 @@ def _choose_run(
             hint = f"`{command} --retry-failed` submits again only what failed in it"
         raise RunSetupError(f"nothing to resume for {loaded.path}: {what}; {hint}")
     run_id = new_run_id()
-    start = state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256)
+    start = state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256, inputs)
     return _Resume(run_id, datetime.fromtimestamp(start, UTC), False)
+
+
+def _given(inputs: Mapping[str, object]) -> bool:
+    return any(inputs.get(name) for name in ("date", "vars", "target"))
+
+
+def _command_as(command: str, loaded: LoadedManifest, run: RunRecord) -> str:
+    """``command`` with the inputs ``run`` was started with instead of today's."""
+    base = command.removesuffix(loaded.inputs.command_suffix())
+    return base + inputs_from_data(run.inputs).command_suffix()
 
 
 def _choose_retry(
@@ -244,6 +279,13 @@ def _choose_retry(
         raise RunSetupError(
             f"nothing to retry: {loaded.path} has no run in the state folder "
             f"{state.state_dir}; `{command}` starts one"
+        )
+    inputs = loaded.inputs.as_data()
+    if last.inputs != inputs and (last.inputs or _given(inputs)):
+        raise RunSetupError(
+            f"run {last.run_id} of {loaded.path} ran with other inputs than those given now; "
+            f"retry it with `{_command_as(command, loaded, last)} --retry-failed`, or start a "
+            f"new run with `{command}`"
         )
     unknown = [job for job in resubmit if job not in plan.jobs]
     if unknown:
@@ -302,13 +344,26 @@ def _retry_notes(retry: RetryPlan, command: str) -> list[str]:
     return notes
 
 
+def run_key(loaded: LoadedManifest, *, sandbox: bool = False) -> str:
+    """The state's identity of a manifest's runs: its path, and its ``--target`` (a staging
+    run never resumes as production's), and whether it ran on the embedded sandbox."""
+    target = loaded.inputs.target
+    return (
+        manifest_key(loaded.path)
+        + (f"@{target}" if target else "")
+        + (SANDBOX_KEY_SUFFIX if sandbox else "")
+    )
+
+
 def _command_for(
     path_or_loaded: str | os.PathLike[str] | LoadedManifest,
     state_dir: Path,
     sandbox: bool,
+    inputs: Inputs,
 ) -> str:
-    """``sailjobs run PATH [--state DIR] [--sandbox]``: how the user ran this manifest, for
-    the advice of messages (paths as typed; the mode options are the advice's to add)."""
+    """``sailjobs run PATH [--state DIR] [--sandbox] [inputs]``: how the user ran this
+    manifest, for the advice of messages (paths as typed; the mode options are the
+    advice's to add)."""
     typed = (
         os.fspath(path_or_loaded)
         if isinstance(path_or_loaded, str | os.PathLike)
@@ -319,7 +374,7 @@ def _command_for(
         parts += ["--state", shlex.quote(str(state_dir))]
     if sandbox:
         parts.append("--sandbox")
-    return " ".join(parts)
+    return " ".join(parts) + inputs.command_suffix()
 
 
 def _show_failure(progress: RunObserver) -> Callable[[HookFailure], None]:
@@ -352,6 +407,7 @@ def run(
     retry_failed: bool = False,
     resubmit: list[str] | None = None,
     command: str | None = None,
+    inputs: Inputs | None = None,
 ) -> RunResult:
     """Run a manifest (a path or a ``LoadedManifest``) to the end; see the module docstring.
 
@@ -362,15 +418,22 @@ def run(
     run that succeeded is returned as it is, with nothing sent. ``command`` is the run
     command as typed, for the advice of messages. ``sandbox`` runs against an embedded
     sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
-    demo data (``"demo"``, the default) or a seed file's path. Raises ``ManifestError``
+    demo data (``"demo"``, the default) or a seed file's path. ``inputs`` (var overrides,
+    ``--date``, ``--target``) apply to a manifest given by path; a ``LoadedManifest`` carries
+    its own. Raises ``ManifestError``
     (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
     a job's failure, which is in the result.
     """
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
     register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
-    loaded, plan = _load(path_or_loaded, only)
-    register_env_secrets(env, loaded.manifest.secrets)
+    loaded, plan = _load(path_or_loaded, only, inputs)
+    target = loaded.target
+    # A target's key and secret are secrets whatever their variables are called.
+    listed = loaded.manifest.secrets | (
+        {target.api_key_env, target.api_secret_env} if target else set()
+    )
+    register_env_secrets(env, listed)
     for warning in loaded.warnings:
         progress.message(warning.render(), level="note")  # render() says "warning"
     missing = plan.missing_env(env)
@@ -399,8 +462,8 @@ def run(
             f"combined with {other}"
         )
     state_dir = Path(state_dir)
-    key = manifest_key(loaded.path) + (SANDBOX_KEY_SUFFIX if sandbox else "")
-    command = command or _command_for(path_or_loaded, state_dir, sandbox)
+    key = run_key(loaded, sandbox=sandbox)
+    command = command or _command_for(path_or_loaded, state_dir, sandbox, loaded.inputs)
     try:
         if resume is not False and not sandbox:
             check_not_lost(state_dir, f"{command} --fresh")
@@ -410,7 +473,7 @@ def run(
             try:
                 with (
                     _locked(state_dir, key, loaded.path),
-                    _client_for(client, sandbox_seed, env) as (api, box),
+                    _client_for(client, sandbox_seed, env, target) as (api, box),
                 ):
                     return _run_locked(
                         loaded=loaded,
@@ -424,7 +487,11 @@ def run(
                         command=command,
                         concurrency=concurrency,
                         env=env,
-                        options={**(options or {}), **_target_option(api, box)},
+                        options={
+                            **(options or {}),
+                            **_target_option(api, box),
+                            **({"target": loaded.inputs.target} if loaded.inputs.target else {}),
+                        },
                         progress=progress,
                         clock=clock,
                     )
@@ -497,6 +564,7 @@ def _run_locked(
         started_at=chosen.started_at,
         options=options,
         command=command,
+        logical_date=loaded.inputs.date,
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     stop = threading.Event()

@@ -317,7 +317,11 @@ class Scheduler:
         return EvalContext(
             vars=dict(self.manifest.vars),
             env=self.env,
-            run={"id": self.run_result.run_id, "date": started.date(), "started_at": started},
+            run={
+                "id": self.run_result.run_id,
+                "date": self.run_result.run_date,
+                "started_at": started,
+            },
             jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
             secret_env=self.manifest.secrets,
         )

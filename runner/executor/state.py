@@ -182,10 +182,17 @@ class RunRecord:
     finished_at: float | None
     status: str
     succeeded: bool | None
+    inputs: JSONDict = field(default_factory=dict)  # Inputs.as_data() of the run
 
     @property
     def unfinished(self) -> bool:
         return self.status != "finished"
+
+    @property
+    def logical_date(self) -> str | None:
+        """The run's ``--date`` (ISO), None when it ran for its start date."""
+        value = self.inputs.get("date")
+        return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -231,7 +238,11 @@ class ActionRecord:
 
 # Columns added after schema 1 was released: (table, column, type). A state folder written
 # by an earlier sailjobs gains them on open (an old sailjobs ignores them).
-_ADDED_COLUMNS = (("actions", "started_at", "REAL"),)
+_ADDED_COLUMNS = (
+    ("actions", "started_at", "REAL"),
+    # The run's inputs (--target, --date, var overrides) as JSON: a resume keeps them.
+    ("runs", "inputs", "TEXT"),
+)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -301,7 +312,7 @@ class ManifestLock:
 
 
 # The columns of the SELECTs below, as the schema above stores them.
-_RunRow = tuple[str, str, str, str, str, float, float | None, str, int | None]
+_RunRow = tuple[str, str, str, str, str, float, float | None, str, int | None, str | None]
 _JobRow = tuple[
     str, str, str, str, str | None, str | None, int, int, str, float | None, float | None,
     float | None, str, str | None, str | None,
@@ -310,15 +321,21 @@ _ActionRow = tuple[str, str, int, str, str, int, int, str, str | None, float | N
 
 
 def _run_record(row: _RunRow) -> RunRecord:
-    run_id, key, path, name, sha256, started, finished, status, succeeded = row
+    run_id, key, path, name, sha256, started, finished, status, succeeded, inputs = row
     return RunRecord(
         run_id, key, path, name, sha256, started, finished, status,
-        None if succeeded is None else bool(succeeded),
+        None if succeeded is None else bool(succeeded), _loads(inputs),
     )  # fmt: skip
 
 
 def _dumps(data: Mapping[str, JSONValue]) -> str:
     return json.dumps(data, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> JSONDict:
+    """A JSON object column; NULL (a row written before the column existed) is empty."""
+    data = json.loads(text) if text else {}
+    return data if isinstance(data, dict) else {}
 
 
 class RunState:
@@ -414,7 +431,7 @@ class RunState:
         """Runs, newest first."""
         rows = self._query(
             "SELECT run_id, manifest_key, manifest_path, manifest_name, manifest_sha256, "
-            f"started_at, finished_at, status, succeeded FROM runs {where} "
+            f"started_at, finished_at, status, succeeded, inputs FROM runs {where} "
             "ORDER BY started_at DESC, rowid DESC" + ("" if limit is None else f" LIMIT {limit}"),
             params,
         )
@@ -451,14 +468,20 @@ class RunState:
         self._execute("DELETE FROM actions WHERE run_id = ? AND owner = ''", (run_id,))
 
     def start_run(
-        self, run_id: str, key: str, manifest_path: Path, manifest_name: str, sha256: str
+        self,
+        run_id: str,
+        key: str,
+        manifest_path: Path,
+        manifest_name: str,
+        sha256: str,
+        inputs: Mapping[str, JSONValue] | None = None,
     ) -> float:
         """Record a new run; returns its start time as stored (epoch seconds)."""
         now = time.time()
         self._execute(
             "INSERT INTO runs (run_id, manifest_key, manifest_path, manifest_name, "
-            "manifest_sha256, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
-            (run_id, key, str(manifest_path), manifest_name, sha256, now),
+            "manifest_sha256, started_at, status, inputs) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+            (run_id, key, str(manifest_path), manifest_name, sha256, now, _dumps(inputs or {})),
         )
         return now
 

@@ -12,7 +12,8 @@ from runner.actions import ActionType
 from runner.jobtypes import SPLIT_OUTPUTS, JobType
 from runner.limits import date_range_parts, parse_yyyymmdd
 from runner.manifest.expressions import Reference
-from runner.manifest.models import Manifest
+from runner.manifest.inputs import Inputs
+from runner.manifest.models import Manifest, Target
 from runner.manifest.yamlsource import PathTuple, SourceMap
 from runner.plugins import action_types as installed_action_types
 from runner.problems import Problem
@@ -37,6 +38,14 @@ class LoadedManifest:
     # Problems that do not make it invalid (a case the API page is silent on), shown by
     # validate, plan and run.
     warnings: list[Problem] = field(default_factory=list, repr=False)
+    # What the command line gave besides the manifest (var overrides, --date, --target).
+    inputs: Inputs = field(default_factory=Inputs)
+
+    @property
+    def target(self) -> Target | None:
+        """The ``--target`` chosen (None: the default credentials and vars)."""
+        name = self.inputs.target
+        return self.manifest.targets.get(name) if name else None
 
     @property
     def directory(self) -> Path:

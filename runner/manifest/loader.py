@@ -32,6 +32,7 @@ from runner.manifest.expressions import (
     parse_template,
     render,
 )
+from runner.manifest.inputs import Inputs, undeclared_problems
 from runner.manifest.loaded import LoadedManifest, action_type_map
 from runner.manifest.models import (
     ACTION_LISTS,
@@ -48,6 +49,7 @@ from runner.manifest.models import (
     ManifestHeader,
     PollPolicy,
     RetryPolicy,
+    Target,
     validation_messages,
 )
 from runner.manifest.planner import check_graph
@@ -59,7 +61,7 @@ from runner.problems import ManifestError, Problem
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 _VAR_NAME = re.compile(NAME_PATTERN)
 _HEADER_KEYS = list(ManifestHeader.model_fields)
-_MAY_BE_EMPTY = ("description", "vars", "defaults", "secrets")
+_MAY_BE_EMPTY = ("description", "vars", "defaults", "secrets", "targets")
 
 
 class ManifestLoader:
@@ -71,8 +73,10 @@ class ManifestLoader:
         source: SourceMap,
         job_types: dict[str, JobType],
         action_types: dict[str, ActionType],
+        inputs: Inputs | None = None,
     ) -> None:
         self.path = path
+        self.inputs = inputs or Inputs()
         self.source = source
         self.job_types = job_types
         self.action_types = action_types
@@ -142,6 +146,9 @@ class ManifestLoader:
         header = self._header(data)
         defaults = header.defaults if header else self._defaults_fallback(data.get("defaults"))
         vars_: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
+        targets = header.targets if header else {}
+        self._check_targets(targets, vars_)
+        vars_ = self._with_inputs(vars_, targets)
         self._check_vars(vars_)
         self.vars = vars_
         inherited = {
@@ -181,6 +188,7 @@ class ManifestLoader:
             jobs=specs,
             notify=notify,
             secrets=frozenset(header.secrets) if header else frozenset(),
+            targets=targets,
         )
         loaded = LoadedManifest(
             path=self.path,
@@ -191,6 +199,7 @@ class ManifestLoader:
             job_references=job_refs,
             notify_references=notify_refs,
             reference_paths=self.ref_paths,
+            inputs=self.inputs,
         )
         self.problems.extend(check_graph(loaded))
         return loaded
@@ -234,6 +243,48 @@ class ManifestLoader:
             except ValidationError:
                 pass
         return Defaults()
+
+    def _check_targets(self, targets: Mapping[str, Target], vars_: dict[str, Any]) -> None:
+        for name, target in targets.items():
+            for var in target.vars:
+                if var not in vars_:
+                    self.add(
+                        ("targets", name, "vars", var),
+                        f"target {name!r} sets {var!r}, which is not a var of this manifest; "
+                        f"declared vars: {', '.join(sorted(map(str, vars_))) or 'none'}",
+                        key=True,
+                    )
+
+    def _with_inputs(self, vars_: dict[str, Any], targets: Mapping[str, Target]) -> dict[str, Any]:
+        """The manifest's vars with the chosen target's and the command line's overrides."""
+        chosen = self.inputs.target
+        merged = dict(vars_)
+        if chosen is not None:
+            if chosen in targets:
+                merged.update((k, v) for k, v in targets[chosen].vars.items() if k in vars_)
+            else:
+                self.problems.append(self._unknown_target(chosen, targets))
+        self.problems.extend(undeclared_problems(self.inputs, vars_, self.source, str(self.path)))
+        merged.update(self.inputs.vars_over(vars_))
+        return merged
+
+    def _unknown_target(self, chosen: str, targets: Mapping[str, Target]) -> Problem:
+        if not targets:
+            return self.source.problem(
+                (),
+                f"--target {chosen}: this manifest declares no `targets`; add "
+                f"`targets: {{{chosen}: {{api_key_env: …, api_secret_env: …}}}}` or leave "
+                "out --target",
+            )
+        import difflib
+
+        close = difflib.get_close_matches(chosen, list(targets), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return self.source.problem(
+            ("targets",),
+            f"--target {chosen}: no such target; {hint}targets: {', '.join(targets)}",
+            key=True,
+        )
 
     def _check_vars(self, vars_: dict[str, Any]) -> None:
         for name in vars_:
@@ -514,10 +565,12 @@ def load_manifest(
     *,
     job_types: Mapping[str, JobType] | None = None,
     action_types: Mapping[str, Any] | None = None,
+    inputs: Inputs | None = None,
 ) -> LoadedManifest:
     """Read and check one manifest; raises ManifestError with every problem found.
 
-    ``job_types``/``action_types`` default to the installed plugins' ones.
+    ``job_types``/``action_types`` default to the installed plugins' ones; ``inputs`` (var
+    overrides, the logical date, the target) apply before anything is checked.
     """
     path = Path(path)
     if job_types is None:
@@ -527,7 +580,7 @@ def load_manifest(
         if document.data is None and document.problems:
             raise ManifestError(document.problems)
         loader = ManifestLoader(
-            path, document.source, dict(job_types), action_type_map(action_types)
+            path, document.source, dict(job_types), action_type_map(action_types), inputs
         )
         with paused_gc():  # a model and a few dicts per job, none of them garbage yet
             loaded = loader.load(document.data)

@@ -71,6 +71,38 @@ class Defaults(BaseModel):
     postback_url: str | None = None
 
 
+def _env_name(name: str) -> str:
+    if not re.fullmatch(ENV_NAME_PATTERN, name):
+        raise ValueError(
+            f"{name!r} is not an environment variable name; list names such as SLACK_WEBHOOK "
+            "(letters, digits and _), not values"
+        )
+    return name
+
+
+class Target(BaseModel):
+    """Where a ``--target NAME`` run goes: its API, the env variables holding its key and
+    secret, and the vars it overrides (``targets: {staging: …, production: …}``)."""
+
+    model_config = _STRICT
+
+    description: str | None = Field(default=None, description="what this target is")
+    api_url: str | None = Field(
+        default=None,
+        description="the API's address (default: SAILTHRU_API_URL, else https://api.sailthru.com)",
+    )
+    api_key_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        default="SAILTHRU_API_KEY", description="the env variable holding this target's API key"
+    )
+    api_secret_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        default="SAILTHRU_API_SECRET",
+        description="the env variable holding this target's API secret",
+    )
+    vars: dict[str, Any] = Field(
+        default_factory=dict, description="values that override the manifest's vars"
+    )
+
+
 class ActionSpec(BaseModel):
     """One ``- name: {settings}`` item of an action list.
 
@@ -146,14 +178,12 @@ class Manifest(BaseModel):
     notify: ActionLists = ActionLists()
     # Env names whose values are masked like the API secret (README: What is masked).
     secrets: frozenset[str] = frozenset()
+    targets: dict[str, Target] = Field(default_factory=dict)
 
 
-def _env_name(name: str) -> str:
-    if not re.fullmatch(ENV_NAME_PATTERN, name):
-        raise ValueError(
-            f"{name!r} is not an environment variable name; list names such as SLACK_WEBHOOK "
-            "(letters, digits and _), not values"
-        )
+def _target_name(name: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(f"invalid target name {name!r}; use letters, digits, '_' and '-'")
     return name
 
 
@@ -175,6 +205,10 @@ class ManifestHeader(BaseModel):
     secrets: list[Annotated[str, AfterValidator(_env_name)]] = Field(
         default_factory=list,
         description="env variable names whose values are secrets, masked in every output",
+    )
+    targets: dict[Annotated[str, AfterValidator(_target_name)], Target] = Field(
+        default_factory=dict,
+        description="accounts a run can go to, picked with --target NAME",
     )
 
 

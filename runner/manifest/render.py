@@ -31,7 +31,7 @@ def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None
     return EvalContext(
         vars=plan.loaded.manifest.vars,
         env=env,
-        run={"id": PLAN_RUN_ID, "date": now.date(), "started_at": now},
+        run={"id": PLAN_RUN_ID, "date": plan.loaded.inputs.date or now.date(), "started_at": now},
         jobs={},
         secret_env=plan.loaded.manifest.secrets,
     )
@@ -127,6 +127,7 @@ def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -
             for when in ("on_success", "on_failure", "always")
         },
         "required_env": sorted(plan.required_env),
+        "inputs": plan.loaded.inputs.as_data(),
     }
 
 
@@ -157,6 +158,13 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
         f"{'s' * (len(data['levels']) != 1)}, up to {data['concurrency']} at once"
         + (", stopping at the first failure" if data["fail_fast"] else ""),
     ]
+    inputs = data["inputs"]
+    if inputs["target"]:
+        lines.append(f"Target: {inputs['target']}")
+    if inputs["date"]:
+        lines.append(f"Date: {inputs['date']} (run.date)")
+    for name, value in inputs["vars"].items():
+        lines.append(f"Var: {name} = {_inline(value)}")
     for number, level in enumerate(data["levels"], start=1):
         lines.append("")
         lines.append(f"Step {number}: {', '.join(level)}")

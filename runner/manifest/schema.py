@@ -28,6 +28,7 @@ from runner.manifest.models import (
     JobRunnerKeys,
     PollOverride,
     RetryOverride,
+    Target,
 )
 from runner.plugins import job_types as installed_job_types
 
@@ -196,6 +197,12 @@ def manifest_schema(
                 "items": {"type": "string", "pattern": ENV_NAME_PATTERN},
                 "description": "env variable names whose values are secrets, masked in "
                 "every output",
+            },
+            "targets": {
+                "type": "object",
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": defs.model(Target, "target_", expressions=False),
+                "description": "accounts a run can go to, picked with --target NAME",
             },
         },
         "$defs": defs.defs,

@@ -175,24 +175,32 @@ class SailthruClient:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, **options: Unpack[ClientOptions]
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        key_env: str = ENV_API_KEY,
+        secret_env: str = ENV_API_SECRET,
+        base_url: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> SailthruClient:
         """A client configured by ``SAILTHRU_API_KEY``, ``SAILTHRU_API_SECRET`` and
-        ``SAILTHRU_API_URL`` (default https://api.sailthru.com)."""
+        ``SAILTHRU_API_URL`` (default https://api.sailthru.com); a manifest's target names
+        its own key and secret variables (``key_env``, ``secret_env``) and ``base_url``."""
         env = os.environ if env is None else env
-        missing = [name for name in (ENV_API_KEY, ENV_API_SECRET) if not env.get(name)]
+        missing = [name for name in (key_env, secret_env) if not env.get(name)]
         if missing:
             raise MissingCredentialsError(
                 f"Sailthru credentials missing: set {' and '.join(missing)} in the environment "
                 f"({ENV_API_URL} may point at another endpoint, e.g. `sailjobs sandbox serve`)"
             )
-        base_url = env.get(ENV_API_URL) or DEFAULT_BASE_URL
+        named = f"the target's api_url {base_url!r}" if base_url else None
+        base_url = base_url or env.get(ENV_API_URL) or DEFAULT_BASE_URL
         if (why := _not_an_api_url(base_url)) is not None:
             raise MissingCredentialsError(
-                f"{ENV_API_URL}={base_url!r} {why}; set it to the API's address, e.g. "
-                f"{DEFAULT_BASE_URL} or http://127.0.0.1:8642 for `sailjobs sandbox serve`"
+                f"{named or f'{ENV_API_URL}={base_url!r}'} {why}; set it to the API's address, "
+                f"e.g. {DEFAULT_BASE_URL} or http://127.0.0.1:8642 for `sailjobs sandbox serve`"
             )
-        return cls(env[ENV_API_KEY], env[ENV_API_SECRET], base_url, **options)
+        return cls(env[key_env], env[secret_env], base_url, **options)
 
     # -- public calls ---------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""`run` with --date, --target and --var, end to end on the sandbox, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from executor_helpers import FAST_DEFAULTS, sailjobs_on
+
+REPO = Path(__file__).parents[2]
+
+
+def test_date_runs_the_weekly_purchase_log_for_that_day(sandbox: Any, tmp_path: Path) -> None:
+    (tmp_path / "manifests").mkdir()
+    shutil.copy(REPO / "manifests" / "weekly-purchase-log.yaml", tmp_path / "manifests")
+    done = sailjobs_on(
+        sandbox, tmp_path, "run", "manifests/weekly-purchase-log.yaml", "--date", "2026-01-05"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (sent,) = sandbox.submissions("export_purchase_log")
+    assert (sent["start_date"], sent["end_date"]) == ("20251229", "20260104")
+    assert (tmp_path / "exports" / "purchases-week-of-20251229.csv").is_file()
+
+
+TARGETS = """\
+version: 1
+name: t
+vars:
+  list: Main Newsletter
+targets:
+  staging:
+    api_url: {url}
+    api_key_env: STAGING_KEY
+    api_secret_env: STAGING_SECRET
+    vars: {{list: VIP}}
+{defaults}
+jobs:
+  export-main:
+    job: export_list_data
+    list: ${{{{ vars.list }}}}
+"""
+
+
+def _targets_manifest(tmp_path: Path, sandbox: Any) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(TARGETS.format(url=sandbox.url, defaults=FAST_DEFAULTS))
+    return path
+
+
+def test_a_target_brings_its_api_credentials_and_vars(sandbox: Any, tmp_path: Path) -> None:
+    _targets_manifest(tmp_path, sandbox)
+    done = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--target", "staging", "--report", "r.json",
+        # The default variables hold a wrong key: only the target's own ones work.
+        SAILTHRU_API_KEY="not-the-key", SAILTHRU_API_URL="http://127.0.0.1:9",
+        STAGING_KEY=sandbox.api_key, STAGING_SECRET=sandbox.secret,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (sent,) = sandbox.submissions("export_list_data")
+    assert sent["list"] == "VIP"  # the target's own var
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["options"]["target"] == "staging"
+    assert sandbox.secret not in done.stdout + done.stderr + (tmp_path / "r.json").read_text()
+
+
+def test_a_target_without_its_credentials_names_its_variables(sandbox: Any, tmp_path: Path):
+    _targets_manifest(tmp_path, sandbox)
+    done = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--target", "staging", STAGING_KEY=sandbox.api_key
+    )
+    assert done.returncode == 2
+    assert "set STAGING_SECRET in the environment" in done.stderr
+    assert sandbox.submissions() == []
+
+
+def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_path: Path):
+    from runner.executor.lifecycle import run_key
+    from runner.executor.state import RunState, new_run_id
+    from runner.manifest.inputs import Inputs, parse_date
+    from runner.manifest.loader import load_manifest
+
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            name: t
+            {textwrap.indent(FAST_DEFAULTS, " " * 12).strip()}
+            jobs:
+              purchases:
+                job: export_purchase_log
+                start_date: ${{{{ run.date | days_ago(1) | yyyymmdd }}}}
+                end_date: ${{{{ run.date | yyyymmdd }}}}
+            """
+        )
+    )
+    loaded = load_manifest(path, inputs=Inputs(date=parse_date("2026-01-05")))
+    with RunState(tmp_path / "st") as state:  # a run of 2026-01-05 that was interrupted
+        run_id = new_run_id()
+        state.start_run(
+            run_id,
+            run_key(loaded),
+            path,
+            "t",
+            "x",
+            loaded.inputs.as_data(),  # type: ignore[arg-type]
+        )
+        state.end_run(run_id, interrupted=True, succeeded=False)
+    refused = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--date", "2026-01-06"
+    )
+    assert refused.returncode == 2
+    assert sandbox.submissions() == []
+    advised = refused.stderr.split("resume it with `")[1].split("`")[0]
+    assert advised == "sailjobs run m.yaml --state st --date 2026-01-05 --resume"
+    resumed = sailjobs_on(sandbox, tmp_path, *shlex.split(advised)[1:])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming run {run_id}" in resumed.stdout + resumed.stderr
+    (sent,) = sandbox.submissions("export_purchase_log")
+    assert (sent["start_date"], sent["end_date"]) == ("20260104", "20260105")
