@@ -94,10 +94,11 @@ def jobs_count(count: int) -> str:
 
 
 def target(run: RunResult) -> str:
-    """Where the run's jobs go: ``sandbox`` (the embedded one), or the API's address."""
-    if run.options.get("sandbox"):
-        return "sandbox"
-    return str(run.options.get("api_url") or "")
+    """Where the run's jobs go: ``sandbox`` (the embedded one), or the API's address; the
+    manifest's target by name first (``production (https://api.sailthru.com)``)."""
+    where = "sandbox" if run.options.get("sandbox") else str(run.options.get("api_url") or "")
+    name = run.options.get("target")
+    return f"{name} ({where})" if name and where else str(name or where)
 
 
 def summary_lines(run: RunResult) -> list[str]:
@@ -269,7 +270,11 @@ class LineProgress(Progress):
 
     def run_started(self, run: RunResult) -> None:
         if not self.quiet:
-            self._write(f"run {run.run_id}: {run.manifest_name} ({jobs_count(len(run.jobs))})")
+            on = f" on {run.options['target']}" if run.options.get("target") else ""
+            day = f" for {run.logical_date}" if run.logical_date else ""
+            self._write(
+                f"run {run.run_id}: {run.manifest_name} ({jobs_count(len(run.jobs))}){on}{day}"
+            )
 
     def job_changed(self, job: JobResult, note: str = "") -> None:
         key = (job.status, note)

@@ -21,6 +21,7 @@ def test_date_runs_the_weekly_purchase_log_for_that_day(sandbox: Any, tmp_path: 
         sandbox, tmp_path, "run", "manifests/weekly-purchase-log.yaml", "--date", "2026-01-05"
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "weekly-purchase-log (1 job) for 2026-01-05" in done.stdout + done.stderr
     (sent,) = sandbox.submissions("export_purchase_log")
     assert (sent["start_date"], sent["end_date"]) == ("20251229", "20260104")
     assert (tmp_path / "exports" / "purchases-week-of-20251229.csv").is_file()
@@ -64,6 +65,7 @@ def test_a_target_brings_its_api_credentials_and_vars(sandbox: Any, tmp_path: Pa
     assert sent["list"] == "VIP"  # the target's own var
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["options"]["target"] == "staging"
+    assert "t (1 job) on staging" in done.stdout + done.stderr
     assert sandbox.secret not in done.stdout + done.stderr + (tmp_path / "r.json").read_text()
 
 
