@@ -164,6 +164,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "started_at": _iso(result.started_at),
         "finished_at": _iso(result.finished_at),
         "duration_seconds": run_duration_seconds(result),
+        "run_date": result.run_date.isoformat(),  # run.date: --date, else the start's day
         "summary": status_counts(result),
         "options": result.options,
         "jobs": [_job_entry(job) for job in result.jobs.values()],
@@ -316,7 +317,13 @@ def render_github_summary(result: RunResult) -> str:
         "",
         f"Run `{_cell(result.run_id)}` · {counts['total']} jobs"
         + (f": {', '.join(parts)}" if parts else "")
-        + (f" · {duration}" if duration else ""),
+        + (f" · {duration}" if duration else "")
+        + (
+            f" · target {_cell(str(result.options['target']))}"
+            if "target" in result.options
+            else ""
+        )
+        + (f" · for {result.logical_date}" if result.logical_date else ""),
         "",
         "| Job | Type | Status | Duration | Rows | Error |",
         "| --- | --- | --- | --- | ---: | --- |",

@@ -17,14 +17,18 @@ REPO = Path(__file__).parents[2]
 def test_date_runs_the_weekly_purchase_log_for_that_day(sandbox: Any, tmp_path: Path) -> None:
     (tmp_path / "manifests").mkdir()
     shutil.copy(REPO / "manifests" / "weekly-purchase-log.yaml", tmp_path / "manifests")
+    summary = tmp_path / "summary.md"
     done = sailjobs_on(
-        sandbox, tmp_path, "run", "manifests/weekly-purchase-log.yaml", "--date", "2026-01-05"
-    )
+        sandbox, tmp_path, "run", "manifests/weekly-purchase-log.yaml", "--date", "2026-01-05",
+        "--report", "r.json", GITHUB_STEP_SUMMARY=str(summary),
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "weekly-purchase-log (1 job) for 2026-01-05" in done.stdout + done.stderr
     (sent,) = sandbox.submissions("export_purchase_log")
     assert (sent["start_date"], sent["end_date"]) == ("20251229", "20260104")
     assert (tmp_path / "exports" / "purchases-week-of-20251229.csv").is_file()
+    assert json.loads((tmp_path / "r.json").read_text())["run_date"] == "2026-01-05"
+    assert " · for 2026-01-05" in summary.read_text()
 
 
 TARGETS = """\
