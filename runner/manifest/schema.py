@@ -194,6 +194,23 @@ def _header(name: str) -> str:
     return description
 
 
+_WRITTEN_OUT = frozenset(
+    {"version", "name", "description", "vars", "defaults", "concurrency", "fail_fast"}
+    | {"jobs", "notify", "secrets"}
+)
+
+
+def _header_keys_not_written_out(defs: _Defs) -> dict[str, Any]:
+    """A top-level key added to ``ManifestHeader`` is in the schema (as its model says)
+    before anyone writes its schema out in ``manifest_schema``."""
+    header_defs = _Defs()
+    props = header_defs.model(ManifestHeader, "header_", expressions=False)["properties"]
+    added = {name: prop for name, prop in props.items() if name not in _WRITTEN_OUT}
+    if added:
+        defs.defs.update(header_defs.defs)
+    return added
+
+
 def manifest_schema(
     job_types: Mapping[str, JobType] | None = None,
     action_types: Mapping[str, Any] | None = None,
@@ -284,6 +301,7 @@ def manifest_schema(
         "required": ["version", "name", "jobs"],
         "additionalProperties": False,
         "properties": {
+            **_header_keys_not_written_out(defs),
             "version": {"const": 1, "description": _header("version")},
             "name": {"type": "string", "minLength": 1, "description": _header("name")},
             "description": {

@@ -123,3 +123,12 @@ def test_the_core_schema_takes_a_plugins_action_and_job_type_with_plugins_refuse
 def test_a_duration_default_reads_as_a_manifest_writes_it():
     defaults = schema_of("schema")["properties"]["defaults"]["properties"]
     assert defaults["timeout"]["default"] == "3h"
+
+
+def test_every_top_level_key_a_manifest_takes_is_in_the_schema():
+    """A key added to the manifest's header model shows up (with its description) without
+    anyone editing the schema by hand."""
+    from runner.manifest.models import ManifestHeader
+
+    for form in FORMS.values():
+        assert set(schema_of(*form)["properties"]) == set(ManifestHeader.model_fields)
