@@ -297,7 +297,7 @@ def test_the_schema_offers_the_documented_list_fields_and_accepts_others():
 
 
 def test_the_readme_ci_command_passes_on_the_repository_manifests(monkeypatch):
-    """`sailjobs validate manifests/` (README, Validate in CI): every example is valid, and
+    """`sailjobs validate manifests/` (README, CI): every example is valid, and
     a sandbox seed file kept beside them is named and skipped, not read as a manifest."""
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     result = invoke("validate", "manifests/", "--deep")
