@@ -24,9 +24,9 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     Needs no credentials and no environment variables. Exit 0 when every manifest is
     valid, 2 otherwise, with one `file:line:col: where: what` line per problem.
 
-    In a folder, YAML files that are not manifests (no `version: 1` at the top, e.g. a
-    GitHub workflow or a docker-compose file) are skipped, one line each; a file named
-    on the command line is always checked.
+    In a folder, YAML files of other tools (no `version: 1` and a key no manifest has,
+    e.g. a GitHub workflow or a docker-compose file) are skipped, one line each; a file
+    named on the command line is always checked.
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.exitcodes import ExitCode

@@ -91,12 +91,13 @@ def select_manifests(paths: Iterable[str | Path]) -> tuple[list[Path], list[Skip
 
 
 def not_a_manifest(path: Path) -> str | None:
-    """Why a YAML file is not a sailjobs manifest, or ``None`` when it is one (or may be
-    one: a manifest with mistakes, or a file that does not parse, is checked).
+    """Why a YAML file is not a sailjobs manifest, or ``None`` when it is one or may be
+    one: a manifest with mistakes is checked, never skipped, so nothing broken goes unseen.
 
-    A manifest says ``version: 1`` at its top level; one without it is still a manifest
-    when its other top-level keys are all manifest keys and include ``jobs`` (a GitHub
-    workflow has ``jobs`` too, with ``on``)."""
+    A manifest says ``version: 1`` at its top level. Without it, a file is still taken as a
+    (broken) manifest when it is empty, does not parse, or holds only manifest keys (or a
+    list of a manifest's items); another tool's file has keys a manifest never has (a
+    GitHub workflow's ``on``, a docker-compose file's ``services``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -107,16 +108,26 @@ def not_a_manifest(path: Path) -> str | None:
         data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return None
+    if data is None:
+        return None  # empty: a manifest not written yet, reported as such
+    if isinstance(data, list):
+        if any(isinstance(item, dict) and _keys(item) & {"version", "jobs"} for item in data):
+            return None  # a manifest written as a list item
+        return "not a sailjobs manifest (a list, not a mapping with `version: 1`)"
     if not isinstance(data, dict):
-        return "not a sailjobs manifest (its top level is not a mapping with `version: 1`)"
-    keys = {str(key) for key in data}
-    if "jobs" in keys and keys <= MANIFEST_KEYS:
+        return "not a sailjobs manifest (a single value, not a mapping with `version: 1`)"
+    keys = _keys(data)
+    if keys <= MANIFEST_KEYS:
         return None
     if "jobs" in keys and {"on", "True"} & keys:  # YAML 1.1 reads `on:` as true
         return "a GitHub Actions workflow (`on:` and `jobs:`), not a sailjobs manifest"
     if "services" in keys:
         return "a Docker Compose file (`services:`), not a sailjobs manifest"
     return "not a sailjobs manifest (no `version: 1` at its top level)"
+
+
+def _keys(mapping: dict[object, object]) -> set[str]:
+    return {str(key) for key in mapping}
 
 
 def is_seed_file(path: Path) -> bool:

@@ -51,8 +51,8 @@ def test_a_folder_skips_other_tools_yaml_files_one_line_each(repo):
         f"manifest: {ADVICE}",
         f"pipelines/docker-compose.yml: a Docker Compose file (`services:`), not a sailjobs "
         f"manifest: {ADVICE}",
-        "pipelines/recipients.yaml: not a sailjobs manifest (its top level is not a mapping "
-        f"with `version: 1`): {ADVICE}",
+        f"pipelines/recipients.yaml: not a sailjobs manifest (a list, not a mapping with "
+        f"`version: 1`): {ADVICE}",
         "1 manifest valid",
     ]
 
@@ -70,11 +70,14 @@ def test_a_broken_manifest_in_a_folder_is_still_checked(repo):
     Path("pipelines/no-version.yaml").write_text(MANIFEST.replace("version: 1\n", ""))
     # With version: 1, a misspelt key does not make it another tool's file.
     Path("pipelines/typo.yaml").write_text(MANIFEST.replace("jobs:", "jbos:"))
+    Path("pipelines/empty.yaml").write_text("# the nightly exports, to be written\n")
+    Path("pipelines/only-vars.yaml").write_text("vars: {list: Main}\n")
     result = invoke("validate", "pipelines")
     assert result.exit_code == 2
     assert "pipelines/no-version.yaml:1:1: version: missing required key 'version'" in (
         result.stdout
     )
-    assert "pipelines/typo.yaml:" in result.stdout
-    assert "no-version.yaml: " not in result.stderr and "typo.yaml: " not in result.stderr
-    assert result.stderr.endswith("in 2 of 3 manifests\n")
+    for name in ("typo", "empty", "only-vars"):
+        assert f"pipelines/{name}.yaml:" in result.stdout
+        assert f"{name}.yaml: " not in result.stderr
+    assert result.stderr.endswith("in 4 of 5 manifests\n")
