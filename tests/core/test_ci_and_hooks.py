@@ -191,3 +191,41 @@ def test_the_hook_entry_passes_on_the_files_it_is_fed_in_this_repository():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_hook_for_real_with_pre_commit_try_repo(tmp_path: Path):
+    """pre-commit installs the hook from this repository into its own environment (pip, as
+    for a user) and runs it on a repository holding manifests and a workflow (~10 s)."""
+    pre_commit = tool("pre-commit")
+    assert pre_commit, "pip install -e '.[test]' installs pre-commit"
+    user = tmp_path / "user"
+    (user / "manifests").mkdir(parents=True)
+    (user / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(WORKFLOW, user / ".github" / "workflows" / "sailjobs.yml")
+    (user / "manifests" / "nightly.yaml").write_text(
+        "version: 1\nname: nightly\njobs:\n  export-main: {job: export_list_data, list: Main}\n"
+    )
+    (user / "manifests" / "bad.yaml").write_text(
+        "version: 1\nname: bad\njobs:\n  export-main: {job: export_list_data}\n"
+    )
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache")}
+
+    def commit_and_run() -> subprocess.CompletedProcess[str]:
+        git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+        subprocess.run([*git, "add", "-A"], cwd=user, check=True)
+        subprocess.run([*git, "commit", "-qm", "manifests"], cwd=user, check=True)
+        command = [pre_commit, "try-repo", str(ROOT), "sailjobs-validate", "--all-files"]
+        return subprocess.run(command, cwd=user, env=env, capture_output=True, text=True)
+
+    subprocess.run(["git", "init", "-q"], cwd=user, check=True)
+    failed = commit_and_run()
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "manifests/bad.yaml:4:3: jobs.export-main.list: add `list`" in failed.stdout
+    assert "1 problem in 1 of 2 manifests" in failed.stdout
+    assert ".github" not in failed.stdout  # the workflow is not fed to the hook
+    (user / "manifests" / "bad.yaml").unlink()
+    passed = commit_and_run()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert re.search(r"^sailjobs validate\.+Passed$", passed.stdout, re.MULTILINE)
