@@ -90,7 +90,9 @@ def test_the_committed_schema_is_the_core_schema():
     """`sailjobs.schema.json` is what editors and SchemaStore point at; regenerate it with
     `sailjobs schema > sailjobs.schema.json`."""
     result = CliRunner().invoke(cli, ["schema"], catch_exceptions=False)
-    assert COMMITTED.read_text(encoding="utf-8") == result.stdout
+    assert COMMITTED.read_text(encoding="utf-8") == result.stdout, (
+        "regenerate it: .venv/bin/sailjobs schema > sailjobs.schema.json"
+    )
 
 
 def test_the_core_schema_does_not_depend_on_the_installed_plugins(test_actions):
