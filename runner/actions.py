@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from runner.masking import register_secret
 from runner.placeholders import is_expression
@@ -44,7 +44,9 @@ class ActionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    continue_on_error: bool = False
+    continue_on_error: bool = Field(
+        default=False, description="a failure of this action does not fail its job"
+    )
 
     @classmethod
     def credential_fields(cls) -> frozenset[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from runner.limits import MAX_UPLOAD_BYTES as MAX_UPLOAD_BYTES  # for plugins checking files
 from runner.placeholders import is_expression
@@ -44,8 +44,12 @@ class JobParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    report_email: str | None = None
-    postback_url: str | None = None
+    report_email: str | None = Field(
+        default=None, description="address Sailthru emails the job's report to"
+    )
+    postback_url: str | None = Field(
+        default=None, description="URL Sailthru calls when the job finishes"
+    )
 
 
 @dataclass(frozen=True)

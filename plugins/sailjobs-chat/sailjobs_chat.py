@@ -69,10 +69,14 @@ class ChatSettings(ActionSettings):
         default="{manifest}: {status}",
         description="Placeholders: {manifest} {run_id} {status} {job} {total} {succeeded} {failed}.",
     )
-    timeout: float = Field(default=10.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
-    retry_delay: float = Field(default=1.0, ge=0)  # seconds; doubles each retry
-    max_retry_after: float = Field(default=60.0, ge=0)  # cap on a server's Retry-After
+    timeout: float = Field(default=10.0, gt=0, description="seconds to wait for the server")
+    retries: int = Field(default=3, ge=0, le=10, description="tries after the first one")
+    retry_delay: float = Field(
+        default=1.0, ge=0, description="seconds before the first retry; doubles each retry"
+    )
+    max_retry_after: float = Field(
+        default=60.0, ge=0, description="the longest Retry-After (seconds) waited for"
+    )
 
     @field_validator("webhook")
     @classmethod

@@ -87,9 +87,11 @@ class EmailSettings(ActionSettings):
     ca_file: str | None = Field(
         default=None, description="A CA bundle, for a server with a private certificate."
     )
-    timeout: float = Field(default=30.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=10)  # after the first attempt
-    retry_delay: float = Field(default=2.0, ge=0)  # seconds; doubles each retry
+    timeout: float = Field(default=30.0, gt=0, description="seconds to wait for the server")
+    retries: int = Field(default=3, ge=0, le=10, description="tries after the first one")
+    retry_delay: float = Field(
+        default=2.0, ge=0, description="seconds before the first retry; doubles each retry"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

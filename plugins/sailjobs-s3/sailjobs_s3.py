@@ -71,21 +71,27 @@ class S3Settings(ActionSettings):
     endpoint_url: str | None = Field(
         default=None, description="An S3-compatible store (MinIO, Ceph, R2); default: AWS."
     )
-    region: str | None = None
-    profile: str | None = None
+    region: str | None = Field(default=None, description="the AWS region (default: the profile's)")
+    profile: str | None = Field(
+        default=None, description="the AWS profile to read credentials from"
+    )
     sse: Literal["AES256", "aws:kms"] | None = Field(
         default=None, description="Server-side encryption."
     )
     kms_key_id: str | None = Field(
         default=None, description="The KMS key (id, ARN or alias) with sse: aws:kms."
     )
-    storage_class: str | None = None
-    content_type: str | None = None  # default: guessed from the file name
-    multipart_threshold_mb: int = Field(default=64, ge=5)
-    part_size_mb: int = Field(default=16, ge=5)  # S3's smallest part is 5 MiB
-    max_concurrency: int = Field(default=4, ge=1, le=32)
-    retries: int = Field(default=4, ge=0, le=10)  # botocore retries per request
-    timeout: float = Field(default=60.0, gt=0)
+    storage_class: str | None = Field(default=None, description="e.g. STANDARD_IA, GLACIER")
+    content_type: str | None = Field(
+        default=None, description="the Content-Type (default: guessed from the file name)"
+    )
+    multipart_threshold_mb: int = Field(
+        default=64, ge=5, description="files from this size (MiB) upload in parts"
+    )
+    part_size_mb: int = Field(default=16, ge=5, description="size of each part (MiB), at least 5")
+    max_concurrency: int = Field(default=4, ge=1, le=32, description="parts uploaded at once")
+    retries: int = Field(default=4, ge=0, le=10, description="botocore retries per request")
+    timeout: float = Field(default=60.0, gt=0, description="seconds to wait for each request")
 
     @field_validator("bucket")
     @classmethod

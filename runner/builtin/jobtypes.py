@@ -34,8 +34,13 @@ from runner.sailthru.contract import (
     emails_list_message,
 )
 
-# Lets an editor complete the documented field names.
-_FIELDS_SCHEMA: Any = {"propertyNames": {"examples": sorted(LIST_DATA_FIELDS)}}
+
+def _FIELDS_SCHEMA(schema: dict[str, Any]) -> None:
+    """Lets an editor complete the documented field names: on the mapping's branch of the
+    schema, where Ajv's strict mode (SchemaStore's check) wants ``propertyNames``."""
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") == "object":
+            branch["propertyNames"] = {"examples": sorted(LIST_DATA_FIELDS)}
 
 
 class ExportListDataParams(StrictParams):

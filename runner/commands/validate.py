@@ -23,6 +23,10 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
 
     Needs no credentials and no environment variables. Exit 0 when every manifest is
     valid, 2 otherwise, with one `file:line:col: where: what` line per problem.
+
+    In a folder, YAML files of other tools (no `version: 1` and a key no manifest has,
+    e.g. a GitHub workflow or a docker-compose file) are skipped, one line each; a file
+    named on the command line is always checked.
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.exitcodes import ExitCode
@@ -30,17 +34,12 @@ def validate(paths: tuple[str, ...], output_format: str, deep: bool) -> None:
     from runner.plugins import PluginError
 
     try:
-        files = folders.find_manifests(paths)
+        files, skipped = folders.select_manifests(paths)
     except folders.ManifestPathError as exc:
         click.echo(f"sailjobs validate: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
-    for seed in [file for file in files if folders.is_seed_file(file)]:
-        files.remove(seed)
-        click.echo(
-            f"{seed}: a sandbox seed file (--seed), not a manifest: skipped; the sandbox "
-            "checks it when it loads it",
-            err=True,
-        )
+    for skip in skipped:
+        click.echo(skip.render(), err=True)
     invalid = 0
     total = 0
     for file in files:

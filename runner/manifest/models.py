@@ -27,9 +27,11 @@ class RetryPolicy(BaseModel):
 
     model_config = _STRICT
 
-    attempts: int = Field(default=5, ge=1, le=100)
-    initial: Duration = timedelta(seconds=2)
-    max: Duration = timedelta(minutes=2)
+    attempts: int = Field(default=5, ge=1, le=100, description="tries in all, the first included")
+    initial: Duration = Field(
+        default=timedelta(seconds=2), description="wait before the second try, e.g. 2s"
+    )
+    max: Duration = Field(default=timedelta(minutes=2), description="longest wait between tries")
 
     @model_validator(mode="after")
     def _initial_within_max(self) -> RetryPolicy:
@@ -42,8 +44,12 @@ class PollPolicy(BaseModel):
 
     model_config = _STRICT
 
-    initial: Duration = timedelta(seconds=5)
-    max: Duration = timedelta(minutes=5)
+    initial: Duration = Field(
+        default=timedelta(seconds=5), description="shortest wait between status checks"
+    )
+    max: Duration = Field(
+        default=timedelta(minutes=5), description="longest wait between status checks"
+    )
 
     @model_validator(mode="after")
     def _initial_within_max(self) -> PollPolicy:
@@ -64,11 +70,19 @@ class Defaults(BaseModel):
 
     model_config = _STRICT
 
-    timeout: Duration = timedelta(hours=3)
-    retry: RetryPolicy = RetryPolicy()
-    poll: PollPolicy = PollPolicy()
-    report_email: str | None = None
-    postback_url: str | None = None
+    timeout: Duration = Field(
+        default=timedelta(hours=3), description="longest a job may run, e.g. 90m or 3h"
+    )
+    retry: RetryPolicy = Field(
+        default=RetryPolicy(), description="how transient failures are retried"
+    )
+    poll: PollPolicy = Field(default=PollPolicy(), description="how often running jobs are polled")
+    report_email: str | None = Field(
+        default=None, description="address Sailthru emails each job's report to"
+    )
+    postback_url: str | None = Field(
+        default=None, description="URL Sailthru calls when each job finishes"
+    )
 
 
 def _env_name(name: str) -> str:
@@ -215,16 +229,20 @@ class ManifestHeader(BaseModel):
 class RetryOverride(BaseModel):
     model_config = _STRICT
 
-    attempts: int | None = Field(default=None, ge=1, le=100)
-    initial: Duration | None = None
-    max: Duration | None = None
+    attempts: int | None = Field(
+        default=None, ge=1, le=100, description="tries in all, the first included"
+    )
+    initial: Duration | None = Field(default=None, description="wait before the second try")
+    max: Duration | None = Field(default=None, description="longest wait between tries")
 
 
 class PollOverride(BaseModel):
     model_config = _STRICT
 
-    initial: Duration | None = None
-    max: Duration | None = None
+    initial: Duration | None = Field(
+        default=None, description="shortest wait between status checks"
+    )
+    max: Duration | None = Field(default=None, description="longest wait between status checks")
 
 
 class JobRunnerKeys(BaseModel):
@@ -234,12 +252,14 @@ class JobRunnerKeys(BaseModel):
 
     job: str = Field(description="the Sailthru job type")
     needs: list[str] | str = Field(default_factory=list, description="jobs that must succeed first")
-    timeout: Duration | None = None
-    retry: RetryOverride | None = None
-    poll: PollOverride | None = None
-    on_success: list[Any] | None = None
-    on_failure: list[Any] | None = None
-    always: list[Any] | None = None
+    timeout: Duration | None = Field(
+        default=None, description="longest this job may run (defaults.timeout otherwise)"
+    )
+    retry: RetryOverride | None = Field(default=None, description="this job's retry settings")
+    poll: PollOverride | None = Field(default=None, description="this job's poll settings")
+    on_success: list[Any] | None = Field(default=None, description="actions after success")
+    on_failure: list[Any] | None = Field(default=None, description="actions after a failure")
+    always: list[Any] | None = Field(default=None, description="actions after either outcome")
     preflight: Literal["on", "warn", "off"] = Field(
         default="on", description="file checks before upload: on (refuse), warn, off"
     )

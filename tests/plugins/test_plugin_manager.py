@@ -331,8 +331,8 @@ def test_plugins_registered_in_process_are_listed_too():
 
 
 def test_schema_has_the_plugin_actions_settings():
-    result = CliRunner().invoke(cli, ["schema"])
-    definitions = json.loads(result.output)["$defs"]
+    result = CliRunner().invoke(cli, ["schema", "--with-plugins"])
+    definitions = json.loads(result.output)["definitions"]
     email = definitions["action_email"]["properties"]
     assert {"to", "from", "password_env"} <= set(email) and "password" not in email
     kind = definitions["action_chat"]["properties"]["kind"]["anyOf"][0]
