@@ -16,3 +16,22 @@ state_option = click.option(
     show_default=True,
     help="Folder of the run state (resume, locks, run history).",
 )
+
+# --select and --exclude (runner.manifest.selection). --only is --select under another name,
+# kept for the commands written with it: it selects exactly the same jobs.
+select_option = click.option(
+    "--select",
+    "--only",
+    "select",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Run only the jobs it matches: JOB, +JOB (with everything upstream), JOB+ (with "
+    "everything downstream), tag:NAME; repeatable, or several separated by spaces. "
+    "Jobs it needs that are not selected lend the outputs of their last successful run.",
+)
+exclude_option = click.option(
+    "--exclude",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Leave out the jobs it matches (same forms as --select; repeatable).",
+)

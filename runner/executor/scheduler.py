@@ -318,7 +318,12 @@ class Scheduler:
             vars=dict(self.manifest.vars),
             env=self.env,
             run={"id": self.run_result.run_id, "date": started.date(), "started_at": started},
-            jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+            jobs={
+                **{
+                    job_id: dict(found.outputs) for job_id, found in self.plan.borrowed_from.items()
+                },
+                **{job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+            },
             secret_env=self.manifest.secrets,
         )
 
