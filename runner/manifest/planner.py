@@ -342,12 +342,18 @@ class Plan:
             if job_id in self.borrowed_from:
                 continue
             for owner in needed_by:
+                reason = self.reason(owner, job_id)
+                what = (
+                    f"needs {job_id!r}"
+                    if reason == "needs"
+                    else f"reads the {reason} of {job_id!r}"
+                )
                 problems.append(
                     self.loaded.problem(
                         ("jobs", owner),
-                        f"{owner} needs {job_id!r} ({self.reason(owner, job_id)}), which is not "
-                        f"selected and has no successful run in the state folder {state_dir}; "
-                        f"select it too (--select +{owner}) or run it first",
+                        f"{owner} {what}, which is not selected and has no successful run in "
+                        f"the state folder {state_dir}; select it too (--select +{owner}) or "
+                        "run it first",
                     )
                 )
         return problems
