@@ -412,12 +412,12 @@ def run(
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
         with RunState(state_dir) as state:
+            borrow_outputs(plan, state, key)  # a manifest problem: before credentials
             try:
                 with (
                     _locked(state_dir, key, loaded.path),
                     _client_for(client, sandbox_seed, env) as (api, box),
                 ):
-                    borrow_outputs(plan, state, key)  # before anything is sent
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,

@@ -117,3 +117,36 @@ def test_the_plan_names_the_run_the_outputs_come_from(sandbox: Any, workdir: Pat
     assert borrowed["id"] == "export-main" and borrowed["needed_by"] == ["tagged"]
     # The parameters are shown as the run will send them.
     assert data["jobs"][0]["params"]["list"] == sandbox.submissions("import")[0]["list"]
+
+
+RETRIED = """\
+a:
+  job: export_list_data
+  list: Main Newsletter
+b:
+  job: export_list_data
+  list: No Such List
+  needs: [a]
+c:
+  job: export_list_data
+  list: No Such List
+"""
+
+
+def test_retry_failed_with_a_selection_retries_only_the_selected_jobs(
+    sandbox: Any, workdir: Path
+) -> None:
+    manifest = workdir / "m.yaml"
+    manifest.write_text(manifest_text(RETRIED))
+    first = run(sandbox, workdir)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert jobs_sent(sandbox) == ["export_list_data"]  # b and c refused: no such list
+    manifest.write_text(manifest_text(RETRIED.replace("No Such List", "Engaged", 1)))
+    again = run(sandbox, workdir, "--retry-failed", "--select", "b")
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output
+    # b again (a's success and outputs from the run being retried); c, not selected, left.
+    assert [p["list"] for p in sandbox.submissions()] == ["Main Newsletter", "Engaged"]
+    run_id = re.search(r"retrying run (\S+):", output)
+    assert run_id is not None
+    assert f"a: not selected; outputs from run {run_id[1]} of " in output

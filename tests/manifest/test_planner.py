@@ -11,7 +11,6 @@ import pytest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import build_plan
 from runner.manifest.render import render_json, render_mermaid, render_text
-from runner.problems import ManifestError
 
 from .conftest import problems_of
 
