@@ -257,3 +257,28 @@ def test_a_borrowed_job_without_a_run_is_a_problem_at_each_job_that_needs_it(loa
         "tagged reads the job_id of 'export-main', which is not selected and has no "
         "successful run in the state folder st; select it too (--select +tagged) or run it first"
     ]
+
+
+def test_only_is_another_name_for_select(write, tmp_path):
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+
+    path = str(write(NIGHTLY))
+
+    def plan(*options: str):
+        args = ["plan", path, "--format", "json", "--state", str(tmp_path / "st"), *options]
+        return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+    selected, only = plan("--select", "+tagged unrelated"), plan("--only", "+tagged unrelated")
+    assert selected.exit_code == 0, selected.output
+    assert only.output == selected.output
+    assert [job["id"] for job in json.loads(only.output)["jobs"]] == [
+        "export-main",
+        "unrelated",
+        "tagged",
+    ]
+    # Without the +, --only runs the job alone (it used to add its upstream silently).
+    alone = plan("--only", "tagged")
+    assert alone.exit_code == 2
+    assert "tagged reads the job_id of 'export-main', which is not selected" in alone.output
