@@ -93,3 +93,21 @@ def inputs_from_options(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--var'") from None
+# --select and --exclude (runner.manifest.selection). --only is --select under another name,
+# kept for the commands written with it: it selects exactly the same jobs.
+select_option = click.option(
+    "--select",
+    "--only",
+    "select",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Run only the jobs it matches: JOB, +JOB (with everything upstream), JOB+ (with "
+    "everything downstream), tag:NAME; repeatable, or several separated by spaces. "
+    "Jobs it needs that are not selected lend the outputs of their last successful run.",
+)
+exclude_option = click.option(
+    "--exclude",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Leave out the jobs it matches (same forms as --select; repeatable).",
+)

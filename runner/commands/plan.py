@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import click
 
-from runner.commands.options import input_options, inputs_from_options
+from runner.commands.options import (
+    exclude_option,
+    input_options,
+    inputs_from_options,
+    select_option,
+    state_option,
+)
 
 
 @click.command()
@@ -19,18 +26,16 @@ from runner.commands.options import input_options, inputs_from_options
     show_default=True,
     help="mermaid: a graph a pull request renders.",
 )
-@click.option(
-    "--only",
-    "only",
-    multiple=True,
-    metavar="JOB",
-    help="Only this job and everything upstream of it (repeatable).",
-)
+@select_option
+@exclude_option
+@state_option
 @input_options
 def plan(
     path: str,
     output_format: str,
-    only: tuple[str, ...],
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    state_dir: Path,
     var_options: tuple[str, ...],
     vars_files: tuple[str, ...],
     logical_date: date | None,
@@ -39,27 +44,34 @@ def plan(
     """Show which jobs will run, in which order, with which parameters.
 
     Fails (exit 2) on an invalid manifest and names every environment variable the plan
-    reads that is not set.
+    reads that is not set, and each job a selection leaves out whose outputs it needs
+    but that has no successful run in --state to take them from.
     """
     import os
 
     # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.executor.borrowing import borrow_from_folder
+    from runner.executor.lifecycle import run_key
+    from runner.executor.state import StateError
     from runner.exitcodes import ExitCode
     from runner.manifest.loader import load_manifest
     from runner.manifest.planner import build_plan
     from runner.manifest.render import render_json, render_mermaid, render_text
+    from runner.manifest.selection import Selection
     from runner.plugins import PluginError
     from runner.problems import ManifestError
 
     try:
         inputs = inputs_from_options(var_options, vars_files, logical_date, target)
         loaded = load_manifest(path, inputs=inputs)
-        the_plan = build_plan(loaded, only=list(only) or None)
+        the_plan = build_plan(loaded, selection=Selection.of(select, exclude))
+        if output_format != "mermaid":  # the graph only: no run state needed to draw it
+            borrow_from_folder(the_plan, state_dir, run_key(loaded))
     except ManifestError as exc:
         for problem in exc.problems:
             click.echo(problem.render())
         raise SystemExit(ExitCode.INVALID) from None
-    except PluginError as exc:
+    except (PluginError, StateError) as exc:
         click.echo(f"sailjobs plan: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
     for warning in loaded.warnings:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import input_options, inputs_from_options, state_option
+from runner.commands.options import (
+    exclude_option,
+    input_options,
+    inputs_from_options,
+    select_option,
+    state_option,
+)
 from runner.commands.sandbox import show_seed_problems
 from runner.exitcodes import ExitCode
 
@@ -44,7 +50,8 @@ from runner.exitcodes import ExitCode
     metavar="JOB",
     help="With --retry-failed: submit JOB again even if it may exist at Sailthru (repeatable).",
 )
-@click.option("--only", multiple=True, metavar="JOB", help="Run only this job (repeatable).")
+@select_option
+@exclude_option
 @click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Every poll, retry and action.")
 @input_options
@@ -59,7 +66,8 @@ def run(
     report: Path | None,
     junit: Path | None,
     resubmit: tuple[str, ...],
-    only: tuple[str, ...],
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
     quiet: bool,
     verbose: bool,
     var_options: tuple[str, ...],
@@ -84,6 +92,7 @@ def run(
     from runner.executor.lifecycle import RunSetupError, exit_code_for
     from runner.executor.lifecycle import run as run_manifest
     from runner.executor.progress import make_progress
+    from runner.manifest.selection import Selection
     from runner.plugins import PluginError
     from runner.problems import ManifestError, SeedFileError
 
@@ -118,7 +127,7 @@ def run(
             resume=resume,
             retry_failed=retry_failed,
             resubmit=list(resubmit),
-            only=list(only) or None,
+            selection=Selection.of(select, exclude),
             options=options,
             progress=progress,
             inputs=inputs,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from runner.executor.actionlists import ActionInterrupted, phases_for, run_action_list
+from runner.executor.borrowing import borrow_outputs
 from runner.executor.history import load_run, show_command
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
@@ -58,6 +59,8 @@ from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
+from runner.manifest.render import borrowed_line
+from runner.manifest.selection import Selection
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
 from runner.results import JobStatus, RunResult
@@ -93,7 +96,7 @@ class _Resume:
 
 def _load(
     path_or_loaded: str | os.PathLike[str] | LoadedManifest,
-    only: list[str] | None,
+    selection: Selection | None,
     inputs: Inputs | None,
 ) -> tuple[LoadedManifest, Plan]:
     loaded = (
@@ -101,7 +104,7 @@ def _load(
         if isinstance(path_or_loaded, str | os.PathLike)
         else path_or_loaded
     )
-    return loaded, build_plan(loaded, only=list(only) if only else None)
+    return loaded, build_plan(loaded, selection=selection)
 
 
 @contextlib.contextmanager
@@ -399,7 +402,7 @@ def run(
     concurrency: int | None = None,
     state_dir: Path | str = DEFAULT_STATE_DIR,
     resume: bool | None = None,
-    only: list[str] | None = None,
+    selection: Selection | None = None,
     env: Mapping[str, str] | None = None,
     options: Mapping[str, object] | None = None,
     progress: RunObserver | None = None,
@@ -418,7 +421,9 @@ def run(
     run that succeeded is returned as it is, with nothing sent. ``command`` is the run
     command as typed, for the advice of messages. ``sandbox`` runs against an embedded
     sandbox (its runs never resume: the sandbox is new) seeded with ``seed``: the
-    demo data (``"demo"``, the default) or a seed file's path. ``inputs`` (var overrides,
+    demo data (``"demo"``, the default) or a seed file's path. ``selection`` runs only the
+    jobs it picks; the outputs they read from jobs it leaves out come from those jobs' last
+    successful run in the state (``runner.executor.borrowing``). ``inputs`` (var overrides,
     ``--date``, ``--target``) apply to a manifest given by path; a ``LoadedManifest`` carries
     its own. Raises ``ManifestError``
     (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
@@ -427,7 +432,7 @@ def run(
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
     register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
-    loaded, plan = _load(path_or_loaded, only, inputs)
+    loaded, plan = _load(path_or_loaded, selection, inputs)
     target = loaded.target
     # A target's key and secret are secrets whatever their variables are called.
     listed = loaded.manifest.secrets | (
@@ -470,6 +475,7 @@ def run(
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
         with RunState(state_dir) as state:
+            borrow_outputs(plan, state, key)  # a manifest problem: before credentials
             try:
                 with (
                     _locked(state_dir, key, loaded.path),
@@ -491,6 +497,7 @@ def run(
                             **(options or {}),
                             **_target_option(api, box),
                             **({"target": loaded.inputs.target} if loaded.inputs.target else {}),
+                            **_borrowed_option(plan),
                         },
                         progress=progress,
                         clock=clock,
@@ -593,6 +600,8 @@ def _run_locked(
             progress.run_started(result)
             if chosen.resumed:
                 progress.message(f"resuming run {chosen.run_id}", level="note")
+            for job_id in plan.borrowed:
+                progress.message(borrowed_line(plan, job_id), level="note")
             run_hooks.run_started(result)
             try:
                 scheduler.run()
@@ -622,8 +631,23 @@ def _run_locked(
     return result
 
 
+def _borrowed_option(plan: Plan) -> dict[str, object]:
+    """The jobs not selected whose outputs the run read, for the reports: where from."""
+    if not plan.borrowed_from:
+        return {}
+    return {
+        "borrowed": {
+            job_id: {
+                "run_id": found.run_id,
+                "finished_at": found.finished_at.isoformat() if found.finished_at else None,
+            }
+            for job_id, found in plan.borrowed_from.items()
+        }
+    }
+
+
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:
-    """Every job of the run succeeded, also those this process left alone (``--only``)."""
+    """Every job of the run succeeded, also those this process left alone (``--select``)."""
     return all(
         record.status is JobStatus.SUCCEEDED
         for job, record in state.jobs(run_id).items()

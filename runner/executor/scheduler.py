@@ -322,7 +322,12 @@ class Scheduler:
                 "date": self.run_result.run_date,
                 "started_at": started,
             },
-            jobs={job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+            jobs={
+                **{
+                    job_id: dict(found.outputs) for job_id, found in self.plan.borrowed_from.items()
+                },
+                **{job_id: dict(job.result.outputs) for job_id, job in self.jobs.items()},
+            },
             secret_env=self.manifest.secrets,
         )
 

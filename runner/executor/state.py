@@ -521,6 +521,17 @@ class RunState:
             )  # fmt: skip
         return records
 
+    def last_success(self, key: str, job: str) -> JobRecord | None:
+        """The job's row in the latest run of the manifest ``key`` where it succeeded (its
+        outputs are what a run that does not select it reads), or None."""
+        row = self._query(
+            "SELECT jobs.run_id FROM jobs JOIN runs ON runs.run_id = jobs.run_id "
+            "WHERE runs.manifest_key = ? AND jobs.job = ? AND jobs.status = ? "
+            "ORDER BY jobs.finished_at DESC, jobs.rowid DESC LIMIT 1",
+            (key, job, JobStatus.SUCCEEDED.value),
+        )
+        return self.jobs(cast(str, row[0][0]))[job] if row else None
+
     def add_job(self, run_id: str, job: str, job_type: str) -> None:
         self._execute(
             "INSERT OR IGNORE INTO jobs (run_id, job, job_type, status) VALUES (?, ?, ?, ?)",

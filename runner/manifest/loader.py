@@ -375,6 +375,7 @@ class ManifestLoader:
             poll=poll,
             preflight=keys.preflight if keys else "on",
             split=keys.split if keys else False,
+            tags=list(keys.tags) if keys else [],
             on_success=actions["on_success"],
             on_failure=actions["on_failure"],
             always=actions["always"],

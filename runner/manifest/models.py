@@ -18,6 +18,9 @@ from runner.durations import Duration, format_duration
 JOB_ID_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A tag is one word of a `--select tag:NAME`: no spaces (they separate selectors), no
+# `:` or `+` (graph operators).
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -170,6 +173,7 @@ class JobSpec(BaseModel):
     always: list[ActionSpec] = Field(default_factory=list)
     preflight: Literal["on", "warn", "off"] = "on"
     split: bool = False
+    tags: list[str] = Field(default_factory=list)
 
     @property
     def actions(self) -> ActionLists:
@@ -245,6 +249,17 @@ class PollOverride(BaseModel):
     max: Duration | None = Field(default=None, description="longest wait between status checks")
 
 
+def _tag_name(value: str) -> str:
+    if not re.fullmatch(TAG_PATTERN, value):
+        raise ValueError(
+            f"invalid tag {value!r}; use letters, digits, '-', '_' or '.' (e.g. nightly)"
+        )
+    return value
+
+
+Tag = Annotated[str, AfterValidator(_tag_name), Field(json_schema_extra={"pattern": TAG_PATTERN})]
+
+
 class JobRunnerKeys(BaseModel):
     """The keys of a job that sailjobs reads; every other key is an API parameter."""
 
@@ -265,6 +280,9 @@ class JobRunnerKeys(BaseModel):
     )
     split: bool = Field(
         default=False, description="export_purchase_log over 31 days: export it in parts"
+    )
+    tags: list[Tag] = Field(
+        default_factory=list, description="names for `--select tag:NAME` (e.g. nightly)"
     )
 
 

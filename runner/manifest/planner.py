@@ -3,14 +3,16 @@
 Edges come from ``needs`` and, implicitly, from ``${{ jobs.X.outputs.Y }}`` references
 (a job that reads X's output needs X). ``check_graph`` runs as part of ``load_manifest``
 so that its problems are reported with every other one; ``build_plan`` then orders a
-valid manifest (optionally only some jobs and everything upstream of them).
+valid manifest, or only the jobs a ``Selection`` picks (``runner.manifest.selection``): a
+selected job's upstream that is not selected is *borrowed*, its outputs taken from its last
+successful run (the executor, which owns the run state, fills ``Plan.borrowed_from``).
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import SequenceNode
@@ -18,35 +20,14 @@ from yaml.nodes import SequenceNode
 from runner.jobtypes import SPLIT_OUTPUTS
 from runner.limits import MAX_DATE_RANGE_DAYS
 from runner.manifest.expressions import ExpressionError, Reference, references
+from runner.manifest.names import did_you_mean, listed
+from runner.manifest.selection import Selection, select_jobs
 from runner.problems import ManifestError, Problem
 
 if TYPE_CHECKING:
     from runner.jobtypes import JobType
     from runner.manifest.loaded import LoadedManifest
     from runner.manifest.models import JobSpec, Manifest
-
-
-# A hostile manifest (thousands of vars, each reference to an unknown one) must not make
-# every problem cost a scan of every name: guesses and lists stop at these sizes.
-_MAX_GUESS_CANDIDATES = 1000
-_MAX_LISTED_NAMES = 20
-
-
-def _close(name: str, names: Collection[str]) -> str:
-    if len(names) > _MAX_GUESS_CANDIDATES:
-        return ""
-    found = difflib.get_close_matches(name, list(names), n=1)
-    return f"did you mean {found[0]!r}? " if found else ""
-
-
-def _listed(names: Iterable[str]) -> str:
-    """Names for a message: all of them, or the first ones and how many more."""
-    names = list(names)
-    if not names:
-        return "none"
-    shown = ", ".join(names[:_MAX_LISTED_NAMES])
-    more = len(names) - _MAX_LISTED_NAMES
-    return f"{shown}, and {more} more" if more > 0 else shown
 
 
 def dependencies(loaded: LoadedManifest) -> dict[str, dict[str, str]]:
@@ -92,7 +73,7 @@ def _check_reference(
             if not isinstance(value, dict) or part not in value:
                 if depth == 0:
                     return problem(
-                        f"{ref} is not defined; {_close(part, manifest.vars)}"
+                        f"{ref} is not defined; {did_you_mean(part, manifest.vars)}"
                         f"add it under `vars` (defined: {names.vars})",
                     )
                 return problem(f"{ref} is not defined (no {part!r} in it)")
@@ -103,7 +84,7 @@ def _check_reference(
     target, _, output = ref.parts
     if target not in manifest.jobs:
         return problem(
-            f"{ref} reads unknown job {target!r}; {_close(target, manifest.jobs)}"
+            f"{ref} reads unknown job {target!r}; {did_you_mean(target, manifest.jobs)}"
             f"jobs: {names.jobs}",
         )
     job_type = loaded.job_types.get(manifest.jobs[target].job)
@@ -111,7 +92,7 @@ def _check_reference(
         return None  # the unknown job type is reported where it is
     outputs = loaded.job_outputs(target)
     if output not in outputs:
-        hint = _close(output, outputs)
+        hint = did_you_mean(output, outputs)
         if output in ("export_url", "filename") and not job_type.produces_export:
             hint = f"{job_type.name} produces no export; "
         elif output == "export_url" and "export_path" in outputs:
@@ -257,7 +238,7 @@ def check_graph(loaded: LoadedManifest) -> list[Problem]:
     and dependency cycles."""
     problems: list[Problem] = []
     jobs = loaded.manifest.jobs
-    names = _Names(vars=_listed(sorted(loaded.manifest.vars)), jobs=_listed(jobs))
+    names = _Names(vars=listed(sorted(loaded.manifest.vars)), jobs=listed(jobs))
     for job_id, spec in jobs.items():
         for index, need in enumerate(spec.needs):
             path: tuple[str | int, ...] = ("jobs", job_id, "needs")
@@ -269,7 +250,7 @@ def check_graph(loaded: LoadedManifest) -> list[Problem]:
                 problems.append(
                     loaded.problem(
                         path,
-                        f"needs unknown job {need!r}; {_close(need, jobs)}jobs: {names.jobs}",
+                        f"needs unknown job {need!r}; {did_you_mean(need, jobs)}jobs: {names.jobs}",
                     )
                 )
     for (owner, ref), path in loaded.reference_paths.items():
@@ -302,6 +283,20 @@ class PlannedJob:
     needs: frozenset[str]  # explicit needs plus jobs whose outputs it reads
 
 
+@dataclass(frozen=True)
+class BorrowedRun:
+    """Where a borrowed job's outputs come from: its last successful run in the run state."""
+
+    run_id: str
+    finished_at: datetime | None
+    outputs: Mapping[str, Any]
+
+    def describe(self) -> str:
+        """``run R of 2026-12-02``."""
+        day = f" of {self.finished_at:%Y-%m-%d}" if self.finished_at is not None else ""
+        return f"run {self.run_id}{day}"
+
+
 @dataclass
 class Plan:
     """The jobs to run, in topological order, and the sets that can run at once."""
@@ -310,6 +305,11 @@ class Plan:
     jobs: dict[str, PlannedJob]
     levels: list[list[str]]
     required_env: set[str] = field(default_factory=set)
+    selection: Selection = field(default_factory=Selection)
+    # Jobs not selected whose outputs (and success) selected jobs need: job → those jobs.
+    borrowed: dict[str, list[str]] = field(default_factory=dict)
+    # Where each borrowed job's outputs come from, once looked up in the run state.
+    borrowed_from: dict[str, BorrowedRun] = field(default_factory=dict)
     _dependents: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _reasons: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
@@ -318,8 +318,9 @@ class Plan:
         return self.loaded.manifest
 
     def needs(self, job_id: str) -> set[str]:
-        """The jobs ``job_id`` waits for: explicit needs plus implicit output references."""
-        return set(self.jobs[job_id].needs)
+        """The jobs ``job_id`` waits for in this run: its explicit needs and the jobs whose
+        outputs it reads, but not borrowed ones (they ran before)."""
+        return {need for need in self.jobs[job_id].needs if need in self.jobs}
 
     def dependents(self, job_id: str) -> set[str]:
         """The jobs that wait for ``job_id`` directly."""
@@ -333,16 +334,29 @@ class Plan:
         """Every environment variable the plan reads that ``env`` lacks, sorted."""
         return sorted(name for name in self.required_env if name not in env)
 
-
-def _upstream(edges: Mapping[str, Mapping[str, str]], selected: Iterable[str]) -> set[str]:
-    closure: set[str] = set()
-    pending = list(selected)
-    while pending:
-        job_id = pending.pop()
-        if job_id not in closure:
-            closure.add(job_id)
-            pending.extend(edges[job_id])
-    return closure
+    def unborrowed(self, state_dir: str) -> list[Problem]:
+        """A problem per borrowed job with no successful run to borrow from (``borrowed_from``
+        filled for the others), at each job that needs it."""
+        problems = []
+        for job_id, needed_by in self.borrowed.items():
+            if job_id in self.borrowed_from:
+                continue
+            for owner in needed_by:
+                reason = self.reason(owner, job_id)
+                what = (
+                    f"needs {job_id!r}"
+                    if reason == "needs"
+                    else f"reads the {reason} of {job_id!r}"
+                )
+                problems.append(
+                    self.loaded.problem(
+                        ("jobs", owner),
+                        f"{owner} {what}, which is not selected and has no successful run in "
+                        f"the state folder {state_dir}; select it too (--select +{owner}) or "
+                        "run it first",
+                    )
+                )
+        return problems
 
 
 def _env_names(refs: Iterable[Reference], loaded: LoadedManifest) -> set[str]:
@@ -377,29 +391,17 @@ def _levels(order: list[str], needed: dict[str, set[str]]) -> list[list[str]]:
     return levels
 
 
-def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan:
-    """Order the jobs of a loaded manifest; ``only`` keeps those jobs and their upstream.
+def build_plan(loaded: LoadedManifest, *, selection: Selection | None = None) -> Plan:
+    """Order the jobs of a loaded manifest: all of them, or those ``selection`` picks.
 
-    Raises ManifestError for an unknown ``only`` job (the graph itself was checked by
-    ``load_manifest``).
+    Raises ManifestError for a selection that names an unknown job or tag or leaves no job
+    (the graph itself was checked by ``load_manifest``).
     """
     jobs = loaded.manifest.jobs
     edges = dependencies(loaded)
-    selected = set(jobs)
-    if only:
-        unknown = [name for name in only if name not in jobs]
-        if unknown:
-            raise ManifestError(
-                [
-                    loaded.problem(
-                        ("jobs",),
-                        f"--only {name}: no such job; {_close(name, jobs)}jobs: {', '.join(jobs)}",
-                    )
-                    for name in unknown
-                ]
-            )
-        selected = _upstream(edges, only)
-    order = [job_id for job_id in jobs if job_id in selected]
+    selection = selection or Selection()
+    order = select_jobs(loaded, edges, selection)
+    selected = set(order)
     levels = _levels(order, {job_id: set(edges[job_id]) & selected for job_id in order})
     if sum(map(len, levels)) < len(order):
         # load_manifest reports cycles; only a hand-built manifest can still have one.
@@ -409,6 +411,7 @@ def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan
         )
     planned: dict[str, PlannedJob] = {}
     dependents: dict[str, set[str]] = {job_id: set() for job_id in order}
+    borrowed: dict[str, list[str]] = {}
     for level in levels:
         for job_id in level:
             spec = jobs[job_id]
@@ -416,7 +419,10 @@ def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan
                 job_id, spec, loaded.job_types[spec.job], frozenset(edges[job_id])
             )
             for needed in edges[job_id]:
-                dependents[needed].add(job_id)
+                if needed in selected:
+                    dependents[needed].add(job_id)
+                else:
+                    borrowed.setdefault(needed, []).append(job_id)
     refs: set[Reference] = set(loaded.notify_references)
     for job_id in planned:
         refs |= loaded.job_references.get(job_id, set())
@@ -425,6 +431,8 @@ def build_plan(loaded: LoadedManifest, *, only: list[str] | None = None) -> Plan
         jobs=planned,
         levels=levels,
         required_env=_env_names(refs, loaded),
+        selection=selection,
+        borrowed={job_id: borrowed[job_id] for job_id in jobs if job_id in borrowed},
         _dependents=dependents,
         _reasons={job_id: dict(edges[job_id]) for job_id in planned},
     )

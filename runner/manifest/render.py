@@ -2,7 +2,8 @@
 
 Parameters are shown resolved where they can be before the run: ``vars``, ``env`` (then
 masked) and ``run`` (today's date, a placeholder run id). Job outputs do not exist yet and
-stay as their ``${{ }}`` text.
+stay as their ``${{ }}`` text, except a borrowed job's (not selected): those of its earlier
+run, once looked up.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None
         vars=plan.loaded.manifest.vars,
         env=env,
         run={"id": PLAN_RUN_ID, "date": plan.loaded.inputs.date or now.date(), "started_at": now},
-        jobs={},
+        jobs={job_id: dict(found.outputs) for job_id, found in plan.borrowed_from.items()},
         secret_env=plan.loaded.manifest.secrets,
     )
 
@@ -110,6 +111,31 @@ def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def borrowed_line(plan: Plan, job_id: str) -> str:
+    """``export-main: not selected; outputs from run R of 2026-12-02``."""
+    found = plan.borrowed_from.get(job_id)
+    source = found.describe() if found else "its last successful run"
+    return f"{job_id}: not selected; outputs from {source}"
+
+
+def _borrowed_data(plan: Plan) -> list[dict[str, Any]]:
+    rows = []
+    for job_id, needed_by in plan.borrowed.items():
+        found = plan.borrowed_from.get(job_id)
+        rows.append(
+            {
+                "id": job_id,
+                "needed_by": needed_by,
+                "run_id": found.run_id if found else None,
+                "finished_at": found.finished_at.isoformat()
+                if found and found.finished_at
+                else None,
+                "description": borrowed_line(plan, job_id),
+            }
+        )
+    return rows
+
+
 def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
     """The plan as plain data (what ``--format json`` prints)."""
     ctx = plan_context(plan, env, now)
@@ -120,6 +146,10 @@ def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -
         "description": manifest.description,
         "concurrency": manifest.concurrency,
         "fail_fast": manifest.fail_fast,
+        "select": list(plan.selection.select),
+        "exclude": list(plan.selection.exclude),
+        # Not selected, but selected jobs need them: their outputs come from an earlier run.
+        "borrowed": _borrowed_data(plan),
         "levels": plan.levels,
         "jobs": [_job_data(plan, job_id, ctx) for job_id in plan.jobs],
         "notify": {
@@ -165,6 +195,13 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
         lines.append(f"Date: {inputs['date']} (run.date)")
     for name, value in inputs["vars"].items():
         lines.append(f"Var: {name} = {_inline(value)}")
+    if plan.selection.select or plan.selection.exclude:
+        lines.append(f"Selected: {plan.selection.describe()}")
+    if plan.borrowed:
+        lines.append("")
+        lines.append("From earlier runs:")
+        for row in data["borrowed"]:
+            lines.append(f"  {row['description']} (for {', '.join(row['needed_by'])})")
     for number, level in enumerate(data["levels"], start=1):
         lines.append("")
         lines.append(f"Step {number}: {', '.join(level)}")
@@ -208,14 +245,20 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
 
 
 def render_mermaid(plan: Plan) -> str:
-    """A ``flowchart`` a pull request renders: explicit needs solid, output reads dotted."""
-    node_ids = {job_id: f"j{index}" for index, job_id in enumerate(plan.jobs)}
+    """A ``flowchart`` a pull request renders: explicit needs solid, output reads dotted;
+    a borrowed job (not selected: its outputs come from an earlier run) drawn dashed."""
+    shown = [*plan.borrowed, *plan.jobs]
+    node_ids = {job_id: f"j{index}" for index, job_id in enumerate(shown)}
     lines = ["flowchart LR"]
+    for job_id in plan.borrowed:
+        label = f"{job_id}<br/>not selected: earlier run".replace('"', "#quot;")
+        lines.append(f'  {node_ids[job_id]}["{label}"]')
+        lines.append(f"  style {node_ids[job_id]} stroke-dasharray: 5 5")
     for job_id, planned in plan.jobs.items():
         label = f"{job_id}<br/>{planned.spec.job}".replace('"', "#quot;")
         lines.append(f'  {node_ids[job_id]}["{label}"]')
     for job_id, planned in plan.jobs.items():
-        for need in sorted(planned.needs, key=list(plan.jobs).index):
+        for need in sorted(planned.needs, key=shown.index):
             reason = plan.reason(job_id, need)
             if reason == "needs":
                 lines.append(f"  {node_ids[need]} --> {node_ids[job_id]}")

@@ -61,7 +61,7 @@ def test_without_its_seed_the_rehearsal_fails_on_the_list_names(manifests_copy: 
 
 def test_a_users_csv_seed_is_enough_for_list_exports(manifests_copy: Path) -> None:
     result = run_cli(manifests_copy, "manifests/rehearsal.yaml", "--sandbox", "--seed",
-                     "manifests/data/rehearsal-users.csv", "--only", "export-digest")  # fmt: skip
+                     "manifests/data/rehearsal-users.csv", "--select", "+export-digest")  # fmt: skip
     assert result.exit_code == 0, result.output
     digest = (manifests_copy / "exports" / "weekly-crm" / "digest.csv").read_text()
     assert len(digest.splitlines()) == 6

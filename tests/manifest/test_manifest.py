@@ -9,6 +9,7 @@ import pytest
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.models import ActionSpec, RetryPolicy
+from runner.manifest.selection import Selection
 from runner.problems import ManifestError
 
 from .conftest import problems_of
@@ -298,7 +299,7 @@ def test_inherited_defaults_count_for_required_env(write):
           b: {job: export_list_data, list: L, postback_url: https://hooks.example.com/b}
         """
     )
-    plan = build_plan(load_manifest(path), only=["b"])
+    plan = build_plan(load_manifest(path), selection=Selection.of(["b"]))
     assert plan.required_env == set()
     assert build_plan(load_manifest(path)).required_env == {"POSTBACK"}
 

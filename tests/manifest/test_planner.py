@@ -1,4 +1,5 @@
-"""The plan: DAG from needs and output references, ready sets, --only, env, renderers."""
+"""The plan: DAG from needs and output references, ready sets, env, renderers (selections:
+test_selection.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import build_plan
 from runner.manifest.render import render_json, render_mermaid, render_text
-from runner.problems import ManifestError
 
 from .conftest import problems_of
 
@@ -72,23 +72,6 @@ def test_required_env_skips_defaults_and_names_every_missing_one(plan):
     assert plan.required_env == {"POSTBACK_TOKEN", "NOTE_PREFIX"}
     assert plan.missing_env({}) == ["NOTE_PREFIX", "POSTBACK_TOKEN"]
     assert plan.missing_env({"POSTBACK_TOKEN": "https://x.example.com"}) == ["NOTE_PREFIX"]
-
-
-def test_only_keeps_a_job_and_everything_upstream(write, test_actions):
-    loaded = load_manifest(write(PIPELINE))
-    only = build_plan(loaded, only=["tagged"])
-    assert list(only.jobs) == ["export-main", "tagged"]
-    assert only.required_env == {"POSTBACK_TOKEN", "NOTE_PREFIX"}  # notify always runs
-    seeds = build_plan(loaded, only=["seeds"])
-    assert set(seeds.jobs) == {"export-main", "purchases", "tagged", "seeds"}
-    assert seeds.levels == [["export-main", "purchases"], ["tagged"], ["seeds"]]
-
-
-def test_only_an_unknown_job_is_a_problem(write, test_actions):
-    loaded = load_manifest(write(PIPELINE))
-    with pytest.raises(ManifestError) as caught:
-        build_plan(loaded, only=["taged"])
-    assert "--only taged: no such job; did you mean 'tagged'?" in str(caught.value)
 
 
 def test_cycles_are_reported_as_chains_with_lines(write):

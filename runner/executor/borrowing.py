@@ -1,0 +1,52 @@
+"""Borrowed jobs: a selected job's upstream that is not selected (``--select b`` without
+``+``) gives it the outputs, and the success, of its last successful run in the run state.
+
+The planner names them (``Plan.borrowed``); it cannot read the state (a lower layer), so
+this fills ``Plan.borrowed_from``, for ``plan`` and, before anything is sent, for ``run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.executor.state import DB_NAME, RunState, to_datetime
+from runner.manifest.planner import BorrowedRun
+from runner.masking import register_url
+from runner.problems import ManifestError
+
+if TYPE_CHECKING:
+    from runner.manifest.planner import Plan
+
+
+def borrow_outputs(plan: Plan, state: RunState, key: str) -> None:
+    """Fill ``plan.borrowed_from`` from ``state`` (the manifest's runs under ``key``).
+
+    Raises ManifestError with a problem at each job whose borrowed upstream never
+    succeeded in a recorded run: a plan-time problem, not a silent re-run.
+    """
+    for job_id in plan.borrowed:
+        record = state.last_success(key, job_id)
+        if record is None:
+            continue
+        if isinstance(url := record.outputs.get("export_url"), str):
+            register_url(url)  # a signed link: masked like the run's own
+        plan.borrowed_from[job_id] = BorrowedRun(
+            run_id=record.run_id,
+            finished_at=to_datetime(record.finished_at),
+            outputs=dict(record.outputs),
+        )
+    problems = plan.unborrowed(str(state.state_dir))
+    if problems:
+        raise ManifestError(problems)
+
+
+def borrow_from_folder(plan: Plan, state_dir: Path, key: str) -> None:
+    """``borrow_outputs`` for ``plan``, which only reads: a state folder without a
+    ``state.db`` holds no run (and none is made)."""
+    if not plan.borrowed:
+        return
+    if not (Path(state_dir) / DB_NAME).is_file():
+        raise ManifestError(plan.unborrowed(str(state_dir)))
+    with RunState(Path(state_dir)) as state:
+        borrow_outputs(plan, state, key)
