@@ -55,6 +55,7 @@ from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
+from runner.manifest.planfile import is_plan_file, load_saved_plan
 from runner.manifest.planner import Plan, build_plan
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
@@ -91,13 +92,23 @@ class _Resume:
 
 def _load(
     path_or_loaded: str | os.PathLike[str] | LoadedManifest, only: list[str] | None
-) -> tuple[LoadedManifest, Plan]:
-    loaded = (
-        load_manifest(Path(path_or_loaded))
-        if isinstance(path_or_loaded, str | os.PathLike)
-        else path_or_loaded
-    )
-    return loaded, build_plan(loaded, only=list(only) if only else None)
+) -> tuple[LoadedManifest, Plan, dict[str, object]]:
+    """The manifest and its plan, and the options that name a saved plan file it came from."""
+    if isinstance(path_or_loaded, str | os.PathLike) and is_plan_file(Path(path_or_loaded)):
+        if only:
+            raise RunSetupError(
+                f"{os.fspath(path_or_loaded)} is a saved plan: its jobs were chosen when it "
+                "was made; make a new plan with the selection instead"
+            )
+        # A saved plan: its manifest with the planned values, and only the planned jobs.
+        loaded, only, saved = load_saved_plan(Path(path_or_loaded))
+        return loaded, build_plan(loaded, only=only), {"plan": str(saved.path)}
+        loaded = (
+            load_manifest(Path(path_or_loaded))
+            if isinstance(path_or_loaded, str | os.PathLike)
+            else path_or_loaded
+        )
+    return loaded, build_plan(loaded, only=list(only) if only else None), {}
 
 
 @contextlib.contextmanager
@@ -369,7 +380,7 @@ def run(
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
     register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
-    loaded, plan = _load(path_or_loaded, only)
+    loaded, plan, plan_option = _load(path_or_loaded, only)
     register_env_secrets(env, loaded.manifest.secrets)
     for warning in loaded.warnings:
         progress.message(warning.render(), level="note")  # render() says "warning"
@@ -424,7 +435,7 @@ def run(
                         command=command,
                         concurrency=concurrency,
                         env=env,
-                        options={**(options or {}), **_target_option(api, box)},
+                        options={**(options or {}), **plan_option, **_target_option(api, box)},
                         progress=progress,
                         clock=clock,
                     )
