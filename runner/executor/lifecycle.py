@@ -103,11 +103,11 @@ def _load(
         # A saved plan: its manifest with the planned values, and only the planned jobs.
         loaded, only, saved = load_saved_plan(Path(path_or_loaded))
         return loaded, build_plan(loaded, only=only), {"plan": str(saved.path)}
-        loaded = (
-            load_manifest(Path(path_or_loaded))
-            if isinstance(path_or_loaded, str | os.PathLike)
-            else path_or_loaded
-        )
+    loaded = (
+        load_manifest(Path(path_or_loaded))
+        if isinstance(path_or_loaded, str | os.PathLike)
+        else path_or_loaded
+    )
     return loaded, build_plan(loaded, only=list(only) if only else None), {}
 
 
