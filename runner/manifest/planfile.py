@@ -131,6 +131,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _shown(path: Path) -> str:
+    """A path as a message shows it: relative when the user gave it so or it is under the
+    current folder, else absolute (never a climb of ``../..``)."""
+    if not path.is_absolute():
+        return os.path.normpath(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else to_text(value)
 
@@ -234,8 +245,9 @@ def plan_file_data(
         "sailjobs_version": __version__,
         "plugins": _plugins(),
         "manifest": {
-            "path": Path(os.path.relpath(loaded.path.resolve(), plan_path.resolve().parent))
-            .as_posix(),
+            "path": Path(
+                os.path.relpath(loaded.path.resolve(), plan_path.resolve().parent)
+            ).as_posix(),
             "name": manifest.name,
             "sha256": file_sha256(loaded.path),
         },
@@ -293,7 +305,7 @@ class SavedPlan:
 
     def remake_command(self) -> str:
         """The command that makes this plan again, as the user would type it here."""
-        manifest = os.path.relpath(self.manifest_path)
+        manifest = _shown(self.manifest_path)
         parts = ["sailjobs", "plan", shlex.quote(manifest)]
         inputs = self.data.get("inputs") or {}
         for name, value in (inputs.get("vars") or {}).items():
@@ -302,7 +314,7 @@ class SavedPlan:
             parts += ["--date", inputs["date"]]
         if inputs.get("target"):
             parts += ["--target", shlex.quote(inputs["target"])]
-        parts += ["--out", shlex.quote(os.path.relpath(self.path))]
+        parts += ["--out", shlex.quote(_shown(self.path))]
         return " ".join(parts)
 
 
@@ -313,9 +325,7 @@ def read_plan_file(path: Path) -> SavedPlan:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlanFileError([f"{path}: cannot read the plan file ({exc})"]) from None
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise PlanFileError(
-            [f"{path}: not a sailjobs plan file (no \"format\": \"{PLAN_FORMAT}\")"]
-        )
+        raise PlanFileError([f'{path}: not a sailjobs plan file (no "format": "{PLAN_FORMAT}")'])
     saved = SavedPlan(path, data)
     version = data.get("format_version")
     if version != PLAN_FORMAT_VERSION:
@@ -349,12 +359,12 @@ def changes(saved: SavedPlan, loaded: LoadedManifest) -> list[str]:
     """What changed since the plan was made, one line each (empty: it can be applied)."""
     data, advice = saved.data, _remake(saved)
     lines = []
-    manifest_path = os.path.relpath(saved.manifest_path)
+    manifest_path = _shown(saved.manifest_path)
     if file_sha256(loaded.path) != data["manifest"]["sha256"]:
         lines.append(f"{manifest_path} changed since the plan {saved.path} was made; {advice}")
     for entry in data["files"]:
         on_disk = loaded.directory / entry["path"]
-        shown = os.path.relpath(on_disk)
+        shown = _shown(on_disk)
         where = f"(jobs.{entry['job']}.{entry['param']})"
         if not on_disk.is_file():
             lines.append(f"{shown} {where} is gone since the plan was made; {advice}")
@@ -398,7 +408,10 @@ def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, lis
 
     jobs = {
         job_id: spec.model_copy(
-            update={"params": planned[job_id]["params"], **actions(planned[job_id]["actions"], spec)}
+            update={
+                "params": planned[job_id]["params"],
+                **actions(planned[job_id]["actions"], spec),
+            }
         )
         if job_id in planned
         else spec
@@ -425,11 +438,10 @@ def load_saved_plan(path: Path) -> tuple[LoadedManifest, list[str], SavedPlan]:
     saved = read_plan_file(path)
     if not saved.manifest_path.is_file():
         raise PlanFileError(
-            [f"{path}: the manifest it was made from, {os.path.relpath(saved.manifest_path)}, "
+            [f"{path}: the manifest it was made from, {_shown(saved.manifest_path)}, "
              "is not there; run the plan where it was made (paths are relative to the plan "
              "file)"]
         )  # fmt: skip
     loaded = load_manifest(saved.manifest_path)
     applied, jobs = apply(saved, loaded)
     return applied, jobs, saved
-

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from runner import __version__
 from runner.sandbox import Sandbox
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
-SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "plan-file.schema.json"
 
 MANIFEST = """\
 version: 1
@@ -104,7 +102,10 @@ def test_an_unchanged_plan_sends_exactly_the_planned_parameters(
     assert by_job["signups"]["list"].startswith("Planned eu ")  # REGION as planned, not "us"
     assert by_job["secret-list"] == {"list": "${{ env.LIST_SECRET }}", "emails": "b@example.com"}
     for job_id, params in by_job.items():
-        expected = {**params, "list": params["list"].replace("${{ env.LIST_SECRET }}", "hidden list 7f3a9c")}
+        expected = {
+            **params,
+            "list": params["list"].replace("${{ env.LIST_SECRET }}", "hidden list 7f3a9c"),
+        }
         sent = {key: value for key, value in received[expected["list"]].items() if key != "job"}
         expected.pop("file", None)  # the upload travels as a file part, not in the payload
         assert sent == expected, job_id
