@@ -43,12 +43,7 @@ def plan(path: str, output_format: str, out: Path | None, only: tuple[str, ...])
     from runner.exitcodes import ExitCode
     from runner.manifest.loader import load_manifest
     from runner.manifest.planner import build_plan
-    from runner.manifest.render import (
-        render_json,
-        render_markdown,
-        render_mermaid,
-        render_text,
-    )
+    from runner.manifest.render import render_json, render_markdown, render_mermaid, render_text
     from runner.plugins import PluginError
     from runner.problems import ManifestError
 
