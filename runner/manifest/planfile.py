@@ -355,15 +355,24 @@ def _remake(saved: SavedPlan, guess: bool = False) -> str:
         raise
 
 
-def changes(saved: SavedPlan, loaded: LoadedManifest) -> list[str]:
-    """What changed since the plan was made, one line each (empty: it can be applied)."""
+def changes(saved: SavedPlan) -> list[str]:
+    """What changed since the plan was made, one line each (empty: it can be applied).
+    Checked before the manifest is loaded: a changed manifest may no longer load at all."""
     data, advice = saved.data, _remake(saved)
     lines = []
-    manifest_path = _shown(saved.manifest_path)
-    if file_sha256(loaded.path) != data["manifest"]["sha256"]:
-        lines.append(f"{manifest_path} changed since the plan {saved.path} was made; {advice}")
+    manifest_path = saved.manifest_path
+    if not manifest_path.is_file():
+        return [
+            f"{saved.path}: the manifest it was made from, {_shown(manifest_path)}, is not "
+            "there; apply the plan in the checkout it was made in (paths are relative to the "
+            "plan file)"
+        ]
+    if file_sha256(manifest_path) != data["manifest"]["sha256"]:
+        lines.append(
+            f"{_shown(manifest_path)} changed since the plan {saved.path} was made; {advice}"
+        )
     for entry in data["files"]:
-        on_disk = loaded.directory / entry["path"]
+        on_disk = manifest_path.parent / entry["path"]
         shown = _shown(on_disk)
         where = f"(jobs.{entry['job']}.{entry['param']})"
         if not on_disk.is_file():
@@ -390,10 +399,7 @@ def changes(saved: SavedPlan, loaded: LoadedManifest) -> list[str]:
 
 def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, list[str]]:
     """The manifest as the plan froze it (vars, params and action settings replaced by the
-    planned ones) and the jobs the plan runs; ``PlanFileError`` when anything changed."""
-    lines = changes(saved, loaded)
-    if lines:
-        raise PlanFileError(lines)
+    planned ones) and the jobs the plan runs."""
     data, manifest = saved.data, loaded.manifest
     planned = {job["id"]: job for job in data["jobs"]}
 
@@ -434,14 +440,16 @@ def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, lis
 
 
 def load_saved_plan(path: Path) -> tuple[LoadedManifest, list[str], SavedPlan]:
-    """Read a plan file, load the manifest it names and apply the plan to it."""
+    """Read a plan file, check nothing changed since, load its manifest and apply the plan;
+    ``PlanFileError`` (every change, one line each) or ``ManifestError``."""
     saved = read_plan_file(path)
-    if not saved.manifest_path.is_file():
+    try:
+        lines = changes(saved)
+        if lines:
+            raise PlanFileError(lines)
+        return (*apply(saved, load_manifest(saved.manifest_path)), saved)
+    except (KeyError, TypeError, ValueError) as exc:  # a checksummed file, made by hand
         raise PlanFileError(
-            [f"{path}: the manifest it was made from, {_shown(saved.manifest_path)}, "
-             "is not there; run the plan where it was made (paths are relative to the plan "
-             "file)"]
-        )  # fmt: skip
-    loaded = load_manifest(saved.manifest_path)
-    applied, jobs = apply(saved, loaded)
-    return applied, jobs, saved
+            [f"{path}: not a complete plan file ({type(exc).__name__}: {exc}); "
+             f"{_remake(saved, guess=True)}"]
+        ) from None  # fmt: skip

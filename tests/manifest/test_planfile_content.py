@@ -220,3 +220,43 @@ def test_markdown_is_a_pull_request_comment_with_the_graph(write, monkeypatch) -
     fence = lines.index("```mermaid")
     assert lines[fence + 1] == "flowchart LR"
     assert lines[-1] == "```"
+
+
+def test_a_manifest_changed_into_an_invalid_one_is_reported_as_changed(write) -> None:
+    path = write(MANIFEST)
+    plan = _save(path)
+    path.write_text("version: 1\njobs: [not, a, mapping]\n")
+    with pytest.raises(PlanFileError) as caught:
+        load_saved_plan(plan)
+    assert caught.value.lines == [
+        f"{path} changed since the plan {plan} was made; make a new plan: "
+        f"`sailjobs plan {path} --out {plan}`"
+    ]
+
+
+def test_a_checksummed_plan_file_missing_its_jobs_is_one_line(write) -> None:
+    plan = _save(write(MANIFEST))
+    data = json.loads(plan.read_text())
+    del data["jobs"]
+    data["checksum"] = checksum(data)
+    plan.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError) as caught:
+        load_saved_plan(plan)
+    assert caught.value.lines == [
+        f"{plan}: not a complete plan file (KeyError: 'jobs'); make a new plan: "
+        f"`sailjobs plan {plan.parent / 'm.yaml'} --out {plan}`"
+    ]
+
+
+def test_a_referenced_file_that_is_gone_is_named(write) -> None:
+    path = write(MANIFEST.replace("emails: a@example.com", "file: people.csv"))
+    (path.parent / "people.csv").write_text("email\na@example.com\n")
+    plan = _save(path)
+    assert json.loads(plan.read_text())["files"][0]["path"] == "people.csv"
+    (path.parent / "people.csv").unlink()
+    with pytest.raises(PlanFileError) as caught:
+        load_saved_plan(plan)
+    assert caught.value.lines == [
+        f"{path.parent / 'people.csv'} (jobs.signups.file) is gone since the plan was made; "
+        f"make a new plan: `sailjobs plan {path} --out {plan}`"
+    ]
