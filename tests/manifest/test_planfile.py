@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,19 @@ def test_a_plan_file_of_another_format_version_is_refused(
             "version 1; make a new plan: `sailjobs plan m.yaml --out plan.json`"
         ],
     )
+
+
+def test_the_readme_saved_plans_commands_work_when_pasted(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Saved plans.**") :]
+    start = section.index("```sh\n") + len("```sh\n")
+    block = section[start : section.index("\n```", start)]
+    commands = [line.split("#")[0].split() for line in block.splitlines()]
+    assert [command[:2] for command in commands] == [["sailjobs", "plan"], ["sailjobs", "run"]]
+    shutil.copytree(repo / "manifests", tmp_path / "manifests")
+    made = _sailjobs(tmp_path, *commands[0][1:], env={})
+    assert made.returncode == 0, made.stderr
+    assert "```mermaid" in made.stdout
+    ran = _sailjobs(tmp_path, *commands[1][1:], "--state", "st", env={})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
