@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def plan(path: str, output_format: str, out: Path | None, only: tuple[str, ...])
     else:
         click.echo(renderers[output_format](the_plan, os.environ))
     if out is not None:
-        click.echo(f"plan saved to {out}; apply it with `sailjobs run {out}`", err=True)
+        shown = shlex.quote(str(out))
+        click.echo(f"plan saved to {out}; apply it with `sailjobs run {shown}`", err=True)
 
 
 def _save(the_plan: Any, out: Path) -> None:

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -57,6 +58,7 @@ PLAN_FORMAT = "sailjobs-plan"
 PLAN_FORMAT_VERSION = 1
 # How much of a file is read to tell a plan file from a manifest: its first key is the marker.
 _SNIFF_BYTES = 256
+_MARKER = re.compile(rb'\s*\{\s*"format"\s*:\s*"' + PLAN_FORMAT.encode() + rb'"')
 _WHEN = ("on_success", "on_failure", "always")
 # run fields that only exist once the run starts.
 _RUN_TIME_FIELDS = frozenset({"id", "started_at"})
@@ -285,13 +287,13 @@ def write_plan_file(path: Path, data: Mapping[str, Any]) -> None:
 
 def is_plan_file(path: Path) -> bool:
     """Whether ``path`` holds a plan file (by content: a JSON object whose first key is the
-    format marker, as ``write_plan_file`` writes it), not a manifest."""
+    format marker, as ``write_plan_file`` writes it, indented or not), not a manifest."""
     try:
         with path.open("rb") as stream:
             head = stream.read(_SNIFF_BYTES)
     except OSError:
         return False
-    return head.lstrip().startswith(b"{") and f'"format": "{PLAN_FORMAT}"'.encode() in head
+    return _MARKER.match(head) is not None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,6 +118,9 @@ def test_a_plan_file_is_recognised_by_its_content_not_its_name(write) -> None:
     plan = _save(write(MANIFEST))
     renamed = plan.rename(plan.with_name("reviewed.yaml"))
     assert is_plan_file(renamed)
+    compact = plan.with_name("compact.json")  # as another tool may write it again
+    compact.write_text(json.dumps(json.loads(renamed.read_text()), separators=(",", ":")))
+    assert is_plan_file(compact)
     assert not is_plan_file(write('{"version": 1, "name": "json manifest", "jobs": {}}', "m.json"))
     assert not is_plan_file(plan.with_name("missing.json"))
 
