@@ -148,15 +148,28 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else to_text(value)
 
 
-def _actions(freezer: _Freezer, specs: list[ActionSpec]) -> list[dict[str, Any]]:
+def _actions(
+    freezer: _Freezer, loaded: LoadedManifest, specs: list[ActionSpec]
+) -> list[dict[str, Any]]:
     return [
         {
             "name": spec.name,
-            "settings": freezer.freeze(spec.settings),
+            "settings": _settings(freezer, loaded, spec),
             "continue_on_error": spec.continue_on_error,
         }
         for spec in specs
     ]
+
+
+def _settings(freezer: _Freezer, loaded: LoadedManifest, spec: ActionSpec) -> dict[str, Any]:
+    """An action's settings frozen, but its credential settings (a chat webhook) kept as
+    written: their values are secrets whatever the env variable they come from is named."""
+    action_type = loaded.action_types.get(spec.name)
+    credentials = action_type.settings_model.credential_fields() if action_type else frozenset()
+    return {
+        key: value if key in credentials else freezer.freeze(value)
+        for key, value in spec.settings.items()
+    }
 
 
 def _env_names(loaded: LoadedManifest) -> list[str]:
@@ -174,6 +187,18 @@ def _env_names(loaded: LoadedManifest) -> list[str]:
         elif ref.root == "vars" and ref.parts[0] in loaded.manifest.vars:
             pending.extend(references(loaded.manifest.vars[ref.parts[0]]))
     return sorted(found)
+
+
+def _still_read(data: Mapping[str, Any]) -> list[str]:
+    """The env variables the frozen plan still reads (the secrets), through its vars too."""
+    frozen_vars = data["vars"]
+    found = references([data["jobs"], data["notify"]])
+    names = set()
+    for ref in found | {inner for ref in found if ref.root == "vars"
+                        for inner in references(frozen_vars.get(ref.parts[0]))}:  # fmt: skip
+        if ref.root == "env":
+            names.add(ref.parts[0])
+    return sorted(names)
 
 
 def _referenced_files(loaded: LoadedManifest, jobs: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -235,7 +260,9 @@ def plan_file_data(
             "job": planned.spec.job,
             "needs": sorted(planned.needs),
             "params": freezer.freeze(planned.spec.params),
-            "actions": {when: _actions(freezer, getattr(planned.spec, when)) for when in _WHEN},
+            "actions": {
+                when: _actions(freezer, loaded, getattr(planned.spec, when)) for when in _WHEN
+            },
         }
         for job_id, planned in plan.jobs.items()
     ]
@@ -256,15 +283,15 @@ def plan_file_data(
         "files": _referenced_files(loaded, jobs),
         "inputs": _inputs(loaded),
         "run_date": _text(ctx.run["date"]),
-        "env": {
-            "read": env_read,
-            "re_read_at_run_time": [n for n in env_read if is_secret_name(n, manifest.secrets)],
-        },
+        "env": {"read": env_read, "re_read_at_run_time": []},
         "vars": freezer.freeze(manifest.vars),
         "levels": plan.levels,
         "jobs": jobs,
-        "notify": {when: _actions(freezer, getattr(manifest.notify, when)) for when in _WHEN},
+        "notify": {
+            when: _actions(freezer, loaded, getattr(manifest.notify, when)) for when in _WHEN
+        },
     }
+    data["env"]["re_read_at_run_time"] = _still_read(data)
     data["checksum"] = checksum(data)
     return data
 

@@ -35,6 +35,7 @@ ENV = {
     "REGION": "eu",
     "SLACK_WEBHOOK": "https://hooks.example/T000/very-secret-path",
     "VENDOR_CODE": "code-that-is-listed-secret",
+    "CHAT_URL": "https://chat.example/hooks/abc123xyz789",
 }
 
 MANIFEST = """
@@ -63,6 +64,7 @@ jobs:
 notify:
   always:
     - note: {text: "ended ${{ run.started_at }}"}
+    - chat: {webhook: "${{ env.CHAT_URL }}", title: "${{ env.REGION }}"}
 """
 
 
@@ -93,21 +95,26 @@ def test_known_values_are_frozen_and_run_time_ones_kept_as_expressions(write) ->
     )
     assert jobs["after"]["params"] == {"list": "${{ jobs.signups.outputs.job_id }}"}
     assert data["notify"]["always"][0]["settings"] == {"text": "ended ${{ run.started_at }}"}
+    # A credential setting (the chat webhook) is a secret whatever its env variable's name.
+    assert data["notify"]["always"][1]["settings"] == {
+        "webhook": "${{ env.CHAT_URL }}",
+        "title": "eu",
+    }
     assert data["vars"] == {
         "region": "eu",
         "hook": "${{ env.SLACK_WEBHOOK }}",
         "since": "20251126",
     }
     assert data["env"] == {
-        "read": ["REGION", "SLACK_WEBHOOK", "VENDOR_CODE"],
-        "re_read_at_run_time": ["SLACK_WEBHOOK", "VENDOR_CODE"],
+        "read": ["CHAT_URL", "REGION", "SLACK_WEBHOOK", "VENDOR_CODE"],
+        "re_read_at_run_time": ["CHAT_URL", "SLACK_WEBHOOK", "VENDOR_CODE"],
     }
 
 
 def test_a_plan_file_holds_no_secret_value_and_matches_its_schema(write) -> None:
     plan = _save(write(MANIFEST))
     text = plan.read_text()
-    for name in ("SLACK_WEBHOOK", "VENDOR_CODE"):
+    for name in ("SLACK_WEBHOOK", "VENDOR_CODE", "CHAT_URL"):
         assert ENV[name] not in text and ENV[name].upper() not in text
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(json.loads(text), SCHEMA)
@@ -134,7 +141,7 @@ def test_applying_puts_the_planned_values_in_place_of_the_manifest_ones(write) -
         "end_date": "20260105",
     }
     # What is left to read at run time is only the secrets (and no longer REGION).
-    assert build_plan(loaded).required_env == {"SLACK_WEBHOOK", "VENDOR_CODE"}
+    assert build_plan(loaded).required_env == {"CHAT_URL", "SLACK_WEBHOOK", "VENDOR_CODE"}
     assert saved.remake_command() == f"sailjobs plan {path} --out {path.parent / 'plan.json'}"
 
 
