@@ -191,14 +191,11 @@ def _env_names(loaded: LoadedManifest) -> list[str]:
 
 def _still_read(data: Mapping[str, Any]) -> list[str]:
     """The env variables the frozen plan still reads (the secrets), through its vars too."""
-    frozen_vars = data["vars"]
     found = references([data["jobs"], data["notify"]])
-    names = set()
-    for ref in found | {inner for ref in found if ref.root == "vars"
-                        for inner in references(frozen_vars.get(ref.parts[0]))}:  # fmt: skip
-        if ref.root == "env":
-            names.add(ref.parts[0])
-    return sorted(names)
+    for ref in list(found):
+        if ref.root == "vars":
+            found |= references(data["vars"].get(ref.parts[0]))
+    return sorted({ref.parts[0] for ref in found if ref.root == "env"})
 
 
 def _referenced_files(loaded: LoadedManifest, jobs: list[dict[str, Any]]) -> list[dict[str, str]]:
