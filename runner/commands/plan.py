@@ -91,9 +91,14 @@ def _save(the_plan: Any, out: Path) -> None:
     # lazy: the library loads only when this command runs
     from runner.exitcodes import ExitCode
     from runner.manifest.planfile import plan_file_data, write_plan_file
+    from runner.problems import ManifestError
 
     try:
         write_plan_file(out, plan_file_data(the_plan, out, os.environ))
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(problem.render())
+        raise SystemExit(ExitCode.INVALID) from None
     except OSError as exc:
         click.echo(f"error: --out {out}: {exc.strerror or exc}; choose another path", err=True)
         raise SystemExit(ExitCode.INVALID) from None

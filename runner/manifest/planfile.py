@@ -37,6 +37,7 @@ from runner.files import file_sha256, write_atomically
 from runner.manifest.expressions import (
     EvalContext,
     Expression,
+    ExpressionError,
     Reference,
     has_expression,
     parse_template,
@@ -48,10 +49,11 @@ from runner.manifest.loader import load_manifest
 from runner.manifest.render import plan_context
 from runner.masking import is_secret_name
 from runner.plugins import plugin_infos
+from runner.problems import ManifestError
 
 if TYPE_CHECKING:
     from runner.manifest.loaded import LoadedManifest
-    from runner.manifest.models import ActionSpec, Manifest
+    from runner.manifest.models import ActionSpec
     from runner.manifest.planner import Plan
 
 PLAN_FORMAT = "sailjobs-plan"
@@ -79,9 +81,18 @@ class PlanFileError(Exception):
 class _Freezer:
     """Resolves what is known before the run and keeps the rest as ``${{ }}`` text."""
 
-    def __init__(self, ctx: EvalContext, manifest: Manifest) -> None:
+    def __init__(self, ctx: EvalContext, loaded: LoadedManifest) -> None:
         self.ctx = ctx
-        self.manifest = manifest
+        self.loaded = loaded
+        self.manifest = loaded.manifest
+
+    def freeze_at(self, path: tuple[str | int, ...], value: Any) -> Any:
+        """``freeze``, a failure a ``ManifestError`` at the value's line."""
+        try:
+            return self.freeze(value)
+        except ExpressionError as exc:
+            problem = self.loaded.source.problem(path, f"{exc.message} (making the plan file)")
+            raise ManifestError([problem]) from None
 
     def is_deferred(self, reference: Reference, depth: int = 0) -> bool:
         """Whether ``reference`` can only be read at run time (a secret, a job output…)."""
@@ -104,7 +115,14 @@ class _Freezer:
         primary = expression.primary
         if isinstance(primary, Reference) and self.is_deferred(primary):
             return expression.source
-        return render(expression.source, self.ctx)
+        value = render(expression.source, self.ctx)
+        if has_expression(value):
+            # Frozen, it would be evaluated at run time: a value could smuggle in a secret.
+            raise ExpressionError(
+                f"{expression.source} resolves to text holding `${{{{`, which a plan file "
+                "cannot keep apart from an expression; change the value"
+            )
+        return value
 
     def freeze(self, value: Any) -> Any:
         if isinstance(value, dict):
@@ -167,7 +185,7 @@ def _settings(freezer: _Freezer, loaded: LoadedManifest, spec: ActionSpec) -> di
     action_type = loaded.action_types.get(spec.name)
     credentials = action_type.settings_model.credential_fields() if action_type else frozenset()
     return {
-        key: value if key in credentials else freezer.freeze(value)
+        key: value if key in credentials else freezer.freeze_at((*spec.path, key), value)
         for key, value in spec.settings.items()
     }
 
@@ -250,13 +268,16 @@ def plan_file_data(
     loaded = plan.loaded
     manifest = loaded.manifest
     ctx = plan_context(plan, env, now)
-    freezer = _Freezer(ctx, manifest)
+    freezer = _Freezer(ctx, loaded)
     jobs = [
         {
             "id": job_id,
             "job": planned.spec.job,
             "needs": sorted(planned.needs),
-            "params": freezer.freeze(planned.spec.params),
+            "params": {
+                key: freezer.freeze_at(("jobs", job_id, key), value)
+                for key, value in planned.spec.params.items()
+            },
             "actions": {
                 when: _actions(freezer, loaded, getattr(planned.spec, when)) for when in _WHEN
             },
@@ -281,7 +302,9 @@ def plan_file_data(
         "inputs": _inputs(loaded),
         "run_date": _text(ctx.run["date"]),
         "env": {"read": env_read, "re_read_at_run_time": []},
-        "vars": freezer.freeze(manifest.vars),
+        "vars": {
+            name: freezer.freeze_at(("vars", name), value) for name, value in manifest.vars.items()
+        },
         "levels": plan.levels,
         "jobs": jobs,
         "notify": {

@@ -270,3 +270,30 @@ def test_a_referenced_file_that_is_gone_is_named(write) -> None:
         f"{path.parent / 'people.csv'} (jobs.signups.file) is gone since the plan was made; "
         f"make a new plan: `sailjobs plan {path} --out {plan}`"
     ]
+
+
+def test_a_value_that_resolves_to_an_expression_is_refused_not_frozen(
+    write, monkeypatch, tmp_path: Path
+) -> None:
+    # Frozen, the text would be evaluated when the plan is applied: a value read from the
+    # environment could make the run read (and send) a secret.
+    monkeypatch.setenv("LIST_NAME", "${{ env.SAILTHRU_API_SECRET }}")
+    path = write(
+        """
+        version: 1
+        name: smuggle
+        vars:
+          list: ${{ env.LIST_NAME }}
+        jobs:
+          a: {job: export_list_data, list: "${{ vars.list }}"}
+        """
+    )
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(cli, ["plan", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"{path}:6:36: jobs.a.list: ${{{{ vars.list }}}} resolves to text holding `${{{{`, "
+        "which a plan file cannot keep apart from an expression; change the value (making "
+        "the plan file)"
+    ]
+    assert not out.exists()
