@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from runner import __version__
 from runner.sandbox import Sandbox
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "plan-file.schema.json"
 
 MANIFEST = """\
 version: 1
@@ -89,6 +91,8 @@ def test_an_unchanged_plan_sends_exactly_the_planned_parameters(
     folder: Path, api_env: dict[str, str], sandbox: Sandbox
 ) -> None:
     planned = _make_plan(folder, api_env)
+    jsonschema.validate(planned, json.loads(SCHEMA.read_text()))
+    assert [entry["path"] for entry in planned["files"]] == ["people.csv"]
     # The environment at apply time differs: frozen values stay as planned, secrets are
     # read now.
     ran = _sailjobs(
