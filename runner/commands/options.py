@@ -93,6 +93,8 @@ def inputs_from_options(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--var'") from None
+
+
 # --select and --exclude (runner.manifest.selection). --only is --select under another name,
 # kept for the commands written with it: it selects exactly the same jobs.
 select_option = click.option(

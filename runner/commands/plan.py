@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,10 +23,15 @@ from runner.commands.options import (
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "mermaid"]),
+    type=click.Choice(["text", "json", "markdown", "mermaid"]),
     default="text",
     show_default=True,
-    help="mermaid: a graph a pull request renders.",
+    help="markdown: a pull-request comment (with the graph); mermaid: the graph alone.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan to this file, for `sailjobs run FILE` to apply exactly it.",
 )
 @select_option
 @exclude_option
@@ -33,6 +40,7 @@ from runner.commands.options import (
 def plan(
     path: str,
     output_format: str,
+    out: Path | None,
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     state_dir: Path,
@@ -45,7 +53,9 @@ def plan(
 
     Fails (exit 2) on an invalid manifest and names every environment variable the plan
     reads that is not set, and each job a selection leaves out whose outputs it needs
-    but that has no successful run in --state to take them from.
+    but that has no successful run in --state to take them from. With --out, the plan is
+    also saved: `sailjobs run FILE` then sends exactly its parameters, and refuses if the
+    manifest or its files changed since.
     """
     import os
 
@@ -56,7 +66,7 @@ def plan(
     from runner.exitcodes import ExitCode
     from runner.manifest.loader import load_manifest
     from runner.manifest.planner import build_plan
-    from runner.manifest.render import render_json, render_mermaid, render_text
+    from runner.manifest.render import render_json, render_markdown, render_mermaid, render_text
     from runner.manifest.selection import Selection
     from runner.plugins import PluginError
     from runner.problems import ManifestError
@@ -76,7 +86,7 @@ def plan(
         raise SystemExit(ExitCode.INVALID) from None
     for warning in loaded.warnings:
         click.echo(warning.render(), err=True)
-    if output_format == "mermaid":
+    if output_format == "mermaid" and out is None:
         click.echo(render_mermaid(the_plan))
         return
     missing = the_plan.missing_env(os.environ)
@@ -88,5 +98,33 @@ def plan(
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
-    renderer = render_json if output_format == "json" else render_text
-    click.echo(renderer(the_plan, os.environ))
+    if out is not None:
+        _save(the_plan, out)
+    renderers = {"json": render_json, "markdown": render_markdown, "text": render_text}
+    if output_format == "mermaid":
+        click.echo(render_mermaid(the_plan))
+    else:
+        click.echo(renderers[output_format](the_plan, os.environ))
+    if out is not None:
+        shown = shlex.quote(str(out))
+        click.echo(f"plan saved to {out}; apply it with `sailjobs run {shown}`", err=True)
+
+
+def _save(the_plan: Any, out: Path) -> None:
+    """Write the plan file, or exit 2 saying why it cannot be written."""
+    import os
+
+    # lazy: the library loads only when this command runs
+    from runner.exitcodes import ExitCode
+    from runner.manifest.planfile import plan_file_data, write_plan_file
+    from runner.problems import ManifestError
+
+    try:
+        write_plan_file(out, plan_file_data(the_plan, out, os.environ))
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(problem.render())
+        raise SystemExit(ExitCode.INVALID) from None
+    except OSError as exc:
+        click.echo(f"error: --out {out}: {exc.strerror or exc}; choose another path", err=True)
+        raise SystemExit(ExitCode.INVALID) from None

@@ -77,6 +77,11 @@ def run(
 ) -> None:
     """Run a manifest: submit each job when its needs are done, poll it, run its actions.
 
+    PATH may also be a plan saved by `sailjobs plan MANIFEST --out PLAN` (recognised by its
+    content, a JSON file starting with "format": "sailjobs-plan"): its manifest runs with
+    exactly the planned parameters, or nothing runs (exit 2) if the manifest, a file it
+    reads or the plugins changed since the plan was made.
+
     \b
     The run state (job ids, statuses, finished actions) lives in --state; an interrupted
     run (Ctrl-C, a crash) resumes when the same command runs again (or with --resume).
@@ -92,6 +97,7 @@ def run(
     from runner.executor.lifecycle import RunSetupError, exit_code_for
     from runner.executor.lifecycle import run as run_manifest
     from runner.executor.progress import make_progress
+    from runner.manifest.planfile import PlanFileError
     from runner.manifest.selection import Selection
     from runner.plugins import PluginError
     from runner.problems import ManifestError, SeedFileError
@@ -142,6 +148,11 @@ def run(
             click.echo(problem.render())
         count = len(exc.problems)
         click.echo(f"{count} problem{'s' * (count != 1)} in {path}; nothing was sent", err=True)
+        raise SystemExit(ExitCode.INVALID) from None
+    except PlanFileError as exc:
+        progress.close()
+        for line in exc.lines:
+            click.echo(f"error: {line}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
     except (RunSetupError, PluginError) as exc:
         progress.close()

@@ -58,6 +58,7 @@ from runner.files import file_sha256
 from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
+from runner.manifest.planfile import is_plan_file, load_saved_plan
 from runner.manifest.planner import Plan, build_plan
 from runner.manifest.render import borrowed_line
 from runner.manifest.selection import Selection
@@ -98,13 +99,25 @@ def _load(
     path_or_loaded: str | os.PathLike[str] | LoadedManifest,
     selection: Selection | None,
     inputs: Inputs | None,
-) -> tuple[LoadedManifest, Plan]:
+) -> tuple[LoadedManifest, Plan, dict[str, object]]:
+    """The manifest and its plan, and the options that name a saved plan file it came from."""
+    if isinstance(path_or_loaded, str | os.PathLike) and is_plan_file(Path(path_or_loaded)):
+        given = (selection and not selection.everything) or (inputs and inputs.args())
+        if given:
+            raise RunSetupError(
+                f"{os.fspath(path_or_loaded)} is a saved plan: its jobs and inputs were chosen "
+                "when it was made; make a new plan with the selection or inputs instead"
+            )
+        # A saved plan: its manifest with the planned values, and only the planned jobs.
+        loaded, jobs, saved = load_saved_plan(Path(path_or_loaded))
+        planned = build_plan(loaded, selection=Selection.exactly(jobs))
+        return loaded, planned, {"plan": str(saved.path)}
     loaded = (
         load_manifest(Path(path_or_loaded), inputs=inputs)
         if isinstance(path_or_loaded, str | os.PathLike)
         else path_or_loaded
     )
-    return loaded, build_plan(loaded, selection=selection)
+    return loaded, build_plan(loaded, selection=selection), {}
 
 
 @contextlib.contextmanager
@@ -432,7 +445,7 @@ def run(
     env = os.environ if env is None else env
     progress = progress or Progress()  # the silent observer: a library call shows nothing
     register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
-    loaded, plan = _load(path_or_loaded, selection, inputs)
+    loaded, plan, plan_option = _load(path_or_loaded, selection, inputs)
     target = loaded.target
     # A target's key and secret are secrets whatever their variables are called.
     listed = loaded.manifest.secrets | (
@@ -468,7 +481,9 @@ def run(
         )
     state_dir = Path(state_dir)
     key = run_key(loaded, sandbox=sandbox)
-    command = command or _command_for(path_or_loaded, state_dir, sandbox, loaded.inputs)
+    # A saved plan carries its inputs: the command that repeats it is `run PLAN` alone.
+    typed_inputs = Inputs() if plan_option else loaded.inputs
+    command = command or _command_for(path_or_loaded, state_dir, sandbox, typed_inputs)
     try:
         if resume is not False and not sandbox:
             check_not_lost(state_dir, f"{command} --fresh")
@@ -495,6 +510,7 @@ def run(
                         env=env,
                         options={
                             **(options or {}),
+                            **plan_option,
                             **_target_option(api, box),
                             **({"target": loaded.inputs.target} if loaded.inputs.target else {}),
                             **_borrowed_option(plan),

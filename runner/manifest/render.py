@@ -1,4 +1,5 @@
-"""A plan as text (for a pull request), JSON (for tools) or a Mermaid graph; secrets masked.
+"""A plan as text, Markdown (for a pull-request comment), JSON (for tools) or a Mermaid
+graph; secrets masked.
 
 Parameters are shown resolved where they can be before the run: ``vars``, ``env`` (then
 masked) and ``run`` (today's date, a placeholder run id). Job outputs do not exist yet and
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runner.durations import format_duration
+from runner.escaping import markdown_inline
 from runner.limits import date_range_parts
 from runner.manifest.expressions import EvalContext, ExpressionError, render
 from runner.masking import mask, mask_data, register_env_secrets
@@ -264,4 +266,44 @@ def render_mermaid(plan: Plan) -> str:
                 lines.append(f"  {node_ids[need]} --> {node_ids[job_id]}")
             else:
                 lines.append(f"  {node_ids[need]} -. {reason} .-> {node_ids[job_id]}")
+    return mask("\n".join(lines))
+
+
+def _cell(value: Any) -> str:
+    """A table cell: masked, then escaped (a value may hold Markdown or HTML)."""
+    return markdown_inline(mask(_inline(value)))
+
+
+def render_markdown(
+    plan: Plan, env: Mapping[str, str], now: datetime | None = None, target: str | None = None
+) -> str:
+    """The plan for a pull-request comment: a heading, a table of jobs, the actions and the
+    Mermaid graph in a fenced block (GitHub renders it)."""
+    data = plan_data(plan, env, now)
+    title = f"### Plan: {_cell(data['name'])}"
+    where = [f"manifest {_cell(data['manifest'])}"]
+    if target:
+        where.append(f"target {_cell(target)}")
+    count = len(data["jobs"])
+    where.append(f"{count} job{'s' * (count != 1)} in {len(data['levels'])} step"
+                 f"{'s' * (len(data['levels']) != 1)}")  # fmt: skip
+    lines = [title, "", ", ".join(where), "", "| Job | Type | Needs | Parameters |",
+             "| --- | --- | --- | --- |"]  # fmt: skip
+    actions: list[str] = []
+    for job in data["jobs"]:
+        params = "<br>".join(f"{_cell(k)}: {_cell(v)}" for k, v in job["params"].items())
+        needs = ", ".join(_cell(need) for need in job["needs"]) or "-"
+        lines.append(f"| {_cell(job['id'])} | {_cell(job['job'])} | {needs} | {params or '-'} |")
+        for when, items in job["actions"].items():
+            actions.extend(f"- {_cell(job['id'])} {when}: {_cell(_action_line(a))}" for a in items)
+    actions.extend(
+        f"- when the run ends, {when}: {_cell(_action_line(a))}"
+        for when, items in data["notify"].items()
+        for a in items
+    )
+    if actions:
+        lines += ["", "Actions:", "", *actions]
+    if data["required_env"]:
+        lines += ["", f"Environment: {', '.join(_cell(n) for n in data['required_env'])}"]
+    lines += ["", "```mermaid", render_mermaid(plan), "```"]
     return mask("\n".join(lines))

@@ -46,6 +46,11 @@ class Selection:
     def of(cls, select: Iterable[str] = (), exclude: Iterable[str] = ()) -> Selection:
         return cls(tuple(split_selectors(select)), tuple(split_selectors(exclude)))
 
+    @classmethod
+    def exactly(cls, job_ids: Iterable[str]) -> Selection:
+        """These jobs and no other (a saved plan's), ids taken whole (never split)."""
+        return cls(tuple(job_ids))
+
     @property
     def everything(self) -> bool:
         return not self.select and not self.exclude

@@ -128,3 +128,33 @@ def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_p
     assert f"resuming run {run_id}" in resumed.stdout + resumed.stderr
     (sent,) = sandbox.submissions("export_purchase_log")
     assert (sent["start_date"], sent["end_date"]) == ("20260104", "20260105")
+
+
+def test_a_saved_plan_keeps_its_target_date_and_vars(sandbox: Any, tmp_path: Path) -> None:
+    path = _targets_manifest(tmp_path, sandbox)
+    path.write_text(
+        path.read_text().replace(
+            "    list: ${{ vars.list }}\n",
+            "    list: ${{ vars.list }}\n"
+            "    on_success:\n"
+            "      - download: {path: 'out-${{ run.date | yyyymmdd }}.csv'}\n",
+        )
+    )
+    staging = {"STAGING_KEY": sandbox.api_key, "STAGING_SECRET": sandbox.secret}
+    planned = sailjobs_on(
+        sandbox, tmp_path, "plan", "m.yaml", "--target", "staging", "--date", "2026-01-05",
+        "--out", "plan.json", **staging,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    data = json.loads((tmp_path / "plan.json").read_text())
+    assert data["inputs"]["target"] == "staging" and data["run_date"] == "2026-01-05"
+    done = sailjobs_on(
+        sandbox, tmp_path, "run", "plan.json", "--report", "r.json",
+        SAILTHRU_API_KEY="not-the-key", **staging,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (sent,) = sandbox.submissions("export_list_data")
+    assert sent["list"] == "VIP"
+    assert (tmp_path / "out-20260105.csv").is_file()
+    options = json.loads((tmp_path / "r.json").read_text())["options"]
+    assert (options["target"], options["plan"]) == ("staging", "plan.json")
