@@ -154,7 +154,7 @@ def test_filter_errors_at_render_time(ctx):
         ("${{ run.date | days_ago(1, 2) }}", "takes 1 argument(s), got 2"),
         ("${{ run.date | days_ago('x') }}", "needs int argument"),
         ("${{ run.date | days_ago(true) }}", "needs int argument"),
-        ("${{ vars.x y }}", "expected `|` or `}}`"),
+        ("${{ vars.x y }}", "expected `|`, `==`, `!=`, `and`, `or` or `}}`"),
         ("${{ __import__('os').system('id') }}", "unknown name '__import__'"),
         ("${{ vars.x; rm -rf / }}", "unexpected character ';'"),
         ("${{ 'a' + 'b' }}", "unexpected character '+'"),
