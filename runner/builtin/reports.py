@@ -130,6 +130,7 @@ def _action_entry(action: ActionResult) -> dict[str, Any]:
         "resumed": action.resumed,
         "outputs": safe_outputs(action.outputs),
         "error": action.error,
+        "skipped": action.skipped,
     }
 
 
@@ -208,6 +209,7 @@ def _job_details(job: JobResult) -> str:
     lines.extend(f"warning: {warning}" for warning in job.warnings)
     for action in job.actions:
         outcome = "ok" if action.succeeded else f"failed: {action.error or 'no message'}"
+        outcome = f"skipped, {action.skipped}" if action.skipped else outcome
         lines.append(f"action {action.when}[{action.index}] {action.name}: {outcome}")
     return "\n".join(lines)
 

@@ -58,7 +58,7 @@ from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
-from runner.results import JobStatus, RunResult
+from runner.results import JobStatus, RunResult, skipped_by_condition
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
 
@@ -557,7 +557,7 @@ def _run_locked(
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:
     """Every job of the run succeeded, also those this process left alone (``--only``)."""
     return all(
-        record.status is JobStatus.SUCCEEDED
+        record.status is JobStatus.SUCCEEDED or skipped_by_condition(record.status, record.error)
         for job, record in state.jobs(run_id).items()
         if PART_SEPARATOR not in job
     )

@@ -305,7 +305,9 @@ class LineProgress(Progress):
         if self.quiet and action.succeeded:
             return
         owner = job.id if job is not None else "notify"
-        if action.resumed:
+        if action.skipped:
+            verdict = f"skipped, {action.skipped}"
+        elif action.resumed:
             verdict = "already done"
         elif action.succeeded:
             verdict = "done"
@@ -544,6 +546,7 @@ class LiveProgress(Progress):
         if job is not None:
             with self._lock:
                 state = "done" if action.succeeded else "failed"
+                state = "skipped" if action.skipped else state
                 self._notes[job.id] = f"{action.name} {state}"
                 if action.succeeded and action.outputs.get("path"):
                     self._paths.setdefault(job.id, []).append(str(action.outputs["path"]))

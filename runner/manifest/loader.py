@@ -205,6 +205,8 @@ class ManifestLoader:
             families=self.families,
         )
         self.problems.extend(check_graph(loaded))
+        if self.families:
+            self.problems = _without_repeats(self.problems)
         return loaded
 
     # --- for_each ------------------------------------------------------------------------
@@ -223,7 +225,9 @@ class ManifestLoader:
             instance_id = f"{job_id}[{value}]"
             self.families[job_id].append(instance_id)
             self.source.job_aliases[instance_id] = job_id
-            bound = bind_each({k: v for k, v in data.items() if k != "for_each"}, value, index)
+            bound = bind_each(_with_wrapped_if(data), value, index)
+            if isinstance(data.get("if"), str) and OPEN not in data["if"]:
+                bound["if"] = _unwrapped(bound["if"])  # still bare, or decided
             instances.append(_Instance(instance_id, bound, data, family=job_id, each=value))
         return instances
 
@@ -663,6 +667,34 @@ class _Instance:
     family: str | None = None  # the for_each job's id
     each: str | int | None = None
     each_unbound: bool = False  # a for_each job whose values are wrong: checked as written
+
+
+def _with_wrapped_if(data: dict[str, Any]) -> dict[str, Any]:
+    """A job's data without ``for_each``, its bare ``if:`` in ``${{ }}`` (to be bound)."""
+    data = {key: value for key, value in data.items() if key != "for_each"}
+    condition = data.get("if")
+    if isinstance(condition, str) and OPEN not in condition:
+        data["if"] = f"{OPEN}{condition}{CLOSE}"
+    return data
+
+
+def _unwrapped(condition: Any) -> Any:
+    if isinstance(condition, str) and condition.startswith(OPEN) and condition.endswith(CLOSE):
+        return condition[len(OPEN) : -len(CLOSE)]
+    return condition
+
+
+def _without_repeats(problems: list[Problem]) -> list[Problem]:
+    """One problem per place and message: what is written once in a for_each job is told
+    once, not once per instance."""
+    seen: set[tuple[int, int, str]] = set()
+    kept = []
+    for problem in problems:
+        key = (problem.line, problem.col, problem.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return kept
 
 
 def _short(value: Any) -> str:

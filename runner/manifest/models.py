@@ -232,9 +232,7 @@ class JobRunnerKeys(BaseModel):
     )
 
 
-RUNNER_KEYS = frozenset(
-    field.alias or name for name, field in JobRunnerKeys.model_fields.items()
-)
+RUNNER_KEYS = frozenset(field.alias or name for name, field in JobRunnerKeys.model_fields.items())
 NOTIFY_KEYS = frozenset(ACTION_LISTS)
 
 
