@@ -1,0 +1,154 @@
+"""``for_each`` and ``if:`` on the sandbox: one job definition makes N jobs, each sent with
+its own value and known by its own id everywhere; a false condition skips with its reason
+and fails nothing."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from executor_helpers import manifest_text, sailjobs_on
+
+from runner.executor.lifecycle import exit_code_for
+from runner.executor.state import RunState
+from runner.exitcodes import ExitCode
+from runner.results import JobStatus
+
+LISTS = ["Main Newsletter", "VIP", "Engaged"]
+
+
+def test_for_each_sends_one_job_per_value_each_with_its_own_id(sandbox, run_jobs, tmp_path):
+    result = run_jobs("""
+        export-lists:
+          job: export_list_data
+          for_each: [Main Newsletter, VIP, Engaged]
+          list: ${{ each.value }}
+          on_success:
+            - download: {path: "exports/${{ each.index }}-${{ each.value | slug }}.csv"}
+        audit:
+          job: export_scheduled_sends
+          needs: export-lists
+        vip-copy:
+          job: import
+          list: "Copy of ${{ jobs['export-lists[VIP]'].outputs.filename }}"
+          emails: audit@example.com
+    """)
+    assert exit_code_for(result) == ExitCode.OK
+    instances = [f"export-lists[{name}]" for name in LISTS]
+    assert list(result.jobs) == [*instances, "audit", "vip-copy"]
+    # N jobs submitted, each with its own value
+    assert sorted(sent["list"] for sent in sandbox.submissions("export_list_data")) == sorted(LISTS)
+    assert all(result.jobs[job].status is JobStatus.SUCCEEDED for job in result.jobs)
+    # `needs: export-lists` waited for every instance
+    audit_sent = result.jobs["audit"].submitted_at
+    assert all(result.jobs[job].finished_at <= audit_sent for job in instances)  # type: ignore[operator]
+    # one instance's output read by its id
+    (copied,) = sandbox.submissions("import")
+    assert copied["list"] == f"Copy of {result.jobs['export-lists[VIP]'].outputs['filename']}"
+    # each instance downloaded to its own file; the state knows each by its id
+    exports = sorted(path.name for path in (tmp_path / "exports").iterdir())
+    assert exports == ["0-main-newsletter.csv", "1-vip.csv", "2-engaged.csv"]
+    records = RunState(tmp_path / "st").jobs(result.run_id)
+    assert {job: records[job].params["list"] for job in instances} == dict(
+        zip(instances, LISTS, strict=True)
+    )
+
+
+def test_a_false_if_skips_the_job_with_its_reason_and_the_run_succeeds(sandbox, run_jobs):
+    result = run_jobs(
+        """
+        export-lists:
+          job: export_list_data
+          for_each: [Main Newsletter, VIP]
+          if: each.value == 'VIP' or vars.env == 'prod'
+          list: ${{ each.value }}
+        after-main:
+          job: export_scheduled_sends
+          needs: "export-lists[Main Newsletter]"
+        when-big:
+          job: export_scheduled_sends
+          if: ${{ jobs['export-lists[VIP]'].outputs.export_url != '' and not false }}
+        never:
+          job: export_scheduled_sends
+          if: ${{ jobs['export-lists[VIP]'].outputs.filename == 'no-such-file.csv' }}
+        """,
+        header="vars:\n  env: staging\n",
+    )
+    jobs = result.jobs
+    assert exit_code_for(result) == ExitCode.OK and result.succeeded
+    main = jobs["export-lists[Main Newsletter]"]
+    assert main.status is JobStatus.SKIPPED
+    assert main.error == (
+        "if: each.value == 'VIP' or vars.env == 'prod' was false (each.value = 'Main Newsletter')"
+    )
+    # GitHub Actions' rule: what needs a job skipped by its condition is skipped too
+    assert jobs["after-main"].status is JobStatus.SKIPPED
+    assert jobs["after-main"].error == (
+        "if: of 'export-lists[Main Newsletter]' was false, and this job needs it"
+    )
+    # decided at run time, on the outputs of the job it reads
+    assert jobs["when-big"].status is JobStatus.SUCCEEDED
+    assert jobs["never"].status is JobStatus.SKIPPED
+    assert jobs["never"].error is not None and "was false" in jobs["never"].error
+    assert sorted(str(sent.get("list")) for sent in sandbox.submissions()) == ["None", "VIP"]
+
+
+def test_a_false_if_on_an_action_skips_only_that_action(sandbox, run_jobs, tmp_path):
+    result = run_jobs(
+        """
+        export-main:
+          job: export_list_data
+          list: VIP
+          on_success:
+            - download: {path: exports/always.csv}
+            - download:
+                path: exports/prod-only.csv
+                if: vars.env == 'prod'
+            - download:
+                path: exports/big-only.csv
+                if: ${{ jobs.export-main.outputs.path != '' }}
+        """,
+        header="vars:\n  env: staging\n",
+    )
+    assert exit_code_for(result) == ExitCode.OK
+    actions = result.jobs["export-main"].actions
+    assert [action.skipped for action in actions] == [None, "if: vars.env == 'prod' was false", None]
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["always.csv", "big-only.csv"]
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest_text(body, header="vars:\n  lists: [Main Newsletter, VIP]\n"))
+    return path
+
+
+def test_instance_ids_in_the_report_the_advice_and_resubmit(sandbox, tmp_path):
+    """A real `sailjobs run`: an instance fails (an unknown list); the report names each
+    instance, the advice quotes its id for the shell, and `--resubmit` takes it as printed."""
+    _write(
+        tmp_path,
+        """
+        export-lists:
+          job: export_list_data
+          for_each: ${{ vars.lists }}
+          list: "${{ each.value }}${{ vars.suffix | default('') }}"
+        """,
+    )
+    failed = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--report", "r.json",
+        "--var-file-not-needed" if False else "--quiet",
+    )  # fmt: skip
+    assert failed.returncode == 0, failed.stdout + failed.stderr
+    report: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
+    assert [job["id"] for job in report["jobs"]] == ["export-lists[Main Newsletter]", "export-lists[VIP]"]
+    shown = sailjobs_on(sandbox, tmp_path, "show", "--state", "st")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "export-lists[VIP]" in shown.stdout
+    advice = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--retry-failed",
+        "--resubmit", "export-lists[VIP]",
+    )  # fmt: skip
+    assert advice.returncode == 0, advice.stdout + advice.stderr
+    assert shlex.quote("export-lists[VIP]") == "'export-lists[VIP]'"
