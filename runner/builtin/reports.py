@@ -419,6 +419,7 @@ def _timeline_bars(result: RunResult, job: JobResult, number: int) -> list[str]:
             continue
         tag = "" if action.succeeded else "crit, "
         outcome = "done" if action.succeeded else "failed"
+        outcome = "skipped" if action.skipped else outcome
         lines.append(
             f"    {_gantt_name(f'{action.name} {outcome}')} :{tag}j{number}a{index}, "
             f"{_gantt_date(action.started_at)}, {_gantt_date(action.finished_at)}"

@@ -118,37 +118,39 @@ def test_a_false_if_on_an_action_skips_only_that_action(sandbox, run_jobs, tmp_p
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["always.csv", "big-only.csv"]
 
 
-def _write(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "m.yaml"
-    path.write_text(manifest_text(body, header="vars:\n  lists: [Main Newsletter, VIP]\n"))
-    return path
-
-
-def test_instance_ids_in_the_report_the_advice_and_resubmit(sandbox, tmp_path):
-    """A real `sailjobs run`: an instance fails (an unknown list); the report names each
-    instance, the advice quotes its id for the shell, and `--resubmit` takes it as printed."""
-    _write(
-        tmp_path,
-        """
-        export-lists:
-          job: export_list_data
-          for_each: ${{ vars.lists }}
-          list: "${{ each.value }}${{ vars.suffix | default('') }}"
-        """,
+def test_instance_ids_work_in_reports_show_and_resubmit(sandbox, tmp_path):
+    """A real `sailjobs run`: one instance fails (a list the account lacks); the reports and
+    `sailjobs show` name each instance, and `--resubmit` takes an id as the shell gives it."""
+    (tmp_path / "m.yaml").write_text(
+        manifest_text("""
+            export-lists:
+              job: export_list_data
+              for_each: [VIP, No Such List]
+              list: ${{ each.value }}
+        """)
     )
-    failed = sailjobs_on(
-        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--report", "r.json",
-        "--var-file-not-needed" if False else "--quiet",
-    )  # fmt: skip
-    assert failed.returncode == 0, failed.stdout + failed.stderr
+    reports = ["--report", "r.json", "--junit", "j.xml"]
+    summary = {"GITHUB_STEP_SUMMARY": str(tmp_path / "r.md")}  # markdown and timeline
+    first = sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", "st", *reports, **summary)
+    assert first.returncode == ExitCode.JOB_FAILED, first.stdout + first.stderr
     report: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
-    assert [job["id"] for job in report["jobs"]] == ["export-lists[Main Newsletter]", "export-lists[VIP]"]
-    shown = sailjobs_on(sandbox, tmp_path, "show", "--state", "st")
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "export-lists[VIP]" in shown.stdout
-    advice = sailjobs_on(
+    ids = ["export-lists[VIP]", "export-lists[No Such List]"]
+    assert [job["id"] for job in report["jobs"]] == ids
+    assert [job["status"] for job in report["jobs"]] == ["succeeded", "failed"]
+    assert all(job_id in (tmp_path / "j.xml").read_text() for job_id in ids)
+    assert all(job_id in (tmp_path / "r.md").read_text() for job_id in ids)
+    shown = sailjobs_on(sandbox, tmp_path, "show", report["run_id"], "--state", "st")
+    assert "  export-lists[No Such List]: failed: " in shown.stdout, shown.stdout + shown.stderr
+    again = sailjobs_on(
         sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--retry-failed",
-        "--resubmit", "export-lists[VIP]",
+        *shlex.split("--resubmit 'export-lists[VIP]'"),
     )  # fmt: skip
-    assert advice.returncode == 0, advice.stdout + advice.stderr
-    assert shlex.quote("export-lists[VIP]") == "'export-lists[VIP]'"
+    assert "no such job" not in again.stdout + again.stderr
+    assert again.returncode == ExitCode.JOB_FAILED  # the list is still missing
+    assert [sent["list"] for sent in sandbox.submissions()] == ["VIP"]  # reused, not resent
+    family = sailjobs_on(
+        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--retry-failed",
+        "--resubmit", "export-lists",
+    )  # fmt: skip
+    assert family.returncode == ExitCode.INVALID
+    assert "--resubmit export-lists: no such job" in family.stdout + family.stderr
