@@ -206,7 +206,7 @@ class ManifestLoader:
         )
         self.problems.extend(check_graph(loaded))
         if self.families:
-            self.problems = _without_repeats(self.problems)
+            self.problems = _without_repeats(self.problems, self.source.job_aliases)
         return loaded
 
     # --- for_each ------------------------------------------------------------------------
@@ -218,7 +218,8 @@ class ManifestLoader:
             return [_Instance(job_id, data, data)]
         values = self._for_each_values(job_id, data["for_each"])
         if not values:  # its problems are reported: the job is still checked, once
-            return [_Instance(job_id, data, data, each_unbound=True)]
+            rest = {key: value for key, value in data.items() if key != "for_each"}
+            return [_Instance(job_id, rest, data, each_unbound=True)]
         self.families[job_id] = []
         instances = []
         for index, value in enumerate(values):
@@ -259,7 +260,12 @@ class ManifestLoader:
                 self.add(path, f"for_each: {raw.strip()} is {_short(values)}, not a list of values")
                 return []
         if not isinstance(values, list):
-            return []  # not a list nor a text: reported by the runner keys' model
+            self.add(
+                path,
+                "for_each is a list of values (e.g. [Newsletter, VIP]) or one "
+                f"${{{{ vars.<name> }}}} holding a list; got {_short(values)}",
+            )
+            return []
         if not values:
             self.add(path, "for_each lists no values; list at least one, or remove the job")
             return []
@@ -684,17 +690,22 @@ def _unwrapped(condition: Any) -> Any:
     return condition
 
 
-def _without_repeats(problems: list[Problem]) -> list[Problem]:
+def _without_repeats(problems: list[Problem], aliases: Mapping[str, str]) -> list[Problem]:
     """One problem per place and message: what is written once in a for_each job is told
-    once, not once per instance."""
-    seen: set[tuple[int, int, str]] = set()
-    kept = []
+    once, not once per instance, at the job's path (``jobs.export-lists.list``)."""
+    kept: dict[tuple[int, int, str], Problem] = {}
     for problem in problems:
         key = (problem.line, problem.col, problem.message)
-        if key not in seen:
-            seen.add(key)
-            kept.append(problem)
-    return kept
+        first = kept.get(key)
+        if first is None:
+            kept[key] = problem
+            continue
+        for instance, family in aliases.items():
+            prefix = f"jobs.{instance}"
+            if first.path == prefix or first.path.startswith((prefix + ".", prefix + "[")):
+                kept[key] = replace(first, path=f"jobs.{family}" + first.path[len(prefix) :])
+                break
+    return list(kept.values())
 
 
 def _short(value: Any) -> str:
