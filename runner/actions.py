@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from runner.masking import register_secret
 from runner.placeholders import is_expression
@@ -38,13 +38,18 @@ EXPORT_PATH_OUTPUT = "export_path"
 class ActionSettings(BaseModel):
     """Base of every action's settings model: strict about unknown keys.
 
-    ``continue_on_error`` is common to all actions and handled by the executor, never by
-    the action itself; retries follow the job's ``retry`` (``ActionContext.retry``).
+    ``continue_on_error`` and ``if`` are common to all actions and handled by the executor,
+    never by the action itself; retries follow the job's ``retry`` (``ActionContext.retry``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     continue_on_error: bool = False
+    if_: str | bool | None = Field(
+        default=None,
+        alias="if",
+        description="run the action only when this expression is true (e.g. vars.env == 'prod')",
+    )
 
     @classmethod
     def credential_fields(cls) -> frozenset[str]:

@@ -584,7 +584,7 @@ class ManifestLoader:
         job_type: JobType | None,
     ) -> None:
         model = action_type.settings_model
-        allowed = sorted(model.model_fields)
+        allowed = sorted(info.alias or name for name, info in model.model_fields.items())
         try:
             model.model_validate(settings)
         except ValidationError as exc:

@@ -142,7 +142,7 @@ def test_every_problem_in_one_pass(write, test_actions):
         "14:16: jobs.c.needs[1]: needs unknown job 'ghost'; jobs: a, b, c",
         '16:23: jobs.c.on_success[0].fetch.path: expected text, got 1 (quote it: "1")',
         "16:26: jobs.c.on_success[0].fetch.colour: unknown key 'colour'; allowed: "
-        "continue_on_error, mode, path",
+        "continue_on_error, if, mode, path",
         "17:27: jobs.c.on_success[1].note.text: job 'a' (export_list_data) has no output "
         "'nope'; outputs: end_time, export_url, filename, job_id, name, start_time, status",
     ]
@@ -167,7 +167,7 @@ def test_action_settings_holding_expressions_skip_type_checks_but_not_unknown_ke
     )
     assert problems_of(path) == [
         "10:43: jobs.a.always[1].note.tims: unknown key 'tims'; did you mean 'times'? "
-        "allowed: continue_on_error, text, times"
+        "allowed: continue_on_error, if, text, times"
     ]
 
 
