@@ -116,6 +116,8 @@ def summary_lines(run: RunResult) -> list[str]:
     lines = [f"run {run.run_id} {verdict}: {head}"]
     for job in run.jobs.values():
         problems = job.problems()  # the job's error first, if it has one
+        if job.skipped_by_condition:  # no failure, but told: why it did not run
+            lines.append(f"  {job.id}: skipped: {job.error}")
         if problems and job.status is not JobStatus.SUCCEEDED and job.error:
             lines.append(f"  {job.id}: {job.status.value}: {problems.pop(0)}")
         lines.extend(f"  {job.id}: {problem}" for problem in problems)
@@ -292,6 +294,8 @@ class LineProgress(Progress):
             if _size(job):
                 parts.append(_size(job))
             # The error itself is in the summary at the end: each failure is told once.
+            if job.skipped_by_condition and self.verbose:
+                parts.append(str(job.error))
         self._write(" · ".join(parts))
 
     def job_polled(self, job: JobResult, next_poll_in: float) -> None:

@@ -12,10 +12,11 @@ Grammar (inside ``${{`` and ``}}``)::
     filter     := name [ "(" [ literal ( "," literal )* ] ")" ]
     literal    := 'text' | "text" | number | true | false | null
 
-Conditions (``if:``) use the operators: ``==`` and ``!=`` compare numbers as numbers,
-true/false/null only with themselves, and anything else as text (``run.date ==
-'2026-01-05'``); ``not``, ``and`` and ``or`` give true or false, reading false, null, 0,
-'' and an empty list as false and every other value as true.
+Conditions (``if:``) use the operators: ``==`` and ``!=`` compare numbers as numbers, null
+only with null, and anything else as it reads (``run.date == '2026-01-05'``, and ``true ==
+'true'``: a value given on the command line is text); ``not``, ``and`` and ``or`` give true
+or false, reading false, null, 0, '' and an empty list as false, every other value as true
+(the text 'false' too: compare it, ``vars.flag == true``).
 
 ``each.value`` and ``each.index`` are the value of a ``for_each`` instance and its place in
 the list (from 0); ``bind_each`` writes them into a job's text when it is expanded.
@@ -536,10 +537,11 @@ def _equal(left: Any, right: Any) -> bool:
 
     if is_number(left) and is_number(right):
         return bool(left == right)
-    constants = (bool, type(None))
-    if isinstance(left, constants) or isinstance(right, constants):
-        return type(left) is type(right) and left == right
-    return to_text(left) == to_text(right)  # dates and numbers against text: as written
+    if left is None or right is None:
+        return left is right
+    # Anything else as it reads: a date or a number against text, and true against 'true'
+    # (a value given on the command line is text).
+    return to_text(left) == to_text(right)
 
 
 def _piped(node: Piped, ctx: EvalContext, strict: bool, depth: int, offset: int) -> Any:

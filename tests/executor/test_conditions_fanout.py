@@ -5,13 +5,17 @@ and fails nothing."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from executor_helpers import manifest_text, sailjobs_on
+from executor_helpers import SAILJOBS, manifest_text, sailjobs_on
 
 from runner.executor.lifecycle import exit_code_for
+from runner.executor.progress import summary_lines
 from runner.executor.state import RunState
 from runner.exitcodes import ExitCode
 from runner.results import JobStatus
@@ -93,6 +97,13 @@ def test_a_false_if_skips_the_job_with_its_reason_and_the_run_succeeds(sandbox, 
     assert jobs["never"].status is JobStatus.SKIPPED
     assert jobs["never"].error is not None and "was false" in jobs["never"].error
     assert sorted(str(sent.get("list")) for sent in sandbox.submissions()) == ["None", "VIP"]
+    # no failure in the summary, but each skip with its reason
+    assert summary_lines(result) == [
+        f"run {result.run_id} succeeded: 2 succeeded, 3 skipped",
+        f"  export-lists[Main Newsletter]: skipped: {main.error}",
+        f"  after-main: skipped: {jobs['after-main'].error}",
+        f"  never: skipped: {jobs['never'].error}",
+    ]
 
 
 def test_a_false_if_on_an_action_skips_only_that_action(sandbox, run_jobs, tmp_path):
@@ -114,8 +125,15 @@ def test_a_false_if_on_an_action_skips_only_that_action(sandbox, run_jobs, tmp_p
     )
     assert exit_code_for(result) == ExitCode.OK
     actions = result.jobs["export-main"].actions
-    assert [action.skipped for action in actions] == [None, "if: vars.env == 'prod' was false", None]
-    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["always.csv", "big-only.csv"]
+    assert [action.skipped for action in actions] == [
+        None,
+        "if: vars.env == 'prod' was false",
+        None,
+    ]
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
+        "always.csv",
+        "big-only.csv",
+    ]
 
 
 def test_instance_ids_work_in_reports_show_and_resubmit(sandbox, tmp_path):
@@ -154,3 +172,22 @@ def test_instance_ids_work_in_reports_show_and_resubmit(sandbox, tmp_path):
     )  # fmt: skip
     assert family.returncode == ExitCode.INVALID
     assert "--resubmit export-lists: no such job" in family.stdout + family.stderr
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_newsletter_exports_manifest_runs_on_the_sandbox(tmp_path):
+    """manifests/newsletter-exports.yaml as README shows it: one export per list, and the
+    scheduled sends skipped by their if:, told with the reason, exit 0."""
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAILTHRU_", "GITHUB_"))}
+    done = subprocess.run(
+        [SAILJOBS, "run", "manifests/newsletter-exports.yaml", "--sandbox"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert "succeeded: 3 succeeded, 1 skipped" in done.stdout
+    assert "  scheduled-sends: skipped: if: vars.with_sends == true was false" in done.stdout
+    exports = sorted(path.name.rsplit("-", 1)[0] for path in (tmp_path / "exports").iterdir())
+    assert exports == ["engaged", "main-newsletter", "vip"]

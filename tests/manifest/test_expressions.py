@@ -303,8 +303,11 @@ def test_env_names_listed_as_secrets_are_masked():
         ("${{ run.date == '2026-11-27' }}", True),  # a date against text: as written
         ("${{ vars.main_list == 'Main Newsletter' }}", True),
         ("${{ vars.main_list | slug == 'main-newsletter' }}", True),  # filters bind tighter
-        ("${{ true == 'true' }}", False),  # true/false/null equal only themselves
-        ("${{ null == '' }}", False),
+        ("${{ true == 'true' }}", True),  # as it reads: a --var value is text
+        ("${{ false != 'false' }}", False),
+        ("${{ true == 1 }}", False),
+        ("${{ null == '' }}", False),  # null equals only null
+        ("${{ null == null }}", True),
         ("${{ not vars.days }}", False),
         ("${{ not '' }}", True),
         ("${{ not not 0 }}", False),
@@ -324,7 +327,7 @@ def test_and_or_stop_at_the_first_deciding_value(ctx):
     # the second operand is never read: a missing name there is no error
     assert render("${{ false and vars.nope }}", ctx) is False
     assert render("${{ true or vars.nope }}", ctx) is True
-    with pytest.raises(ExpressionError, match="vars.nope is not defined in vars"):
+    with pytest.raises(ExpressionError, match=r"vars\.nope is not defined in vars"):
         render("${{ true and vars.nope }}", ctx)
 
 
@@ -373,5 +376,5 @@ def test_each_is_written_into_a_jobs_text_once_per_instance():
 
 
 def test_each_outside_a_for_each_job_cannot_be_resolved():
-    with pytest.raises(ExpressionError, match="each.value is read only in a job with for_each"):
+    with pytest.raises(ExpressionError, match=r"each\.value is read only in a job with for_each"):
         render("${{ each.value }}", EvalContext())
