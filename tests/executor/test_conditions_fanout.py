@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,28 @@ def test_the_newsletter_exports_manifest_runs_on_the_sandbox(tmp_path):
     assert "  scheduled-sends: skipped: if: vars.with_sends == true was false" in done.stdout
     exports = sorted(path.name.rsplit("-", 1)[0] for path in (tmp_path / "exports").iterdir())
     assert exports == ["engaged", "main-newsletter", "vip"]
+
+
+def test_split_instances_keep_their_parts_apart(sandbox, run_jobs, tmp_path):
+    """Two for_each instances of a split export: each its own parts (`<id>~<n>` rows) and
+    its own joined file, downloaded into one folder under the export's name."""
+    end = date.today()
+    first = f"{end - timedelta(days=39):%Y%m%d}"
+    result = run_jobs(f"""
+        purchases:
+          job: export_purchase_log
+          for_each: [a, b]
+          start_date: "{first}"
+          end_date: "{end:%Y%m%d}"
+          split: true
+          on_success:
+            - download: {{path: out/}}
+    """)
+    assert exit_code_for(result) == ExitCode.OK, [job.error for job in result.jobs.values()]
+    assert len(sandbox.submissions("export_purchase_log")) == 4
+    rows = RunState(tmp_path / "st").jobs(result.run_id)
+    for instance in ("purchases[a]", "purchases[b]"):
+        assert {rows[f"{instance}~{n}"].status for n in (1, 2)} == {JobStatus.SUCCEEDED}
+    saved = sorted(path.name for path in (tmp_path / "out").iterdir())
+    # the joined file is named after the instance, made a safe file name ([ ] become _)
+    assert saved == [f"purchases_{x}_-{first}-{end:%Y%m%d}.csv" for x in "ab"]
