@@ -217,3 +217,29 @@ def test_split_instances_keep_their_parts_apart(sandbox, run_jobs, tmp_path):
     saved = sorted(path.name for path in (tmp_path / "out").iterdir())
     # the joined file is named after the instance, made a safe file name ([ ] become _)
     assert saved == [f"purchases_{x}_-{first}-{end:%Y%m%d}.csv" for x in "ab"]
+
+
+def test_retry_failed_keeps_a_job_its_condition_skipped(
+    sandbox, client_for, write_manifest, tmp_path
+):
+    """--retry-failed does again what failed; a skip its if: asked for is not a failure, so
+    it stays as it was, even where the condition would now be true."""
+    from runner.executor.lifecycle import run
+
+    path = write_manifest(
+        manifest_text("""
+            bad:
+              job: export_list_data
+              list: No Such List
+            maybe:
+              job: export_scheduled_sends
+              if: env.GO | default('no') == 'yes'
+        """)
+    )
+    client, state = client_for(sandbox), tmp_path / "st"
+    first = run(path, client=client, state_dir=state, env={})
+    assert first.jobs["maybe"].skipped_by_condition and not first.succeeded
+    again = run(path, client=client, state_dir=state, env={"GO": "yes"}, retry_failed=True)
+    assert again.run_id == first.run_id
+    assert again.jobs["maybe"].status is JobStatus.SKIPPED
+    assert sandbox.submissions() == []  # the list is still missing; nothing else was sent
