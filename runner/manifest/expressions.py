@@ -317,8 +317,14 @@ class _Parser:
                     end = name.end
                 else:
                     if self.token.kind != "string":
+                        hint = ""
+                        if token.text == "jobs" and len(parts) == 1:
+                            hint = (
+                                "; a for_each instance is read as "
+                                f"jobs['{parts[0]}[<value>]'].outputs.<name>"
+                            )
                         raise ExpressionError(
-                            "expected a quoted name inside [ ]", self.token.offset
+                            f"expected a quoted name inside [ ]{hint}", self.token.offset
                         )
                     parts.append(_unquote(self._advance().text))
                     end = self.token.end

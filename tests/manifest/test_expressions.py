@@ -378,3 +378,12 @@ def test_each_is_written_into_a_jobs_text_once_per_instance():
 def test_each_outside_a_for_each_job_cannot_be_resolved():
     with pytest.raises(ExpressionError, match=r"each\.value is read only in a job with for_each"):
         render("${{ each.value }}", EvalContext())
+
+
+def test_an_unquoted_instance_id_is_refused_with_how_to_write_it():
+    with pytest.raises(ExpressionError) as caught:
+        parse_template("${{ jobs.export-lists[VIP].outputs.filename }}")
+    assert caught.value.message == (
+        "expected a quoted name inside [ ]; a for_each instance is read as "
+        "jobs['export-lists[<value>]'].outputs.<name>"
+    )
