@@ -206,7 +206,7 @@ class ManifestLoader:
         )
         self.problems.extend(check_graph(loaded))
         if self.families:
-            self.problems = _without_repeats(self.problems, self.source.job_aliases)
+            self.problems = _without_repeats(self.problems, self.families)
         return loaded
 
     # --- for_each ------------------------------------------------------------------------
@@ -268,6 +268,22 @@ class ManifestLoader:
             return []
         if not values:
             self.add(path, "for_each lists no values; list at least one, or remove the job")
+            return []
+        if len(values) > MAX_FOR_EACH_VALUES:
+            self.add(
+                path,
+                f"for_each lists {len(values):,} values; one job makes at most "
+                f"{MAX_FOR_EACH_VALUES:,} (the API takes 40 jobs a minute: that is 25 minutes of "
+                "submissions); split the list across jobs or manifests",
+            )
+            return []
+        made = sum(map(len, self.families.values()))
+        if made + len(values) > MAX_INSTANCES:
+            self.add(
+                path,
+                f"for_each jobs make {made + len(values):,} jobs with this one, more than "
+                f"{MAX_INSTANCES:,} in one manifest; split it into several manifests",
+            )
             return []
         good: list[str | int] = []
         seen: set[str] = set()
@@ -659,6 +675,11 @@ class ManifestLoader:
         )
 
 
+# Each instance is a job with its own copy of the job's data: a hostile list must not turn
+# one manifest of a few MB into millions of jobs.
+MAX_FOR_EACH_VALUES = 1_000
+MAX_INSTANCES = 10_000  # the instances of every for_each job of a manifest
+
 # A for_each value as part of a job id: `export-lists[Main Newsletter]`
 _EACH_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?$")
 
@@ -690,7 +711,7 @@ def _unwrapped(condition: Any) -> Any:
     return condition
 
 
-def _without_repeats(problems: list[Problem], aliases: Mapping[str, str]) -> list[Problem]:
+def _without_repeats(problems: list[Problem], families: Mapping[str, Any]) -> list[Problem]:
     """One problem per place and message: what is written once in a for_each job is told
     once, not once per instance, at the job's path (``jobs.export-lists.list``)."""
     kept: dict[tuple[int, int, str], Problem] = {}
@@ -699,13 +720,17 @@ def _without_repeats(problems: list[Problem], aliases: Mapping[str, str]) -> lis
         first = kept.get(key)
         if first is None:
             kept[key] = problem
-            continue
-        for instance, family in aliases.items():
-            prefix = f"jobs.{instance}"
-            if first.path == prefix or first.path.startswith((prefix + ".", prefix + "[")):
-                kept[key] = replace(first, path=f"jobs.{family}" + first.path[len(prefix) :])
-                break
+        else:
+            kept[key] = replace(first, path=_family_path(first.path, families))
     return list(kept.values())
+
+
+def _family_path(path: str, families: Mapping[str, Any]) -> str:
+    """``jobs.export-lists[VIP].list`` → ``jobs.export-lists.list`` (values hold no ``]``)."""
+    open_at = path.find("[")
+    if not path.startswith("jobs.") or open_at < 0 or path[5:open_at] not in families:
+        return path
+    return path[:open_at] + path[path.index("]", open_at) + 1 :]
 
 
 def _short(value: Any) -> str:
