@@ -5,6 +5,7 @@ and fails nothing."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shlex
 import shutil
@@ -243,3 +244,27 @@ def test_retry_failed_keeps_a_job_its_condition_skipped(
     assert again.run_id == first.run_id
     assert again.jobs["maybe"].status is JobStatus.SKIPPED
     assert sandbox.submissions() == []  # the list is still missing; nothing else was sent
+
+
+def test_the_advice_for_an_ambiguous_instance_quotes_its_id_and_works_pasted(sandbox, tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        manifest_text(
+            """
+            imports:
+              job: import
+              for_each: [G X, G A]
+              list: ${{ each.value }}
+              emails: x@example.com
+            """,
+            header="concurrency: 1\n",
+        )
+    )
+    sandbox.faults.drop_next(1, method="POST", path="/job")  # imports[G X]: no answer
+    first = sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", "st")
+    output = first.stdout + first.stderr
+    assert first.returncode == ExitCode.JOB_FAILED, output
+    commands = set(re.findall(r"`(sailjobs run [^`]+--resubmit[^`]+)`", output))
+    assert commands == {"sailjobs run m.yaml --state st --retry-failed --resubmit 'imports[G X]'"}
+    second = sailjobs_on(sandbox, tmp_path, *shlex.split(commands.pop())[1:])
+    assert second.returncode == ExitCode.OK, second.stdout + second.stderr
+    assert sorted(sent["list"] for sent in sandbox.submissions()) == ["G A", "G X"]
