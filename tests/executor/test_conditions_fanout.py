@@ -5,8 +5,8 @@ and fails nothing."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shlex
 import shutil
 import subprocess
