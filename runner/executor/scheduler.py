@@ -11,7 +11,9 @@ costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
 A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
 manifest's ``concurrency`` and at most ``MAX_IMPORTS`` imports at once. A job whose need
-did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent.
+did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent. A
+job's ``if:`` is decided when it is ready: false skips it (and the jobs that need it), which
+fails nothing (``runner.manifest.conditions``).
 Once a job's fate is known, ``runner.executor.finish.JobFinisher`` records it and runs its actions.
 """
 

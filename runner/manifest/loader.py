@@ -2,8 +2,10 @@
 
 ``load_manifest`` checks the YAML, the top level, each job's runner keys and API
 parameters (the job type's model and its local checks), the action lists against the
-installed action types, every ``${{ }}`` expression, and the job graph (unknown needs,
-cycles, unknown outputs). A bad parameter in one job never hides a cycle elsewhere: only a
+installed action types, every ``${{ }}`` expression (``if:`` included), and the job graph
+(unknown needs, cycles, unknown outputs). A job with ``for_each`` is expanded first into one
+job per value (``export-lists[VIP]``, its ``each.*`` written in), each checked like a job
+written out; what they share is reported once, at the line it is written on. A bad parameter in one job never hides a cycle elsewhere: only a
 YAML syntax error stops the pass.
 
 The one pass over the data (``ManifestLoader``) collects every problem and raises none;
