@@ -38,14 +38,19 @@ EXPORT_PATH_OUTPUT = "export_path"
 class ActionSettings(BaseModel):
     """Base of every action's settings model: strict about unknown keys.
 
-    ``continue_on_error`` is common to all actions and handled by the executor, never by
-    the action itself; retries follow the job's ``retry`` (``ActionContext.retry``).
+    ``continue_on_error`` and ``if`` are common to all actions and handled by the executor,
+    never by the action itself; retries follow the job's ``retry`` (``ActionContext.retry``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     continue_on_error: bool = Field(
         default=False, description="a failure of this action does not fail its job"
+    )
+    if_: str | bool | None = Field(
+        default=None,
+        alias="if",
+        description="run the action only when this expression is true (e.g. vars.env == 'prod')",
     )
 
     @classmethod

@@ -24,7 +24,9 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"  # past its timeout; the remote job may still be running
-    SKIPPED = "skipped"  # a job it needs did not succeed (or fail_fast stopped the run)
+    # a job it needs did not succeed (or fail_fast stopped the run), or its ``if:`` was
+    # false (``skipped_by_condition``: that fails nothing)
+    SKIPPED = "skipped"
 
     @property
     def is_terminal(self) -> bool:
@@ -34,6 +36,16 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.SKIPPED}
 )
+
+
+# How the reason of a job skipped by a condition starts: its own ``if:`` was false, or that
+# of a job it needs. Such a skip is what the manifest asked for: it fails nothing.
+CONDITION_SKIP_PREFIX = "if: "
+
+
+def skipped_by_condition(status: JobStatus, error: str | None) -> bool:
+    """Whether a job was skipped by an ``if:`` (its own or a needed job's), not by a failure."""
+    return status is JobStatus.SKIPPED and (error or "").startswith(CONDITION_SKIP_PREFIX)
 
 
 @dataclass
@@ -49,6 +61,7 @@ class ActionResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     resumed: bool = False  # done in an earlier process of this run; not repeated
+    skipped: str | None = None  # why it did not run: its ``if:`` was false
     # When it ran (the run's timeline); None when resumed or read back from the run state.
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -97,6 +110,15 @@ class JobResult:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def skipped_by_condition(self) -> bool:
+        return skipped_by_condition(self.status, self.error)
+
+    @property
+    def ok(self) -> bool:
+        """Succeeded, or skipped by a condition: nothing for the run to fail on."""
+        return self.status is JobStatus.SUCCEEDED or self.skipped_by_condition
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.submitted_at is None or self.finished_at is None:
             return None
@@ -106,7 +128,7 @@ class JobResult:
         """What went wrong, each once: the error of a job that did not succeed, then each
         failed action that error does not already tell (``continue_on_error``); with the
         attempts an action took when it took more than one. What every summary lists."""
-        error = self.error if self.status is not JobStatus.SUCCEEDED else None
+        error = self.error if not self.ok else None
         problems = [error] if error else []
         for action in self.actions:
             if action.succeeded or not action.error:
@@ -197,9 +219,7 @@ class RunResult:
 
     @property
     def succeeded(self) -> bool:
-        return not self.interrupted and all(
-            job.status is JobStatus.SUCCEEDED for job in self.jobs.values()
-        )
+        return not self.interrupted and all(job.ok for job in self.jobs.values())
 
     @property
     def status_word(self) -> str:
@@ -210,4 +230,4 @@ class RunResult:
 
     @property
     def failed_jobs(self) -> list[JobResult]:
-        return [job for job in self.jobs.values() if job.status is not JobStatus.SUCCEEDED]
+        return [job for job in self.jobs.values() if not job.ok]

@@ -130,6 +130,7 @@ def _action_entry(action: ActionResult) -> dict[str, Any]:
         "resumed": action.resumed,
         "outputs": safe_outputs(action.outputs),
         "error": action.error,
+        "skipped": action.skipped,
     }
 
 
@@ -209,6 +210,7 @@ def _job_details(job: JobResult) -> str:
     lines.extend(f"warning: {warning}" for warning in job.warnings)
     for action in job.actions:
         outcome = "ok" if action.succeeded else f"failed: {action.error or 'no message'}"
+        outcome = f"skipped, {action.skipped}" if action.skipped else outcome
         lines.append(f"action {action.when}[{action.index}] {action.name}: {outcome}")
     return "\n".join(lines)
 
@@ -424,6 +426,7 @@ def _timeline_bars(result: RunResult, job: JobResult, number: int) -> list[str]:
             continue
         tag = "" if action.succeeded else "crit, "
         outcome = "done" if action.succeeded else "failed"
+        outcome = "skipped" if action.skipped else outcome
         lines.append(
             f"    {_gantt_name(f'{action.name} {outcome}')} :{tag}j{number}a{index}, "
             f"{_gantt_date(action.started_at)}, {_gantt_date(action.finished_at)}"

@@ -32,6 +32,7 @@ from tenacity import RetryCallState
 
 from runner.actions import ActionContext
 from runner.executor.state import ActionRecord, RunState
+from runner.manifest.conditions import decide, false_reason
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data
 from runner.plugins import action_types, unknown_action_hint
@@ -128,6 +129,7 @@ def run_action_list(
         if previous is not None and previous.name == spec.name:
             result.succeeded, result.attempts, result.resumed = True, previous.attempts, True
             result.outputs = previous.outputs
+            result.skipped = previous.error  # a succeeded record's error: why it was skipped
             outputs.update(previous.outputs)
             results.append(result)
             env.on_action(job, result)
@@ -137,6 +139,8 @@ def run_action_list(
         result.started_at = started = datetime.now(UTC)
         if found is None:
             result.error = unknown_action_hint(spec.name)
+        elif not _condition_true(env, spec, result):
+            pass  # skipped (its reason in result.skipped) or its if: failed (result.error)
         else:
             _run_one(env, found.action, spec, result, job, retry, render)
         result.finished_at = finished = datetime.now(UTC)
@@ -148,7 +152,7 @@ def run_action_list(
             owner,
             ActionRecord(
                 owner, phase, index, spec.name, result.plugin, result.succeeded,
-                result.attempts, result.outputs, result.error,
+                result.attempts, result.outputs, result.error or result.skipped,
                 started.timestamp(), finished.timestamp(),
             ),
         )  # fmt: skip
@@ -160,6 +164,21 @@ def run_action_list(
             # Notify actions are independent reports: a mail server that is down must
             # not keep the chat post from going out.
     return failure
+
+
+def _condition_true(env: ActionEnvironment, spec: ActionSpec, result: ActionResult) -> bool:
+    """The action's ``if:``, decided just before it would run (it sees the job's outputs).
+    False: the action is skipped, which is no failure; unresolvable: the action fails."""
+    if spec.condition is None:
+        return True
+    try:
+        run_it = decide(spec.condition, env.eval_context())
+    except Exception as exc:  # an expression that cannot be resolved
+        result.error = mask(f"cannot resolve its if: {exc}")
+        return False
+    if not run_it:
+        result.succeeded, result.skipped = True, false_reason(spec.condition_text)
+    return bool(run_it)
 
 
 def _run_one(

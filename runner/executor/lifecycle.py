@@ -64,7 +64,7 @@ from runner.manifest.render import borrowed_line
 from runner.manifest.selection import Selection
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
-from runner.results import JobStatus, RunResult
+from runner.results import JobStatus, RunResult, skipped_by_condition
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
 
@@ -665,7 +665,7 @@ def _borrowed_option(plan: Plan) -> dict[str, object]:
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:
     """Every job of the run succeeded, also those this process left alone (``--select``)."""
     return all(
-        record.status is JobStatus.SUCCEEDED
+        record.status is JobStatus.SUCCEEDED or skipped_by_condition(record.status, record.error)
         for job, record in state.jobs(run_id).items()
         if PART_SEPARATOR not in job
     )

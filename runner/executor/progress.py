@@ -117,6 +117,8 @@ def summary_lines(run: RunResult) -> list[str]:
     lines = [f"run {run.run_id} {verdict}: {head}"]
     for job in run.jobs.values():
         problems = job.problems()  # the job's error first, if it has one
+        if job.skipped_by_condition:  # no failure, but told: why it did not run
+            lines.append(f"  {job.id}: skipped: {job.error}")
         if problems and job.status is not JobStatus.SUCCEEDED and job.error:
             lines.append(f"  {job.id}: {job.status.value}: {problems.pop(0)}")
         lines.extend(f"  {job.id}: {problem}" for problem in problems)
@@ -297,6 +299,8 @@ class LineProgress(Progress):
             if _size(job):
                 parts.append(_size(job))
             # The error itself is in the summary at the end: each failure is told once.
+            if job.skipped_by_condition and self.verbose:
+                parts.append(str(job.error))
         self._write(" · ".join(parts))
 
     def job_polled(self, job: JobResult, next_poll_in: float) -> None:
@@ -310,7 +314,9 @@ class LineProgress(Progress):
         if self.quiet and action.succeeded:
             return
         owner = job.id if job is not None else "notify"
-        if action.resumed:
+        if action.skipped:
+            verdict = f"skipped, {action.skipped}"
+        elif action.resumed:
             verdict = "already done"
         elif action.succeeded:
             verdict = "done"
@@ -549,6 +555,7 @@ class LiveProgress(Progress):
         if job is not None:
             with self._lock:
                 state = "done" if action.succeeded else "failed"
+                state = "skipped" if action.skipped else state
                 self._notes[job.id] = f"{action.name} {state}"
                 if action.succeeded and action.outputs.get("path"):
                     self._paths.setdefault(job.id, []).append(str(action.outputs["path"]))

@@ -2,7 +2,8 @@
 
 The run continues under its own run id. Per job, from its row in the run state:
 
-- succeeded: reused as it is (its outputs feed the jobs that need it);
+- succeeded: reused as it is (its outputs feed the jobs that need it); so is a job its
+  ``if:`` skipped (what the manifest asked for);
 - its outcome was success but an action failed (a download, an S3 upload): the failed
   actions run again, the job is not resubmitted (actions that succeeded are not repeated);
 - timed out with a Sailthru job_id and no end seen: polled again, not resubmitted;
@@ -23,7 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from runner.executor.splitparts import PART_SEPARATOR
-from runner.results import JobStatus
+from runner.results import JobStatus, skipped_by_condition
 
 if TYPE_CHECKING:
     from runner.executor.state import JobRecord, RunState
@@ -56,8 +57,8 @@ def decide(record: JobRecord | None, *, resubmit_safe: bool, named: bool) -> Ret
     """One job's fate under ``--retry-failed``; ``named``: listed with ``--resubmit``."""
     if record is None:  # new in the manifest since the run: submitted like any job
         return Retry.RESUBMIT
-    if record.status is JobStatus.SUCCEEDED:
-        return Retry.REUSE
+    if record.status is JobStatus.SUCCEEDED or skipped_by_condition(record.status, record.error):
+        return Retry.REUSE  # a skip its if: asked for is not a failure to retry
     if record.outcome is JobStatus.SUCCEEDED:
         return Retry.RESUBMIT if named and resubmit_safe else Retry.ACTIONS
     if record.remote_job_id is not None and record.outcome in (JobStatus.TIMED_OUT, None):

@@ -11,7 +11,9 @@ costs about 10 KiB (bench/scheduler.py: 1,000 in flight in 55 MiB).
 A job moves WAITING → SUBMITTING → POLLING → ACTING → DONE. It is submitted as soon as
 every job it needs has succeeded (its ``${{ }}`` are resolved right then), within the
 manifest's ``concurrency`` and at most ``MAX_IMPORTS`` imports at once. A job whose need
-did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent.
+did not succeed is skipped with the reason; ``fail_fast`` skips every job not yet sent. A
+job's ``if:`` is decided when it is ready: false skips it (and the jobs that need it), which
+fails nothing (``runner.manifest.conditions``).
 Once a job's fate is known, ``runner.executor.finish.JobFinisher`` records it and runs its actions.
 """
 
@@ -37,7 +39,8 @@ from runner.executor.prepare import PrepareError, preflight, prepare, seconds
 from runner.executor.splitparts import combined_info, poll_parts, split_parts, submit_parts
 from runner.executor.state import JobRecord, RunState, to_datetime
 from runner.executor.workpool import TaskDone, WorkPool
-from runner.manifest.expressions import EvalContext
+from runner.manifest.conditions import decide, false_reason, needed_false_reason
+from runner.manifest.expressions import EvalContext, ExpressionError
 from runner.masking import mask
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
 from runner.sailthru.errors import AmbiguousSubmitError, ApiError
@@ -278,11 +281,7 @@ class Scheduler:
                 and self.jobs[need].result.status is not JobStatus.SUCCEEDED
             ]
             if failed_needs:
-                need = self.jobs[failed_needs[0]].result
-                verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
-                    need.status, "failed"
-                )
-                self.finisher.finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
+                self._skip_for_need(job, failed_needs)
                 continue
             if self._fail_fast_by is not None:
                 self.finisher.finish(
@@ -299,7 +298,42 @@ class Scheduler:
                 continue
             if self._submitting >= MAX_SUBMITTING:
                 continue
+            if self._condition_false(job):
+                continue
             self._submit(job)
+
+    def _skip_for_need(self, job: JobRun, failed_needs: list[str]) -> None:
+        """Skipped: a job it needs did not succeed. A need skipped by its ``if:`` makes
+        this a skip by condition too (as GitHub Actions does), which fails nothing; a
+        failure among its needs is told first."""
+        needs = [self.jobs[need].result for need in failed_needs]
+        need = next((n for n in needs if not n.skipped_by_condition), needs[0])
+        if need.skipped_by_condition:
+            self.finisher.finish(job, JobStatus.SKIPPED, needed_false_reason(need.id))
+            return
+        verb = {JobStatus.SKIPPED: "was skipped", JobStatus.TIMED_OUT: "timed out"}.get(
+            need.status, "failed"
+        )
+        self.finisher.finish(job, JobStatus.SKIPPED, f"it needs {need.id!r}, which {verb}")
+
+    def _condition_false(self, job: JobRun) -> bool:
+        """Its ``if:``, decided now that its needs are done: false skips it (a reason, no
+        failure); one that cannot be resolved fails it."""
+        spec = job.spec
+        if spec.condition is None:
+            return False
+        try:
+            run_it = decide(spec.condition, self._eval_context())
+        except ExpressionError as exc:
+            job.result.error = mask(f"cannot resolve its if: {exc}")
+            self.finisher.decide(job, JobStatus.FAILED, job.result.error)
+            return True
+        if run_it:
+            return False
+        reason = false_reason(spec.condition_text, spec.each)
+        self.progress.message(f"{job.id}: skipped, {reason}", level="info")
+        self.finisher.finish(job, JobStatus.SKIPPED, reason)
+        return True
 
     def _enter_flight(self, job: JobRun) -> None:
         self._in_flight += 1

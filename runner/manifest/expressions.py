@@ -2,11 +2,24 @@
 
 Grammar (inside ``${{`` and ``}}``)::
 
-    expression := primary ( "|" filter )*
-    primary    := reference | literal
-    reference  := root ( "." name | "[" string "]" )*     root: vars | env | run | jobs
+    expression := conjunction ( "or" conjunction )*
+    conjunction:= negation ( "and" negation )*
+    negation   := "not" negation | comparison
+    comparison := piped [ ( "==" | "!=" ) piped ]
+    piped      := primary ( "|" filter )*
+    primary    := reference | literal | "(" expression ")"
+    reference  := root ( "." name | "[" string "]" )*   root: vars | env | run | jobs | each
     filter     := name [ "(" [ literal ( "," literal )* ] ")" ]
     literal    := 'text' | "text" | number | true | false | null
+
+Conditions (``if:``) use the operators: ``==`` and ``!=`` compare numbers as numbers, null
+only with null, and anything else as it reads (``run.date == '2026-01-05'``, and ``true ==
+'true'``: a value given on the command line is text); ``not``, ``and`` and ``or`` give true
+or false, reading false, null, 0, '' and an empty list as false, every other value as true
+(the text 'false' too: compare it, ``vars.flag == true``).
+
+``each.value`` and ``each.index`` are the value of a ``for_each`` instance and its place in
+the list (from 0); ``bind_each`` writes them into a job's text when it is expanded.
 
 Names may contain ``-`` (job ids do: ``jobs.export-main.outputs.export_url``). Filters are
 pure functions of their input (see ``FILTERS``); nothing can reach the file system, the
@@ -32,7 +45,9 @@ from runner.manifest.filters import (
 from runner.masking import contains_secret, is_secret_name, register_secret
 
 OPEN, CLOSE = "${{", "}}"
-ROOTS = ("vars", "env", "run", "jobs")
+ROOTS = ("vars", "env", "run", "jobs", "each")
+EACH_FIELDS = ("value", "index")
+KEYWORDS = ("true", "false", "null", "and", "or", "not")
 RUN_FIELDS = ("id", "date", "started_at")
 MAX_NUMBER_DIGITS = 30  # a literal in an expression: a count of days, not a bignum
 
@@ -58,8 +73,9 @@ class Reference:
     root: str
     parts: tuple[str, ...]
     optional: bool = False
-    # Where it starts in its text (for positions); not part of its identity.
+    # Where it starts and ends in its text (for positions); not part of its identity.
     offset: int = field(default=0, compare=False)
+    end: int = field(default=0, compare=False)
 
     def __str__(self) -> str:
         return ".".join((self.root, *self.parts))
@@ -78,11 +94,59 @@ class FilterCall:
 
 
 @dataclass(frozen=True)
-class Expression:
-    primary: Reference | Literal
+class Piped:
+    """A value and the filters it goes through: ``vars.list | slug``."""
+
+    primary: Reference | Literal | Node
     filters: tuple[FilterCall, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    operator: str  # "==" or "!="
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Logic:
+    operator: str  # "and" or "or"
+    operands: tuple[Node, ...]
+
+
+Node = Piped | Compare | Not | Logic
+
+
+def _node_references(node: Node | Reference | Literal) -> Iterator[Reference]:
+    if isinstance(node, Reference):
+        yield node
+    elif isinstance(node, Piped):
+        yield from _node_references(node.primary)
+    elif isinstance(node, Compare):
+        yield from _node_references(node.left)
+        yield from _node_references(node.right)
+    elif isinstance(node, Not):
+        yield from _node_references(node.operand)
+    elif isinstance(node, Logic):
+        for operand in node.operands:
+            yield from _node_references(operand)
+
+
+@dataclass(frozen=True)
+class Expression:
+    body: Node
     source: str  # the whole ``${{ … }}`` text, kept for plans that cannot resolve it yet
     offset: int
+
+    @property
+    def references(self) -> tuple[Reference, ...]:
+        """Every name it reads, in the order written."""
+        return tuple(_node_references(self.body))
 
 
 @dataclass(frozen=True)
@@ -108,6 +172,7 @@ _TOKEN = re.compile(
       | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
       | (?P<close>\}\})
+      | (?P<operator>==|!=)
       | (?P<punct>[.|(),\[\]])
     )""",
     re.VERBOSE,
@@ -119,6 +184,10 @@ class _Token:
     kind: str
     text: str
     offset: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.text)
 
 
 def _unquote(text: str) -> str:
@@ -174,23 +243,59 @@ class _Parser:
         )
 
     def expression(self) -> Expression:
+        body = self._or()
+        if self.token.kind != "close":
+            raise ExpressionError(
+                f"expected `|`, `==`, `!=`, `and`, `or` or `}}}}`, found {self.token.text!r}",
+                self.token.offset,
+            )
+        return Expression(body, self.text[self.start : self.pos], self.start)
+
+    def _is_word(self, word: str) -> bool:
+        return self.token.kind == "name" and self.token.text == word
+
+    def _or(self) -> Node:
+        operands = [self._and()]
+        while self._is_word("or"):
+            self._advance()
+            operands.append(self._and())
+        return operands[0] if len(operands) == 1 else Logic("or", tuple(operands))
+
+    def _and(self) -> Node:
+        operands = [self._not()]
+        while self._is_word("and"):
+            self._advance()
+            operands.append(self._not())
+        return operands[0] if len(operands) == 1 else Logic("and", tuple(operands))
+
+    def _not(self) -> Node:
+        if self._is_word("not"):
+            self._advance()
+            return Not(self._not())
+        left = self._piped()
+        if self.token.kind != "operator":
+            return left
+        operator = self._advance().text
+        return Compare(operator, left, self._piped())
+
+    def _piped(self) -> Piped:
         primary = self._primary()
         filters = []
         while self.token.text == "|":
             self._advance()
             filters.append(self._filter())
-        if self.token.kind != "close":
-            raise ExpressionError(
-                f"expected `|` or `}}}}`, found {self.token.text!r}", self.token.offset
-            )
-        end = self.pos
         if filters and filters[0].name == "default" and isinstance(primary, Reference):
-            primary = Reference(primary.root, primary.parts, True, primary.offset)
-        return Expression(primary, tuple(filters), self.text[self.start : end], self.start)
+            primary = Reference(primary.root, primary.parts, True, primary.offset, primary.end)
+        return Piped(primary, tuple(filters))
 
-    def _primary(self) -> Reference | Literal:
+    def _primary(self) -> Reference | Literal | Node:
         token = self.token
-        if token.kind == "name" and token.text not in ("true", "false", "null"):
+        if token.text == "(":
+            self._advance()
+            inner = self._or()
+            self._expect(")", "')'")
+            return inner
+        if token.kind == "name" and token.text not in KEYWORDS:
             if token.text not in ROOTS:
                 raise ExpressionError(
                     f"unknown name {token.text!r}; an expression reads "
@@ -199,6 +304,7 @@ class _Parser:
                 )
             self._advance()
             parts: list[str] = []
+            end = token.end
             while self.token.text in (".", "["):
                 if self._advance().text == ".":
                     if self.token.kind != "name":
@@ -206,15 +312,24 @@ class _Parser:
                             f"expected a name after '.', found {self.token.text!r}",
                             self.token.offset,
                         )
-                    parts.append(self._advance().text)
+                    name = self._advance()
+                    parts.append(name.text)
+                    end = name.end
                 else:
                     if self.token.kind != "string":
+                        hint = ""
+                        if token.text == "jobs" and len(parts) == 1:
+                            hint = (
+                                "; a for_each instance is read as "
+                                f"jobs['{parts[0]}[<value>]'].outputs.<name>"
+                            )
                         raise ExpressionError(
-                            "expected a quoted name inside [ ]", self.token.offset
+                            f"expected a quoted name inside [ ]{hint}", self.token.offset
                         )
                     parts.append(_unquote(self._advance().text))
+                    end = self.token.end
                     self._expect("]", "']'")
-            reference = Reference(token.text, tuple(parts), offset=token.offset)
+            reference = Reference(token.text, tuple(parts), offset=token.offset, end=end)
             _check_shape(reference, token.offset)
             return reference
         return Literal(self._literal())
@@ -266,6 +381,12 @@ def _check_shape(reference: Reference, offset: int) -> None:
     if root == "jobs" and (len(parts) != 3 or parts[1] != "outputs"):
         raise ExpressionError(
             f"{str(reference)!r}: a job's value is read as jobs.<job-id>.outputs.<name>", offset
+        )
+    if root == "each" and (len(parts) != 1 or parts[0] not in EACH_FIELDS):
+        raise ExpressionError(
+            f"unknown field {str(reference)!r}; a for_each instance reads each.value and "
+            "each.index",
+            offset,
         )
 
 
@@ -336,8 +457,7 @@ def references(value: Any) -> set[Reference]:
     found: set[Reference] = set()
     for _, text in iter_templates(value):
         for expression in parse_template(text).expressions:
-            if isinstance(expression.primary, Reference):
-                found.add(expression.primary)
+            found.update(expression.references)
     return found
 
 
@@ -371,6 +491,8 @@ def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) ->
         return env_value
     if root == "run":
         return ctx.run.get(parts[0], MISSING)
+    if root == "each":
+        return MISSING  # written into the job's text by bind_each, or misplaced
     if root == "jobs":
         outputs = ctx.jobs.get(parts[0])
         if outputs is None or parts[2] not in outputs:
@@ -391,12 +513,54 @@ def _lookup(reference: Reference, ctx: EvalContext, strict: bool, depth: int) ->
 
 
 def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int) -> Any:
-    primary = expression.primary
-    is_literal = isinstance(primary, Literal)
-    value = primary.value if is_literal else _lookup(primary, ctx, strict, depth)  # type: ignore[union-attr, arg-type]
+    return _value_of(expression.body, ctx, strict, depth, expression.offset)
+
+
+def _value_of(node: Node, ctx: EvalContext, strict: bool, depth: int, offset: int) -> Any:
+    if isinstance(node, Compare):
+        left = _value_of(node.left, ctx, strict, depth, offset)
+        right = _value_of(node.right, ctx, strict, depth, offset)
+        return _equal(left, right) == (node.operator == "==")
+    if isinstance(node, Not):
+        return not truthy(_value_of(node.operand, ctx, strict, depth, offset))
+    if isinstance(node, Logic):
+        wanted = node.operator == "or"  # the value that decides: true for or, false for and
+        for operand in node.operands:
+            if truthy(_value_of(operand, ctx, strict, depth, offset)) == wanted:
+                return wanted
+        return not wanted
+    return _piped(node, ctx, strict, depth, offset)
+
+
+def truthy(value: Any) -> bool:
+    """false, null, 0, '' and empty lists or mappings are false; everything else is true."""
+    return bool(value)
+
+
+def _equal(left: Any, right: Any) -> bool:
+    def is_number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    if is_number(left) and is_number(right):
+        return bool(left == right)
+    if left is None or right is None:
+        return left is right
+    # Anything else as it reads: a date or a number against text, and true against 'true'
+    # (a value given on the command line is text).
+    return to_text(left) == to_text(right)
+
+
+def _piped(node: Piped, ctx: EvalContext, strict: bool, depth: int, offset: int) -> Any:
+    primary = node.primary
+    if isinstance(primary, Literal):
+        value = primary.value
+    elif isinstance(primary, Reference):
+        value = _lookup(primary, ctx, strict, depth)
+    else:
+        value = _value_of(primary, ctx, strict, depth, offset)
     # What a filter makes of a secret (trimmed, upper-cased, a slug) is a secret too.
-    secret = bool(expression.filters) and value is not MISSING and contains_secret(to_text(value))
-    for call in expression.filters:
+    secret = bool(node.filters) and value is not MISSING and contains_secret(to_text(value))
+    for call in node.filters:
         if value is MISSING and call.name != "default":
             break
         try:
@@ -414,9 +578,10 @@ def _evaluate(expression: Expression, ctx: EvalContext, strict: bool, depth: int
             "vars": "{} is not defined in vars",
             "run": "{} is not known",
             "jobs": "{} is not available (has that job finished?)",
+            "each": "{} is read only in a job with for_each",
         }[primary.root]
         name = primary.parts[0] if primary.root == "env" else str(primary)
-        raise ExpressionError(what.format(name), expression.offset)
+        raise ExpressionError(what.format(name), offset)
     return value
 
 
@@ -459,3 +624,51 @@ def render(value: Any, ctx: EvalContext, *, strict: bool = True) -> Any:
     helper; other env values are shown as they are.
     """
     return _render(value, ctx, strict, 0)
+
+
+# --- for_each ----------------------------------------------------------------------------
+
+
+def _as_literal(value: str | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def bind_each(value: Any, each_value: str | int, index: int) -> Any:
+    """``value`` (a job's, nested) for one ``for_each`` instance: ``each.value`` and
+    ``each.index`` written in as literals. A text left reading nothing else is resolved at
+    once, so ``list: ${{ each.value }}`` is the value itself, checked like one written out;
+    the others are resolved at run time like any expression. A bad expression is left as it
+    is, for the loader to report."""
+    if isinstance(value, dict):
+        return {key: bind_each(item, each_value, index) for key, item in value.items()}
+    if isinstance(value, list):
+        return [bind_each(item, each_value, index) for item in value]
+    if not isinstance(value, str) or OPEN not in value:
+        return value
+    try:
+        template = parse_template(value)
+    except ExpressionError:
+        return value
+    spans = sorted(
+        (
+            (ref.offset, ref.end, ref.parts[0])
+            for expression in template.expressions
+            for ref in expression.references
+            if ref.root == "each"
+        ),
+        reverse=True,
+    )
+    if not spans:
+        return value
+    text = value
+    for start, end, name in spans:  # from the end: earlier offsets stay right
+        literal = str(index) if name == "index" else _as_literal(each_value)
+        text = text[:start] + literal + text[end:]
+    if any(expression.references for expression in parse_template(text).expressions):
+        return text
+    try:
+        return render(text, EvalContext())
+    except ExpressionError:
+        return text  # a filter that fails on this value: reported when it is resolved

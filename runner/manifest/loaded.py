@@ -35,6 +35,8 @@ class LoadedManifest:
     reference_paths: dict[tuple[str, Reference], PathTuple] = field(
         default_factory=dict, repr=False
     )
+    # A for_each job's id → the ids of its instances (``export-lists[VIP]``, …).
+    families: dict[str, list[str]] = field(default_factory=dict, repr=False)
     # Problems that do not make it invalid (a case the API page is silent on), shown by
     # validate, plan and run.
     warnings: list[Problem] = field(default_factory=list, repr=False)

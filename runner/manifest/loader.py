@@ -2,8 +2,10 @@
 
 ``load_manifest`` checks the YAML, the top level, each job's runner keys and API
 parameters (the job type's model and its local checks), the action lists against the
-installed action types, every ``${{ }}`` expression, and the job graph (unknown needs,
-cycles, unknown outputs). A bad parameter in one job never hides a cycle elsewhere: only a
+installed action types, every ``${{ }}`` expression (``if:`` included), and the job graph
+(unknown needs, cycles, unknown outputs). A job with ``for_each`` is expanded first into one
+job per value (``export-lists[VIP]``, its ``each.*`` written in), each checked like a job
+written out; what they share is reported once, at the line it is written on. A bad parameter in one job never hides a cycle elsewhere: only a
 YAML syntax error stops the pass.
 
 The one pass over the data (``ManifestLoader``) collects every problem and raises none;
@@ -15,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,12 @@ from pydantic import BaseModel, ValidationError
 from runner.actions import ActionSettings, ActionType
 from runner.jobtypes import CheckContext, JobType
 from runner.manifest.expressions import (
+    CLOSE,
+    OPEN,
     EvalContext,
     ExpressionError,
     Reference,
+    bind_each,
     has_expression,
     iter_templates,
     parse_template,
@@ -89,6 +94,9 @@ class ManifestLoader:
         # Long texts without an expression, by id: aliases share them, scanned once
         self.plain_texts: set[int] = set()
         self.vars: dict[str, Any] = {}  # the manifest's vars, once read
+        # A for_each job's id → its instances' ids (``export-lists[VIP]``, …)
+        self.families: dict[str, list[str]] = {}
+        self.each_unbound: set[str] = set()  # for_each jobs checked as written (bad values)
 
     def add(self, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -119,10 +127,9 @@ class ManifestLoader:
                 self.problems.append(self._expression_problem(path, text, exc))
                 continue
             for expression in template.expressions:
-                primary = expression.primary
-                if isinstance(primary, Reference):
-                    found.add(primary)
-                    self.ref_paths.setdefault((owner_of(path), primary), path)
+                for ref in expression.references:
+                    found.add(ref)
+                    self.ref_paths.setdefault((owner_of(path), ref), path)
         return found
 
     def _expression_problem(self, path: PathTuple, text: str, exc: ExpressionError) -> Problem:
@@ -168,14 +175,20 @@ class ManifestLoader:
                 )
 
         jobs_data: dict[str, Any] = data["jobs"] if isinstance(data.get("jobs"), dict) else {}
+        instances = [
+            instance
+            for job_id, job_data in jobs_data.items()
+            for instance in self._expand(str(job_id), job_data)
+        ]
         specs: dict[str, JobSpec] = {}
         job_refs: dict[str, set[Reference]] = {}
-        for job_id, job_data in jobs_data.items():
-            spec, refs = self._job(str(job_id), job_data, defaults)
+        for instance in instances:
+            spec, refs = self._job(instance, defaults)
             if spec is not None:
                 specs[spec.id] = spec
                 job_refs[spec.id] = refs
         notify, notify_refs = self._notify(data.get("notify"))
+        self._check_each_outside_for_each()
 
         manifest = Manifest.model_construct(
             version=1,
@@ -200,9 +213,123 @@ class ManifestLoader:
             notify_references=notify_refs,
             reference_paths=self.ref_paths,
             inputs=self.inputs,
+            families=self.families,
         )
         self.problems.extend(check_graph(loaded))
+        if self.families:
+            self.problems = _without_repeats(self.problems, self.families)
         return loaded
+
+    # --- for_each ------------------------------------------------------------------------
+
+    def _expand(self, job_id: str, data: Any) -> list[_Instance]:
+        """One job, or one instance per value of its ``for_each`` (``export-lists[VIP]``),
+        each with ``each.value`` and ``each.index`` written into its text."""
+        if not isinstance(data, dict) or data.get("for_each") is None:
+            return [_Instance(job_id, data, data)]
+        values = self._for_each_values(job_id, data["for_each"])
+        if not values:  # its problems are reported: the job is still checked, once
+            rest = {key: value for key, value in data.items() if key != "for_each"}
+            return [_Instance(job_id, rest, data, each_unbound=True)]
+        self.families[job_id] = []
+        instances = []
+        for index, value in enumerate(values):
+            instance_id = f"{job_id}[{value}]"
+            self.families[job_id].append(instance_id)
+            self.source.job_aliases[instance_id] = job_id
+            bound = bind_each(_with_wrapped_if(data), value, index)
+            if isinstance(data.get("if"), str) and OPEN not in data["if"]:
+                bound["if"] = _unwrapped(bound["if"])  # still bare, or decided
+            instances.append(_Instance(instance_id, bound, data, family=job_id, each=value))
+        return instances
+
+    def _for_each_values(self, job_id: str, raw: Any) -> list[str | int]:
+        """The values of a ``for_each`` (written out, or one ``${{ vars.x }}``), or none
+        when they cannot make jobs (each problem reported at its line)."""
+        path: PathTuple = ("jobs", job_id, "for_each")
+        values = raw
+        if isinstance(raw, str):
+            template = parse_template(raw) if OPEN in raw else None
+            refs = template.expressions[0].references if template else ()
+            if (
+                template is None
+                or not template.is_single_expression
+                or any(ref.root != "vars" for ref in refs)
+            ):
+                self.add(
+                    path,
+                    f"for_each is a list of values (e.g. [Newsletter, VIP]) or one "
+                    f"${{{{ vars.<name> }}}} holding a list, known before the run; got {raw!r}",
+                )
+                return []
+            try:
+                values = render(raw, EvalContext(vars=self.vars))
+            except ExpressionError as exc:
+                self.add(path, f"for_each: {exc.message}")
+                return []
+            if not isinstance(values, list):
+                self.add(path, f"for_each: {raw.strip()} is {_short(values)}, not a list of values")
+                return []
+        if not isinstance(values, list):
+            self.add(
+                path,
+                "for_each is a list of values (e.g. [Newsletter, VIP]) or one "
+                f"${{{{ vars.<name> }}}} holding a list; got {_short(values)}",
+            )
+            return []
+        if not values:
+            self.add(path, "for_each lists no values; list at least one, or remove the job")
+            return []
+        if len(values) > MAX_FOR_EACH_VALUES:
+            self.add(
+                path,
+                f"for_each lists {len(values):,} values; one job makes at most "
+                f"{MAX_FOR_EACH_VALUES:,} (the API takes 40 jobs a minute: that is 25 minutes of "
+                "submissions); split the list across jobs or manifests",
+            )
+            return []
+        made = sum(map(len, self.families.values()))
+        if made + len(values) > MAX_INSTANCES:
+            self.add(
+                path,
+                f"for_each jobs make {made + len(values):,} jobs with this one, more than "
+                f"{MAX_INSTANCES:,} in one manifest; split it into several manifests",
+            )
+            return []
+        good: list[str | int] = []
+        seen: set[str] = set()
+        written_out = values is raw
+        for index, value in enumerate(values):
+            where: PathTuple = (*path, index) if written_out else path
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                self.add(where, f"a for_each value is text or a whole number, not {_short(value)}")
+            elif not _EACH_VALUE.match(str(value)):
+                self.add(
+                    where,
+                    f"for_each value {value!r} cannot be part of a job id ({job_id}[…]); use "
+                    "letters, digits, spaces, '.', '_' and '-', at most 64, starting and ending "
+                    "with a letter or digit",
+                )
+            elif str(value) in seen:
+                self.add(
+                    where,
+                    f"for_each lists {value!r} twice; each value makes one job "
+                    f"({job_id}[{value}]), list it once",
+                )
+            else:
+                seen.add(str(value))
+                good.append(value)
+        return good if len(good) == len(values) else []
+
+    def _check_each_outside_for_each(self) -> None:
+        """``each.*`` left after expansion: read where no for_each gives it a value."""
+        for (owner, ref), _ in list(self.ref_paths.items()):
+            if ref.root == "each" and owner not in self.each_unbound:
+                self.add_at_reference(
+                    owner,
+                    ref,
+                    f"{ref} is read only in a job with for_each (the value of one instance)",
+                )
 
     def _header(self, data: dict[str, Any]) -> ManifestHeader | None:
         """The top-level keys (jobs and notify only by type: they are read on their own)."""
@@ -302,10 +429,13 @@ class ManifestLoader:
     # --- one job ------------------------------------------------------------------------
 
     def _job(
-        self, job_id: str, data: Any, defaults: Defaults
+        self, instance: _Instance, defaults: Defaults
     ) -> tuple[JobSpec | None, set[Reference]]:
+        job_id, data = instance.id, instance.data
         base: PathTuple = ("jobs", job_id)
-        if not _JOB_ID.match(job_id):
+        if instance.each_unbound:
+            self.each_unbound.add(job_id)
+        if not _JOB_ID.match(instance.family or job_id):
             self.add(
                 base,
                 f"invalid job id {job_id!r}; use lower-case words joined by '-' or '_' "
@@ -350,12 +480,16 @@ class ManifestLoader:
                     (*base, "split"),
                     f"`split` applies to export_purchase_log only, not {job_type.name}",
                 )
+        condition, condition_refs = self._condition(data.get("if"), (*base, "if"))
+        refs |= condition_refs
+        own = {instance.family, job_id}
         for ref in refs:
-            if ref.root == "jobs" and ref.parts[0] == job_id:
+            if ref.root == "jobs" and ref.parts[0] in own:
+                where = "its if:" if ref in condition_refs else "its parameters"
                 self.add_at_reference(
                     job_id,
                     ref,
-                    f"a job cannot read its own outputs ({ref}) in its parameters; "
+                    f"a job cannot read its own outputs ({ref}) in {where}; "
                     "use them in its on_success/always actions",
                 )
         actions: dict[str, list[ActionSpec]] = {}
@@ -365,11 +499,14 @@ class ManifestLoader:
             refs |= action_refs
         needs = data.get("needs", [])
         needs = [needs] if isinstance(needs, str) else needs
+        needs = [str(need) for need in needs] if isinstance(needs, list) else []
+        written_if = instance.written.get("if") if isinstance(instance.written, dict) else None
         spec = JobSpec.model_construct(
             id=job_id,
             job=job_name if isinstance(job_name, str) else "",
             params=params,
-            needs=[str(need) for need in needs] if isinstance(needs, list) else [],
+            # `needs: export-lists` waits for every instance of a for_each job
+            needs=[one for need in needs for one in self.families.get(need, [need])],
             timeout=timeout,
             retry=retry,
             poll=poll,
@@ -379,8 +516,46 @@ class ManifestLoader:
             on_success=actions["on_success"],
             on_failure=actions["on_failure"],
             always=actions["always"],
+            condition=condition,
+            condition_text=None if written_if is None else str(written_if),
+            family=instance.family,
+            each=instance.each,
         )
         return spec, refs
+
+    def _condition(self, raw: Any, path: PathTuple) -> tuple[str | bool | None, set[Reference]]:
+        """An ``if:`` as a ``${{ }}`` text (written bare, ``vars.env == 'prod'``, or in
+        ``${{ }}``), or true/false when already known; and what it reads."""
+        if raw is None or isinstance(raw, bool):
+            return raw, set()
+        if not isinstance(raw, str):
+            return None, set()  # reported by the model of its keys
+        text = raw if OPEN in raw else f"{OPEN}{raw}{CLOSE}"
+        shift = 0 if OPEN in raw else len(OPEN)  # positions are in the text as written
+        try:
+            template = parse_template(text)
+        except ExpressionError as exc:
+            self.add_expression_error(path, raw, exc, shift)
+            return None, set()
+        if not template.is_single_expression:
+            self.add(
+                path,
+                "if: is one expression, e.g. `if: vars.env == 'prod'` or "
+                "`if: ${{ vars.env == 'prod' }}`, not text around one",
+            )
+            return None, set()
+        found: set[Reference] = set()
+        for ref in template.expressions[0].references:
+            ref = replace(ref, offset=ref.offset - shift, end=ref.end - shift)
+            found.add(ref)
+            self.ref_paths.setdefault((owner_of(path), ref), path)
+        return text, found
+
+    def add_expression_error(
+        self, path: PathTuple, text: str, exc: ExpressionError, shift: int = 0
+    ) -> None:
+        moved = ExpressionError(exc.message, max(exc.offset - shift, 0))
+        self.problems.append(self._expression_problem(path, text, moved))
 
     def _merge(
         self, model: type[BaseModel], default: BaseModel, override: BaseModel, path: PathTuple
@@ -449,6 +624,10 @@ class ManifestLoader:
                     f"expected true or false, got {continue_on_error!r}",
                 )
                 continue_on_error = False
+            condition, condition_refs = self._condition(
+                settings.pop("if", None), (*action_path, "if")
+            )
+            refs |= condition_refs
             action_type = self.action_types.get(name)
             if action_type is None:
                 self.add(action_path, unknown_action_hint(name), key=True)
@@ -461,6 +640,8 @@ class ManifestLoader:
                     settings=settings,
                     continue_on_error=continue_on_error,
                     path=action_path,
+                    condition=condition,
+                    condition_text=None if condition is None else str(item[name]["if"]),
                 )
             )
         return specs, refs
@@ -473,7 +654,7 @@ class ManifestLoader:
         job_type: JobType | None,
     ) -> None:
         model = action_type.settings_model
-        allowed = sorted(model.model_fields)
+        allowed = sorted(info.alias or name for name, info in model.model_fields.items())
         try:
             model.model_validate(settings)
         except ValidationError as exc:
@@ -546,6 +727,69 @@ class ManifestLoader:
             ),
             refs,
         )
+
+
+# Each instance is a job with its own copy of the job's data: a hostile list must not turn
+# one manifest of a few MB into millions of jobs.
+MAX_FOR_EACH_VALUES = 1_000
+MAX_INSTANCES = 10_000  # the instances of every for_each job of a manifest
+
+# A for_each value as part of a job id: `export-lists[Main Newsletter]`
+_EACH_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """A job to load: one written in the manifest, or one instance of a for_each job."""
+
+    id: str
+    data: Any  # with each.* written in, for an instance
+    written: Any  # as written in the manifest
+    family: str | None = None  # the for_each job's id
+    each: str | int | None = None
+    each_unbound: bool = False  # a for_each job whose values are wrong: checked as written
+
+
+def _with_wrapped_if(data: dict[str, Any]) -> dict[str, Any]:
+    """A job's data without ``for_each``, its bare ``if:`` in ``${{ }}`` (to be bound)."""
+    data = {key: value for key, value in data.items() if key != "for_each"}
+    condition = data.get("if")
+    if isinstance(condition, str) and OPEN not in condition:
+        data["if"] = f"{OPEN}{condition}{CLOSE}"
+    return data
+
+
+def _unwrapped(condition: Any) -> Any:
+    if isinstance(condition, str) and condition.startswith(OPEN) and condition.endswith(CLOSE):
+        return condition[len(OPEN) : -len(CLOSE)]
+    return condition
+
+
+def _without_repeats(problems: list[Problem], families: Mapping[str, Any]) -> list[Problem]:
+    """One problem per place and message: what is written once in a for_each job is told
+    once, not once per instance, at the job's path (``jobs.export-lists.list``)."""
+    kept: dict[tuple[int, int, str], Problem] = {}
+    for problem in problems:
+        key = (problem.line, problem.col, problem.message)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = problem
+        else:
+            kept[key] = replace(first, path=_family_path(first.path, families))
+    return list(kept.values())
+
+
+def _family_path(path: str, families: Mapping[str, Any]) -> str:
+    """``jobs.export-lists[VIP].list`` → ``jobs.export-lists.list`` (values hold no ``]``)."""
+    open_at = path.find("[")
+    if not path.startswith("jobs.") or open_at < 0 or path[5:open_at] not in families:
+        return path
+    return path[:open_at] + path[path.index("]", open_at) + 1 :]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def owner_of(path: PathTuple) -> str:

@@ -133,6 +133,9 @@ class ActionSpec(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     continue_on_error: bool = False
     path: tuple[str | int, ...] = ()
+    # ``if:``: a ``${{ }}`` text (or true/false once known), and the words as written.
+    condition: str | bool | None = None
+    condition_text: str | None = None
 
 
 class ActionLists(BaseModel):
@@ -174,6 +177,12 @@ class JobSpec(BaseModel):
     preflight: Literal["on", "warn", "off"] = "on"
     split: bool = False
     tags: list[str] = Field(default_factory=list)
+    # ``if:``: a ``${{ }}`` text (or true/false once known), and the words as written.
+    condition: str | bool | None = None
+    condition_text: str | None = None
+    # A ``for_each`` instance (``export-lists[VIP]``): its job's id and its value.
+    family: str | None = None
+    each: str | int | None = None
 
     @property
     def actions(self) -> ActionLists:
@@ -284,9 +293,18 @@ class JobRunnerKeys(BaseModel):
     tags: list[Tag] = Field(
         default_factory=list, description="names for `--select tag:NAME` (e.g. nightly)"
     )
+    if_: str | bool | None = Field(
+        default=None,
+        alias="if",
+        description="run the job only when this expression is true (e.g. vars.env == 'prod')",
+    )
+    for_each: list[Any] | str | None = Field(
+        default=None,
+        description="one job per value: export-lists[VIP], reading ${{ each.value }}",
+    )
 
 
-RUNNER_KEYS = frozenset(JobRunnerKeys.model_fields)
+RUNNER_KEYS = frozenset(field.alias or name for name, field in JobRunnerKeys.model_fields.items())
 NOTIFY_KEYS = frozenset(ACTION_LISTS)
 
 

@@ -113,8 +113,7 @@ class _Freezer:
         return any(self.is_deferred(inner, depth + 1) for inner in references(value))
 
     def _expression(self, expression: Expression) -> Any:
-        primary = expression.primary
-        if isinstance(primary, Reference) and self.is_deferred(primary):
+        if any(self.is_deferred(reference) for reference in expression.references):
             return expression.source
         value = render(expression.source, self.ctx)
         if has_expression(value):

@@ -82,6 +82,12 @@ def _check_reference(
     if ref.root != "jobs":
         return None
     target, _, output = ref.parts
+    if target in loaded.families:
+        instances = loaded.families[target]
+        return problem(
+            f"{ref}: {target!r} is a for_each job of {len(instances)} jobs; read one "
+            f"instance's output, e.g. jobs['{instances[0]}'].outputs.{output}"
+        )
     if target not in manifest.jobs:
         return problem(
             f"{ref} reads unknown job {target!r}; {did_you_mean(target, manifest.jobs)}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from runner.durations import format_duration
 from runner.escaping import markdown_inline
 from runner.limits import date_range_parts
+from runner.manifest.conditions import decide, false_reason
 from runner.manifest.expressions import EvalContext, ExpressionError, render
 from runner.masking import mask, mask_data, register_env_secrets
 
@@ -65,6 +66,7 @@ def _action(plan: Plan, action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
         "name": action.name,
         "settings": mask_data(settings),
         "continue_on_error": action.continue_on_error,
+        "if": action.condition_text,
     }
 
 
@@ -110,6 +112,11 @@ def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
             when: [_action(plan, action, ctx) for action in getattr(spec, when)]
             for when in ("on_success", "on_failure", "always")
         },
+        "if": spec.condition_text,
+        # true/false when its if: reads only vars, env and run; null when it reads a job's
+        # outputs (decided at run time)
+        "if_result": (decided := _decided(spec, ctx)),
+        "skipped": false_reason(spec.condition_text, spec.each) if decided is False else None,
     }
 
 
@@ -136,6 +143,15 @@ def _borrowed_data(plan: Plan) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _decided(spec: JobSpec, ctx: EvalContext) -> bool | None:
+    if spec.condition is None:
+        return None
+    try:
+        return decide(spec.condition, ctx, strict=False)
+    except ExpressionError:
+        return None  # an env variable not set here: told with the environment it needs
 
 
 def plan_data(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
@@ -176,6 +192,7 @@ def _inline(value: Any) -> str:
 def _action_line(action: dict[str, Any]) -> str:
     settings = ", ".join(f"{k}: {_inline(v)}" for k, v in action["settings"].items())
     tail = " (continue on error)" if action["continue_on_error"] else ""
+    tail += f" if: {action['if']}" if action["if"] is not None else ""
     return f"{action['name']} {{{settings}}}{tail}"
 
 
@@ -210,6 +227,11 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
         for job_id in level:
             job = jobs[job_id]
             lines.append(f"  {job_id}  [{job['job']}]")
+            if job["skipped"]:
+                lines.append(f"    skipped: {job['skipped']}")
+            elif job["if"] is not None:
+                when = "true" if job["if_result"] else "decided when its needs are done"
+                lines.append(f"    if: {job['if']} ({when})")
             if job["needs"]:
                 needs = ", ".join(
                     need if reason == "needs" else f"{need} (reads {reason})"

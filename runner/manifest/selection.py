@@ -11,6 +11,7 @@ job's outputs from an earlier run (``runner.manifest.planner``: the plan's borro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,9 +66,14 @@ class Selection:
         return " ".join(parts)
 
 
+# A selector: anything but spaces, where a for_each instance's [value] may hold spaces.
+_SELECTOR_WORD = re.compile(r"(?:[^\s\[]|\[[^\]]*\])+")
+
+
 def split_selectors(values: Iterable[str]) -> list[str]:
-    """``["a b", "c"]`` → ``["a", "b", "c"]``: dbt's space-separated form, and repeats."""
-    return [word for value in values for word in value.split()]
+    """``["a b", "c"]`` → ``["a", "b", "c"]``: dbt's space-separated form, and repeats;
+    ``export-lists[Main Newsletter]`` stays one selector."""
+    return [word for value in values for word in _SELECTOR_WORD.findall(value)]
 
 
 def parse_selector(text: str) -> Selector | str:
@@ -146,6 +152,8 @@ def select_jobs(
                     continue
             elif selector.name in jobs:
                 hits = [selector.name]
+            elif selector.name in loaded.families:  # a for_each job: every instance of it
+                hits = list(loaded.families[selector.name])
             else:
                 problems.append(
                     loaded.problem(

@@ -91,6 +91,9 @@ class SourceMap:
     file: str
     root: Node | None
     _index: dict[int, dict[str, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
+    # A for_each instance's id → its job's (``export-lists[VIP]`` → ``export-lists``):
+    # what is written for an instance is written once, in its job.
+    job_aliases: dict[str, str] = field(default_factory=dict, repr=False)
 
     def _entries(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
         cached = self._index.get(id(node))
@@ -108,6 +111,8 @@ class SourceMap:
 
     def locate(self, path: PathTuple) -> tuple[Node | None, Node | None]:
         """The (key node, value node) of the deepest existing prefix of ``path``."""
+        if len(path) > 1 and path[0] == "jobs" and path[1] in self.job_aliases:
+            path = ("jobs", self.job_aliases[str(path[1])], *path[2:])
         key_node: Node | None = None
         node = self.root
         for part in path:

@@ -189,7 +189,7 @@ def test_schema_with_plugins_is_valid_draft_07_with_plugins():
 def test_schema_with_plugins_includes_a_plugin_action(test_actions):
     schema = json.loads(invoke("schema", "--with-plugins").stdout)
     note = schema["definitions"]["action_note"]
-    assert set(note["properties"]) == {"continue_on_error", "text", "times"}
+    assert set(note["properties"]) == {"continue_on_error", "if", "text", "times"}
     assert note["required"] == ["text"]
 
 
@@ -318,3 +318,41 @@ def test_only_a_file_of_seed_sections_alone_is_skipped(folder):
     assert result.exit_code == 2
     assert "pipelines/seed.yaml: a sandbox seed file" in result.stderr
     assert "pipelines/half.yaml:1:1: jobs: missing required key 'jobs'" in result.stdout
+
+
+FANNED_OUT = """\
+version: 1
+name: fanned-out
+vars:
+  env: staging
+  lists: [Main Newsletter, VIP]
+jobs:
+  export-lists:
+    job: export_list_data
+    for_each: ${{ vars.lists }}
+    if: each.value == 'VIP' or vars.env == 'prod'
+    list: ${{ each.value }}
+  audit:
+    job: export_scheduled_sends
+    needs: export-lists
+    if: ${{ jobs['export-lists[VIP]'].outputs.export_url != '' }}
+"""
+
+
+def test_plan_shows_each_instance_and_decides_an_if_that_reads_only_vars(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("m.yaml").write_text(FANNED_OUT)
+    data = json.loads(invoke("plan", "m.yaml", "--format", "json").stdout)
+    jobs = {job["id"]: job for job in data["jobs"]}
+    assert list(jobs) == ["export-lists[Main Newsletter]", "export-lists[VIP]", "audit"]
+    assert jobs["export-lists[VIP]"]["params"]["list"] == "VIP"
+    assert jobs["export-lists[VIP]"]["if_result"] is True
+    assert jobs["export-lists[Main Newsletter]"]["skipped"] == (
+        "if: each.value == 'VIP' or vars.env == 'prod' was false (each.value = 'Main Newsletter')"
+    )
+    # reads a job's output: decided at run time; `needs: export-lists` is every instance
+    assert jobs["audit"]["if_result"] is None and jobs["audit"]["skipped"] is None
+    assert jobs["audit"]["needs"] == ["export-lists[Main Newsletter]", "export-lists[VIP]"]
+    text = invoke("plan", "m.yaml").stdout
+    assert "    skipped: if: each.value == 'VIP' or vars.env == 'prod' was false" in text
+    assert "    if: ${{ jobs['export-lists[VIP]'].outputs.export_url != '' }} (decided when" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from runner.manifest.expressions import (
     EvalContext,
     ExpressionError,
     Reference,
+    bind_each,
     has_expression,
     iter_templates,
     parse_template,
@@ -154,7 +156,7 @@ def test_filter_errors_at_render_time(ctx):
         ("${{ run.date | days_ago(1, 2) }}", "takes 1 argument(s), got 2"),
         ("${{ run.date | days_ago('x') }}", "needs int argument"),
         ("${{ run.date | days_ago(true) }}", "needs int argument"),
-        ("${{ vars.x y }}", "expected `|` or `}}`"),
+        ("${{ vars.x y }}", "expected `|`, `==`, `!=`, `and`, `or` or `}}`"),
         ("${{ __import__('os').system('id') }}", "unknown name '__import__'"),
         ("${{ vars.x; rm -rf / }}", "unexpected character ';'"),
         ("${{ 'a' + 'b' }}", "unexpected character '+'"),
@@ -286,3 +288,102 @@ def test_env_names_listed_as_secrets_are_masked():
     value = render("${{ env.LIST_NAME | slug }}", ctx)
     assert value == "hidden-list"
     assert mask("Hidden List / hidden-list") == "*** / ***"
+
+
+# --- conditions (if:) and each -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${{ vars.days == 7 }}", True),
+        ("${{ vars.days == 7.0 }}", True),  # numbers as numbers
+        ("${{ vars.days == '7' }}", True),  # a number against text: as written
+        ("${{ vars.days != 7 }}", False),
+        ("${{ run.date == '2026-11-27' }}", True),  # a date against text: as written
+        ("${{ vars.main_list == 'Main Newsletter' }}", True),
+        ("${{ vars.main_list | slug == 'main-newsletter' }}", True),  # filters bind tighter
+        ("${{ true == 'true' }}", True),  # as it reads: a --var value is text
+        ("${{ false != 'false' }}", False),
+        ("${{ true == 1 }}", False),
+        ("${{ null == '' }}", False),  # null equals only null
+        ("${{ null == null }}", True),
+        ("${{ not vars.days }}", False),
+        ("${{ not '' }}", True),
+        ("${{ not not 0 }}", False),
+        ("${{ vars.days == 7 and vars.main_list == 'x' }}", False),
+        ("${{ vars.days == 8 or vars.main_list != 'x' }}", True),
+        ("${{ true or false and false }}", True),  # and binds tighter than or
+        ("${{ (true or false) and false }}", False),
+        ("${{ not (vars.days == 7) }}", False),
+        ("${{ jobs.export-main.outputs.job_id == 'abc' }}", True),
+    ],
+)
+def test_conditions(ctx, text, expected):
+    assert render(text, ctx) is expected
+
+
+def test_and_or_stop_at_the_first_deciding_value(ctx):
+    # the second operand is never read: a missing name there is no error
+    assert render("${{ false and vars.nope }}", ctx) is False
+    assert render("${{ true or vars.nope }}", ctx) is True
+    with pytest.raises(ExpressionError, match=r"vars\.nope is not defined in vars"):
+        render("${{ true and vars.nope }}", ctx)
+
+
+def test_a_condition_lists_every_name_it_reads():
+    template = parse_template("${{ vars.a == 'x' and not (env.B or jobs.j.outputs.c) }}")
+    assert [str(ref) for ref in template.expressions[0].references] == [
+        "vars.a",
+        "env.B",
+        "jobs.j.outputs.c",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${{ vars.a = 'x' }}", "unexpected character '='"),
+        ("${{ vars.a == }}", "expected a value"),
+        ("${{ (vars.a == 'x' }}", "expected ')'"),
+        ("${{ vars.a and }}", "expected a value"),
+        ("${{ each.name }}", "unknown field 'each.name'; a for_each instance reads each.value"),
+        ("${{ not }}", "expected a value"),
+    ],
+)
+def test_condition_parse_errors(text, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse_template(text)
+
+
+def test_each_is_written_into_a_jobs_text_once_per_instance():
+    job = {
+        "list": "${{ each.value }}",
+        "index": "${{ each.index }}",
+        "path": "x/${{ each.value | slug }}-${{ run.date | yyyymmdd }}.csv",
+        "if": "${{ each.value != 'VIP' }}",
+        "quoted": "${{ each.value }}",
+    }
+    bound = bind_each(job, "Main Newsletter", 2)
+    assert bound["list"] == "Main Newsletter" and bound["index"] == 2
+    assert bound["if"] is True  # read nothing else: decided now
+    # still reading run.*: resolved at run time, with the value written in
+    assert render(bound["path"], EvalContext(run={"date": RUN_DATE})) == (
+        "x/main-newsletter-20261127.csv"
+    )
+    # a value is data, never expression text: quotes and backslashes stay as they are
+    assert bind_each("${{ each.value }}", "it's \\ ok", 0) == "it's \\ ok"
+
+
+def test_each_outside_a_for_each_job_cannot_be_resolved():
+    with pytest.raises(ExpressionError, match=r"each\.value is read only in a job with for_each"):
+        render("${{ each.value }}", EvalContext())
+
+
+def test_an_unquoted_instance_id_is_refused_with_how_to_write_it():
+    with pytest.raises(ExpressionError) as caught:
+        parse_template("${{ jobs.export-lists[VIP].outputs.filename }}")
+    assert caught.value.message == (
+        "expected a quoted name inside [ ]; a for_each instance is read as "
+        "jobs['export-lists[<value>]'].outputs.<name>"
+    )

@@ -143,7 +143,7 @@ def test_every_problem_in_one_pass(write, test_actions):
         "14:16: jobs.c.needs[1]: needs unknown job 'ghost'; jobs: a, b, c",
         '16:23: jobs.c.on_success[0].fetch.path: expected text, got 1 (quote it: "1")',
         "16:26: jobs.c.on_success[0].fetch.colour: unknown key 'colour'; allowed: "
-        "continue_on_error, mode, path",
+        "continue_on_error, if, mode, path",
         "17:27: jobs.c.on_success[1].note.text: job 'a' (export_list_data) has no output "
         "'nope'; outputs: end_time, export_url, filename, job_id, name, start_time, status",
     ]
@@ -168,7 +168,7 @@ def test_action_settings_holding_expressions_skip_type_checks_but_not_unknown_ke
     )
     assert problems_of(path) == [
         "10:43: jobs.a.always[1].note.tims: unknown key 'tims'; did you mean 'times'? "
-        "allowed: continue_on_error, text, times"
+        "allowed: continue_on_error, if, text, times"
     ]
 
 
@@ -430,4 +430,53 @@ def test_durations_out_of_range_are_problems_not_overflows(write):
         "4:12: defaults.timeout: a duration must be at most 365d, got '999999999999d'",
         "8:14: jobs.a.timeout: a duration must be at most 365d, got inf",
         "9:21: jobs.a.poll.initial: expected a duration like 90s, 5m, 3h or 1h30m, got nan",
+    ]
+
+
+def test_for_each_instances_are_jobs_of_their_own(write):
+    loaded = load_manifest(
+        write("""
+            version: 1
+            name: t
+            jobs:
+              export-lists:
+                job: export_list_data
+                for_each: [Main Newsletter, 7]
+                list: "List ${{ each.value }}"
+                report_email: "list-${{ each.index }}@example.com"
+              after:
+                job: export_scheduled_sends
+                needs: export-lists
+        """)
+    )
+    jobs = loaded.manifest.jobs
+    assert list(jobs) == ["export-lists[Main Newsletter]", "export-lists[7]", "after"]
+    seven = jobs["export-lists[7]"]
+    assert (seven.params, seven.family, seven.each) == (
+        {"list": "List 7", "report_email": "list-1@example.com"},
+        "export-lists",
+        7,
+    )
+    assert jobs["after"].needs == ["export-lists[Main Newsletter]", "export-lists[7]"]
+    # an instance's values are where its job is written
+    assert loaded.position(("jobs", "export-lists[7]", "list")) == (7, 11)
+
+
+def test_a_for_each_is_bounded(write):
+    values = ", ".join(f"l{n}" for n in range(1001))
+    problems = problems_of(
+        write(f"""
+            version: 1
+            name: t
+            jobs:
+              export-lists:
+                job: export_list_data
+                for_each: [{values}]
+                list: "${{{{ each.value }}}}"
+        """)
+    )
+    assert problems == [
+        "6:5: jobs.export-lists.for_each: for_each lists 1,001 values; one job makes at most "
+        "1,000 (the API takes 40 jobs a minute: that is 25 minutes of submissions); split the "
+        "list across jobs or manifests"
     ]

@@ -282,3 +282,38 @@ def test_only_is_another_name_for_select(write, tmp_path):
     alone = plan("--only", "tagged")
     assert alone.exit_code == 2
     assert "tagged reads the job_id of 'export-main', which is not selected" in alone.output
+
+
+FAN_OUT = """
+version: 1
+name: lists
+jobs:
+  export-lists:
+    job: export_list_data
+    for_each: [Main Newsletter, VIP]
+    list: ${{ each.value }}
+  sends:
+    job: export_scheduled_sends
+    needs: export-lists
+"""
+
+
+def test_a_for_each_job_selects_every_instance_or_one_by_its_id(write):
+    loaded = load_manifest(write(FAN_OUT))
+    every = ["export-lists[Main Newsletter]", "export-lists[VIP]"]
+    assert selected(loaded, "export-lists")[0] == every
+    assert selected(loaded, "export-lists+")[0] == [*every, "sends"]
+    assert selected(loaded, "sends", exclude=("export-lists",)) == (
+        ["sends"],
+        {job: ["sends"] for job in every},
+    )
+    exact = build_plan(loaded, selection=Selection.exactly(["export-lists[VIP]"]))
+    assert list(exact.jobs) == ["export-lists[VIP]"]
+
+
+def test_an_instance_id_with_spaces_is_one_selector(write):
+    loaded = load_manifest(write(FAN_OUT))
+    assert selected(loaded, "export-lists[Main Newsletter]+ sends")[0] == [
+        "export-lists[Main Newsletter]",
+        "sends",
+    ]
