@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -22,11 +24,19 @@ import click
     metavar="JOB",
     help="Only this job and everything upstream of it (repeatable).",
 )
-def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Skip the checks that reach a server (API credentials, S3 buckets, SMTP logins).",
+)
+def plan(path: str, output_format: str, only: tuple[str, ...], offline: bool) -> None:
     """Show which jobs will run, in which order, with which parameters.
 
-    Fails (exit 2) on an invalid manifest and names every environment variable the plan
-    reads that is not set.
+    Fails (exit 2) on an invalid manifest, names every environment variable the plan
+    reads that is not set, and is a dry run: each problem the run would meet before or
+    after sending a job, when it is knowable now (parameters once resolved, files to
+    upload, download targets in the way, each action's configuration and credentials, the
+    API credentials), is shown at its line.
     """
     import os
 
@@ -62,5 +72,39 @@ def plan(path: str, output_format: str, only: tuple[str, ...]) -> None:
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
+    if not _dry_run(the_plan, offline=offline):
+        raise SystemExit(ExitCode.INVALID)
     renderer = render_json if output_format == "json" else render_text
     click.echo(renderer(the_plan, os.environ))
+
+
+def _dry_run(the_plan: Any, *, offline: bool) -> bool:
+    """Show what the run would fail on that is knowable now; False when it would fail."""
+    import os
+
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.manifest.drycheck import check_api_credentials, dry_run_problems
+    from runner.manifest.render import plan_context
+    from runner.sailthru.client import MissingCredentialsError, SailthruClient
+
+    context = plan_context(the_plan, os.environ)
+    problems = dry_run_problems(the_plan, context, env=os.environ, network=not offline)
+    for problem in problems:
+        click.echo(problem.render(), err=not problem.is_error)
+    ok = not any(problem.is_error for problem in problems)
+    if offline:
+        click.echo(
+            "note: --offline: API credentials, S3 buckets and SMTP logins not checked", err=True
+        )
+        return ok
+    try:
+        client = SailthruClient.from_env(os.environ)
+    except MissingCredentialsError as exc:
+        click.echo(f"note: API credentials not checked: {exc}", err=True)
+        return ok
+    with client:
+        refused = check_api_credentials(client)
+    if refused is not None:
+        click.echo(f"error: {refused}", err=True)
+        return False
+    return ok

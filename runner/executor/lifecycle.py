@@ -53,11 +53,14 @@ from runner.executor.state import (
 )
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
+from runner.manifest.drycheck import check_api_credentials, dry_run_problems
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planner import Plan, build_plan
+from runner.manifest.render import plan_context
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
+from runner.problems import ManifestError
 from runner.results import JobStatus, RunResult
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
@@ -123,6 +126,11 @@ def _client_for(
     except MissingCredentialsError as exc:
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
+        # One signed call that sends no job: wrong credentials are one line, not one
+        # refusal per job. A client passed in is its caller's to check.
+        refused = check_api_credentials(own)
+        if refused is not None:
+            raise RunSetupError(refused)
         yield own, None
 
 
@@ -472,6 +480,9 @@ def _run_locked(
 ) -> RunResult:
     manifest = loaded.manifest
     sha256 = file_sha256(loaded.path)
+    _dry_run(
+        plan, env, continuing=retry is not None or _resuming(state, key, resume), progress=progress
+    )
     if retry is not None:
         found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
         if found is None:
@@ -552,6 +563,24 @@ def _run_locked(
                 run_hooks.run_finished(result)
                 progress.run_finished(result)
     return result
+
+
+def _resuming(state: RunState, key: str, resume: bool | None) -> bool:
+    """Whether ``_choose_run`` will continue the last run rather than start one."""
+    last = state.last_run(key)
+    return resume is not False and last is not None and last.unfinished
+
+
+def _dry_run(
+    plan: Plan, env: Mapping[str, str], *, continuing: bool, progress: RunObserver
+) -> None:
+    """What ``sailjobs plan`` checks, again before the first POST: ``ManifestError`` with
+    every problem knowable now (nothing is sent); warnings are shown."""
+    problems = dry_run_problems(plan, plan_context(plan, env), env=env, continuing=continuing)
+    if any(problem.is_error for problem in problems):
+        raise ManifestError(problems)
+    for warning in problems:
+        progress.message(warning.render(), level="note")
 
 
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:
