@@ -117,7 +117,9 @@ def _action_problems(
         resolved = resolve_known(action.settings, eval_context)
         model.register_credentials(resolved)  # before a message can quote one
         found = [
-            loaded.source.problem((*action.path, *where), mask(f"{message} (resolved)"), key=key)
+            loaded.source.problem(
+                (*action.path, *where), mask(f"once resolved: {message}"), key=key
+            )
             for where, message, key in resolved_model_problems(model, action.settings, resolved)
         ]
         problems += found
