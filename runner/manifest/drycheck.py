@@ -51,6 +51,11 @@ def dry_run_problems(
     """Every problem of the plan's jobs and of the manifest's ``notify`` that is knowable now
     (warnings included: ``Problem.is_error`` tells them apart)."""
     loaded = plan.loaded
+    # The run's id is known only once it starts (a plan shows a placeholder): what reads it
+    # is checked then, like what reads a job's outputs.
+    eval_context = replace(
+        eval_context, run={key: value for key, value in eval_context.run.items() if key != "id"}
+    )
     context = DryRunContext(
         workdir=loaded.directory, env=env, network=network, continuing=continuing
     )

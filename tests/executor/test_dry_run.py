@@ -185,3 +185,16 @@ def test_plan_offline_reaches_no_server(sandbox: Any, tmp_path: Path) -> None:
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "--offline" in planned.stderr
     assert sandbox.request_log == []
+
+
+def test_what_reads_the_run_id_is_left_to_the_run(sandbox: Any, tmp_path: Path) -> None:
+    """The run's id exists once it starts: a plan does not check its placeholder."""
+    body = manifest_text("""
+        signups:
+          job: import
+          list: Signups
+          file: "in/${{ run.id }}.txt"
+    """)
+    (tmp_path / "m.yaml").write_text(body, encoding="utf-8")
+    planned = sailjobs_on(sandbox, tmp_path, "plan", "m.yaml", "--offline")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
