@@ -103,8 +103,8 @@ def _dry_run(the_plan: Any, *, offline: bool) -> bool:
         click.echo(f"note: API credentials not checked: {exc}", err=True)
         return ok
     with client:
-        refused = check_api_credentials(client)
-    if refused is not None:
-        click.echo(f"error: {refused}", err=True)
+        failed = check_api_credentials(client)
+    if failed is not None:
+        click.echo(f"error: {failed.message}", err=True)
         return False
     return ok

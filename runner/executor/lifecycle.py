@@ -105,7 +105,10 @@ def _load(
 
 @contextlib.contextmanager
 def _client_for(
-    client: SailthruClient | None, sandbox: Seed | None, env: Mapping[str, str]
+    client: SailthruClient | None,
+    sandbox: Seed | None,
+    env: Mapping[str, str],
+    progress: RunObserver,
 ) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
     """The run's client (and the embedded sandbox, if any), closed at the end."""
     if client is not None:
@@ -127,10 +130,13 @@ def _client_for(
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
         # One signed call that sends no job: wrong credentials are one line, not one
-        # refusal per job. A client passed in is its caller's to check.
-        refused = check_api_credentials(own)
-        if refused is not None:
-            raise RunSetupError(refused)
+        # refusal per job. A client passed in is its caller's to check. An API out of reach
+        # is each job's to retry, as before.
+        failed = check_api_credentials(own)
+        if failed is not None and failed.refused:
+            raise RunSetupError(failed.message)
+        if failed is not None:
+            progress.message(failed.message, level="warning")
         yield own, None
 
 
@@ -418,7 +424,7 @@ def run(
             try:
                 with (
                     _locked(state_dir, key, loaded.path),
-                    _client_for(client, sandbox_seed, env) as (api, box),
+                    _client_for(client, sandbox_seed, env, progress) as (api, box),
                 ):
                     return _run_locked(
                         loaded=loaded,
@@ -480,9 +486,7 @@ def _run_locked(
 ) -> RunResult:
     manifest = loaded.manifest
     sha256 = file_sha256(loaded.path)
-    _dry_run(
-        plan, env, continuing=retry is not None or _resuming(state, key, resume), progress=progress
-    )
+    _dry_run(plan, env, continuing=retry is not None or _resuming(state, key, resume))
     if retry is not None:
         found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
         if found is None:
@@ -571,16 +575,13 @@ def _resuming(state: RunState, key: str, resume: bool | None) -> bool:
     return resume is not False and last is not None and last.unfinished
 
 
-def _dry_run(
-    plan: Plan, env: Mapping[str, str], *, continuing: bool, progress: RunObserver
-) -> None:
+def _dry_run(plan: Plan, env: Mapping[str, str], *, continuing: bool) -> None:
     """What ``sailjobs plan`` checks, again before the first POST: ``ManifestError`` with
-    every problem knowable now (nothing is sent); warnings are shown."""
+    every problem knowable now (nothing is sent). Its warnings are left to the jobs, which
+    show them as they are submitted."""
     problems = dry_run_problems(plan, plan_context(plan, env), env=env, continuing=continuing)
     if any(problem.is_error for problem in problems):
-        raise ManifestError(problems)
-    for warning in problems:
-        progress.message(warning.render(), level="note")
+        raise ManifestError([problem for problem in problems if problem.is_error])
 
 
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:

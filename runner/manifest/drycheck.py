@@ -16,7 +16,7 @@ Values that read a job's outputs are only known during the run: they are checked
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from runner.manifest.planner import Plan, PlannedJob
     from runner.sailthru.client import SailthruClient
 
+# The API's answers to credentials it refuses: an unknown key, a call from an address the
+# account does not allow, a signature that does not match the secret.
+_REFUSED_CODES = (3, 4, 5)
 # The credential check is one call: a second try for a blip, not a run's patience.
 _CREDENTIAL_RETRY = RetryConfig(attempts=2, initial=0.5, max=1.0)
 
@@ -64,8 +67,10 @@ def dry_run_problems(
     for job_id, planned in plan.jobs.items():
         params = dict(planned.spec.params)
         resolved = resolve_known(params, eval_context)
-        resolved_params[job_id] = {**params, **resolved}
-        problems += _param_problems(loaded, planned, params, resolved)
+        found = _param_problems(loaded, planned, params, resolved)
+        if not any(problem.is_error for problem in found):  # else its file may be missing
+            resolved_params[job_id] = {**params, **resolved}
+        problems += found
         problems += _action_problems(loaded, planned.spec.actions.all(), eval_context, context)
     problems += _action_problems(loaded, loaded.manifest.notify.all(), eval_context, context)
     problems += check_manifest_files(loaded, params=resolved_params)
@@ -143,7 +148,16 @@ def _action_problems(
     return problems
 
 
-def check_api_credentials(client: SailthruClient, *, names: str = "") -> str | None:
+@dataclass(frozen=True)
+class CredentialCheck:
+    """What the credential check found: ``refused`` (the API said no: the key, the secret,
+    this machine's address), or the call failed otherwise (unreachable, a server error)."""
+
+    message: str
+    refused: bool
+
+
+def check_api_credentials(client: SailthruClient, *, names: str = "") -> CredentialCheck | None:
     """One signed call that sends no job (GET /settings); None when the API accepts the
     credentials, else one line saying what it answered and what to check (``names``: where
     the key and secret came from, when not SAILTHRU_API_KEY and SAILTHRU_API_SECRET)."""
@@ -154,15 +168,13 @@ def check_api_credentials(client: SailthruClient, *, names: str = "") -> str | N
     except ClientError as exc:
         code = getattr(exc, "code", None)
         status = getattr(exc, "http_status", None)
-        refused = code in (3, 4, 5) or status in (401, 403)
-        if refused:
+        if code in _REFUSED_CODES or status in (401, 403):
             fix = f"; check {names}" if names else ""
-            return mask(
+            message = (
                 f"the Sailthru API at {where} refused the credentials (GET /settings, which "
                 f"sends no job): {exc}{fix}; nothing was sent"
             )
-        return mask(
-            f"cannot check the Sailthru credentials at {where} (GET /settings, which sends "
-            f"no job): {exc}; nothing was sent"
-        )
+            return CredentialCheck(mask(message), refused=True)
+        message = f"cannot check the Sailthru credentials at {where} (GET /settings): {exc}"
+        return CredentialCheck(mask(message), refused=False)
     return None
