@@ -85,7 +85,12 @@ def _dry_run(the_plan: Any, *, offline: bool) -> bool:
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.manifest.drycheck import check_api_credentials, dry_run_problems
     from runner.manifest.render import plan_context
-    from runner.sailthru.client import MissingCredentialsError, SailthruClient
+    from runner.sailthru.client import (
+        ENV_API_KEY,
+        ENV_API_SECRET,
+        MissingCredentialsError,
+        SailthruClient,
+    )
 
     context = plan_context(the_plan, os.environ)
     problems = dry_run_problems(the_plan, context, env=os.environ, network=not offline)
@@ -100,6 +105,9 @@ def _dry_run(the_plan: Any, *, offline: bool) -> bool:
     try:
         client = SailthruClient.from_env(os.environ)
     except MissingCredentialsError as exc:
+        if os.environ.get(ENV_API_KEY) and os.environ.get(ENV_API_SECRET):
+            click.echo(f"error: {exc}", err=True)  # set, with an address `run` refuses too
+            return False
         click.echo(f"note: API credentials not checked: {exc}", err=True)
         return ok
     with client:

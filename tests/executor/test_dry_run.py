@@ -198,3 +198,10 @@ def test_what_reads_the_run_id_is_left_to_the_run(sandbox: Any, tmp_path: Path) 
     (tmp_path / "m.yaml").write_text(body, encoding="utf-8")
     planned = sailjobs_on(sandbox, tmp_path, "plan", "m.yaml", "--offline")
     assert planned.returncode == 0, planned.stdout + planned.stderr
+
+
+def test_plan_refuses_an_api_url_that_run_would_refuse(sandbox: Any, tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(manifest_text("a: {job: export_scheduled_sends}\n"))
+    planned = sailjobs_on(sandbox, tmp_path, "plan", "m.yaml", SAILTHRU_API_URL="api.example.com")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "error: SAILTHRU_API_URL='api.example.com'" in planned.stderr
