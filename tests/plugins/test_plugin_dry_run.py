@@ -10,11 +10,24 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
+from click.testing import CliRunner
+
+from runner.actions import (
+    ActionContext,
+    ActionSettings,
+    ActionType,
+    DryRunContext,
+    SettingProblem,
+)
+from runner.cli import cli
+from runner.hookspecs import hookimpl
+from runner.plugins import get_plugin_manager
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 HEADER = """\
@@ -174,3 +187,57 @@ def test_an_empty_webhook_fails_the_plan_and_the_run(sandbox: Any, tmp_path: Pat
     for done in (planned, ran):
         assert_refused(done, "jobs.sends.on_success[0].chat.webhook", "webhook is empty")
     assert posts(sandbox) == []
+
+
+class ArchiveSettings(ActionSettings):
+    folder: str
+
+
+class ArchiveAction(ActionType):
+    """An in-house action: its check goes through the path the built-in ones take."""
+
+    name: ClassVar[str] = "archive"
+    settings_model: ClassVar[type[ActionSettings]] = ArchiveSettings
+
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        if not (ctx.workdir / settings.folder).is_dir():
+            yield SettingProblem("folder", f"no folder {settings.folder} to archive into")
+        if ctx.network:
+            yield SettingProblem(None, "the archive server said no")
+
+    def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
+        return {}
+
+
+class ArchivePlugin:
+    @hookimpl
+    def sailjobs_action_types(self) -> list[ActionType]:
+        return [ArchiveAction()]
+
+
+def test_an_in_house_action_s_check_is_reported_at_its_setting_and_its_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = HEADER + 'notify:\n  always:\n    - archive: {folder: "${{ env.ARCHIVE }}"}\n'
+    (tmp_path / "m.yaml").write_text(body)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVE", "vault")
+    for name in ("SAILTHRU_API_KEY", "SAILTHRU_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    manager = get_plugin_manager()
+    manager.register(ArchivePlugin(), name="archive-plugin")
+    try:
+        online = CliRunner().invoke(cli, ["plan", "m.yaml"])
+        offline = CliRunner().invoke(cli, ["plan", "m.yaml", "--offline"])
+    finally:
+        manager.unregister(name="archive-plugin")
+
+    assert online.exit_code == 2, online.output
+    assert (
+        "m.yaml:9:25: notify.always[0].archive.folder: no folder vault to archive into"
+        in online.output
+    )
+    assert "m.yaml:9:7: notify.always[0].archive: the archive server said no" in online.output
+    assert offline.exit_code == 2, offline.output
+    assert "archive.folder: no folder vault" in offline.output
+    assert "the archive server said no" not in offline.output  # --offline: no network check
