@@ -4,12 +4,15 @@ POST. Real ``sailjobs`` processes against a sandbox on loopback."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from executor_helpers import manifest_text, sailjobs_on
+from executor_helpers import SAILJOBS, manifest_text, sailjobs_on
 
 
 def posts(sandbox: Any) -> list[tuple[str, str, int]]:
@@ -205,3 +208,15 @@ def test_plan_refuses_an_api_url_that_run_would_refuse(sandbox: Any, tmp_path: P
     planned = sailjobs_on(sandbox, tmp_path, "plan", "m.yaml", SAILTHRU_API_URL="api.example.com")
     assert planned.returncode == 2, planned.stdout + planned.stderr
     assert "error: SAILTHRU_API_URL='api.example.com'" in planned.stderr
+
+
+def test_a_new_user_s_plan_of_the_demo_needs_no_credentials(tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).parents[2] / "manifests", tmp_path / "manifests")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAILTHRU_")}
+    planned = subprocess.run(
+        [SAILJOBS, "plan", "manifests/demo.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert planned.stdout.startswith("Plan: demo")
+    assert planned.stderr.count("note: API credentials not checked") == 1, planned.stderr
