@@ -17,7 +17,9 @@ job) it summarises that job. The mail has a plain-text and an HTML part: status 
 durations, rows, failures with their messages. Transient SMTP trouble (connection refused,
 a dropped connection, a 4xx answer) is retried here, with backoff (``retries`` after the first
 try, ``retry_delay`` doubled each time: ``runner.retries.RetryConfig``, through tenacity); the
-executor does not retry on top of that (``attempts = 1``).
+executor does not retry on top of that (``attempts = 1``). Before the run (``sailjobs
+plan``, and ``run`` before its first POST) ``check_login`` connects and logs in, sending
+nothing, so a refused login is found before the jobs run.
 """
 
 from __future__ import annotations

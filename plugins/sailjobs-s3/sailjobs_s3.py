@@ -22,7 +22,8 @@ Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_AC
 ``AWS_PROFILE`` or ``profile``, an instance role), never from the manifest. Files above
 ``multipart_threshold_mb`` go up in parts (boto3's TransferConfig). Uploading again to the
 same key replaces the object, so a retried or resumed action is harmless. Outputs ``url``,
-``bucket``, ``key`` and ``etag``.
+``bucket``, ``key`` and ``etag``. Before the run (``sailjobs plan``, and ``run`` before its
+first POST) the credentials and the bucket are checked with a HEAD request (``check_bucket``).
 """
 
 from __future__ import annotations
@@ -297,11 +298,11 @@ CHECK_TIMEOUT = 10.0
 def check_bucket(settings: S3Settings) -> Iterator[SettingProblem]:
     """Credentials from boto3's chain, and the bucket reachable with them (HEAD bucket:
     nothing is written)."""
-    import botocore.exceptions
-
     if "${{" in settings.bucket or "${{" in (settings.endpoint_url or ""):
         return  # reads a job's outputs: known only during the run
+    # lazy: as in ``upload``, boto3 loads only when a plan or a run reaches S3
     import boto3
+    import botocore.exceptions
 
     where = settings.endpoint_url or "AWS S3"
     target = f"s3://{settings.bucket}"
