@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -150,8 +150,31 @@ class ActionContext:
         }
 
 
+@dataclass(frozen=True)
+class DryRunContext:
+    """What an action's ``check`` may look at before the run (``sailjobs plan``, and
+    ``sailjobs run`` before its first POST)."""
+
+    workdir: Path  # the manifest's folder: relative paths in settings resolve here
+    env: Mapping[str, str]  # the environment the run will read (credentials' variables)
+    # False with ``plan --offline``: only local checks, nothing reached over the network.
+    network: bool = True
+    # The run continues an earlier one (resume, --retry-failed): files the earlier part of
+    # the run wrote are already there, and are its own.
+    continuing: bool = False
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """A check before the run that failed: ``key`` names the setting it is about (its line
+    in the manifest), None the action as a whole."""
+
+    key: str | None
+    message: str
+
+
 class ActionType(ABC):
-    """Subclass this, set the class attributes, implement ``run``.
+    """Subclass this, set the class attributes, implement ``run`` (and ``check``).
 
     ``run`` gets the settings with every ``${{ }}`` already resolved and validated by
     ``settings_model``; it returns its outputs (merged into the job's outputs, so later
@@ -172,3 +195,14 @@ class ActionType(ABC):
     @abstractmethod
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
         """Do the work; return the outputs; raise to fail (the message is shown to the user)."""
+
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        """What would make ``run`` fail that is knowable before the run: configuration,
+        credentials, a server that refuses the login, a file in the way. ``sailjobs plan``
+        reports each at its setting's line, and ``sailjobs run`` refuses to start.
+
+        ``settings`` is the validated model with ``vars``, ``env`` and ``run`` resolved; a
+        value that reads a job's outputs still holds its ``${{ }}`` text (skip it). Reach
+        the network only when ``ctx.network``. Must never change anything anywhere.
+        """
+        return iter(())

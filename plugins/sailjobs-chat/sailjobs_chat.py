@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.actions import (
+    ActionContext,
+    ActionSettings,
+    ActionType,
+    DryRunContext,
+    SettingProblem,
+)
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, mask_data, redact_url, register_secret
@@ -52,6 +58,22 @@ STATUS_ICONS = {
 SLACK_SECTION_LIMIT = 3000
 SLACK_MAX_SECTIONS = 45
 MAX_ERROR_CHARS = 300
+
+
+def webhook_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the webhook (empty, or no http(s) URL), or None."""
+    if not url.strip():
+        return (
+            "webhook is empty (its environment variable is set to nothing?); set it to the "
+            'webhook URL: webhook: "${{ env.SLACK_WEBHOOK }}"'
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return (
+            "webhook must be an http(s) URL; keep it out of the manifest: "
+            'webhook: "${{ env.SLACK_WEBHOOK }}"'
+        )
+    return None
 
 
 class ChatSettings(ActionSettings):
@@ -84,12 +106,8 @@ class ChatSettings(ActionSettings):
         if "${{" in value:  # resolved just before the action runs
             return value
         register_secret(value)  # a literal URL in a manifest is masked from now on
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                "webhook must be an http(s) URL; keep it out of the manifest: "
-                'webhook: "${{ env.SLACK_WEBHOOK }}"'
-            )
+        if (why := webhook_problem(value)) is not None:
+            raise ValueError(why)
         return value
 
     @field_validator("title")
@@ -350,6 +368,12 @@ class ChatAction(ActionType):
     settings_model: ClassVar[type[ActionSettings]] = ChatSettings
     outputs: ClassVar[frozenset[str]] = frozenset({"kind", "attempts"})
     attempts: ClassVar[int] = 1  # retries happen in ``post``, which knows about Retry-After
+
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        """The webhook URL present and http(s) once resolved (nothing is posted: a test
+        message would land in the channel)."""
+        if "${{" not in settings.webhook and (why := webhook_problem(settings.webhook)):
+            yield SettingProblem("webhook", why)
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
         register_secret(settings.webhook)

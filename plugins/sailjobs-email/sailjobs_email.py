@@ -17,7 +17,9 @@ job) it summarises that job. The mail has a plain-text and an HTML part: status 
 durations, rows, failures with their messages. Transient SMTP trouble (connection refused,
 a dropped connection, a 4xx answer) is retried here, with backoff (``retries`` after the first
 try, ``retry_delay`` doubled each time: ``runner.retries.RetryConfig``, through tenacity); the
-executor does not retry on top of that (``attempts = 1``).
+executor does not retry on top of that (``attempts = 1``). Before the run (``sailjobs
+plan``, and ``run`` before its first POST) ``check_login`` connects and logs in, sending
+nothing, so a refused login is found before the jobs run.
 """
 
 from __future__ import annotations
@@ -29,15 +31,23 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.actions import (
+    ActionContext,
+    ActionSettings,
+    ActionType,
+    DryRunContext,
+    SettingProblem,
+)
 from runner.durations import format_seconds
 from runner.hookspecs import hookimpl
 from runner.masking import mask, register_secret
@@ -238,16 +248,19 @@ def build_message(settings: EmailSettings, ctx: ActionContext) -> EmailMessage:
 # Sending
 
 
-def _credentials(settings: EmailSettings) -> tuple[str, str] | None:
+def _credentials(
+    settings: EmailSettings, env: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
     if settings.user_env is None:
         return None
+    env = os.environ if env is None else env
     values = []
     for key in ("user_env", "password_env"):
         name = getattr(settings, key)
         if name is None:
             values.append("")
             continue
-        value = os.environ.get(name)
+        value = env.get(name)
         if value is None:
             raise PermanentSmtpError(
                 f"email: environment variable {name} ({key}) is not set; "
@@ -262,8 +275,15 @@ def _tls_context(settings: EmailSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file)
 
 
-def _send_once(settings: EmailSettings, message: EmailMessage, port: int) -> None:
-    credentials = _credentials(settings)
+def _send_once(
+    settings: EmailSettings,
+    message: EmailMessage | None,
+    port: int,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Connect, log in and send ``message``; with None, stop after the login (the check
+    before the run: nothing is sent)."""
+    credentials = _credentials(settings, env)
     smtp: smtplib.SMTP
     if settings.security == "ssl":
         smtp = smtplib.SMTP_SSL(
@@ -283,6 +303,8 @@ def _send_once(settings: EmailSettings, message: EmailMessage, port: int) -> Non
             smtp.ehlo()
         if credentials is not None:
             smtp.login(*credentials)
+        if message is None:
+            return
         recipients = [*settings.to, *settings.cc, *settings.bcc]
         smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
 
@@ -358,6 +380,40 @@ def send(settings: EmailSettings, message: EmailMessage) -> int:
     return attempts
 
 
+def _with_ca_file(settings: EmailSettings, workdir: Path) -> EmailSettings:
+    """``ca_file`` relative to the manifest's folder."""
+    if settings.ca_file and not os.path.isabs(settings.ca_file):
+        return settings.model_copy(update={"ca_file": str(workdir / settings.ca_file)})
+    return settings
+
+
+# A plan waits for one answer per server, not for a run's patience.
+CHECK_TIMEOUT = 10.0
+
+
+def check_login(
+    settings: EmailSettings, env: Mapping[str, str], network: bool
+) -> Iterator[SettingProblem]:
+    """The login's variables set; with ``network``, the server reachable and the login
+    accepted (connect, TLS as configured, log in, quit: no mail is sent)."""
+    try:
+        _credentials(settings, env)
+    except PermanentSmtpError as exc:
+        key = "password_env" if "(password_env)" in str(exc) else "user_env"
+        yield SettingProblem(key, str(exc))
+        return
+    if not network or "${{" in settings.host:
+        return
+    port = settings.port or DEFAULT_PORTS[settings.security]
+    where = f"{settings.host}:{port}"
+    once = settings.model_copy(update={"timeout": min(settings.timeout, CHECK_TIMEOUT)})
+    try:
+        _send_once(once, None, port, env)
+    except (OSError, smtplib.SMTPException) as exc:
+        key = "user_env" if isinstance(exc, smtplib.SMTPAuthenticationError) else "host"
+        yield SettingProblem(key, mask(_describe(exc, where)))
+
+
 class EmailAction(ActionType):
     """Send a run summary (``notify``) or a job summary (job action) by email."""
 
@@ -366,9 +422,11 @@ class EmailAction(ActionType):
     outputs: ClassVar[frozenset[str]] = frozenset({"message_id", "recipients"})
     attempts: ClassVar[int] = 1  # retries happen in ``send``, where transient is known
 
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        yield from check_login(_with_ca_file(settings, ctx.workdir), ctx.env, ctx.network)
+
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
-        if settings.ca_file and not os.path.isabs(settings.ca_file):  # relative to the manifest
-            settings = settings.model_copy(update={"ca_file": str(ctx.workdir / settings.ca_file)})
+        settings = _with_ca_file(settings, ctx.workdir)
         message = build_message(settings, ctx)
         attempts = send(settings, message)
         recipients = len(settings.to) + len(settings.cc) + len(settings.bcc)

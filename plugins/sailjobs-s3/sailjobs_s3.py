@@ -22,20 +22,28 @@ Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_AC
 ``AWS_PROFILE`` or ``profile``, an instance role), never from the manifest. Files above
 ``multipart_threshold_mb`` go up in parts (boto3's TransferConfig). Uploading again to the
 same key replaces the object, so a retried or resumed action is harmless. Outputs ``url``,
-``bucket``, ``key`` and ``etag``.
+``bucket``, ``key`` and ``etag``. Before the run (``sailjobs plan``, and ``run`` before its
+first POST) the credentials and the bucket are checked with a HEAD request (``check_bucket``).
 """
 
 from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.actions import (
+    ActionContext,
+    ActionSettings,
+    ActionType,
+    DryRunContext,
+    SettingProblem,
+)
 from runner.hookspecs import hookimpl
 from runner.masking import mask
 from runner.placeholders import check_placeholders, fill_placeholders
@@ -230,22 +238,14 @@ def upload(settings: S3Settings, ctx: ActionContext) -> dict[str, Any]:
     import botocore.exceptions
     from boto3.exceptions import S3UploadFailedError
     from boto3.s3.transfer import TransferConfig
-    from botocore.config import Config
 
     path = source_file(settings, ctx)
     key = object_key(settings, ctx, path)
     target = f"s3://{settings.bucket}/{key}"
     try:
         session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
-        client = session.client(
-            "s3",
-            endpoint_url=settings.endpoint_url,
-            config=Config(
-                retries={"max_attempts": settings.retries + 1, "mode": "standard"},
-                connect_timeout=settings.timeout,
-                read_timeout=settings.timeout,
-                s3={"addressing_style": "path"} if settings.endpoint_url else None,
-            ),
+        client = _s3_client(
+            settings, session, attempts=settings.retries + 1, timeout=settings.timeout
         )
     except botocore.exceptions.BotoCoreError as exc:
         raise S3UploadError(mask(_explain(exc, settings, target))) from exc
@@ -281,6 +281,74 @@ def upload(settings: S3Settings, ctx: ActionContext) -> dict[str, Any]:
     }
 
 
+def _s3_client(settings: S3Settings, session: Any, *, attempts: int, timeout: float) -> Any:
+    """A boto3 S3 client of ``session`` for ``settings``."""
+    from botocore.config import Config
+
+    return session.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        config=Config(
+            retries={"max_attempts": attempts, "mode": "standard"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            s3={"addressing_style": "path"} if settings.endpoint_url else None,
+        ),
+    )
+
+
+# A plan waits for one answer per bucket, not for a run's patience.
+CHECK_TIMEOUT = 10.0
+
+
+def check_bucket(settings: S3Settings) -> Iterator[SettingProblem]:
+    """Credentials from boto3's chain, and the bucket reachable with them (HEAD bucket:
+    nothing is written)."""
+    if "${{" in settings.bucket or "${{" in (settings.endpoint_url or ""):
+        return  # reads a job's outputs: known only during the run
+    # lazy: as in ``upload``, boto3 loads only when a plan or a run reaches S3
+    import boto3
+    import botocore.exceptions
+
+    where = settings.endpoint_url or "AWS S3"
+    target = f"s3://{settings.bucket}"
+    try:
+        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
+        found = session.get_credentials()
+        client = _s3_client(
+            settings, session, attempts=2, timeout=min(settings.timeout, CHECK_TIMEOUT)
+        )
+    except botocore.exceptions.BotoCoreError as exc:
+        yield SettingProblem("profile", mask(_explain(exc, settings, target)))
+        return
+    if found is None:
+        client.close()
+        no_credentials = botocore.exceptions.NoCredentialsError()
+        yield SettingProblem("profile", mask(_explain(no_credentials, settings, target)))
+        return
+    try:
+        client.head_bucket(Bucket=settings.bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket"):
+            yield SettingProblem(
+                "bucket",
+                f"s3: bucket {settings.bucket!r} does not exist at {where}; create it or fix 'bucket'",
+            )
+        elif code in ("403", "AccessDenied"):
+            yield SettingProblem(
+                "bucket",
+                f"s3: access to bucket {settings.bucket!r} at {where} denied; give the "
+                "credentials s3:ListBucket and s3:PutObject on it",
+            )
+        else:
+            yield SettingProblem(None, mask(_explain(exc, settings, target)))
+    except botocore.exceptions.BotoCoreError as exc:
+        yield SettingProblem(None, mask(_explain(exc, settings, target)))
+    finally:
+        client.close()
+
+
 class S3Action(ActionType):
     """Upload the job's export (or ``source``) to a bucket."""
 
@@ -288,6 +356,10 @@ class S3Action(ActionType):
     settings_model: ClassVar[type[ActionSettings]] = S3Settings
     outputs: ClassVar[frozenset[str]] = frozenset({"url", "bucket", "key", "etag", "size"})
     attempts: ClassVar[int] = 1  # botocore retries each request (``retries``)
+
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        if ctx.network:
+            yield from check_bucket(settings)
 
     def run(self, settings: Any, ctx: ActionContext) -> dict[str, Any]:
         outputs = upload(settings, ctx)

@@ -48,14 +48,20 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from runner.actions import ActionContext, ActionSettings, ActionType
+from runner.actions import (
+    ActionContext,
+    ActionSettings,
+    ActionType,
+    DryRunContext,
+    SettingProblem,
+)
 from runner.files import (
     copy_atomically,
     count_data_rows,
@@ -66,6 +72,7 @@ from runner.files import (
 from runner.hookspecs import hookimpl
 from runner.limits import MAX_DOWNLOAD_BYTES
 from runner.masking import register_url
+from runner.placeholders import is_expression
 from runner.plugins import job_types
 from runner.results import JobResult
 from runner.sailthru.errors import ApiError, ExportExpiredError
@@ -216,6 +223,20 @@ class DownloadClaim:
             path.unlink(missing_ok=True)
 
 
+def _unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be made in ``folder`` (created when missing), or None."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable by this user"
+    return None
+
+
 def _export_job_types() -> str:
     names = sorted(name for name, job_type in job_types().items() if job_type.produces_export)
     return ", ".join(names) or "none installed"
@@ -246,6 +267,32 @@ class DownloadAction(ActionType):
         rows = count_data_rows(dest)
         ctx.logger.info("job %s: saved %s (%d bytes, %d rows)", job.id, dest, size, rows)
         return {"path": str(dest), "bytes": size, "rows": rows, "sha256": sha256}
+
+    def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
+        """Before the run: a file in the way under ``overwrite: never`` (the export would be
+        made, then refused), and a folder that cannot be written."""
+        path_setting = settings.path
+        if is_expression(path_setting):
+            return  # it reads a job's outputs: known only during the run
+        dest = Path(os.path.expanduser(path_setting))
+        if not dest.is_absolute():
+            dest = ctx.workdir / dest
+        named_by_server = path_setting.endswith(("/", os.sep)) or dest.is_dir()
+        folder = dest if named_by_server else dest.parent
+        if (
+            not named_by_server
+            and settings.overwrite == "never"
+            and not ctx.continuing  # a resumed run's file may be its own (see the claims)
+            and dest.exists()
+        ):
+            yield SettingProblem(
+                "path",
+                f"{dest} already exists, and overwrite is never: the download would fail "
+                "after the export; remove it, or set overwrite: always (replace it) or "
+                "overwrite: if-changed (replace it only when the export differs)",
+            )
+        if (why := _unwritable_folder(folder)) is not None:
+            yield SettingProblem("path", f"cannot save the export in {folder}: {why}")
 
     @staticmethod
     def _fetcher(job: JobResult, ctx: ActionContext, max_bytes: int) -> Fetch:

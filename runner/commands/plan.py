@@ -37,6 +37,11 @@ from runner.commands.options import (
 @exclude_option
 @state_option
 @input_options
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Skip the checks that reach a server (API credentials, S3 buckets, SMTP logins).",
+)
 def plan(
     path: str,
     output_format: str,
@@ -48,14 +53,18 @@ def plan(
     vars_files: tuple[str, ...],
     logical_date: date | None,
     target: str | None,
+    offline: bool,
 ) -> None:
     """Show which jobs will run, in which order, with which parameters.
 
-    Fails (exit 2) on an invalid manifest and names every environment variable the plan
+    Fails (exit 2) on an invalid manifest, names every environment variable the plan
     reads that is not set, and each job a selection leaves out whose outputs it needs
-    but that has no successful run in --state to take them from. With --out, the plan is
-    also saved: `sailjobs run FILE` then sends exactly its parameters, and refuses if the
-    manifest or its files changed since.
+    but that has no successful run in --state to take them from. It is a dry run: each
+    problem the run would meet before or after sending a job, when it is knowable now
+    (parameters once resolved, files to upload, download targets in the way, each
+    action's configuration and credentials, the API credentials), is shown at its line.
+    With --out, the plan is also saved: `sailjobs run FILE` then sends exactly its
+    parameters, and refuses if the manifest or its files changed since.
     """
     import os
 
@@ -98,6 +107,8 @@ def plan(
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
+    if not _dry_run(the_plan, offline=offline):
+        raise SystemExit(ExitCode.INVALID)
     if out is not None:
         _save(the_plan, out)
     renderers = {"json": render_json, "markdown": render_markdown, "text": render_text}
@@ -128,3 +139,45 @@ def _save(the_plan: Any, out: Path) -> None:
     except OSError as exc:
         click.echo(f"error: --out {out}: {exc.strerror or exc}; choose another path", err=True)
         raise SystemExit(ExitCode.INVALID) from None
+
+
+def _dry_run(the_plan: Any, *, offline: bool) -> bool:
+    """Show what the run would fail on that is knowable now; False when it would fail."""
+    import os
+
+    # lazy: the library loads only when this command runs (`--help` stays fast)
+    from runner.executor.lifecycle import client_from_env, credential_names
+    from runner.manifest.drycheck import check_api_credentials, dry_run_problems
+    from runner.manifest.render import plan_context
+    from runner.sailthru.client import MissingCredentialsError
+
+    context = plan_context(the_plan, os.environ)
+    problems = dry_run_problems(the_plan, context, env=os.environ, network=not offline)
+    for problem in problems:
+        click.echo(problem.render(), err=not problem.is_error)
+    ok = not any(problem.is_error for problem in problems)
+    if offline:
+        click.echo(
+            "note: --offline: API credentials, S3 buckets and SMTP logins not checked", err=True
+        )
+        return ok
+    target = the_plan.loaded.target
+    key_env, secret_env = (
+        (target.api_key_env, target.api_secret_env)
+        if target is not None
+        else ("SAILTHRU_API_KEY", "SAILTHRU_API_SECRET")
+    )
+    try:
+        client = client_from_env(os.environ, target)
+    except MissingCredentialsError as exc:
+        if os.environ.get(key_env) and os.environ.get(secret_env):
+            click.echo(f"error: {exc}", err=True)  # set, with an address `run` refuses too
+            return False
+        click.echo(f"note: API credentials not checked: {exc}", err=True)
+        return ok
+    with client:
+        failed = check_api_credentials(client, names=credential_names(target))
+    if failed is not None:
+        click.echo(f"error: {failed.message}", err=True)
+        return False
+    return ok

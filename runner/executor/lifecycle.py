@@ -55,15 +55,17 @@ from runner.executor.state import (
 )
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
+from runner.manifest.drycheck import check_api_credentials, dry_run_problems
 from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
 from runner.manifest.planfile import is_plan_file, load_saved_plan
 from runner.manifest.planner import Plan, build_plan
-from runner.manifest.render import borrowed_line
+from runner.manifest.render import borrowed_line, plan_context
 from runner.manifest.selection import Selection
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
+from runner.problems import ManifestError
 from runner.results import JobStatus, RunResult, skipped_by_condition
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
@@ -120,12 +122,33 @@ def _load(
     return loaded, build_plan(loaded, selection=selection), {}
 
 
+def client_from_env(env: Mapping[str, str], target: Target | None) -> SailthruClient:
+    """The API client of ``--target`` (its URL and the env variables holding its key and
+    secret), or of SAILTHRU_API_KEY / _SECRET / _URL; MissingCredentialsError otherwise."""
+    if target is None:
+        return SailthruClient.from_env(env)
+    return SailthruClient.from_env(
+        env,
+        key_env=target.api_key_env,
+        secret_env=target.api_secret_env,
+        base_url=target.api_url,
+    )
+
+
+def credential_names(target: Target | None) -> str:
+    """Where a refused key and secret came from, for the message ("" for the defaults)."""
+    if target is None:
+        return ""
+    return f"{target.api_key_env} and {target.api_secret_env}"
+
+
 @contextlib.contextmanager
 def _client_for(
     client: SailthruClient | None,
     sandbox: Seed | None,
     env: Mapping[str, str],
     target: Target | None,
+    progress: RunObserver,
 ) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
     """The run's client (and the embedded sandbox, if any), closed at the end."""
     if client is not None:
@@ -142,19 +165,18 @@ def _client_for(
             yield own, box
         return
     try:
-        own = (
-            SailthruClient.from_env(
-                env,
-                key_env=target.api_key_env,
-                secret_env=target.api_secret_env,
-                base_url=target.api_url,
-            )
-            if target is not None
-            else SailthruClient.from_env(env)
-        )
+        own = client_from_env(env, target)
     except MissingCredentialsError as exc:
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
     with own:
+        # One signed call that sends no job: wrong credentials are one line, not one
+        # refusal per job. A client passed in is its caller's to check. An API out of reach
+        # is each job's to retry, as before.
+        failed = check_api_credentials(own, names=credential_names(target))
+        if failed is not None and failed.refused:
+            raise RunSetupError(failed.message)
+        if failed is not None:
+            progress.message(failed.message, level="warning")
         yield own, None
 
 
@@ -447,11 +469,7 @@ def run(
     register_env_secrets(env)  # before anything can quote one (a plugin failing to load)
     loaded, plan, plan_option = _load(path_or_loaded, selection, inputs)
     target = loaded.target
-    # A target's key and secret are secrets whatever their variables are called.
-    listed = loaded.manifest.secrets | (
-        {target.api_key_env, target.api_secret_env} if target else set()
-    )
-    register_env_secrets(env, listed)
+    register_env_secrets(env, loaded.secret_env_names)
     for warning in loaded.warnings:
         progress.message(warning.render(), level="note")  # render() says "warning"
     missing = plan.missing_env(env)
@@ -494,7 +512,7 @@ def run(
             try:
                 with (
                     _locked(state_dir, key, loaded.path),
-                    _client_for(client, sandbox_seed, env, target) as (api, box),
+                    _client_for(client, sandbox_seed, env, target, progress) as (api, box),
                 ):
                     return _run_locked(
                         loaded=loaded,
@@ -562,6 +580,7 @@ def _run_locked(
 ) -> RunResult:
     manifest = loaded.manifest
     sha256 = file_sha256(loaded.path)
+    _dry_run(plan, env, continuing=retry is not None or _resuming(state, key, resume))
     if retry is not None:
         found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
         if found is None:
@@ -660,6 +679,21 @@ def _borrowed_option(plan: Plan) -> dict[str, object]:
             for job_id, found in plan.borrowed_from.items()
         }
     }
+
+
+def _resuming(state: RunState, key: str, resume: bool | None) -> bool:
+    """Whether ``_choose_run`` will continue the last run rather than start one."""
+    last = state.last_run(key)
+    return resume is not False and last is not None and last.unfinished
+
+
+def _dry_run(plan: Plan, env: Mapping[str, str], *, continuing: bool) -> None:
+    """What ``sailjobs plan`` checks, again before the first POST: ``ManifestError`` with
+    every problem knowable now (nothing is sent). Its warnings are left to the jobs, which
+    show them as they are submitted."""
+    problems = dry_run_problems(plan, plan_context(plan, env), env=env, continuing=continuing)
+    if any(problem.is_error for problem in problems):
+        raise ManifestError([problem for problem in problems if problem.is_error])
 
 
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:

@@ -50,6 +50,14 @@ class LoadedManifest:
         return self.manifest.targets.get(name) if name else None
 
     @property
+    def secret_env_names(self) -> frozenset[str]:
+        """Env variables whose values are secrets by the manifest's word: its ``secrets:``
+        and the chosen target's key and secret, whatever those variables are called."""
+        target = self.target
+        names = {target.api_key_env, target.api_secret_env} if target else set()
+        return self.manifest.secrets | names
+
+    @property
     def directory(self) -> Path:
         """The manifest's folder: relative file paths in it resolve here."""
         return self.path.parent

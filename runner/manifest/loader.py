@@ -14,7 +14,6 @@ The one pass over the data (``ManifestLoader``) collects every problem and raise
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -32,7 +31,6 @@ from runner.manifest.expressions import (
     ExpressionError,
     Reference,
     bind_each,
-    has_expression,
     iter_templates,
     parse_template,
     render,
@@ -58,6 +56,7 @@ from runner.manifest.models import (
     validation_messages,
 )
 from runner.manifest.planner import check_graph
+from runner.manifest.resolved import resolve_known, resolved_model_problems
 from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file, paused_gc
 from runner.plugins import job_types as installed_job_types
 from runner.plugins import unknown_action_hint
@@ -660,7 +659,7 @@ class ManifestLoader:
         except ValidationError as exc:
             self.add_validation(exc, settings, path, allowed, skip_expressions=True)
         else:
-            self._check_resolved_settings(model, settings, path, allowed)
+            self._check_resolved_settings(model, settings, path)
         if action_type.needs_export and (job_type is None or not job_type.produces_export):
             if path[0] == "notify":
                 where = "`notify` has none (the run has no export of its own)"
@@ -676,31 +675,14 @@ class ManifestLoader:
             )
 
     def _check_resolved_settings(
-        self,
-        model: type[ActionSettings],
-        settings: dict[str, Any],
-        path: PathTuple,
-        allowed: list[str],
+        self, model: type[ActionSettings], settings: dict[str, Any], path: PathTuple
     ) -> None:
         """Settings whose expressions read only ``vars`` are known now: checked resolved too,
         so `path: "${{ vars.exports }}/x.csv"` leaving the folder is found before the run."""
-        static_vars = EvalContext(vars=self.vars)  # no env, run or jobs: those raise
-        resolved: dict[str, Any] = {}
-        for key, value in settings.items():
-            if not has_expression(value):
-                continue
-            with contextlib.suppress(ExpressionError):
-                resolved[key] = render(value, static_vars)
-        if not resolved:
-            return
-        try:
-            model.model_validate({**settings, **resolved})
-        except ValidationError as exc:
-            for where, message, at_key in validation_messages(
-                exc, {**settings, **resolved}, allowed=allowed, skip_expressions=True
-            ):
-                if where and where[0] in resolved:  # the others were checked as written
-                    self.add((*path, *where), f"{message} (with vars resolved)", key=at_key)
+        static_vars = EvalContext(vars=self.vars)  # no env, run or jobs: those stay unresolved
+        resolved = resolve_known(settings, static_vars)
+        for where, message, at_key in resolved_model_problems(model, settings, resolved):
+            self.add((*path, *where), f"{message} (with vars resolved)", key=at_key)
 
     def _notify(self, raw: Any) -> tuple[ActionLists, set[Reference]]:
         if raw is None:

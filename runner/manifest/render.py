@@ -31,7 +31,7 @@ PLAN_RUN_ID = "(assigned at run time)"
 def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> EvalContext:
     """What a plan can resolve: vars, env, and run fields as they would be today."""
     now = now or datetime.now(UTC)
-    register_env_secrets(env, plan.loaded.manifest.secrets)
+    register_env_secrets(env, plan.loaded.secret_env_names)
     return EvalContext(
         vars=plan.loaded.manifest.vars,
         env=env,

@@ -22,7 +22,7 @@ holds purchases, one JSON object per line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -271,20 +271,30 @@ def check_job_files(
     return reports
 
 
-def check_manifest_files(loaded: Any, *, workers: int | None = None) -> list[Problem]:
+def check_manifest_files(
+    loaded: Any,
+    *,
+    workers: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Problem]:
     """For ``sailjobs validate --deep``: check the literal file paths of every job whose
-    ``preflight`` is not ``off``. A failing file becomes Problems at its parameter: the
+    ``preflight`` is not ``off``; with ``params`` (job id → its parameters, ``${{ }}``
+    resolved where known: the dry run of ``plan`` and ``run``), only those jobs, with
+    those parameters. A failing file becomes Problems at its parameter: the
     summary (totals and the first problem), then each further problem of the first ten.
     With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
     run would report them and submit anyway. The file's own warnings (bounded: one per kind,
     with a count) are warnings in every mode but ``off``."""
     problems = []
-    for job_id, spec in loaded.manifest.jobs.items():
+    jobs = loaded.manifest.jobs
+    for job_id in jobs if params is None else params:
+        spec = jobs[job_id]
         mode = getattr(spec, "preflight", "on")
         if mode == "off":
             continue
         severity = "warning" if mode == "warn" else "error"
-        for report in check_job_files(spec.job, spec.params, loaded.directory, workers=workers):
+        values = dict(spec.params if params is None else params[job_id])
+        for report in check_job_files(spec.job, values, loaded.directory, workers=workers):
             path = ("jobs", job_id, report.param)
             at_data = _data_file_position(loaded.source.file, report, ".".join(path))
             for warning in report.warnings:

@@ -195,9 +195,19 @@ def test_a_failed_download_of_a_succeeded_export_runs_again_without_resubmitting
         """)
     )
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sends.csv").write_text("in the way\n")  # overwrite: never
+
+    class InTheWay:  # a file there once the export is sent: no plan could have known
+        @hookimpl
+        def sailjobs_job_submitted(self, event: JobSubmitted) -> None:
+            (tmp_path / "out" / "sends.csv").write_text("in the way\n")  # overwrite: never
+
     client, state = client_for(sandbox), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    manager = get_plugin_manager()
+    manager.register(InTheWay(), name="in-the-way")
+    try:
+        first = run(path, client=client, state_dir=state)
+    finally:
+        manager.unregister(name="in-the-way")
     assert first.jobs["exp"].status is JobStatus.FAILED
 
     (tmp_path / "out" / "sends.csv").unlink()

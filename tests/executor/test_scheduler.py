@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from executor_helpers import manifest_text
@@ -11,6 +12,8 @@ from executor_helpers import manifest_text
 from runner.executor.lifecycle import RunSetupError, exit_code_for, run
 from runner.executor.scheduler import Scheduler
 from runner.exitcodes import ExitCode
+from runner.hookspecs import hookimpl
+from runner.plugins import get_plugin_manager
 from runner.problems import ManifestError
 from runner.results import JobStatus
 from runner.sailthru.client import SailthruClient
@@ -231,16 +234,30 @@ def test_a_second_run_of_the_same_manifest_is_refused_while_locked(
 def test_preflight_refuses_a_bad_file_and_warn_submits_it(
     sandbox, tmp_path: Path, run_jobs
 ) -> None:
-    (tmp_path / "bad.jsonl").write_text('{"email": "a@example.com", "items": []}\n')
-    result = run_jobs("""
-        refused:
-          job: purchase_import
-          file: bad.jsonl
-        warned:
-          job: purchase_import
-          file: bad.jsonl
-          preflight: warn
-    """)
+    # The file is good when the run checks it before its first POST, and turned bad once
+    # the run started: only the check just before the upload can see that.
+    good = (Path(__file__).parents[1] / "preflight" / "corpus" / "valid.jsonl").read_text()
+    (tmp_path / "bad.jsonl").write_text(good)
+
+    class Spoiler:
+        @hookimpl
+        def sailjobs_run_started(self, run: Any) -> None:
+            (tmp_path / "bad.jsonl").write_text('{"email": "a@example.com", "items": []}\n')
+
+    manager = get_plugin_manager()
+    manager.register(Spoiler(), name="spoiler")
+    try:
+        result = run_jobs("""
+            refused:
+              job: purchase_import
+              file: bad.jsonl
+            warned:
+              job: purchase_import
+              file: bad.jsonl
+              preflight: warn
+        """)
+    finally:
+        manager.unregister(name="spoiler")
     refused = result.jobs["refused"]
     assert refused.status is JobStatus.FAILED
     assert refused.error.startswith("pre-flight check refused the file: ")

@@ -117,10 +117,10 @@ def test_plan_date_resolves_run_date_in_the_nightly_manifest(
     monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.invalid/T0/B0/x")
     nightly = Path(__file__).parents[2] / "manifests" / "nightly-list-exports.yaml"
     result = CliRunner().invoke(
-        cli, ["plan", str(nightly), "--date", "2026-01-05", "--format", "json"]
+        cli, ["plan", str(nightly), "--date", "2026-01-05", "--format", "json", "--offline"]
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     paths = [job["actions"]["on_success"][0]["settings"]["path"] for job in data["jobs"]]
     assert paths == [
         "../exports/main-newsletter-20260105.csv",

@@ -219,7 +219,7 @@ def test_markdown_is_a_pull_request_comment_with_the_graph(write, monkeypatch) -
     path = write(HOSTILE)
     result = CliRunner().invoke(cli, ["plan", str(path), "--format", "markdown"])
     assert result.exit_code == 0, result.output
-    text = result.output
+    text = result.stdout
     assert ENV["SLACK_WEBHOOK"] not in text and "very-secret-path" not in text
     lines = text.splitlines()
     assert lines[0] == "### Plan: release &lt;b&gt;\\| \\`x\\` \\[click\\](https://evil.example)"
@@ -295,7 +295,7 @@ def test_a_value_that_resolves_to_an_expression_is_refused_not_frozen(
     out = tmp_path / "plan.json"
     result = CliRunner().invoke(cli, ["plan", str(path), "--out", str(out)])
     assert result.exit_code == 2
-    assert result.output.splitlines() == [
+    assert result.stdout.splitlines() == [
         f"{path}:6:36: jobs.a.list: ${{{{ vars.list }}}} resolves to text holding `${{{{`, "
         "which a plan file cannot keep apart from an expression; change the value (making "
         "the plan file)"

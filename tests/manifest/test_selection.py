@@ -272,8 +272,8 @@ def test_only_is_another_name_for_select(write, tmp_path):
 
     selected, only = plan("--select", "+tagged unrelated"), plan("--only", "+tagged unrelated")
     assert selected.exit_code == 0, selected.output
-    assert only.output == selected.output
-    assert [job["id"] for job in json.loads(only.output)["jobs"]] == [
+    assert only.stdout == selected.stdout
+    assert [job["id"] for job in json.loads(only.stdout)["jobs"]] == [
         "export-main",
         "unrelated",
         "tagged",

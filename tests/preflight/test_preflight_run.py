@@ -1,6 +1,8 @@
 """End to end on the sandbox: a bad file is refused before upload (zero submissions), unless
-the job says ``preflight: warn`` or ``off``; an import file with some lines that are not
-addresses is uploaded, and the import skips them as pre-flight said it would."""
+the job says ``preflight: warn`` or ``off``: by the run's dry run, before its first POST,
+when its path is known then (as written, or through vars, env and run); an import file with
+some lines that are not addresses is uploaded, and the import skips them as pre-flight said
+it would."""
 
 from __future__ import annotations
 
@@ -16,12 +18,23 @@ from click.testing import CliRunner
 from runner.cli import cli
 from runner.executor.lifecycle import run
 from runner.jobtypes import MAX_UPLOAD_BYTES
+from runner.problems import ManifestError
 from runner.results import JobStatus
 from runner.sailthru.client import SailthruClient
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
 BAD_PURCHASE_FILES = [c for c in CASES if c["kind"] == "purchases" and not c["ok"]]
+
+
+def refused_before_sending(sandbox: Any, tmp_path: Path, job: dict[str, Any]) -> str:
+    """``run_one_job`` refused by the dry run: its problems, each at its manifest line; and
+    nothing was sent."""
+    with pytest.raises(ManifestError) as refused:
+        run_one_job(sandbox, tmp_path, job)
+    assert sandbox.submissions() == []
+    assert all(problem.path == "jobs.load.file" for problem in refused.value.problems)
+    return str(refused.value)
 
 
 def run_one_job(sandbox: Any, tmp_path: Path, job: dict[str, Any]) -> Any:
@@ -40,12 +53,8 @@ def test_a_bad_purchase_file_is_never_submitted(
     sandbox: Any, tmp_path: Path, case: dict[str, Any]
 ) -> None:
     shutil.copy(CORPUS / case["file"], tmp_path / case["file"])
-    result = run_one_job(sandbox, tmp_path, {"job": "purchase_import", "file": case["file"]})
-    job = result.jobs["load"]
-    assert job.status is JobStatus.FAILED
-    assert case["summary"] in job.error
-    assert job.remote_job_id is None
-    assert sandbox.submissions() == []
+    job = {"job": "purchase_import", "file": case["file"]}
+    assert case["summary"] in refused_before_sending(sandbox, tmp_path, job)
 
 
 JOB_OF_KIND: dict[str, dict[str, Any]] = {
@@ -61,39 +70,24 @@ def test_a_bad_import_file_is_never_submitted(
     sandbox: Any, tmp_path: Path, case: dict[str, Any]
 ) -> None:
     """Every bad email list and signup-dates CSV of the corpus, through a real run; the
-    file named by an expression, so only the check before submission can catch it."""
+    file named by an expression, which the dry run resolves."""
     shutil.copy(CORPUS / case["file"], tmp_path / case["file"])
-    job = {**JOB_OF_KIND[case["kind"]], "file": "${{ vars.file }}"}
-    manifest = tmp_path / "manifest.yaml"
-    document = {"version": 1, "name": "preflight", "vars": {"file": case["file"]}}
-    manifest.write_text(yaml.safe_dump({**document, "jobs": {"load": job}}))
-    with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
-        result = run(manifest, client=client, state_dir=tmp_path / "state")
-    assert result.jobs["load"].status is JobStatus.FAILED
-    assert case["summary"] in result.jobs["load"].error
-    assert sandbox.submissions() == []
+    job = {**JOB_OF_KIND[case["kind"]], "file": case["file"]}
+    assert case["summary"] in refused_before_sending(sandbox, tmp_path, job)
 
 
 def test_a_file_over_1_gb_is_never_submitted(sandbox: Any, tmp_path: Path) -> None:
     with (tmp_path / "huge.jsonl").open("wb") as stream:
         stream.truncate(MAX_UPLOAD_BYTES + 1)  # sparse: no disk blocks written
-    document = {"version": 1, "name": "preflight", "vars": {"file": "huge.jsonl"}}
-    jobs = {"load": {"job": "purchase_import", "file": "${{ vars.file }}"}}
-    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({**document, "jobs": jobs}))
-    with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
-        result = run(tmp_path / "manifest.yaml", client=client, state_dir=tmp_path / "state")
-    assert result.jobs["load"].status is JobStatus.FAILED
-    assert "exceeds the maximum upload file size Max upload is 1gb" in result.jobs["load"].error
-    assert sandbox.submissions() == []
+    job = {"job": "purchase_import", "file": "huge.jsonl"}
+    refused = refused_before_sending(sandbox, tmp_path, job)
+    assert "exceeds the maximum upload file size Max upload is 1gb" in refused
 
 
 def test_bad_signup_dates_are_never_submitted(sandbox: Any, tmp_path: Path) -> None:
     shutil.copy(CORPUS / "signup_dates_unix.csv", tmp_path / "dates.csv")
     job = {"job": "import", "list": "Main Newsletter", "file": "dates.csv", "signup_dates": 1}
-    result = run_one_job(sandbox, tmp_path, job)
-    assert result.jobs["load"].status is JobStatus.FAILED
-    assert "looks like a UNIX timestamp" in result.jobs["load"].error
-    assert sandbox.submissions() == []
+    assert "looks like a UNIX timestamp" in refused_before_sending(sandbox, tmp_path, job)
 
 
 @pytest.mark.parametrize("mode", ["warn", "off"])
@@ -157,8 +151,9 @@ def test_a_file_without_one_address_is_refused(tmp_path: Path) -> None:
     ran = CliRunner().invoke(
         cli, ["run", str(manifest), "--sandbox", "--state", str(tmp_path / "state")]
     )
-    assert ran.exit_code == 1, ran.output
-    assert "pre-flight check refused the file: no valid email address in 3 lines" in ran.output
+    assert ran.exit_code == 2, ran.output  # refused before anything was sent
+    assert "jobs.load.file: no valid email address in 3 lines" in ran.output
+    assert "nothing was sent" in ran.output
 
 
 def test_signup_dates_rows_without_an_address_are_skipped(sandbox: Any, tmp_path: Path) -> None:
