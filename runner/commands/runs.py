@@ -42,14 +42,7 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import summarize
-    from runner.executor.state import (
-        DB_NAME,
-        SANDBOX_KEY_SUFFIX,
-        RunState,
-        StateError,
-        check_not_lost,
-        manifest_key,
-    )
+    from runner.executor.state import DB_NAME, RunState, StateError, check_not_lost, is_run_of
 
     db = state_dir / DB_NAME
     if not db.is_file() or db.stat().st_size == 0:
@@ -62,11 +55,11 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
         return
     try:
         with RunState(state_dir) as state:
-            keys = None
-            if manifest is not None:
-                key = manifest_key(manifest)
-                keys = {key, key + SANDBOX_KEY_SUFFIX}
-            found = [s for s in summarize(state) if keys is None or s.run.manifest_key in keys]
+            found = [
+                s
+                for s in summarize(state)
+                if manifest is None or is_run_of(s.run.manifest_key, manifest)
+            ]
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
@@ -80,9 +73,11 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
         if summary.reopened:
             times = "once" if summary.reopened == 1 else f"{summary.reopened} times"
             jobs += f" (retried {times})"
+        # Runs of one manifest for several targets or dates: which is which.
+        inputs = [str(run.inputs[name]) for name in ("target", "date") if run.inputs.get(name)]
         rows.append(
             (
-                run.manifest_path,
+                run.manifest_path + (f" ({', '.join(inputs)})" if inputs else ""),
                 run.run_id,
                 _when(run.started_at),
                 _when(run.finished_at),

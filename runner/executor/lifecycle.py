@@ -41,7 +41,6 @@ from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     DEFAULT_STATE_DIR,
-    SANDBOX_KEY_SUFFIX,
     ManifestLock,
     RunRecord,
     RunState,
@@ -49,9 +48,11 @@ from runner.executor.state import (
     StateFullError,
     check_not_lost,
     disk_full_message,
-    manifest_key,
     new_run_id,
     to_datetime,
+)
+from runner.executor.state import (
+    run_key as state_run_key,
 )
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
@@ -385,12 +386,7 @@ def _retry_notes(retry: RetryPlan, command: str) -> list[str]:
 def run_key(loaded: LoadedManifest, *, sandbox: bool = False) -> str:
     """The state's identity of a manifest's runs: its path, and its ``--target`` (a staging
     run never resumes as production's), and whether it ran on the embedded sandbox."""
-    target = loaded.inputs.target
-    return (
-        manifest_key(loaded.path)
-        + (f"@{target}" if target else "")
-        + (SANDBOX_KEY_SUFFIX if sandbox else "")
-    )
+    return state_run_key(loaded.path, target=loaded.inputs.target, sandbox=sandbox)
 
 
 def _command_for(

@@ -37,6 +37,7 @@ from runner.results import JobStatus
 DB_NAME = "state.db"
 DEFAULT_STATE_DIR = Path(".sailjobs")  # --state's default
 SANDBOX_KEY_SUFFIX = "-sandbox"  # a --sandbox run's manifest key (it never resumes a real one)
+TARGET_SEPARATOR = "@"  # between a manifest's key and its --target's name
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -255,6 +256,22 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 def manifest_key(path: Path) -> str:
     """A stable identity for a manifest: its resolved path (two checkouts are two manifests)."""
     return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def run_key(manifest_path: Path, *, target: str | None = None, sandbox: bool = False) -> str:
+    """The identity of a manifest's runs in the state: the manifest, its ``--target`` (a
+    staging run never resumes as production's) and whether it ran on the embedded sandbox."""
+    return (
+        manifest_key(manifest_path)
+        + (f"{TARGET_SEPARATOR}{target}" if target else "")
+        + (SANDBOX_KEY_SUFFIX if sandbox else "")
+    )
+
+
+def is_run_of(key: str, manifest_path: Path) -> bool:
+    """Whether a run recorded under ``key`` is one of this manifest's (any target)."""
+    base = manifest_key(manifest_path)
+    return key == base or key.startswith((base + TARGET_SEPARATOR, base + SANDBOX_KEY_SUFFIX))
 
 
 def new_run_id(now: float | None = None) -> str:

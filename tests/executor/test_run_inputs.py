@@ -71,6 +71,9 @@ def test_a_target_brings_its_api_credentials_and_vars(sandbox: Any, tmp_path: Pa
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["options"]["target"] == "staging"
     assert "t (1 job) on staging" in done.stdout + done.stderr
+    listed = sailjobs_on(sandbox, tmp_path, "runs", "m.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert "m.yaml (staging)" in listed.stdout and report["run_id"] in listed.stdout
     assert sandbox.secret not in done.stdout + done.stderr + (tmp_path / "r.json").read_text()
 
 
