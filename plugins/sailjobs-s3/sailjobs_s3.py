@@ -171,7 +171,7 @@ def object_key(settings: S3Settings, ctx: ActionContext, path: Path) -> str:
         "run_id": ctx.run.run_id,
         "job": ctx.job.id if ctx.job is not None else "run",
         "filename": path.name,
-        "date": ctx.run.started_at.date().isoformat(),
+        "date": ctx.run.run_date.isoformat(),  # run.date: a backfill's --date too
     }
     return fill_placeholders(settings.key, fields)
 

@@ -271,6 +271,12 @@ class DownloadAction(ActionType):
     def check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
         """Before the run: a file in the way under ``overwrite: never`` (the export would be
         made, then refused), and a folder that cannot be written."""
+        try:
+            yield from self._check(settings, ctx)
+        except OSError as exc:  # a folder on the way that cannot be searched
+            yield SettingProblem("path", f"cannot check where the export goes: {exc}")
+
+    def _check(self, settings: Any, ctx: DryRunContext) -> Iterator[SettingProblem]:
         path_setting = settings.path
         if is_expression(path_setting):
             return  # it reads a job's outputs: known only during the run

@@ -107,7 +107,7 @@ def plan(
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
-    if not _dry_run(the_plan, offline=offline):
+    if not _dry_run(the_plan, state_dir, offline=offline):
         raise SystemExit(ExitCode.INVALID)
     if out is not None:
         _save(the_plan, out)
@@ -141,18 +141,16 @@ def _save(the_plan: Any, out: Path) -> None:
         raise SystemExit(ExitCode.INVALID) from None
 
 
-def _dry_run(the_plan: Any, *, offline: bool) -> bool:
+def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
     """Show what the run would fail on that is knowable now; False when it would fail."""
     import os
 
     # lazy: the library loads only when this command runs (`--help` stays fast)
-    from runner.executor.lifecycle import client_from_env, credential_names
-    from runner.manifest.drycheck import check_api_credentials, dry_run_problems
-    from runner.manifest.render import plan_context
+    from runner.executor.lifecycle import client_from_env, credential_names, plan_dry_run
+    from runner.manifest.drycheck import check_api_credentials
     from runner.sailthru.client import MissingCredentialsError
 
-    context = plan_context(the_plan, os.environ)
-    problems = dry_run_problems(the_plan, context, env=os.environ, network=not offline)
+    problems = plan_dry_run(the_plan, os.environ, state_dir, network=not offline)
     for problem in problems:
         click.echo(problem.render(), err=not problem.is_error)
     ok = not any(problem.is_error for problem in problems)
@@ -177,7 +175,9 @@ def _dry_run(the_plan: Any, *, offline: bool) -> bool:
         return ok
     with client:
         failed = check_api_credentials(client, names=credential_names(target))
-    if failed is not None:
+    if failed is not None and not failed.refused:  # as `run` does: each job retries then
+        click.echo(f"warning: {failed.message}", err=True)
+    elif failed is not None:
         click.echo(f"error: {failed.message}", err=True)
         return False
     return ok

@@ -25,8 +25,10 @@ def borrow_outputs(plan: Plan, state: RunState, key: str) -> None:
     Raises ManifestError with a problem at each job whose borrowed upstream never
     succeeded in a recorded run: a plan-time problem, not a silent re-run.
     """
+    inputs = plan.loaded.inputs.as_data()
     for job_id in plan.borrowed:
-        record = state.last_success(key, job_id)
+        pinned = plan.borrow_pins.get(job_id)  # a saved plan borrows the run it showed
+        record = state.last_success(key, job_id, inputs, pinned)
         if record is None:
             continue
         if isinstance(url := record.outputs.get("export_url"), str):

@@ -40,6 +40,7 @@ from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
 from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
+    DB_NAME,
     DEFAULT_STATE_DIR,
     ManifestLock,
     RunRecord,
@@ -66,7 +67,7 @@ from runner.manifest.render import borrowed_line, plan_context
 from runner.manifest.selection import Selection
 from runner.masking import register_env_secrets
 from runner.plugins import HookFailure, hooks
-from runner.problems import ManifestError
+from runner.problems import ManifestError, Problem
 from runner.results import JobStatus, RunResult, skipped_by_condition
 from runner.retries import RetryConfig
 from runner.sailthru.client import MissingCredentialsError, SailthruClient
@@ -114,6 +115,13 @@ def _load(
         # A saved plan: its manifest with the planned values, and only the planned jobs.
         loaded, jobs, saved = load_saved_plan(Path(path_or_loaded))
         planned = build_plan(loaded, selection=Selection.exactly(jobs))
+        planned.borrow_pins = dict(saved.data["borrowed"])
+        if planned.levels != saved.data["levels"]:  # the graph the reviewer saw, or nothing
+            raise RunSetupError(
+                f"{os.fspath(path_or_loaded)}: its jobs would run in another order than "
+                f"planned ({planned.levels} instead of {saved.data['levels']}); "
+                f"make a new plan: `{saved.remake_command()}`"
+            )
         return loaded, planned, {"plan": str(saved.path)}
     loaded = (
         load_manifest(Path(path_or_loaded), inputs=inputs)
@@ -264,7 +272,7 @@ def _choose_run(
             # another run beside it): the user says which.
             raise RunSetupError(
                 f"run {last.run_id} of {loaded.path} was interrupted with other inputs than "
-                f"those given now; resume it with `{_command_as(command, loaded, last)} "
+                f"those given now; resume it with `{_command_as(command, loaded, last, state.state_dir)} "
                 f"--resume`, or start a new run with `{command} --fresh`"
             )
         if last.manifest_sha256 != sha256:
@@ -295,10 +303,13 @@ def _given(inputs: Mapping[str, object]) -> bool:
     return any(inputs.get(name) for name in ("date", "vars", "target"))
 
 
-def _command_as(command: str, loaded: LoadedManifest, run: RunRecord) -> str:
-    """``command`` with the inputs ``run`` was started with instead of today's."""
-    base = command.removesuffix(loaded.inputs.command_suffix())
-    return base + inputs_from_data(run.inputs).command_suffix()
+def _command_as(command: str, loaded: LoadedManifest, run: RunRecord, state_dir: Path) -> str:
+    """``command`` with the inputs ``run`` was started with instead of today's (the
+    manifest's own command when this one applies a saved plan, which takes no inputs)."""
+    inputs = inputs_from_data(run.inputs)
+    if loaded.frozen_run_date is not None:  # a saved plan's manifest
+        return _command_for(loaded.path, state_dir, False, inputs)
+    return command.removesuffix(loaded.inputs.command_suffix()) + inputs.command_suffix()
 
 
 def _choose_retry(
@@ -323,8 +334,8 @@ def _choose_retry(
     if last.inputs != inputs and (last.inputs or _given(inputs)):
         raise RunSetupError(
             f"run {last.run_id} of {loaded.path} ran with other inputs than those given now; "
-            f"retry it with `{_command_as(command, loaded, last)} --retry-failed`, or start a "
-            f"new run with `{command}`"
+            f"retry it with `{_command_as(command, loaded, last, state.state_dir)} "
+            f"--retry-failed`, or start a new run with `{command}`"
         )
     unknown = [job for job in resubmit if job not in plan.jobs]
     if unknown:
@@ -576,7 +587,7 @@ def _run_locked(
 ) -> RunResult:
     manifest = loaded.manifest
     sha256 = file_sha256(loaded.path)
-    _dry_run(plan, env, continuing=retry is not None or _resuming(state, key, resume))
+    _dry_run(plan, env, state, _continued(state, key, resume, retrying=retry is not None))
     if retry is not None:
         found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
         if found is None:
@@ -602,7 +613,7 @@ def _run_locked(
         started_at=chosen.started_at,
         options=options,
         command=command,
-        logical_date=loaded.inputs.date,
+        logical_date=loaded.logical_date,
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     stop = threading.Event()
@@ -677,19 +688,62 @@ def _borrowed_option(plan: Plan) -> dict[str, object]:
     }
 
 
-def _resuming(state: RunState, key: str, resume: bool | None) -> bool:
-    """Whether ``_choose_run`` will continue the last run rather than start one."""
+def _continued(
+    state: RunState, key: str, resume: bool | None, *, retrying: bool
+) -> RunRecord | None:
+    """The last run, when this one continues it (a resume, ``--retry-failed``), else None."""
     last = state.last_run(key)
-    return resume is not False and last is not None and last.unfinished
+    if last is None or not (retrying or (resume is not False and last.unfinished)):
+        return None
+    return last
 
 
-def _dry_run(plan: Plan, env: Mapping[str, str], *, continuing: bool) -> None:
+def _dry_run(
+    plan: Plan, env: Mapping[str, str], state: RunState, continued: RunRecord | None
+) -> None:
     """What ``sailjobs plan`` checks, again before the first POST: ``ManifestError`` with
     every problem knowable now (nothing is sent). Its warnings are left to the jobs, which
     show them as they are submitted."""
-    problems = dry_run_problems(plan, plan_context(plan, env), env=env, continuing=continuing)
+    problems = _checked(plan, env, state, continued, network=True)
     if any(problem.is_error for problem in problems):
         raise ManifestError([problem for problem in problems if problem.is_error])
+
+
+def _checked(
+    plan: Plan,
+    env: Mapping[str, str],
+    state: RunState | None,
+    continued: RunRecord | None,
+    *,
+    network: bool,
+) -> list[Problem]:
+    """The dry run's problems. A continued run is checked as of its own start, and only
+    for what it has left to do (its succeeded jobs are not sent again)."""
+    started, done = None, frozenset[str]()
+    if state is not None and continued is not None:
+        started = to_datetime(continued.started_at)
+        records = state.jobs(continued.run_id)
+        done = frozenset(job for job, row in records.items() if row.status is JobStatus.SUCCEEDED)
+    return dry_run_problems(
+        plan,
+        plan_context(plan, env, started),
+        env=env,
+        network=network,
+        continuing=continued is not None,
+        done=done,
+    )
+
+
+def plan_dry_run(
+    plan: Plan, env: Mapping[str, str], state_dir: Path, *, network: bool
+) -> list[Problem]:
+    """The dry run as ``sailjobs plan`` shows it: of the run that ``sailjobs run`` would
+    do with this state folder (resuming its unfinished run, if it has one). Only reads."""
+    if not (Path(state_dir) / DB_NAME).is_file():
+        return _checked(plan, env, None, None, network=network)
+    with RunState(Path(state_dir)) as state:
+        continued = _continued(state, run_key(plan.loaded), None, retrying=False)
+        return _checked(plan, env, state, continued, network=network)
 
 
 def _all_stored_succeeded(state: RunState, run_id: str) -> bool:

@@ -538,14 +538,22 @@ class RunState:
             )  # fmt: skip
         return records
 
-    def last_success(self, key: str, job: str) -> JobRecord | None:
-        """The job's row in the latest run of the manifest ``key`` where it succeeded (its
-        outputs are what a run that does not select it reads), or None."""
+    def last_success(
+        self, key: str, job: str, inputs: Mapping[str, JSONValue], run_id: str | None = None
+    ) -> JobRecord | None:
+        """The job's row in the latest run of the manifest ``key`` with these ``inputs``
+        (``--date``, ``--var``s: a backfill never reads today's outputs) where it succeeded
+        (its outputs are what a run that does not select it reads), or None. ``run_id``:
+        that run only (a saved plan's)."""
+        same = _dumps(inputs)
+        none_given = not any(inputs.values())  # also the runs recorded before inputs were
         row = self._query(
             "SELECT jobs.run_id FROM jobs JOIN runs ON runs.run_id = jobs.run_id "
             "WHERE runs.manifest_key = ? AND jobs.job = ? AND jobs.status = ? "
-            "ORDER BY jobs.finished_at DESC, jobs.rowid DESC LIMIT 1",
-            (key, job, JobStatus.SUCCEEDED.value),
+            "AND (runs.inputs = ? OR (runs.inputs IS NULL AND ?)) "
+            + ("AND runs.run_id = ? " if run_id else "")
+            + "ORDER BY jobs.finished_at DESC, jobs.rowid DESC LIMIT 1",
+            (key, job, JobStatus.SUCCEEDED.value, same, none_given) + ((run_id,) if run_id else ()),
         )
         return self.jobs(cast(str, row[0][0]))[job] if row else None
 

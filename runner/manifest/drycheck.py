@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 
 from runner.actions import DryRunContext
 from runner.jobtypes import CheckContext
+from runner.manifest.conditions import decide
+from runner.manifest.expressions import ExpressionError, has_expression
 from runner.manifest.resolved import resolve_known, resolved_model_problems
+from runner.manifest.yamlsource import format_path
 from runner.masking import mask
 from runner.preflight.checks import check_manifest_files
 from runner.problems import Problem
@@ -50,9 +53,14 @@ def dry_run_problems(
     env: Mapping[str, str],
     network: bool = True,
     continuing: bool = False,
+    done: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     """Every problem of the plan's jobs and of the manifest's ``notify`` that is knowable now
-    (warnings included: ``Problem.is_error`` tells them apart)."""
+    (warnings included: ``Problem.is_error`` tells them apart).
+
+    Jobs their ``if:`` skips (and the jobs that need them) and actions their ``if:`` skips
+    are not checked: they will not run. Nor are the jobs in ``done`` (a resumed or retried
+    run's succeeded jobs, which are not sent again)."""
     loaded = plan.loaded
     # The run's id is known only once it starts (a plan shows a placeholder): what reads it
     # is checked then, like what reads a job's outputs.
@@ -64,17 +72,36 @@ def dry_run_problems(
     )
     problems: list[Problem] = []
     resolved_params: dict[str, dict[str, Any]] = {}
-    for job_id, planned in plan.jobs.items():
+    written: dict[str, tuple[str | int, ...]] = {}  # a file actions write → the first one
+    skipped: set[str] = set()
+    for job_id, planned in plan.jobs.items():  # in order: a job's needs come before it
+        if planned.needs & skipped or _decided_false(planned.spec.condition, eval_context):
+            skipped.add(job_id)
+            continue
+        if job_id in done:
+            continue
         params = dict(planned.spec.params)
         resolved = resolve_known(params, eval_context)
         found = _param_problems(loaded, planned, params, resolved)
         if not any(problem.is_error for problem in found):  # else its file may be missing
             resolved_params[job_id] = {**params, **resolved}
         problems += found
-        problems += _action_problems(loaded, planned.spec.actions.all(), eval_context, context)
-    problems += _action_problems(loaded, loaded.manifest.notify.all(), eval_context, context)
+        problems += _action_problems(
+            loaded, planned.spec.actions.all(), eval_context, context, written
+        )
+    problems += _action_problems(
+        loaded, loaded.manifest.notify.all(), eval_context, context, written
+    )
     problems += check_manifest_files(loaded, params=resolved_params)
     return sorted(problems)
+
+
+def _decided_false(condition: str | bool | None, eval_context: EvalContext) -> bool:
+    """An ``if:`` known now to be false (one that reads a job's outputs is not known)."""
+    try:
+        return decide(condition, eval_context, strict=False) is False
+    except ExpressionError:  # an env variable not set: the run fails the job, saying so
+        return False
 
 
 def _param_problems(
@@ -117,11 +144,12 @@ def _action_problems(
     actions: Iterable[tuple[str, ActionSpec]],
     eval_context: EvalContext,
     context: DryRunContext,
+    written: dict[str, tuple[str | int, ...]],
 ) -> list[Problem]:
     problems: list[Problem] = []
     for _, action in actions:
         action_type = loaded.action_types.get(action.name)
-        if action_type is None:
+        if action_type is None or _decided_false(action.condition, eval_context):
             continue
         model = action_type.settings_model
         resolved = resolve_known(action.settings, eval_context)
@@ -139,6 +167,8 @@ def _action_problems(
             settings = model.model_validate({**action.settings, **resolved})
         except ValueError:  # only a job's outputs can make it valid: checked when they exist
             continue
+        if (same := _same_file(loaded, action, resolved, written)) is not None:
+            problems.append(same)
         for problem in action_type.check(settings, context):
             key = problem.key
             where = (
@@ -146,6 +176,31 @@ def _action_problems(
             )
             problems.append(loaded.source.problem(where, mask(problem.message)))
     return problems
+
+
+def _same_file(
+    loaded: LoadedManifest,
+    action: ActionSpec,
+    resolved: Mapping[str, Any],
+    written: dict[str, tuple[str | int, ...]],
+) -> Problem | None:
+    """A second action writing the file an earlier one writes (its ``path`` output, known
+    now): the second would replace the first's file, e.g. for_each instances that forgot
+    ``${{ each.value }}`` in their download path."""
+    action_type = loaded.action_types[action.name]
+    path = {**action.settings, **resolved}.get("path")
+    if "path" not in action_type.outputs or not isinstance(path, str) or has_expression(path):
+        return None
+    target = str((loaded.directory / path).resolve())
+    first = written.setdefault(target, action.path)
+    if first == action.path:
+        return None
+    return loaded.source.problem(
+        (*action.path, "path"),
+        f"{path} is also written by {format_path(first)} (line {loaded.position(first)[0]}): "
+        "one file would replace the other; give each its own path (a for_each job: put "
+        "${{ each.value }} in it)",
+    )
 
 
 @dataclass(frozen=True)

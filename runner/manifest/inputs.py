@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from runner.manifest.names import did_you_mean
 from runner.manifest.yamlsource import SourceMap, load_yaml_file, load_yaml_text
 from runner.problems import ManifestError, Problem
 
@@ -170,7 +171,8 @@ def undeclared_problems(
         if item.name in declared:
             continue
         message = (
-            f"not a var of {where}; {_close(item.name, declared)}declared vars: {names} "
+            f"not a var of {where}; {did_you_mean(item.name, [str(k) for k in declared])}"
+            f"declared vars: {names} "
             "(only declared vars can be set: declare it under `vars` to make it settable)"
         )
         source = inputs.sources.get(item.origin)
@@ -180,10 +182,3 @@ def undeclared_problems(
             path = ("vars",) if manifest.locate(("vars",))[1] is not None else ()
             problems.append(manifest.problem(path, f"{VAR_OPTION} {item.name}: {message}"))
     return problems
-
-
-def _close(name: str, declared: Mapping[str, Any]) -> str:
-    import difflib
-
-    found = difflib.get_close_matches(name, [str(key) for key in declared], n=1)
-    return f"did you mean {found[0]!r}? " if found else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,14 @@ class LoadedManifest:
     warnings: list[Problem] = field(default_factory=list, repr=False)
     # What the command line gave besides the manifest (var overrides, --date, --target).
     inputs: Inputs = field(default_factory=Inputs)
+    # A saved plan's run.date, frozen when the plan was made (None: not a saved plan).
+    frozen_run_date: date | None = None
+
+    @property
+    def logical_date(self) -> date | None:
+        """``run.date`` as given: ``--date``, or the date a saved plan was made for; None
+        for a run of the day it starts."""
+        return self.inputs.date or self.frozen_run_date
 
     @property
     def target(self) -> Target | None:

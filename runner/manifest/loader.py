@@ -55,6 +55,7 @@ from runner.manifest.models import (
     Target,
     validation_messages,
 )
+from runner.manifest.names import did_you_mean
 from runner.manifest.planner import check_graph
 from runner.manifest.resolved import resolve_known, resolved_model_problems
 from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file, paused_gc
@@ -402,13 +403,10 @@ class ManifestLoader:
                 f"`targets: {{{chosen}: {{api_key_env: …, api_secret_env: …}}}}` or leave "
                 "out --target",
             )
-        import difflib
-
-        close = difflib.get_close_matches(chosen, list(targets), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
         return self.source.problem(
             ("targets",),
-            f"--target {chosen}: no such target; {hint}targets: {', '.join(targets)}",
+            f"--target {chosen}: no such target; {did_you_mean(chosen, targets)}"
+            f"targets: {', '.join(targets)}",
             key=True,
         )
 

@@ -43,10 +43,12 @@ from runner.manifest.expressions import (
     parse_template,
     references,
     render,
+    truthy,
 )
 from runner.manifest.filters import to_text
 from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loader import load_manifest
+from runner.manifest.models import ActionSpec, JobSpec
 from runner.manifest.render import plan_context
 from runner.masking import is_secret_name
 from runner.plugins import plugin_infos
@@ -54,7 +56,6 @@ from runner.problems import ManifestError
 
 if TYPE_CHECKING:
     from runner.manifest.loaded import LoadedManifest
-    from runner.manifest.models import ActionSpec
     from runner.manifest.planner import Plan
 
 PLAN_FORMAT = "sailjobs-plan"
@@ -102,7 +103,7 @@ class _Freezer:
         if reference.root == "run":
             return reference.parts[0] in _RUN_TIME_FIELDS
         if reference.root == "env":
-            return is_secret_name(reference.parts[0], self.manifest.secrets)
+            return is_secret_name(reference.parts[0], self.loaded.secret_env_names)
         value: Any = self.manifest.vars
         for part in reference.parts:
             if not isinstance(value, dict) or part not in value:
@@ -123,6 +124,14 @@ class _Freezer:
                 "cannot keep apart from an expression; change the value"
             )
         return value
+
+    def freeze_condition(self, condition: str | bool | None) -> str | bool | None:
+        """An ``if:`` decided now (true or false) when all it reads is known now; kept as
+        its ``${{ }}`` text when it reads a job's output or a secret."""
+        if not isinstance(condition, str):
+            return condition
+        frozen = self.freeze(condition)
+        return frozen if isinstance(frozen, str) and has_expression(frozen) else truthy(frozen)
 
     def freeze(self, value: Any) -> Any:
         if isinstance(value, dict):
@@ -174,6 +183,7 @@ def _actions(
             "name": spec.name,
             "settings": _settings(freezer, loaded, spec),
             "continue_on_error": spec.continue_on_error,
+            "if": freezer.freeze_condition(spec.condition),
         }
         for spec in specs
     ]
@@ -270,6 +280,7 @@ def plan_file_data(
             "id": job_id,
             "job": planned.spec.job,
             "needs": sorted(planned.needs),
+            "if": freezer.freeze_condition(planned.spec.condition),
             "params": {
                 key: freezer.freeze_at(("jobs", job_id, key), value)
                 for key, value in planned.spec.params.items()
@@ -296,6 +307,8 @@ def plan_file_data(
         },
         "files": _referenced_files(loaded, jobs),
         "inputs": _inputs(plan),
+        # Jobs not selected whose outputs the plan's jobs read: the run each comes from.
+        "borrowed": {job_id: found.run_id for job_id, found in plan.borrowed_from.items()},
         "run_date": _text(ctx.run["date"]),
         "env": {"read": env_read, "re_read_at_run_time": []},
         "vars": {
@@ -452,7 +465,7 @@ def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, lis
     def actions(frozen: dict[str, Any], specs: Any) -> dict[str, list[ActionSpec]]:
         return {
             when: [
-                spec.model_copy(update={"settings": item["settings"]})
+                spec.model_copy(update={"settings": item["settings"], "condition": item["if"]})
                 for spec, item in zip(getattr(specs, when), frozen[when], strict=True)
             ]
             for when in _WHEN
@@ -462,6 +475,7 @@ def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, lis
         job_id: spec.model_copy(
             update={
                 "params": planned[job_id]["params"],
+                "condition": planned[job_id]["if"],
                 **actions(planned[job_id]["actions"], spec),
             }
         )
@@ -474,15 +488,26 @@ def apply(saved: SavedPlan, loaded: LoadedManifest) -> tuple[LoadedManifest, lis
     applied = dataclasses.replace(
         loaded,
         manifest=frozen,
-        # What the frozen jobs still read at run time (secrets, job outputs): what a run
-        # asks the environment for, and the implicit edges of the graph.
-        job_references={
-            job_id: references([spec.params, [a.settings for _, a in spec.actions.all()]])
-            for job_id, spec in jobs.items()
-        },
-        notify_references=references([a.settings for _, a in notify.all()]),
+        # What the frozen jobs still read at run time (secrets, job outputs, in values and
+        # conditions): what a run asks the environment for, and the graph's implicit edges.
+        job_references={job_id: _still_referenced(spec) for job_id, spec in jobs.items()},
+        notify_references=references([_read_at_run_time(a) for _, a in notify.all()]),
+        frozen_run_date=date.fromisoformat(data["run_date"]),
     )
     return applied, list(planned)
+
+
+def _read_at_run_time(spec: JobSpec | ActionSpec) -> list[Any]:
+    """What a frozen job or action still resolves when it runs: its values, and its
+    condition when the plan could not decide it."""
+    values = spec.params if isinstance(spec, JobSpec) else spec.settings
+    return [values, spec.condition if isinstance(spec.condition, str) else None]
+
+
+def _still_referenced(spec: JobSpec) -> set[Reference]:
+    return references(
+        [_read_at_run_time(spec), [_read_at_run_time(a) for _, a in spec.actions.all()]]
+    )
 
 
 def load_saved_plan(path: Path) -> tuple[LoadedManifest, list[str], SavedPlan]:

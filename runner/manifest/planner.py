@@ -10,6 +10,7 @@ successful run (the executor, which owns the run state, fills ``Plan.borrowed_fr
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -316,6 +317,8 @@ class Plan:
     borrowed: dict[str, list[str]] = field(default_factory=dict)
     # Where each borrowed job's outputs come from, once looked up in the run state.
     borrowed_from: dict[str, BorrowedRun] = field(default_factory=dict)
+    # A saved plan's borrowed jobs: the run each borrows from (the one the reviewer saw).
+    borrow_pins: dict[str, str] = field(default_factory=dict)
     _dependents: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _reasons: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
@@ -354,14 +357,20 @@ class Plan:
                     if reason == "needs"
                     else f"reads the {reason} of {job_id!r}"
                 )
-                problems.append(
-                    self.loaded.problem(
-                        ("jobs", owner),
-                        f"{owner} {what}, which is not selected and has no successful run in "
-                        f"the state folder {state_dir}; select it too (--select +{owner}) or "
-                        "run it first",
+                if job_id in self.borrow_pins:
+                    message = (
+                        f"{owner} {what}, which the saved plan borrows from run "
+                        f"{self.borrow_pins[job_id]}, and the state folder {state_dir} holds "
+                        "no success of it in that run; make a new plan"
                     )
-                )
+                else:
+                    given = self.loaded.inputs.command_suffix()
+                    message = (
+                        f"{owner} {what}, which is not selected and has no successful run"
+                        f"{f' with{given}' if given else ''} in the state folder {state_dir}; "
+                        f"select it too (--select {shlex.quote('+' + owner)}) or run it first"
+                    )
+                problems.append(self.loaded.problem(("jobs", owner), message))
         return problems
 
 

@@ -35,7 +35,7 @@ def plan_context(plan: Plan, env: Mapping[str, str], now: datetime | None = None
     return EvalContext(
         vars=plan.loaded.manifest.vars,
         env=env,
-        run={"id": PLAN_RUN_ID, "date": plan.loaded.inputs.date or now.date(), "started_at": now},
+        run={"id": PLAN_RUN_ID, "date": plan.loaded.logical_date or now.date(), "started_at": now},
         jobs={job_id: dict(found.outputs) for job_id, found in plan.borrowed_from.items()},
         secret_env=plan.loaded.manifest.secrets,
     )
@@ -296,24 +296,36 @@ def _cell(value: Any) -> str:
     return markdown_inline(mask(_inline(value)))
 
 
-def render_markdown(
-    plan: Plan, env: Mapping[str, str], now: datetime | None = None, target: str | None = None
-) -> str:
-    """The plan for a pull-request comment: a heading, a table of jobs, the actions and the
-    Mermaid graph in a fenced block (GitHub renders it)."""
+def render_markdown(plan: Plan, env: Mapping[str, str], now: datetime | None = None) -> str:
+    """The plan for a pull-request comment: a heading, what it was made with (target, date,
+    vars, selection, outputs borrowed from earlier runs), a table of jobs, the actions and
+    the Mermaid graph in a fenced block (GitHub renders it)."""
     data = plan_data(plan, env, now)
+    inputs = data["inputs"]
     title = f"### Plan: {_cell(data['name'])}"
     where = [f"manifest {_cell(data['manifest'])}"]
-    if target:
-        where.append(f"target {_cell(target)}")
+    if inputs["target"]:
+        where.append(f"target {_cell(inputs['target'])}")
+    if inputs["date"]:
+        where.append(f"run.date {_cell(inputs['date'])}")
     count = len(data["jobs"])
     where.append(f"{count} job{'s' * (count != 1)} in {len(data['levels'])} step"
                  f"{'s' * (len(data['levels']) != 1)}")  # fmt: skip
-    lines = [title, "", ", ".join(where), "", "| Job | Type | Needs | Parameters |",
-             "| --- | --- | --- | --- |"]  # fmt: skip
+    lines = [title, "", ", ".join(where)]
+    made_with = [f"- var {_cell(name)}: {_cell(value)}" for name, value in inputs["vars"].items()]
+    if plan.selection.select or plan.selection.exclude:
+        made_with.append(f"- selected: {_cell(plan.selection.describe())}")
+    made_with += [f"- {_cell(row['description'])}" for row in data["borrowed"]]
+    if made_with:
+        lines += ["", *made_with]
+    lines += ["", "| Job | Type | Needs | Parameters |", "| --- | --- | --- | --- |"]
     actions: list[str] = []
     for job in data["jobs"]:
         params = "<br>".join(f"{_cell(k)}: {_cell(v)}" for k, v in job["params"].items())
+        if job["skipped"]:
+            params = f"**skipped**: {_cell(job['skipped'])}" + (f"<br>{params}" if params else "")
+        elif job["if"]:
+            params = f"if: {_cell(job['if'])}" + (f"<br>{params}" if params else "")
         needs = ", ".join(_cell(need) for need in job["needs"]) or "-"
         lines.append(f"| {_cell(job['id'])} | {_cell(job['job'])} | {needs} | {params or '-'} |")
         for when, items in job["actions"].items():

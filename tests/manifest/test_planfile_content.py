@@ -301,3 +301,111 @@ def test_a_value_that_resolves_to_an_expression_is_refused_not_frozen(
         "the plan file)"
     ]
     assert not out.exists()
+
+
+def test_markdown_names_what_the_plan_was_made_with(write, tmp_path: Path) -> None:
+    path = write(
+        """\
+        version: 1
+        name: m
+        vars: {list: Main, with_sends: false}
+        targets:
+          staging: {vars: {list: Staging}}
+        jobs:
+          export:
+            job: export_list_data
+            list: ${{ vars.list }}
+          sends:
+            job: export_scheduled_sends
+            if: vars.with_sends
+        """
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["plan", str(path), "--format", "markdown", "--offline", "--target", "staging",
+         "--date", "2026-01-05", "--var", "with_sends=false", "--select", "export sends",
+         "--state", str(tmp_path / "st")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert f"manifest {path}, target staging, run.date 2026-01-05, 2 jobs in 1 step" in lines
+    assert "- var with_sends: false" in lines
+    assert "- selected: --select export sends" in lines
+    assert "| export | export_list_data | - | list: Staging |" in lines
+    assert (
+        "| sends | export_scheduled_sends | - | **skipped**: if: vars.with_sends was false |"
+        in (lines)
+    )
+
+
+CONDITIONS = """
+version: 1
+name: conditions
+defaults:
+  timeout: 2m
+  poll: {initial: 0.05s, max: 0.2s}
+jobs:
+  a:
+    job: export_list_data
+    list: Main Newsletter
+  b:
+    job: export_scheduled_sends
+    if: jobs.a.outputs.filename != ''
+  dated:
+    job: export_scheduled_sends
+    if: run.date == '2026-01-05' and env.MODE == 'full'
+"""
+
+
+def test_a_plan_freezes_what_its_conditions_decide_and_keeps_their_job_edges(write):
+    data = _data(write(CONDITIONS), {"MODE": "full"})  # made on 2026-01-05, MODE=full
+    jobs = {job["id"]: job for job in data["jobs"]}
+    assert jobs["dated"]["if"] is True  # decided with the plan's run.date and env
+    assert jobs["b"]["if"].replace(" ", "") == "${{jobs.a.outputs.filename!=''}}"  # at run time
+    assert jobs["b"]["needs"] == ["a"]
+
+
+def test_an_applied_plan_runs_as_planned_on_another_day_in_order(write, tmp_path: Path):
+    from runner.executor.lifecycle import run
+    from runner.sandbox import Sandbox
+
+    path = write(CONDITIONS)
+    plan = path.parent / "plan.json"
+    write_plan_file(plan, _data(path, {"MODE": "full"}))
+    with Sandbox(job_time=0.2) as box:  # applied today, with MODE unset
+        result = run(
+            plan,
+            env={"SAILTHRU_API_KEY": box.api_key, "SAILTHRU_API_SECRET": box.secret,
+                 "SAILTHRU_API_URL": box.url},
+            state_dir=tmp_path / "st",
+        )  # fmt: skip
+    statuses = {job_id: job.status.value for job_id, job in result.jobs.items()}
+    assert statuses == {"a": "succeeded", "b": "succeeded", "dated": "succeeded"}, [
+        job.error for job in result.jobs.values()
+    ]
+    assert result.jobs["b"].submitted_at >= result.jobs["a"].finished_at  # b waited for a
+    assert result.logical_date is not None and result.logical_date.isoformat() == "2026-01-05"
+
+
+def test_a_targets_secret_variable_is_never_written_into_a_plan(write) -> None:
+    path = write(
+        """
+        version: 1
+        name: t
+        targets:
+          staging: {api_key_env: STG_K, api_secret_env: STG_S}
+        jobs:
+          a:
+            job: export_list_data
+            list: Main Newsletter
+            on_success:
+              - download: {path: "out-${{ env.STG_S }}.csv"}
+        """
+    )
+    from runner.manifest.inputs import Inputs
+
+    loaded = load_manifest(path, inputs=Inputs(target="staging"))
+    data = plan_file_data(build_plan(loaded), path.parent / "plan.json", {"STG_S": "s3cr3t"}, NOW)
+    assert "s3cr3t" not in json.dumps(data)
+    (job,) = data["jobs"]
+    assert job["actions"]["on_success"][0]["settings"]["path"] == "out-${{ env.STG_S }}.csv"
