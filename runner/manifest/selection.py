@@ -67,7 +67,7 @@ class Selection:
 
 
 # A selector: anything but spaces, where a for_each instance's [value] may hold spaces.
-_SELECTOR_WORD = re.compile(r"(?:[^\s\[]|\[[^\]]*\])+")
+_SELECTOR_WORD = re.compile(r"(?:[^\s\[]|\[[^\]]*\]?)+")  # an unclosed [ keeps the rest
 
 
 def split_selectors(values: Iterable[str]) -> list[str]:

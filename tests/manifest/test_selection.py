@@ -317,3 +317,9 @@ def test_an_instance_id_with_spaces_is_one_selector(write):
         "export-lists[Main Newsletter]",
         "sends",
     ]
+
+
+def test_an_unclosed_bracket_is_kept_and_names_no_job(write):
+    loaded = load_manifest(write(FAN_OUT))
+    (problem,) = problems(loaded, "sends", exclude=("export-lists[",))
+    assert "--exclude export-lists[: no such job" in problem
