@@ -15,6 +15,7 @@ Values that read a job's outputs are only known during the run: they are checked
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -191,6 +192,8 @@ def _same_file(
     path = {**action.settings, **resolved}.get("path")
     if "path" not in action_type.outputs or not isinstance(path, str) or has_expression(path):
         return None
+    if path.endswith(("/", os.sep)) or (loaded.directory / path).is_dir():
+        return None  # a folder: the server names each file in it
     target = str((loaded.directory / path).resolve())
     first = written.setdefault(target, action.path)
     if first == action.path:
