@@ -43,11 +43,6 @@ class Skipped:
         return f"{self.path}: {self.reason}: skipped; {self.advice}"
 
 
-def find_manifests(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders searched (recursively) for ``*.yaml``/``*.yml``, in order."""
-    return list(_find(paths))
-
-
 def _find(paths: Iterable[str | Path]) -> dict[Path, bool]:
     """Each file found, in order, and whether it was named (not found in a folder)."""
     found: dict[Path, bool] = {}
@@ -117,13 +112,24 @@ def not_a_manifest(path: Path) -> str | None:
     if not isinstance(data, dict):
         return "not a sailjobs manifest (a single value, not a mapping with `version: 1`)"
     keys = _keys(data)
-    if keys <= MANIFEST_KEYS:
-        return None
+    if keys <= MANIFEST_KEYS or _has_sailjobs_jobs(data):
+        return None  # a manifest, maybe with a wrong version or a mistyped key: checked
     if "jobs" in keys and {"on", "True"} & keys:  # YAML 1.1 reads `on:` as true
         return "a GitHub Actions workflow (`on:` and `jobs:`), not a sailjobs manifest"
     if "services" in keys:
         return "a Docker Compose file (`services:`), not a sailjobs manifest"
+    if "version" in keys:
+        return None  # `version: 2`, a typo beside it: a manifest's mistakes, checked
     return "not a sailjobs manifest (no `version: 1` at its top level)"
+
+
+def _has_sailjobs_jobs(data: dict[object, object]) -> bool:
+    """``jobs:`` whose entries name a ``job:`` type, as a manifest's do (a workflow's jobs
+    have ``runs-on`` and ``steps``)."""
+    jobs = data.get("jobs")
+    return isinstance(jobs, dict) and any(
+        isinstance(job, dict) and "job" in job for job in jobs.values()
+    )
 
 
 def _keys(mapping: dict[object, object]) -> set[str]:

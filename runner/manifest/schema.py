@@ -197,7 +197,7 @@ def _header(name: str) -> str:
 
 _WRITTEN_OUT = frozenset(
     {"version", "name", "description", "vars", "defaults", "concurrency", "fail_fast"}
-    | {"jobs", "notify", "secrets"}
+    | {"jobs", "notify", "secrets", "targets"}
 )
 
 

@@ -81,3 +81,17 @@ def test_a_broken_manifest_in_a_folder_is_still_checked(repo):
         assert f"pipelines/{name}.yaml:" in result.stdout
         assert f"{name}.yaml: " not in result.stderr
     assert result.stderr.endswith("in 4 of 5 manifests\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: x\nnotfy: {}\njobs:\n  a: {job: export_list_data, list: Main}\n",  # no version
+        "version: 2\nname: x\nenv: {}\njobs: {}\n",  # another version and a typo
+    ],
+)
+def test_a_manifest_with_two_mistakes_is_still_checked(repo, text):
+    Path("pipelines/nightly.yaml").write_text(text)
+    result = invoke("validate", "pipelines")
+    assert result.exit_code == 2
+    assert "pipelines/nightly.yaml:" in result.stdout
