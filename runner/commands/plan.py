@@ -146,7 +146,12 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
     import os
 
     # lazy: the library loads only when this command runs (`--help` stays fast)
-    from runner.executor.lifecycle import client_from_env, credential_names, plan_dry_run
+    from runner.executor.lifecycle import (
+        api_env_names,
+        client_from_env,
+        credential_names,
+        plan_dry_run,
+    )
     from runner.manifest.drycheck import check_api_credentials
     from runner.sailthru.client import MissingCredentialsError
 
@@ -160,11 +165,7 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
         )
         return ok
     target = the_plan.loaded.target
-    key_env, secret_env = (
-        (target.api_key_env, target.api_secret_env)
-        if target is not None
-        else ("SAILTHRU_API_KEY", "SAILTHRU_API_SECRET")
-    )
+    key_env, secret_env = api_env_names(target)
     try:
         client = client_from_env(os.environ, target)
     except MissingCredentialsError as exc:

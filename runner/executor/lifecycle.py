@@ -61,6 +61,7 @@ from runner.manifest.drycheck import check_api_credentials, dry_run_problems
 from runner.manifest.inputs import Inputs, inputs_from_data
 from runner.manifest.loaded import LoadedManifest
 from runner.manifest.loader import load_manifest
+from runner.manifest.models import Target
 from runner.manifest.planfile import is_plan_file, load_saved_plan
 from runner.manifest.planner import Plan, build_plan
 from runner.manifest.render import borrowed_line, plan_context
@@ -75,7 +76,7 @@ from runner.sailthru.client import MissingCredentialsError, SailthruClient
 if TYPE_CHECKING:
     from types import FrameType
 
-    from runner.manifest.models import Manifest, Target
+    from runner.manifest.models import Manifest
     from runner.sandbox import Sandbox
     from runner.sandbox.seed import Seed
 
@@ -131,17 +132,19 @@ def _load(
     return loaded, build_plan(loaded, selection=selection), {}
 
 
+def api_env_names(target: Target | None) -> tuple[str, str]:
+    """The env variables holding the API key and secret: the ``--target``'s, or
+    SAILTHRU_API_KEY and SAILTHRU_API_SECRET (a target's defaults too)."""
+    names = target or Target()
+    return names.api_key_env, names.api_secret_env
+
+
 def client_from_env(env: Mapping[str, str], target: Target | None) -> SailthruClient:
     """The API client of ``--target`` (its URL and the env variables holding its key and
     secret), or of SAILTHRU_API_KEY / _SECRET / _URL; MissingCredentialsError otherwise."""
-    if target is None:
-        return SailthruClient.from_env(env)
-    return SailthruClient.from_env(
-        env,
-        key_env=target.api_key_env,
-        secret_env=target.api_secret_env,
-        base_url=target.api_url,
-    )
+    key_env, secret_env = api_env_names(target)
+    base_url = target.api_url if target is not None else None
+    return SailthruClient.from_env(env, key_env=key_env, secret_env=secret_env, base_url=base_url)
 
 
 def credential_names(target: Target | None) -> str:
@@ -265,9 +268,8 @@ def _choose_run(
     command: str,
 ) -> _Resume:
     last = state.last_run(key)
-    inputs = loaded.inputs.as_data()
     if resume is not False and last is not None and last.unfinished:
-        if last.inputs != inputs and (last.inputs or _given(inputs)):
+        if _other_inputs(last, loaded):
             # Resuming would run it for other inputs than those it started with (or start
             # another run beside it): the user says which.
             raise RunSetupError(
@@ -295,12 +297,17 @@ def _choose_run(
             hint = f"`{command} --retry-failed` submits again only what failed in it"
         raise RunSetupError(f"nothing to resume for {loaded.path}: {what}; {hint}")
     run_id = new_run_id()
-    start = state.start_run(run_id, key, loaded.path, loaded.manifest.name, sha256, inputs)
+    start = state.start_run(
+        run_id, key, loaded.path, loaded.manifest.name, sha256, loaded.inputs.as_data()
+    )
     return _Resume(run_id, datetime.fromtimestamp(start, UTC), False)
 
 
-def _given(inputs: Mapping[str, object]) -> bool:
-    return any(inputs.get(name) for name in ("date", "vars", "target"))
+def _other_inputs(last: RunRecord, loaded: LoadedManifest) -> bool:
+    """Whether ``last`` ran with other inputs than those given now (a run recorded before
+    runs kept their inputs counts as one with none)."""
+    inputs = loaded.inputs.as_data()
+    return last.inputs != inputs and bool(last.inputs or any(inputs.values()))
 
 
 def _command_as(command: str, loaded: LoadedManifest, run: RunRecord, state_dir: Path) -> str:
@@ -330,8 +337,7 @@ def _choose_retry(
             f"nothing to retry: {loaded.path} has no run in the state folder "
             f"{state.state_dir}; `{command}` starts one"
         )
-    inputs = loaded.inputs.as_data()
-    if last.inputs != inputs and (last.inputs or _given(inputs)):
+    if _other_inputs(last, loaded):
         raise RunSetupError(
             f"run {last.run_id} of {loaded.path} ran with other inputs than those given now; "
             f"retry it with `{_command_as(command, loaded, last, state.state_dir)} "
