@@ -146,16 +146,11 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
     import os
 
     # lazy: the library loads only when this command runs (`--help` stays fast)
-    from runner.executor.lifecycle import (
-        api_env_names,
-        client_from_env,
-        credential_names,
-        plan_dry_run,
-    )
+    from runner.executor import lifecycle
     from runner.manifest.drycheck import check_api_credentials
     from runner.sailthru.client import MissingCredentialsError
 
-    problems = plan_dry_run(the_plan, os.environ, state_dir, network=not offline)
+    problems = lifecycle.plan_dry_run(the_plan, os.environ, state_dir, network=not offline)
     for problem in problems:
         click.echo(problem.render(), err=not problem.is_error)
     ok = not any(problem.is_error for problem in problems)
@@ -165,9 +160,9 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
         )
         return ok
     target = the_plan.loaded.target
-    key_env, secret_env = api_env_names(target)
+    key_env, secret_env = lifecycle.api_env_names(target)
     try:
-        client = client_from_env(os.environ, target)
+        client = lifecycle.client_from_env(os.environ, target)
     except MissingCredentialsError as exc:
         if os.environ.get(key_env) and os.environ.get(secret_env):
             click.echo(f"error: {exc}", err=True)  # set, with an address `run` refuses too
@@ -175,7 +170,7 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
         click.echo(f"note: API credentials not checked: {exc}", err=True)
         return ok
     with client:
-        failed = check_api_credentials(client, names=credential_names(target))
+        failed = check_api_credentials(client, names=lifecycle.credential_names(target))
     if failed is not None and not failed.refused:  # as `run` does: each job retries then
         click.echo(f"warning: {failed.message}", err=True)
     elif failed is not None:
