@@ -19,3 +19,25 @@ def _fresh_secret_registry():
     yield
     forget_secrets()
     reset_plugin_manager()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL server for the whole session, started on first use (tests
+    that never ask for it never start it). Missing binaries fail the test with how to
+    install them: `.ci/run` installs them, so nothing is skipped."""
+    from pgcluster import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster):
+    """The URL of a fresh empty database for this test, dropped after it."""
+    import uuid
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = postgres_cluster.create_database(name)
+    yield url
+    postgres_cluster.drop_database(name)

@@ -28,7 +28,9 @@ SERVER_USER = "postgres"
 SETTINGS = {
     "listen_addresses": "''",  # Unix socket only: nothing listens on TCP
     "fsync": "off",
-    "synchronous_commit": "off",
+    # on (not off): a commit waits for its WAL write, so kill() never loses a committed row
+    # (a recorded intent to submit must survive a crash); with fsync off that write is cheap
+    "synchronous_commit": "on",
     "full_page_writes": "off",
     "max_connections": "300",
 }
