@@ -191,7 +191,9 @@ class PostgresCluster:
     def _pg_ctl(self, action: str, *options: str) -> None:
         # -l: the server's output goes to the log file, never to our pipes (which would
         # then never close); -w: return once the server accepts connections (or is gone)
-        self._run("pg_ctl", action, "-w", "-D", str(self.datadir), "-l", str(self.logfile), *options)
+        self._run(
+            "pg_ctl", action, "-w", "-D", str(self.datadir), "-l", str(self.logfile), *options
+        )
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.bindir / program), *args]
