@@ -40,4 +40,6 @@ def postgres_url(postgres_cluster):
     name = f"test_{uuid.uuid4().hex[:16]}"
     url = postgres_cluster.create_database(name)
     yield url
+    if not postgres_cluster.running:  # the test stopped the server: the next tests need it
+        postgres_cluster.start()
     postgres_cluster.drop_database(name)

@@ -69,3 +69,14 @@ def test_a_folder_without_the_binaries_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SAILJOBS_PG_BIN", str(tmp_path))
     with pytest.raises(PostgresClusterError, match=r"SAILJOBS_PG_BIN=.* has no initdb"):
         find_bindir()
+
+
+def test_a_test_that_stops_the_server_leaves_it_running_for_the_next(
+    postgres_cluster, postgres_url
+):
+    postgres_cluster.kill()
+
+
+def test_the_server_runs_again_after_a_test_stopped_it(postgres_url):
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
