@@ -118,7 +118,7 @@ def bench_makespan(count: int, folder: Path) -> dict[str, float]:
     sandbox = start_sandbox(job_time_from_payload())
     try:
         with client_for(sandbox) as client:
-            result = run(path, client=client, state_dir=folder / "state-dag", concurrency=count)
+            result = run(path, client=client, state=folder / "state-dag", concurrency=count)
     finally:
         sandbox.stop()
     assert result.succeeded, [job.error for job in result.failed_jobs]
@@ -158,7 +158,7 @@ def bench_polls(
 
             def go(name: str, seconds: float, factor: float, path: Path) -> None:
                 results[name, seconds] = run(
-                    path, client=client, state_dir=folder / f"state-{path.stem}",
+                    path, client=client, state=folder / f"state-{path.stem}",
                     clock=ScaledClock(factor), concurrency=100,
                 )  # fmt: skip
 
@@ -230,7 +230,7 @@ class Count:
 
 count = Count()
 get_plugin_manager().register(count, name="bench-count")
-result = run(Path(manifest), client=client, state_dir=Path(state), concurrency=100000)
+result = run(Path(manifest), client=client, state=Path(state), concurrency=100000)
 print(json.dumps({
     "peak_rss_kib": peak_rss_kib(),
     "peak_in_flight": count.peak,

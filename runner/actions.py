@@ -85,7 +85,9 @@ class ActionContext:
     run: RunResult  # the run so far (complete for ``notify`` actions)
     job: JobResult | None  # the job this action belongs to; None for ``notify`` actions
     workdir: Path  # the manifest's folder: relative paths in settings resolve here
-    state_dir: Path  # the run state folder (scratch space that survives a crash)
+    # Scratch space on this machine that survives a crash: the state folder, or .sailjobs
+    # beside a state database.
+    state_dir: Path
     client: SailthruClient | None  # the run's API client (the sandbox's under --sandbox)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sailjobs.action"))
     # The job's ``retry`` (the run's ``defaults.retry`` for ``notify``); ``client`` uses it too.

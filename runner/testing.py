@@ -106,7 +106,7 @@ def run_on_sandbox(sandbox_client: SailthruClient, tmp_path: Path) -> Callable[.
             path.write_text(manifest, encoding="utf-8")
         else:
             path = Path(manifest)
-        kwargs.setdefault("state_dir", tmp_path / ".sailjobs")
+        kwargs.setdefault("state", tmp_path / ".sailjobs")
         return run(path, client=sandbox_client, **kwargs)
 
     return run_manifest

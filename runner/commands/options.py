@@ -15,15 +15,61 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The run state folder (runner.executor.state.DEFAULT_STATE_DIR, not imported: `--help`
-# must not load the library).
+
+
+def _state(ctx: click.Context, param: click.Parameter, value: str) -> object:
+    # lazy: the library loads only when a command runs (`--help` stays fast)
+    from runner.executor.state.location import StateLocation
+
+    from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
+    return StateLocation(value, from_env=from_env)
+
+
+# Where the run state lives (runner.executor.state.DEFAULT_STATE_DIR, not imported: `--help`
+# must not load the library): a folder, or a PostgreSQL database shared by many machines.
 state_option = click.option(
     "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".sailjobs"),
+    "state",
+    metavar="DIR|postgresql://…",
+    default=".sailjobs",
     show_default=True,
-    help="Folder of the run state (resume, locks, run history).",
+    envvar="SAILJOBS_STATE",
+    show_envvar=True,
+    callback=_state,
+    help="Where the run state is (resume, locks, run history): a folder (SQLite) or a "
+    "postgresql:// URL shared by every machine that runs the manifest.",
+)
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    if value is None or value.strip() in ("0", "0s"):
+        return 0.0  # fail at once, as without the option
+    # lazy: the library loads only when the option is given (`--help` stays fast)
+    from runner.durations import parse_duration
+
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def run_key_option(command: F) -> F:
+    """``--run-key``: which of a manifest's runs this is, beside its path."""
+    return click.option(
+        "--run-key",
+        "named",
+        metavar="KEY",
+        help="Keep this manifest's runs apart by KEY (pipelines that run it for different "
+        "dates at once): a run resumes only a run with the same key.",
+    )(command)
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    callback=_seconds,
+    help="Wait up to DURATION (30s, 10m) for another run of the manifest to end instead of "
+    "failing at once (exit 2 naming its host and pid).",
 )
 
 

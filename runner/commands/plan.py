@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,9 +13,13 @@ from runner.commands.options import (
     exclude_option,
     input_options,
     inputs_from_options,
+    run_key_option,
     select_option,
     state_option,
 )
+
+if TYPE_CHECKING:
+    from runner.executor.state.location import StateLocation
 
 
 @click.command()
@@ -36,6 +40,7 @@ from runner.commands.options import (
 @select_option
 @exclude_option
 @state_option
+@run_key_option
 @input_options
 @click.option(
     "--offline",
@@ -48,7 +53,8 @@ def plan(
     out: Path | None,
     select: tuple[str, ...],
     exclude: tuple[str, ...],
-    state_dir: Path,
+    state: StateLocation,
+    named: str | None,
     var_options: tuple[str, ...],
     vars_files: tuple[str, ...],
     logical_date: date | None,
@@ -69,7 +75,7 @@ def plan(
     import os
 
     # lazy: the library loads only when this command runs (`--help` stays fast)
-    from runner.executor.borrowing import borrow_from_folder
+    from runner.executor.borrowing import borrow_from_location
     from runner.executor.lifecycle import run_key
     from runner.executor.state import StateError
     from runner.exitcodes import ExitCode
@@ -85,7 +91,7 @@ def plan(
         loaded = load_manifest(path, inputs=inputs)
         the_plan = build_plan(loaded, selection=Selection.of(select, exclude))
         if output_format != "mermaid":  # the graph only: no run state needed to draw it
-            borrow_from_folder(the_plan, state_dir, run_key(loaded))
+            borrow_from_location(the_plan, state, run_key(loaded, named=named))
     except ManifestError as exc:
         for problem in exc.problems:
             click.echo(problem.render())
@@ -107,7 +113,7 @@ def plan(
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
-    if not _dry_run(the_plan, state_dir, offline=offline):
+    if not _dry_run(the_plan, state, named, offline=offline):
         raise SystemExit(ExitCode.INVALID)
     if out is not None:
         _save(the_plan, out)
@@ -141,7 +147,7 @@ def _save(the_plan: Any, out: Path) -> None:
         raise SystemExit(ExitCode.INVALID) from None
 
 
-def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
+def _dry_run(the_plan: Any, state: StateLocation, named: str | None, *, offline: bool) -> bool:
     """Show what the run would fail on that is knowable now; False when it would fail."""
     import os
 
@@ -150,7 +156,9 @@ def _dry_run(the_plan: Any, state_dir: Path, *, offline: bool) -> bool:
     from runner.manifest.drycheck import check_api_credentials
     from runner.sailthru.client import MissingCredentialsError
 
-    problems = lifecycle.plan_dry_run(the_plan, os.environ, state_dir, network=not offline)
+    problems = lifecycle.plan_dry_run(
+        the_plan, os.environ, state, network=not offline, named=named
+    )
     for problem in problems:
         click.echo(problem.render(), err=not problem.is_error)
     ok = not any(problem.is_error for problem in problems)

@@ -6,6 +6,7 @@ import os
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,11 +14,16 @@ from runner.commands.options import (
     exclude_option,
     input_options,
     inputs_from_options,
+    lock_timeout_option,
+    run_key_option,
     select_option,
     state_option,
 )
 from runner.commands.sandbox import show_seed_problems
 from runner.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from runner.executor.state.location import StateLocation
 
 
 @click.command()
@@ -30,6 +36,8 @@ from runner.exitcodes import ExitCode
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
 @state_option
+@lock_timeout_option
+@run_key_option
 @click.option(
     "--resume/--fresh",
     default=None,
@@ -60,7 +68,9 @@ def run(
     sandbox: bool,
     seed: str | None,
     concurrency: int | None,
-    state_dir: Path,
+    state: StateLocation,
+    lock_timeout: float,
+    named: str | None,
     resume: bool | None,
     retry_failed: bool,
     report: Path | None,
@@ -129,7 +139,9 @@ def run(
             sandbox=sandbox,
             seed=seed,
             concurrency=concurrency,
-            state_dir=state_dir,
+            state=state,
+            lock_timeout=lock_timeout,
+            named=named,
             resume=resume,
             retry_failed=retry_failed,
             resubmit=list(resubmit),

@@ -1,19 +1,23 @@
-"""``sailjobs runs [MANIFEST]``: the runs recorded in a state folder, newest first.
+"""``sailjobs runs [MANIFEST]``: the runs recorded in the state, newest first.
 
-One line per run: its manifest, run id, start, end, status and its jobs counted by status
-(``reopened`` when ``run --retry-failed`` continued it). Read from ``state.db`` only:
-nothing is sent, and no state is created where there is none.
+One line per run: its manifest, run id, the host that ran it, start, end, status and its
+jobs counted by status (``reopened`` when ``run --retry-failed`` continued it). Only reads:
+nothing is sent, and no state folder is created where there is none.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from runner.commands.options import state_option
 from runner.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from runner.executor.state.location import StateLocation
 
 
 def _when(epoch: float | None) -> str:
@@ -32,7 +36,7 @@ def _counts(counts: dict[str, int]) -> str:
 @click.command()
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @state_option
-def runs(manifest: Path | None, state_dir: Path) -> None:
+def runs(manifest: Path | None, state: StateLocation) -> None:
     """List the runs recorded in the state (of MANIFEST only, when given), newest first.
 
     \b
@@ -42,31 +46,34 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
     """
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import summarize
-    from runner.executor.state import DB_NAME, RunState, StateError, check_not_lost, is_run_of
+    from runner.executor.state import DB_NAME, StateError, check_not_lost, is_run_of
 
-    db = state_dir / DB_NAME
-    if not db.is_file() or db.stat().st_size == 0:
+    folder = state.folder
+    if folder is not None and (
+        not (db := folder / DB_NAME).is_file() or db.stat().st_size == 0
+    ):
         try:  # no runs, or a lost state: `run` refuses that folder, and says so here too
-            check_not_lost(state_dir, "sailjobs run MANIFEST --fresh")
+            check_not_lost(folder, "sailjobs run MANIFEST --fresh")
         except StateError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(ExitCode.INVALID) from None
-        click.echo(f"no runs recorded in {state_dir}")
+        click.echo(f"no runs recorded in {folder}")
         return
     try:
-        with RunState(state_dir) as state:
+        with state.open() as opened:
             found = [
                 s
-                for s in summarize(state)
+                for s in summarize(opened)
                 if manifest is None or is_run_of(s.run.manifest_key, manifest)
             ]
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
     if not found:
-        click.echo(f"no runs of {manifest} recorded in {state_dir}")
+        where = state.folder or state.describe()
+        click.echo(f"no runs{f' of {manifest}' if manifest else ''} recorded in {where}")
         return
-    rows = [("MANIFEST", "RUN ID", "STARTED", "ENDED", "STATUS", "JOBS")]
+    rows = [("MANIFEST", "RUN ID", "HOST", "STARTED", "ENDED", "STATUS", "JOBS")]
     for summary in found:
         run = summary.run
         jobs = _counts(summary.counts)
@@ -79,6 +86,7 @@ def runs(manifest: Path | None, state_dir: Path) -> None:
             (
                 run.manifest_path + (f" ({', '.join(inputs)})" if inputs else ""),
                 run.run_id,
+                run.host or "-",
                 _when(run.started_at),
                 _when(run.finished_at),
                 summary.status,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -20,6 +19,7 @@ from runner.commands.options import state_option
 from runner.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from runner.executor.state.location import StateLocation
     from runner.results import RunResult
 
 FORMATS = ("text", "json", "junit", "markdown")
@@ -37,22 +37,22 @@ FORMATS = ("text", "json", "junit", "markdown")
     help="text (the run's summary), json (--report), junit (--junit) or markdown (the step "
     "summary).",
 )
-def show(run_id: str, state_dir: Path, output_format: str) -> None:
+def show(run_id: str, state: StateLocation, output_format: str) -> None:
     """Print the report of the run RUN_ID (`sailjobs runs` lists them)."""
     # lazy: the library loads only when this command runs (`--help` stays fast)
     from runner.executor.history import load_run
-    from runner.executor.state import DB_NAME, RunState, StateError
+    from runner.executor.state import DB_NAME, StateError
 
-    db = state_dir / DB_NAME
-    if not db.is_file() or db.stat().st_size == 0:
+    folder = state.folder
+    if folder is not None and (not (db := folder / DB_NAME).is_file() or db.stat().st_size == 0):
         click.echo(
-            f"error: no run {run_id!r}: no runs recorded in {state_dir} (another --state DIR?)",
+            f"error: no run {run_id!r}: no runs recorded in {folder} (another --state?)",
             err=True,
         )
         raise SystemExit(ExitCode.INVALID)
     try:
-        with RunState(state_dir) as state:
-            result = load_run(state, run_id)
+        with state.open() as opened:
+            result = load_run(opened, run_id, state)
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID) from None
@@ -91,6 +91,7 @@ def render(result: RunResult, output_format: str) -> str:
         return render_github_summary(result)
     head = [
         f"manifest: {result.manifest_path} ({result.manifest_name})",
+        f"host:     {result.options.get('host') or '-'}",
         f"started:  {result.started_at:%Y-%m-%d %H:%M:%SZ}",
         "ended:    " + (f"{result.finished_at:%Y-%m-%d %H:%M:%SZ}" if result.finished_at else "-"),
     ]

@@ -7,10 +7,9 @@ this fills ``Plan.borrowed_from``, for ``plan`` and, before anything is sent, fo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.executor.state import DB_NAME, RunState, to_datetime
+from runner.executor.state import RunState, StateLocation, to_datetime
 from runner.manifest.planner import BorrowedRun
 from runner.masking import register_url
 from runner.problems import ManifestError
@@ -38,17 +37,17 @@ def borrow_outputs(plan: Plan, state: RunState, key: str) -> None:
             finished_at=to_datetime(record.finished_at),
             outputs=dict(record.outputs),
         )
-    problems = plan.unborrowed(str(state.state_dir))
+    problems = plan.unborrowed(state.describe())
     if problems:
         raise ManifestError(problems)
 
 
-def borrow_from_folder(plan: Plan, state_dir: Path, key: str) -> None:
+def borrow_from_location(plan: Plan, location: StateLocation, key: str) -> None:
     """``borrow_outputs`` for ``plan``, which only reads: a state folder without a
     ``state.db`` holds no run (and none is made)."""
     if not plan.borrowed:
         return
-    if not (Path(state_dir) / DB_NAME).is_file():
-        raise ManifestError(plan.unborrowed(str(state_dir)))
-    with RunState(Path(state_dir)) as state:
+    if not location.exists():
+        raise ManifestError(plan.unborrowed(location.describe()))
+    with location.open() as state:
         borrow_outputs(plan, state, key)

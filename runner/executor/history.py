@@ -15,13 +15,12 @@ from pathlib import Path
 
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
-    DEFAULT_STATE_DIR,
     SANDBOX_KEY_SUFFIX,
     ActionRecord,
     RunRecord,
     RunState,
     StateError,
-    lock_held,
+    StateLocation,
     to_datetime,
 )
 from runner.manifest.inputs import inputs_from_data
@@ -69,29 +68,26 @@ def _in_run_order(records: list[ActionRecord]) -> list[ActionResult]:
     return [_action(record) for record in ordered]
 
 
-def _state_option(state_dir: Path) -> str:
-    return "" if state_dir == DEFAULT_STATE_DIR else f" --state {shlex.quote(str(state_dir))}"
+def runs_command(location: StateLocation) -> str:
+    """``sailjobs runs`` for this state, ready to paste."""
+    return f"sailjobs runs{location.option()}"
 
 
-def runs_command(state_dir: Path) -> str:
-    """``sailjobs runs`` for this state folder, ready to paste."""
-    return f"sailjobs runs{_state_option(state_dir)}"
+def show_command(run_id: str, location: StateLocation) -> str:
+    """``sailjobs show RUN_ID`` for this state, ready to paste."""
+    return f"sailjobs show {run_id}{location.option()}"
 
 
-def show_command(run_id: str, state_dir: Path) -> str:
-    """``sailjobs show RUN_ID`` for this state folder, ready to paste."""
-    return f"sailjobs show {run_id}{_state_option(state_dir)}"
-
-
-def load_run(state: RunState, run_id: str) -> RunResult:
-    """The run ``run_id`` rebuilt from the state; ``UnknownRunError`` if there is none."""
+def load_run(state: RunState, run_id: str, location: StateLocation) -> RunResult:
+    """The run ``run_id`` rebuilt from the state at ``location``; ``UnknownRunError`` if
+    there is none."""
     record = state.run(run_id)
     if record is None:
         recent = [run.run_id for run in state.runs(limit=RECENT_IDS)]
         known = f"recent runs: {', '.join(recent)}" if recent else "it holds no run yet"
         raise UnknownRunError(
-            f"no run {run_id!r} in the state folder {state.state_dir} ({known}); "
-            f"`{runs_command(state.state_dir)}` lists them all"
+            f"no run {run_id!r} in {state.describe()} ({known}); "
+            f"`{runs_command(location)}` lists them all"
         )
     result = RunResult(
         run_id=record.run_id,
@@ -107,13 +103,15 @@ def load_run(state: RunState, run_id: str) -> RunResult:
     # gone with its sandbox, so it advises no retry (as the run itself did).
     sandbox = record.manifest_key.endswith(SANDBOX_KEY_SUFFIX)
     result.command = (
-        f"sailjobs run {shlex.quote(record.manifest_path)}{_state_option(state.state_dir)}"
+        f"sailjobs run {shlex.quote(record.manifest_path)}{location.option()}"
         f"{inputs.command_suffix()}"
     )
     if sandbox:
         result.options["sandbox"] = True
     if inputs.target:
         result.options["target"] = inputs.target
+    if record.host:  # the machine that ran it last (a resume on another one takes it over)
+        result.options["host"] = record.host
     installed = job_types()
     actions = state.actions(run_id)
     for job_id, row in state.jobs(run_id).items():
@@ -142,6 +140,6 @@ def summarize(state: RunState, key: str | None = None) -> list[RunSummary]:
             if PART_SEPARATOR not in job_id:
                 status = row.status.value if row.status.is_terminal else "unfinished"
                 counts[status] = counts.get(status, 0) + 1
-        live = run.unfinished and lock_held(state.state_dir, run.manifest_key)
+        live = run.unfinished and state.lock_held(run.manifest_key)
         summaries.append(RunSummary(run, counts, len(state.reopenings(run.run_id)), live))
     return summaries

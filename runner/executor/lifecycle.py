@@ -18,11 +18,11 @@ A second signal exits at once (the state is already consistent).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shlex
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,15 +40,14 @@ from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
 from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
-    DB_NAME,
     DEFAULT_STATE_DIR,
-    ManifestLock,
     RunRecord,
     RunState,
     StateError,
-    StateFullError,
+    StateLocation,
+    StateWriteError,
     check_not_lost,
-    disk_full_message,
+    legacy_manifest_key,
     new_run_id,
     to_datetime,
 )
@@ -260,6 +259,7 @@ def _log_through(progress: RunObserver) -> Iterator[None]:
 
 def _choose_run(
     state: RunState,
+    where: _Where,
     key: str,
     resume: bool | None,
     loaded: LoadedManifest,
@@ -274,7 +274,7 @@ def _choose_run(
             # another run beside it): the user says which.
             raise RunSetupError(
                 f"run {last.run_id} of {loaded.path} was interrupted with other inputs than "
-                f"those given now; resume it with `{_command_as(command, loaded, last, state.state_dir)} "
+                f"those given now; resume it with `{_command_as(command, loaded, last, where)} "
                 f"--resume`, or start a new run with `{command} --fresh`"
             )
         if last.manifest_sha256 != sha256:
@@ -310,17 +310,18 @@ def _other_inputs(last: RunRecord, loaded: LoadedManifest) -> bool:
     return last.inputs != inputs and bool(last.inputs or any(inputs.values()))
 
 
-def _command_as(command: str, loaded: LoadedManifest, run: RunRecord, state_dir: Path) -> str:
+def _command_as(command: str, loaded: LoadedManifest, run: RunRecord, where: _Where) -> str:
     """``command`` with the inputs ``run`` was started with instead of today's (the
     manifest's own command when this one applies a saved plan, which takes no inputs)."""
     inputs = inputs_from_data(run.inputs)
     if loaded.frozen_run_date is not None:  # a saved plan's manifest
-        return _command_for(loaded.path, state_dir, False, inputs)
+        return _command_for(loaded.path, where, False, inputs)
     return command.removesuffix(loaded.inputs.command_suffix()) + inputs.command_suffix()
 
 
 def _choose_retry(
     state: RunState,
+    where: _Where,
     key: str,
     loaded: LoadedManifest,
     plan: Plan,
@@ -334,13 +335,13 @@ def _choose_retry(
     last = state.last_run(key)
     if last is None:
         raise RunSetupError(
-            f"nothing to retry: {loaded.path} has no run in the state folder "
-            f"{state.state_dir}; `{command}` starts one"
+            f"nothing to retry: {loaded.path} has no run in {state.describe()}; "
+            f"`{command}` starts one"
         )
     if _other_inputs(last, loaded):
         raise RunSetupError(
             f"run {last.run_id} of {loaded.path} ran with other inputs than those given now; "
-            f"retry it with `{_command_as(command, loaded, last, state.state_dir)} "
+            f"retry it with `{_command_as(command, loaded, last, where)} "
             f"--retry-failed`, or start a new run with `{command}`"
         )
     unknown = [job for job in resubmit if job not in plan.jobs]
@@ -400,20 +401,41 @@ def _retry_notes(retry: RetryPlan, command: str) -> list[str]:
     return notes
 
 
-def run_key(loaded: LoadedManifest, *, sandbox: bool = False) -> str:
-    """The state's identity of a manifest's runs: its path, and its ``--target`` (a staging
-    run never resumes as production's), and whether it ran on the embedded sandbox."""
-    return state_run_key(loaded.path, target=loaded.inputs.target, sandbox=sandbox)
+def run_key(
+    loaded: LoadedManifest,
+    *,
+    sandbox: bool = False,
+    named: str | None = None,
+    legacy: bool = False,
+) -> str:
+    """The state's identity of a manifest's runs (``runner.executor.state.run_key``): its
+    path in its repository, its ``--run-key`` (``named``), its ``--target`` and whether it
+    ran on the embedded sandbox. ``legacy``: as sailjobs 0.2 named it."""
+    return state_run_key(
+        loaded.path, target=loaded.inputs.target, sandbox=sandbox, run_key=named, legacy=legacy
+    )
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a run's state is and which of its manifest's runs it is: what advice repeats."""
+
+    location: StateLocation
+    named: str | None = None  # --run-key
+
+    def options(self) -> str:
+        named = f" --run-key {shlex.quote(self.named)}" if self.named else ""
+        return self.location.option() + named
 
 
 def _command_for(
     path_or_loaded: str | os.PathLike[str] | LoadedManifest,
-    state_dir: Path,
+    where: _Where,
     sandbox: bool,
     inputs: Inputs,
 ) -> str:
-    """``sailjobs run PATH [--state DIR] [--sandbox] [inputs]``: how the user ran this
-    manifest, for the advice of messages (paths as typed; the mode options are the
+    """``sailjobs run PATH [--state S] [--run-key K] [--sandbox] [inputs]``: how the user
+    ran this manifest, for the advice of messages (paths as typed; the mode options are the
     advice's to add)."""
     typed = (
         os.fspath(path_or_loaded)
@@ -421,11 +443,9 @@ def _command_for(
         else str(path_or_loaded.path)
     )
     parts = ["sailjobs", "run", shlex.quote(typed)]
-    if state_dir != DEFAULT_STATE_DIR:
-        parts += ["--state", shlex.quote(str(state_dir))]
     if sandbox:
         parts.append("--sandbox")
-    return " ".join(parts) + inputs.command_suffix()
+    return " ".join(parts) + where.options() + inputs.command_suffix()
 
 
 def _show_failure(progress: RunObserver) -> Callable[[HookFailure], None]:
@@ -435,8 +455,8 @@ def _show_failure(progress: RunObserver) -> Callable[[HookFailure], None]:
     return hook_failed
 
 
-def _rebuilt(state: RunState, run_id: str, command: str) -> RunResult:
-    result = load_run(state, run_id)
+def _rebuilt(state: RunState, run_id: str, command: str, location: StateLocation) -> RunResult:
+    result = load_run(state, run_id, location)
     result.command = command
     return result
 
@@ -448,8 +468,10 @@ def run(
     sandbox: bool = False,
     seed: str | os.PathLike[str] | None = None,
     concurrency: int | None = None,
-    state_dir: Path | str = DEFAULT_STATE_DIR,
+    state: StateLocation | str | os.PathLike[str] = DEFAULT_STATE_DIR,
     resume: bool | None = None,
+    lock_timeout: float = 0.0,
+    named: str | None = None,
     selection: Selection | None = None,
     env: Mapping[str, str] | None = None,
     options: Mapping[str, object] | None = None,
@@ -473,7 +495,9 @@ def run(
     jobs it picks; the outputs they read from jobs it leaves out come from those jobs' last
     successful run in the state (``runner.executor.borrowing``). ``inputs`` (var overrides,
     ``--date``, ``--target``) apply to a manifest given by path; a ``LoadedManifest`` carries
-    its own. Raises ``ManifestError``
+    its own. ``state``: a state folder or a ``postgresql://`` URL; ``lock_timeout``: seconds
+    to wait for another run of the manifest to end; ``named``: the ``--run-key`` that tells
+    this manifest's runs for different dates apart. Raises ``ManifestError``
     (invalid manifest; ``SeedFileError`` for a bad seed file) or ``RunSetupError``; never for
     a job's failure, which is in the result.
     """
@@ -510,28 +534,36 @@ def run(
             f"--retry-failed continues the last run recorded in the state; it cannot be "
             f"combined with {other}"
         )
-    state_dir = Path(state_dir)
-    key = run_key(loaded, sandbox=sandbox)
     # A saved plan carries its inputs: the command that repeats it is `run PLAN` alone.
     typed_inputs = Inputs() if plan_option else loaded.inputs
-    command = command or _command_for(path_or_loaded, state_dir, sandbox, typed_inputs)
+    where = _Where(StateLocation.of(state), named)
+    key = run_key(loaded, sandbox=sandbox, named=named)
+    command = command or _command_for(path_or_loaded, where, sandbox, typed_inputs)
     try:
-        if resume is not False and not sandbox:
-            check_not_lost(state_dir, f"{command} --fresh")
+        folder = where.location.folder
+        if resume is not False and not sandbox and folder is not None:
+            check_not_lost(folder, f"{command} --fresh")
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
-        with RunState(state_dir) as state:
-            borrow_outputs(plan, state, key)  # a manifest problem: before credentials
+        with where.location.open() as opened:
+            borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
             try:
                 with (
-                    _locked(state_dir, key, loaded.path),
+                    opened.lock(
+                        key,
+                        loaded.path,
+                        timeout=lock_timeout,
+                        notice=lambda text: progress.message(text, level="note"),
+                    ),
                     _client_for(client, sandbox_seed, env, target, progress) as (api, box),
                 ):
+                    if not named:  # a state of sailjobs 0.2 named the manifest by its path
+                        opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,
-                        state=state,
-                        state_dir=state_dir,
+                        state=opened,
+                        where=where,
                         key=key,
                         client=api,
                         resume=False if box is not None else resume,
@@ -543,35 +575,30 @@ def run(
                             **(options or {}),
                             **plan_option,
                             **_target_option(api, box),
+                            "host": socket.gethostname(),
                             **({"target": loaded.inputs.target} if loaded.inputs.target else {}),
                             **_borrowed_option(plan),
                         },
                         progress=progress,
                         clock=clock,
                     )
-            except StateFullError as exc:
-                last = state.last_run(key)  # reading needs no space
+            except StateWriteError as exc:
+                last = _last_run_if_readable(opened, key)
                 again = f"{command} --resume" if last is not None and last.unfinished else command
                 raise RunSetupError(f"{exc}, then run `{again}`") from None
-    except StateFullError as exc:
+    except StateWriteError as exc:
         raise RunSetupError(f"{exc}, then run `{command}`") from None
     except StateError as exc:
         raise RunSetupError(str(exc)) from exc
 
 
-@contextlib.contextmanager
-def _locked(state_dir: Path, key: str, manifest_path: Path) -> Iterator[None]:
-    lock = ManifestLock(state_dir, key, manifest_path)
+def _last_run_if_readable(state: RunState, key: str) -> RunRecord | None:
+    """The last run, read after a write failed: a full disk still reads; a database out of
+    reach does not (the advice then names the plain command, which resumes by default)."""
     try:
-        lock.acquire()
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise StateFullError(disk_full_message(state_dir)) from exc
-        raise RunSetupError(f"cannot lock {lock.path}: {exc.strerror or exc}") from exc
-    try:
-        yield
-    finally:
-        lock.release()
+        return state.last_run(key)
+    except StateError:
+        return None
 
 
 def _run_locked(
@@ -579,7 +606,7 @@ def _run_locked(
     loaded: LoadedManifest,
     plan: Plan,
     state: RunState,
-    state_dir: Path,
+    where: _Where,
     key: str,
     client: SailthruClient,
     resume: bool | None,
@@ -595,23 +622,23 @@ def _run_locked(
     sha256 = file_sha256(loaded.path)
     _dry_run(plan, env, state, _continued(state, key, resume, retrying=retry is not None))
     if retry is not None:
-        found = _choose_retry(state, key, loaded, plan, retry, sha256, progress, command)
+        found = _choose_retry(state, where, key, loaded, plan, retry, sha256, progress, command)
         if found is None:
             last = state.last_run(key)
             assert last is not None  # _choose_retry raised otherwise
             progress.message(
                 f"nothing to retry: run {last.run_id} of {loaded.path} succeeded "
-                f"(`{show_command(last.run_id, state_dir)}` shows it)",
+                f"(`{show_command(last.run_id, where.location)}` shows it)",
                 level="note",
             )
-            result = _rebuilt(state, last.run_id, command)
+            result = _rebuilt(state, last.run_id, command, where.location)
             result.options = options  # the --report and --junit asked for now are written
             hooks(on_failure=_show_failure(progress)).run_finished(result)
             progress.run_finished(result)
             return result
         chosen = found
     else:
-        chosen = _choose_run(state, key, resume, loaded, sha256, progress, command)
+        chosen = _choose_run(state, where, key, resume, loaded, sha256, progress, command)
     result = RunResult(
         run_id=chosen.run_id,
         manifest_name=manifest.name,
@@ -638,7 +665,7 @@ def _run_locked(
             progress=progress,
             hooks=run_hooks,
             stop=stop,
-            state_dir=state_dir,
+            state_dir=state.scratch_dir,
             concurrency=concurrency,
             records=records,
             timeouts_from_now=chosen.polled_again,
@@ -741,14 +768,19 @@ def _checked(
 
 
 def plan_dry_run(
-    plan: Plan, env: Mapping[str, str], state_dir: Path, *, network: bool
+    plan: Plan,
+    env: Mapping[str, str],
+    location: StateLocation,
+    *,
+    network: bool,
+    named: str | None = None,
 ) -> list[Problem]:
     """The dry run as ``sailjobs plan`` shows it: of the run that ``sailjobs run`` would
-    do with this state folder (resuming its unfinished run, if it has one). Only reads."""
-    if not (Path(state_dir) / DB_NAME).is_file():
+    do with this state (resuming its unfinished run, if it has one). Only reads."""
+    if not location.exists():
         return _checked(plan, env, None, None, network=network)
-    with RunState(Path(state_dir)) as state:
-        continued = _continued(state, run_key(plan.loaded), None, retrying=False)
+    with location.open() as state:
+        continued = _continued(state, run_key(plan.loaded, named=named), None, retrying=False)
         return _checked(plan, env, state, continued, network=network)
 
 

@@ -343,9 +343,10 @@ class Plan:
         """Every environment variable the plan reads that ``env`` lacks, sorted."""
         return sorted(name for name in self.required_env if name not in env)
 
-    def unborrowed(self, state_dir: str) -> list[Problem]:
+    def unborrowed(self, state: str) -> list[Problem]:
         """A problem per borrowed job with no successful run to borrow from (``borrowed_from``
-        filled for the others), at each job that needs it."""
+        filled for the others), at each job that needs it. ``state``: where the runs were
+        looked for ("the state folder .sailjobs")."""
         problems = []
         for job_id, needed_by in self.borrowed.items():
             if job_id in self.borrowed_from:
@@ -360,14 +361,14 @@ class Plan:
                 if job_id in self.borrow_pins:
                     message = (
                         f"{owner} {what}, which the saved plan borrows from run "
-                        f"{self.borrow_pins[job_id]}, and the state folder {state_dir} holds "
+                        f"{self.borrow_pins[job_id]}, and {state} holds "
                         "no success of it in that run; make a new plan"
                     )
                 else:
                     given = self.loaded.inputs.command_suffix()
                     message = (
                         f"{owner} {what}, which is not selected and has no successful run"
-                        f"{f' with{given}' if given else ''} in the state folder {state_dir}; "
+                        f"{f' with{given}' if given else ''} in {state}; "
                         f"select it too (--select {shlex.quote('+' + owner)}) or run it first"
                     )
                 problems.append(self.loaded.problem(("jobs", owner), message))

@@ -56,7 +56,7 @@ def run_jobs(
 
     def run_manifest(jobs: str, *, header: str = "", **options: Any) -> Any:
         path = write_manifest(manifest_text(jobs, header=header))
-        return run(path, client=client_for(sandbox), state_dir=tmp_path / "st", **options)
+        return run(path, client=client_for(sandbox), state=tmp_path / "st", **options)
 
     return run_manifest
 

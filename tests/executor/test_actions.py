@@ -243,12 +243,12 @@ def test_an_interrupted_run_resumes_without_repeating_finished_actions(
         """)
     )
     client = client_for(sandbox)
-    stopped = run(path, client=client, state_dir=tmp_path / "st")
+    stopped = run(path, client=client, state=tmp_path / "st")
     assert stopped.interrupted and exit_code_for(stopped) == ExitCode.INTERRUPTED
     assert ProbeAction.calls == Counter({"first": 1})
     assert "a" not in hooks.finished  # not finished yet: the resumed run finishes it
 
-    resumed = run(path, client=client, state_dir=tmp_path / "st")
+    resumed = run(path, client=client, state=tmp_path / "st")
     assert resumed.run_id == stopped.run_id and resumed.succeeded
     assert ProbeAction.calls == Counter({"first": 1, "second": 1})
     first, second = resumed.jobs["a"].actions
@@ -257,7 +257,7 @@ def test_an_interrupted_run_resumes_without_repeating_finished_actions(
     assert len(hooks.finished["a"]) == 1
 
     # The run is finished now: the next run starts afresh.
-    again = run(path, client=client, state_dir=tmp_path / "st")
+    again = run(path, client=client, state=tmp_path / "st")
     assert again.run_id != stopped.run_id
 
 

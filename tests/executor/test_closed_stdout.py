@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner.executor.progress import LineProgress
-from runner.executor.state import RunState
+from runner.executor.state import SQLiteState
 from runner.results import JobResult, JobStatus, RunResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_a_run_piped_into_head_goes_on_and_records_the_truth(tmp_path: Path) -> 
     assert errors.count("stdout was closed") == 1, errors
     assert "succeeded: 6 succeeded" in errors
     (key,) = _run_keys(tmp_path / ".sailjobs")
-    with RunState(tmp_path / ".sailjobs") as state:
+    with SQLiteState(tmp_path / ".sailjobs") as state:
         last = state.last_run(key)
         assert last is not None and last.status == "finished" and last.succeeded
         jobs = state.jobs(last.run_id)
@@ -103,13 +103,13 @@ def test_a_run_cut_short_by_an_error_is_not_recorded_as_finished(
     )
     view = _ViewThatBreaks()
     with pytest.raises(RuntimeError, match="the view broke"):
-        run(path, client=client_for(sandbox), state_dir=tmp_path / "st", progress=view)
+        run(path, client=client_for(sandbox), state=tmp_path / "st", progress=view)
     (key,) = _run_keys(tmp_path / "st")
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         last = state.last_run(key)
         assert last is not None and last.unfinished, last
     # The next run resumes it: the job Sailthru already has is polled, not sent again.
-    again = run(path, client=client_for(sandbox), state_dir=tmp_path / "st", progress=Progress())
+    again = run(path, client=client_for(sandbox), state=tmp_path / "st", progress=Progress())
     assert again.run_id == last.run_id
     assert again.jobs["a"].status is JobStatus.SUCCEEDED
     assert again.jobs["a"].remote_job_id == view.remote_job_id

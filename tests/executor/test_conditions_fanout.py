@@ -18,7 +18,7 @@ from executor_helpers import SAILJOBS, manifest_text, sailjobs_on
 
 from runner.executor.lifecycle import exit_code_for
 from runner.executor.progress import summary_lines
-from runner.executor.state import RunState
+from runner.executor.state import SQLiteState
 from runner.exitcodes import ExitCode
 from runner.results import JobStatus
 
@@ -56,7 +56,7 @@ def test_for_each_sends_one_job_per_value_each_with_its_own_id(sandbox, run_jobs
     # each instance downloaded to its own file; the state knows each by its id
     exports = sorted(path.name for path in (tmp_path / "exports").iterdir())
     assert exports == ["0-main-newsletter.csv", "1-vip.csv", "2-engaged.csv"]
-    records = RunState(tmp_path / "st").jobs(result.run_id)
+    records = SQLiteState(tmp_path / "st").jobs(result.run_id)
     assert {job: records[job].params["list"] for job in instances} == dict(
         zip(instances, LISTS, strict=True)
     )
@@ -212,7 +212,7 @@ def test_split_instances_keep_their_parts_apart(sandbox, run_jobs, tmp_path):
     """)
     assert exit_code_for(result) == ExitCode.OK, [job.error for job in result.jobs.values()]
     assert len(sandbox.submissions("export_purchase_log")) == 4
-    rows = RunState(tmp_path / "st").jobs(result.run_id)
+    rows = SQLiteState(tmp_path / "st").jobs(result.run_id)
     for instance in ("purchases[a]", "purchases[b]"):
         assert {rows[f"{instance}~{n}"].status for n in (1, 2)} == {JobStatus.SUCCEEDED}
     saved = sorted(path.name for path in (tmp_path / "out").iterdir())
@@ -238,9 +238,9 @@ def test_retry_failed_keeps_a_job_its_condition_skipped(
         """)
     )
     client, state = client_for(sandbox), tmp_path / "st"
-    first = run(path, client=client, state_dir=state, env={})
+    first = run(path, client=client, state=state, env={})
     assert first.jobs["maybe"].skipped_by_condition and not first.succeeded
-    again = run(path, client=client, state_dir=state, env={"GO": "yes"}, retry_failed=True)
+    again = run(path, client=client, state=state, env={"GO": "yes"}, retry_failed=True)
     assert again.run_id == first.run_id
     assert again.jobs["maybe"].status is JobStatus.SKIPPED
     assert sandbox.submissions() == []  # the list is still missing; nothing else was sent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from executor_helpers import manifest_text, sailjobs_on
 
 from runner.cli import cli
-from runner.executor.state import ManifestLock, RunState, manifest_key
+from runner.executor.state import ManifestLock, SQLiteState, manifest_key
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 
@@ -56,9 +57,11 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     shown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "json")
     assert shown.returncode == 0, shown.stderr
     rebuilt = json.loads(shown.stdout)
-    assert rebuilt.pop("options") == {}  # the state does not hold the run's options
+    # The state does not hold the run's options, but the host that ran it.
+    assert rebuilt.pop("options") == {"host": socket.gethostname()}
     written_options = written.pop("options")
     assert {"report": "r.json", "junit": "j.xml"}.items() <= written_options.items()
+    assert written_options["host"] == socket.gethostname()
     assert set(written_options) == {"report", "junit", "api_url"}  # the API it talked to
     assert rebuilt == written
 
@@ -86,12 +89,13 @@ def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
 
     listing = sailjobs(tmp_path, sandbox, "runs", "--state", "st").stdout.splitlines()
     assert re.split(r"\s{2,}", listing[0]) == [
-        "MANIFEST", "RUN ID", "STARTED", "ENDED", "STATUS", "JOBS"
+        "MANIFEST", "RUN ID", "HOST", "STARTED", "ENDED", "STATUS", "JOBS"
     ]  # fmt: skip
     assert len(listing) == 4
     newest = re.split(r"\s{2,}", listing[1])
     assert newest[0] == "m.yaml"  # as the run was given it
-    assert newest[4:] == ["succeeded", "1 succeeded"]
+    assert newest[2] == socket.gethostname()  # the machine that ran it
+    assert newest[5:] == ["succeeded", "1 succeeded"]
     only_m = sailjobs(tmp_path, sandbox, "runs", "m.yaml", "--state", "st").stdout.splitlines()
     assert len(only_m) == 3 and all("other.yaml" not in line for line in only_m)
 
@@ -106,13 +110,13 @@ def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(tmp_pa
     manifest = tmp_path / "m.yaml"
     manifest.write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
     state = tmp_path / "st"
-    with RunState(state) as opened:  # as a killed process leaves it: started, never ended
+    with SQLiteState(state) as opened:  # as a killed process leaves it: started, never ended
         opened.start_run("r-killed", manifest_key(manifest), manifest, "t", "sha")
 
     def status() -> str:
         done = CliRunner().invoke(cli, ["runs", "--state", str(state)])
         assert done.exit_code == 0, done.output
-        return re.split(r"\s{2,}", done.output.splitlines()[1])[4]
+        return re.split(r"\s{2,}", done.output.splitlines()[1])[5]
 
     assert status() == "interrupted"
     with ManifestLock(state, manifest_key(manifest), manifest):
@@ -141,7 +145,7 @@ def test_show_masks_the_secrets_the_run_masked(
     monkeypatch.setenv("EXPORT_TOKEN", "tok3nValue77")
     monkeypatch.setenv("CRM_AREA", "area51hidden")
     state = tmp_path / "st"
-    result = run(path, client=client_for(sandbox), state_dir=state)
+    result = run(path, client=client_for(sandbox), state=state)
     assert result.succeeded
     forget_secrets()
 
@@ -160,8 +164,8 @@ def test_the_state_option_defaults_to_the_library_default() -> None:
     from runner.commands.options import state_option
     from runner.executor.state import DEFAULT_STATE_DIR
 
-    (option,) = state_option(click.command()(lambda state_dir: None)).params
-    assert option.default == DEFAULT_STATE_DIR
+    (option,) = state_option(click.command()(lambda state: None)).params
+    assert Path(str(option.default)) == DEFAULT_STATE_DIR
 
 
 def test_show_of_a_sandbox_run_advises_no_retry(sandbox, tmp_path: Path) -> None:

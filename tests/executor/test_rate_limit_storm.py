@@ -31,7 +31,7 @@ def run_exports(sandbox: Any, client_for: Any, write_manifest: Any, tmp_path: An
         "  retry: {attempts: 2, initial: 0.01s, max: 0.05s}\n"
         f"jobs:\n{jobs}"
     )
-    return run(path, client=client, state_dir=tmp_path / "st")
+    return run(path, client=client, state=tmp_path / "st")
 
 
 def timed_out_but_finished(sandbox: Any, result: Any) -> dict[str, str]:
@@ -100,7 +100,7 @@ def test_submissions_do_not_wait_behind_status_checks_held_by_the_get_budget(
         f"jobs:\n{jobs}"
     )
     order = _Order()
-    result = run(path, client=client, state_dir=tmp_path / "st", progress=order)
+    result = run(path, client=client, state=tmp_path / "st", progress=order)
     assert {job.status for job in result.jobs.values()} == {JobStatus.SUCCEEDED}
     # A second status check answers only once the GET window reset: every job was sent before.
     reset = next(i for i, (kind, _) in enumerate(order.events) if kind == "polled twice")
@@ -124,7 +124,7 @@ def test_a_submission_held_back_by_the_rate_limit_keeps_its_timeout(
         "  retry: {attempts: 3, initial: 0.01s, max: 0.05s}\n"
         "jobs:\n  e:\n    job: export_list_data\n    list: Main Newsletter\n"
     )
-    result = run(path, client=client, state_dir=tmp_path / "st")
+    result = run(path, client=client, state=tmp_path / "st")
     job = result.jobs["e"]
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.duration_seconds is not None and job.duration_seconds > 2.0  # it did wait
@@ -148,7 +148,7 @@ def test_status_checks_refused_forever_time_the_job_out_after_one_window(
         "  retry: {attempts: 1, initial: 0.01s, max: 0.05s}\n"
         "jobs:\n  e:\n    job: export_list_data\n    list: Main Newsletter\n"
     )
-    result = run(path, client=client, state_dir=tmp_path / "st", clock=ScaledClock(30.0))
+    result = run(path, client=client, state=tmp_path / "st", clock=ScaledClock(30.0))
     job = result.jobs["e"]
     assert job.status is JobStatus.TIMED_OUT
     assert "the API answered 429 (rate limit) to every status check" in (job.error or "")

@@ -50,7 +50,7 @@ def submitted_lists(sandbox) -> Counter[str]:
 
 
 def run_it(path, client, tmp_path):
-    return run(path, client=client, state_dir=tmp_path / "st")
+    return run(path, client=client, state=tmp_path / "st")
 
 
 def test_5xx_bursts_are_retried_for_safe_posts_and_every_get(

@@ -13,7 +13,7 @@ from executor_helpers import manifest_text
 
 from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.progress import LineProgress
-from runner.executor.state import RunState, manifest_key
+from runner.executor.state import SQLiteState, manifest_key
 from runner.files import file_sha256
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
@@ -22,7 +22,7 @@ from runner.results import JobStatus, JobSubmitted
 
 def interrupted_run(path: Path, state_dir: Path, jobs: dict[str, str]) -> str:
     """A run state as a killed process leaves it: the run open, jobs waiting."""
-    with RunState(state_dir) as state:
+    with SQLiteState(state_dir) as state:
         state.start_run("r-old", manifest_key(path), path, "t", file_sha256(path))
         for job_id, job_type in jobs.items():
             state.add_job("r-old", job_id, job_type)
@@ -38,11 +38,11 @@ def test_a_stored_job_id_is_polled_not_resubmitted(
     )
     run_id = interrupted_run(path, tmp_path / "st", {"imp": "import"})
     info = client.submit_job({"job": "import", "list": "L", "emails": "a@example.com"})
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         state.record_intent(run_id, "imp", {"list": "L"}, attempts=1)
         state.record_submitted(run_id, "imp", info.job_id, "pending")
 
-    result = run(path, client=client, state_dir=tmp_path / "st")
+    result = run(path, client=client, state=tmp_path / "st")
     assert result.run_id == run_id and result.succeeded
     assert result.jobs["imp"].remote_job_id == info.job_id
     assert len(sandbox.submissions()) == 1
@@ -66,14 +66,14 @@ def test_the_ambiguous_window_fails_an_import_and_resubmits_an_export(
     run_id = interrupted_run(
         path, tmp_path / "st", {"imp": "import", "exp": "export_scheduled_sends"}
     )
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         state.record_intent(run_id, "imp", {}, attempts=1)
         state.record_intent(run_id, "exp", {}, attempts=1)
 
     sink = io.StringIO()
 
     result = run(
-        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        path, client=client_for(sandbox), state=tmp_path / "st",
         progress=LineProgress(sink),
     )  # fmt: skip
     imp, exp = result.jobs["imp"], result.jobs["exp"]
@@ -90,12 +90,12 @@ def test_fresh_starts_a_new_run_and_resume_true_with_nothing_to_resume_refuses(
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
     client = client_for(sandbox)
     run_id = interrupted_run(path, tmp_path / "st", {"exp": "export_scheduled_sends"})
-    fresh = run(path, client=client, state_dir=tmp_path / "st", resume=False)
+    fresh = run(path, client=client, state=tmp_path / "st", resume=False)
     assert fresh.run_id != run_id and fresh.succeeded
 
     # --resume insists: a new run here would submit every job again.
     with pytest.raises(RunSetupError, match=r"nothing to resume .* succeeded") as raised:
-        run(path, client=client, state_dir=tmp_path / "st", resume=True)
+        run(path, client=client, state=tmp_path / "st", resume=True)
     assert f"`sailjobs run {path} --state {tmp_path / 'st'}` starts a new one" in str(raised.value)
     assert len(sandbox.submissions()) == 1
 
@@ -108,13 +108,13 @@ def test_the_timeout_counts_from_the_first_submission_across_processes(
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n  timeout: 5s\n"))
     run_id = interrupted_run(path, tmp_path / "st", {"exp": "export_scheduled_sends"})
     info = client.submit_job({"job": "export_scheduled_sends"})
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         state.record_intent(run_id, "exp", {}, attempts=1)
         state.record_submitted(run_id, "exp", info.job_id, "pending")
         # As if the first process had submitted it a minute ago.
         state._execute("UPDATE jobs SET submitted_at = ?", (time.time() - 60,))
     started = time.monotonic()
-    result = run(path, client=client, state_dir=tmp_path / "st")
+    result = run(path, client=client, state=tmp_path / "st")
     assert result.jobs["exp"].status is JobStatus.TIMED_OUT
     assert time.monotonic() - started < 3.0
 
@@ -128,7 +128,7 @@ def test_a_changed_manifest_is_resumed_with_a_warning(
     sink = io.StringIO()
 
     result = run(
-        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        path, client=client_for(sandbox), state=tmp_path / "st",
         progress=LineProgress(sink),
     )  # fmt: skip
     assert result.succeeded and result.run_id == "r-old"
@@ -162,7 +162,7 @@ def test_a_job_id_is_stored_when_its_answer_arrives_even_while_the_loop_is_busy(
     probe = _SlowFirstSubmittedHook(tmp_path / "st" / "state.db")
     get_plugin_manager().register(probe, name="slow-submitted")
 
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run(path, client=client_for(sandbox), state=tmp_path / "st")
 
     assert result.succeeded and probe.seen is not None
     # Both job_ids were in the state while the loop was still busy with the first answer: a

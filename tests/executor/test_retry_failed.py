@@ -26,7 +26,7 @@ from runner.actions import ActionContext, ActionType
 from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.progress import Progress
-from runner.executor.state import RunState
+from runner.executor.state import SQLiteState
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
 from runner.results import JobStatus, JobSubmitted
@@ -156,11 +156,11 @@ def test_a_retry_reuses_the_outputs_of_jobs_that_succeeded(
     )
     get_plugin_manager().register(_DropNextPostAfter(sandbox, "sends"), name="drop-after")
     client, state = client_for(sandbox), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    first = run(path, client=client, state=state)
     assert first.jobs["copy"].status is JobStatus.FAILED
     sends_id = first.jobs["sends"].remote_job_id
 
-    again = run(path, client=client, state_dir=state, retry_failed=True, resubmit=["copy"])
+    again = run(path, client=client, state=state, retry_failed=True, resubmit=["copy"])
     assert again.run_id == first.run_id and again.succeeded
     assert [p["job"] for p in sandbox.submissions()] == ["export_scheduled_sends", "import"]
     assert sandbox.submissions()[1]["list"] == f"from {sends_id}"
@@ -172,12 +172,12 @@ def test_a_job_that_timed_out_while_running_is_polled_not_resubmitted(
     slow = sandbox_factory(seed="demo", job_time=3.0)
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n  timeout: 2s\n"))
     client, state = client_for(slow), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    first = run(path, client=client, state=state)
     exp = first.jobs["exp"]
     assert exp.status is JobStatus.TIMED_OUT
     assert "--retry-failed` waits for it again, without resubmitting it" in exp.error
 
-    again = run(path, client=client, state_dir=state, retry_failed=True)
+    again = run(path, client=client, state=state, retry_failed=True)
     assert again.succeeded and again.run_id == first.run_id
     assert again.jobs["exp"].remote_job_id == exp.remote_job_id
     assert len(slow.submissions()) == 1
@@ -205,13 +205,13 @@ def test_a_failed_download_of_a_succeeded_export_runs_again_without_resubmitting
     manager = get_plugin_manager()
     manager.register(InTheWay(), name="in-the-way")
     try:
-        first = run(path, client=client, state_dir=state)
+        first = run(path, client=client, state=state)
     finally:
         manager.unregister(name="in-the-way")
     assert first.jobs["exp"].status is JobStatus.FAILED
 
     (tmp_path / "out" / "sends.csv").unlink()
-    again = run(path, client=client, state_dir=state, retry_failed=True)
+    again = run(path, client=client, state=state, retry_failed=True)
     assert again.succeeded and again.run_id == first.run_id
     assert len(sandbox.submissions()) == 1
     assert (tmp_path / "out" / "sends.csv").read_text().startswith("Send Id,")
@@ -223,14 +223,14 @@ def test_with_no_run_to_retry_it_refuses_and_after_a_success_it_has_nothing_to_d
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
     client, state = client_for(sandbox), tmp_path / "st"
     with pytest.raises(RunSetupError, match=r"nothing to retry: .* has no run"):
-        run(path, client=client, state_dir=state, retry_failed=True)
+        run(path, client=client, state=state, retry_failed=True)
     assert sandbox.submissions() == []
 
-    first = run(path, client=client, state_dir=state)
-    again = run(path, client=client, state_dir=state, retry_failed=True)
+    first = run(path, client=client, state=state)
+    again = run(path, client=client, state=state, retry_failed=True)
     assert again.succeeded and again.run_id == first.run_id
     assert len(sandbox.submissions()) == 1
-    with RunState(state) as opened:
+    with SQLiteState(state) as opened:
         assert opened.reopenings(first.run_id) == []  # nothing was reopened
 
 
@@ -239,7 +239,7 @@ def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
 ) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
     client, state = client_for(sandbox), tmp_path / "st"
-    run(path, client=client, state_dir=state)
+    run(path, client=client, state=state)
     messages: list[str] = []
 
     class Notes(Progress):
@@ -250,7 +250,7 @@ def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
     again = run(
         path,
         client=client,
-        state_dir=state,
+        state=state,
         retry_failed=True,
         options={"report": str(report)},
         progress=Notes(),
@@ -272,10 +272,10 @@ def test_a_failed_job_gone_from_the_manifest_is_not_called_a_success(
     """)
     path = write_manifest(both)
     client, state = client_for(sandbox), tmp_path / "st"
-    assert run(path, client=client, state_dir=state).jobs["bad"].status is JobStatus.FAILED
+    assert run(path, client=client, state=state).jobs["bad"].status is JobStatus.FAILED
     path.write_text(manifest_text("ok:\n  job: export_scheduled_sends\n"))
     with pytest.raises(RunSetupError, match=r"failed in bad no longer in the manifest.*--fresh"):
-        run(path, client=client, state_dir=state, retry_failed=True)
+        run(path, client=client, state=state, retry_failed=True)
 
 
 @pytest.mark.parametrize(
@@ -341,13 +341,13 @@ def test_an_export_that_expired_before_its_download_is_resubmitted_as_its_error_
         """)
     )
     client, state = client_for(sandbox), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    first = run(path, client=client, state=state)
     error = first.jobs["exp"].error
     assert "expired" in error
     expected = f"`sailjobs run {path} --state {state} --retry-failed --resubmit exp`"
     assert f"{expected} submits the export job again" in error
 
-    again = run(path, client=client, state_dir=state, retry_failed=True, resubmit=["exp"])
+    again = run(path, client=client, state=state, retry_failed=True, resubmit=["exp"])
     assert again.succeeded and again.run_id == first.run_id
     assert len(sandbox.submissions()) == 2
     assert (tmp_path / "out" / "sends.csv").read_text().startswith("Send Id,")
@@ -361,7 +361,7 @@ def test_a_retry_that_cannot_be_recorded_changes_nothing(
     sandbox.faults.error_next_jobs(1)
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
     client, state = client_for(sandbox), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    first = run(path, client=client, state=state)
     assert first.jobs["exp"].status is JobStatus.FAILED
     with sqlite3.connect(state / "state.db") as db:
         db.execute(
@@ -370,8 +370,8 @@ def test_a_retry_that_cannot_be_recorded_changes_nothing(
         )
 
     with pytest.raises(sqlite3.DatabaseError, match="refused"):
-        run(path, client=client, state_dir=state, retry_failed=True)
-    with RunState(state) as opened:
+        run(path, client=client, state=state, retry_failed=True)
+    with SQLiteState(state) as opened:
         row = opened.jobs(first.run_id)["exp"]
         assert row.status is JobStatus.FAILED and row.remote_job_id is not None
         assert opened.run(first.run_id).status == "finished"
@@ -390,11 +390,11 @@ def test_an_import_the_api_refused_is_submitted_again_by_retry_failed(
     )
     sandbox.faults.throttle_next(2, method="POST", path="/job")
     client, state = client_for(sandbox, budget=RateLimitBudget(max_wait=0.05)), tmp_path / "st"
-    first = run(path, client=client, state_dir=state)
+    first = run(path, client=client, state=state)
     assert first.jobs["imp"].status is JobStatus.FAILED
     assert not first.jobs["imp"].ambiguous
     assert imported_lists(sandbox) == []
 
-    again = run(path, client=client, state_dir=state, retry_failed=True)
+    again = run(path, client=client, state=state, retry_failed=True)
     assert again.succeeded and again.run_id == first.run_id
     assert imported_lists(sandbox) == ["G A"]

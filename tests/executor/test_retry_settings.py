@@ -52,7 +52,7 @@ def run_manifest(sandbox, client_for, write_manifest, tmp_path):
 
     def go(text: str) -> Any:
         client = client_for(sandbox, sleep=waits.append)
-        return run(write_manifest(text), client=client, state_dir=tmp_path / "st")
+        return run(write_manifest(text), client=client, state=tmp_path / "st")
 
     go.waits = waits  # type: ignore[attr-defined]
     return go

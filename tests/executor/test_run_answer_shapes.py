@@ -14,7 +14,7 @@ from executor_helpers import manifest_text
 
 from runner.cli import cli
 from runner.executor.lifecycle import exit_code_for, run
-from runner.executor.state import RunState
+from runner.executor.state import SQLiteState
 from runner.exitcodes import ExitCode
 from runner.results import JobStatus
 from runner.sandbox.faults import INCOMPLETE_MESSAGE
@@ -58,7 +58,7 @@ def test_a_seed_shaped_answer_keeps_the_job_id_and_every_field(
     result = run(
         path,
         client=client_for(sandbox),
-        state_dir=tmp_path / "st",
+        state=tmp_path / "st",
         env={"HOOK_TOKEN": TOKEN},
         options={"report": str(report)},
     )
@@ -72,7 +72,7 @@ def test_a_seed_shaped_answer_keeps_the_job_id_and_every_field(
     (imported,) = sandbox.submissions("import")
     assert imported["list"] == f"after {sends.remote_job_id} at {STOP_TIME}"
     # The state and the report keep the fields sailjobs does not know.
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         stored = state.jobs(result.run_id)["sends"].outputs
     assert stored["remove_count"] == 1 and stored["job_id"] == sends.remote_job_id
     # The GET echoes the postback_url; the secret in it is masked wherever outputs go.

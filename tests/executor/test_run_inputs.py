@@ -89,7 +89,7 @@ def test_a_target_without_its_credentials_names_its_variables(sandbox: Any, tmp_
 
 def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_path: Path):
     from runner.executor.lifecycle import run_key
-    from runner.executor.state import RunState, new_run_id
+    from runner.executor.state import SQLiteState, new_run_id
     from runner.manifest.inputs import Inputs, parse_date
     from runner.manifest.loader import load_manifest
 
@@ -109,7 +109,7 @@ def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_p
         )
     )
     loaded = load_manifest(path, inputs=Inputs(date=parse_date("2026-01-05")))
-    with RunState(tmp_path / "st") as state:  # a run of 2026-01-05 that was interrupted
+    with SQLiteState(tmp_path / "st") as state:  # a run of 2026-01-05 that was interrupted
         run_id = new_run_id()
         state.start_run(
             run_id,

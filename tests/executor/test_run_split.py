@@ -10,7 +10,7 @@ import stat
 from datetime import date, timedelta
 from pathlib import Path
 
-from runner.executor.state import RunState
+from runner.executor.state import SQLiteState
 from runner.results import JobStatus
 
 
@@ -47,7 +47,7 @@ def test_a_40_day_range_is_exported_in_parts_and_joined(sandbox, tmp_path, run_j
     assert rows.count(rows[0]) == 1  # one header
     # Every purchase of the 40 days, no more: the parts' rows added up.
     assert len(rows) - 1 == job.outputs["rows"] > 0
-    with RunState(tmp_path / "st") as state:
+    with SQLiteState(tmp_path / "st") as state:
         rows = state.jobs(result.run_id)
     assert {rows[f"purchases~{n}"].status for n in (1, 2)} == {JobStatus.SUCCEEDED}
     # The parts' downloads were cleaned up; the joined file stays in the state folder.

@@ -129,7 +129,7 @@ def test_concurrency_and_the_import_cap_bound_jobs_in_flight(
         for i in range(4)
     )
     path = write_manifest(manifest_text(jobs, header="concurrency: 7\n"))
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run(path, client=client_for(sandbox), state=tmp_path / "st")
     assert result.succeeded
     # Replay the hook calls: how many jobs (and imports) were between submitted and finished.
     in_flight = imports = peak = peak_imports = 0
@@ -188,14 +188,14 @@ def test_missing_env_is_named_all_at_once_and_nothing_is_sent(
         """)
     )
     with pytest.raises(RunSetupError, match="environment variables not set: EMAILS, LIST_A"):
-        run(path, client=client_for(sandbox), state_dir=tmp_path / "st", env={})
+        run(path, client=client_for(sandbox), state=tmp_path / "st", env={})
     assert sandbox.submissions() == []
 
 
 def test_an_invalid_manifest_sends_nothing(sandbox, client_for, write_manifest, tmp_path) -> None:
     path = write_manifest(manifest_text("a:\n  job: export_list_data\n  lst: Main\n"))
     with pytest.raises(ManifestError):
-        run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+        run(path, client=client_for(sandbox), state=tmp_path / "st")
     assert sandbox.request_log == []
 
 
@@ -208,7 +208,7 @@ def test_secret_env_values_are_masked_in_the_result(
         )
     )
     result = run(
-        path, client=client_for(sandbox), state_dir=tmp_path / "st",
+        path, client=client_for(sandbox), state=tmp_path / "st",
         env={"WHO_SECRET": "hidden.person@example.com", "LIST_NAME": "Secretive"},
     )  # fmt: skip
     assert result.succeeded
@@ -227,7 +227,7 @@ def test_a_second_run_of_the_same_manifest_is_refused_while_locked(
         ManifestLock(tmp_path / "st", manifest_key(path), path),
         pytest.raises(RunSetupError, match="another sailjobs run"),
     ):
-        run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+        run(path, client=client_for(sandbox), state=tmp_path / "st")
     assert sandbox.submissions() == []
 
 
@@ -300,7 +300,7 @@ def test_unknown_statuses_mean_still_running_and_incomplete_is_a_failure(
             header="concurrency: 1\n",
         )  # "bad" goes first and gets the fault
     )
-    result = run(path, client=client_for(sandbox), state_dir=tmp_path / "st")
+    result = run(path, client=client_for(sandbox), state=tmp_path / "st")
     assert result.jobs["bad"].status is JobStatus.FAILED
     assert result.jobs["bad"].remote_status == "incomplete"
     assert "as 'incomplete': The job failed (injected fault)" in result.jobs["bad"].error
@@ -334,7 +334,7 @@ def test_paced_polls_wait_for_their_gap_without_spinning(
     monkeypatch.setattr(Scheduler, "_dispatch", counted)
     path = write_manifest(manifest_text("a: {job: export_scheduled_sends}\n"))
     with _LowGetBudgetClient(box.api_key, box.secret, box.url) as client:
-        result = run(path, client=client, state_dir=tmp_path / "st")
+        result = run(path, client=client, state=tmp_path / "st")
     assert result.succeeded and result.jobs["a"].polls >= 2
     # Each turn of the loop waits for an event or the next due time: a few dozen in about
     # two seconds. Spinning until the pacing gap has passed took tens of thousands.

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.executor.state import ActionRecord, ManifestLock, RunState, StateError, manifest_key
+from runner.executor.state import ActionRecord, ManifestLock, SQLiteState, StateError, manifest_key
 from runner.results import JobStatus
 
 
 def test_intent_then_job_id_leaves_a_readable_trail(tmp_path: Path) -> None:
-    with RunState(tmp_path) as state:
+    with SQLiteState(tmp_path) as state:
         state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
         state.add_job("r1", "export", "export_list_data")
         state.record_intent("r1", "export", {"list": "Main"}, attempts=1)
@@ -34,7 +34,7 @@ def test_intent_then_job_id_leaves_a_readable_trail(tmp_path: Path) -> None:
 
 
 def test_outcome_and_finish_round_trip(tmp_path: Path) -> None:
-    with RunState(tmp_path) as state:
+    with SQLiteState(tmp_path) as state:
         state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
         state.add_job("r1", "j", "import")
         state.record_outcome(
@@ -50,7 +50,7 @@ def test_outcome_and_finish_round_trip(tmp_path: Path) -> None:
 
 
 def test_actions_are_recorded_per_owner_and_slot(tmp_path: Path) -> None:
-    with RunState(tmp_path) as state:
+    with SQLiteState(tmp_path) as state:
         state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
         done = ActionRecord("j", "on_success", 0, "download", "p", True, 2, {"path": "x"}, None)
         state.record_action("r1", "j", done)
@@ -63,7 +63,7 @@ def test_actions_are_recorded_per_owner_and_slot(tmp_path: Path) -> None:
 
 
 def test_last_run_and_its_lifecycle(tmp_path: Path) -> None:
-    with RunState(tmp_path) as state:
+    with SQLiteState(tmp_path) as state:
         assert state.last_run("k") is None
         state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
         state.end_run("r1", interrupted=False, succeeded=True)
@@ -79,7 +79,7 @@ def test_last_run_and_its_lifecycle(tmp_path: Path) -> None:
 
 
 def test_state_files_are_private(tmp_path: Path) -> None:
-    with RunState(tmp_path / "st"):
+    with SQLiteState(tmp_path / "st"):
         pass
     assert stat.S_IMODE(os.stat(tmp_path / "st").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "st" / "state.db").st_mode) == 0o600
@@ -96,7 +96,7 @@ def test_the_lock_taken_first_keeps_the_state_folder_private(tmp_path: Path) -> 
 def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match="not a usable sailjobs state database"):
-        RunState(tmp_path)
+        SQLiteState(tmp_path)
 
 
 def _hold_lock(state_dir: str, ready, release) -> None:  # runs in a child process
@@ -134,14 +134,14 @@ def test_manifest_key_follows_the_resolved_path(tmp_path: Path) -> None:
 
 def test_a_state_written_before_actions_kept_their_start_gains_the_column(tmp_path: Path) -> None:
     # The actions table as the first release wrote it: no started_at.
-    with RunState(tmp_path) as state:
+    with SQLiteState(tmp_path) as state:
         state.start_run("r1", "k", tmp_path / "m.yaml", "m", "sha")
     conn = sqlite3.connect(tmp_path / "state.db")
     conn.execute("ALTER TABLE actions DROP COLUMN started_at")
     conn.commit()
     conn.close()
 
-    with RunState(tmp_path) as state:  # opened by this sailjobs: the column is added
+    with SQLiteState(tmp_path) as state:  # opened by this sailjobs: the column is added
         record = ActionRecord("a", "on_success", 0, "download", "download", True, 1, {}, None)
         state.record_action("r1", "a", record)
         record.started_at = 1.5

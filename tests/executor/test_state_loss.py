@@ -52,7 +52,7 @@ def test_a_lost_state_db_beside_an_earlier_runs_lock_is_an_error_until_fresh(
         """)
     )
     client, state = client_for(sandbox), tmp_path / "st"
-    run(path, client=client, state_dir=state)
+    run(path, client=client, state=state)
     assert len(sandbox.submissions()) == 1
     db = state / "state.db"
     if loss == "empty":
@@ -66,7 +66,7 @@ def test_a_lost_state_db_beside_an_earlier_runs_lock_is_an_error_until_fresh(
     assert listed.exit_code == 2 and "remain from earlier runs" in listed.output
 
     with pytest.raises(RunSetupError) as raised:
-        run(path, client=client, state_dir=state)
+        run(path, client=client, state=state)
     message = str(raised.value)
     what = "empty (0 bytes)" if loss == "empty" else "missing"
     assert f"the run state {db} is {what}" in message
@@ -75,7 +75,7 @@ def test_a_lost_state_db_beside_an_earlier_runs_lock_is_an_error_until_fresh(
     assert len(sandbox.submissions()) == 1  # nothing was sent again
 
     # The command it names starts over, and deletes nothing it does not own.
-    fresh = run(path, client=client, state_dir=state, resume=False)
+    fresh = run(path, client=client, state=state, resume=False)
     assert fresh.succeeded and len(sandbox.submissions()) == 2
     for trace in traces:
         if trace != "state.db":
@@ -84,7 +84,7 @@ def test_a_lost_state_db_beside_an_earlier_runs_lock_is_an_error_until_fresh(
 
 def test_a_new_state_folder_is_no_loss(sandbox, client_for, write_manifest, tmp_path) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
-    assert run(path, client=client_for(sandbox), state_dir=tmp_path / "new").succeeded
+    assert run(path, client=client_for(sandbox), state=tmp_path / "new").succeeded
 
 
 # -------------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_a_disk_that_fills_during_the_run_stops_it_and_the_rerun_resumes(
     client = client_for(sandbox)
 
     with pytest.raises(RunSetupError) as raised:
-        run(path, client=client, state_dir=state)
+        run(path, client=client, state=state)
     assert str(raised.value) == (
         f"no space left on the device of the run state folder {state}: free some space, "
         f"then run `sailjobs run {path} --state {state} --resume`"
@@ -180,6 +180,6 @@ def test_a_disk_that_fills_during_the_run_stops_it_and_the_rerun_resumes(
 
     assert filling.filler is not None
     filling.filler.unlink()
-    resumed = run(path, client=client, state_dir=state, resume=True)
+    resumed = run(path, client=client, state=state, resume=True)
     assert resumed.succeeded
     assert len(sandbox.submissions()) == 2  # first was polled, not submitted again

@@ -76,7 +76,7 @@ def test_the_timeout_covers_the_time_spent_submitting(tmp_path, slow_post_server
     manifest.write_text(MANIFEST)
     host, port = slow_post_server.server_address[:2]
     with SailthruClient("key", "secret-value-slow", f"http://{host}:{port}") as client:
-        result = run(manifest, client=client, state_dir=tmp_path / "st")
+        result = run(manifest, client=client, state=tmp_path / "st")
     job = result.jobs["export-vip"]
     assert job.status is JobStatus.TIMED_OUT
     # Its 2 s were used up before the answer came: asked once at its deadline (only

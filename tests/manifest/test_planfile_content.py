@@ -377,7 +377,7 @@ def test_an_applied_plan_runs_as_planned_on_another_day_in_order(write, tmp_path
             plan,
             env={"SAILTHRU_API_KEY": box.api_key, "SAILTHRU_API_SECRET": box.secret,
                  "SAILTHRU_API_URL": box.url},
-            state_dir=tmp_path / "st",
+            state=tmp_path / "st",
         )  # fmt: skip
     statuses = {job_id: job.status.value for job_id, job in result.jobs.items()}
     assert statuses == {"a": "succeeded", "b": "succeeded", "dated": "succeeded"}, [

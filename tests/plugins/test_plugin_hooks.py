@@ -126,7 +126,7 @@ def test_every_hook_in_order_each_job_finished_once(recorder, sandbox, client, t
             needs: [stuck]
         """,
     )
-    result = run(path, client=client, state_dir=tmp_path / "state", progress=Messages())
+    result = run(path, client=client, state=tmp_path / "state", progress=Messages())
 
     statuses = {job_id: str(job.status) for job_id, job in result.jobs.items()}
     assert statuses == {"ok": "succeeded", "stuck": "timed_out", "after-stuck": "skipped"}
@@ -166,7 +166,7 @@ def test_a_raising_plugin_is_reported_with_its_name_and_job_and_the_others_run(
     get_plugin_manager().register(Raiser(), name="acme-raiser")
     path = write(tmp_path, "jobs:\n  a:\n    job: export_scheduled_sends\n")
     messages = Messages()
-    result = run(path, client=client, state_dir=tmp_path / "state", progress=messages)
+    result = run(path, client=client, state=tmp_path / "state", progress=messages)
 
     assert result.jobs["a"].status is JobStatus.SUCCEEDED
     assert exit_code_for(result) == ExitCode.OK  # a plugin's hook never fails the run
@@ -181,7 +181,7 @@ def test_a_raising_plugin_is_reported_with_its_name_and_job_and_the_others_run(
         f"{result.run_id}: RuntimeError: report server down",
     ]
     # The run state is consistent: the run is finished, so the next one starts afresh.
-    again = run(path, client=client, state_dir=tmp_path / "state", progress=Messages())
+    again = run(path, client=client, state=tmp_path / "state", progress=Messages())
     assert again.run_id != result.run_id and again.succeeded
 
 
@@ -232,7 +232,7 @@ def test_first_party_actions_end_to_end(
         "HOOK_URL": webhook.url,
         "SMTP_PORT": str(sink.port),
     }
-    result = run(path, client=client, state_dir=tmp_path / "state", env=env, progress=Messages())
+    result = run(path, client=client, state=tmp_path / "state", env=env, progress=Messages())
 
     export = result.jobs["export-main"]
     assert export.status is JobStatus.SUCCEEDED, export.error
@@ -310,11 +310,11 @@ def test_resume_does_not_repeat_completed_plugin_actions(
         """,
     )
     env = {**os.environ, "HOOK_URL": webhook.url, "SMTP_PORT": str(sink.port)}
-    stopped = run(path, client=client, state_dir=tmp_path / "state", env=env, progress=Messages())
+    stopped = run(path, client=client, state=tmp_path / "state", env=env, progress=Messages())
     assert stopped.interrupted
     assert (len(sink.messages), len(webhook.requests)) == (1, 1)
 
-    resumed = run(path, client=client, state_dir=tmp_path / "state", env=env, progress=Messages())
+    resumed = run(path, client=client, state=tmp_path / "state", env=env, progress=Messages())
     assert resumed.run_id == stopped.run_id and resumed.succeeded
     assert (len(sink.messages), len(webhook.requests)) == (1, 1)  # not sent again
     assert [action.resumed for action in resumed.jobs["a"].actions] == [True, True, True]
@@ -433,7 +433,7 @@ def test_a_webhook_that_is_down_fails_the_notify_with_a_clear_masked_message(
         """,
     )
     result = run(
-        path, client=client, state_dir=tmp_path / "state",
+        path, client=client, state=tmp_path / "state",
         env={**os.environ, "HOOK_URL": hook}, progress=Messages(),
     )  # fmt: skip
     assert result.jobs["a"].status is JobStatus.SUCCEEDED

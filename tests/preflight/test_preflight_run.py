@@ -45,7 +45,7 @@ def run_one_job(sandbox: Any, tmp_path: Path, job: dict[str, Any]) -> Any:
     job = {**job, "file": "${{ vars.file }}"}
     manifest.write_text(yaml.safe_dump({**document, "jobs": {"load": job}}))
     with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
-        return run(manifest, client=client, state_dir=tmp_path / "state")
+        return run(manifest, client=client, state=tmp_path / "state")
 
 
 @pytest.mark.parametrize("case", BAD_PURCHASE_FILES, ids=[c["file"] for c in BAD_PURCHASE_FILES])

@@ -128,7 +128,7 @@ def test_a_run_submits_a_file_with_warnings_and_shows_them(sandbox: Any, tmp_pat
     manifest.write_text(yaml.safe_dump({"version": 1, "name": "orders", "jobs": jobs}))
     progress = Messages()
     with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
-        result = run(manifest, client=client, state_dir=tmp_path / "state", progress=progress)
+        result = run(manifest, client=client, state=tmp_path / "state", progress=progress)
     assert result.jobs["load"].status is JobStatus.SUCCEEDED, result.jobs["load"].error
     assert [s["job"] for s in sandbox.submissions()] == ["purchase_import"]
     warnings = [text for level, text in progress.lines if level == "warning"]

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_manifest(sandbox: Any, manifest: Path, state: Path) -> Any:
     with SailthruClient(sandbox.api_key, sandbox.secret, sandbox.url) as client:
-        return run(manifest, client=client, state_dir=state, env={})
+        return run(manifest, client=client, state=state, env={})
 
 
 @pytest.fixture

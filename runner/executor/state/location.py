@@ -1,0 +1,75 @@
+"""Where the run state lives, as ``--state`` / ``SAILJOBS_STATE`` name it: a folder (SQLite,
+the default ``.sailjobs``) or a ``postgresql://`` URL (shared by every machine that has it).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.executor.state.postgres import displayed_url
+from runner.executor.state.store import RunState
+
+DEFAULT_STATE_DIR = Path(".sailjobs")  # --state's default
+STATE_ENV = "SAILJOBS_STATE"
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """``text`` as given; ``from_env``: it came from ``SAILJOBS_STATE`` (advice then leaves
+    ``--state`` out: the variable is still set where the advice is followed)."""
+
+    text: str
+    from_env: bool = False
+
+    @classmethod
+    def of(cls, value: StateLocation | str | os.PathLike[str] | None) -> StateLocation:
+        if isinstance(value, StateLocation):
+            return value
+        return cls(str(DEFAULT_STATE_DIR if value is None else value))
+
+    @property
+    def is_database(self) -> bool:
+        return self.text.startswith(_URL_SCHEMES)
+
+    @property
+    def folder(self) -> Path | None:
+        """The SQLite state folder; None for a database."""
+        return None if self.is_database else Path(self.text)
+
+    @property
+    def scratch_dir(self) -> Path:
+        """This machine's folder for what survives a crash beside the state (split parts,
+        download claims): the state folder, or ``.sailjobs`` beside a database."""
+        return self.folder or DEFAULT_STATE_DIR
+
+    def exists(self) -> bool:
+        """Whether a state is there to read (a database always may be)."""
+        from runner.executor.state.sqlite import DB_NAME  # noqa: PLC0415  (no loop: sqlite imports store only)
+
+        return self.is_database or (Path(self.text) / DB_NAME).is_file()
+
+    def open(self) -> RunState:
+        if self.is_database:
+            from runner.executor.state.postgres import PostgresState  # noqa: PLC0415
+
+            return PostgresState(self.text, scratch_dir=self.scratch_dir)
+        from runner.executor.state.sqlite import SQLiteState  # noqa: PLC0415
+
+        return SQLiteState(Path(self.text))
+
+    def describe(self) -> str:
+        if self.is_database:
+            return f"the state database {displayed_url(self.text)}"
+        return f"the state folder {self.text}"
+
+    def option(self) -> str:
+        """`` --state X`` for a command in advice, or "" when the default or the
+        environment gives it. A database URL is shown without its password."""
+        if self.from_env or Path(self.text) == DEFAULT_STATE_DIR and not self.is_database:
+            return ""
+        shown = displayed_url(self.text) if self.is_database else self.text
+        return f" --state {shlex.quote(shown)}"
