@@ -62,7 +62,7 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     written_options = written.pop("options")
     assert {"report": "r.json", "junit": "j.xml"}.items() <= written_options.items()
     assert written_options["host"] == socket.gethostname()
-    assert set(written_options) == {"report", "junit", "api_url"}  # the API it talked to
+    assert set(written_options) == {"report", "junit", "api_url", "host"}  # the API it talked to
     assert rebuilt == written
 
     junit = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "junit")
