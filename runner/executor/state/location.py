@@ -9,7 +9,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.executor.state.postgres import displayed_url
+from runner.executor.state.postgres import PostgresState, displayed_url
+from runner.executor.state.sqlite import DB_NAME, SQLiteState
 from runner.executor.state.store import RunState
 
 DEFAULT_STATE_DIR = Path(".sailjobs")  # --state's default
@@ -48,17 +49,11 @@ class StateLocation:
 
     def exists(self) -> bool:
         """Whether a state is there to read (a database always may be)."""
-        from runner.executor.state.sqlite import DB_NAME  # noqa: PLC0415  (no loop: sqlite imports store only)
-
         return self.is_database or (Path(self.text) / DB_NAME).is_file()
 
     def open(self) -> RunState:
         if self.is_database:
-            from runner.executor.state.postgres import PostgresState  # noqa: PLC0415
-
             return PostgresState(self.text, scratch_dir=self.scratch_dir)
-        from runner.executor.state.sqlite import SQLiteState  # noqa: PLC0415
-
         return SQLiteState(Path(self.text))
 
     def describe(self) -> str:
@@ -69,7 +64,7 @@ class StateLocation:
     def option(self) -> str:
         """`` --state X`` for a command in advice, or "" when the default or the
         environment gives it. A database URL is shown without its password."""
-        if self.from_env or Path(self.text) == DEFAULT_STATE_DIR and not self.is_database:
+        if self.from_env or (Path(self.text) == DEFAULT_STATE_DIR and not self.is_database):
             return ""
         shown = displayed_url(self.text) if self.is_database else self.text
         return f" --state {shlex.quote(shown)}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import threading
@@ -24,7 +25,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, LiteralString, NoReturn, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -40,7 +41,10 @@ from runner.masking import register_secret
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.rows import TupleRow
     from psycopg_pool import ConnectionPool
+
+    Connection = psycopg.Connection[TupleRow]
 
 RETRY_SECONDS = 30.0  # how long a state write keeps trying a server that went away
 CONNECT_TIMEOUT = 10  # seconds, for each new connection
@@ -49,7 +53,9 @@ LOCK_HEARTBEAT_SECONDS = 5.0  # how often the lock's session is checked (and ret
 # The server drops a vanished runner's session (and so its lock) after about this long:
 # keepalive idle 10 s, then 4 probes 5 s apart.
 LOCK_KEEPALIVE_SECONDS = 30
-_KEEPALIVES = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4"
+_KEEPALIVES = (
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4"
+)
 _LOCK_CLASS = 0x5A11  # sailjobs' advisory locks: (class, manifest) pairs
 _MIGRATION_LOCK = 0  # the manifest number of the schema migration's own lock
 
@@ -66,16 +72,22 @@ def displayed_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _import_psycopg() -> Any:
+def _require_psycopg() -> None:
     try:
-        import psycopg  # noqa: PLC0415  (an extra: loaded only for a postgresql:// state)
-        import psycopg_pool  # noqa: PLC0415
+        # lazy: psycopg is an extra, loaded only for a postgresql:// state
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
     except ImportError as exc:
         raise StateError(
             f"a postgresql:// state needs psycopg ({exc.name} is not installed): "
             "pip install 'sailjobs[postgres]'"
         ) from None
-    return psycopg, psycopg_pool
+
+
+def _sql(text: str) -> LiteralString:
+    """A statement of this module (psycopg's types ask for literal text, which the shared
+    queries are, though built by concatenation)."""
+    return cast("LiteralString", text)
 
 
 def _lock_id(key: str) -> int:
@@ -85,7 +97,10 @@ def _lock_id(key: str) -> int:
 
 def _gone(exc: BaseException) -> bool:
     """Whether an error means the server or the connection went away (worth retrying)."""
-    psycopg, psycopg_pool = _import_psycopg()
+    # lazy: psycopg is an extra (installed: a PostgresState exists)
+    import psycopg
+    import psycopg_pool
+
     return isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout)
 
 
@@ -95,7 +110,11 @@ class PostgresState(RunState):
     def __init__(
         self, url: str, *, scratch_dir: Path, retry_seconds: float = RETRY_SECONDS
     ) -> None:
-        psycopg, psycopg_pool = _import_psycopg()
+        _require_psycopg()
+        # lazy: psycopg is an extra, loaded only for a postgresql:// state
+        import psycopg
+        import psycopg_pool
+
         self.url = url
         self.scratch_dir = Path(scratch_dir)
         self.retry_seconds = retry_seconds
@@ -103,6 +122,9 @@ class PostgresState(RunState):
         if (password := urlsplit(url).password) is not None:
             register_secret(password)
         self._local = threading.local()  # the connection of a transaction, per thread
+        # The pool warns of each connection a restart broke; the retries below say what
+        # happened, once, if it matters.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         try:
             # One plain connection first: its error says why (a pool only times out).
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
@@ -131,18 +153,20 @@ class PostgresState(RunState):
         with self.pool.connection() as conn:
             return self._migrate(conn)
 
-    def _migrate(self, conn: psycopg.Connection[Any]) -> list[int]:
+    def _migrate(self, conn: Connection) -> list[int]:
         # One migration at a time, whichever machine starts first; DDL is transactional.
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _MIGRATION_LOCK))
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             current = int(row[0]) if row else 0
             self._refuse_newer(current)
             applied = []
             for step in pending(current):
                 for statement in step.statements("postgres"):
-                    conn.execute(cast(Any, statement))
+                    conn.execute(_sql(statement))
                 applied.append(step.version)
             if applied:
                 conn.execute(
@@ -162,14 +186,16 @@ class PostgresState(RunState):
             reraise=True,
         )
 
-    def _run(self, sql: str, params: tuple[object, ...], *, fetch: bool) -> list[tuple[object, ...]]:
+    def _run(
+        self, sql: str, params: tuple[object, ...], *, fetch: bool
+    ) -> list[tuple[object, ...]]:
         if self.failed is not None:
             raise self.failed
-        sql = sql.replace("?", "%s")
+        query = _sql(sql.replace("?", "%s"))
         conn = getattr(self._local, "conn", None)
         if conn is not None:  # inside transaction(): all or nothing, no retry of one part
             try:
-                cursor = conn.execute(sql, params)
+                cursor = conn.execute(query, params)
                 return cursor.fetchall() if fetch else []
             except Exception as exc:
                 if _gone(exc):
@@ -178,7 +204,7 @@ class PostgresState(RunState):
         try:
             for attempt in self._retrying():
                 with attempt, self.pool.connection(timeout=CONNECT_TIMEOUT) as conn:
-                    cursor = conn.execute(cast(Any, sql), params)
+                    cursor = conn.execute(query, params)
                     return cursor.fetchall() if fetch else []
         except Exception as exc:
             if _gone(exc):
@@ -269,13 +295,15 @@ class AdvisoryLock:
         self.state = state
         self.key = key
         self.manifest_path = manifest_path
-        self._conn: psycopg.Connection[Any] | None = None
+        self._conn: Connection | None = None
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        psycopg, _ = _import_psycopg()
+    def _connect(self) -> Connection:
+        # lazy: psycopg is an extra (installed: a PostgresState exists)
+        import psycopg
+
         conn = psycopg.connect(
             self.state.url,
             connect_timeout=CONNECT_TIMEOUT,
@@ -283,10 +311,10 @@ class AdvisoryLock:
             application_name=f"sailjobs lock {self.key}",
         )
         for statement in _KEEPALIVES.split(";"):
-            conn.execute(cast(Any, statement))
-        return cast("psycopg.Connection[Any]", conn)
+            conn.execute(_sql(statement))
+        return conn
 
-    def _try(self, conn: psycopg.Connection[Any]) -> bool:
+    def _try(self, conn: Connection) -> bool:
         row = conn.execute(
             "SELECT pg_try_advisory_lock(%s::int4, %s::int4)", (_LOCK_CLASS, _lock_id(self.key))
         ).fetchone()
