@@ -132,7 +132,10 @@ def register_secret(value: object) -> None:
 
 
 def register_url(url: str) -> None:
-    """Register a capability URL (an export link): the whole URL and its path are secret."""
+    """Register a capability URL (an export link): the whole URL and its path are secret.
+    One already reduced to its host (``redact_url``, as the run state keeps it) is not."""
+    if redact_url(url) == url:
+        return
     if len(url.strip()) >= _MIN_SECRET_LENGTH:
         _add(_forms(url, whole_path=True))
 

@@ -53,6 +53,7 @@ from runner.executor.state import (
 from runner.executor.state import (
     run_key as state_run_key,
 )
+from runner.executor.withheld import refresh_borrowed, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -648,6 +649,8 @@ def _run_locked(
         logical_date=loaded.logical_date,
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
+    refresh_withheld(records.values(), client, progress)  # links the state did not keep
+    refresh_borrowed(plan, client, progress)
     stop = threading.Event()
     then = resume_hint(result)
 

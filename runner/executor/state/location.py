@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.executor.state.postgres import PostgresState, displayed_url
+from runner.executor.state.sealing import Sealer
 from runner.executor.state.sqlite import DB_NAME, SQLiteState
 from runner.executor.state.store import RunState
 
@@ -51,10 +53,16 @@ class StateLocation:
         """Whether a state is there to read (a database always may be)."""
         return self.is_database or (Path(self.text) / DB_NAME).is_file()
 
-    def open(self) -> RunState:
+    def open(self, env: Mapping[str, str] = os.environ) -> RunState:
+        """The state, its links sealed with ``SAILJOBS_STATE_KEY`` from ``env`` if set."""
+        sealer = Sealer.from_env(env)
+        state: RunState
         if self.is_database:
-            return PostgresState(self.text, scratch_dir=self.scratch_dir)
-        return SQLiteState(Path(self.text))
+            state = PostgresState(self.text, scratch_dir=self.scratch_dir)
+        else:
+            state = SQLiteState(Path(self.text))
+        state.sealer = sealer
+        return state
 
     def describe(self) -> str:
         if self.is_database:

@@ -65,6 +65,9 @@ class JobRecord:
     outputs: JSONDict = field(default_factory=dict)
     error: str | None = None
     outcome: JobStatus | None = None  # decided (remote terminal, timed out), actions pending
+    # A link of its outputs was not kept (runner.executor.state.sealing): a resumed run
+    # asks Sailthru for a fresh one.
+    withheld: bool = False
 
     @property
     def ambiguous(self) -> bool:

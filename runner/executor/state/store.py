@@ -34,6 +34,7 @@ from runner.executor.state.records import (
     dumps,
     loads,
 )
+from runner.executor.state.sealing import Sealer
 from runner.jsontypes import JSONValue
 from runner.results import JobStatus
 
@@ -69,6 +70,8 @@ class RunState:
     (``PostgresState``). Open one with ``StateLocation.open``."""
 
     failed: StateWriteError | None  # a write failed: nothing more is recorded
+    # How the links in outputs are kept: withheld, or encrypted with SAILJOBS_STATE_KEY.
+    sealer: Sealer = Sealer(None)
     # Scratch space on this machine that survives a crash (split parts, download claims):
     # the state folder itself, or the local .sailjobs/ beside a database.
     scratch_dir: Path
@@ -226,10 +229,11 @@ class RunState:
         for row in cast(list[_JobRow], rows):
             (run, job, job_type, status, remote_id, remote_status, attempts, polls,
              params, intent_at, submitted_at, finished_at, outputs, error, outcome) = row  # fmt: skip
+            opened, withheld = self.sealer.open(json.loads(outputs))
             records[job] = JobRecord(
                 run, job, job_type, JobStatus(status), remote_id, remote_status, attempts,
                 polls, json.loads(params), intent_at, submitted_at, finished_at,
-                json.loads(outputs), error, None if outcome is None else JobStatus(outcome),
+                opened, error, None if outcome is None else JobStatus(outcome), withheld,
             )  # fmt: skip
         return records
 
@@ -325,7 +329,7 @@ class RunState:
             self._execute(
                 "UPDATE jobs SET remote_status = ?, polls = ?, outputs = ? "
                 "WHERE run_id = ? AND job = ?",
-                (remote_status, polls, dumps(outputs), run_id, job),
+                (remote_status, polls, dumps(self.sealer.seal(outputs)), run_id, job),
             )
 
     def record_outcome(
@@ -343,7 +347,15 @@ class RunState:
         self._execute(
             "UPDATE jobs SET outcome = ?, remote_status = ?, outputs = ?, error = ?, polls = ? "
             "WHERE run_id = ? AND job = ?",
-            (outcome.value, remote_status, dumps(outputs), error, polls, run_id, job),
+            (
+                outcome.value,
+                remote_status,
+                dumps(self.sealer.seal(outputs)),
+                error,
+                polls,
+                run_id,
+                job,
+            ),
         )
 
     def record_finished(
@@ -363,7 +375,7 @@ class RunState:
             "UPDATE jobs SET status = ?, outputs = ?, error = ?, polls = ?, finished_at = ?, "
             "params = COALESCE(?, params) WHERE run_id = ? AND job = ?",
             (
-                status.value, dumps(outputs), error, polls, time.time() if at is None else at,
+                status.value, dumps(self.sealer.seal(outputs)), error, polls, time.time() if at is None else at,
                 None if params is None else dumps(params), run_id, job,
             ),
         )  # fmt: skip
@@ -416,7 +428,9 @@ class RunState:
             sql += " AND owner = ?"
             params += (owner,)
         return [
-            ActionRecord(o, ph, i, n, pl, bool(s), a, json.loads(out), e, start, end)
+            ActionRecord(
+                o, ph, i, n, pl, bool(s), a, self.sealer.open(json.loads(out))[0], e, start, end
+            )
             for o, ph, i, n, pl, s, a, out, e, start, end in cast(
                 list[_ActionRow], self._query(sql, params)
             )
@@ -433,7 +447,7 @@ class RunState:
             "finished_at = excluded.finished_at, started_at = excluded.started_at",
             (
                 run_id, owner, record.phase, record.idx, record.name, record.plugin,
-                int(record.succeeded), record.attempts, dumps(record.outputs), record.error,
+                int(record.succeeded), record.attempts, dumps(self.sealer.seal(record.outputs)), record.error,
                 record.finished_at or time.time(), record.started_at,
             ),
         )  # fmt: skip
