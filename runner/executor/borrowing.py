@@ -36,7 +36,6 @@ def borrow_outputs(plan: Plan, state: RunState, key: str) -> None:
             run_id=record.run_id,
             finished_at=to_datetime(record.finished_at),
             outputs=dict(record.outputs),
-            refresh_job_id=record.remote_job_id if record.withheld else None,
         )
     problems = plan.unborrowed(state.describe())
     if problems:

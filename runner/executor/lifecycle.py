@@ -53,7 +53,7 @@ from runner.executor.state import (
 from runner.executor.state import (
     run_key as state_run_key,
 )
-from runner.executor.withheld import refresh_borrowed, refresh_withheld
+from runner.executor.withheld import refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -545,7 +545,7 @@ def run(
             check_not_lost(folder, f"{command} --fresh")
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
-        with where.location.open() as opened:
+        with where.location.open(env) as opened:
             borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
             try:
                 with (
@@ -650,7 +650,6 @@ def _run_locked(
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
     refresh_withheld(records.values(), client, progress)  # links the state did not keep
-    refresh_borrowed(plan, client, progress)
     stop = threading.Event()
     then = resume_hint(result)
 

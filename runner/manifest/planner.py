@@ -297,9 +297,6 @@ class BorrowedRun:
     run_id: str
     finished_at: datetime | None
     outputs: Mapping[str, Any]
-    # Its Sailthru job, when the state withheld a link of its outputs: the run asks it
-    # for a fresh one (runner.executor.withheld).
-    refresh_job_id: str | None = None
 
     def describe(self) -> str:
         """``run R of 2026-12-02``."""
