@@ -192,16 +192,11 @@ class PostgresState(RunState):
         if self.failed is not None:
             raise self.failed
         query = _sql(sql.replace("?", "%s"))
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:  # inside transaction(): all or nothing, no retry of one part
-            try:
-                cursor = conn.execute(query, params)
-                return cursor.fetchall() if fetch else []
-            except Exception as exc:
-                if _gone(exc):
-                    self._unavailable(exc)
-                raise
+        in_transaction: Connection | None = getattr(self._local, "conn", None)
         try:
+            if in_transaction is not None:  # all or nothing: no retry of one part
+                cursor = in_transaction.execute(query, params)
+                return cursor.fetchall() if fetch else []
             for attempt in self._retrying():
                 with attempt, self.pool.connection(timeout=CONNECT_TIMEOUT) as conn:
                     cursor = conn.execute(query, params)
@@ -244,21 +239,8 @@ class PostgresState(RunState):
 
     # locks ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(
-        self,
-        key: str,
-        manifest_path: Path,
-        *,
-        timeout: float = 0.0,
-        notice: LockNotice | None = None,
-    ) -> Iterator[None]:
-        lock = AdvisoryLock(self, key, manifest_path)
-        lock.acquire(timeout, notice)
-        try:
-            yield
-        finally:
-            lock.release()
+    def _run_lock(self, key: str, manifest_path: Path) -> AdvisoryLock:
+        return AdvisoryLock(self, key, manifest_path)
 
     def lock_held(self, key: str) -> bool:
         rows = self._query(

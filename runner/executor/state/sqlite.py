@@ -100,6 +100,14 @@ class ManifestLock:
         self._fd: int | None = None
 
     def acquire(self, timeout: float = 0.0, notice: LockNotice | None = None) -> None:
+        try:
+            self._acquire(timeout, notice)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StateFullError(disk_full_message(self.path.parent.parent)) from exc
+            raise StateError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
+
+    def _acquire(self, timeout: float, notice: LockNotice | None) -> None:
         # The state folder first, so it is private too (parents=True would make it 0755).
         self.path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path.parent.mkdir(exist_ok=True, mode=0o700)
@@ -250,26 +258,8 @@ class SQLiteState(RunState):
         with self._lock:  # fetched under the lock: workers share this connection
             return self._conn.execute(sql, params).fetchall()
 
-    @contextlib.contextmanager
-    def lock(
-        self,
-        key: str,
-        manifest_path: Path,
-        *,
-        timeout: float = 0.0,
-        notice: LockNotice | None = None,
-    ) -> Iterator[None]:
-        lock = ManifestLock(self.state_dir, key, manifest_path)
-        try:
-            lock.acquire(timeout, notice)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise StateFullError(disk_full_message(self.state_dir)) from exc
-            raise StateError(f"cannot lock {lock.path}: {exc.strerror or exc}") from exc
-        try:
-            yield
-        finally:
-            lock.release()
+    def _run_lock(self, key: str, manifest_path: Path) -> ManifestLock:
+        return ManifestLock(self.state_dir, key, manifest_path)
 
     def lock_held(self, key: str) -> bool:
         return _held(self.state_dir / "locks" / f"{key}.lock")

@@ -21,9 +21,9 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from runner.executor.state.errors import StateError, StateWriteError
 from runner.executor.state.migrations import SCHEMA_VERSION
@@ -53,8 +53,16 @@ _RUN_COLUMNS = (
     "finished_at, status, succeeded, inputs, host, pid"
 )
 
-# Where a lock's waiting is told (a note on the terminal), and when it is given up.
+# Where a lock's waiting is told (a note on the terminal).
 LockNotice = Callable[[str], None]
+
+
+class RunLock(Protocol):
+    """A backend's lock of one manifest's runs."""
+
+    def acquire(self, timeout: float, notice: LockNotice | None) -> None: ...
+
+    def release(self) -> None: ...
 
 
 def _run_record(row: _RunRow) -> RunRecord:
@@ -102,6 +110,7 @@ class RunState:
 
     # locks ----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def lock(
         self,
         key: str,
@@ -109,10 +118,18 @@ class RunState:
         *,
         timeout: float = 0.0,
         notice: LockNotice | None = None,
-    ) -> contextlib.AbstractContextManager[None]:
+    ) -> Iterator[None]:
         """Hold the manifest's run lock inside the block: one run of it at a time, on every
         machine sharing this state. Waits up to ``timeout`` seconds for another run to end
         (``notice`` says who it waits for), then ``LockTimeoutError`` naming the holder."""
+        lock = self._run_lock(key, manifest_path)
+        lock.acquire(timeout, notice)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _run_lock(self, key: str, manifest_path: Path) -> RunLock:
         raise NotImplementedError
 
     def lock_held(self, key: str) -> bool:
