@@ -182,7 +182,7 @@ def _action_context(tmp_path: Path, client, export_url: str) -> ActionContext:
     run = RunResult(run_id="run-1", manifest_name="m", manifest_path="m.yaml",
                     started_at=datetime.now(UTC))  # fmt: skip
     return ActionContext(run=run, job=job, workdir=tmp_path / "work",
-                         state=tmp_path / "state", client=client)  # fmt: skip
+                         state_dir=tmp_path / "state", client=client)  # fmt: skip
 
 
 def test_the_download_action_stops_an_endless_export_and_keeps_nothing(make_client, tmp_path):
