@@ -136,7 +136,9 @@ def prune(older_than: float, dry_run: bool, state: StateLocation) -> None:
         from runner.executor.state import StateError
 
         try:
-            runs = opened.prunable(before, keep=keep) if dry_run else opened.prune(before, keep=keep)
+            runs = (
+                opened.prunable(before, keep=keep) if dry_run else opened.prune(before, keep=keep)
+            )
         except StateError as exc:
             _fail(str(exc))
             return

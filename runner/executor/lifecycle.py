@@ -47,7 +47,6 @@ from runner.executor.state import (
     StateLocation,
     StateWriteError,
     check_not_lost,
-    legacy_manifest_key,
     new_run_id,
     to_datetime,
 )

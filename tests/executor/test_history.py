@@ -56,7 +56,9 @@ def test_show_rebuilds_the_reports_the_run_wrote(
     run_id = written["run_id"]
     assert [job["status"] for job in written["jobs"]] == ["failed", "succeeded", "skipped"]
 
-    shown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "json")
+    shown = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "json"
+    )
     assert shown.returncode == 0, shown.stderr
     rebuilt = json.loads(shown.stdout)
     # The state does not hold the run's options, but the host that ran it.
@@ -67,9 +69,13 @@ def test_show_rebuilds_the_reports_the_run_wrote(
     assert set(written_options) == {"report", "junit", "api_url", "host"}  # the API it talked to
     assert rebuilt == written
 
-    junit = sailjobs(tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "junit")
+    junit = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "junit"
+    )
     assert junit.stdout == (tmp_path / "j.xml").read_text()
-    markdown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "markdown")
+    markdown = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "markdown"
+    )
     assert markdown.stdout == (tmp_path / "summary.md").read_text()
 
     text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", state_location).stdout
@@ -90,7 +96,9 @@ def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
     where = location.folder or location.describe()
     assert (empty.returncode, empty.stdout) == (0, f"no runs recorded in {where}\n")
     for manifest in ("m.yaml", "other.yaml", "m.yaml"):
-        assert sailjobs(tmp_path, sandbox, "run", manifest, "--state", state_location).returncode == 0
+        assert (
+            sailjobs(tmp_path, sandbox, "run", manifest, "--state", state_location).returncode == 0
+        )
 
     listing = sailjobs(tmp_path, sandbox, "runs", "--state", state_location).stdout.splitlines()
     assert re.split(r"\s{2,}", listing[0]) == [
@@ -101,12 +109,16 @@ def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
     assert newest[0] == "m.yaml"  # as the run was given it
     assert newest[2] == socket.gethostname()  # the machine that ran it
     assert newest[5:] == ["succeeded", "1 succeeded"]
-    only_m = sailjobs(tmp_path, sandbox, "runs", "m.yaml", "--state", state_location).stdout.splitlines()
+    only_m = sailjobs(
+        tmp_path, sandbox, "runs", "m.yaml", "--state", state_location
+    ).stdout.splitlines()
     assert len(only_m) == 3 and all("other.yaml" not in line for line in only_m)
 
     unknown = sailjobs(tmp_path, sandbox, "show", "nope", "--state", state_location)
     assert unknown.returncode == 2
-    assert unknown.stderr.startswith(f"error: no run 'nope' in {location.describe()} (recent runs: ")
+    assert unknown.stderr.startswith(
+        f"error: no run 'nope' in {location.describe()} (recent runs: "
+    )
     assert newest[1] in unknown.stderr
     assert len(unknown.stderr.splitlines()) == 1
 
@@ -117,7 +129,9 @@ def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(
     manifest = tmp_path / "m.yaml"
     manifest.write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
     state = state_location
-    with StateLocation(state).open() as opened:  # as a killed process leaves it: started, never ended
+    with StateLocation(
+        state
+    ).open() as opened:  # as a killed process leaves it: started, never ended
         opened.start_run("r-killed", manifest_key(manifest), manifest, "t", "sha")
 
     def status() -> str:

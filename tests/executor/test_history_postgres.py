@@ -81,6 +81,8 @@ def test_a_run_resumed_from_another_checkout_is_listed_under_its_last_process(
     assert re.split(r"\s{2,}", row)[1:3] == [run_id, socket.gethostname()]
     assert re.split(r"\s{2,}", row)[5] == "succeeded"
 
-    shown = sailjobs(slow, tmp_path, "show", run_id, "--state", postgres_url).communicate(timeout=60)[0]
+    shown = sailjobs(slow, tmp_path, "show", run_id, "--state", postgres_url).communicate(
+        timeout=60
+    )[0]
     assert f"host:     {socket.gethostname()}\n" in shown
     assert f"run {run_id} succeeded" in shown

@@ -258,7 +258,9 @@ def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
     )
     assert again.succeeded and json.loads(report.read_text())["run_id"] == again.run_id
     # The advised `sailjobs show` works when pasted: it names the state folder.
-    assert any(f"`sailjobs show {again.run_id}{StateLocation(state).option()}`" in m for m in messages)
+    assert any(
+        f"`sailjobs show {again.run_id}{StateLocation(state).option()}`" in m for m in messages
+    )
 
 
 def test_a_failed_job_gone_from_the_manifest_is_not_called_a_success(

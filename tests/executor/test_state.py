@@ -117,7 +117,9 @@ def test_a_new_state_is_at_this_schema_and_opening_it_again_changes_nothing(
 def test_a_state_of_a_newer_sailjobs_is_refused(state_location: str) -> None:
     with opened(state_location) as state:
         state._execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
-    with pytest.raises(StateError, match=r"written by a newer sailjobs \(schema 99, this one knows 2\)"):
+    with pytest.raises(
+        StateError, match=r"written by a newer sailjobs \(schema 99, this one knows 2\)"
+    ):
         opened(state_location)
 
 
@@ -167,9 +169,9 @@ def test_the_lock_stops_a_second_run_and_names_the_holder(state_location: str) -
         assert ready.wait(30)
         with opened(state_location) as state:
             assert state.lock_held("k") and not state.lock_held("other")
-            with pytest.raises(StateError, match=rf"another sailjobs run .*pid {child.pid}"):
-                with state.lock("k", Path("m.yaml")):
-                    pass
+            held = pytest.raises(StateError, match=rf"another sailjobs run .*pid {child.pid}")
+            with held, state.lock("k", Path("m.yaml")):
+                pass
             with state.lock("other", Path("n.yaml")):  # another manifest is not blocked
                 pass
     finally:

@@ -113,8 +113,6 @@ def test_the_lock_stops_a_second_run_and_names_the_holder(tmp_path: Path) -> Non
         pass  # free again once the holder is gone
 
 
-
-
 def test_a_state_written_before_actions_kept_their_start_gains_the_column(tmp_path: Path) -> None:
     # The actions table as the first release wrote it: no started_at.
     with SQLiteState(tmp_path) as state:

@@ -20,9 +20,7 @@ DAY = 86400.0
 
 
 def sailjobs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SAILJOBS, *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([SAILJOBS, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def at_schema_1(location: str) -> None:

@@ -25,7 +25,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sailjobs(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def sailjobs(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [SAILJOBS, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
         env={**os.environ, **(env or {})},
@@ -68,7 +70,9 @@ def test_a_run_against_an_unknown_database_sends_nothing(
 def test_an_unknown_host_is_one_line(tmp_path: Path) -> None:
     url = "postgresql://ops:sekrit@no-such-host.invalid/jobs"
     done = sailjobs("runs", "--state", url, cwd=tmp_path)
-    assert_one_clear_line(done, "postgresql://ops@no-such-host.invalid/jobs", "no-such-host.invalid")
+    assert_one_clear_line(
+        done, "postgresql://ops@no-such-host.invalid/jobs", "no-such-host.invalid"
+    )
 
 
 def test_a_wrong_password_is_one_line_without_the_password(tmp_path: Path) -> None:

@@ -49,7 +49,9 @@ LOCK_HEARTBEAT_SECONDS = 5.0  # how often the lock's session is checked (and ret
 # The server drops a vanished runner's session (and so its lock) after about this long:
 # keepalive idle 10 s, then 4 probes 5 s apart.
 LOCK_KEEPALIVE_SECONDS = 30
-_KEEPALIVES = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4"
+_KEEPALIVES = (
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4"
+)
 _LOCK_CLASS = 0x5A11  # sailjobs' advisory locks: (class, manifest) pairs
 _MIGRATION_LOCK = 0  # the manifest number of the schema migration's own lock
 
@@ -68,8 +70,9 @@ def displayed_url(url: str) -> str:
 
 def _import_psycopg() -> Any:
     try:
-        import psycopg  # noqa: PLC0415  (an extra: loaded only for a postgresql:// state)
-        import psycopg_pool  # noqa: PLC0415
+        # lazy: an extra, loaded only for a postgresql:// state
+        import psycopg
+        import psycopg_pool
     except ImportError as exc:
         raise StateError(
             f"a postgresql:// state needs psycopg ({exc.name} is not installed): "
@@ -135,7 +138,9 @@ class PostgresState(RunState):
         # One migration at a time, whichever machine starts first; DDL is transactional.
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _MIGRATION_LOCK))
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             current = int(row[0]) if row else 0
             self._refuse_newer(current)
@@ -162,7 +167,9 @@ class PostgresState(RunState):
             reraise=True,
         )
 
-    def _run(self, sql: str, params: tuple[object, ...], *, fetch: bool) -> list[tuple[object, ...]]:
+    def _run(
+        self, sql: str, params: tuple[object, ...], *, fetch: bool
+    ) -> list[tuple[object, ...]]:
         if self.failed is not None:
             raise self.failed
         sql = sql.replace("?", "%s")
