@@ -80,7 +80,10 @@ def migrate(state: StateLocation) -> None:
         click.echo(f"{where}: already at schema {SCHEMA_VERSION}")
         return
     done = "; ".join(step.description for step in MIGRATIONS if step.version in applied)
-    click.echo(f"{where}: schema {applied[0] - 1} → {applied[-1]}: {done}")
+    if applied[0] == 1:  # an empty database: nothing was there to migrate
+        click.echo(f"{where}: created at schema {applied[-1]}: {done}")
+    else:
+        click.echo(f"{where}: schema {applied[0] - 1} → {applied[-1]}: {done}")
 
 
 def _older_than(ctx: click.Context, param: click.Parameter, value: str) -> float:

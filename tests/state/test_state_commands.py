@@ -81,6 +81,23 @@ def test_migrate_of_an_empty_folder_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "st").exists()
 
 
+def test_migrate_creates_the_schema_of_an_empty_database(postgres_url: str, tmp_path: Path) -> None:
+    done = sailjobs("state", "migrate", "--state", postgres_url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "created at schema 2: runs, jobs, actions" in done.stdout
+    with StateLocation(postgres_url).open() as state:
+        assert state.schema_version() == 2
+
+
+def test_prune_refuses_a_folder_whose_state_was_lost(tmp_path: Path) -> None:
+    (tmp_path / "st" / "locks").mkdir(parents=True)
+    (tmp_path / "st" / "locks" / "k.lock").write_text("host h, pid 1")
+    done = sailjobs("state", "prune", "--older-than", "30d", "--state", "st", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "the run state st/state.db is missing, but 1 lock file" in done.stderr
+    assert not (tmp_path / "st" / "state.db").exists()
+
+
 def recorded_runs(location: str, tmp_path: Path) -> None:
     """Runs of two manifests: old finished ones, an old unfinished one, a recent one."""
     now = time.time()
