@@ -23,6 +23,7 @@ BUILTIN_COMMANDS = {
     "status": ("runner.commands.status:status", "Print one job's status."),
     "runs": ("runner.commands.runs:runs", "List the runs recorded in the state."),
     "show": ("runner.commands.show:show", "Print a run's report, rebuilt from the state."),
+    "state": ("runner.commands.state:state", "Keep the run state: migrate, prune old runs."),
     "plugins": ("runner.commands.plugins:plugins", "List installed plugins and hooks."),
     "sandbox": ("runner.commands.sandbox:sandbox", "The Sailthru-compatible sandbox."),
 }

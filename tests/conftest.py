@@ -43,3 +43,14 @@ def postgres_url(postgres_cluster):
     if not postgres_cluster.running:  # the test stopped the server: the next tests need it
         postgres_cluster.start()
     postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_location(request, tmp_path):
+    """Where a test's run state lives, once per backend: a fresh folder (SQLite) or the URL
+    of a fresh database (PostgreSQL). A test of the state interface takes it (as the
+    ``state=`` of ``run``, the ``--state`` of a command, or ``StateLocation(it).open()``) and
+    so holds on both backends."""
+    if request.param == "sqlite":
+        return str(tmp_path / "st")
+    return request.getfixturevalue("postgres_url")

@@ -1,7 +1,7 @@
 """The dry run checks what the run will do: not the jobs and actions an ``if:`` skips, not what
 a resumed or retried run already did, and two actions writing one file are one problem; what a
 job borrows comes from a run with the same inputs (or the saved plan's own). Real ``sailjobs``
-processes against a sandbox on loopback."""
+processes against a sandbox on loopback; what a job borrows, on both backends."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from executor_helpers import manifest_text, sailjobs_on
+
+from runner.executor.state import StateLocation
 
 
 def _write(tmp_path: Path, jobs: str, header: str = "") -> None:
@@ -101,30 +103,54 @@ b:
 """
 
 
-def test_a_backfill_never_borrows_todays_outputs(sandbox: Any, tmp_path: Path) -> None:
+def test_a_backfill_never_borrows_todays_outputs(
+    sandbox: Any, tmp_path: Path, state_location: str
+) -> None:
     _write(tmp_path, BORROW)
-    assert sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", "st").returncode == 0
-    today = sailjobs_on(sandbox, tmp_path, "plan", "m.yaml", "--state", "st", "--select", "b")
+    assert (
+        sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", state_location).returncode == 0
+    )
+    today = sailjobs_on(
+        sandbox, tmp_path, "plan", "m.yaml", "--state", state_location, "--select", "b"
+    )
     assert today.returncode == 0, today.stdout + today.stderr
     backfill = sailjobs_on(
-        sandbox, tmp_path, "plan", "m.yaml", "--state", "st", "--select", "b",
+        sandbox, tmp_path, "plan", "m.yaml", "--state", state_location, "--select", "b",
         "--date", "2026-01-05",
     )  # fmt: skip
     assert backfill.returncode == 2
-    assert "no successful run with --date 2026-01-05 in the state folder st" in backfill.stdout
+    where = StateLocation(state_location).describe()
+    assert f"no successful run with --date 2026-01-05 in {where}" in backfill.stdout
 
 
-def test_a_saved_plan_borrows_from_the_run_it_showed(sandbox: Any, tmp_path: Path) -> None:
+def test_a_saved_plan_borrows_from_the_run_it_showed(
+    sandbox: Any, tmp_path: Path, state_location: str
+) -> None:
     _write(tmp_path, BORROW)
-    assert sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", "st").returncode == 0
+    assert (
+        sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", state_location).returncode == 0
+    )
     planned = sailjobs_on(
-        sandbox, tmp_path, "plan", "m.yaml", "--state", "st", "--select", "b", "--out", "p.json"
+        sandbox,
+        tmp_path,
+        "plan",
+        "m.yaml",
+        "--state",
+        state_location,
+        "--select",
+        "b",
+        "--out",
+        "p.json",
     )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     shown = json.loads((tmp_path / "p.json").read_text())["borrowed"]["a"]
     # A later run of the whole manifest: the plan still borrows the run it showed.
-    assert sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", "st").returncode == 0
-    applied = sailjobs_on(sandbox, tmp_path, "run", "p.json", "--state", "st", "--report", "r.json")
+    assert (
+        sailjobs_on(sandbox, tmp_path, "run", "m.yaml", "--state", state_location).returncode == 0
+    )
+    applied = sailjobs_on(
+        sandbox, tmp_path, "run", "p.json", "--state", state_location, "--report", "r.json"
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["options"]["borrowed"]["a"]["run_id"] == shown

@@ -2,7 +2,7 @@
 
 ``show`` rebuilds a run's report with the builders the run used: its JSON, JUnit and
 markdown match what the run itself wrote, but for what the state does not hold (the
-run's options: the report paths).
+run's options: the report paths). Both backends (``state_location``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from executor_helpers import manifest_text, sailjobs_on
 
 from runner.cli import cli
-from runner.executor.state import ManifestLock, SQLiteState, manifest_key
+from runner.executor.state import StateLocation, manifest_key
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 
@@ -42,11 +42,13 @@ def sailjobs(workdir: Path, sandbox, *args: str, **env: str) -> subprocess.Compl
     return sailjobs_on(sandbox, workdir, *args, **env)
 
 
-def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> None:
+def test_show_rebuilds_the_reports_the_run_wrote(
+    sandbox, tmp_path: Path, state_location: str
+) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST)
     sandbox.faults.error_next_jobs(1)  # "broken", sent first; "after" is skipped
     done = sailjobs(
-        tmp_path, sandbox, "run", "m.yaml", "--state", "st", "--report", "r.json",
+        tmp_path, sandbox, "run", "m.yaml", "--state", state_location, "--report", "r.json",
         "--junit", "j.xml", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
@@ -54,7 +56,9 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     run_id = written["run_id"]
     assert [job["status"] for job in written["jobs"]] == ["failed", "succeeded", "skipped"]
 
-    shown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "json")
+    shown = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "json"
+    )
     assert shown.returncode == 0, shown.stderr
     rebuilt = json.loads(shown.stdout)
     # The state does not hold the run's options, but the host that ran it.
@@ -65,29 +69,38 @@ def test_show_rebuilds_the_reports_the_run_wrote(sandbox, tmp_path: Path) -> Non
     assert set(written_options) == {"report", "junit", "api_url", "host"}  # the API it talked to
     assert rebuilt == written
 
-    junit = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "junit")
+    junit = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "junit"
+    )
     assert junit.stdout == (tmp_path / "j.xml").read_text()
-    markdown = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st", "--format", "markdown")
+    markdown = sailjobs(
+        tmp_path, sandbox, "show", run_id, "--state", state_location, "--format", "markdown"
+    )
     assert markdown.stdout == (tmp_path / "summary.md").read_text()
 
-    text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", "st").stdout
+    text = sailjobs(tmp_path, sandbox, "show", run_id, "--state", state_location).stdout
     assert f"run {run_id} failed: 1 succeeded, 1 failed, 1 skipped" in text
     assert "  after: skipped: it needs 'broken', which failed" in text
     # Its advice names the state folder the run used, so that it works when pasted.
-    assert "`sailjobs run m.yaml --state st --retry-failed` submits again only what failed" in text
+    option = StateLocation(state_location).option()
+    assert f"`sailjobs run m.yaml{option} --retry-failed` submits again only what failed" in text
 
 
 def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
-    sandbox, tmp_path: Path
+    sandbox, tmp_path: Path, state_location: str
 ) -> None:
     (tmp_path / "m.yaml").write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
     (tmp_path / "other.yaml").write_text(manifest_text("b:\n  job: export_scheduled_sends\n"))
-    empty = sailjobs(tmp_path, sandbox, "runs", "--state", "st")
-    assert (empty.returncode, empty.stdout) == (0, "no runs recorded in st\n")
+    empty = sailjobs(tmp_path, sandbox, "runs", "--state", state_location)
+    location = StateLocation(state_location)
+    where = location.folder or location.describe()
+    assert (empty.returncode, empty.stdout) == (0, f"no runs recorded in {where}\n")
     for manifest in ("m.yaml", "other.yaml", "m.yaml"):
-        assert sailjobs(tmp_path, sandbox, "run", manifest, "--state", "st").returncode == 0
+        assert (
+            sailjobs(tmp_path, sandbox, "run", manifest, "--state", state_location).returncode == 0
+        )
 
-    listing = sailjobs(tmp_path, sandbox, "runs", "--state", "st").stdout.splitlines()
+    listing = sailjobs(tmp_path, sandbox, "runs", "--state", state_location).stdout.splitlines()
     assert re.split(r"\s{2,}", listing[0]) == [
         "MANIFEST", "RUN ID", "HOST", "STARTED", "ENDED", "STATUS", "JOBS"
     ]  # fmt: skip
@@ -96,21 +109,29 @@ def test_runs_lists_each_run_and_show_names_the_known_ids_for_an_unknown_one(
     assert newest[0] == "m.yaml"  # as the run was given it
     assert newest[2] == socket.gethostname()  # the machine that ran it
     assert newest[5:] == ["succeeded", "1 succeeded"]
-    only_m = sailjobs(tmp_path, sandbox, "runs", "m.yaml", "--state", "st").stdout.splitlines()
+    only_m = sailjobs(
+        tmp_path, sandbox, "runs", "m.yaml", "--state", state_location
+    ).stdout.splitlines()
     assert len(only_m) == 3 and all("other.yaml" not in line for line in only_m)
 
-    unknown = sailjobs(tmp_path, sandbox, "show", "nope", "--state", "st")
+    unknown = sailjobs(tmp_path, sandbox, "show", "nope", "--state", state_location)
     assert unknown.returncode == 2
-    assert unknown.stderr.startswith("error: no run 'nope' in the state folder st (recent runs: ")
+    assert unknown.stderr.startswith(
+        f"error: no run 'nope' in {location.describe()} (recent runs: "
+    )
     assert newest[1] in unknown.stderr
     assert len(unknown.stderr.splitlines()) == 1
 
 
-def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(tmp_path: Path) -> None:
+def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(
+    tmp_path: Path, state_location: str
+) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(manifest_text("a:\n  job: export_scheduled_sends\n"))
-    state = tmp_path / "st"
-    with SQLiteState(state) as opened:  # as a killed process leaves it: started, never ended
+    state = state_location
+    with StateLocation(
+        state
+    ).open() as opened:  # as a killed process leaves it: started, never ended
         opened.start_run("r-killed", manifest_key(manifest), manifest, "t", "sha")
 
     def status() -> str:
@@ -119,12 +140,12 @@ def test_an_unfinished_run_is_running_only_while_a_process_holds_its_lock(tmp_pa
         return re.split(r"\s{2,}", done.output.splitlines()[1])[5]
 
     assert status() == "interrupted"
-    with ManifestLock(state, manifest_key(manifest), manifest):
+    with StateLocation(state).open() as opened, opened.lock(manifest_key(manifest), manifest):
         assert status() == "running"
 
 
 def test_show_masks_the_secrets_the_run_masked(
-    sandbox, client_for, write_manifest, tmp_path: Path, monkeypatch
+    sandbox, client_for, write_manifest, tmp_path: Path, monkeypatch, state_location: str
 ) -> None:
     # A download path built from secrets: the run's report masks it; show, in a new process
     # (here: with the process-wide secrets forgotten), must mask it too.
@@ -144,7 +165,7 @@ def test_show_masks_the_secrets_the_run_masked(
     )
     monkeypatch.setenv("EXPORT_TOKEN", "tok3nValue77")
     monkeypatch.setenv("CRM_AREA", "area51hidden")
-    state = tmp_path / "st"
+    state = state_location
     result = run(path, client=client_for(sandbox), state=state)
     assert result.succeeded
     forget_secrets()

@@ -1,5 +1,6 @@
 """``sailjobs run --retry-failed``: the last run continued under its run id, doing again only
-what failed, and every failure's advice a command that does exactly that.
+what failed, and every failure's advice a command that does exactly that. The in-process
+tests run on both backends (``state_location``).
 
 The reproduction of issue 13: an import ends "may or may not have been created"; the
 advice used to be "run the manifest again", which started a new run importing every other
@@ -26,7 +27,7 @@ from runner.actions import ActionContext, ActionType
 from runner.cli import cli
 from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.progress import Progress
-from runner.executor.state import SQLiteState
+from runner.executor.state import SQLiteState, StateLocation
 from runner.hookspecs import hookimpl
 from runner.plugins import get_plugin_manager
 from runner.results import JobStatus, JobSubmitted
@@ -141,7 +142,7 @@ class _DropNextPostAfter:
 
 
 def test_a_retry_reuses_the_outputs_of_jobs_that_succeeded(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     path = write_manifest(
         manifest_text("""
@@ -155,7 +156,7 @@ def test_a_retry_reuses_the_outputs_of_jobs_that_succeeded(
         """)
     )
     get_plugin_manager().register(_DropNextPostAfter(sandbox, "sends"), name="drop-after")
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     first = run(path, client=client, state=state)
     assert first.jobs["copy"].status is JobStatus.FAILED
     sends_id = first.jobs["sends"].remote_job_id
@@ -167,11 +168,11 @@ def test_a_retry_reuses_the_outputs_of_jobs_that_succeeded(
 
 
 def test_a_job_that_timed_out_while_running_is_polled_not_resubmitted(
-    sandbox_factory, client_for, write_manifest, tmp_path: Path
+    sandbox_factory, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     slow = sandbox_factory(seed="demo", job_time=3.0)
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n  timeout: 2s\n"))
-    client, state = client_for(slow), tmp_path / "st"
+    client, state = client_for(slow), state_location
     first = run(path, client=client, state=state)
     exp = first.jobs["exp"]
     assert exp.status is JobStatus.TIMED_OUT
@@ -184,7 +185,7 @@ def test_a_job_that_timed_out_while_running_is_polled_not_resubmitted(
 
 
 def test_a_failed_download_of_a_succeeded_export_runs_again_without_resubmitting(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     path = write_manifest(
         manifest_text("""
@@ -201,7 +202,7 @@ def test_a_failed_download_of_a_succeeded_export_runs_again_without_resubmitting
         def sailjobs_job_submitted(self, event: JobSubmitted) -> None:
             (tmp_path / "out" / "sends.csv").write_text("in the way\n")  # overwrite: never
 
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     manager = get_plugin_manager()
     manager.register(InTheWay(), name="in-the-way")
     try:
@@ -218,10 +219,10 @@ def test_a_failed_download_of_a_succeeded_export_runs_again_without_resubmitting
 
 
 def test_with_no_run_to_retry_it_refuses_and_after_a_success_it_has_nothing_to_do(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     with pytest.raises(RunSetupError, match=r"nothing to retry: .* has no run"):
         run(path, client=client, state=state, retry_failed=True)
     assert sandbox.submissions() == []
@@ -230,15 +231,15 @@ def test_with_no_run_to_retry_it_refuses_and_after_a_success_it_has_nothing_to_d
     again = run(path, client=client, state=state, retry_failed=True)
     assert again.succeeded and again.run_id == first.run_id
     assert len(sandbox.submissions()) == 1
-    with SQLiteState(state) as opened:
+    with StateLocation(state).open() as opened:
         assert opened.reopenings(first.run_id) == []  # nothing was reopened
 
 
 def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     path = write_manifest(manifest_text("exp:\n  job: export_scheduled_sends\n"))
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     run(path, client=client, state=state)
     messages: list[str] = []
 
@@ -257,11 +258,13 @@ def test_nothing_to_retry_still_writes_the_reports_and_names_the_state_folder(
     )
     assert again.succeeded and json.loads(report.read_text())["run_id"] == again.run_id
     # The advised `sailjobs show` works when pasted: it names the state folder.
-    assert any(f"`sailjobs show {again.run_id} --state {state}`" in m for m in messages)
+    assert any(
+        f"`sailjobs show {again.run_id}{StateLocation(state).option()}`" in m for m in messages
+    )
 
 
 def test_a_failed_job_gone_from_the_manifest_is_not_called_a_success(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     both = manifest_text("""
         ok:
@@ -271,7 +274,7 @@ def test_a_failed_job_gone_from_the_manifest_is_not_called_a_success(
           list: No Such List
     """)
     path = write_manifest(both)
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     assert run(path, client=client, state=state).jobs["bad"].status is JobStatus.FAILED
     path.write_text(manifest_text("ok:\n  job: export_scheduled_sends\n"))
     with pytest.raises(RunSetupError, match=r"failed in bad no longer in the manifest.*--fresh"):
@@ -328,7 +331,7 @@ class _ExpirePlugin:
 
 
 def test_an_export_that_expired_before_its_download_is_resubmitted_as_its_error_says(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     get_plugin_manager().register(_ExpirePlugin(sandbox), name="expire-once")
     path = write_manifest(
@@ -340,11 +343,11 @@ def test_an_export_that_expired_before_its_download_is_resubmitted_as_its_error_
                 - download: {path: out/sends.csv}
         """)
     )
-    client, state = client_for(sandbox), tmp_path / "st"
+    client, state = client_for(sandbox), state_location
     first = run(path, client=client, state=state)
     error = first.jobs["exp"].error
     assert "expired" in error
-    expected = f"`sailjobs run {path} --state {state} --retry-failed --resubmit exp`"
+    expected = f"`sailjobs run {path}{StateLocation(state).option()} --retry-failed --resubmit exp`"
     assert f"{expected} submits the export job again" in error
 
     again = run(path, client=client, state=state, retry_failed=True, resubmit=["exp"])
@@ -378,7 +381,7 @@ def test_a_retry_that_cannot_be_recorded_changes_nothing(
 
 
 def test_an_import_the_api_refused_is_submitted_again_by_retry_failed(
-    sandbox, client_for, write_manifest, tmp_path: Path
+    sandbox, client_for, write_manifest, tmp_path: Path, state_location: str
 ) -> None:
     # A POST answered with a refusal (here 429 on every attempt) created nothing: it is not
     # "may or may not exist", and the advised --retry-failed submits it again.
@@ -389,7 +392,7 @@ def test_an_import_the_api_refused_is_submitted_again_by_retry_failed(
         )
     )
     sandbox.faults.throttle_next(2, method="POST", path="/job")
-    client, state = client_for(sandbox, budget=RateLimitBudget(max_wait=0.05)), tmp_path / "st"
+    client, state = client_for(sandbox, budget=RateLimitBudget(max_wait=0.05)), state_location
     first = run(path, client=client, state=state)
     assert first.jobs["imp"].status is JobStatus.FAILED
     assert not first.jobs["imp"].ambiguous

@@ -87,9 +87,11 @@ def test_a_target_without_its_credentials_names_its_variables(sandbox: Any, tmp_
     assert sandbox.submissions() == []
 
 
-def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_path: Path):
+def test_an_interrupted_run_resumes_only_with_its_own_inputs(
+    sandbox: Any, tmp_path: Path, state_location: str
+):
     from runner.executor.lifecycle import run_key
-    from runner.executor.state import SQLiteState, new_run_id
+    from runner.executor.state import StateLocation, new_run_id
     from runner.manifest.inputs import Inputs, parse_date
     from runner.manifest.loader import load_manifest
 
@@ -109,7 +111,8 @@ def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_p
         )
     )
     loaded = load_manifest(path, inputs=Inputs(date=parse_date("2026-01-05")))
-    with SQLiteState(tmp_path / "st") as state:  # a run of 2026-01-05 that was interrupted
+    # A run of 2026-01-05 that was interrupted, in a folder or a database.
+    with StateLocation(state_location).open() as state:
         run_id = new_run_id()
         state.start_run(
             run_id,
@@ -121,12 +124,13 @@ def test_an_interrupted_run_resumes_only_with_its_own_inputs(sandbox: Any, tmp_p
         )
         state.end_run(run_id, interrupted=True, succeeded=False)
     refused = sailjobs_on(
-        sandbox, tmp_path, "run", "m.yaml", "--state", "st", "--date", "2026-01-06"
+        sandbox, tmp_path, "run", "m.yaml", "--state", state_location, "--date", "2026-01-06"
     )
     assert refused.returncode == 2
     assert sandbox.submissions() == []
     advised = refused.stderr.split("resume it with `")[1].split("`")[0]
-    assert advised == "sailjobs run m.yaml --state st --date 2026-01-05 --resume"
+    option = StateLocation(state_location).option()
+    assert advised == f"sailjobs run m.yaml{option} --date 2026-01-05 --resume"
     resumed = sailjobs_on(sandbox, tmp_path, *shlex.split(advised)[1:])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resuming run {run_id}" in resumed.stdout + resumed.stderr

@@ -1,6 +1,7 @@
 """``sailjobs run --select``: only the selected jobs are submitted; a selected job's upstream
 that is not selected lends the outputs of its last successful run (real ``sailjobs``
-processes against the sandbox, which records every submission)."""
+processes against the sandbox, which records every submission), on both backends: the state
+is ``SAILJOBS_STATE``, a folder or a database (``state_location``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from executor_helpers import manifest_text, sailjobs_on
+
+from runner.executor.state import StateLocation
 
 JOBS = """\
 export-main:
@@ -27,13 +30,20 @@ tagged:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
+def workdir(tmp_path: Path, state_location: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "m.yaml").write_text(manifest_text(JOBS))
+    monkeypatch.setenv("SAILJOBS_STATE", state_location)  # every sailjobs below uses it
     return tmp_path
 
 
+@pytest.fixture
+def where(state_location: str) -> str:
+    """The state as messages name it: "the state folder …", "the state database …"."""
+    return StateLocation(state_location).describe()
+
+
 def run(sandbox: Any, workdir: Path, *args: str) -> Any:
-    return sailjobs_on(sandbox, workdir, "run", "m.yaml", "--state", "st", *args)
+    return sailjobs_on(sandbox, workdir, "run", "m.yaml", *args)
 
 
 def jobs_sent(sandbox: Any) -> list[str]:
@@ -74,19 +84,21 @@ def test_only_is_select(sandbox: Any, workdir: Path) -> None:
     assert jobs_sent(sandbox) == ["export_list_data", "import", "import"]
 
 
-def test_without_a_successful_upstream_run_nothing_is_sent(sandbox: Any, workdir: Path) -> None:
+def test_without_a_successful_upstream_run_nothing_is_sent(
+    sandbox: Any, workdir: Path, where: str
+) -> None:
     done = run(sandbox, workdir, "--select", "tagged")
     assert done.returncode == 2
     assert done.stdout.splitlines() == [
         "m.yaml:14:3: jobs.tagged: tagged reads the job_id of 'export-main', which is not "
-        "selected and has no successful run in the state folder st; select it too "
+        f"selected and has no successful run in {where}; select it too "
         "(--select +tagged) or run it first"
     ]
     assert "1 problem in m.yaml; nothing was sent" in done.stderr
     assert sandbox.submissions() == []
 
 
-def test_a_failed_upstream_run_is_not_borrowed(sandbox: Any, workdir: Path) -> None:
+def test_a_failed_upstream_run_is_not_borrowed(sandbox: Any, workdir: Path, where: str) -> None:
     manifest = workdir / "m.yaml"
     good = manifest.read_text()
     manifest.write_text(good.replace("list: Main Newsletter", "list: No Such List"))
@@ -96,19 +108,21 @@ def test_a_failed_upstream_run_is_not_borrowed(sandbox: Any, workdir: Path) -> N
     manifest.write_text(good)
     done = run(sandbox, workdir, "--select", "tagged")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "has no successful run in the state folder st" in done.stdout
+    assert f"has no successful run in {where}" in done.stdout
     assert jobs_sent(sandbox) == sent
 
 
-def test_the_plan_names_the_run_the_outputs_come_from(sandbox: Any, workdir: Path) -> None:
-    missing = sailjobs_on(sandbox, workdir, "plan", "m.yaml", "--state", "st", "--select", "tagged")
+def test_the_plan_names_the_run_the_outputs_come_from(
+    sandbox: Any, workdir: Path, state_location: str
+) -> None:
+    missing = sailjobs_on(sandbox, workdir, "plan", "m.yaml", "--select", "tagged")
     assert missing.returncode == 2
     assert "tagged reads the job_id of 'export-main', which is not selected" in missing.stdout
-    assert not (workdir / "st").exists()  # the plan made no state folder
+    folder = StateLocation(state_location).folder
+    assert folder is None or not folder.exists()  # the plan made no state folder
     assert run(sandbox, workdir).returncode == 0
     plan = sailjobs_on(
-        sandbox, workdir, "plan", "m.yaml", "--state", "st", "--select", "tagged",
-        "--format", "json",
+        sandbox, workdir, "plan", "m.yaml", "--select", "tagged", "--format", "json",
     )  # fmt: skip
     assert plan.returncode == 0, plan.stdout + plan.stderr
     data = json.loads(plan.stdout)

@@ -248,7 +248,9 @@ def test_the_mermaid_graph_draws_borrowed_jobs_dashed(loaded):
 def test_a_borrowed_job_without_a_run_is_a_problem_at_each_job_that_needs_it(loaded):
     plan = build_plan(loaded, selection=Selection.of(["seeds"]))
     plan.borrowed_from["tagged"] = BorrowedRun("R1", None, {})
-    assert [p.render().removeprefix(f"{loaded.path}:") for p in plan.unborrowed("the state folder st")] == [
+    assert [
+        p.render().removeprefix(f"{loaded.path}:") for p in plan.unborrowed("the state folder st")
+    ] == [
         "17:3: jobs.seeds: seeds needs 'purchases', which is not selected and has no "
         "successful run in the state folder st; select it too (--select +seeds) or run it first"
     ]

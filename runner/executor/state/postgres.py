@@ -128,7 +128,7 @@ class PostgresState(RunState):
         try:
             # One plain connection first: its error says why (a pool only times out).
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
-                self._migrate(conn)
+                self.migrated = self._migrate(conn)
         except psycopg.Error as exc:
             raise StateError(f"cannot use {self.describe()}: {_reason(exc)}") from exc
         self.pool: ConnectionPool = psycopg_pool.ConnectionPool(

@@ -178,7 +178,7 @@ class SQLiteState(RunState):
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-            self.migrate()
+            self.migrated = self.migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if _is_disk_full(exc):

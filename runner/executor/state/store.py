@@ -80,6 +80,7 @@ class RunState:
     failed: StateWriteError | None  # a write failed: nothing more is recorded
     # How the links in outputs are kept: withheld, or encrypted with SAILJOBS_STATE_KEY.
     sealer: Sealer = Sealer(None)
+    migrated: list[int]  # the schema versions applied when it was opened (often none)
     # Scratch space on this machine that survives a crash (split parts, download claims):
     # the state folder itself, or the local .sailjobs/ beside a database.
     scratch_dir: Path
@@ -477,15 +478,19 @@ class RunState:
         if old != new:
             self._execute("UPDATE runs SET manifest_key = ? WHERE manifest_key = ?", (new, old))
 
-    def prune(self, before: float, *, keep: Callable[[RunRecord], bool]) -> list[RunRecord]:
-        """Delete the finished runs started before ``before`` (epoch seconds), with their
-        jobs, actions and reopenings, except those ``keep`` keeps; returns those deleted.
-        An unfinished run is never deleted: it is what a resume continues."""
-        gone = [
+    def prunable(self, before: float, *, keep: Callable[[RunRecord], bool]) -> list[RunRecord]:
+        """The runs ``prune`` deletes (newest first), without deleting them."""
+        return [
             run
             for run in self._runs("WHERE started_at < ? AND status = 'finished'", (before,), None)
             if not keep(run)
         ]
+
+    def prune(self, before: float, *, keep: Callable[[RunRecord], bool]) -> list[RunRecord]:
+        """Delete the finished runs started before ``before`` (epoch seconds), with their
+        jobs, actions and reopenings, except those ``keep`` keeps; returns those deleted.
+        An unfinished run is never deleted: it is what a resume continues."""
+        gone = self.prunable(before, keep=keep)
         for run in gone:
             with self.transaction():
                 for table in ("actions", "jobs", "reopenings", "runs"):

@@ -1,0 +1,85 @@
+"""Which run a run resumes, on both backends: a manifest is named by its path in its git
+repository (a checkout in another folder, on another machine, is the same manifest), a
+state written with sailjobs 0.2's key is re-keyed by ``run``, and ``--run-key`` keeps runs
+of one manifest apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from executor_helpers import manifest_text
+
+from runner.executor.lifecycle import run
+from runner.executor.state import StateLocation, legacy_manifest_key, run_key
+from runner.files import file_sha256
+
+MANIFEST = manifest_text("exp:\n  job: export_scheduled_sends\n")
+
+
+def checkout(folder: Path) -> Path:
+    """The manifest ``jobs/m.yaml`` of a repository checked out in ``folder``."""
+    (folder / ".git").mkdir(parents=True)
+    (folder / "jobs").mkdir()
+    path = folder / "jobs" / "m.yaml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def interrupted_with_a_job_id(location: str, path: Path, key: str, job_id: str) -> None:
+    """A run as a killed process left it: its export submitted (job_id known), not done."""
+    with StateLocation(location).open() as state:
+        state.start_run("r-old", key, path, "t", file_sha256(path))
+        state.add_job("r-old", "exp", "export_scheduled_sends")
+        state.record_intent("r-old", "exp", {}, attempts=1)
+        state.record_submitted("r-old", "exp", job_id, "pending")
+
+
+def test_a_checkout_in_another_folder_resumes_the_same_run(
+    state_location: str, sandbox, client_for, tmp_path: Path
+) -> None:
+    client = client_for(sandbox)
+    on_a, on_b = checkout(tmp_path / "machine-a"), checkout(tmp_path / "machine-b")
+    info = client.submit_job({"job": "export_scheduled_sends"})
+    interrupted_with_a_job_id(state_location, on_a, run_key(on_a), info.job_id)
+
+    result = run(on_b, client=client, state=state_location)
+
+    assert result.run_id == "r-old" and result.succeeded
+    assert result.jobs["exp"].remote_job_id == info.job_id
+    assert len(sandbox.submissions()) == 1  # polled, never submitted again
+
+
+def test_a_run_recorded_under_the_key_of_sailjobs_0_2_is_resumed_after_the_upgrade(
+    state_location: str, sandbox, client_for, tmp_path: Path
+) -> None:
+    client = client_for(sandbox)
+    path = checkout(tmp_path / "repo")
+    assert legacy_manifest_key(path) != run_key(path)  # in a repository the key changed
+    info = client.submit_job({"job": "export_scheduled_sends"})
+    interrupted_with_a_job_id(state_location, path, legacy_manifest_key(path), info.job_id)
+
+    result = run(path, client=client, state=state_location)
+
+    assert result.run_id == "r-old" and result.succeeded
+    assert len(sandbox.submissions()) == 1
+    with StateLocation(state_location).open() as state:
+        assert [r.run_id for r in state.runs(run_key(path))] == ["r-old"]
+
+
+def test_a_run_key_resumes_only_the_run_with_the_same_key(
+    state_location: str, sandbox, client_for, tmp_path: Path
+) -> None:
+    client = client_for(sandbox)
+    path = checkout(tmp_path / "repo")
+    info = client.submit_job({"job": "export_scheduled_sends"})
+    key = run_key(path, run_key="2026-01-01")
+    interrupted_with_a_job_id(state_location, path, key, info.job_id)
+
+    other_day = run(path, client=client, state=state_location, named="2026-01-02")
+    without = run(path, client=client, state=state_location)
+    same_day = run(path, client=client, state=state_location, named="2026-01-01")
+
+    assert other_day.run_id != "r-old" and without.run_id not in ("r-old", other_day.run_id)
+    assert same_day.run_id == "r-old" and same_day.succeeded
+    # One submission each for the new runs; the stored job_id was polled.
+    assert len(sandbox.submissions()) == 3
