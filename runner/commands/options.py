@@ -39,9 +39,10 @@ state_option = click.option(
 )
 
 
-def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+def duration_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    """A duration option (``30s``, ``10m``, ``30d``) as seconds; none or ``0`` is 0."""
     if value is None or value.strip() in ("0", "0s"):
-        return 0.0  # fail at once, as without the option
+        return 0.0  # --lock-timeout 0: fail at once, as without the option
     # lazy: the library loads only when the option is given (`--help` stays fast)
     from runner.durations import parse_duration
 
@@ -65,7 +66,7 @@ def run_key_option(command: F) -> F:
 lock_timeout_option = click.option(
     "--lock-timeout",
     metavar="DURATION",
-    callback=_seconds,
+    callback=duration_seconds,
     help="Wait up to DURATION (30s, 10m) for another run of the manifest to end instead of "
     "failing at once (exit 2 naming its host and pid).",
 )

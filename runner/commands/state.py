@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runner.commands.options import state_option
+from runner.commands.options import duration_seconds, state_option
 from runner.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -86,16 +86,6 @@ def migrate(state: StateLocation) -> None:
         click.echo(f"{where}: schema {applied[0] - 1} → {applied[-1]}: {done}")
 
 
-def _older_than(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    # lazy: the library loads only when this command runs (`--help` stays fast)
-    from runner.durations import parse_duration
-
-    try:
-        return parse_duration(value).total_seconds()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -115,7 +105,7 @@ def _latest_of_each_manifest(opened: RunState) -> set[str]:
     "older_than",
     required=True,
     metavar="DURATION",
-    callback=_older_than,
+    callback=duration_seconds,
     help="Delete the finished runs started longer ago than DURATION (30d, 12h).",
 )
 @click.option("--dry-run", is_flag=True, help="List the runs it would delete; delete nothing.")
