@@ -5,6 +5,8 @@ for, killed."""
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
@@ -61,3 +64,49 @@ def finish(process: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, 
     """The exit code and the whole output of a process, once it ended."""
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
+
+
+def jobs_in_state(state: str) -> dict[str, dict[str, Any]]:
+    """The jobs table of a state (a ``postgresql://`` URL or a folder) as the runners left
+    it, read from here; {} before a runner created it."""
+    query = "SELECT job, intent_at, remote_job_id, status FROM jobs"
+    if state.startswith("postgresql://"):
+        with psycopg.connect(state, autocommit=True) as conn:
+            try:
+                cursor = conn.execute(query)
+            except psycopg.errors.UndefinedTable:
+                return {}
+            names = [column.name for column in cursor.description or ()]
+            rows = cursor.fetchall()
+    else:
+        db = Path(state) / "state.db"
+        if not db.exists():
+            return {}
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                sqlite_cursor = conn.execute(query)
+                names = [column[0] for column in sqlite_cursor.description]
+                rows = sqlite_cursor.fetchall()
+        except sqlite3.OperationalError:  # the schema is being created
+            return {}
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+def no_post_on_the_wire(state: str) -> bool:
+    """With the runner stopped: no job has its intent recorded without its job_id."""
+    rows = jobs_in_state(state).values()
+    return not any(row["intent_at"] and not row["remote_job_id"] for row in rows)
+
+
+def kill_outside_a_post(process: subprocess.Popen[str], state: str) -> None:
+    """SIGKILL the runner, but never while a POST is on the wire (intent recorded, job_id
+    not yet: the one window a resume cannot settle): stop it (SIGSTOP), read the state; if
+    a POST is out, let it go on (SIGCONT) a few milliseconds and try again."""
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        if no_post_on_the_wire(state):
+            process.send_signal(signal.SIGKILL)
+            finish(process)
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.005)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -25,9 +24,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from sailjobs_process import finish, start_sailjobs, wait_for
+from sailjobs_process import finish, jobs_in_state, kill_outside_a_post, start_sailjobs, wait_for
 
 from runner.testing import wait_for_job
 
@@ -99,34 +97,6 @@ def machines(tmp_path: Path) -> tuple[Path, Path]:
 
 def run_on(folder: Path, sandbox: Any, url: str) -> subprocess.Popen[str]:
     return start_sailjobs(folder, sandbox, "run", "m.yaml", "--state", url)
-
-
-def jobs_in_state(url: str) -> dict[str, dict[str, Any]]:
-    """The jobs table as the runners left it ({} before the runner created it)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        try:
-            cursor = conn.execute("SELECT job, intent_at, remote_job_id, status FROM jobs")
-        except psycopg.errors.UndefinedTable:
-            return {}
-        names = [column.name for column in cursor.description or ()]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
-
-
-def no_post_on_the_wire(url: str) -> bool:
-    """With the runner stopped: no job has its intent recorded without its job_id."""
-    rows = jobs_in_state(url).values()
-    return not any(row["intent_at"] and not row["remote_job_id"] for row in rows)
-
-
-def kill_outside_a_post(process: subprocess.Popen[str], url: str) -> None:
-    while True:
-        process.send_signal(signal.SIGSTOP)
-        if no_post_on_the_wire(url):
-            process.send_signal(signal.SIGKILL)
-            finish(process)
-            return
-        process.send_signal(signal.SIGCONT)
-        time.sleep(0.005)
 
 
 def export_content(sandbox: Any, job_id: str) -> bytes:
