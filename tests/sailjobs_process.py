@@ -98,15 +98,20 @@ def no_post_on_the_wire(state: str) -> bool:
     return not any(row["intent_at"] and not row["remote_job_id"] for row in rows)
 
 
-def kill_outside_a_post(process: subprocess.Popen[str], state: str) -> None:
-    """SIGKILL the runner, but never while a POST is on the wire (intent recorded, job_id
-    not yet: the one window a resume cannot settle): stop it (SIGSTOP), read the state; if
-    a POST is out, let it go on (SIGCONT) a few milliseconds and try again."""
+def stop_outside_a_post(process: subprocess.Popen[str], state: str) -> None:
+    """Stop the runner (SIGSTOP) where no POST is on the wire (intent recorded, job_id not
+    yet: the one window a resume cannot settle): stopped, its state is read; if a POST is
+    out, it goes on (SIGCONT) a few milliseconds and is stopped again."""
     while True:
         process.send_signal(signal.SIGSTOP)
         if no_post_on_the_wire(state):
-            process.send_signal(signal.SIGKILL)
-            finish(process)
             return
         process.send_signal(signal.SIGCONT)
         time.sleep(0.005)
+
+
+def kill_outside_a_post(process: subprocess.Popen[str], state: str) -> None:
+    """SIGKILL the runner, never while a POST is on the wire."""
+    stop_outside_a_post(process, state)
+    process.send_signal(signal.SIGKILL)
+    finish(process)

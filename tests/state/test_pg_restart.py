@@ -17,9 +17,9 @@ import pytest
 from sailjobs_process import (
     finish,
     jobs_in_state,
-    no_post_on_the_wire,
     sandbox_env,
     start_sailjobs,
+    stop_outside_a_post,
     wait_for,
 )
 
@@ -121,12 +121,7 @@ def test_an_outage_past_the_retry_window_stops_the_run_and_the_same_command_resu
     # The server goes while no POST is on the wire (one already sent is answered and its
     # job_id recorded before the outage): a submission after it needs an intent it cannot
     # record, so nothing may reach the sandbox from here on.
-    while True:
-        process.send_signal(signal.SIGSTOP)
-        if no_post_on_the_wire(postgres_url):
-            break
-        process.send_signal(signal.SIGCONT)
-        time.sleep(0.005)
+    stop_outside_a_post(process, postgres_url)
     before = submitted_jobs(sandbox)
     postgres_cluster.stop()
     process.send_signal(signal.SIGCONT)
