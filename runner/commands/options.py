@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
     from runner.manifest.inputs import Inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
-
 
 
 def _state(ctx: click.Context, param: click.Parameter, value: str) -> object:

@@ -156,9 +156,7 @@ def _dry_run(the_plan: Any, state: StateLocation, named: str | None, *, offline:
     from runner.manifest.drycheck import check_api_credentials
     from runner.sailthru.client import MissingCredentialsError
 
-    problems = lifecycle.plan_dry_run(
-        the_plan, os.environ, state, network=not offline, named=named
-    )
+    problems = lifecycle.plan_dry_run(the_plan, os.environ, state, network=not offline, named=named)
     for problem in problems:
         click.echo(problem.render(), err=not problem.is_error)
     ok = not any(problem.is_error for problem in problems)

@@ -49,9 +49,7 @@ def runs(manifest: Path | None, state: StateLocation) -> None:
     from runner.executor.state import DB_NAME, StateError, check_not_lost, is_run_of
 
     folder = state.folder
-    if folder is not None and (
-        not (db := folder / DB_NAME).is_file() or db.stat().st_size == 0
-    ):
+    if folder is not None and (not (db := folder / DB_NAME).is_file() or db.stat().st_size == 0):
         try:  # no runs, or a lost state: `run` refuses that folder, and says so here too
             check_not_lost(folder, "sailjobs run MANIFEST --fresh")
         except StateError as exc:

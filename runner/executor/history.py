@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (

@@ -48,16 +48,16 @@ class StateLocation:
 
     def exists(self) -> bool:
         """Whether a state is there to read (a database always may be)."""
-        from runner.executor.state.sqlite import DB_NAME  # noqa: PLC0415  (no loop: sqlite imports store only)
+        from runner.executor.state.sqlite import DB_NAME
 
         return self.is_database or (Path(self.text) / DB_NAME).is_file()
 
     def open(self) -> RunState:
         if self.is_database:
-            from runner.executor.state.postgres import PostgresState  # noqa: PLC0415
+            from runner.executor.state.postgres import PostgresState
 
             return PostgresState(self.text, scratch_dir=self.scratch_dir)
-        from runner.executor.state.sqlite import SQLiteState  # noqa: PLC0415
+        from runner.executor.state.sqlite import SQLiteState
 
         return SQLiteState(Path(self.text))
 
@@ -69,7 +69,7 @@ class StateLocation:
     def option(self) -> str:
         """`` --state X`` for a command in advice, or "" when the default or the
         environment gives it. A database URL is shown without its password."""
-        if self.from_env or Path(self.text) == DEFAULT_STATE_DIR and not self.is_database:
+        if self.from_env or (Path(self.text) == DEFAULT_STATE_DIR and not self.is_database):
             return ""
         shown = displayed_url(self.text) if self.is_database else self.text
         return f" --state {shlex.quote(shown)}"

@@ -76,8 +76,8 @@ def displayed_url(url: str) -> str:
 
 def _import_psycopg() -> Any:
     try:
-        import psycopg  # noqa: PLC0415  (an extra: loaded only for a postgresql:// state)
-        import psycopg_pool  # noqa: PLC0415
+        import psycopg
+        import psycopg_pool
     except ImportError as exc:
         raise StateError(
             f"a postgresql:// state needs psycopg ({exc.name} is not installed): "

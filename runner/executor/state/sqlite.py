@@ -192,7 +192,9 @@ class SQLiteState(RunState):
     def migrate(self) -> list[int]:
         """Bring the schema to this sailjobs' version; returns the versions applied."""
         with self.transaction():
-            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
             current = self.schema_version()
             self._refuse_newer(current)
             if current >= 1:

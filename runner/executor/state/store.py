@@ -21,7 +21,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import cast
 
@@ -100,7 +100,12 @@ class RunState:
     # locks ----------------------------------------------------------------------------
 
     def lock(
-        self, key: str, manifest_path: Path, *, timeout: float = 0.0, notice: LockNotice | None = None
+        self,
+        key: str,
+        manifest_path: Path,
+        *,
+        timeout: float = 0.0,
+        notice: LockNotice | None = None,
     ) -> contextlib.AbstractContextManager[None]:
         """Hold the manifest's run lock inside the block: one run of it at a time, on every
         machine sharing this state. Waits up to ``timeout`` seconds for another run to end
@@ -240,7 +245,11 @@ class RunState:
         row = self._query(
             "SELECT jobs.run_id FROM jobs JOIN runs ON runs.run_id = jobs.run_id "
             "WHERE runs.manifest_key = ? AND jobs.job = ? AND jobs.status = ? "
-            + ("AND (runs.inputs = ? OR runs.inputs IS NULL) " if none_given else "AND runs.inputs = ? ")
+            + (
+                "AND (runs.inputs = ? OR runs.inputs IS NULL) "
+                if none_given
+                else "AND runs.inputs = ? "
+            )
             + ("AND runs.run_id = ? " if run_id else "")
             + "ORDER BY jobs.finished_at DESC, jobs.rowid DESC LIMIT 1",
             (key, job, JobStatus.SUCCEEDED.value, same) + ((run_id,) if run_id else ()),
