@@ -639,9 +639,11 @@ def _run_locked(
         chosen = found
     elif resume is None and (done := _ran_meanwhile(state, key, before_lock, loaded)):
         outcome = "succeeded" if done.succeeded else "failed"
+        retry_hint = "" if done.succeeded else f"; `{command} --retry-failed` retries it"
         progress.message(
             f"nothing left to do: run {done.run_id} of {loaded.path} {outcome} while this "
-            f"one waited for its lock (`{show_command(done.run_id, where.location)}` shows it)",
+            f"one waited for its lock (`{show_command(done.run_id, where.location)}` shows "
+            f"it){retry_hint}",
             level="note",
         )
         return _done_already(state, done.run_id, command, where, options, progress)

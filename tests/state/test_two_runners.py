@@ -75,10 +75,27 @@ def test_started_together_with_a_lock_timeout_one_runs_and_the_other_finds_nothi
     (rc1, out1), (rc2, out2) = finish(first), finish(second)
     assert (rc1, rc2) == (0, 0), out1 + out2
     assert_each_job_once(sandbox)
-    waiter, runner = (out1, out2) if "waiting for the other run" in out1 else (out2, out1)
-    assert "waiting for the other run" not in runner
-    assert "nothing left to do" in waiter, waiter
-    assert "nothing left to do" not in runner
+    # Which one waited is the race's: the one that finds nothing left to do.
+    waiter, runner = (out1, out2) if "nothing left to do" in out1 else (out2, out1)
+    assert "nothing left to do: run " in waiter and " succeeded while this one waited" in waiter
+    assert "nothing left to do" not in runner and "waiting for the other run" not in runner
+
+
+def test_the_waiter_of_a_run_that_failed_exits_as_it_did_and_says_how_to_retry(
+    sandbox_factory, state: str, checkouts: tuple[Path, Path]
+) -> None:
+    sandbox = sandbox_factory(job_time=JOB_TIME)
+    sandbox.faults.error_next_jobs(1)  # the first job submitted ends in "error"
+    first, second = (
+        run_in(folder, sandbox, state, "--lock-timeout", "60s") for folder in checkouts
+    )
+    (rc1, out1), (rc2, out2) = finish(first), finish(second)
+    assert (rc1, rc2) == (1, 1), out1 + out2
+    waiter = out1 if "nothing left to do" in out1 else out2
+    assert " failed while this one waited" in waiter
+    assert "`sailjobs run m.yaml --state " in waiter and " --retry-failed` retries it" in waiter
+    # The holder's submissions only (its failed job's dependant never went): none twice.
+    assert max(Counter(p["job"] for p in sandbox.submissions()).values()) == 1
 
 
 def test_without_a_lock_timeout_the_second_fails_at_once_naming_the_holder(
