@@ -48,15 +48,18 @@ class StateLocation:
 
     def exists(self) -> bool:
         """Whether a state is there to read (a database always may be)."""
+        # lazy: sqlite.py loads only when a folder state is used (it imports store only)
         from runner.executor.state.sqlite import DB_NAME
 
         return self.is_database or (Path(self.text) / DB_NAME).is_file()
 
     def open(self) -> RunState:
         if self.is_database:
+            # lazy: beside the SQLite one below (postgres.py is loaded for displayed_url)
             from runner.executor.state.postgres import PostgresState
 
             return PostgresState(self.text, scratch_dir=self.scratch_dir)
+        # lazy: sqlite.py loads only when a folder state is used
         from runner.executor.state.sqlite import SQLiteState
 
         return SQLiteState(Path(self.text))
