@@ -128,3 +128,24 @@ def test_a_holder_killed_without_releasing_the_lock_loses_it_at_once(
     assert rc == 0, output
     assert "resuming run" in output
     assert_each_job_once(sandbox)
+
+
+def test_a_waiter_whose_holder_is_killed_takes_the_lock_and_resumes_its_run(
+    sandbox_factory, state: str, checkouts: tuple[Path, Path]
+) -> None:
+    sandbox = sandbox_factory(job_time=JOB_TIME)
+    holder = run_in(checkouts[0], sandbox, state)
+    wait_for(lambda: bool(jobs_in_state(state).get("imp", {}).get("remote_job_id")), holder)
+    waiter = run_in(checkouts[1], sandbox, state, "--lock-timeout", "60s")
+    wait_for(lambda: _said(waiter, "waiting for the other run"), waiter)
+    kill_outside_a_post(holder, state)
+    rc, output = finish(waiter, timeout=30)
+    assert rc == 0, output
+    assert "resuming run" in output and "nothing left to do" not in output
+    assert_each_job_once(sandbox)
+
+
+def _said(process: subprocess.Popen[str], text: str) -> bool:
+    """Whether the process printed a line with ``text`` yet (reads its output line by line)."""
+    assert process.stdout is not None
+    return text in process.stdout.readline()
