@@ -547,6 +547,9 @@ def run(
         # one is only made once state.db exists.
         with where.location.open(env) as opened:
             borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
+            # The last run before waiting for the lock: if another one finishes while this
+            # one waits (two pipelines started together), there is nothing left to do.
+            before_lock = _last_run_if_readable(opened, key)
             try:
                 with (
                     opened.lock(
@@ -581,6 +584,7 @@ def run(
                         },
                         progress=progress,
                         clock=clock,
+                        before_lock=before_lock,
                     )
             except StateWriteError as exc:
                 last = _last_run_if_readable(opened, key)
@@ -617,6 +621,7 @@ def _run_locked(
     options: dict[str, object],
     progress: RunObserver,
     clock: Clock | None,
+    before_lock: RunRecord | None = None,
 ) -> RunResult:
     manifest = loaded.manifest
     sha256 = file_sha256(loaded.path)
@@ -631,12 +636,18 @@ def _run_locked(
                 f"(`{show_command(last.run_id, where.location)}` shows it)",
                 level="note",
             )
-            result = _rebuilt(state, last.run_id, command, where.location)
-            result.options = options  # the --report and --junit asked for now are written
-            hooks(on_failure=_show_failure(progress)).run_finished(result)
-            progress.run_finished(result)
-            return result
+            return _done_already(state, last.run_id, command, where, options, progress)
         chosen = found
+    elif resume is None and (done := _ran_meanwhile(state, key, before_lock, loaded)):
+        outcome = "succeeded" if done.succeeded else "failed"
+        retry_hint = "" if done.succeeded else f"; `{command} --retry-failed` retries it"
+        progress.message(
+            f"nothing left to do: run {done.run_id} of {loaded.path} {outcome} while this "
+            f"one waited for its lock (`{show_command(done.run_id, where.location)}` shows "
+            f"it){retry_hint}",
+            level="note",
+        )
+        return _done_already(state, done.run_id, command, where, options, progress)
     else:
         chosen = _choose_run(state, where, key, resume, loaded, sha256, progress, command)
     result = RunResult(
@@ -704,6 +715,38 @@ def _run_locked(
                 )
                 run_hooks.run_finished(result)
                 progress.run_finished(result)
+    return result
+
+
+def _ran_meanwhile(
+    state: RunState, key: str, before_lock: RunRecord | None, loaded: LoadedManifest
+) -> RunRecord | None:
+    """The run of this manifest that finished between this one's start and its lock, if
+    any (one started with the same inputs): GitHub's concurrency groups are the model, a
+    pipeline that waited for another one running the same manifest has nothing left to do.
+    The last run unfinished before the wait and resumed by the other runner counts too."""
+    last = state.last_run(key)
+    if last is None or last.unfinished or _other_inputs(last, loaded):
+        return None
+    if before_lock is not None and before_lock.run_id == last.run_id and not before_lock.unfinished:
+        return None  # finished before this run started: running the manifest again is asked
+    return last
+
+
+def _done_already(
+    state: RunState,
+    run_id: str,
+    command: str,
+    where: _Where,
+    options: dict[str, object],
+    progress: RunObserver,
+) -> RunResult:
+    """The result of a finished run this one has nothing to add to, reported as its own
+    (its exit code is that run's)."""
+    result = _rebuilt(state, run_id, command, where.location)
+    result.options = options  # the --report and --junit asked for now are written
+    hooks(on_failure=_show_failure(progress)).run_finished(result)
+    progress.run_finished(result)
     return result
 
 

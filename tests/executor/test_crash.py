@@ -12,24 +12,20 @@ duplicating an export or failing an import (see test_resume.py).
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sailjobs_process import finish, start_sailjobs, wait_for
 
 from runner.results import JobStatus
 
 pytestmark = pytest.mark.slow
 
-SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 BIG_LIST_USERS = 50_000
 
 MANIFEST = """\
@@ -98,20 +94,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def start_run(workdir: Path, sandbox, *args: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "SAILTHRU_API_URL": sandbox.url,
-        "SAILTHRU_API_KEY": sandbox.api_key,
-        "SAILTHRU_API_SECRET": sandbox.secret,
-    }
-    return subprocess.Popen(
-        [SAILJOBS, "run", "m.yaml", "--state", "st", *args],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_sailjobs(workdir, sandbox, "run", "m.yaml", "--state", "st", *args)
 
 
 def state_rows(workdir: Path) -> dict[str, dict[str, object]]:
@@ -124,25 +107,6 @@ def state_rows(workdir: Path) -> dict[str, dict[str, object]]:
             return {row["job"]: dict(row) for row in conn.execute("SELECT * FROM jobs")}
     except sqlite3.OperationalError:  # the schema is being created
         return {}
-
-
-def wait_for(
-    condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"the run ended (rc {process.returncode}) before the kill point:\n{output}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the kill point was never reached")
-        time.sleep(0.002)
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, str]:
-    output, _ = process.communicate(timeout=timeout)
-    return process.returncode, output
 
 
 def before_a_post(workdir: Path) -> bool:

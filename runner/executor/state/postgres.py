@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from runner.durations import parse_duration
 from runner.executor.state.errors import (
     LockTimeoutError,
     StateError,
@@ -47,7 +48,11 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[TupleRow]
 
 RETRY_SECONDS = 30.0  # how long a state write keeps trying a server that went away
+RETRY_ENV = "SAILJOBS_STATE_RETRY_SECONDS"  # another window: seconds (30) or a duration (5m)
 CONNECT_TIMEOUT = 10  # seconds, for each new connection
+# The pool logs a warning per failed reconnection: the retries are ours to report (their
+# error, when they give up), not a screenful of its attempts while a server restarts.
+_POOL_LOGGER = "psycopg.pool"
 LOCK_POLL_SECONDS = 1.0  # how often a run waiting for the lock (--lock-timeout) tries again
 LOCK_HEARTBEAT_SECONDS = 5.0  # how often the lock's session is checked (and retaken if lost)
 # The server drops a vanished runner's session (and so its lock) after about this long:
@@ -95,6 +100,23 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") & 0x7FFFFFFF or 1
 
 
+def retry_seconds_from_env() -> float:
+    """The retry window of state writes: ``$SAILJOBS_STATE_RETRY_SECONDS``, else 30 s."""
+    text = os.environ.get(RETRY_ENV, "").strip()
+    if not text:
+        return RETRY_SECONDS
+    try:
+        seconds = float(text)  # a number of seconds, as the name says, or a duration
+    except ValueError:
+        try:
+            seconds = parse_duration(text).total_seconds()
+        except ValueError as exc:
+            raise StateError(f"{RETRY_ENV}={text}: {exc}; unset it for the default 30s") from None
+    if not 0 <= seconds < float("inf"):
+        raise StateError(f"{RETRY_ENV}={text}: not a window of time; unset it for the default 30s")
+    return seconds
+
+
 def _gone(exc: BaseException) -> bool:
     """Whether an error means the server or the connection went away (worth retrying)."""
     # lazy: psycopg is an extra (installed: a PostgresState exists)
@@ -107,9 +129,7 @@ def _gone(exc: BaseException) -> bool:
 class PostgresState(RunState):
     """The run state in a PostgreSQL database, created and migrated on first use."""
 
-    def __init__(
-        self, url: str, *, scratch_dir: Path, retry_seconds: float = RETRY_SECONDS
-    ) -> None:
+    def __init__(self, url: str, *, scratch_dir: Path, retry_seconds: float | None = None) -> None:
         _require_psycopg()
         # lazy: psycopg is an extra, loaded only for a postgresql:// state
         import psycopg
@@ -117,14 +137,14 @@ class PostgresState(RunState):
 
         self.url = url
         self.scratch_dir = Path(scratch_dir)
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = retry_seconds_from_env() if retry_seconds is None else retry_seconds
+        # One wait for a pooled connection never outlasts the retry window by much.
+        self._pool_timeout = max(1.0, min(CONNECT_TIMEOUT, self.retry_seconds))
+        logging.getLogger(_POOL_LOGGER).setLevel(logging.ERROR)
         self.failed = None
         if (password := urlsplit(url).password) is not None:
             register_secret(password)
         self._local = threading.local()  # the connection of a transaction, per thread
-        # The pool warns of each connection a restart broke; the retries below say what
-        # happened, once, if it matters.
-        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         try:
             # One plain connection first: its error says why (a pool only times out).
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
@@ -198,7 +218,7 @@ class PostgresState(RunState):
                 cursor = in_transaction.execute(query, params)
                 return cursor.fetchall() if fetch else []
             for attempt in self._retrying():
-                with attempt, self.pool.connection(timeout=CONNECT_TIMEOUT) as conn:
+                with attempt, self.pool.connection(timeout=self._pool_timeout) as conn:
                     cursor = conn.execute(query, params)
                     return cursor.fetchall() if fetch else []
         except Exception as exc:
@@ -226,7 +246,7 @@ class PostgresState(RunState):
         if self.failed is not None:
             raise self.failed
         try:
-            with self.pool.connection(timeout=CONNECT_TIMEOUT) as conn, conn.transaction():
+            with self.pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
                 self._local.conn = conn
                 try:
                     yield
