@@ -87,7 +87,6 @@ def test_the_limiter_counts_the_429s_it_gave_and_the_requests_it_let_through() -
     assert limiter.served == {("POST", 1_000_000_010): 1}
 
 
-
 def test_sandbox_serve_takes_the_window_as_an_option(tmp_path: Path) -> None:
     with serve("--data", str(tmp_path), "--rate-limit-window", "7") as process:
         assert process.stdout is not None
