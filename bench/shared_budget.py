@@ -1,0 +1,170 @@
+"""Four runners, one account: the API budget shared through PostgreSQL, beside per-process
+budgets (SQLite state, one folder each) as the baseline.
+
+One sandbox whose limits are scaled down (the API's 40 POST : 300 GET a minute, as 150 :
+1125 in a 30 s window) and four `sailjobs run` processes, each with its own 150-job
+manifest, started together with SAILTHRU_API_URL/KEY/SECRET. Printed for each backend:
+the 429 answers the sandbox gave (target 0 with PostgreSQL), the POST budget used over the
+busy period (every window but the last, where the work ran out; target >= 90 %), the
+makespan against the ideal `total POSTs / POST limit` windows, and when each runner
+finished (fair sharing: all four finish close together, near the end).
+
+    .venv/bin/python bench/shared_budget.py            # about two minutes per backend
+    .venv/bin/python bench/shared_budget.py --quick    # smaller figures, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
+RUNNERS = 4
+
+
+@dataclass(frozen=True)
+class Scale:
+    jobs: int  # per runner
+    post: int  # POST limit per window
+    get: int
+    window: int  # seconds
+
+
+FULL = Scale(jobs=150, post=150, get=1125, window=30)
+QUICK = Scale(jobs=10, post=10, get=75, window=3)
+
+
+def write_manifest(folder: Path, name: str, jobs: int) -> Path:
+    lines = [
+        "version: 1",
+        f"name: {name}",
+        "defaults:",
+        "  poll: {initial: 0.2s, max: 2s}",
+        "  retry: {attempts: 30, initial: 0.2s, max: 2s}",  # the baseline retries its 429s
+        "jobs:",
+    ]
+    for index in range(jobs):
+        lines += [f"  j{index:03d}:", "    job: export_scheduled_sends"]
+    path = folder / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_four(scale: Scale, folder: Path, state_for: dict[str, str]) -> dict[str, object]:
+    """The four runners against a fresh sandbox; what the sandbox counted and the times."""
+    from runner.sandbox import Sandbox
+
+    sandbox = Sandbox(
+        seed=None,
+        job_time=0.2,
+        rate_limits={"POST": scale.post, "GET": scale.get},
+        rate_window=scale.window,
+    ).start()
+    env = {
+        **os.environ,
+        "SAILTHRU_API_URL": sandbox.url,
+        "SAILTHRU_API_KEY": sandbox.api_key,
+        "SAILTHRU_API_SECRET": sandbox.secret,
+    }
+    try:
+        processes = {}
+        started = time.monotonic()
+        for name, state in state_for.items():
+            manifest = write_manifest(folder, name, scale.jobs)
+            log = (folder / f"{name}.log").open("w")
+            processes[name] = subprocess.Popen(
+                [SAILJOBS, "run", str(manifest), "--state", state, "--concurrency", "40"],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finished: dict[str, float] = {}
+        codes: dict[str, int] = {}
+        while len(finished) < len(processes):
+            for name, process in processes.items():
+                if name not in finished and (code := process.poll()) is not None:
+                    finished[name] = time.monotonic() - started
+                    codes[name] = code
+            time.sleep(0.05)
+        limiter = sandbox.limiter
+        posts = sorted(
+            (start, count) for (method, start), count in limiter.served.items() if method == "POST"
+        )
+        return {
+            "refused": sum(limiter.refused.values()),
+            "posts": posts,
+            "finished": finished,
+            "codes": codes,
+            "submitted": len(sandbox.submissions()),
+        }
+    finally:
+        sandbox.stop()
+
+
+def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
+    posts: list[tuple[int, int]] = figures["posts"]  # type: ignore[assignment]
+    finished: dict[str, float] = figures["finished"]  # type: ignore[assignment]
+    total = sum(count for _, count in posts)
+    # Every window from the first POST to the last counts, even one no POST went into.
+    windows = (posts[-1][0] - posts[0][0]) // scale.window + 1 if posts else 0
+    busy = windows - 1 if windows > 1 else windows  # the last window: the work ran out
+    in_busy = total - posts[-1][1] if windows > 1 else total
+    use = in_busy / (busy * scale.post) if busy else 0.0
+    ideal = total / scale.post * scale.window
+    makespan = max(finished.values())
+    spread = makespan - min(finished.values())
+    failed = [name for name, code in figures["codes"].items() if code != 0]  # type: ignore[attr-defined]
+    print(f"   {label}")
+    print(f"     429 answers received: {figures['refused']}")
+    print(
+        f"     POST budget used over the busy period: {use:.1%} of {scale.post}/window "
+        f"({in_busy} POSTs in {busy} full windows; {total} in {windows} windows)"
+    )
+    print(
+        f"     makespan {makespan:.1f} s vs ideal {ideal:.1f} s ({total} POSTs / "
+        f"{scale.post} per {scale.window} s): ratio {makespan / ideal:.2f}"
+    )
+    print(
+        "     runners finished at "
+        + ", ".join(f"{finished[name]:.1f}" for name in sorted(finished))
+        + f" s (spread {spread:.1f} s); {figures['submitted']} jobs submitted"
+        + (f"; FAILED runs: {', '.join(failed)}" if failed else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller figures (smoke test)")
+    args = parser.parse_args()
+    scale = QUICK if args.quick else FULL
+    from pgcluster import PostgresCluster
+
+    print(
+        f"{RUNNERS} runners x {scale.jobs} jobs, one sandbox: POST {scale.post} / GET "
+        f"{scale.get} per {scale.window} s window"
+    )
+    with tempfile.TemporaryDirectory(prefix="sailjobs-bench-") as tmp, PostgresCluster() as pg:
+        folder = Path(tmp)
+        url = pg.create_database("bench")
+        names = [f"runner{index}" for index in range(1, RUNNERS + 1)]
+        (folder / "pg").mkdir()
+        shared = run_four(scale, folder / "pg", {name: url for name in names})
+        report("PostgreSQL state (one shared budget)", scale, shared)
+        (folder / "sqlite").mkdir()
+        apart = run_four(
+            scale, folder / "sqlite", {name: str(folder / "sqlite" / f"st-{name}") for name in names}
+        )
+        report("SQLite state, one folder each (per-process budgets: the baseline)", scale, apart)
+
+
+if __name__ == "__main__":
+    main()
