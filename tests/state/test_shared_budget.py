@@ -11,14 +11,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from runner.executor.state.postgres import PostgresState
 from runner.executor.state.budget import PROBE_POLL, SharedBudget, account_of
+from runner.executor.state.postgres import PostgresState
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 API = "http://127.0.0.1:9/"
