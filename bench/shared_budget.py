@@ -158,11 +158,12 @@ def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
     use = in_busy / (busy * scale.post) if busy else 0.0
     ideal = total / scale.post * scale.window
     makespan = max(finished.values())
-    # The runners start inside a window: the best any budget can do starts the last window's
-    # POSTs at its opening, ceil(total / limit) - 1 window ends after the start.
+    # The runners start inside a window: at best, the last of the ceil(total / limit)
+    # windows the POSTs need opens ceil(total / limit) - 1 window ends after the start.
     started_at: float = figures["started_at"]  # type: ignore[assignment]
     first_end = (started_at // scale.window + 1) * scale.window
-    best = first_end - started_at + (math.ceil(total / scale.post) - 1) * scale.window
+    needed = math.ceil(total / scale.post)
+    best = first_end - started_at + (needed - 2) * scale.window if needed > 1 else makespan
     spread = makespan - min(finished.values())
     failed = [name for name, code in figures["codes"].items() if code != 0]  # type: ignore[attr-defined]
     print(f"   {label}")
@@ -174,7 +175,7 @@ def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
     print(
         f"     makespan {makespan:.1f} s vs ideal {ideal:.1f} s ({total} POSTs / "
         f"{scale.post} per {scale.window} s): ratio {makespan / ideal:.2f}; best possible "
-        f"from where the start fell in its window {best:.1f} s: ratio {makespan / best:.2f}"
+        f"(the last window's opening, from where the start fell in its window) {best:.1f} s: ratio {makespan / best:.2f}"
     )
     print(
         "     runners finished at "

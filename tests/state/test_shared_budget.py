@@ -162,6 +162,13 @@ def test_a_lost_probe_is_replaced_once_its_lease_runs_out(runners) -> None:
     assert went_at_once(second, NOW + 5)
 
 
+def test_an_answer_without_the_headers_ends_the_probe_at_once(runners) -> None:
+    first, second = runners(), runners()
+    assert went_at_once(first)
+    first.update("job", "POST", {}, NOW + 0.1)  # the API (or a proxy) sent no headers
+    assert went_at_once(second, NOW + 0.2)  # the next probe, without waiting for the lease
+
+
 def test_without_the_database_each_call_uses_the_runners_own_budget(
     runners, postgres_cluster
 ) -> None:

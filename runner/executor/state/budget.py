@@ -48,7 +48,11 @@ log = logging.getLogger("runner.budget")
 
 MARGIN = 0.3  # seconds before a reset when no more tokens are handed out
 PROBE_LEASE = 2.0  # seconds one caller has to bring a new window's headers
-PROBE_POLL = 0.05  # how often the callers waiting for the probe look again
+PROBE_POLL = 0.02  # how often the callers waiting for the probe look again
+# Waiters wake at the reset spread over this long: short, so that every waiting thread is
+# awake before a window's tokens run out (a thread that wakes first keeps taking tokens
+# for as long as it finds some); the tokens, not the spread, keep the API under its limit.
+JITTER = 0.1
 DB_TIMEOUT = 2.0  # seconds to get a connection before this call falls back
 
 
@@ -73,6 +77,11 @@ ON CONFLICT (account, endpoint, method) DO UPDATE SET probe_until = excluded.pro
 WHERE (b.reset IS NULL OR b.remaining IS NULL OR b.reset <= %(now)s)
   AND (b.probe_until IS NULL OR b.probe_until <= %(now)s)
 RETURNING 1
+"""
+
+_END_PROBE = """
+UPDATE api_budget SET probe_until = NULL
+WHERE account = %s AND endpoint = %s AND method = %s AND probe_until IS NOT NULL
 """
 
 _READ = """
@@ -111,7 +120,7 @@ class SharedBudget:
         api_url: str,
         api_key: str,
         *,
-        jitter: float = 1.0,
+        jitter: float = JITTER,
         max_wait: float = 120.0,
         margin: float = MARGIN,
         rng: random.Random | None = None,
@@ -168,9 +177,13 @@ class SharedBudget:
     def update(self, endpoint: str, method: str, headers: Mapping[str, str], now: float) -> None:
         self.local.update(endpoint, method, headers, now)
         state = state_from_headers(headers)
+        key = budget_key(endpoint, method)
         if state is None or state.reset is None:
-            return  # no window to keep in step with (the probe's lease runs out)
-        self._write(budget_key(endpoint, method), state)
+            # No window to keep in step with (an API or a proxy without the headers): the
+            # next caller may probe at once instead of waiting out this probe's lease.
+            self._db(_END_PROBE, (self.account, *key))
+            return
+        self._write(key, state)
 
     def exhausted(self, endpoint: str, method: str, headers: Mapping[str, str], now: float) -> None:
         """A 429: nothing left for anyone until the window's reset."""
