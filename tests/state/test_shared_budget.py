@@ -155,6 +155,16 @@ def test_one_probe_opens_a_new_window_the_others_wait_for_its_answer(runners) ->
     assert sum(went_at_once(budgets[1], NOW + 0.7) for _ in range(50)) == 39
 
 
+def test_a_window_opened_since_the_refusal_is_asked_again_at_once(runners) -> None:
+    # A caller refused while the probe was out reads the row after the probe's answer:
+    # it asks again at once, instead of sleeping through the whole new window.
+    budget = runners()
+    assert budget.delay_after_refusal((150, 149, NOW + 30, None), NOW) == 0.0
+    assert budget.delay_after_refusal((150, 0, NOW + 30, None), NOW) >= 30
+    assert budget.delay_after_refusal((150, 5, NOW + 30, None), NOW + 29.9) >= 0.1  # its end
+    assert budget.delay_after_refusal((150, 0, NOW + 30, NOW + 1), NOW) <= 2 * PROBE_POLL
+
+
 def test_a_lost_probe_is_replaced_once_its_lease_runs_out(runners) -> None:
     first, second = runners(), runners()
     assert went_at_once(first)  # the probe, whose answer never comes

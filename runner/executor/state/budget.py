@@ -237,6 +237,8 @@ class SharedBudget:
             delay = self._take(key, endpoint, method, clock)
             if delay is None:
                 return waited
+            if delay <= 0:
+                continue
             if on_wait is not None and delay >= 1.0:  # not for the probe's short waits
                 on_wait(delay)
             sleep(delay)
@@ -265,16 +267,24 @@ class SharedBudget:
         row = self._row(key)
         if row is False:
             return self._local_take(endpoint, method, clock)
+        return self.delay_after_refusal(cast("_Row | None", row), now)
+
+    def delay_after_refusal(self, row: _Row | None, now: float) -> float:
+        """How long a caller that got neither a token nor the probe waits, given the row
+        as it reads now (0: ask again at once)."""
         if row is None:
             return PROBE_POLL
-        _, _remaining, reset, probe_until = cast(_Row, row)
+        _, remaining, reset, probe_until = row
         if probe_until is not None and probe_until > now:
             # The probe's answer is on its way: look again soon.
             return PROBE_POLL * (1 + self._rng.random())
-        if reset is not None and reset > now:
-            # Spent (or in its last moments): every waiter wakes at the reset, spread out.
-            return min(reset - now, self.max_wait) + self._rng.uniform(0, self.jitter)
-        return PROBE_POLL  # another caller just opened or took the window: try again
+        if reset is None or reset <= now:
+            return PROBE_POLL  # another caller is about to probe: look again soon
+        if remaining is not None and remaining > 0 and reset - self.margin > now:
+            # The window opened (the probe's answer came) since the token was refused.
+            return 0.0
+        # Spent (or in its last moments): every waiter wakes at the reset, spread out.
+        return min(reset - now, self.max_wait) + self._rng.uniform(0, self.jitter)
 
     def _local_take(self, endpoint: str, method: str, clock: Callable[[], float]) -> float | None:
         """This call without the database: the process's own budget decides."""
