@@ -14,9 +14,9 @@ of ``api_budget``, a token bucket the runners take from:
   the window's length);
 - every answer's headers keep the row in step: in the same window the lower remaining wins
   (requests from elsewhere), a newer window replaces the row, a 429 empties it until reset;
-- callers that wait for a reset wake at the reset plus a random jitter, so the runs that
-  wait together draw the next window's tokens in a random order: each waiting thread has
-  the same chance, whichever runner it belongs to.
+- callers that wait for a reset all wake within ``JITTER`` of it and race for the new
+  window's tokens, each thread one token per request, so each waiting thread gets about
+  the same share whichever runner it belongs to (bench/shared_budget.py measures it).
 
 The account is a hash of the API URL and key (never the key itself). When the database
 cannot be reached, each call falls back to this process's own budget (``local``), which
