@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sandbox_export.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/hostile_yaml.py
+	$(BIN)/python bench/shared_budget.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check runner plugins tests bench

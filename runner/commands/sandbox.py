@@ -96,6 +96,14 @@ def sandbox() -> None:
 @click.option("--smtp", metavar="HOST:PORT", help="Send report emails through this server.")
 @click.option("--rate-limit-post", default=40, show_default=True, type=click.IntRange(1))
 @click.option("--rate-limit-get", default=300, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--rate-limit-window",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="SECONDS",
+    help="The rate limits' window (the API's is a minute).",
+)
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault draws.")
 @click.option("--latency", default="0", help="Added to every API answer (e.g. 500ms).")
 @click.option("--error-rate", default=0.0, type=float, help="Fraction answered 500/502/503.")
@@ -140,6 +148,7 @@ def serve(**options: Any) -> None:
             seed=options["seed"],
             job_time=_seconds(options["job_time"], "--job-time"),
             rate_limits={"POST": options["rate_limit_post"], "GET": options["rate_limit_get"]},
+            rate_window=options["rate_limit_window"],
             export_ttl=_seconds(options["export_ttl"], "--export-ttl"),
             smtp=options["smtp"],
             faults=faults,

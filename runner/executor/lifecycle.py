@@ -160,8 +160,11 @@ def _client_for(
     env: Mapping[str, str],
     target: Target | None,
     progress: RunObserver,
+    state: RunState,
 ) -> Iterator[tuple[SailthruClient, Sandbox | None]]:
-    """The run's client (and the embedded sandbox, if any), closed at the end."""
+    """The run's client (and the embedded sandbox, if any), closed at the end. A client
+    from the environment takes the API budget the state shares between runners (with
+    PostgreSQL); a client passed in and the embedded sandbox's keep their own."""
     if client is not None:
         yield client, None
         return
@@ -179,6 +182,8 @@ def _client_for(
         own = client_from_env(env, target)
     except MissingCredentialsError as exc:
         raise RunSetupError(f"{exc}; or run against the embedded sandbox with --sandbox") from exc
+    if (shared := state.shared_budget(own.base_url, own.api_key)) is not None:
+        own.budget = shared
     with own:
         # One signed call that sends no job: wrong credentials are one line, not one
         # refusal per job. A client passed in is its caller's to check. An API out of reach
@@ -558,7 +563,7 @@ def run(
                         timeout=lock_timeout,
                         notice=lambda text: progress.message(text, level="note"),
                     ),
-                    _client_for(client, sandbox_seed, env, target, progress) as (api, box),
+                    _client_for(client, sandbox_seed, env, target, progress, opened) as (api, box),
                 ):
                     if not named:  # a state of sailjobs 0.2 named the manifest by its path
                         opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)

@@ -43,7 +43,7 @@ from runner.sailthru.errors import (
 )
 from runner.sailthru.exports import DownloadResult, ExportDownloader, safe_filename
 from runner.sailthru.jobinfo import JobInfo
-from runner.sailthru.ratelimit import RateLimitBudget, RateLimitState, default_budget
+from runner.sailthru.ratelimit import Budget, RateLimitBudget, RateLimitState, default_budget
 from runner.sailthru.retry import (
     TRANSPORT_ERRORS,
     AttemptFailed,
@@ -62,6 +62,7 @@ from runner.sailthru.wire import (
 __all__ = [
     "AmbiguousSubmitError",
     "ApiError",
+    "Budget",
     "ClientError",
     "DownloadResult",
     "ExportExpiredError",
@@ -106,7 +107,7 @@ class ClientOptions(TypedDict, total=False):
     read_timeout: float
     total_timeout: float
     retry: RetryConfig | None
-    budget: RateLimitBudget | None
+    budget: Budget | None
     sleep: Callable[[float], None]
     clock: Callable[[], float]
     pool_size: int
@@ -137,7 +138,7 @@ class SailthruClient:
         read_timeout: float = 60.0,
         total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         retry: RetryConfig | None = None,
-        budget: RateLimitBudget | None = None,
+        budget: Budget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         pool_size: int = 16,
@@ -155,7 +156,7 @@ class SailthruClient:
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
         self.retry = retry or RetryConfig()
-        self.budget = budget if budget is not None else default_budget()
+        self.budget: Budget = budget if budget is not None else default_budget()
         self._sleep = sleep
         self._clock = clock
         self._session = requests.Session()

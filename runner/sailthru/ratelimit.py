@@ -16,6 +16,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,38 @@ def state_from_headers(headers: Mapping[str, str]) -> RateLimitState | None:
     )
 
 
+class Budget(Protocol):
+    """What the client asks of a rate-limit budget: this process's own (``RateLimitBudget``)
+    or one shared by every runner of the account (the executor's ``SharedBudget``)."""
+
+    def state(self, endpoint: str, method: str) -> RateLimitState: ...
+
+    def update(
+        self, endpoint: str, method: str, headers: Mapping[str, str], now: float
+    ) -> None: ...
+
+    def exhausted(
+        self, endpoint: str, method: str, headers: Mapping[str, str], now: float
+    ) -> None: ...
+
+    def wait_time(self, endpoint: str, method: str, now: float) -> float: ...
+
+    def acquire(
+        self,
+        endpoint: str,
+        method: str,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        on_wait: Callable[[float], None] | None = None,
+    ) -> float: ...
+
+
+def budget_key(endpoint: str, method: str) -> tuple[str, str]:
+    """How a budget names an endpoint and method: ``("job", "POST")`` for ``/job``, post."""
+    return endpoint.strip("/").lower(), method.upper()
+
+
 class RateLimitBudget:
     """Where each (endpoint, method) stands, and the waiting that keeps callers under the limit.
 
@@ -84,9 +117,7 @@ class RateLimitBudget:
         # Set by a 429 or remaining 0: callers wait until this time (our clock).
         self._blocked_until: dict[tuple[str, str], float] = {}
 
-    @staticmethod
-    def _key(endpoint: str, method: str) -> tuple[str, str]:
-        return endpoint.strip("/").lower(), method.upper()
+    _key = staticmethod(budget_key)
 
     def state(self, endpoint: str, method: str) -> RateLimitState:
         """The last known state of ``endpoint``/``method`` (all ``None`` when never seen)."""
@@ -178,6 +209,12 @@ class RateLimitBudget:
         self._states[key] = RateLimitState(state.limit, state.remaining - 1, state.reset)
         return 0.0
 
+    def try_take(self, endpoint: str, method: str, now: float) -> float:
+        """0 after counting one request when the endpoint may be called now, else the
+        seconds to wait before asking again (``acquire`` without the sleeping)."""
+        with self._lock:
+            return self._take(self._key(endpoint, method), now)
+
     def acquire(
         self,
         endpoint: str,
@@ -199,8 +236,7 @@ class RateLimitBudget:
                 on_wait(delay)
             sleep(delay)
             waited += delay
-            if (counter := getattr(_held, "counter", None)) is not None:
-                counter.seconds += delay
+            count_held_back(delay)
 
 
 @dataclass
@@ -209,6 +245,12 @@ class HeldBack:
 
 
 _held = threading.local()
+
+
+def count_held_back(seconds: float) -> None:
+    """Add a rate-limit wait of this thread to its ``held_back`` counter, if it has one."""
+    if (counter := getattr(_held, "counter", None)) is not None:
+        counter.seconds += seconds
 
 
 @contextlib.contextmanager

@@ -1,13 +1,16 @@
-"""Per-minute request limits per endpoint and method, with Sailthru's X-Rate-Limit-* headers.
+"""Request limits per endpoint, method and window, with Sailthru's X-Rate-Limit-* headers.
 
-Windows are real clock minutes: a window ends at the top of the next minute, which is what
-``X-Rate-Limit-Reset`` says (Unix epoch seconds), as on the real API.
+Windows are fixed and aligned to the clock: by default real clock minutes, each ending at
+the top of the next minute, which is what ``X-Rate-Limit-Reset`` says (Unix epoch seconds),
+as on the real API. A shorter ``window`` (multiples of it since the epoch) scales a
+benchmark or a test down without changing the API's shape.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,7 +22,7 @@ class RateDecision:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # epoch seconds of the top of the next minute
+    reset: int  # epoch seconds of the end of the window
 
     def headers(self) -> list[tuple[str, str]]:
         return [
@@ -30,45 +33,67 @@ class RateDecision:
 
 
 class RateLimiter:
-    """Counts requests per (endpoint, method) in the current clock minute.
+    """Counts requests per (endpoint, method) in the current window of ``window`` seconds.
 
     ``limits`` maps a method (``"POST"``) or a method and endpoint (``"POST /user"``) to the
-    requests allowed per minute; the more specific key wins.
+    requests allowed per window; the more specific key wins. ``refused`` counts the 429s
+    given per method and ``served`` the requests let through per (method, window start), so
+    a benchmark or a test can read what the clients did.
     """
 
     def __init__(
-        self, limits: Mapping[str, int] | None = None, clock: Callable[[], float] = time.time
+        self,
+        limits: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+        window: int = 60,
     ) -> None:
+        if window < 1:
+            raise ValueError(f"a rate-limit window is at least 1 second, not {window}")
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.window = window
         self._clock = clock
         self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (minute, count)
+        self._counts: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (window, count)
+        self.refused: Counter[str] = Counter()
+        self.served: Counter[tuple[str, int]] = Counter()
 
     def limit_for(self, endpoint: str, method: str) -> int:
         return self.limits.get(f"{method} /{endpoint}", self.limits.get(method, 300))
 
+    def _window(self) -> int:
+        return int(self._clock() // self.window)
+
+    def _reset(self, window: int) -> int:
+        return (window + 1) * self.window
+
     def hit(self, endpoint: str, method: str) -> RateDecision:
         """Count one request; whether it is allowed and the headers to send."""
         limit = self.limit_for(endpoint, method)
-        minute = int(self._clock() // 60)
+        current = self._window()
         with self._lock:
-            window, count = self._counts.get((endpoint, method), (minute, 0))
-            if window != minute:
+            window, count = self._counts.get((endpoint, method), (current, 0))
+            if window != current:
                 count = 0
             count += 1
-            self._counts[(endpoint, method)] = (minute, count)
-        return RateDecision(count <= limit, limit, max(0, limit - count), (minute + 1) * 60)
+            self._counts[(endpoint, method)] = (current, count)
+            if count <= limit:
+                self.served[(method, current * self.window)] += 1
+            else:
+                self.refused[method] += 1
+        return RateDecision(count <= limit, limit, max(0, limit - count), self._reset(current))
 
     def current(self, endpoint: str, method: str) -> RateDecision:
         """The headers for an answer given before the request is counted (bad key, 405)."""
         limit = self.limit_for(endpoint, method)
-        minute = int(self._clock() // 60)
+        current = self._window()
         with self._lock:
-            window, count = self._counts.get((endpoint, method), (minute, 0))
-        used = count if window == minute else 0
-        return RateDecision(used < limit, limit, max(0, limit - used), (minute + 1) * 60)
+            window, count = self._counts.get((endpoint, method), (current, 0))
+        used = count if window == current else 0
+        return RateDecision(used < limit, limit, max(0, limit - used), self._reset(current))
 
     def throttled(self, endpoint: str, method: str) -> RateDecision:
         """The answer of a 429 burst fault: nothing left until the window resets."""
-        minute = int(self._clock() // 60)
-        return RateDecision(False, self.limit_for(endpoint, method), 0, (minute + 1) * 60)
+        with self._lock:
+            self.refused[method] += 1
+        limit = self.limit_for(endpoint, method)
+        return RateDecision(False, limit, 0, self._reset(self._window()))

@@ -83,6 +83,7 @@ class Sandbox:
         seed: str | os.PathLike[str] | SeedData | None = "demo",
         job_time: JobTime = 2.0,
         rate_limits: dict[str, int] | None = None,
+        rate_window: int = 60,
         export_ttl: float = DEFAULT_EXPORT_TTL,
         smtp: str | tuple[str, int] | None = None,
         faults: Faults | None = None,
@@ -97,7 +98,7 @@ class Sandbox:
         self.export_ttl = export_ttl
         self.max_upload = max_upload
         self.faults = faults if faults is not None else Faults()
-        self.limiter = RateLimiter(rate_limits)
+        self.limiter = RateLimiter(rate_limits, window=rate_window)
         self._mailer = Mailer(parse_smtp(smtp))
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None

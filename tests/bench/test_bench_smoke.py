@@ -28,6 +28,7 @@ CASES = {
     "sandbox_export.py": (["--sizes", "2000"], ["rows/s", "server peak RSS"]),
     "scheduler.py": (["--quick"], ["makespan", "status calls per job", "in flight"]),
     "hostile_yaml.py": (["--mb", "0.5"], ["alias-bomb-scalar", "s CPU)  peak RSS"]),
+    "shared_budget.py": (["--quick"], ["429 answers received", "POST budget used", "makespan"]),
 }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from sailthru.sailthru_client import SailthruClient
 
 from runner.sandbox.ratelimit import RateLimiter
+from tests.sandbox.test_cli import serve
 
 
 def wait_out_minute_end(margin: float = 3.0) -> None:
@@ -62,3 +64,35 @@ def test_specific_endpoint_limits_win() -> None:
     assert limiter.limit_for("user", "POST") == 300
     assert limiter.limit_for("job", "POST") == 40
     assert limiter.limit_for("job", "GET") == 300
+
+
+def test_a_shorter_window_is_aligned_to_its_multiples_since_the_epoch() -> None:
+    now = [1_000_000_012.0]
+    limiter = RateLimiter({"POST": 2}, clock=lambda: now[0], window=5)
+    assert limiter.hit("job", "POST").reset == 1_000_000_015  # the end of the 5 s window
+    limiter.hit("job", "POST")
+    assert not limiter.hit("job", "POST").allowed
+    now[0] = 1_000_000_015.0
+    fresh = limiter.hit("job", "POST")
+    assert fresh.allowed and fresh.remaining == 1 and fresh.reset == 1_000_000_020
+
+
+def test_the_limiter_counts_the_429s_it_gave_and_the_requests_it_let_through() -> None:
+    now = [1_000_000_012.0]
+    limiter = RateLimiter({"POST": 1}, clock=lambda: now[0], window=5)
+    limiter.hit("job", "POST")
+    limiter.hit("job", "POST")
+    limiter.throttled("job", "GET")
+    assert limiter.refused == {"POST": 1, "GET": 1}
+    assert limiter.served == {("POST", 1_000_000_010): 1}
+
+
+def test_sandbox_serve_takes_the_window_as_an_option(tmp_path: Path) -> None:
+    with serve("--data", str(tmp_path), "--rate-limit-window", "7") as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        client = SailthruClient("sandbox-key", "sandbox-secret", url)
+        client.api_get("settings", {})
+        reset = client.get_last_rate_limit_info("settings", "GET")["reset"]
+        process.terminate()
+    assert reset % 7 == 0 and 0 < reset - time.time() <= 7

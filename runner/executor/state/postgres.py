@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from runner.durations import parse_duration
+from runner.executor.state.budget import SharedBudget
 from runner.executor.state.errors import (
     LockTimeoutError,
     StateError,
@@ -165,6 +166,9 @@ class PostgresState(RunState):
 
     def close(self) -> None:
         self.pool.close()
+
+    def shared_budget(self, api_url: str, api_key: str) -> SharedBudget:
+        return SharedBudget(self.pool, api_url, api_key)
 
     # schema ---------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from runner.executor.state.records import (
 from runner.executor.state.sealing import Sealer
 from runner.jsontypes import JSONValue
 from runner.results import JobStatus
+from runner.sailthru.ratelimit import Budget
 
 # The columns of the SELECTs below, as the schema stores them.
 _RunRow = tuple[
@@ -108,6 +109,11 @@ class RunState:
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows as the database returns them; each caller casts them to its columns' types."""
         raise NotImplementedError
+
+    def shared_budget(self, api_url: str, api_key: str) -> Budget | None:
+        """The API budget that every runner of this account shares through the state, or
+        None when the state is this machine's alone (the client keeps its own budget)."""
+        return None
 
     # locks ----------------------------------------------------------------------------
 
