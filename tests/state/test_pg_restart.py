@@ -131,7 +131,8 @@ def test_an_outage_past_the_retry_window_stops_the_run_and_the_same_command_resu
     # About the window set (2 s, then one last wait for a connection, as long at most):
     # the default window (30 s), or a 10 s wait for a connection in it, take far longer.
     assert time.monotonic() - stopped < 9
-    (error,) = [line for line in output.splitlines() if "out of reach" in line]
+    (error,) = [line for line in output.splitlines() if line.startswith("error:")]
+    assert "is out of reach" in error
     assert error.startswith("error: the state database postgresql://")
     assert "after 2 s of retries" in error
     assert f"then run `sailjobs run m.yaml --state '{postgres_url}'`" in error

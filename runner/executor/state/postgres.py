@@ -234,8 +234,8 @@ class PostgresState(RunState):
     def _unavailable(self, exc: BaseException) -> NoReturn:
         self.failed = StateUnavailableError(
             f"{self.describe()} is out of reach ({_reason(exc)}), still after "
-            f"{self.retry_seconds:g} s of retries: nothing more can be recorded, so the run "
-            "stopped without sending anything it had not recorded"
+            f"{self.retry_seconds:g} s of retries: the run stopped, having sent nothing it had "
+            "not recorded; bring the database back (or wait for it)"
         )
         raise self.failed from exc
 
