@@ -20,6 +20,17 @@ import pytest
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 
 
+ORIGIN = "https://github.com/acme/pipelines.git"
+
+
+def make_checkout(folder: Path, origin: str = ORIGIN) -> Path:
+    """A checkout of a git repository as the runner sees one: ``.git`` with an ``origin``
+    remote (the repository's name on every machine), at ``folder``."""
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {origin}\n')
+    return folder
+
+
 def sandbox_env(sandbox: Any, **extra: str) -> dict[str, str]:
     """This process's environment plus the sandbox's API URL and credentials."""
     return {

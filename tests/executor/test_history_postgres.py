@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from executor_helpers import manifest_text
+from sailjobs_process import make_checkout
 
 from runner.executor.state import StateLocation
 
@@ -23,7 +24,7 @@ MANIFEST = manifest_text("exp:\n  job: export_scheduled_sends\n  timeout: 1m\n")
 
 
 def checkout(folder: Path) -> None:
-    (folder / ".git").mkdir(parents=True)
+    make_checkout(folder)
     (folder / "m.yaml").write_text(MANIFEST)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from executor_helpers import manifest_text
+from sailjobs_process import make_checkout
 
 from runner.executor.lifecycle import run
 from runner.executor.state import StateLocation, legacy_manifest_key, run_key
@@ -18,7 +19,7 @@ MANIFEST = manifest_text("exp:\n  job: export_scheduled_sends\n")
 
 def checkout(folder: Path) -> Path:
     """The manifest ``jobs/m.yaml`` of a repository checked out in ``folder``."""
-    (folder / ".git").mkdir(parents=True)
+    make_checkout(folder)
     (folder / "jobs").mkdir()
     path = folder / "jobs" / "m.yaml"
     path.write_text(MANIFEST)
@@ -83,3 +84,27 @@ def test_a_run_key_resumes_only_the_run_with_the_same_key(
     assert same_day.run_id == "r-old" and same_day.succeeded
     # One submission each for the new runs; the stored job_id was polled.
     assert len(sandbox.submissions()) == 3
+
+
+def test_the_same_path_in_two_repositories_is_two_manifests(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    make_checkout(ours, "https://github.com/acme/pipelines.git")
+    make_checkout(theirs, "https://github.com/acme/other-team.git")
+    local_a, local_b = tmp_path / "local-a", tmp_path / "local-b"
+    (local_a / ".git").mkdir(parents=True)  # no origin: each checkout is its own
+    (local_b / ".git").mkdir(parents=True)
+    keys = {run_key(folder / "m.yaml") for folder in (ours, theirs, local_a, local_b)}
+    assert len(keys) == 4
+
+
+def test_an_origin_names_its_repository_in_any_of_its_url_forms(tmp_path: Path) -> None:
+    forms = [
+        "https://github.com/Acme/pipelines.git",
+        "git@github.com:Acme/pipelines.git",
+        "ssh://git@github.com/Acme/pipelines",
+        "https://x-access-token:ghs_secret@github.com/Acme/pipelines/",
+    ]
+    keys = {
+        run_key(make_checkout(tmp_path / str(i), form) / "m.yaml") for i, form in enumerate(forms)
+    }
+    assert len(keys) == 1

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sailjobs_process import finish, jobs_in_state, kill_outside_a_post, start_sailjobs, wait_for
+from sailjobs_process import (
+    finish,
+    jobs_in_state,
+    kill_outside_a_post,
+    make_checkout,
+    start_sailjobs,
+    wait_for,
+)
 
 from runner.testing import wait_for_job
 
@@ -84,7 +91,7 @@ def machines(tmp_path: Path) -> tuple[Path, Path]:
     made = []
     for name in ("machine-a", "machine-b"):
         checkout = tmp_path / name
-        (checkout / ".git").mkdir(parents=True)
+        make_checkout(checkout)
         (checkout / "jobs").mkdir()
         (checkout / "jobs" / "m.yaml").write_text(manifest())
         shutil.copyfile(

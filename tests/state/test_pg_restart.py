@@ -17,6 +17,7 @@ import pytest
 from sailjobs_process import (
     finish,
     jobs_in_state,
+    make_checkout,
     sandbox_env,
     start_sailjobs,
     stop_outside_a_post,
@@ -43,7 +44,7 @@ JOB_TIME = 0.4  # six rounds of two: the run lasts a few seconds
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / ".git").mkdir()
+    make_checkout(tmp_path)
     (tmp_path / "m.yaml").write_text(MANIFEST)
     return tmp_path
 

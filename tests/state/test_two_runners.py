@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sailjobs_process import finish, jobs_in_state, kill_outside_a_post, start_sailjobs, wait_for
+from sailjobs_process import (
+    finish,
+    jobs_in_state,
+    kill_outside_a_post,
+    make_checkout,
+    start_sailjobs,
+    wait_for,
+)
 
 MANIFEST = """\
 version: 1
@@ -50,7 +57,7 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def checkouts(tmp_path: Path) -> tuple[Path, Path]:
     made = []
     for name in ("one", "two"):
-        (tmp_path / name / ".git").mkdir(parents=True)
+        make_checkout(tmp_path / name)
         (tmp_path / name / "m.yaml").write_text(MANIFEST)
         made.append(tmp_path / name)
     return made[0], made[1]

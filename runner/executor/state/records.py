@@ -3,8 +3,10 @@ the keys that name a manifest's runs."""
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -98,15 +100,48 @@ def repository_root(path: Path) -> Path | None:
     return None
 
 
+def repository_identity(root: Path) -> str:
+    """What names a repository on every machine: its ``origin`` remote (``github.com/acme/
+    pipelines`` for the https and ssh forms alike); without one, the checkout's own folder
+    (a local repository is no other machine's)."""
+    origin = _origin_url(root)
+    if origin is None:
+        return f"local:{root.resolve()}"
+    text = re.sub(r"^[a-z+]+://", "", origin.strip())  # https://, ssh://, git+ssh://
+    text = text.split("@", 1)[-1]  # user@ (and a token in https://x-token@host/...)
+    text = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", text)  # git@host:acme/x → host/acme/x
+    text = text.removesuffix("/").removesuffix(".git")
+    host, _, rest = text.partition("/")
+    return f"{host.lower()}/{rest}"
+
+
+def _origin_url(root: Path) -> str | None:
+    """``remote.origin.url`` from the repository's config (a worktree's ``.git`` file points
+    to its git folder, whose ``commondir`` holds the config)."""
+    git = root / ".git"
+    try:
+        if git.is_file():
+            gitdir = Path(git.read_text().partition("gitdir:")[2].strip())
+            git = gitdir if gitdir.is_absolute() else root / gitdir
+            common = git / "commondir"
+            if common.is_file():
+                git = (git / common.read_text().strip()).resolve()
+        config = configparser.ConfigParser(interpolation=None, strict=False)
+        config.read(git / "config", encoding="utf-8")
+        return config.get('remote "origin"', "url", fallback=None)
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return None
+
+
 def manifest_key(path: Path) -> str:
-    """A stable identity for a manifest: its path in its git repository, so the checkout of
-    another machine (in another folder) names the same manifest; outside a repository, its
-    resolved path."""
+    """A stable identity for a manifest: its repository (``repository_identity``) and its
+    path in it, so the checkout of another machine, in another folder, names the same
+    manifest; outside a repository, its resolved path."""
     root = repository_root(path)
     if root is None:
         return legacy_manifest_key(path)
     where = path.resolve().relative_to(root).as_posix()
-    return hashlib.sha256(f"repo:{where}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{repository_identity(root)}\n{where}".encode()).hexdigest()[:16]
 
 
 def legacy_manifest_key(path: Path) -> str:
