@@ -551,6 +551,8 @@ def run(
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
         with where.location.open(env) as opened:
+            if not named:  # a state of sailjobs 0.2 named the manifest by its path
+                opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)
             borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
             # The last run before waiting for the lock: if another one finishes while this
             # one waits (two pipelines started together), there is nothing left to do.
@@ -565,8 +567,6 @@ def run(
                     ),
                     _client_for(client, sandbox_seed, env, target, progress, opened) as (api, box),
                 ):
-                    if not named:  # a state of sailjobs 0.2 named the manifest by its path
-                        opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,
@@ -643,7 +643,7 @@ def _run_locked(
             )
             return _done_already(state, last.run_id, command, where, options, progress)
         chosen = found
-    elif resume is None and (done := _ran_meanwhile(state, key, before_lock, loaded)):
+    elif resume is None and (done := _ran_meanwhile(state, key, before_lock, loaded, sha256)):
         outcome = "succeeded" if done.succeeded else "failed"
         retry_hint = "" if done.succeeded else f"; `{command} --retry-failed` retries it"
         progress.message(
@@ -724,15 +724,22 @@ def _run_locked(
 
 
 def _ran_meanwhile(
-    state: RunState, key: str, before_lock: RunRecord | None, loaded: LoadedManifest
+    state: RunState,
+    key: str,
+    before_lock: RunRecord | None,
+    loaded: LoadedManifest,
+    sha256: str,
 ) -> RunRecord | None:
-    """The run of this manifest that finished between this one's start and its lock, if
-    any (one started with the same inputs): GitHub's concurrency groups are the model, a
+    """The run of this manifest that finished while this one waited for its lock, if any
+    (one of the same manifest text and inputs): GitHub's concurrency groups are the model, a
     pipeline that waited for another one running the same manifest has nothing left to do.
-    The last run unfinished before the wait and resumed by the other runner counts too."""
+    The last run unfinished before the wait and resumed by the other runner counts too.
+    ``before_lock``: the last run before the wait."""
     last = state.last_run(key)
     if last is None or last.unfinished or _other_inputs(last, loaded):
         return None
+    if last.manifest_sha256 != sha256:
+        return None  # another version of the manifest (a newer commit): it has its own work
     if before_lock is not None and before_lock.run_id == last.run_id and not before_lock.unfinished:
         return None  # finished before this run started: running the manifest again is asked
     return last

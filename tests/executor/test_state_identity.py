@@ -67,6 +67,24 @@ def test_a_run_recorded_under_the_key_of_sailjobs_0_2_is_resumed_after_the_upgra
         assert [r.run_id for r in state.runs(run_key(path))] == ["r-old"]
 
 
+def test_after_the_upgrade_a_run_finished_under_the_old_key_is_run_again(
+    state_location: str, sandbox, client_for, tmp_path: Path
+) -> None:
+    client = client_for(sandbox)
+    path = checkout(tmp_path / "repo")
+    first = run(path, client=client, state=state_location)
+    with StateLocation(state_location).open() as state:  # as sailjobs 0.2 recorded it
+        state.rekey(run_key(path), legacy_manifest_key(path))
+
+    again = run(path, client=client, state=state_location)
+
+    # A new run, not "nothing left to do" as if the old run had finished while it waited.
+    assert again.run_id != first.run_id and again.succeeded
+    assert len(sandbox.submissions()) == 2
+    with StateLocation(state_location).open() as state:
+        assert {r.run_id for r in state.runs(run_key(path))} == {first.run_id, again.run_id}
+
+
 def test_a_run_key_resumes_only_the_run_with_the_same_key(
     state_location: str, sandbox, client_for, tmp_path: Path
 ) -> None:

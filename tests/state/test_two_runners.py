@@ -88,6 +88,22 @@ def test_started_together_with_a_lock_timeout_one_runs_and_the_other_finds_nothi
     assert "nothing left to do" not in runner and "waiting for the other run" not in runner
 
 
+def test_a_waiter_with_a_newer_version_of_the_manifest_runs_it(
+    sandbox_factory, state: str, checkouts: tuple[Path, Path]
+) -> None:
+    sandbox = sandbox_factory(job_time=JOB_TIME)
+    older, newer = checkouts
+    (newer / "m.yaml").write_text(MANIFEST + "  more:\n    job: export_scheduled_sends\n")
+    holder = run_in(older, sandbox, state)
+    wait_for(lambda: bool(sandbox.submissions()), holder)
+    waiter = run_in(newer, sandbox, state, "--lock-timeout", "60s")
+    (rc1, out1), (rc2, out2) = finish(holder), finish(waiter)
+    assert (rc1, rc2) == (0, 0), out1 + out2
+    # The newer commit has work of its own (a job the older one did not have): it runs.
+    assert "nothing left to do" not in out2
+    assert len(sandbox.submissions("export_scheduled_sends")) == 3
+
+
 def test_the_waiter_of_a_run_that_failed_exits_as_it_did_and_says_how_to_retry(
     sandbox_factory, state: str, checkouts: tuple[Path, Path]
 ) -> None:
