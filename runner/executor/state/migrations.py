@@ -96,7 +96,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             since {real} NOT NULL,
-            manifest_path TEXT NOT NULL
+            manifest_path TEXT NOT NULL,
+            token TEXT NOT NULL DEFAULT ''   -- this holding's mark: intents are fenced by it
         );
         CREATE TABLE IF NOT EXISTS api_budget (  -- one token bucket per account and endpoint
             account TEXT NOT NULL,         -- a hash of the API URL and key, never the key

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -146,6 +147,7 @@ class PostgresState(RunState):
         if (password := urlsplit(url).password) is not None:
             register_secret(password)
         self._local = threading.local()  # the connection of a transaction, per thread
+        self._holding: AdvisoryLock | None = None  # the run lock this state writes under
         try:
             # One plain connection first: its error says why (a pool only times out).
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
@@ -212,7 +214,8 @@ class PostgresState(RunState):
 
     def _run(
         self, sql: str, params: tuple[object, ...], *, fetch: bool
-    ) -> list[tuple[object, ...]]:
+    ) -> tuple[list[tuple[object, ...]], int]:
+        """The rows (when ``fetch``) and the count of rows the statement changed."""
         if self.failed is not None:
             raise self.failed
         query = _sql(sql.replace("?", "%s"))
@@ -220,11 +223,11 @@ class PostgresState(RunState):
         try:
             if in_transaction is not None:  # all or nothing: no retry of one part
                 cursor = in_transaction.execute(query, params)
-                return cursor.fetchall() if fetch else []
+                return (cursor.fetchall() if fetch else []), cursor.rowcount
             for attempt in self._retrying():
                 with attempt, self.pool.connection(timeout=self._pool_timeout) as conn:
                     cursor = conn.execute(query, params)
-                    return cursor.fetchall() if fetch else []
+                    return (cursor.fetchall() if fetch else []), cursor.rowcount
         except Exception as exc:
             if _gone(exc):
                 self._unavailable(exc)
@@ -239,11 +242,29 @@ class PostgresState(RunState):
         )
         raise self.failed from exc
 
-    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
-        self._run(sql, params, fetch=False)
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        return self._run(sql, params, fetch=False)[1]
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        return self._run(sql, params, fetch=True)
+        return self._run(sql, params, fetch=True)[0]
+
+    def _fence(self) -> tuple[str, tuple[object, ...]]:
+        if self._holding is None:
+            return "", ()
+        return (
+            " AND EXISTS (SELECT 1 FROM lock_holders WHERE manifest_key = ? AND token = ?)",
+            (self._holding.key, self._holding.token),
+        )
+
+    def _lost_lock(self) -> NoReturn:
+        holding = self._holding
+        assert holding is not None
+        self.failed = StateUnavailableError(
+            f"the run lost its lock in {self.describe()} (the database restarted, and "
+            f"another run took it: {self.holder(holding.key)}); this run stopped before "
+            "sending another job, so that two runs never send one"
+        )
+        raise self.failed
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -264,7 +285,9 @@ class PostgresState(RunState):
     # locks ----------------------------------------------------------------------------
 
     def _run_lock(self, key: str, manifest_path: Path) -> AdvisoryLock:
-        return AdvisoryLock(self, key, manifest_path)
+        lock = AdvisoryLock(self, key, manifest_path)
+        self._holding = lock
+        return lock
 
     def lock_held(self, key: str) -> bool:
         rows = self._query(
@@ -304,6 +327,9 @@ class AdvisoryLock:
         self._conn: Connection | None = None
         self._guard = threading.Lock()
         self._stop = threading.Event()
+        # This holding's own mark in lock_holders: a run that took the lock after a restart
+        # replaces it, and this run's intents to submit (fenced by it) are refused.
+        self.token = secrets.token_hex(8)
         self._heartbeat: threading.Thread | None = None
 
     def _connect(self) -> Connection:
@@ -356,11 +382,15 @@ class AdvisoryLock:
 
     def _record_holder(self) -> None:
         self.state._execute(
-            "INSERT INTO lock_holders VALUES (?, ?, ?, ?, ?) ON CONFLICT (manifest_key) "
+            "INSERT INTO lock_holders (manifest_key, host, pid, since, manifest_path, token) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (manifest_key) "
             "DO UPDATE SET host = excluded.host, pid = excluded.pid, since = excluded.since, "
-            "manifest_path = excluded.manifest_path",
-            (self.key, socket.gethostname(), os.getpid(), time.time(), str(self.manifest_path)),
-        )
+            "manifest_path = excluded.manifest_path, token = excluded.token",
+            (
+                self.key, socket.gethostname(), os.getpid(), time.time(),
+                str(self.manifest_path), self.token,
+            ),
+        )  # fmt: skip
 
     def _keep(self) -> None:
         """Check the lock's session; after a restart, take the lock again or stop the run."""
@@ -387,7 +417,16 @@ class AdvisoryLock:
                 if not self._try(self._conn):
                     self._lost(f"another run took it ({self.state.holder(self.key)})")
                     return
-                self._record_holder()
+                # Taken again; but if another run held it in between (and maybe finished the
+                # jobs this one still thinks pending), its mark replaced ours: let go.
+                if not self.state._execute(
+                    "UPDATE lock_holders SET since = since WHERE manifest_key = ? AND token = ?",
+                    (self.key, self.token),
+                ):
+                    self._conn.close()
+                    self._conn = None
+                    self._lost("another run held it while the database was away")
+                    return
 
     def _lost(self, why: str) -> None:
         if self.state.failed is None:
@@ -397,6 +436,7 @@ class AdvisoryLock:
             )
 
     def release(self) -> None:
+        self.state._holding = None
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
@@ -404,9 +444,8 @@ class AdvisoryLock:
             if self._conn is not None:
                 with contextlib.suppress(Exception):
                     self._conn.execute(
-                        "DELETE FROM lock_holders WHERE manifest_key = %s AND host = %s "
-                        "AND pid = %s",
-                        (self.key, socket.gethostname(), os.getpid()),
+                        "DELETE FROM lock_holders WHERE manifest_key = %s AND token = %s",
+                        (self.key, self.token),
                     )
                 self._conn.close()  # ends the session: the lock goes with it
                 self._conn = None

@@ -242,12 +242,12 @@ class SQLiteState(RunState):
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
         with self._lock:
             if self.failed is not None:
                 raise self.failed
             try:
-                self._conn.execute(sql, params)
+                return self._conn.execute(sql, params).rowcount
             except sqlite3.OperationalError as exc:
                 if not _is_disk_full(exc):
                     raise

@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, cast
 
 from runner.executor.state.errors import StateError, StateWriteError
 from runner.executor.state.migrations import SCHEMA_VERSION
@@ -103,7 +103,17 @@ class RunState:
         """The writes inside happen all together or not at all (a crash, a full disk)."""
         raise NotImplementedError
 
-    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        """Run a write; returns the number of rows it changed."""
+        raise NotImplementedError
+
+    def _fence(self) -> tuple[str, tuple[object, ...]]:
+        """A condition (and its parameters) that holds while this run still holds its lock:
+        an intent to submit is recorded only under it. A folder's flock cannot be lost
+        while its process lives: no condition."""
+        return "", ()
+
+    def _lost_lock(self) -> NoReturn:
         raise NotImplementedError
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -296,11 +306,14 @@ class RunState:
     ) -> float:
         """Committed before the POST: from here on a crash leaves the ambiguous window."""
         now = time.time()
-        self._execute(
+        fence, fenced_by = self._fence()
+        changed = self._execute(
             "UPDATE jobs SET status = ?, intent_at = ?, params = ?, attempts = ? "
-            "WHERE run_id = ? AND job = ?",
-            (JobStatus.SUBMITTING.value, now, dumps(params), attempts, run_id, job),
+            "WHERE run_id = ? AND job = ?" + fence,
+            (JobStatus.SUBMITTING.value, now, dumps(params), attempts, run_id, job, *fenced_by),
         )
+        if fence and not changed:
+            self._lost_lock()  # raises: no intent recorded, so no POST
         return now
 
     def record_refused(self, run_id: str, job: str) -> None:
