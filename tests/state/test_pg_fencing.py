@@ -51,3 +51,29 @@ def test_a_lock_retaken_after_another_run_held_it_is_given_up(
         assert "held it while the database was away" in str(first.failed)
         with StateLocation(postgres_url).open() as third:
             assert not third.lock_held("k")  # let go: the next run is not kept waiting
+
+
+def test_a_run_waiting_for_the_lock_waits_on_through_a_restart(
+    postgres_cluster, postgres_url: str
+) -> None:
+    import threading
+
+    outcome: list[object] = []
+
+    def wait_for_the_lock() -> None:
+        try:
+            with (
+                StateLocation(postgres_url).open() as waiter,
+                waiter.lock("k", MANIFEST, timeout=6),
+            ):
+                outcome.append("held")
+        except Exception as exc:  # what the run would show: one error, not a traceback
+            outcome.append(exc)
+
+    with StateLocation(postgres_url).open() as holder, holder.lock("k", MANIFEST):
+        waiting = threading.Thread(target=wait_for_the_lock)
+        waiting.start()
+        time.sleep(1.5)  # waiting now
+        postgres_cluster.restart()
+        waiting.join(30)
+    assert outcome and (outcome[0] == "held" or type(outcome[0]).__name__ == "LockTimeoutError")

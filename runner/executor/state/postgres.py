@@ -346,6 +346,19 @@ class AdvisoryLock:
             conn.execute(_sql(statement))
         return conn
 
+    def _reconnect(self) -> Connection:
+        """A connection for the lock, tried for the state's retry window."""
+        give_up = time.monotonic() + self.state.retry_seconds
+        while True:
+            try:
+                return self._connect()
+            except Exception as exc:
+                if not _gone(exc) or time.monotonic() >= give_up:
+                    raise StateError(
+                        f"cannot lock in {self.state.describe()}: {_reason(exc)}"
+                    ) from exc
+                time.sleep(LOCK_POLL_SECONDS)
+
     def _try(self, conn: Connection) -> bool:
         row = conn.execute(
             "SELECT pg_try_advisory_lock(%s::int4, %s::int4)", (_LOCK_CLASS, _lock_id(self.key))
@@ -355,12 +368,18 @@ class AdvisoryLock:
     def acquire(self, timeout: float, notice: LockNotice | None) -> None:
         deadline = time.monotonic() + timeout
         told = False
-        try:
-            conn = self._connect()
-        except Exception as exc:
-            raise StateError(f"cannot lock in {self.state.describe()}: {_reason(exc)}") from exc
-        while not self._try(conn):
-            holder = self.state.holder(self.key)
+        conn = self._reconnect()
+        while True:
+            try:
+                if self._try(conn):
+                    break
+                holder = self.state.holder(self.key)
+            except Exception as exc:
+                if not _gone(exc):
+                    raise
+                conn.close()  # the server restarted while this run waited: wait on
+                conn = self._reconnect()
+                continue
             if time.monotonic() >= deadline:
                 conn.close()
                 waited = f"waited {timeout:g} s" if timeout else "did not wait"
