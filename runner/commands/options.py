@@ -20,7 +20,14 @@ def _state(ctx: click.Context, param: click.Parameter, value: str) -> object:
     from runner.executor.state.location import StateLocation
 
     from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
-    return StateLocation(value, from_env=from_env)
+    location = StateLocation(value, from_env=from_env)
+    if location.has_password and not from_env:
+        # It would show in process lists and CI logs, and no advice could repeat it.
+        raise click.BadParameter(
+            "a password in the URL on the command line would show in process lists and logs: "
+            "put it in PGPASSWORD or ~/.pgpass, or give the whole URL in SAILJOBS_STATE"
+        )
+    return location
 
 
 # Where the run state lives (runner.executor.state.DEFAULT_STATE_DIR, not imported: `--help`

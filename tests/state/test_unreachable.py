@@ -49,7 +49,7 @@ def test_a_server_that_does_not_listen_is_one_line_for_every_command(
 ) -> None:
     port = free_port()
     url = f"postgresql://ops:sekrit@127.0.0.1:{port}/jobs"
-    done = sailjobs(*command, "--state", url, cwd=tmp_path)
+    done = sailjobs(*command, cwd=tmp_path, env={"SAILJOBS_STATE": url})  # a password: env only
     assert_one_clear_line(done, f"postgresql://ops@127.0.0.1:{port}/jobs", "Connection refused")
 
 
@@ -69,7 +69,7 @@ def test_a_run_against_an_unknown_database_sends_nothing(
 
 def test_an_unknown_host_is_one_line(tmp_path: Path) -> None:
     url = "postgresql://ops:sekrit@no-such-host.invalid/jobs"
-    done = sailjobs("runs", "--state", url, cwd=tmp_path)
+    done = sailjobs("runs", cwd=tmp_path, env={"SAILJOBS_STATE": url})
     assert_one_clear_line(
         done, "postgresql://ops@no-such-host.invalid/jobs", "no-such-host.invalid"
     )
@@ -83,10 +83,13 @@ def test_a_wrong_password_is_one_line_without_the_password(tmp_path: Path) -> No
             hba.write_text("local all ops scram-sha-256\n" + hba.read_text())
             conn.execute("SELECT pg_reload_conf()")
         socket_dir = quote(cluster.socket_dir)
-        url = f"postgresql://ops:sekrit@/postgres?host={socket_dir}"
-        done = sailjobs("runs", "--state", url, cwd=tmp_path)
         shown = f"postgresql://ops@/postgres?host={socket_dir}"
-        assert_one_clear_line(done, shown, 'password authentication failed for user "ops"')
+        for url in (  # the password in the user info, or as a query parameter
+            f"postgresql://ops:sekrit@/postgres?host={socket_dir}",
+            f"{shown}&password=sekrit",
+        ):
+            done = sailjobs("runs", cwd=tmp_path, env={"SAILJOBS_STATE": url})
+            assert_one_clear_line(done, shown, 'password authentication failed for user "ops"')
 
 
 def test_without_psycopg_it_says_what_to_install(tmp_path: Path) -> None:
@@ -96,9 +99,25 @@ def test_without_psycopg_it_says_what_to_install(tmp_path: Path) -> None:
         "from runner.cli import main; main()"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, "runs", "--state", "postgresql://ops:sekrit@127.0.0.1/jobs"],
+        [sys.executable, "-c", code, "runs", "--state", "postgresql://ops@127.0.0.1/jobs"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.splitlines()
     assert "psycopg is not installed" in line and "pip install 'sailjobs[postgres]'" in line
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://ops:sekrit@db.internal/jobs", "postgresql://ops@db/jobs?password=sekrit"]
+)
+def test_a_password_on_the_command_line_is_refused_before_anything(
+    url: str, tmp_path: Path
+) -> None:
+    # It would show in process lists and CI logs, and advice naming the command could not
+    # repeat it: the environment (SAILJOBS_STATE, PGPASSWORD) or ~/.pgpass carry it.
+    done = sailjobs("runs", "--state", url, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "put it in PGPASSWORD or ~/.pgpass, or give the whole URL in SAILJOBS_STATE" in (
+        done.stderr
+    )
+    assert "sekrit" not in done.stdout + done.stderr

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.executor.state.postgres import PostgresState, displayed_url
+from runner.executor.state.postgres import PostgresState, displayed_url, url_passwords
 from runner.executor.state.sealing import Sealer
 from runner.executor.state.sqlite import DB_NAME, SQLiteState
 from runner.executor.state.store import RunState
@@ -37,6 +37,10 @@ class StateLocation:
     @property
     def is_database(self) -> bool:
         return self.text.startswith(_URL_SCHEMES)
+
+    @property
+    def has_password(self) -> bool:
+        return self.is_database and bool(url_passwords(self.text))
 
     @property
     def folder(self) -> Path | None:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, LiteralString, NoReturn, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -67,16 +67,24 @@ _LOCK_CLASS = 0x5A11  # sailjobs' advisory locks: (class, manifest) pairs
 _MIGRATION_LOCK = 0  # the manifest number of the schema migration's own lock
 
 
+def url_passwords(url: str) -> list[str]:
+    """The passwords a libpq URL carries: in its user info, or as ``?password=``."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password is not None else []
+    return found + [value for name, value in parse_qsl(parts.query) if name == "password"]
+
+
 def displayed_url(url: str) -> str:
     """The URL without its password (which libpq also reads from PGPASSWORD or ~/.pgpass)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    if not url_passwords(url):
         return url
+    parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{parts.username}@{host}" if parts.username else host
     if parts.port:
         netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"], safe="/")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _require_psycopg() -> None:
@@ -144,7 +152,7 @@ class PostgresState(RunState):
         self._pool_timeout = max(1.0, min(CONNECT_TIMEOUT, self.retry_seconds))
         logging.getLogger(_POOL_LOGGER).setLevel(logging.ERROR)
         self.failed = None
-        if (password := urlsplit(url).password) is not None:
+        for password in url_passwords(url):
             register_secret(password)
         self._local = threading.local()  # the connection of a transaction, per thread
         self._holding: AdvisoryLock | None = None  # the run lock this state writes under
