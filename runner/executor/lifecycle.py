@@ -550,6 +550,7 @@ def run(
             check_not_lost(folder, f"{command} --fresh")
         # The state before the lock: a lock file is a trace of a run (check_not_lost), so
         # one is only made once state.db exists.
+        where.location.make_scratch_dir()
         with where.location.open(env) as opened:
             if not named:  # a state of sailjobs 0.2 named the manifest by its path
                 opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)

@@ -4,12 +4,14 @@ the default ``.sailjobs``) or a ``postgresql://`` URL (shared by every machine t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.executor.state.errors import StateError
 from runner.executor.state.postgres import PostgresState, displayed_url, url_passwords
 from runner.executor.state.sealing import Sealer
 from runner.executor.state.sqlite import DB_NAME, SQLiteState
@@ -50,8 +52,12 @@ class StateLocation:
     @property
     def scratch_dir(self) -> Path:
         """This machine's folder for what survives a crash beside the state (split parts,
-        download claims): the state folder, or ``.sailjobs`` beside a database."""
-        return self.folder or DEFAULT_STATE_DIR
+        download claims): the state folder, or one per database under ``.sailjobs`` (apart
+        from a folder state's own traces, which a lost state.db is recognised by)."""
+        if self.folder is not None:
+            return self.folder
+        digest = hashlib.sha256(displayed_url(self.text).encode()).hexdigest()[:12]
+        return DEFAULT_STATE_DIR / f"db-{digest}"
 
     def exists(self) -> bool:
         """Whether a state is there to read (a database always may be)."""
@@ -67,6 +73,20 @@ class StateLocation:
             state = SQLiteState(Path(self.text))
         state.sealer = sealer
         return state
+
+    def make_scratch_dir(self) -> None:
+        """Make this machine's scratch folder beside a database, private as a state folder
+        is (the folder state makes its own)."""
+        if self.folder is not None:
+            return
+        try:
+            DEFAULT_STATE_DIR.mkdir(exist_ok=True, mode=0o700)  # parents=True would be 0755
+            self.scratch_dir.mkdir(exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateError(
+                f"cannot make the scratch folder {self.scratch_dir}: {exc.strerror or exc}; "
+                "run from a folder you can write to"
+            ) from exc
 
     def describe(self) -> str:
         if self.is_database:

@@ -300,7 +300,8 @@ class PostgresState(RunState):
     def lock_held(self, key: str) -> bool:
         rows = self._query(
             "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid::bigint = ? AND objid::bigint = ? AND objsubid = 2",
+            "AND classid::bigint = ? AND objid::bigint = ? AND objsubid = 2 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (_LOCK_CLASS, _lock_id(key)),
         )
         return bool(rows)
