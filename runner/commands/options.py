@@ -65,9 +65,23 @@ def run_key_option(command: F) -> F:
         "--run-key",
         "named",
         metavar="KEY",
+        callback=_run_key,
         help="Keep this manifest's runs apart by KEY (pipelines that run it for different "
         "dates at once): a run resumes only a run with the same key.",
     )(command)
+
+
+def _run_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    # lazy: the library loads only when the option is given (`--help` stays fast)
+    from runner.executor.state.records import check_run_key
+
+    try:
+        check_run_key(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
 lock_timeout_option = click.option(

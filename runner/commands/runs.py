@@ -78,8 +78,9 @@ def runs(manifest: Path | None, state: StateLocation) -> None:
         if summary.reopened:
             times = "once" if summary.reopened == 1 else f"{summary.reopened} times"
             jobs += f" (retried {times})"
-        # Runs of one manifest for several targets or dates: which is which.
-        inputs = [str(run.inputs[name]) for name in ("target", "date") if run.inputs.get(name)]
+        # Runs of one manifest for several run keys, targets or dates: which is which.
+        inputs = [run.run_key] if run.run_key else []
+        inputs += [str(run.inputs[name]) for name in ("target", "date") if run.inputs.get(name)]
         rows.append(
             (
                 run.manifest_path + (f" ({', '.join(inputs)})" if inputs else ""),

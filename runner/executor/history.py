@@ -103,7 +103,8 @@ def load_run(state: RunState, run_id: str, location: StateLocation) -> RunResult
     sandbox = record.manifest_key.endswith(SANDBOX_KEY_SUFFIX)
     result.command = (
         f"sailjobs run {shlex.quote(record.manifest_path)}{location.option()}"
-        f"{inputs.command_suffix()}"
+        + (f" --run-key {shlex.quote(record.run_key)}" if record.run_key else "")
+        + inputs.command_suffix()
     )
     if sandbox:
         result.options["sandbox"] = True

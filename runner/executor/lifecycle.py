@@ -47,6 +47,7 @@ from runner.executor.state import (
     StateLocation,
     StateWriteError,
     check_not_lost,
+    check_run_key,
     new_run_id,
     to_datetime,
 )
@@ -303,8 +304,9 @@ def _choose_run(
         raise RunSetupError(f"nothing to resume for {loaded.path}: {what}; {hint}")
     run_id = new_run_id()
     start = state.start_run(
-        run_id, key, loaded.path, loaded.manifest.name, sha256, loaded.inputs.as_data()
-    )
+        run_id, key, loaded.path, loaded.manifest.name, sha256, loaded.inputs.as_data(),
+        run_key=where.named,
+    )  # fmt: skip
     return _Resume(run_id, datetime.fromtimestamp(start, UTC), False)
 
 
@@ -541,6 +543,11 @@ def run(
         )
     # A saved plan carries its inputs: the command that repeats it is `run PLAN` alone.
     typed_inputs = Inputs() if plan_option else loaded.inputs
+    if named is not None:
+        try:
+            check_run_key(named)
+        except ValueError as exc:
+            raise RunSetupError(str(exc)) from None
     where = _Where(StateLocation.of(state), named)
     key = run_key(loaded, sandbox=sandbox, named=named)
     command = command or _command_for(path_or_loaded, where, sandbox, typed_inputs)

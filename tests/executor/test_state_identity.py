@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from executor_helpers import manifest_text
 from sailjobs_process import make_checkout
 
-from runner.executor.lifecycle import run
+from runner.executor.lifecycle import RunSetupError, run
 from runner.executor.state import StateLocation, legacy_manifest_key, run_key
 from runner.files import file_sha256
 
@@ -126,3 +127,24 @@ def test_an_origin_names_its_repository_in_any_of_its_url_forms(tmp_path: Path) 
         run_key(make_checkout(tmp_path / str(i), form) / "m.yaml") for i, form in enumerate(forms)
     }
     assert len(keys) == 1
+
+
+def test_a_run_key_is_kept_with_the_run_and_in_the_command_that_repeats_it(
+    state_location: str, sandbox, client_for, tmp_path: Path
+) -> None:
+    from runner.executor.history import load_run
+
+    path = checkout(tmp_path / "repo")
+    done = run(path, client=client_for(sandbox), state=state_location, named="eu-2026-01-02")
+    with StateLocation(state_location).open() as state:
+        assert state.run(done.run_id).run_key == "eu-2026-01-02"
+        rebuilt = load_run(state, done.run_id, StateLocation(state_location))
+    assert "--run-key eu-2026-01-02" in rebuilt.command  # `show`'s advice: this run's key
+    assert not rebuilt.options.get("sandbox")  # a key ending "-02" is no sandbox run
+
+
+@pytest.mark.parametrize("bad", ["a#b", "eu@prod", "nightly-sandbox", "", "x" * 101, "-x"])
+def test_a_run_key_that_the_state_could_not_keep_apart_is_refused(bad: str, tmp_path: Path) -> None:
+    path = checkout(tmp_path / "repo")
+    with pytest.raises(RunSetupError, match="--run-key"):
+        run(path, state=tmp_path / "st", named=bad)

@@ -41,8 +41,11 @@ def test_a_database_state_leaves_a_folder_state_beside_it_usable(
 def test_a_lock_is_held_in_its_own_database_only(postgres_cluster, postgres_url: str) -> None:
     other = postgres_cluster.create_database(f"other_{uuid.uuid4().hex[:8]}")
     try:
-        with StateLocation(postgres_url).open() as here, here.lock("k", Path("m.yaml")):
-            with StateLocation(other).open() as there:
-                assert here.lock_held("k") and not there.lock_held("k")
+        with (
+            StateLocation(postgres_url).open() as here,
+            here.lock("k", Path("m.yaml")),
+            StateLocation(other).open() as there,
+        ):
+            assert here.lock_held("k") and not there.lock_held("k")
     finally:
         postgres_cluster.drop_database(other.rsplit("/", 1)[-1].split("?")[0])

@@ -91,6 +91,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         ALTER TABLE runs ADD COLUMN host TEXT;
         ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE runs ADD COLUMN run_key TEXT;
         CREATE TABLE IF NOT EXISTS lock_holders (  -- who holds a manifest's lock, for messages
             manifest_key TEXT PRIMARY KEY,
             host TEXT NOT NULL,

@@ -36,6 +36,7 @@ class RunRecord:
     inputs: JSONDict = field(default_factory=dict)  # Inputs.as_data() of the run
     host: str | None = None  # the machine that started it (None: recorded before hosts were)
     pid: int | None = None
+    run_key: str | None = None  # its --run-key
 
     @property
     def unfinished(self) -> bool:
@@ -168,6 +169,19 @@ def run_key(
         + (f"{TARGET_SEPARATOR}{target}" if target else "")
         + (SANDBOX_KEY_SUFFIX if sandbox else "")
     )
+
+
+RUN_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,99}")
+
+
+def check_run_key(name: str) -> None:
+    """ValueError unless ``name`` can be a ``--run-key`` (letters, digits, ``._:+-``, as a
+    date or a pipeline's id is written): the state's key keeps it between separators."""
+    if not RUN_KEY_PATTERN.fullmatch(name) or name.endswith(SANDBOX_KEY_SUFFIX):
+        raise ValueError(
+            f"--run-key {name!r}: use letters, digits and . _ : + - (up to 100, not ending "
+            f"in {SANDBOX_KEY_SUFFIX}), e.g. --run-key 2026-12-03"
+        )
 
 
 def is_run_of(key: str, manifest_path: Path) -> bool:

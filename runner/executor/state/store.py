@@ -42,7 +42,7 @@ from runner.sailthru.ratelimit import Budget
 # The columns of the SELECTs below, as the schema stores them.
 _RunRow = tuple[
     str, str, str, str, str, float, float | None, str, int | None, str | None, str | None,
-    int | None,
+    int | None, str | None,
 ]  # fmt: skip
 _JobRow = tuple[
     str, str, str, str, str | None, str | None, int, int, str, float | None, float | None,
@@ -51,7 +51,7 @@ _JobRow = tuple[
 _ActionRow = tuple[str, str, int, str, str, int, int, str, str | None, float | None, float | None]
 _RUN_COLUMNS = (
     "run_id, manifest_key, manifest_path, manifest_name, manifest_sha256, started_at, "
-    "finished_at, status, succeeded, inputs, host, pid"
+    "finished_at, status, succeeded, inputs, host, pid, run_key"
 )
 
 # Where a lock's waiting is told (a note on the terminal).
@@ -67,10 +67,11 @@ class RunLock(Protocol):
 
 
 def _run_record(row: _RunRow) -> RunRecord:
-    run_id, key, path, name, sha256, started, finished, status, succeeded, inputs, host, pid = row
+    (run_id, key, path, name, sha256, started, finished, status, succeeded, inputs, host, pid,
+     named) = row  # fmt: skip
     return RunRecord(
         run_id, key, path, name, sha256, started, finished, status,
-        None if succeeded is None else bool(succeeded), loads(inputs), host, pid,
+        None if succeeded is None else bool(succeeded), loads(inputs), host, pid, named,
     )  # fmt: skip
 
 
@@ -215,17 +216,19 @@ class RunState:
         manifest_name: str,
         sha256: str,
         inputs: Mapping[str, JSONValue] | None = None,
+        run_key: str | None = None,
     ) -> float:
-        """Record a new run; returns its start time as stored (epoch seconds)."""
+        """Record a new run (``run_key``: its ``--run-key``); returns its start time as
+        stored (epoch seconds)."""
         now = time.time()
         # ON CONFLICT: a write retried after its answer was lost (a dropped connection).
         self._execute(
             "INSERT INTO runs (run_id, manifest_key, manifest_path, manifest_name, "
-            "manifest_sha256, started_at, status, inputs, host, pid) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+            "manifest_sha256, started_at, status, inputs, host, pid, run_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
             (
                 run_id, key, str(manifest_path), manifest_name, sha256, now,
-                dumps(inputs or {}), socket.gethostname(), os.getpid(),
+                dumps(inputs or {}), socket.gethostname(), os.getpid(), run_key,
             ),
         )  # fmt: skip
         return now
