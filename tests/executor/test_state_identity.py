@@ -148,3 +148,11 @@ def test_a_run_key_that_the_state_could_not_keep_apart_is_refused(bad: str, tmp_
     path = checkout(tmp_path / "repo")
     with pytest.raises(RunSetupError, match="--run-key"):
         run(path, state=tmp_path / "st", named=bad)
+
+
+def test_outside_a_repository_a_run_key_names_the_manifest_on_every_machine(
+    tmp_path: Path,
+) -> None:
+    on_a, on_b = tmp_path / "build-17" / "m.yaml", tmp_path / "other" / "m.yaml"
+    assert run_key(on_a) != run_key(on_b)  # its absolute path: no other machine has it
+    assert run_key(on_a, run_key="nightly") == run_key(on_b, run_key="nightly")

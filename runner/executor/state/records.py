@@ -161,8 +161,16 @@ def run_key(
 ) -> str:
     """The identity of a manifest's runs in the state: the manifest, its ``--run-key`` (one
     manifest run for different dates by different pipelines), its ``--target`` (a staging
-    run never resumes as production's) and whether it ran on the embedded sandbox."""
-    base = legacy_manifest_key(manifest_path) if legacy else manifest_key(manifest_path)
+    run never resumes as production's) and whether it ran on the embedded sandbox.
+
+    Outside a git checkout a manifest has no name that other machines share, but its file's
+    name and a ``--run-key`` given alike on each of them: that names it then."""
+    if legacy:
+        base = legacy_manifest_key(manifest_path)
+    elif run_key and repository_root(manifest_path) is None:
+        base = hashlib.sha256(f"named:{manifest_path.name}".encode()).hexdigest()[:16]
+    else:
+        base = manifest_key(manifest_path)
     return (
         base
         + (f"{RUN_KEY_SEPARATOR}{run_key}" if run_key else "")
