@@ -6,8 +6,10 @@ One sandbox whose limits are scaled down (the API's 40 POST : 300 GET a minute, 
 manifest, started together with SAILTHRU_API_URL/KEY/SECRET. Printed for each backend:
 the 429 answers the sandbox gave (target 0 with PostgreSQL), the POST budget used over the
 busy period (every window but the last, where the work ran out; target >= 90 %), the
-makespan against the ideal `total POSTs / POST limit` windows, and when each runner
-finished (fair sharing: all four finish close together, near the end).
+makespan against the ideal `total POSTs / POST limit` windows, when each runner finished,
+and each runner's POSTs in each window where all four were busy (fair sharing: equal
+shares, all four finishing close together near the end). GETs are not told apart by
+runner (a status check names a job, not its runner), so their shares are not printed.
 
     .venv/bin/python bench/shared_budget.py            # about two minutes per backend
     .venv/bin/python bench/shared_budget.py --quick    # smaller figures, for a smoke test
@@ -16,14 +18,21 @@ finished (fair sharing: all four finish close together, near the end).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runner.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -68,19 +77,27 @@ def write_manifest(folder: Path, name: str, jobs: int) -> Path:
     return path
 
 
+def accepted_posts(sandbox: Sandbox) -> list[tuple[float, str]]:
+    """(create time, runner) of each job the sandbox took, read from its own jobs table:
+    one row per accepted POST (a ``job_time`` callback fires again when the job starts)."""
+    path = sandbox.data_dir / "sandbox.sqlite3" if sandbox.data_dir else None
+    if path is None or not path.exists():
+        return []
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT create_time, payload FROM jobs ORDER BY create_time").fetchall()
+    return [
+        (float(when), str(json.loads(payload).get("report_email", "")).partition("@")[0])
+        for when, payload in rows
+    ]
+
+
 def run_four(scale: Scale, folder: Path, state_for: dict[str, str]) -> dict[str, object]:
     """The four runners against a fresh sandbox; what the sandbox counted and the times."""
     from runner.sandbox import Sandbox
 
-    accepted: list[tuple[float, str]] = []  # (when, runner) of each job the sandbox took
-
-    def job_time(payload: dict[str, object]) -> float:
-        accepted.append((time.time(), str(payload.get("report_email", "")).partition("@")[0]))
-        return 0.2
-
     sandbox = Sandbox(
         seed=None,
-        job_time=job_time,
+        job_time=0.2,
         rate_limits={"POST": scale.post, "GET": scale.get},
         rate_window=scale.window,
     ).start()
@@ -115,6 +132,8 @@ def run_four(scale: Scale, folder: Path, state_for: dict[str, str]) -> dict[str,
         posts = sorted(
             (start, count) for (method, start), count in limiter.served.items() if method == "POST"
         )
+        accepted = accepted_posts(sandbox)
+        names = list(state_for)
         return {
             "refused": sum(limiter.refused.values()),
             "posts": posts,
@@ -122,40 +141,62 @@ def run_four(scale: Scale, folder: Path, state_for: dict[str, str]) -> dict[str,
             "codes": codes,
             "started_at": started_at,
             "submitted": len(sandbox.submissions()),
-            "fairness": fairness(accepted, scale.window, list(state_for)),
+            "shares": window_shares(accepted, scale.window, names, busy_only=False),
+            "busy_shares": window_shares(accepted, scale.window, names),
         }
     finally:
         sandbox.stop()
 
 
-def fairness(accepted: list[tuple[float, str]], window: int, names: list[str]) -> float:
-    """Jain's index of the runners' shares of each window's POSTs, averaged over the
-    windows where every runner still had jobs to send: 1.0 when each got a quarter."""
+def window_shares(
+    accepted: list[tuple[float, str]], window: int, names: list[str], *, busy_only: bool = True
+) -> list[dict[str, int]]:
+    """Each runner's count of the POSTs accepted in each window, oldest first; with
+    ``busy_only``, only the windows where every runner still had jobs to send (a runner
+    that is done asks for nothing)."""
     last = {
         name: max((when for when, who in accepted if who == name), default=0.0) for name in names
     }
-    busy_until = min(last.values()) // window  # a runner that is done asks for nothing
+    busy_until = min(last.values()) // window if last and busy_only else math.inf
     per_window: dict[int, dict[str, int]] = {}
     for when, who in accepted:
-        if when // window < busy_until:
+        if when // window < busy_until and who in names:
             counts = per_window.setdefault(int(when // window), dict.fromkeys(names, 0))
             counts[who] += 1
+    return [per_window[start] for start in sorted(per_window)]
+
+
+def fairness(shares: list[dict[str, int]]) -> float | None:
+    """Jain's index of the runners' shares of each window's POSTs, averaged over the
+    windows: 1.0 when each got an equal share; None when no window had every runner busy."""
     indexes = [
-        sum(counts.values()) ** 2 / (len(names) * sum(c * c for c in counts.values()))
-        for counts in per_window.values()
+        sum(counts.values()) ** 2 / (len(counts) * sum(c * c for c in counts.values()))
+        for counts in shares
+        if sum(counts.values())
     ]
-    return sum(indexes) / len(indexes) if indexes else 1.0
+    return sum(indexes) / len(indexes) if indexes else None
 
 
 def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
     posts: list[tuple[int, int]] = figures["posts"]  # type: ignore[assignment]
     finished: dict[str, float] = figures["finished"]  # type: ignore[assignment]
+    shares: list[dict[str, int]] = figures["shares"]  # type: ignore[assignment]
+    busy_shares: list[dict[str, int]] = figures["busy_shares"]  # type: ignore[assignment]
+    failed = [name for name, code in figures["codes"].items() if code != 0]  # type: ignore[attr-defined]
     total = sum(count for _, count in posts)
+    print(f"   {label}")
+    print(f"     429 answers received: {figures['refused']}")
+    if total == 0:
+        print(
+            "     no POST got through: FAILED runs: "
+            + (", ".join(failed) if failed else "none failed, yet nothing was submitted")
+        )
+        return
     # Every window from the first POST to the last counts, even one no POST went into.
-    windows = (posts[-1][0] - posts[0][0]) // scale.window + 1 if posts else 0
+    windows = (posts[-1][0] - posts[0][0]) // scale.window + 1
     busy = windows - 1 if windows > 1 else windows  # the last window: the work ran out
     in_busy = total - posts[-1][1] if windows > 1 else total
-    use = in_busy / (busy * scale.post) if busy else 0.0
+    use = in_busy / (busy * scale.post)
     ideal = total / scale.post * scale.window
     makespan = max(finished.values())
     # The runners start inside a window: at best, the last of the ceil(total / limit)
@@ -165,9 +206,7 @@ def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
     needed = math.ceil(total / scale.post)
     best = first_end - started_at + (needed - 2) * scale.window if needed > 1 else makespan
     spread = makespan - min(finished.values())
-    failed = [name for name, code in figures["codes"].items() if code != 0]  # type: ignore[attr-defined]
-    print(f"   {label}")
-    print(f"     429 answers received: {figures['refused']}")
+    index = fairness(busy_shares)
     print(
         f"     POST budget used over the busy period: {use:.1%} of {scale.post}/window "
         f"({in_busy} POSTs in {busy} full windows; {total} in {windows} windows)"
@@ -175,14 +214,23 @@ def report(label: str, scale: Scale, figures: dict[str, object]) -> None:
     print(
         f"     makespan {makespan:.1f} s vs ideal {ideal:.1f} s ({total} POSTs / "
         f"{scale.post} per {scale.window} s): ratio {makespan / ideal:.2f}; best possible "
-        f"(the last window's opening, from where the start fell in its window) {best:.1f} s: ratio {makespan / best:.2f}"
+        f"(the last window's opening, from where the start fell in its window) {best:.1f} s: "
+        f"ratio {makespan / best:.2f}"
     )
     print(
         "     runners finished at "
         + ", ".join(f"{finished[name]:.1f}" for name in sorted(finished))
-        + f" s (spread {spread:.1f} s); share of each window's POSTs between runners: "
-        f"Jain index {figures['fairness']:.3f} (1 = equal); {figures['submitted']} jobs submitted"
+        + f" s (spread {spread:.1f} s); {figures['submitted']} jobs submitted"
         + (f"; FAILED runs: {', '.join(failed)}" if failed else "")
+    )
+    names = sorted(finished)
+    print(
+        f"     POSTs per runner ({'/'.join(names)}) in each window: "
+        + (", ".join("/".join(str(counts[name]) for name in names) for counts in shares) or "none")
+    )
+    print(
+        f"     share of the POSTs in the {len(busy_shares)} windows where all were busy: "
+        + ("n/a" if index is None else f"Jain index {index:.3f} (1 = equal)")
     )
 
 

@@ -403,6 +403,24 @@ class SailthruClient:
                 mask(f"{request}: rate limit reached, waiting {delay:.1f} s for the reset")
             ),
         )
+        try:
+            response, content = self._send(request, method, endpoint, payload, file, resubmit_safe)
+        except BaseException:
+            # No answer to keep the budget in step with: a new window's probe ends its lease.
+            self.budget.no_answer(endpoint, method)
+            raise
+        return self._parse(request, endpoint, method, response, content, resubmit_safe)
+
+    def _send(
+        self,
+        request: str,
+        method: str,
+        endpoint: str,
+        payload: Mapping[str, JSONValue] | None,
+        file: Path | None,
+        resubmit_safe: bool,
+    ) -> tuple[requests.Response, bytes]:
+        """One request and its answer's body (every failure before an answer raises)."""
         params = signed_params(self.api_key, self._secret, payload)
         url = f"{self.base_url}/{endpoint}"
         body: RequestBody | None = None
@@ -444,7 +462,7 @@ class SailthruClient:
             finally:
                 if body is not None:
                     body.close()
-        return self._parse(request, endpoint, method, response, content, resubmit_safe)
+        return response, content
 
     def _read_answer(
         self,

@@ -73,6 +73,10 @@ class Budget(Protocol):
         self, endpoint: str, method: str, headers: Mapping[str, str], now: float
     ) -> None: ...
 
+    def no_answer(self, endpoint: str, method: str) -> None:
+        """The request of this thread's last ``acquire`` got no answer (refused, timed out,
+        cut, or never sent)."""
+
     def wait_time(self, endpoint: str, method: str, now: float) -> float: ...
 
     def acquire(
@@ -162,6 +166,9 @@ class RateLimitBudget:
             if state is not None:
                 self._states[key] = RateLimitState(state.limit, 0, state.reset)
             self._block(key, self._reset_time(state, now))
+
+    def no_answer(self, endpoint: str, method: str) -> None:
+        """Nothing to do: this budget has no lease for a new window's first request."""
 
     def _reset_time(self, state: RateLimitState | None, now: float) -> float:
         if state is not None and state.reset is not None and state.reset > now:

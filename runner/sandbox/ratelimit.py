@@ -66,12 +66,20 @@ class RateLimiter:
     def _reset(self, window: int) -> int:
         return (window + 1) * self.window
 
+    def _now_window(self, known: int | None) -> int:
+        """The window a request counts in, read under the lock: never one older than the
+        window already counted (``known``), so a request that read the clock just before
+        a window's end cannot start the newer window's count over."""
+        current = self._window()
+        return current if known is None else max(current, known)
+
     def hit(self, endpoint: str, method: str) -> RateDecision:
         """Count one request; whether it is allowed and the headers to send."""
         limit = self.limit_for(endpoint, method)
-        current = self._window()
         with self._lock:
-            window, count = self._counts.get((endpoint, method), (current, 0))
+            known = self._counts.get((endpoint, method))
+            current = self._now_window(known[0] if known else None)
+            window, count = known or (current, 0)
             if window != current:
                 count = 0
             count += 1
@@ -85,9 +93,10 @@ class RateLimiter:
     def current(self, endpoint: str, method: str) -> RateDecision:
         """The headers for an answer given before the request is counted (bad key, 405)."""
         limit = self.limit_for(endpoint, method)
-        current = self._window()
         with self._lock:
-            window, count = self._counts.get((endpoint, method), (current, 0))
+            known = self._counts.get((endpoint, method))
+            current = self._now_window(known[0] if known else None)
+        window, count = known or (current, 0)
         used = count if window == current else 0
         return RateDecision(used < limit, limit, max(0, limit - used), self._reset(current))
 

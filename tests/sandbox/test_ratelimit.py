@@ -96,3 +96,30 @@ def test_sandbox_serve_takes_the_window_as_an_option(tmp_path: Path) -> None:
         reset = client.get_last_rate_limit_info("settings", "GET")["reset"]
         process.terminate()
     assert reset % 7 == 0 and 0 < reset - time.time() <= 7
+
+
+def test_a_request_of_an_older_window_never_resets_a_newer_windows_count() -> None:
+    # Two requests at a window's edge: B read 30.001 (window 1) and counted first, then A,
+    # which had read 29.999 (window 0). A is counted in window 1, the newer one, instead of
+    # starting window 1's count over (which let limit + 1 through in it).
+    times = iter([30.001, 29.999] + [30.1 + index * 0.01 for index in range(10)])
+    limiter = RateLimiter({"POST": 3}, clock=lambda: next(times), window=30)
+    allowed = [limiter.hit("job", "POST").allowed for _ in range(6)]
+    assert allowed == [True, True, True, False, False, False]
+    assert limiter.served == {("POST", 30): 3}
+
+
+def test_the_clock_is_read_inside_the_lock() -> None:
+    # Read before it, two threads can take the lock in the other order than their clocks.
+    locked: list[bool] = []
+    limiter = RateLimiter({"POST": 3}, window=30)
+    real_clock = limiter._clock
+
+    def clock() -> float:
+        locked.append(limiter._lock.locked())
+        return real_clock()
+
+    limiter._clock = clock
+    limiter.hit("job", "POST")
+    limiter.current("job", "POST")
+    assert locked and all(locked)

@@ -8,9 +8,11 @@ processes against one sandbox and counts the 429s the sandbox gave.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import pytest
 
 from runner.executor.state.budget import PROBE_POLL, SharedBudget, account_of
 from runner.executor.state.postgres import PostgresState
+from runner.retries import RetryConfig
+from runner.sailthru.client import ApiError, SailthruClient
 
 SAILJOBS = str(Path(sys.executable).with_name("sailjobs"))
 API = "http://127.0.0.1:9/"
@@ -177,6 +181,63 @@ def test_an_answer_without_the_headers_ends_the_probe_at_once(runners) -> None:
     assert went_at_once(first)
     first.update("job", "POST", {}, NOW + 0.1)  # the API (or a proxy) sent no headers
     assert went_at_once(second, NOW + 0.2)  # the next probe, without waiting for the lease
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: a connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_probe_that_gets_no_answer_ends_its_lease_at_once(runners) -> None:
+    # With the API down, the probe's lease used to stay for its 2 s: every runner of the
+    # account was held to one try per 2 s. Its try ended without an answer: the next
+    # caller may probe at once.
+    first, second = runners(), runners()
+    client = SailthruClient(
+        "key-1",
+        "secret-1",
+        f"http://127.0.0.1:{closed_port()}",
+        budget=first,
+        retry=RetryConfig(attempts=1),
+    )
+    with client, pytest.raises(ApiError, match=r"refused"):
+        client.call("POST", "job", {"job": "export_scheduled_sends"})
+    assert went_at_once(second, time.time())
+
+
+def test_only_the_probe_itself_ends_its_lease(runners) -> None:
+    first, second = runners(), runners()
+    assert went_at_once(first)  # the probe
+    second.no_answer("job", "POST")  # another caller's failed try: not the probe's
+    second.update("job", "POST", {}, NOW + 0.1)
+    assert not went_at_once(second, NOW + 0.2)
+    first.no_answer("job", "POST")
+    assert went_at_once(second, NOW + 0.3)
+
+
+def test_a_late_answer_about_the_old_window_leaves_the_probe_alone(runners) -> None:
+    first, second = runners(), runners()
+    first.update("job", "POST", headers(4, 0, NOW), NOW - 10)  # the old window, spent
+    assert went_at_once(first, NOW + 0.05)  # the probe of the new window
+    # The answer to a request sent in the old window's last moments arrives now.
+    second.update("job", "POST", headers(4, 0, NOW), NOW + 0.1)
+    assert not went_at_once(second, NOW + 0.15)  # no second probe: the first is still out
+
+
+def test_a_second_probe_after_a_slow_one_is_counted_in_the_window(runners) -> None:
+    # The probe's answer took longer than its lease, so a second probe went: the window
+    # they open hands out its limit minus both, whichever answer comes first.
+    first, second = runners(), runners()
+    first.update("job", "POST", headers(4, 0, NOW), NOW - 10)
+    assert went_at_once(first, NOW + 0.05)
+    assert went_at_once(second, NOW + 2.1)  # the lease ran out: the second probe
+    first.update("job", "POST", headers(4, 3, NOW + 30), NOW + 2.15)  # counted first
+    sent = 2 + sum(went_at_once(first, NOW + 2.2) for _ in range(10))
+    second.update("job", "POST", headers(4, 2, NOW + 30), NOW + 2.25)
+    sent += sum(went_at_once(second, NOW + 2.3) for _ in range(10))
+    assert sent == 4  # the limit, not one more
 
 
 def test_without_the_database_each_call_uses_the_runners_own_budget(

@@ -11,7 +11,11 @@ of ``api_budget``, a token bucket the runners take from:
 - a window nobody knows yet (the first request, or the one after a reset) is opened by one
   probe: the caller that takes the ``probe_until`` lease goes alone, the others wait for its
   answer, whose headers say the new window's limit, remaining and reset (no guessing of
-  the window's length);
+  the window's length). Only an answer about a newer window ends the lease for all; the
+  probe itself ends it (``probe_token``) when its try brought no answer (``no_answer``:
+  the API down, a timeout) or one about the old window. If the answer is slower than the
+  lease, one more probe goes; ``probes`` counts them, and the answer that opens the window
+  takes the others from its remaining, so the window never hands out more than its limit;
 - every answer's headers keep the row in step: in the same window the lower remaining wins
   (requests from elsewhere), a newer window replaces the row, a 429 empties it until reset;
 - callers that wait for a reset all wake within ``JITTER`` of it and race for the new
@@ -30,6 +34,7 @@ import hashlib
 import logging
 import random
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
@@ -71,17 +76,21 @@ RETURNING remaining
 
 # The lease is taken only when the window is unknown or over and no other probe is out.
 _PROBE = """
-INSERT INTO api_budget AS b (account, endpoint, method, probe_until)
-VALUES (%(account)s, %(endpoint)s, %(method)s, %(until)s)
-ON CONFLICT (account, endpoint, method) DO UPDATE SET probe_until = excluded.probe_until
+INSERT INTO api_budget AS b (account, endpoint, method, probe_until, probe_token, probes)
+VALUES (%(account)s, %(endpoint)s, %(method)s, %(until)s, %(token)s, 1)
+ON CONFLICT (account, endpoint, method) DO UPDATE SET
+  probe_until = excluded.probe_until, probe_token = excluded.probe_token, probes = b.probes + 1
 WHERE (b.reset IS NULL OR b.remaining IS NULL OR b.reset <= %(now)s)
   AND (b.probe_until IS NULL OR b.probe_until <= %(now)s)
 RETURNING 1
 """
 
+# The probe's try ended without opening the window (no answer, or one about the old
+# window): its lease ends, and it no longer counts in the window to come. Only the holder's
+# token matches: a lease a later probe took is that probe's.
 _END_PROBE = """
-UPDATE api_budget SET probe_until = NULL
-WHERE account = %s AND endpoint = %s AND method = %s AND probe_until IS NOT NULL
+UPDATE api_budget SET probe_until = NULL, probe_token = NULL, probes = GREATEST(probes - 1, 0)
+WHERE account = %s AND endpoint = %s AND method = %s AND probe_token = %s
 """
 
 _READ = """
@@ -89,17 +98,23 @@ SELECT lim, remaining, reset, probe_until FROM api_budget
 WHERE account = %s AND endpoint = %s AND method = %s
 """
 
-# An answer: a newer window replaces the row; in the same one the lower remaining wins; an
-# answer about an older window is stale and changes nothing.
+# An answer: a newer window replaces the row, less the probes sent into it but one (the
+# answer counts at most its own request; the others' answers may still be on their way),
+# and ends the lease; in the same window the lower remaining wins; an answer about an older
+# window is stale and changes nothing.
 _UPDATE = """
 INSERT INTO api_budget AS b (account, endpoint, method, lim, remaining, reset)
 VALUES (%(account)s, %(endpoint)s, %(method)s, %(limit)s, %(remaining)s, %(reset)s)
 ON CONFLICT (account, endpoint, method) DO UPDATE SET
   lim = COALESCE(excluded.lim, b.lim),
-  remaining = CASE WHEN b.reset = excluded.reset THEN LEAST(b.remaining, excluded.remaining)
-                   ELSE excluded.remaining END,
-  reset = excluded.reset,
-  probe_until = NULL
+  remaining = CASE
+    WHEN b.reset = excluded.reset THEN LEAST(b.remaining, excluded.remaining)
+    WHEN excluded.remaining IS NULL THEN NULL
+    ELSE GREATEST(excluded.remaining - GREATEST(b.probes - 1, 0), 0) END,
+  probes = CASE WHEN b.reset = excluded.reset THEN b.probes ELSE 0 END,
+  probe_until = CASE WHEN b.reset = excluded.reset THEN b.probe_until END,
+  probe_token = CASE WHEN b.reset = excluded.reset THEN b.probe_token END,
+  reset = excluded.reset
 WHERE b.reset IS NULL OR b.reset <= excluded.reset
 """
 
@@ -135,6 +150,9 @@ class SharedBudget:
         # reach the database uses it instead.
         self.local = RateLimitBudget(jitter=jitter, max_wait=max_wait)
         self._warned = threading.Event()
+        # The lease tokens of the probes this thread sent, by budget key: a thread makes
+        # one request at a time, from ``acquire`` to its answer (or ``no_answer``).
+        self._probing = threading.local()
 
     # the database, or the fallback ------------------------------------------------------
 
@@ -178,12 +196,21 @@ class SharedBudget:
         self.local.update(endpoint, method, headers, now)
         state = state_from_headers(headers)
         key = budget_key(endpoint, method)
-        if state is None or state.reset is None:
-            # No window to keep in step with (an API or a proxy without the headers): the
-            # next caller may probe at once instead of waiting out this probe's lease.
-            self._db(_END_PROBE, (self.account, *key))
-            return
-        self._write(key, state)
+        if state is not None and state.reset is not None:
+            self._write(key, state)  # a newer window ends every lease
+        # Still out, this caller's lease ends: an answer without the headers (an API or a
+        # proxy without them) or about the old window; the next caller probes at once.
+        self._end_probe(key)
+
+    def no_answer(self, endpoint: str, method: str) -> None:
+        """This thread's request got no answer (refused, timed out, cut): if it was a new
+        window's probe, the next caller probes at once instead of waiting out its lease."""
+        self._end_probe(budget_key(endpoint, method))
+
+    def _end_probe(self, key: tuple[str, str]) -> None:
+        tokens: dict[tuple[str, str], str] = getattr(self._probing, "tokens", {})
+        if (token := tokens.pop(key, None)) is not None:
+            self._db(_END_PROBE, (self.account, *key, token))
 
     def exhausted(self, endpoint: str, method: str, headers: Mapping[str, str], now: float) -> None:
         """A 429: nothing left for anyone until the window's reset."""
@@ -255,15 +282,20 @@ class SharedBudget:
             return self._local_take(endpoint, method, clock)
         if taken:
             return None
+        token = uuid.uuid4().hex
         probe = self._db(
             _PROBE,
             {"account": self.account, "endpoint": key[0], "method": key[1],
-             "until": now + PROBE_LEASE, "now": now},
+             "until": now + PROBE_LEASE, "token": token, "now": now},
         )  # fmt: skip
         if probe is None:
             return self._local_take(endpoint, method, clock)
         if probe:
-            return None  # this caller opens the new window
+            # This caller opens the new window; its answer (or none) ends the lease.
+            if not hasattr(self._probing, "tokens"):
+                self._probing.tokens = {}
+            self._probing.tokens[key] = token
+            return None
         row = self._row(key)
         if row is False:
             return self._local_take(endpoint, method, clock)

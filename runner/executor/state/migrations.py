@@ -108,6 +108,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             remaining INTEGER,             -- tokens left in the window
             reset {real},                  -- the window's end (X-Rate-Limit-Reset)
             probe_until {real},            -- a new window's first request is on its way
+            probe_token TEXT,              -- which caller holds that lease
+            probes INTEGER NOT NULL DEFAULT 0,  -- probes sent since the window ended
             PRIMARY KEY (account, endpoint, method)
         )
         """,
