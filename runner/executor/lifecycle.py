@@ -53,7 +53,7 @@ from runner.executor.state import (
 from runner.executor.state import (
     run_key as state_run_key,
 )
-from runner.executor.withheld import refresh_withheld
+from runner.executor.withheld import LinkNotGiven, refresh_borrowed, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -567,6 +567,7 @@ def run(
                 ):
                     if not named:  # a state of sailjobs 0.2 named the manifest by its path
                         opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)
+                    _borrowed_links(plan, api, _command_for(loaded, where, sandbox, loaded.inputs))
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,
@@ -599,6 +600,25 @@ def run(
         raise RunSetupError(f"{exc}, then run `{command}`") from None
     except StateError as exc:
         raise RunSetupError(str(exc)) from exc
+
+
+def _borrowed_links(plan: Plan, client: SailthruClient, command: str) -> None:
+    """Fresh links for the borrowed outputs the state withheld, before anything is sent: a
+    job never sends a placeholder (``https://host/***``) as a parameter."""
+    try:
+        refresh_borrowed(plan, client)
+    except LinkNotGiven as exc:
+        assert exc.job is not None  # refresh_borrowed names the borrowed job
+        job, readers = exc.job, plan.borrowed[exc.job]
+        found = plan.borrowed_from[job]
+        selectors = shlex.quote(" ".join(f"+{reader}" for reader in readers))
+        raise RunSetupError(
+            f"{', '.join(readers)} read{'s' * (len(readers) == 1)} {job}'s outputs from "
+            f"{found.describe()}, whose export link the run state does not keep, and Sailthru "
+            f"did not give it again ({exc.reason}); nothing was sent. "
+            f"`{command} --select {selectors}` exports {job} again (set SAILJOBS_STATE_KEY "
+            "to keep links, encrypted, in the state)"
+        ) from None
 
 
 def _last_run_if_readable(state: RunState, key: str) -> RunRecord | None:
