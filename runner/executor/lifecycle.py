@@ -53,6 +53,7 @@ from runner.executor.state import (
 from runner.executor.state import (
     run_key as state_run_key,
 )
+from runner.executor.state.records import repository_root
 from runner.executor.withheld import LinkNotGiven, refresh_borrowed, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
@@ -544,6 +545,8 @@ def run(
     where = _Where(StateLocation.of(state), named)
     key = run_key(loaded, sandbox=sandbox, named=named)
     command = command or _command_for(path_or_loaded, where, sandbox, typed_inputs)
+    if where.location.is_database and not sandbox and repository_root(loaded.path) is None:
+        progress.message(_unshared_note(loaded.path), level="note")
     try:
         folder = where.location.folder
         if resume is not False and not sandbox and folder is not None:
@@ -600,6 +603,17 @@ def run(
         raise RunSetupError(f"{exc}, then run `{command}`") from None
     except StateError as exc:
         raise RunSetupError(str(exc)) from exc
+
+
+def _unshared_note(path: Path) -> str:
+    """A shared state, a manifest keyed on its absolute path (``manifest_key``): silently
+    one machine's, were it not for this note."""
+    return (
+        f"{path.resolve()} is not in a git repository, so its runs are named by this "
+        "absolute path: a run of it from another folder or machine neither resumes this one "
+        "nor waits for its lock; run it from a git checkout to name its runs by its path in "
+        "the repository"
+    )
 
 
 def _borrowed_links(plan: Plan, client: SailthruClient, command: str) -> None:
