@@ -30,12 +30,7 @@ _Fetch = Callable[[str], "JSONDict"]  # a Sailthru job id → the outputs of a G
 
 
 class LinkNotGiven(Exception):
-    """Sailthru did not give a withheld link again (the GET failed, or the export is gone).
-    ``job``: the borrowed job whose link it is (``refresh_borrowed``)."""
-
-    def __init__(self, reason: str, job: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason, self.job = reason, job
+    """Sailthru did not give a withheld link again (the GET failed, or the export is gone)."""
 
 
 def refresh_withheld(
@@ -59,19 +54,22 @@ def refresh_withheld(
         record.withheld = False
 
 
-def refresh_borrowed(plan: Plan, client: SailthruClient) -> None:
+def refresh_borrowed(plan: Plan, client: SailthruClient) -> dict[str, str]:
     """Each borrowed run whose links the state withheld gets fresh ones, so a job's
-    parameters never carry a placeholder (``https://host/***``). Raises LinkNotGiven
-    (with its ``job``) when Sailthru gives none: nothing must be sent then."""
+    parameters never carry a placeholder (``https://host/***``). Returns the borrowed jobs
+    Sailthru gave no link for, with why: their outputs still hold the placeholder."""
     fetch = _fetcher(client)
+    not_given = {}
     for job_id, found in plan.borrowed_from.items():
         if not found.withheld:
             continue
         try:
             outputs = fresh_links(found.outputs, found.remote_job_id, fetch)
         except LinkNotGiven as exc:
-            raise LinkNotGiven(exc.reason, job=job_id) from None
+            not_given[job_id] = str(exc)
+            continue
         plan.borrowed_from[job_id] = replace(found, outputs=outputs, withheld=False)
+    return not_given
 
 
 def fresh_links(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner.executor.lifecycle import RunSetupError
+from runner.executor.progress import Progress
 from runner.executor.state import SQLiteState, StateError
 from runner.executor.state.sealing import KEY_ENV, Sealer
 from runner.manifest.selection import Selection
@@ -191,3 +192,35 @@ def test_a_split_export_whose_download_was_cut_is_retried_from_its_parts_links(
     assert [
         log for log in sandbox.request_log if log[:2] == ("GET", "/job") and log[2] != 200
     ] == []
+
+
+def test_a_borrowed_link_not_given_again_stops_nothing_already_submitted(
+    run_on_sandbox, sandbox, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        BORROWING + "    retry: {attempts: 1}\n    on_success:\n      - download: {path: b.csv}\n"
+    )
+    sandbox.faults.cut_next_downloads(5)
+    first = run_on_sandbox(manifest)
+    assert first.jobs["b"].actions[0].succeeded is False  # b is at Sailthru; its download failed
+    sent_before = len(sandbox.submissions())
+    sandbox.faults.clear()
+    sandbox.expire_exports()
+
+    # b is not submitted again (its download is what is retried): vip's link is not needed
+    # to send anything, so the run goes on, saying the link is gone.
+    warnings: list[str] = []
+
+    class Warnings(Progress):
+        def message(self, text: str, level: str = "info") -> None:  # type: ignore[override]
+            if level == "warning":
+                warnings.append(text)
+
+    again = run_on_sandbox(
+        manifest, retry_failed=True, selection=Selection.of(["b"]), progress=Warnings()
+    )
+    assert again.run_id == first.run_id
+    assert len(sandbox.submissions()) == sent_before  # nothing sent
+    assert any(text.startswith("vip's outputs from run") for text in warnings), warnings
