@@ -546,8 +546,6 @@ def run(
     where = _Where(StateLocation.of(state), named)
     key = run_key(loaded, sandbox=sandbox, named=named)
     command = command or _command_for(path_or_loaded, where, sandbox, typed_inputs)
-    if where.location.is_database and not sandbox and repository_root(loaded.path) is None:
-        progress.message(_unshared_note(loaded.path), level="note")
     try:
         folder = where.location.folder
         if resume is not False and not sandbox and folder is not None:
@@ -556,6 +554,8 @@ def run(
         # one is only made once state.db exists.
         with where.location.open(env) as opened:
             borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
+            if where.location.is_database and not sandbox and repository_root(loaded.path) is None:
+                progress.message(_unshared_note(loaded.path), level="note")
             # The last run before waiting for the lock: if another one finishes while this
             # one waits (two pipelines started together), there is nothing left to do.
             before_lock = _last_run_if_readable(opened, key)
