@@ -18,6 +18,7 @@ A second signal exits at once (the state is already consistent).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shlex
@@ -41,6 +42,7 @@ from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     DEFAULT_STATE_DIR,
+    JobRecord,
     RunRecord,
     RunState,
     StateError,
@@ -634,12 +636,16 @@ def _submits(
     retrying: bool,
 ) -> Callable[[str], bool]:
     """Whether this run submits a job (and so sends its parameters): a job of a continued
-    run that has its Sailthru job already is not sent again, unless a retry resubmits it."""
-    continued = _continued(state, key, resume, retrying=retrying)
-    records = state.jobs(continued.run_id) if continued is not None else {}
+    run that has its Sailthru job already is not sent again, unless a retry resubmits it.
+    The state is read on the first question only (rare: a borrowed link not given again)."""
+
+    @functools.cache
+    def continued_jobs() -> dict[str, JobRecord]:
+        continued = _continued(state, key, resume, retrying=retrying)
+        return state.jobs(continued.run_id) if continued is not None else {}
 
     def submits(job: str) -> bool:
-        record = records.get(job)
+        record = continued_jobs().get(job)
         if retrying:
             safe = bool(plan.jobs[job].job_type.resubmit_safe)
             named = job in (resubmit or [])
