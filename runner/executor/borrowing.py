@@ -36,6 +36,8 @@ def borrow_outputs(plan: Plan, state: RunState, key: str) -> None:
             run_id=record.run_id,
             finished_at=to_datetime(record.finished_at),
             outputs=dict(record.outputs),
+            remote_job_id=record.remote_job_id,
+            withheld=record.withheld,
         )
     problems = plan.unborrowed(state.describe())
     if problems:

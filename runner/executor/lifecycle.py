@@ -18,6 +18,7 @@ A second signal exits at once (the state is already consistent).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shlex
@@ -36,11 +37,12 @@ from runner.executor.borrowing import borrow_outputs
 from runner.executor.history import load_run, show_command
 from runner.executor.polling import Clock
 from runner.executor.progress import Progress, RunObserver, log_handler, resume_hint
-from runner.executor.retry import Retry, RetryPlan, apply_retry, plan_retry
+from runner.executor.retry import Retry, RetryPlan, apply_retry, decide, plan_retry
 from runner.executor.scheduler import Scheduler
 from runner.executor.splitparts import PART_SEPARATOR
 from runner.executor.state import (
     DEFAULT_STATE_DIR,
+    JobRecord,
     RunRecord,
     RunState,
     StateError,
@@ -54,7 +56,9 @@ from runner.executor.state import (
 from runner.executor.state import (
     run_key as state_run_key,
 )
-from runner.executor.withheld import refresh_withheld
+from runner.executor.state.records import repository_root
+from runner.executor.state.sealing import KEY_ENV
+from runner.executor.withheld import refresh_borrowed, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -562,6 +566,12 @@ def run(
             if not named:  # a state of sailjobs 0.2 named the manifest by its path
                 opened.rekey(run_key(loaded, sandbox=sandbox, legacy=True), key)
             borrow_outputs(plan, opened, key)  # a manifest problem: before credentials
+            if (
+                where.location.is_database
+                and not (sandbox or named)
+                and repository_root(loaded.path) is None
+            ):
+                progress.message(_unshared_note(loaded.path), level="note")
             # The last run before waiting for the lock: if another one finishes while this
             # one waits (two pipelines started together), there is nothing left to do.
             before_lock = _last_run_if_readable(opened, key)
@@ -575,6 +585,15 @@ def run(
                     ),
                     _client_for(client, sandbox_seed, env, target, progress, opened) as (api, box),
                 ):
+                    _borrowed_links(
+                        plan,
+                        api,
+                        _command_for(loaded, where, sandbox, loaded.inputs),
+                        _submits(
+                            plan, opened, key, False if box else resume, resubmit, retry_failed
+                        ),
+                        progress,
+                    )
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,
@@ -607,6 +626,73 @@ def run(
         raise RunSetupError(f"{exc}, then run `{command}`") from None
     except StateError as exc:
         raise RunSetupError(str(exc)) from exc
+
+
+def _unshared_note(path: Path) -> str:
+    """A shared state, a manifest keyed on its absolute path (``manifest_key``): silently
+    one machine's, were it not for this note."""
+    return (
+        f"{path.resolve()} is not in a git repository, so its runs are named by this "
+        "absolute path: a run of it from another folder or machine neither resumes this one "
+        "nor waits for its lock; run it from a git checkout to name its runs by its path in "
+        "the repository, or give every machine the same --run-key"
+    )
+
+
+def _submits(
+    plan: Plan,
+    state: RunState,
+    key: str,
+    resume: bool | None,
+    resubmit: list[str] | None,
+    retrying: bool,
+) -> Callable[[str], bool]:
+    """Whether this run submits a job (and so sends its parameters): a job of a continued
+    run that has its Sailthru job already is not sent again, unless a retry resubmits it.
+    The state is read on the first question only (rare: a borrowed link not given again)."""
+
+    @functools.cache
+    def continued_jobs() -> dict[str, JobRecord]:
+        continued = _continued(state, key, resume, retrying=retrying)
+        return state.jobs(continued.run_id) if continued is not None else {}
+
+    def submits(job: str) -> bool:
+        record = continued_jobs().get(job)
+        if retrying:
+            safe = bool(plan.jobs[job].job_type.resubmit_safe)
+            named = job in (resubmit or [])
+            return decide(record, resubmit_safe=safe, named=named) is Retry.RESUBMIT
+        return record is None or record.remote_job_id is None
+
+    return submits
+
+
+def _borrowed_links(
+    plan: Plan,
+    client: SailthruClient,
+    command: str,
+    submits: Callable[[str], bool],
+    progress: RunObserver,
+) -> None:
+    """Fresh links for the borrowed outputs the state withheld, before anything is sent: a
+    job never sends a placeholder (``https://host/***``) as a parameter. Without one, the
+    run stops if a job that reads it is to be submitted, with nothing sent."""
+    for job, reason in refresh_borrowed(plan, client).items():
+        found = plan.borrowed_from[job]
+        readers = [reader for reader in plan.borrowed[job] if submits(reader)]
+        why = (
+            f"{job}'s outputs from {found.describe()}: the run state does not keep export "
+            f"links, and Sailthru did not give it again ({reason})"
+        )
+        if not readers:  # submitted already: only their actions may read it
+            progress.message(f"{why}; what reads its link will fail", level="warning")
+            continue
+        selectors = shlex.quote(" ".join(f"+{reader}" for reader in readers))
+        raise RunSetupError(
+            f"{', '.join(readers)} read{'s' * (len(readers) == 1)} {why}; nothing was sent. "
+            f"`{command} --select {selectors}` exports {job} again (set {KEY_ENV} to keep "
+            "links, encrypted, in the state)"
+        )
 
 
 def _last_run_if_readable(state: RunState, key: str) -> RunRecord | None:

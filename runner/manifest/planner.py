@@ -297,6 +297,10 @@ class BorrowedRun:
     run_id: str
     finished_at: datetime | None
     outputs: Mapping[str, Any]
+    # Its Sailthru job id, and whether the state withheld a link of its outputs (a run
+    # asks Sailthru for a fresh one before sending anything: runner.executor.withheld).
+    remote_job_id: str | None = None
+    withheld: bool = False
 
     def describe(self) -> str:
         """``run R of 2026-12-02``."""
