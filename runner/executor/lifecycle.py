@@ -57,8 +57,7 @@ from runner.executor.state import (
     run_key as state_run_key,
 )
 from runner.executor.state.records import repository_root
-from runner.executor.state.sealing import KEY_ENV
-from runner.executor.withheld import refresh_borrowed, refresh_withheld
+from runner.executor.withheld import borrowed_links, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -585,7 +584,7 @@ def run(
                     ),
                     _client_for(client, sandbox_seed, env, target, progress, opened) as (api, box),
                 ):
-                    _borrowed_links(
+                    unsendable = borrowed_links(
                         plan,
                         api,
                         _command_for(loaded, where, sandbox, loaded.inputs),
@@ -594,6 +593,8 @@ def run(
                         ),
                         progress,
                     )
+                    if unsendable is not None:
+                        raise RunSetupError(unsendable)
                     return _run_locked(
                         loaded=loaded,
                         plan=plan,
@@ -665,34 +666,6 @@ def _submits(
         return record is None or record.remote_job_id is None
 
     return submits
-
-
-def _borrowed_links(
-    plan: Plan,
-    client: SailthruClient,
-    command: str,
-    submits: Callable[[str], bool],
-    progress: RunObserver,
-) -> None:
-    """Fresh links for the borrowed outputs the state withheld, before anything is sent: a
-    job never sends a placeholder (``https://host/***``) as a parameter. Without one, the
-    run stops if a job that reads it is to be submitted, with nothing sent."""
-    for job, reason in refresh_borrowed(plan, client).items():
-        found = plan.borrowed_from[job]
-        readers = [reader for reader in plan.borrowed[job] if submits(reader)]
-        why = (
-            f"{job}'s outputs from {found.describe()}: the run state does not keep export "
-            f"links, and Sailthru did not give it again ({reason})"
-        )
-        if not readers:  # submitted already: only their actions may read it
-            progress.message(f"{why}; what reads its link will fail", level="warning")
-            continue
-        selectors = shlex.quote(" ".join(f"+{reader}" for reader in readers))
-        raise RunSetupError(
-            f"{', '.join(readers)} read{'s' * (len(readers) == 1)} {why}; nothing was sent. "
-            f"`{command} --select {selectors}` exports {job} again (set {KEY_ENV} to keep "
-            "links, encrypted, in the state)"
-        )
 
 
 def _last_run_if_readable(state: RunState, key: str) -> RunRecord | None:

@@ -10,6 +10,7 @@ the part's own job.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import cache
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from runner.executor.prepare import job_outputs
 from runner.executor.splitparts import PART_SEPARATOR
+from runner.executor.state.sealing import KEY_ENV
 from runner.sailthru.errors import ClientError
 
 if TYPE_CHECKING:
@@ -118,3 +120,33 @@ def _fetcher(client: SailthruClient) -> _Fetch:
         return outputs
 
     return fetch
+
+
+def borrowed_links(
+    plan: Plan,
+    client: SailthruClient,
+    command: str,
+    submits: Callable[[str], bool],
+    progress: RunObserver,
+) -> str | None:
+    """Fresh links for the borrowed outputs the state withheld, before anything is sent: a
+    job never sends a placeholder (``https://host/***``) as a parameter. Without one, the
+    error that stops the run (nothing sent) when a job that reads it is to be submitted
+    (``submits``; ``command``: the run's, for the advice)."""
+    for job, reason in refresh_borrowed(plan, client).items():
+        found = plan.borrowed_from[job]
+        readers = [reader for reader in plan.borrowed[job] if submits(reader)]
+        why = (
+            f"{job}'s outputs from {found.describe()}: the run state does not keep export "
+            f"links, and Sailthru did not give it again ({reason})"
+        )
+        if not readers:  # submitted already: only their actions may read it
+            progress.message(f"{why}; what reads its link will fail", level="warning")
+            continue
+        selectors = shlex.quote(" ".join(f"+{reader}" for reader in readers))
+        return (
+            f"{', '.join(readers)} read{'s' * (len(readers) == 1)} {why}; nothing was sent. "
+            f"`{command} --select {selectors}` exports {job} again (set {KEY_ENV} to keep "
+            "links, encrypted, in the state)"
+        )
+    return None

@@ -431,30 +431,40 @@ class AdvisoryLock:
                     continue
                 except Exception:  # the session is gone, and with it the lock
                     self._conn.close()
-                deadline = time.monotonic() + self.state.retry_seconds
-                while not self._stop.is_set():
-                    try:
-                        self._conn = self._connect()
-                        break
-                    except Exception as exc:
-                        if time.monotonic() >= deadline:
-                            self._conn = None
-                            self._lost(f"cannot reach the database to hold it ({_reason(exc)})")
-                            return
-                        time.sleep(LOCK_POLL_SECONDS)
-                if not self._try(self._conn):
-                    self._lost(f"another run took it ({self.state.holder(self.key)})")
-                    return
-                # Taken again; but if another run held it in between (and maybe finished the
-                # jobs this one still thinks pending), its mark replaced ours: let go.
-                if not self.state._execute(
-                    "UPDATE lock_holders SET since = since WHERE manifest_key = ? AND token = ?",
-                    (self.key, self.token),
-                ):
-                    self._conn.close()
                     self._conn = None
-                    self._lost("another run held it while the database was away")
+                try:
+                    why = self._retake()
+                except Exception as exc:  # the server went again, or the state stopped
+                    why = f"cannot hold it ({_reason(exc)})"
+                if why is not None:
+                    if self._conn is not None:
+                        self._conn.close()  # let go: the next run is not kept waiting
+                        self._conn = None
+                    self._lost(why)
                     return
+
+    def _retake(self) -> str | None:
+        """Take the lock again on a new session: None, or why it cannot be this run's."""
+        deadline = time.monotonic() + self.state.retry_seconds
+        while self._conn is None:
+            if self._stop.is_set():
+                return "the run ended while the database was away"
+            try:
+                self._conn = self._connect()
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    return f"cannot reach the database to hold it ({_reason(exc)})"
+                time.sleep(LOCK_POLL_SECONDS)
+        if not self._try(self._conn):
+            return f"another run took it ({self.state.holder(self.key)})"
+        # Taken again; but if another run held it in between (and maybe finished the jobs
+        # this one still thinks pending), its mark replaced ours.
+        if not self.state._execute(
+            "UPDATE lock_holders SET since = since WHERE manifest_key = ? AND token = ?",
+            (self.key, self.token),
+        ):
+            return "another run held it while the database was away"
+        return None
 
     def _lost(self, why: str) -> None:
         if self.state.failed is None:
