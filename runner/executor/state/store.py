@@ -16,6 +16,7 @@ rows were added).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NoReturn, Protocol, cast
 
-from runner.executor.state.errors import StateError, StateWriteError
+from runner.executor.state.errors import StateError, StateUnavailableError, StateWriteError
 from runner.executor.state.migrations import SCHEMA_VERSION
 from runner.executor.state.records import (
     ActionRecord,
@@ -75,7 +76,7 @@ def _run_record(row: _RunRow) -> RunRecord:
     )  # fmt: skip
 
 
-class RunState:
+class RunState(abc.ABC):
     """The run state of one location: a folder (``SQLiteState``) or a PostgreSQL database
     (``PostgresState``). Open one with ``StateLocation.open``."""
 
@@ -87,12 +88,13 @@ class RunState:
     # the state folder itself, or the local .sailjobs/ beside a database.
     scratch_dir: Path
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """Where the state is, for messages: "the state folder X", "the state database Y"."""
-        raise NotImplementedError
+        ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> RunState:
         return self
@@ -100,13 +102,15 @@ class RunState:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """The writes inside happen all together or not at all (a crash, a full disk)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
         """Run a write; returns the number of rows it changed."""
-        raise NotImplementedError
+        ...
 
     def _fence(self) -> tuple[str, tuple[object, ...]]:
         """A condition (and its parameters) that holds while this run still holds its lock:
@@ -115,11 +119,17 @@ class RunState:
         return "", ()
 
     def _lost_lock(self) -> NoReturn:
-        raise NotImplementedError
+        """An intent refused by the fence: another run holds the lock now."""
+        self.failed = StateUnavailableError(
+            f"the run lost its lock in {self.describe()}: another run holds it now; this run "
+            "stopped before sending another job, so that two runs never send one"
+        )
+        raise self.failed
 
+    @abc.abstractmethod
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows as the database returns them; each caller casts them to its columns' types."""
-        raise NotImplementedError
+        ...
 
     def shared_budget(self, api_url: str, api_key: str) -> Budget | None:
         """The API budget that every runner of this account shares through the state, or
@@ -147,12 +157,13 @@ class RunState:
         finally:
             lock.release()
 
-    def _run_lock(self, key: str, manifest_path: Path) -> RunLock:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _run_lock(self, key: str, manifest_path: Path) -> RunLock: ...
 
+    @abc.abstractmethod
     def lock_held(self, key: str) -> bool:
         """Whether a live process holds the lock of the manifest ``key`` (is running it)."""
-        raise NotImplementedError
+        ...
 
     # schema ---------------------------------------------------------------------------
 
