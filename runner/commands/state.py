@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -28,7 +28,7 @@ def state() -> None:
     """Keep the run state: migrate its schema, prune old runs."""
 
 
-def _fail(text: str) -> None:
+def _fail(text: str) -> NoReturn:
     click.echo(f"error: {text}", err=True)
     raise SystemExit(ExitCode.INVALID)
 
@@ -57,7 +57,6 @@ def _open(location: StateLocation) -> RunState:
         return location.open()
     except StateError as exc:
         _fail(str(exc))
-        raise AssertionError("unreachable") from None
 
 
 @state.command()

@@ -57,7 +57,7 @@ from runner.executor.state import (
     run_key as state_run_key,
 )
 from runner.executor.state.records import repository_root
-from runner.executor.withheld import borrowed_links, refresh_withheld
+from runner.executor.withheld import borrowed_links, links_still_read, refresh_withheld
 from runner.exitcodes import ExitCode
 from runner.files import file_sha256
 from runner.manifest.drycheck import check_api_credentials, dry_run_problems
@@ -732,7 +732,7 @@ def _run_locked(
         logical_date=loaded.logical_date,
     )
     records = state.jobs(chosen.run_id) if chosen.resumed else {}
-    refresh_withheld(records.values(), client, progress)  # links the state did not keep
+    refresh_withheld(links_still_read(plan, records), client, progress)  # not kept
     stop = threading.Event()
     then = resume_hint(result)
 

@@ -56,6 +56,26 @@ def refresh_withheld(
         record.withheld = False
 
 
+def links_still_read(plan: Plan, records: Mapping[str, JobRecord]) -> list[JobRecord]:
+    """The records of a continued run whose withheld links it still reads: a job whose
+    actions are to run (a polled one gets its link from the poll), and a finished one whose
+    outputs a job still to run reads. One GET each, not one per finished export."""
+
+    def to_run(job: str) -> bool:
+        record = records.get(job)
+        return record is None or not record.status.is_terminal
+
+    return [
+        record
+        for job, record in records.items()
+        if record.withheld
+        and (
+            (record.outcome is not None and not record.status.is_terminal)
+            or any(plan.reason(dep, job) != "needs" and to_run(dep) for dep in plan.dependents(job))
+        )
+    ]
+
+
 def refresh_borrowed(plan: Plan, client: SailthruClient) -> dict[str, str]:
     """Each borrowed run whose links the state withheld gets fresh ones, so a job's
     parameters never carry a placeholder (``https://host/***``). Returns the borrowed jobs

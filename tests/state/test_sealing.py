@@ -224,3 +224,24 @@ def test_a_borrowed_link_not_given_again_stops_nothing_already_submitted(
     assert again.run_id == first.run_id
     assert len(sandbox.submissions()) == sent_before  # nothing sent
     assert any(text.startswith("vip's outputs from run") for text in warnings), warnings
+
+
+def test_a_retry_asks_again_only_for_the_links_it_still_reads(
+    run_on_sandbox, sandbox, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        EXPORT_AND_DOWNLOAD.replace(
+            "jobs:", "defaults:\n  retry: {attempts: 2, initial: 0.1s}\njobs:"
+        )
+        + "  sends:\n    job: export_scheduled_sends\n"  # finished, read by nothing
+    )
+    sandbox.faults.cut_next_downloads(5)
+    assert not run_on_sandbox(manifest).succeeded
+    sandbox.faults.clear()
+    before = len(sandbox.request_log)
+
+    assert run_on_sandbox(manifest, retry_failed=True).succeeded
+    asked = [entry for entry in sandbox.request_log[before:] if entry[:2] == ("GET", "/job")]
+    assert len(asked) == 1  # vip's link, for its download; not sends' finished export
