@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,30 @@ def test_a_state_written_before_actions_kept_their_start_gains_the_column(tmp_pa
         state.record_action("r1", "b", ActionRecord(**{**record.__dict__, "owner": "b"}))
         starts = {r.owner: r.started_at for r in state.actions("r1")}
     assert starts == {"a": None, "b": 1.5}
+
+
+def _open_when_released(state_dir: str, start: Any, answers: Any) -> None:
+    start.wait()
+    try:
+        SQLiteState(Path(state_dir)).close()
+        answers.put("ok")
+    except StateError as exc:
+        answers.put(str(exc))
+
+
+def test_runs_opening_a_new_state_folder_at_once_both_open_it(tmp_path: Path) -> None:
+    # Without the setup lock about a third of these pairs failed: SQLite answers "database is
+    # locked" at once, without waiting, to one that finds the other converting it to WAL.
+    context = multiprocessing.get_context("fork")
+    for trial in range(30):
+        start, answers = context.Barrier(2), context.Queue()
+        folder = str(tmp_path / f"state-{trial}")
+        opening = [
+            context.Process(target=_open_when_released, args=(folder, start, answers))
+            for _ in range(2)
+        ]
+        for process in opening:
+            process.start()
+        for process in opening:
+            process.join(30)
+        assert [answers.get(timeout=5) for _ in opening] == ["ok", "ok"], f"trial {trial}"

@@ -30,6 +30,7 @@ from runner.executor.state.migrations import LEGACY_COLUMNS, pending
 from runner.executor.state.store import LockNotice, RunState
 
 DB_NAME = "state.db"
+SETUP_LOCK_NAME = "setup.lock"
 LOCK_POLL_SECONDS = 0.5  # how often a run waiting for the lock (--lock-timeout) tries again
 
 # What earlier runs leave in the state folder besides state.db (see check_not_lost).
@@ -43,6 +44,19 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 def disk_full_message(state_dir: Path) -> str:
     return f"no space left on the device of the run state folder {state_dir}: free some space"
+
+
+@contextlib.contextmanager
+def _setup_lock(state_dir: Path) -> Iterator[None]:
+    """Held while a connection sets up the database (WAL mode, migrations). Two runs opening
+    a new folder at once would otherwise race: SQLite answers "database is locked" at once,
+    without waiting, to the one that finds the other converting the file to WAL."""
+    fd = os.open(state_dir / SETUP_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _held(path: Path) -> bool:
@@ -176,9 +190,10 @@ class SQLiteState(RunState):
         os.chmod(self.db_path, 0o600)
         self._lock = threading.RLock()
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-            self.migrated = self.migrate()
+            with _setup_lock(self.state_dir):
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+                self.migrated = self.migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if _is_disk_full(exc):
@@ -193,6 +208,9 @@ class SQLiteState(RunState):
         except StateError:
             self._conn.close()
             raise
+        except OSError as exc:  # the setup lock's file
+            self._conn.close()
+            raise StateError(f"cannot open the run state in {self.state_dir}: {exc}") from exc
 
     def describe(self) -> str:
         return f"the state folder {self.state_dir}"
