@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from runner.actions import ActionType
     from runner.jobtypes import JobType
     from runner.results import JobResult, JobSubmitted, RunResult
+    from runner.sandbox.kinds import JobKind
 
 PROJECT = "sailjobs"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -32,6 +33,18 @@ def sailjobs_job_types() -> list[JobType]:
     and ``schema``). Return a list of ``JobType`` instances; their ``name`` is the API's
     ``job`` value and must be unique across plugins (a clash is an error at start-up).
     Must not raise.
+    """
+
+
+@hookspec
+def sailjobs_sandbox_job_kinds() -> list[JobKind]:
+    """Return how the sandbox runs the job types this plugin adds: one ``JobKind``
+    (``runner.sandbox.kinds``) per type, its ``job`` the type's ``name``.
+
+    Called when a sandbox starts (``sailjobs sandbox``, ``run --sandbox``, the test
+    fixtures), never otherwise, so the command line does not load the sandbox. A job type
+    without a kind validates and runs against Sailthru, but not on the sandbox. Names must
+    be unique across plugins. Must not raise.
     """
 
 

@@ -1,15 +1,18 @@
-"""Sailthru job types (the plugin surface): what a job's body may contain, what it produces,
-whether resubmitting is safe.
+"""Sailthru job types (the plugin surface). A job type is one unit: what a job's body may
+contain and its local rules, what it produces, whether resubmitting is safe, which of its
+files pre-flight checks and how, whether it takes an import slot, whether it deletes data
+(and so needs ``confirm: true``), and whether and how ``split: true`` cuts it into parts.
+Its sandbox behaviour is a ``JobKind`` of the same name (``sailjobs_sandbox_job_kinds``).
 
-A job type is registered through the ``sailjobs_job_types`` hook; the five documented in
-the job API page (``runner/builtin/jobtypes.py``) use that same path, so a plugin can add
-``update``, ``blast_query`` and the rest.
+A job type is registered through the ``sailjobs_job_types`` hook; every built-in one
+(``runner/builtin/jobtypes/``) uses that same path. The executor and pre-flight read only
+these attributes, never a type's name.
 """
 
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,6 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.limits import MAX_UPLOAD_BYTES as MAX_UPLOAD_BYTES  # for plugins checking files
 from runner.placeholders import is_expression
+from runner.preflight.filecheck import EMAILS_FILE as EMAILS_FILE
+from runner.preflight.filecheck import PURCHASES_FILE as PURCHASES_FILE
+from runner.preflight.filecheck import SIGNUP_DATES_FILE as SIGNUP_DATES_FILE
+from runner.preflight.filecheck import FileCheck as FileCheck
+from runner.preflight.filecheck import JsonLinesFile as JsonLinesFile
+from runner.preflight.filecheck import LineProblem as LineProblem
 from runner.sailthru.contract import (
     UPLOAD_FAILED,
     Finding,
@@ -26,6 +35,8 @@ from runner.sailthru.contract import (
     universal_findings,
 )
 from runner.sailthru.contract import is_url as is_url  # the plugin surface's name for it
+from runner.splitting import DateRangeSplitter as DateRangeSplitter
+from runner.splitting import Splitter
 
 # Every job's GET answer has these; the executor exposes them as outputs.
 COMMON_OUTPUTS = frozenset({"job_id", "name", "status", "start_time", "end_time"})
@@ -69,8 +80,8 @@ class CheckContext:
     """What local checks may look at besides the parameters."""
 
     manifest_dir: Path  # file parameters are relative to it
-    # The job's runner key ``split: true``: an export_purchase_log over 31 days is split
-    # into parts by the executor, so the 31-day rule does not apply.
+    # The job's runner key ``split: true``: a range over the type's limit is cut into parts
+    # by its splitter, so the limit does not apply.
     split: bool = False
 
 
@@ -92,13 +103,33 @@ class JobType(ABC):
     required_params: ClassVar[tuple[str, ...]] = ()
     # One line for ``sailjobs schema`` and ``sailjobs plan``.
     description: ClassVar[str] = ""
-    # Whether ``split: true`` may cut its date range into parts (export_purchase_log).
-    splittable: ClassVar[bool] = False
+    # How ``split: true`` cuts a job into parts (runner/splitting.py); None: it cannot split.
+    splitter: ClassVar[Splitter | None] = None
+    # Whether it takes one of the account's import slots (at most five imports run at once,
+    # the others wait in "pending"): the executor keeps at most that many in flight.
+    import_slot: ClassVar[bool] = False
+    # Whether it deletes data in Sailthru: a job of this type must say ``confirm: true``,
+    # written into the reviewed manifest, or nothing is sent; ``plan`` marks it.
+    destructive: ClassVar[bool] = False
+
+    @property
+    def splittable(self) -> bool:
+        return self.splitter is not None
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         """Local checks that mirror the API's own errors; values holding ``${{ }}`` are
         skipped here and checked just before submission instead."""
         return iter(())
+
+    def file_checks(self, params: Mapping[str, Any]) -> dict[str, FileCheck]:
+        """The local files pre-flight checks before the job is submitted: the parameter that
+        names each one, and how it is checked (``JsonLinesFile`` for a plugin's format)."""
+        return {}
+
+    def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
+        """A warning about a job that completed, from its GET answer's fields (an import that
+        added nobody); None when there is nothing to say."""
+        return None
 
 
 # --- helpers for a job type's checks -------------------------------------------------------

@@ -61,15 +61,3 @@ def split_date_range(
         ranges.append((part_start, part_end))
         part_start = part_end + timedelta(days=1)
     return ranges
-
-
-def date_range_parts(start_date: Any, end_date: Any) -> list[tuple[date, date]] | None:
-    """The parts an API job over ``start_date..end_date`` (yyyymmdd values) must be cut into:
-    None when the range is not written out as dates (an expression, a bad value, start after
-    end) or fits in one job; otherwise two or more consecutive parts."""
-    start, end = parse_yyyymmdd(start_date), parse_yyyymmdd(end_date)
-    if start is None or end is None or start > end:
-        return None
-    if range_days(start, end) <= MAX_DATE_RANGE_DAYS:
-        return None
-    return split_date_range(start, end)

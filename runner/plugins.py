@@ -46,6 +46,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "runner.builtin.reports",
     "runner.builtin.download",
 )
+# Built-ins only a sandbox needs (its job kinds), registered when one starts: the command
+# line never imports the sandbox otherwise.
+SANDBOX_PLUGINS: tuple[str, ...] = ("runner.sandbox.builtinkinds",)
 # Actions we ship as separate distributions: named when a manifest uses one not installed.
 FIRST_PARTY_ACTIONS = {"email": "sailjobs-email", "chat": "sailjobs-chat", "s3": "sailjobs-s3"}
 HOOK_PREFIX = "sailjobs_"
@@ -196,8 +199,12 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
-def _load_builtins(pm: pluggy.PluginManager, registry: _Registry) -> None:
-    for module_name in DEFAULT_PLUGINS:
+def _load_builtins(
+    pm: pluggy.PluginManager, registry: _Registry, names: tuple[str, ...] = DEFAULT_PLUGINS
+) -> None:
+    for module_name in names:
+        if pm.has_plugin(module_name):
+            continue  # the sandbox's, loaded when an earlier sandbox started
         if pm.is_blocked(module_name):
             registry.blocked[module_name] = "built-in"
             continue
@@ -377,6 +384,33 @@ def job_types() -> dict[str, JobType]:
         return dict(registry.job_types)
 
 
+def sandbox_job_kinds(kind_base: type) -> dict[str, Any]:
+    """Every registered sandbox job kind by its job name; ``kind_base`` is the sandbox's
+    ``JobKind``, which this lower layer does not import. Loads the sandbox's own built-ins
+    the first time."""
+    registry = _get_registry()
+    pm = registry.manager
+    with _lock:
+        _load_builtins(pm, registry, SANDBOX_PLUGINS)
+        found: dict[str, tuple[str, Any]] = {}
+        for plugin, kind in _per_plugin_results("sailjobs_sandbox_job_kinds"):
+            job = getattr(kind, "job", None)
+            if not isinstance(kind, kind_base) or not isinstance(job, str) or not job:
+                raise PluginError(
+                    f"plugin {plugin!r}: sailjobs_sandbox_job_kinds returned {kind!r}, not a "
+                    "runner.sandbox.kinds.JobKind instance with a job name",
+                    plugin=plugin,
+                )
+            if job in found:
+                raise PluginError(
+                    f"sandbox job kind {job!r} is registered by both {found[job][0]!r} and "
+                    f"{plugin!r}; disable one with {DISABLE_ENV}",
+                    plugin=plugin,
+                )
+            found[job] = (plugin, kind)
+        return {job: kind for job, (_, kind) in found.items()}
+
+
 def job_type_owners() -> dict[str, str]:
     """Which plugin registered each job type."""
     job_types()
@@ -502,10 +536,12 @@ def tracing_enabled() -> bool:
 
 def plugin_infos() -> list[PluginInfo]:
     """Every registered plugin with its version, where it came from and the hooks it implements
-    (built-ins and entry points in load order, then any registered in-process)."""
+    (built-ins and entry points in load order, then any registered in-process). The
+    sandbox's own built-ins are left out: they are registered only once a sandbox starts, and
+    the list must not change with that (a plan file records it)."""
     registry = _get_registry()
     pm = registry.manager
-    infos = list(registry.infos.values())
+    infos = [info for name, info in registry.infos.items() if name not in SANDBOX_PLUGINS]
     for name, plugin in pm.list_name_plugin():
         if plugin is None or name in registry.infos:
             continue

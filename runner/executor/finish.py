@@ -22,11 +22,10 @@ from runner.executor.actionlists import (
 )
 from runner.executor.jobrun import JobRun, Phase
 from runner.executor.prepare import PrepareError, job_outputs, remote_error_message, seconds
-from runner.executor.splitparts import join_parts, joined_name
+from runner.executor.splitparts import join_parts
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
 from runner.results import JobStatus, RunResult
-from runner.sailthru.contract import IMPORT_COUNT_FIELD, IMPORT_WARNING_FIELD
 from runner.sailthru.jobinfo import SUCCESS_STATUSES
 
 if TYPE_CHECKING:
@@ -35,14 +34,10 @@ if TYPE_CHECKING:
     from runner.sailthru.jobinfo import JobInfo
 
 
-def import_warning(job_type: str, info: JobInfo) -> str | None:
-    """The warning of an import that completed with nobody imported, when its answer says so."""
-    count = info.fields.get(IMPORT_COUNT_FIELD)
-    if job_type != "import" or isinstance(count, bool) or str(count).strip() != "0":
-        return None
-    reason = info.fields.get(IMPORT_WARNING_FIELD)
-    text = "the import completed but added no email address to its list"
-    return mask(f"{text}: {reason}" if reason else text)
+def completion_warning(job: JobRun, info: JobInfo) -> str | None:
+    """The job type's warning about a job that completed (an import that added nobody)."""
+    warning = job.planned.job_type.completion_warning(info.fields)
+    return None if warning is None else mask(warning)
 
 
 def submit_failure_message(job: JobRun, error: BaseException, run: RunResult) -> str:
@@ -110,7 +105,7 @@ class JobFinisher:
                     f"finishes); `{self.action_env.run.retry_command()}` submits it again",
                 )
                 return
-            warning = import_warning(job.planned.job_type.name, info)
+            warning = completion_warning(job, info)
             if warning is not None:
                 job.result.warnings.append(warning)
                 self.progress.message(f"{job.id}: {warning}", level="warning")
@@ -167,7 +162,9 @@ class JobFinisher:
         """A split job's parts downloaded and joined; offered to its actions as its export,
         a local file (``export_path``, see ``runner.actions``)."""
         parts = job.result.outputs["parts"]
-        name = joined_name(job.id, parts)
+        splitter = job.planned.job_type.splitter
+        assert splitter is not None  # only a job its type split has parts
+        name = splitter.joined_name(job.id, parts)
         folder = self.action_env.state_dir / "splits" / self.action_env.run.run_id / job.id
         client = with_retry(self.action_env.client, job.retry)
         assert client is not None  # a run's action environment always has its client

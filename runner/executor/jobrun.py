@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from runner.manifest.models import JobSpec
     from runner.manifest.planner import PlannedJob
 
-IMPORT_JOB_TYPES = frozenset({"import", "purchase_import", "update", "content_update"})
-
 
 class Phase(Enum):
     WAITING = "waiting"
@@ -61,8 +59,7 @@ class JobRun:
 
     @property
     def counts_as_import(self) -> bool:
-        job_type = self.planned.job_type
-        return bool(getattr(job_type, "counts_as_import", job_type.name in IMPORT_JOB_TYPES))
+        return self.planned.job_type.import_slot
 
 
 def restore_job(
@@ -106,11 +103,11 @@ def restore_job(
     elif record.outcome is not None:
         job.outcome, result.error = record.outcome, record.error
         job.phase = Phase.ACTING  # actions pending: the scheduler dispatches them at start
-        job.parts = restore_parts(job.id, records)
+        job.parts = restore_parts(job.id, records, job_type.splitter)
     elif record.remote_job_id is not None:
         job.phase = Phase.POLLING
         result.status = JobStatus.RUNNING
-        job.parts = restore_parts(job.id, records)
+        job.parts = restore_parts(job.id, records, job_type.splitter)
     elif record.ambiguous:
         if job_type.resubmit_safe:
             job.resubmitting = True

@@ -70,7 +70,7 @@ from runner.manifest.planner import Plan, build_plan
 from runner.manifest.render import borrowed_line, plan_context
 from runner.manifest.selection import Selection
 from runner.masking import register_env_secrets
-from runner.plugins import HookFailure, hooks
+from runner.plugins import HookFailure, hooks, job_type_owners
 from runner.problems import ManifestError, Problem
 from runner.results import JobStatus, RunResult, skipped_by_condition
 from runner.retries import RetryConfig
@@ -198,6 +198,18 @@ def _client_for(
         if failed is not None:
             progress.message(failed.message, level="warning")
         yield own, None
+
+
+def _check_sandbox_kinds(plan: Plan, box: Sandbox) -> None:
+    """Every job type the run submits has its sandbox behaviour, or nothing is sent."""
+    missing = sorted({job.job_type.name for job in plan.jobs.values()} - set(box.job_kinds))
+    if missing:
+        owners = job_type_owners()
+        named = ", ".join(f"{name} (plugin {owners.get(name, '?')})" for name in missing)
+        raise RunSetupError(
+            f"the sandbox cannot run {named}: no JobKind is registered for it through "
+            "sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru instead"
+        )
 
 
 def _target_option(client: SailthruClient, box: Sandbox | None) -> dict[str, object]:
@@ -584,6 +596,8 @@ def run(
                     ),
                     _client_for(client, sandbox_seed, env, target, progress, opened) as (api, box),
                 ):
+                    if box is not None:
+                        _check_sandbox_kinds(plan, box)
                     unsendable = borrowed_links(
                         plan,
                         api,

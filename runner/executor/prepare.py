@@ -16,7 +16,7 @@ from runner.jobtypes import CheckContext
 from runner.jsontypes import JSONDict
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data, register_url
-from runner.preflight.checks import check_job_files
+from runner.preflight.jobfiles import check_job_files
 
 # The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
 from runner.sailthru.jobinfo import FAILURE_STATUSES as FAILURE_STATUSES
@@ -93,7 +93,7 @@ def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:
     mode = job.spec.preflight
     if mode == "off" or not job.planned.job_type.file_params:
         return []
-    reports = check_job_files(job.planned.job_type.name, params, manifest_dir)
+    reports = check_job_files(job.planned.job_type, params, manifest_dir)
     bad = [report.summary() for report in reports if not report.ok]
     if bad and mode == "on":
         raise PrepareError(

@@ -390,7 +390,7 @@ class Scheduler:
             raw_params["file"] = str(prepared.file)
 
         client = self._client_for(job)  # the job's retry governs its calls
-        job.parts = split_parts(job.spec, job.planned.job_type.name, prepared.payload)
+        job.parts = split_parts(job.spec, job.planned.job_type.splitter, prepared.payload)
         if job.parts is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
 

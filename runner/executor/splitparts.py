@@ -1,6 +1,8 @@
-"""``split: true``: an export_purchase_log over more than 31 days, run as consecutive parts.
+"""``split: true``: a job whose range is over its type's limit, run as consecutive parts.
 
-The scheduler submits one API job per part (``runner.limits.split_date_range``), polls them
+The job type's ``splitter`` (runner/splitting.py) says what the parts are; the executor
+never asks which type it runs. The scheduler submits one API job per part (the part's
+parameters laid over the job's), polls them
 together and, once every part completed, ``join_parts`` downloads the parts' CSVs and joins
 them into one file with one header (``runner.executor.csvjoin.join_csv_parts``: streamed,
 atomic, 0600) in the run state folder. The joined file is then offered to the job's actions as a local
@@ -13,29 +15,27 @@ A split job has no ``export_url``. Outputs: ``parts`` (each part's dates and job
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.executor.csvjoin import JoinResult, join_csv_parts
 from runner.jsontypes import JSONDict
-from runner.limits import date_range_parts, parse_yyyymmdd
 from runner.sailthru.jobinfo import FAILURE_STATUSES, JobInfo
+from runner.splitting import PartParams, Splitter
 
 if TYPE_CHECKING:
     from runner.executor.state import JobRecord, RunState
     from runner.manifest.models import JobSpec
     from runner.sailthru.client import SailthruClient
 
-SPLIT_JOB_TYPE = "export_purchase_log"
 PART_SEPARATOR = "~"  # part rows in the run state: "<job id>~<n>" (never a valid job id)
 
 
 @dataclass
 class SplitPart:
     index: int  # 1-based
-    start: date
-    end: date
+    params: PartParams  # what the part sets over the job's parameters (its range)
+    span: str  # the range in a few characters (the splitter's)
     remote_job_id: str | None = None
     status: str | None = None
     info: JobInfo | None = None  # the last one
@@ -46,34 +46,31 @@ class SplitPart:
 
     @property
     def label(self) -> str:
-        return f"part {self.index} ({self.start:%Y%m%d}-{self.end:%Y%m%d})"
-
-    @property
-    def dates(self) -> dict[str, str]:
-        """The part's ``start_date`` and ``end_date`` as the API takes them (yyyymmdd)."""
-        return {"start_date": f"{self.start:%Y%m%d}", "end_date": f"{self.end:%Y%m%d}"}
+        return f"part {self.index} ({self.span})"
 
     def payload(self, base: JSONDict) -> JSONDict:
-        return {**base, **self.dates}
+        return {**base, **self.params}
 
     def describe(self) -> JSONDict:
         return {
-            **self.dates,
+            **self.params,
             "job_id": self.remote_job_id,
             "export_url": getattr(self.info, "export_url", None),
         }
 
 
-def split_parts(spec: JobSpec, job_type_name: str, params: JSONDict) -> list[SplitPart] | None:
-    """The parts of a job with ``split: true`` whose range is over 31 days; None otherwise."""
-    if not getattr(spec, "split", False) or job_type_name != SPLIT_JOB_TYPE:
+def split_parts(
+    spec: JobSpec, splitter: Splitter | None, params: JSONDict
+) -> list[SplitPart] | None:
+    """The parts of a job with ``split: true`` whose range is over its type's limit; None
+    otherwise (one API job)."""
+    if not getattr(spec, "split", False) or splitter is None:
         return None
-    ranges = date_range_parts(params.get("start_date"), params.get("end_date"))
-    if ranges is None:
+    ranges = splitter.parts(params)
+    if not ranges:
         return None
     return [
-        SplitPart(index, part_start, part_end)
-        for index, (part_start, part_end) in enumerate(ranges, start=1)
+        SplitPart(index, part, splitter.span(part)) for index, part in enumerate(ranges, start=1)
     ]
 
 
@@ -90,10 +87,7 @@ def join_parts(
     for number, part in enumerate(parts, start=1):
         url = part.get("export_url")
         if not url or not isinstance(url, str):
-            raise RuntimeError(
-                f"part {number} ({part['start_date']}-{part['end_date']}) has no export to "
-                "download (it may have expired)"
-            )
+            raise RuntimeError(f"part {number} has no export to download (it may have expired)")
         target = folder / f"part-{number}.csv"
         if not target.exists():
             # The client retries and resumes; when it gives up the job fails: keep nothing.
@@ -115,23 +109,30 @@ def submit_parts(
     for part in parts:
         key = job_id + part.state_key
         state.add_job(run_id, key, job_type)
-        state.record_intent(run_id, key, part.dates, attempts)
+        state.record_intent(run_id, key, part.params, attempts)
         info = client.submit_job(part.payload(payload), resubmit_safe=True)
         state.record_submitted(run_id, key, info.job_id, info.status)
         infos.append(info)
     return infos
 
 
-def restore_parts(job_id: str, records: dict[str, JobRecord]) -> list[SplitPart] | None:
+def restore_parts(
+    job_id: str, records: dict[str, JobRecord], splitter: Splitter | None
+) -> list[SplitPart] | None:
     """The parts a resumed run polls, from their rows in the run state (None: not split)."""
+    if splitter is None:
+        return None
     parts = []
     index = 1
     while (record := records.get(f"{job_id}{PART_SEPARATOR}{index}")) is not None:
-        start = parse_yyyymmdd(record.params.get("start_date"))
-        end = parse_yyyymmdd(record.params.get("end_date"))
-        if start is None or end is None or record.remote_job_id is None:
+        if record.remote_job_id is None:
             return None
-        parts.append(SplitPart(index, start, end, record.remote_job_id, record.remote_status))
+        params = {key: str(value) for key, value in record.params.items()}
+        try:
+            span = splitter.span(params)
+        except (KeyError, TypeError):  # a row written by another version: not a part
+            return None
+        parts.append(SplitPart(index, params, span, record.remote_job_id, record.remote_status))
         index += 1
     return parts or None
 
@@ -169,7 +170,3 @@ def combined_info(
         running = any(part.status == "running" for part in parts)
         fields.update(status="running" if running else "pending")
     return JobInfo.from_fields(fields)
-
-
-def joined_name(job_id: str, parts: list[JSONDict]) -> str:
-    return f"{job_id}-{parts[0]['start_date']}-{parts[-1]['end_date']}.csv"

@@ -28,7 +28,7 @@ from runner.manifest.expressions import ExpressionError, has_expression
 from runner.manifest.resolved import resolve_known, resolved_model_problems
 from runner.manifest.yamlsource import format_path
 from runner.masking import mask
-from runner.preflight.checks import check_manifest_files
+from runner.preflight.jobfiles import check_manifest_files
 from runner.problems import Problem
 from runner.retries import RetryConfig
 from runner.sailthru.errors import ClientError

@@ -13,7 +13,7 @@ from runner.manifest.loader import load_manifest
 from runner.manifest.models import ManifestHeader
 from runner.manifest.planner import build_plan
 from runner.manifest.yamlsource import paused_gc
-from runner.preflight.checks import check_manifest_files
+from runner.preflight.jobfiles import check_manifest_files
 from runner.problems import ManifestError, Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")

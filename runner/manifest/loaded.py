@@ -11,7 +11,6 @@ from typing import Any
 
 from runner.actions import ActionType
 from runner.jobtypes import SPLIT_OUTPUTS, JobType
-from runner.limits import date_range_parts, parse_yyyymmdd
 from runner.manifest.expressions import Reference
 from runner.manifest.inputs import Inputs
 from runner.manifest.models import Manifest, Target
@@ -83,31 +82,17 @@ class LoadedManifest:
         spec = self.manifest.jobs[job_id]
         job_type = self.job_types.get(spec.job)
         names = set(job_type.outputs) if job_type else set()
-        if job_type is not None and job_type.splittable and spec.split:
-            names |= _split_outputs(spec.params)
-            if _always_split(spec.params):
+        if job_type is not None and job_type.splitter is not None and spec.split:
+            parts = job_type.splitter.parts(spec.params)
+            if parts != []:  # [] is a range written out that fits in one job: no parts
+                names |= SPLIT_OUTPUTS
+            if parts:
                 names.discard("export_url")  # its export is a local file: export_path
         for _, action in spec.actions.all():
             action_type = self.action_types.get(action.name)
             if action_type is not None:
                 names |= action_type.outputs
         return frozenset(names)
-
-
-def _split_outputs(params: Mapping[str, Any]) -> frozenset[str]:
-    """The outputs of a split job, unless its dates are written out and fit in one part."""
-    start, end = params.get("start_date"), params.get("end_date")
-    written_out = parse_yyyymmdd(start) is not None and parse_yyyymmdd(end) is not None
-    if written_out and date_range_parts(start, end) is None:
-        return frozenset()  # never split: one API job, no parts
-    return SPLIT_OUTPUTS
-
-
-def _always_split(params: Mapping[str, Any]) -> bool:
-    """Whether the dates are written out and span more than one part."""
-    start, end = params.get("start_date"), params.get("end_date")
-    written_out = parse_yyyymmdd(start) is not None and parse_yyyymmdd(end) is not None
-    return written_out and date_range_parts(start, end) is not None
 
 
 def action_type_map(action_types: Mapping[str, Any] | None) -> dict[str, ActionType]:

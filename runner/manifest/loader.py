@@ -472,11 +472,14 @@ class ManifestLoader:
 
         if job_type is not None:
             self._check_params(job_type, params, base, bool(keys and keys.split))
-            if keys is not None and keys.split and not job_type.splittable:
+            if keys is not None and keys.split and job_type.splitter is None:
+                splittable = sorted(name for name, t in self.job_types.items() if t.splitter)
                 self.add(
                     (*base, "split"),
-                    f"`split` applies to export_purchase_log only, not {job_type.name}",
+                    f"`split` applies to job types that can run in parts "
+                    f"({', '.join(splittable)}), not {job_type.name}",
                 )
+            self._check_confirm(job_type, keys, base)
         condition, condition_refs = self._condition(data.get("if"), (*base, "if"))
         refs |= condition_refs
         own = {instance.family, job_id}
@@ -509,6 +512,7 @@ class ManifestLoader:
             poll=poll,
             preflight=keys.preflight if keys else "on",
             split=keys.split if keys else False,
+            confirm=keys.confirm if keys else False,
             tags=list(keys.tags) if keys else [],
             on_success=actions["on_success"],
             on_failure=actions["on_failure"],
@@ -564,6 +568,25 @@ class ManifestLoader:
         except ValidationError as exc:  # only the initial/max check can fail here
             self.add(path, str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
             return default
+
+    def _check_confirm(
+        self, job_type: JobType, keys: JobRunnerKeys | None, base: PathTuple
+    ) -> None:
+        """A job type that deletes data runs only when the reviewed manifest says so."""
+        confirmed = bool(keys and keys.confirm)
+        if job_type.destructive and not confirmed:
+            self.add(
+                (*base, "job"),
+                f"{job_type.name} deletes data in Sailthru, which cannot be undone; once the "
+                "manifest is reviewed, write `confirm: true` on the job to let it run",
+            )
+        elif confirmed and not job_type.destructive:
+            deleting = sorted(name for name, t in self.job_types.items() if t.destructive)
+            self.add(
+                (*base, "confirm"),
+                f"`confirm` is for job types that delete data ({', '.join(deleting) or 'none'}); "
+                f"{job_type.name} deletes nothing: remove it",
+            )
 
     def _check_params(
         self, job_type: JobType, params: dict[str, Any], base: PathTuple, split: bool

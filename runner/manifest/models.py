@@ -176,6 +176,7 @@ class JobSpec(BaseModel):
     always: list[ActionSpec] = Field(default_factory=list)
     preflight: Literal["on", "warn", "off"] = "on"
     split: bool = False
+    confirm: bool = False  # a job type that deletes data runs only with confirm: true
     tags: list[str] = Field(default_factory=list)
     # ``if:``: a ``${{ }}`` text (or true/false once known), and the words as written.
     condition: str | bool | None = None
@@ -288,7 +289,14 @@ class JobRunnerKeys(BaseModel):
         default="on", description="file checks before upload: on (refuse), warn, off"
     )
     split: bool = Field(
-        default=False, description="export_purchase_log over 31 days: export it in parts"
+        default=False,
+        description="a range over the type's limit (export_purchase_log over 31 days): run "
+        "it in parts",
+    )
+    confirm: bool = Field(
+        default=False,
+        description="true: run a job type that deletes data (list_erase, delete_content), "
+        "written into the reviewed manifest",
     )
     tags: list[Tag] = Field(
         default_factory=list, description="names for `--select tag:NAME` (e.g. nightly)"

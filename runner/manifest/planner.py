@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import SequenceNode
 
 from runner.jobtypes import SPLIT_OUTPUTS
-from runner.limits import MAX_DATE_RANGE_DAYS
 from runner.manifest.expressions import ExpressionError, Reference, references
 from runner.manifest.names import did_you_mean, listed
 from runner.manifest.selection import Selection, select_jobs
@@ -104,10 +103,8 @@ def _check_reference(
             hint = f"{job_type.name} produces no export; "
         elif output == "export_url" and "export_path" in outputs:
             hint = "its parts are joined into a local file, read export_path instead; "
-        elif output in SPLIT_OUTPUTS and manifest.jobs[target].split and job_type.splittable:
-            hint = (
-                f"its range fits in one export of {MAX_DATE_RANGE_DAYS} days, so it has no parts; "
-            )
+        elif output in SPLIT_OUTPUTS and manifest.jobs[target].split and job_type.splitter:
+            hint = f"{job_type.splitter.fits_in_one()}, so it has no parts; "
         return problem(
             f"job {target!r} ({job_type.name}) has no output {output!r}; {hint}"
             f"outputs: {', '.join(sorted(outputs))}",

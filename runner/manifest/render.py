@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from runner.durations import format_duration
 from runner.escaping import markdown_inline
-from runner.limits import date_range_parts
 from runner.manifest.conditions import decide, false_reason
 from runner.manifest.expressions import EvalContext, ExpressionError, render
 from runner.masking import mask, mask_data, register_env_secrets
+from runner.splitting import Splitter
 
 if TYPE_CHECKING:
     from runner.manifest.models import ActionSpec, JobSpec
@@ -70,22 +70,17 @@ def _action(plan: Plan, action: ActionSpec, ctx: EvalContext) -> dict[str, Any]:
     }
 
 
-def _split_parts(params: dict[str, Any]) -> list[dict[str, str]] | None:
-    """The parts a ``split: true`` job will run as, when its resolved dates say (None: the
-    dates are not known before the run, or the range fits in one export)."""
-    parts = date_range_parts(params.get("start_date"), params.get("end_date"))
-    if parts is None:
-        return None
-    return [
-        {"start_date": f"{first:%Y%m%d}", "end_date": f"{last:%Y%m%d}"} for first, last in parts
-    ]
+def _split_parts(splitter: Splitter, params: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The parts a ``split: true`` job will run as, when its resolved parameters say (None:
+    its range is not known before the run, or fits in one API job)."""
+    return splitter.parts(params) or None
 
 
 def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
     planned = plan.jobs[job_id]
     spec: JobSpec = planned.spec
     params = _resolve(spec.params, ctx)
-    splits = spec.split and planned.job_type.splittable
+    splitter = planned.job_type.splitter if spec.split else None
     return {
         "id": job_id,
         "job": spec.job,
@@ -106,8 +101,10 @@ def _job_data(plan: Plan, job_id: str, ctx: EvalContext) -> dict[str, Any]:
         "split": spec.split,
         # split: true with dates known now: the parts it runs as (null: one export, or the
         # dates are only known at run time)
-        "split_parts": _split_parts(params) if splits else None,
+        "split_parts": _split_parts(splitter, params) if splitter else None,
         "resubmit_safe": planned.job_type.resubmit_safe,
+        # deletes data in Sailthru: runs only because the job says confirm: true
+        "destructive": planned.job_type.destructive,
         "actions": {
             when: [_action(plan, action, ctx) for action in getattr(spec, when)]
             for when in ("on_success", "on_failure", "always")
@@ -226,7 +223,10 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
         lines.append(f"Step {number}: {', '.join(level)}")
         for job_id in level:
             job = jobs[job_id]
-            lines.append(f"  {job_id}  [{job['job']}]")
+            lines.append(
+                f"  {job_id}  [{job['job']}]"
+                + ("  DELETES DATA (confirm: true)" if job["destructive"] else "")
+            )
             if job["skipped"]:
                 lines.append(f"    skipped: {job['skipped']}")
             elif job["if"] is not None:
@@ -241,18 +241,17 @@ def render_text(plan: Plan, env: Mapping[str, str], now: datetime | None = None)
             for key, value in job["params"].items():
                 lines.append(f"    {key}: {_inline(value)}")
             retry = job["retry"]
+            splitter = plan.jobs[job_id].job_type.splitter if job["split"] else None
             lines.append(
                 f"    timeout {job['timeout']}, retry {retry['attempts']} attempts "
                 f"({retry['initial']}..{retry['max']}), poll {job['poll']['initial']}.."
                 f"{job['poll']['max']}"
                 + (f", preflight {job['preflight']}" if job["preflight"] != "on" else "")
-                + (", split if over 31 days" if job["split"] and not job["split_parts"] else "")
+                + (f", split if {splitter.rule}" if splitter and not job["split_parts"] else "")
             )
-            if job["split_parts"]:
-                ranges = ", ".join(f"{p['start_date']}-{p['end_date']}" for p in job["split_parts"])
-                lines.append(
-                    f"    split into {len(job['split_parts'])} exports of at most 31 days: {ranges}"
-                )
+            if splitter and job["split_parts"]:
+                ranges = ", ".join(splitter.span(part) for part in job["split_parts"])
+                lines.append(f"    split into {len(job['split_parts'])} {splitter.unit}: {ranges}")
             for when, actions in job["actions"].items():
                 for action in actions:
                     lines.append(f"    {when}: {_action_line(action)}")
@@ -327,7 +326,8 @@ def render_markdown(plan: Plan, env: Mapping[str, str], now: datetime | None = N
         elif job["if"]:
             params = f"if: {_cell(job['if'])}" + (f"<br>{params}" if params else "")
         needs = ", ".join(_cell(need) for need in job["needs"]) or "-"
-        lines.append(f"| {_cell(job['id'])} | {_cell(job['job'])} | {needs} | {params or '-'} |")
+        kind = _cell(job["job"]) + (" **deletes data**" if job["destructive"] else "")
+        lines.append(f"| {_cell(job['id'])} | {kind} | {needs} | {params or '-'} |")
         for when, items in job["actions"].items():
             actions.extend(f"- {_cell(job['id'])} {when}: {_cell(_action_line(a))}" for a in items)
     actions.extend(

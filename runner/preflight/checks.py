@@ -1,38 +1,36 @@
-"""Pre-flight checks of the files a job uploads, before it is submitted (issue 7).
+"""Pre-flight checks of one file a job uploads, before it is submitted (issue 7).
 
 ``check_file`` checks one file of a kind (``emails``, ``signup_dates``, ``purchases``) and
 returns a :class:`PreflightReport`: totals and the first problems with line numbers and field
-paths. ``check_job_files`` knows which parameters of which job type carry which kind of file;
-``sailjobs run`` calls it before submitting a job, ``check_manifest_files`` serves
-``sailjobs validate --deep``.
+paths. Which file of a job is which kind is the job type's to say (``JobType.file_checks``,
+runner/preflight/filecheck.py); ``runner/preflight/jobfiles.py`` checks a job's files.
 
 Every file: exists, is readable, is at most 1 GB (the API's limit), is UTF-8 (a BOM is
 tolerated). The content checks stream the file in constant memory; purchase files and plain
 email lists use both cores (runner/preflight/scan.py).
 
-In an import file, a line (or CSV row) whose address is not one is a warning: the job API
-page documents no error for it and the import skips it (as the sandbox's does). A file in
-which no line holds an address is refused: the import would add nobody.
-
-Which file is which: ``import.file`` is a list of emails (one per line, or a CSV with an
-``email`` column), unless the job sets ``signup_dates`` (a flag, job-api.txt: "Pass 1 or
-true"): then the same uploaded ``file`` is the CSV of signup dates. ``purchase_import.file``
-holds purchases, one JSON object per line.
+In a file of addresses, a line (or CSV row) whose address is not one is a warning: the job
+API page documents no error for it and the import skips it (as the sandbox's does). A file
+in which no line holds an address is refused: the import would add nobody.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from runner.limits import MAX_UPLOAD_BYTES
-from runner.placeholders import is_expression
 from runner.preflight.csvfiles import CsvHeaderError, scan_emails_file, scan_signup_dates_file
 from runner.preflight.pool import scan_lines
-from runner.preflight.scan import BOM, DuplicateCounter, FileProblem, FileWarning, ScanResult
-from runner.problems import Problem
+from runner.preflight.scan import (
+    BOM,
+    DuplicateCounter,
+    FileProblem,
+    FileWarning,
+    ScanResult,
+    json_lines_shape,
+)
 
 __all__ = [
     "FileKind",
@@ -40,20 +38,16 @@ __all__ = [
     "FileWarning",
     "PreflightReport",
     "check_file",
-    "check_job_files",
-    "check_manifest_files",
 ]
 
 FileKind = Literal["emails", "signup_dates", "purchases"]
 FILE_KINDS: Final = ("emails", "signup_dates", "purchases")
-SIGNUP_DATES_ON: Final = (True, 1, "1", "true", "True")
 # (one, many): what a duplicate is for each kind of file.
 _DUPLICATE_WORDS: Final = {
     "emails": ("duplicate address", "duplicate addresses"),
     "signup_dates": ("duplicate address", "duplicate addresses"),
     "purchases": ("repeated purchase_keys.extid", "repeated purchase_keys.extid values"),
 }
-_PEEK_BYTES: Final = 64 << 10
 
 
 @dataclass
@@ -74,6 +68,8 @@ class PreflightReport:
     warnings: list[FileWarning] = field(default_factory=list)
     name: str = ""  # the file as the manifest names it, for messages; ``file`` if empty
     skipped: int = 0  # lines the import skips, of ``lines``; each kind is also a warning
+    # What a repeated key is called ("repeated url", "repeated urls"); by kind if None.
+    duplicate_words: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,9 +90,11 @@ class PreflightReport:
         else:
             text = f"{self.lines:,} lines, all valid"
         if self.duplicates:
-            one, many = _DUPLICATE_WORDS.get(self.kind, ("duplicate", "duplicates"))
+            one, many = self.duplicate_words or _DUPLICATE_WORDS.get(
+                self.kind, ("duplicate", "duplicates")
+            )
             text += f"; {self.duplicates:,} {one if self.duplicates == 1 else many}"
-            if self.kind != "purchases":
+            if self.kind in ("emails", "signup_dates"):
                 text += " (compared without case)"
         if self.warnings:
             count = sum(warning.lines for warning in self.warnings)
@@ -127,12 +125,12 @@ def check_file(
         raise ValueError(f"unknown file kind {kind!r}; expected one of {', '.join(FILE_KINDS)}")
     path = Path(path)
     report = PreflightReport(file=path, kind=kind)
-    size_or_problem = _usable_size(path)
+    size_or_problem = usable_size(path)
     if isinstance(size_or_problem, str):
         report.problems.append(FileProblem(0, "", size_or_problem))
         return report
     size = size_or_problem
-    if kind == "purchases" and (shape := _purchase_file_shape(path)):
+    if kind == "purchases" and (shape := json_lines_shape(path, "purchase")):
         report.problems.append(FileProblem(1, "", shape))
         return report
     duplicates = DuplicateCounter()
@@ -194,7 +192,7 @@ def _scan(
     return scan_signup_dates_file(path, max_problems=max_problems, duplicates=duplicates)
 
 
-def _usable_size(path: Path) -> int | str:
+def usable_size(path: Path) -> int | str:
     """The file's size, or why it cannot be uploaded (the API's 1 GB limit included)."""
     try:
         if not path.exists():
@@ -215,119 +213,3 @@ def _usable_size(path: Path) -> int | str:
     if size == 0 or (size <= len(BOM) and path.read_bytes() in (BOM, BOM[:size])):
         return "the file is empty; there is nothing to import"
     return size
-
-
-def _purchase_file_shape(path: Path) -> str | None:
-    """A whole-file mistake worth one clear message instead of a problem on every line."""
-    with path.open("rb") as stream:
-        head = stream.read(_PEEK_BYTES)
-    head = head.removeprefix(BOM)
-    start = head.lstrip()
-    if start.startswith(b"["):
-        return (
-            "the file is a JSON array; purchase_import needs one JSON object per line "
-            "(JSON Lines): write each purchase on its own line, without [ ] and commas"
-        )
-    first_line = start.split(b"\n", 1)[0].strip()
-    if first_line == b"{":
-        return (
-            "the purchases span several lines (pretty-printed JSON); purchase_import needs "
-            "each purchase as one JSON object on one line"
-        )
-    return None
-
-
-def file_kinds_of_job(job_type: str, params: dict[str, Any]) -> dict[str, FileKind]:
-    """Which parameters of a job name a local file, and of which kind."""
-    if job_type == "purchase_import":
-        return {"file": "purchases"}
-    if job_type == "import":
-        return {
-            "file": "signup_dates" if params.get("signup_dates") in SIGNUP_DATES_ON else "emails"
-        }
-    return {}
-
-
-def check_job_files(
-    job_type: str,
-    params: dict[str, Any],
-    manifest_dir: Path,
-    *,
-    max_problems: int = 10,
-    workers: int | None = None,
-) -> list[PreflightReport]:
-    """Check every local file the job uploads; a path still holding ``${{ }}`` is skipped
-    (call again with the resolved parameters). Relative paths are relative to the manifest."""
-    reports = []
-    for param, kind in file_kinds_of_job(job_type, params).items():
-        value = params.get(param)
-        if not isinstance(value, str) or not value or is_expression(value):
-            continue
-        report = check_file(
-            kind, Path(manifest_dir) / value, max_problems=max_problems, workers=workers
-        )
-        report.param, report.name = param, value
-        reports.append(report)
-    return reports
-
-
-def check_manifest_files(
-    loaded: Any,
-    *,
-    workers: int | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[Problem]:
-    """For ``sailjobs validate --deep``: check the literal file paths of every job whose
-    ``preflight`` is not ``off``; with ``params`` (job id → its parameters, ``${{ }}``
-    resolved where known: the dry run of ``plan`` and ``run``), only those jobs, with
-    those parameters. A failing file becomes Problems at its parameter: the
-    summary (totals and the first problem), then each further problem of the first ten.
-    With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
-    run would report them and submit anyway. The file's own warnings (bounded: one per kind,
-    with a count) are warnings in every mode but ``off``."""
-    problems = []
-    jobs = loaded.manifest.jobs
-    for job_id in jobs if params is None else params:
-        spec = jobs[job_id]
-        mode = getattr(spec, "preflight", "on")
-        if mode == "off":
-            continue
-        severity = "warning" if mode == "warn" else "error"
-        values = dict(spec.params if params is None else params[job_id])
-        for report in check_job_files(spec.job, values, loaded.directory, workers=workers):
-            path = ("jobs", job_id, report.param)
-            at_data = _data_file_position(loaded.source.file, report, ".".join(path))
-            for warning in report.warnings:
-                note = at_data(warning.line, replace(warning, line=0).render())
-                if note is None:  # about the file as a whole: at the parameter naming it
-                    note = loaded.problem(path, warning.render(report.name or str(report.file)))
-                problems.append(replace(note, severity="warning"))
-            if report.ok:
-                continue
-            # The totals at the parameter, then each problem at its line of the data file
-            # (`data.jsonl:4:1:`), where an editor or a GitHub annotation takes the reader.
-            found = [loaded.problem(path, report.summary())]
-            if report.invalid:  # else the one problem is about the whole file
-                for problem in report.problems:
-                    at_line = at_data(problem.line, _without_line(problem))
-                    found.append(at_line or loaded.problem(path, problem.render()))
-            problems += [replace(problem, severity=severity) for problem in found]
-    return problems
-
-
-def _data_file_position(
-    manifest_file: str, report: PreflightReport, where: str
-) -> Callable[[int, str], Problem | None]:
-    """A maker of problems at a line of the report's file, named as the manifest's is (the
-    manifest's folder joined with the path the manifest gives); None for line 0."""
-    data_file = str(Path(manifest_file).parent / (report.name or str(report.file)))
-
-    def at(line: int, message: str) -> Problem | None:
-        return Problem(data_file, line, 1, where, message) if line > 0 else None
-
-    return at
-
-
-def _without_line(problem: FileProblem) -> str:
-    """A file problem's text without its ``line N:`` (the position says it)."""
-    return replace(problem, line=0).render()

@@ -387,3 +387,25 @@ class DuplicateCounter:
             self.spill_dir.cleanup()
             self.spill_dir = None
         self.buckets = [array("Q") for _ in range(self.BUCKETS)]
+
+
+_PEEK_BYTES: Final = 64 << 10
+
+
+def json_lines_shape(path: Path, noun: str) -> str | None:
+    """A whole-file mistake worth one clear message instead of a problem on every line: a
+    JSON array, or objects pretty-printed over several lines."""
+    with open(path, "rb") as stream:
+        head = stream.read(_PEEK_BYTES)
+    start = head.removeprefix(BOM).lstrip()
+    if start.startswith(b"["):
+        return (
+            "the file is a JSON array; it needs one JSON object per line (JSON Lines): write "
+            f"each {noun} on its own line, without [ ] and commas"
+        )
+    if start.split(b"\n", 1)[0].strip() == b"{":
+        return (
+            f"the {noun}s span several lines (pretty-printed JSON); write each {noun} as one "
+            "JSON object on one line"
+        )
+    return None

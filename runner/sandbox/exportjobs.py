@@ -9,15 +9,16 @@ from a cursor in bounded batches: memory stays constant whatever the list's size
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 import secrets
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from runner.sailthru import contract
 from runner.sailthru.contract import check_payload, first_refusal
@@ -70,12 +71,35 @@ PURCHASE_HEADER = [
 ]  # fmt: skip
 SCHEDULED_HEADER = ["Send Id", "Template", "Email Hash", "Send Time"]
 WRITE_BUFFER = 1024 * 1024
+
+
+class Rows(Protocol):
+    """Rows read in batches: an SQLite cursor, or ``_Batches`` over any iterable."""
+
+    def fetchmany(self, size: int) -> list[Any]: ...
+
+
 FETCH_BATCH = 10_000  # rows per fetch: the stop check's granularity, constant memory
 
 
-def write_csv(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
+def write_csv(env: JobEnv, header: list[str], cursor: Rows) -> Path:
     """Rows from ``cursor`` to a new export file named by an unguessable token."""
     return _write(env, header, cursor, lambda sink, rows: csv.writer(sink).writerows(rows))
+
+
+def write_rows(env: JobEnv, header: list[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Rows from any iterable (a plugin's kind, a generator) to a new export file."""
+    return write_csv(env, header, _Batches(rows))
+
+
+class _Batches:
+    """An iterable of rows read the way ``_write`` reads a cursor."""
+
+    def __init__(self, rows: Iterable[Sequence[object]]) -> None:
+        self._rows = iter(rows)
+
+    def fetchmany(self, size: int) -> list[Sequence[object]]:
+        return list(itertools.islice(self._rows, size))
 
 
 def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
@@ -86,7 +110,7 @@ def write_lines(env: JobEnv, header: list[str], cursor: sqlite3.Cursor) -> Path:
 def _write(
     env: JobEnv,
     header: list[str],
-    cursor: sqlite3.Cursor,
+    cursor: Rows,
     write_rows: Callable[[TextIO, list[Any]], object],
 ) -> Path:
     """The header, then the cursor's rows a batch at a time (constant memory; a stopping

@@ -39,6 +39,7 @@ from runner.sailthru.contract import (
 )
 from runner.sandbox.errors import api_error, refuse
 from runner.sandbox.jobs import (
+    FAILED_STATUSES,
     IMPORT_POOL,
     Accepted,
     JobAborted,
@@ -81,6 +82,10 @@ def check_upload(payload: dict[str, Any], upload: Upload | None, required: bool)
 class ListImport(JobKind):
     job = "import"
     pool = IMPORT_POOL
+
+    def answer_fields(self, record: JobRecord) -> dict[str, Any]:
+        # The seed page's GET example of an import shows "error": false.
+        return {"error": record.status in FAILED_STATUSES}
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))

@@ -144,6 +144,10 @@ class JobKind(ABC):
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         """Do the job in a worker thread; return its outcome (completed or error)."""
 
+    def answer_fields(self, record: JobRecord) -> dict[str, Any]:
+        """Fields a GET answer shows for a job of this kind besides its result's."""
+        return {}
+
 
 class JobManager:
     """Accepts, stores, runs and describes jobs."""
@@ -274,8 +278,9 @@ class JobManager:
         # Echoed as the seed's GET example does: null when the POST did not give them.
         answer["report_email"] = record.payload.get("report_email")
         answer["postback_url"] = record.payload.get("postback_url")
-        if record.job == "import":
-            answer["error"] = record.status in FAILED_STATUSES
+        kind = self.kinds.get(record.job)  # None: a kind no longer registered (kept data)
+        if kind is not None:
+            answer.update(kind.answer_fields(record))
         answer["status"] = record.status
         if record.start_time is not None:
             answer["start_time"] = rfc2822(record.start_time)

@@ -21,10 +21,9 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from runner.masking import register_secret
+from runner.plugins import sandbox_job_kinds
 from runner.sandbox.app import SandboxApp
-from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
 from runner.sandbox.faults import Faults
-from runner.sandbox.imports import ListImport, PurchaseImport
 from runner.sandbox.jobs import JobEnv, JobKind, JobManager, JobRecord, JobTime
 from runner.sandbox.notify import Mailer, report_message, send_postback
 from runner.sandbox.ratelimit import RateLimiter
@@ -62,14 +61,9 @@ def parse_smtp(smtp: str | tuple[str, int] | None) -> tuple[str, int] | None:
 
 
 def job_kinds() -> dict[str, JobKind]:
-    kinds: list[JobKind] = [
-        ExportListData(),
-        ExportPurchaseLog(),
-        ExportScheduledSends(),
-        ListImport(),
-        PurchaseImport(),
-    ]
-    return {kind.job: kind for kind in kinds}
+    """Every job kind registered through ``sailjobs_sandbox_job_kinds``, the built-ins'
+    and the plugins' alike."""
+    return sandbox_job_kinds(JobKind)
 
 
 class Sandbox:
@@ -109,6 +103,7 @@ class Sandbox:
         self._store: Store | None = None
         self._jobs: JobManager | None = None
         self._app: SandboxApp | None = None
+        self.job_kinds: dict[str, JobKind] = {}  # by job type, once started
 
     def __repr__(self) -> str:
         state = self.url or "stopped"
@@ -140,8 +135,9 @@ class Sandbox:
         env = JobEnv(
             self._store, self.data_dir, self.upload_dir, self.data_dir / "exports", self.max_upload
         )
+        self.job_kinds = job_kinds()
         self._jobs = JobManager(
-            env, job_kinds(), self.faults, self.job_time, self.export_ttl, self._job_finished
+            env, self.job_kinds, self.faults, self.job_time, self.export_ttl, self._job_finished
         )
         self._app = SandboxApp(self, self._jobs, self.limiter, self.faults)
         # Bound here so that a port in use raises OSError (werkzeug would print and exit).

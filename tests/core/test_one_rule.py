@@ -22,8 +22,8 @@ from runner.builtin.jobtypes import ExportPurchaseLog, Import
 from runner.executor.splitparts import split_parts
 from runner.files import atomic_writer, file_sha256, write_atomically
 from runner.jobtypes import SPLIT_OUTPUTS, CheckContext
-from runner.limits import MAX_DATE_RANGE_DAYS, date_range_parts
-from runner.manifest.loaded import _split_outputs
+from runner.limits import MAX_DATE_RANGE_DAYS, parse_yyyymmdd
+from runner.manifest.loader import load_manifest
 from runner.manifest.render import _split_parts
 from runner.preflight import check_file
 from runner.sailthru import ApiError, SailthruClient
@@ -48,24 +48,36 @@ def _sandbox_refuses(client: SailthruClient, params: dict[str, str]) -> bool:
 
 
 @pytest.mark.parametrize("days", [1, MAX_DATE_RANGE_DAYS, MAX_DATE_RANGE_DAYS + 1, 95])
-def test_every_part_agrees_on_the_31_day_range(days: int, sandbox_client: SailthruClient) -> None:
+def test_every_part_agrees_on_the_31_day_range(
+    days: int, sandbox_client: SailthruClient, tmp_path: Path
+) -> None:
     params = _range(days)
     too_long = days > MAX_DATE_RANGE_DAYS
     unsplit = list(ExportPurchaseLog().check(params, CheckContext(Path("."))))
     split_allowed = list(ExportPurchaseLog().check(params, CheckContext(Path("."), split=True)))
-    spec = SimpleNamespace(split=True)
+    splitter = ExportPurchaseLog.splitter
+    assert splitter is not None
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nname: m\njobs:\n  log:\n    job: export_purchase_log\n    split: true\n"
+        f"    start_date: {params['start_date']}\n    end_date: {params['end_date']}\n"
+    )
+    outputs = load_manifest(manifest).job_outputs("log")
 
     assert bool(unsplit) is too_long  # validate/plan: refused without split: true
     assert split_allowed == []  # with split: true it is fine at any length
-    assert (date_range_parts(**params) is not None) is too_long
-    assert (_split_parts(params) is not None) is too_long  # plan rendering shows the parts
-    assert (_split_outputs(params) == SPLIT_OUTPUTS) is too_long  # parts/rows/... outputs
-    parts = split_parts(spec, "export_purchase_log", params)  # what the executor submits
+    assert (_split_parts(splitter, params) is not None) is too_long  # plan rendering
+    assert (outputs >= SPLIT_OUTPUTS) is too_long  # parts/rows/... outputs
+    parts = split_parts(SimpleNamespace(split=True), splitter, params)  # what the executor sends
     assert (parts is not None) is too_long
     assert _sandbox_refuses(sandbox_client, params) is too_long
     if parts is not None:
-        assert all(p.end - p.start < timedelta(days=MAX_DATE_RANGE_DAYS) for p in parts)
-        assert parts[0].start == START and sum((p.end - p.start).days + 1 for p in parts) == days
+        spans = [
+            (parse_yyyymmdd(p.params["start_date"]), parse_yyyymmdd(p.params["end_date"]))
+            for p in parts
+        ]
+        assert all(end - start < timedelta(days=MAX_DATE_RANGE_DAYS) for start, end in spans)
+        assert spans[0][0] == START and sum((end - start).days + 1 for start, end in spans) == days
 
 
 ADDRESSES = {

@@ -385,11 +385,10 @@ def test_an_import_that_added_nobody_succeeds_with_a_warning(
 
 
 def test_only_an_answer_that_says_nobody_was_imported_gives_a_warning() -> None:
-    from runner.executor.finish import import_warning
-    from runner.sailthru.jobinfo import JobInfo
+    from runner.plugins import job_types
 
     def warning(job_type: str, **fields: object) -> str | None:
-        return import_warning(job_type, JobInfo.from_fields({"status": "completed", **fields}))
+        return job_types()[job_type].completion_warning({"status": "completed", **fields})
 
     assert warning("import") is None  # Sailthru's documented answer has no count
     assert warning("import", import_count=3) is None

@@ -359,7 +359,8 @@ def test_split_is_for_export_purchase_log_only(write):
         """
     )
     assert problems_of(path) == [
-        "4:46: jobs.a.split: `split` applies to export_purchase_log only, not export_list_data"
+        "4:46: jobs.a.split: `split` applies to job types that can run in parts "
+        "(export_purchase_log), not export_list_data"
     ]
 
 

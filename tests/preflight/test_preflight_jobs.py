@@ -1,4 +1,5 @@
-"""Which job parameters carry which files, and `validate --deep` problems at their position."""
+"""Which job parameters carry which files (as each job type says), and `validate --deep`
+problems at their position."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from runner.manifest.loader import load_manifest
-from runner.preflight.checks import check_job_files, check_manifest_files
+from runner.plugins import job_types
+from runner.preflight.jobfiles import check_job_files, check_manifest_files
 
 CORPUS = Path(__file__).parent / "corpus"
 MANIFESTS = Path(__file__).parents[2] / "manifests"
 
 
 def test_purchase_import_file_is_checked_as_purchases() -> None:
-    reports = check_job_files("purchase_import", {"file": "wrong_types.jsonl"}, CORPUS)
+    reports = check_job_files(job_types()["purchase_import"], {"file": "wrong_types.jsonl"}, CORPUS)
     assert [(r.kind, r.param, r.file, r.ok) for r in reports] == [
         ("purchases", "file", CORPUS / "wrong_types.jsonl", False)
     ]
@@ -24,25 +26,25 @@ def test_purchase_import_file_is_checked_as_purchases() -> None:
 @pytest.mark.parametrize("flag", [1, "1", True, "true"])
 def test_import_with_signup_dates_checks_the_file_as_signup_dates(flag: object) -> None:
     params = {"list": "L", "file": "signup_dates_unix.csv", "signup_dates": flag}
-    [report] = check_job_files("import", params, CORPUS)
+    [report] = check_job_files(job_types()["import"], params, CORPUS)
     assert report.kind == "signup_dates"
     assert "UNIX timestamp" in report.summary()
 
 
 def test_import_file_is_a_list_of_emails() -> None:
-    [report] = check_job_files("import", {"list": "L", "file": "emails.txt"}, CORPUS)
+    [report] = check_job_files(job_types()["import"], {"list": "L", "file": "emails.txt"}, CORPUS)
     assert (report.kind, report.ok, report.lines) == ("emails", True, 3)
     params = {"list": "L", "file": "emails.txt", "signup_dates": 0}
-    assert check_job_files("import", params, CORPUS)[0].kind == "emails"
+    assert check_job_files(job_types()["import"], params, CORPUS)[0].kind == "emails"
 
 
 def test_absolute_paths_expressions_and_other_jobs(tmp_path: Path) -> None:
     absolute = str(CORPUS / "valid.jsonl")
-    assert check_job_files("purchase_import", {"file": absolute}, tmp_path)[0].ok
+    assert check_job_files(job_types()["purchase_import"], {"file": absolute}, tmp_path)[0].ok
     expression = {"file": "${{ jobs.x.outputs.path }}"}
-    assert check_job_files("purchase_import", expression, tmp_path) == []
-    assert check_job_files("import", {"list": "L", "emails": "a@b.co"}, tmp_path) == []
-    assert check_job_files("export_list_data", {"list": "L"}, tmp_path) == []
+    assert check_job_files(job_types()["purchase_import"], expression, tmp_path) == []
+    assert check_job_files(job_types()["import"], {"list": "L", "emails": "a@b.co"}, tmp_path) == []
+    assert check_job_files(job_types()["export_list_data"], {"list": "L"}, tmp_path) == []
 
 
 def test_the_repositorys_manifests_pass_the_deep_check() -> None:

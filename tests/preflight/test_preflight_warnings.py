@@ -14,7 +14,8 @@ from runner.executor.lifecycle import run
 from runner.executor.progress import Progress
 from runner.manifest.loader import load_manifest
 from runner.preflight import pool as preflight_pool
-from runner.preflight.checks import check_file, check_manifest_files
+from runner.preflight.checks import check_file
+from runner.preflight.jobfiles import check_manifest_files
 from runner.preflight.scan import MAX_WARNING_KINDS
 from runner.results import JobStatus
 from runner.sailthru.client import SailthruClient

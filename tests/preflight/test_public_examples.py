@@ -44,8 +44,8 @@ def test_the_seeds_easier_viewed_format_is_refused_saying_one_object_per_line() 
     report = check_file("purchases", DATA / "seed_pretty_printed.txt")
     assert not report.ok
     assert report.summary() == (
-        "line 1: the purchases span several lines (pretty-printed JSON); purchase_import needs "
-        "each purchase as one JSON object on one line"
+        "line 1: the purchases span several lines (pretty-printed JSON); write each "
+        "purchase as one JSON object on one line"
     )
 
 

@@ -1,23 +1,26 @@
-"""The five job types of Sailthru's job API page, registered through ``sailjobs_job_types``.
+"""The five job types of Sailthru's job API page (the seed's): three exports, two imports.
 
-They use exactly the path a plugin's job type uses: a ``JobType`` subclass from the plugin
-surface (``runner.jobtypes``), returned by the hook. Their checks are the API's contract
-(``runner/sailthru/contract.py``), which the sandbox answers by too: an error names the row
-of the API's error table it prevents; a warning marks a case the API page is silent on.
+Their checks are the API's contract (``runner/sailthru/contract.py``), which the sandbox
+answers by too: an error names the row of the API's error table it prevents; a warning marks
+a case the API page is silent on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from runner.hookspecs import hookimpl
 from runner.jobtypes import (
+    EMAILS_FILE,
     EXPORT_OUTPUTS,
+    PURCHASES_FILE,
+    SIGNUP_DATES_FILE,
     CheckContext,
+    DateRangeSplitter,
+    FileCheck,
     JobType,
     ParamProblem,
     StrictParams,
@@ -28,6 +31,8 @@ from runner.jobtypes import (
 from runner.placeholders import is_expression
 from runner.sailthru.contract import (
     HASH_ALGOS,
+    IMPORT_COUNT_FIELD,
+    IMPORT_WARNING_FIELD,
     LIST_DATA_FIELDS,
     RANGE_TOO_LONG,
     check_payload,
@@ -84,7 +89,7 @@ class ExportPurchaseLog(JobType):
     resubmit_safe = True
     produces_export = True
     required_params = ("start_date", "end_date")
-    splittable = True
+    splitter = DateRangeSplitter("start_date", "end_date")
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         findings = check_payload(self.name, params, file_given=False, deferred=is_expression)
@@ -128,16 +133,39 @@ class ImportParams(StrictParams):
         return value
 
 
+# ``signup_dates`` is a flag (job-api.txt: "Pass 1 or true").
+SIGNUP_DATES_ON: Final = (True, 1, "1", "true", "True")
+
+
 class Import(JobType):
+    """Not safe to resubmit: a second import of the same addresses sends a second report and
+    may count them twice; the executor fails it with advice instead."""
+
     name = "import"
     description = "Import email addresses (emails, url or file) into a natural list."
     params_model = ImportParams
     file_params = ("file",)
     required_params = ("list",)
+    import_slot = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from contract_problems(self.name, params)
         yield from check_local_file(params, "file", ctx)
+
+    def file_checks(self, params: Mapping[str, Any]) -> dict[str, FileCheck]:
+        # With signup_dates the same uploaded file is the CSV of signup dates.
+        signup_dates = params.get("signup_dates") in SIGNUP_DATES_ON
+        return {"file": SIGNUP_DATES_FILE if signup_dates else EMAILS_FILE}
+
+    def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
+        """An import that completed having added nobody, when its answer says so (the
+        sandbox's ``import_count``; Sailthru documents no such field)."""
+        count = fields.get(IMPORT_COUNT_FIELD)
+        if isinstance(count, bool) or str(count).strip() != "0":
+            return None
+        reason = fields.get(IMPORT_WARNING_FIELD)
+        text = "the import completed but added no email address to its list"
+        return f"{text}: {reason}" if reason else text
 
 
 class PurchaseImportParams(StrictParams):
@@ -148,26 +176,19 @@ class PurchaseImportParams(StrictParams):
 
 
 class PurchaseImport(JobType):
+    """Not safe to resubmit: purchases are keyed by their extid, but a second job sends a
+    second report and its lines may carry no extid of their own (purchase_keys)."""
+
     name = "purchase_import"
     description = "Import historical purchases from a JSON-lines file."
     params_model = PurchaseImportParams
     file_params = ("file",)
     required_params = ("file",)
+    import_slot = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from contract_problems(self.name, params)
         yield from check_local_file(params, "file", ctx)
 
-
-BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
-    ExportListData,
-    ExportPurchaseLog,
-    ExportScheduledSends,
-    Import,
-    PurchaseImport,
-)
-
-
-@hookimpl
-def sailjobs_job_types() -> list[JobType]:
-    return [job_type() for job_type in BUILTIN_JOB_TYPES]
+    def file_checks(self, params: Mapping[str, Any]) -> dict[str, FileCheck]:
+        return {"file": PURCHASES_FILE}

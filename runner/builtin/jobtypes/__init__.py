@@ -1,0 +1,39 @@
+"""Every job type sailjobs ships, registered through ``sailjobs_job_types``: exactly the
+path a plugin's job type takes (a ``JobType`` from ``runner.jobtypes``, returned by the
+hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/kinds.py``
+(``sailjobs_sandbox_job_kinds``).
+"""
+
+from __future__ import annotations
+
+from runner.builtin.jobtypes.seed import (
+    ExportListData,
+    ExportPurchaseLog,
+    ExportScheduledSends,
+    Import,
+    PurchaseImport,
+)
+from runner.hookspecs import hookimpl
+from runner.jobtypes import JobType
+
+__all__ = [
+    "BUILTIN_JOB_TYPES",
+    "ExportListData",
+    "ExportPurchaseLog",
+    "ExportScheduledSends",
+    "Import",
+    "PurchaseImport",
+]
+
+BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
+    ExportListData,
+    ExportPurchaseLog,
+    ExportScheduledSends,
+    Import,
+    PurchaseImport,
+)
+
+
+@hookimpl
+def sailjobs_job_types() -> list[JobType]:
+    return [job_type() for job_type in BUILTIN_JOB_TYPES]

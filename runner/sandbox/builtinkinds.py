@@ -1,0 +1,23 @@
+"""The sandbox behaviour of every job type sailjobs ships, registered through
+``sailjobs_sandbox_job_kinds``: the path a plugin's kinds take. Loaded only when a sandbox
+starts (``runner.plugins.SANDBOX_PLUGINS``)."""
+
+from __future__ import annotations
+
+from runner.hookspecs import hookimpl
+from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
+from runner.sandbox.imports import ListImport, PurchaseImport
+from runner.sandbox.jobs import JobKind
+
+BUILTIN_KINDS: tuple[type[JobKind], ...] = (
+    ExportListData,
+    ExportPurchaseLog,
+    ExportScheduledSends,
+    ListImport,
+    PurchaseImport,
+)
+
+
+@hookimpl
+def sailjobs_sandbox_job_kinds() -> list[JobKind]:
+    return [kind() for kind in BUILTIN_KINDS]
