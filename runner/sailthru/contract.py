@@ -20,28 +20,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import urlsplit
 
 from runner.emails import is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
-
-
-@dataclass(frozen=True)
-class ErrorRow:
-    """One row of the error table: the HTTP status, the error code and the exact message
-    (``{placeholders}`` filled by ``text``), and the job types the page lists it for."""
-
-    http_status: int
-    code: int
-    message: str
-    jobs: tuple[str, ...] = ()
-
-    def text(self, **fields: object) -> str:
-        return self.message.format(**fields) if fields else self.message
-
+from runner.sailthru.findings import ErrorRow as ErrorRow
+from runner.sailthru.findings import Finding as Finding
+from runner.sailthru.findings import PayloadView as PayloadView
+from runner.sailthru.findings import Rule as Rule
+from runner.sailthru.findings import is_url as is_url
+from runner.sailthru.findings import never
 
 FILE_JOBS: Final = ("content_update", "purchase_import", "import")
 
@@ -119,74 +108,12 @@ IMPORT_WARNING_FIELD: Final = "import_warning"
 IMPORT_SOURCES: Final = ("emails", "url", "file")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """What a rule found: at ``param`` (a path inside the payload; empty for the whole
-    payload), ``detail`` says what is wrong and how to fix it. With a ``row`` the API refuses
-    the payload with that row (``fields`` fill its placeholders); without one it is advice,
-    unless ``futile``."""
-
-    param: tuple[str, ...]
-    detail: str
-    row: ErrorRow | None = None
-    fields: Mapping[str, object] = field(default_factory=dict)
-    # A payload no documented error refuses but that can only do nothing (an import of no
-    # address): the runner refuses it as an error, the sandbox accepts it (and says so).
-    futile: bool = False
-
-    @property
-    def refused(self) -> bool:
-        return self.row is not None
-
-    def api_text(self) -> str:
-        """The API's message for this finding (a refusal's only)."""
-        assert self.row is not None, "advice has no API message"
-        return self.row.text(**self.fields)
-
-
-def is_url(value: str) -> bool:
-    """An absolute http(s) URL with a host (the import's ``url``: error 99 "Invalid URL")."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
-    except ValueError:  # "http://[" (an unclosed IPv6 address), "http://host:port/"
-        return False
-
-
-def _never(value: object) -> bool:
-    return False
-
-
-class _Payload:
-    """A payload as the rules read it. A ``deferred`` value (the runner's ``${{ }}``, known
-    only at run time) counts as given but is not judged yet."""
-
-    def __init__(self, payload: Mapping[str, JSONValue], deferred: Callable[[object], bool]):
-        self._payload = payload
-        self.deferred = deferred
-
-    def given(self, key: str) -> bool:
-        return self._payload.get(key) not in (None, "", [])
-
-    def present(self, key: str) -> bool:
-        return self._payload.get(key) is not None
-
-    def known(self, key: str) -> JSONValue:
-        """The value when given and judgeable now; else None."""
-        value = self._payload.get(key)
-        return None if value is None or self.deferred(value) else value
-
-
-Rule = Callable[[_Payload, bool], Iterator[Finding]]
-
-
 def check_payload(
     job: str,
     payload: Mapping[str, JSONValue],
     *,
     file_given: bool,
-    deferred: Callable[[object], bool] = _never,
+    deferred: Callable[[object], bool] = never,
 ) -> list[Finding]:
     """The findings for a POST /job payload (without the file part), in the order the API
     checks: the first refusal is the one it answers.
@@ -194,18 +121,18 @@ def check_payload(
     ``file_given`` says whether a file part is sent (the runner: a ``file`` path; the
     sandbox: an upload arrived). Job types this module does not describe have no rules here.
     """
-    view = _Payload(payload, deferred)
+    view = PayloadView(payload, deferred)
     rule = _RULES.get(job)
     findings = list(rule(view, file_given)) if rule is not None else []
     return findings + list(_universal(view))  # the job's refusals come first
 
 
 def universal_findings(
-    payload: Mapping[str, JSONValue], deferred: Callable[[object], bool] = _never
+    payload: Mapping[str, JSONValue], deferred: Callable[[object], bool] = never
 ) -> list[Finding]:
     """The findings of the parameters every job type takes (``report_email``,
     ``postback_url``), for job types this module does not describe (a plugin's)."""
-    return list(_universal(_Payload(payload, deferred)))
+    return list(_universal(PayloadView(payload, deferred)))
 
 
 def first_refusal(findings: list[Finding]) -> Finding | None:
@@ -230,7 +157,7 @@ def check_upload_size(size: int, max_bytes: int = MAX_UPLOAD_BYTES) -> Finding |
 # --- the rules of each job type ----------------------------------------------------------
 
 
-def _universal(view: _Payload) -> Iterator[Finding]:
+def _universal(view: PayloadView) -> Iterator[Finding]:
     """``report_email`` and ``postback_url``: the page gives no error for a bad value, so a
     bad one is advice (the report or postback would simply never arrive)."""
     email = view.known("report_email")
@@ -248,7 +175,7 @@ def _universal(view: _Payload) -> Iterator[Finding]:
         )
 
 
-def _export_list_data(view: _Payload, file_given: bool) -> Iterator[Finding]:
+def _export_list_data(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if not view.given("list"):
         yield Finding(("list",), "add `list`, the name of the list to export", MISSING_LIST)
     algo = view.known("hash_algo")
@@ -296,7 +223,7 @@ def _list_data_fields(
             )
 
 
-def _export_purchase_log(view: _Payload, file_given: bool) -> Iterator[Finding]:
+def _export_purchase_log(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if not (view.given("start_date") and view.given("end_date")):
         missing = [key for key in ("start_date", "end_date") if not view.given(key)]
         yield Finding(
@@ -329,7 +256,7 @@ def _export_purchase_log(view: _Payload, file_given: bool) -> Iterator[Finding]:
         )
 
 
-def _import(view: _Payload, file_given: bool) -> Iterator[Finding]:
+def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if not view.present("list"):
         yield Finding(("list",), "add `list`, the list to import into", MISSING_LIST)
     name = view.known("list")
@@ -399,7 +326,7 @@ def emails_list_message(value: list[object]) -> str:
     )
 
 
-def _purchase_import(view: _Payload, file_given: bool) -> Iterator[Finding]:
+def _purchase_import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if not (file_given or view.given("file")):
         yield Finding(
             ("file",), "add `file`, a JSON-lines file of purchases, one per line", FILE_REQUIRED

@@ -135,6 +135,9 @@ class JobKind(ABC):
 
     job: str = ""
     pool: str = EXPORT_POOL
+    # Tables of its own, created when the sandbox starts (``CREATE TABLE IF NOT EXISTS``;
+    # the account's data, lists, users and the rest, is runner/sandbox/store.py's).
+    schema: str = ""
 
     @abstractmethod
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:

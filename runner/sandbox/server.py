@@ -130,12 +130,15 @@ class Sandbox:
     def _start(self, host: str, port: int) -> None:
         assert self.data_dir is not None
         self._store = Store(self.data_dir / "sandbox.sqlite3")
+        self.job_kinds = job_kinds()
+        for kind in self.job_kinds.values():
+            if kind.schema:
+                self._store.add_schema(kind.schema)
         if self.seed:
             self.seeded = load_seed(self._store, self.seed)
         env = JobEnv(
             self._store, self.data_dir, self.upload_dir, self.data_dir / "exports", self.max_upload
         )
-        self.job_kinds = job_kinds()
         self._jobs = JobManager(
             env, self.job_kinds, self.faults, self.job_time, self.export_ttl, self._job_finished
         )

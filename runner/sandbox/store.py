@@ -270,6 +270,11 @@ class Store:
             row = db.execute("SELECT value FROM sandbox_meta WHERE key = 'anchor'").fetchone()
         self._anchor = datetime.fromisoformat(row[0]) if row else None
 
+    def add_schema(self, schema: str) -> None:
+        """A job kind's own tables (``JobKind.schema``): ``CREATE TABLE IF NOT EXISTS``."""
+        with self.connect() as db:
+            db.executescript(schema)
+
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=120, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")

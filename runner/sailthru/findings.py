@@ -1,0 +1,88 @@
+"""The primitives of the job API's contract: an error table row, what a rule finds, and the
+view of a payload rules read. ``runner/sailthru/contract.py`` and the rule modules of each
+group of job types (``contract_*.py``) build on them; the sandbox answers by them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from runner.jsontypes import JSONValue
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """One row of the error table: the HTTP status, the error code and the exact message
+    (``{placeholders}`` filled by ``text``), and the job types the page lists it for."""
+
+    http_status: int
+    code: int
+    message: str
+    jobs: tuple[str, ...] = ()
+
+    def text(self, **fields: object) -> str:
+        return self.message.format(**fields) if fields else self.message
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule found: at ``param`` (a path inside the payload; empty for the whole
+    payload), ``detail`` says what is wrong and how to fix it. With a ``row`` the API refuses
+    the payload with that row (``fields`` fill its placeholders); without one it is advice,
+    unless ``futile``."""
+
+    param: tuple[str, ...]
+    detail: str
+    row: ErrorRow | None = None
+    fields: Mapping[str, object] = field(default_factory=dict)
+    # A payload no documented error refuses but that can only do nothing (an import of no
+    # address): the runner refuses it as an error, the sandbox accepts it (and says so).
+    futile: bool = False
+
+    @property
+    def refused(self) -> bool:
+        return self.row is not None
+
+    def api_text(self) -> str:
+        """The API's message for this finding (a refusal's only)."""
+        assert self.row is not None, "advice has no API message"
+        return self.row.text(**self.fields)
+
+
+def is_url(value: str) -> bool:
+    """An absolute http(s) URL with a host (the import's ``url``: error 99 "Invalid URL")."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    except ValueError:  # "http://[" (an unclosed IPv6 address), "http://host:port/"
+        return False
+
+
+def never(value: object) -> bool:
+    return False
+
+
+class PayloadView:
+    """A payload as the rules read it. A ``deferred`` value (the runner's ``${{ }}``, known
+    only at run time) counts as given but is not judged yet."""
+
+    def __init__(self, payload: Mapping[str, JSONValue], deferred: Callable[[object], bool]):
+        self._payload = payload
+        self.deferred = deferred
+
+    def given(self, key: str) -> bool:
+        return self._payload.get(key) not in (None, "", [])
+
+    def present(self, key: str) -> bool:
+        return self._payload.get(key) is not None
+
+    def known(self, key: str) -> JSONValue:
+        """The value when given and judgeable now; else None."""
+        value = self._payload.get(key)
+        return None if value is None or self.deferred(value) else value
+
+
+Rule = Callable[[PayloadView, bool], Iterator[Finding]]
