@@ -33,7 +33,7 @@ class Finding:
     the payload with that row (``fields`` fill its placeholders); without one it is advice,
     unless ``futile``."""
 
-    param: tuple[str, ...]
+    param: tuple[str | int, ...]
     detail: str
     row: ErrorRow | None = None
     fields: Mapping[str, object] = field(default_factory=dict)
