@@ -393,7 +393,10 @@ def sandbox_job_kinds(kind_base: type) -> dict[str, Any]:
     with _lock:
         _load_builtins(pm, registry, SANDBOX_PLUGINS)
         found: dict[str, tuple[str, Any]] = {}
-        for plugin, kind in _per_plugin_results("sailjobs_sandbox_job_kinds"):
+        results = _per_plugin_results("sailjobs_sandbox_job_kinds")
+        # The built-ins first, as with job types: a clash is the plugin's, named as such.
+        results.sort(key=lambda result: result[0] not in SANDBOX_PLUGINS)
+        for plugin, kind in results:
             job = getattr(kind, "job", None)
             if not isinstance(kind, kind_base) or not isinstance(job, str) or not job:
                 raise PluginError(

@@ -399,7 +399,41 @@ def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
     assert "hunter22" not in text
 
 
+def test_sandbox_job_kinds_hook_adds_a_kind_and_a_clash_names_both(sandbox_factory) -> None:
+    from runner.plugins import PluginError
+    from runner.sandbox.kinds import Accepted, JobKind, Outcome
+
+    class Echo(JobKind):
+        def __init__(self, job: str) -> None:
+            self.job = job
+
+        def validate(self, payload: Any, upload: Any, env: Any) -> Accepted:
+            return Accepted(f"Echo {self.job}")
+
+        def run(self, record: Any, env: Any) -> Outcome:
+            return Outcome({"echoed": True})
+
+    class Kinds:
+        def __init__(self, *jobs: str) -> None:
+            self.jobs = jobs
+
+        @hookimpl
+        def sailjobs_sandbox_job_kinds(self) -> list[JobKind]:
+            return [Echo(job) for job in self.jobs]
+
+    get_plugin_manager().register(Kinds("acme_echo"), name="echo-kinds")
+    sandbox = sandbox_factory(seed=None)
+    assert {"acme_echo", "import", "export_list_data"} <= set(sandbox.job_kinds)
+    get_plugin_manager().register(Kinds("import"), name="clashing-kinds")
+    with pytest.raises(
+        PluginError,
+        match="'import' is registered by both 'runner.sandbox.builtinkinds' and 'clashing-kinds'",
+    ):
+        sandbox_factory(seed=None)
+
+
 HOOK_TESTS = {
+    "sailjobs_sandbox_job_kinds": test_sandbox_job_kinds_hook_adds_a_kind_and_a_clash_names_both,
     "sailjobs_job_types": test_job_types_hook_adds_a_job_type,
     "sailjobs_action_types": test_action_types_hook_settings_are_validated_with_the_manifest,
     "sailjobs_run_started": test_every_hook_in_order_each_job_finished_once,

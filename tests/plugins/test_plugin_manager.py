@@ -238,6 +238,7 @@ CALLED_ELSEWHERE = {
     "sailjobs_job_types": "runner.plugins.job_types()",
     "sailjobs_action_types": "runner.plugins.action_types()",
     "sailjobs_register_commands": "runner.plugins.register_commands()",
+    "sailjobs_sandbox_job_kinds": "runner.plugins.sandbox_job_kinds()",
 }
 
 
