@@ -4,6 +4,7 @@ first-party actions end to end, and resume without repeating what was done."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import textwrap
 import time
