@@ -87,7 +87,12 @@ def join_parts(
     for number, part in enumerate(parts, start=1):
         url = part.get("export_url")
         if not url or not isinstance(url, str):
-            raise RuntimeError(f"part {number} has no export to download (it may have expired)")
+            span = ", ".join(
+                f"{k} {v}" for k, v in part.items() if k not in ("job_id", "export_url")
+            )
+            raise RuntimeError(
+                f"part {number} ({span}) has no export to download (it may have expired)"
+            )
         target = folder / f"part-{number}.csv"
         if not target.exists():
             # The client retries and resumes; when it gives up the job fails: keep nothing.
