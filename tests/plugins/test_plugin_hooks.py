@@ -365,6 +365,78 @@ def test_job_types_hook_adds_a_job_type(tmp_path, install):
     assert loaded.manifest.jobs["bulk"].job == "update"
 
 
+PING_TYPE = """
+    from runner.hookspecs import hookimpl
+    from runner.jobtypes import JobType, StrictParams
+
+    class PingParams(StrictParams):
+        message: str
+
+    class Ping(JobType):
+        name = "acme_ping"
+        params_model = PingParams
+
+    @hookimpl
+    def sailjobs_job_types():
+        return [Ping()]
+"""
+PING_KIND = """
+    from runner.sandbox.kinds import Accepted, JobKind, Outcome
+
+    class PingKind(JobKind):
+        job = "acme_ping"
+
+        def validate(self, payload, upload, env):
+            return Accepted(f"Ping: {payload['message']}")
+
+        def run(self, record, env):
+            return Outcome({"echo": record.payload["message"]})
+
+    @hookimpl
+    def sailjobs_sandbox_job_kinds():
+        return [PingKind()]
+"""
+PING_MANIFEST = """
+    jobs:
+      vip:
+        job: export_list_data
+        list: VIP
+      ping:
+        job: acme_ping
+        message: hello
+"""
+
+
+def test_sandbox_job_kinds_hook_runs_a_plugins_job_type_on_the_sandbox(tmp_path, install):
+    install("acme-ping", PING_TYPE + PING_KIND, entry_name="ping")
+    path = write(tmp_path, PING_MANIFEST)
+
+    result = run(path, sandbox=True, state=tmp_path / "state")
+
+    assert result.succeeded
+    ping = result.jobs["ping"].outputs
+    assert (ping["name"], ping["echo"], ping["status"]) == ("Ping: hello", "hello", "completed")
+
+
+def test_run_on_the_sandbox_refuses_a_job_type_without_a_kind_before_sending(tmp_path, install):
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+
+    install("acme-ping", PING_TYPE, entry_name="ping")
+    path = write(tmp_path, PING_MANIFEST)
+
+    done = CliRunner().invoke(cli, ["run", str(path), "--sandbox", "--state", str(tmp_path)])
+
+    assert done.exit_code == ExitCode.INVALID
+    # One line, and no job was submitted: not even the export the sandbox could run.
+    assert done.output == (
+        "error: the sandbox cannot run acme_ping (plugin ping): no JobKind is registered for"
+        " it through sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru"
+        " instead\n"
+    )
+
+
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
     from runner.manifest.loader import load_manifest
     from runner.problems import ManifestError
@@ -402,6 +474,7 @@ def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
 HOOK_TESTS = {
     "sailjobs_job_types": test_job_types_hook_adds_a_job_type,
     "sailjobs_action_types": test_action_types_hook_settings_are_validated_with_the_manifest,
+    "sailjobs_sandbox_job_kinds": test_sandbox_job_kinds_hook_runs_a_plugins_job_type_on_the_sandbox,
     "sailjobs_run_started": test_every_hook_in_order_each_job_finished_once,
     "sailjobs_job_submitted": test_every_hook_in_order_each_job_finished_once,
     "sailjobs_job_finished": test_a_raising_plugin_is_reported_with_its_name_and_job_and_the_others_run,
