@@ -141,6 +141,9 @@ def test_sailjobs_plugins_lists_the_job_type_example(installed_jobtype):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("acme-members "))
+    assert lines[at].split() == [
+        "acme-members", "0.1.0", "entry", "point", "(sailjobs-acme-members)", "(acme_members)",
+    ]  # fmt: skip
     assert lines[at + 1] == "  hooks: sailjobs_job_types, sailjobs_sandbox_job_kinds"
     assert lines[at + 2] == "  job types: acme_member_export"
 
@@ -175,6 +178,28 @@ def test_the_guides_job_type_steps_run_from_the_command_line(installed_jobtype, 
         rows = list(csv.reader(export))
     assert rows[0] == ["Member Id", "Profile Id", "Email Hash", "Engagement", "Opens", "Clicks"]
     assert [row[0] for row in rows[1:]] == ["M-1001", "M-1002"]
+
+
+def test_the_guides_job_type_refusals_are_what_validate_says(installed_jobtype, tmp_path):
+    """The column typo (the type's check), then the bad line (pre-flight, by --deep)."""
+    blocks = code_blocks()
+    good_members = blocks["members.jsonl"]
+    bad_members = good_members.replace("user002@example.com", "user002@example")
+    said: list[str] = []
+    for manifest, members in [
+        (blocks["loyalty.yaml"].replace("opens", "opnes"), good_members),
+        (blocks["loyalty.yaml"], bad_members),
+    ]:
+        (tmp_path / "loyalty.yaml").write_text(manifest)
+        (tmp_path / "members.jsonl").write_text(members)
+        done = subprocess.run(
+            [str(BIN / "sailjobs"), "validate", "--deep", "loyalty.yaml"],
+            capture_output=True, text=True, env=env_with(installed_jobtype["site"]),
+            cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        said += [line for line in done.stdout.splitlines() if line.startswith(("loy", "mem"))]
+    assert said == blocks["refused"].splitlines()
 
 
 def code_blocks() -> dict[str, str]:

@@ -418,10 +418,13 @@ def test_sandbox_job_kinds_hook_runs_a_plugins_job_type_on_the_sandbox(tmp_path,
     assert (ping["name"], ping["echo"], ping["status"]) == ("Ping: hello", "hello", "completed")
 
 
-def test_run_on_the_sandbox_refuses_a_job_type_without_a_kind_before_sending(tmp_path, install):
+def test_a_job_type_without_a_kind_is_refused_by_run_sandbox_before_sending(
+    tmp_path, install, sandbox_factory
+):
     from click.testing import CliRunner
 
     from runner.cli import cli
+    from runner.sailthru.client import SailthruClient
 
     install("acme-ping", PING_TYPE, entry_name="ping")
     path = write(tmp_path, PING_MANIFEST)
@@ -435,6 +438,12 @@ def test_run_on_the_sandbox_refuses_a_job_type_without_a_kind_before_sending(tmp
         " it through sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru"
         " instead\n"
     )
+    # A sandbox started on its own (run_on_sandbox's) answers as Sailthru does an unknown type.
+    box = sandbox_factory()
+    with SailthruClient(box.api_key, box.secret, box.url) as client:
+        result = run(path, client=client, state=tmp_path / "state")
+    assert result.jobs["vip"].status is JobStatus.SUCCEEDED
+    assert "Invalid job type: acme_ping" in (result.jobs["ping"].error or "")
 
 
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
