@@ -155,7 +155,7 @@ def test_the_job_type_examples_own_tests_pass_under_run_on_sandbox(installed_job
         env=env_with(installed_jobtype["site"]), timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 passed" in done.stdout
+    assert "6 passed" in done.stdout
 
 
 def test_the_guides_job_type_steps_run_from_the_command_line(installed_jobtype, tmp_path):

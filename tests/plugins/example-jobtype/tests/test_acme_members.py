@@ -27,15 +27,22 @@ def write_members(folder, *members):
     (folder / "members.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def test_validate_names_a_bad_column_at_its_line(tmp_path):
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (("opens]", "opnes]"), ":10:5: jobs.members.columns: Unknown column: opnes"),
+        (("    file: members.jsonl\n", ""), ":7:3: jobs.members: file is required"),
+    ],
+)
+def test_validate_refuses_a_bad_job_at_its_line(tmp_path, change, said):
     manifest = tmp_path / "loyalty.yaml"
-    manifest.write_text(MANIFEST.replace("[engagement, opens]", "[engagement, opnes]"))
+    manifest.write_text(MANIFEST.replace(*change))
     write_members(tmp_path, {"member_id": "M-1", "email": "user001@example.com"})
 
     done = CliRunner().invoke(cli, ["validate", str(manifest)])
 
     assert done.exit_code == 2
-    assert f"{manifest}:10:5: jobs.members.columns: Unknown column: opnes" in done.output
+    assert f"{manifest}{said}" in done.output
 
 
 def test_the_export_runs_on_the_sandbox(run_on_sandbox, tmp_path):
