@@ -483,7 +483,6 @@ def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
 HOOK_TESTS = {
     "sailjobs_job_types": test_job_types_hook_adds_a_job_type,
     "sailjobs_action_types": test_action_types_hook_settings_are_validated_with_the_manifest,
-    "sailjobs_sandbox_job_kinds": test_sandbox_job_kinds_hook_runs_a_plugins_job_type_on_the_sandbox,
     "sailjobs_run_started": test_every_hook_in_order_each_job_finished_once,
     "sailjobs_job_submitted": test_every_hook_in_order_each_job_finished_once,
     "sailjobs_job_finished": test_a_raising_plugin_is_reported_with_its_name_and_job_and_the_others_run,
