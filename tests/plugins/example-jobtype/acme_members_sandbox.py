@@ -44,7 +44,8 @@ class MemberExportKind(JobKind):
 
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         members = read_members(Path(record.upload_path or ""))
-        columns = record.payload.get("columns") or DEFAULT_COLUMNS  # validated: known names
+        # Only known names: validate refused any other, so they are safe in the SQL.
+        columns = record.payload.get("columns") or DEFAULT_COLUMNS
         rows = []
         with env.store.connect() as db:
             for member_id, email in members:
