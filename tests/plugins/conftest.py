@@ -15,9 +15,9 @@ from plugin_servers import SmtpSink, WebhookReceiver, self_signed_certificate
 from runner import plugins
 from runner.results import JobStatus, RunResult
 
-# The guide's example plugin has its own tests, run by test_plugin_example.py in a pytest of
-# their own once the plugin is installed (as its authors would run them).
-collect_ignore = ["example-plugin"]
+# The guide's example plugins have their own tests, run by test_plugin_example.py in a pytest
+# of their own once each plugin is installed (as its authors would run them).
+collect_ignore = ["example-plugin", "example-jobtype"]
 
 
 @pytest.fixture(scope="session")

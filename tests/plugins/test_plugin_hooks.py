@@ -366,6 +366,87 @@ def test_job_types_hook_adds_a_job_type(tmp_path, install):
     assert loaded.manifest.jobs["bulk"].job == "update"
 
 
+PING_TYPE = """
+    from runner.hookspecs import hookimpl
+    from runner.jobtypes import JobType, StrictParams
+
+    class PingParams(StrictParams):
+        message: str
+
+    class Ping(JobType):
+        name = "acme_ping"
+        params_model = PingParams
+
+    @hookimpl
+    def sailjobs_job_types():
+        return [Ping()]
+"""
+PING_KIND = """
+    from runner.sandbox.kinds import Accepted, JobKind, Outcome
+
+    class PingKind(JobKind):
+        job = "acme_ping"
+
+        def validate(self, payload, upload, env):
+            return Accepted(f"Ping: {payload['message']}")
+
+        def run(self, record, env):
+            return Outcome({"echo": record.payload["message"]})
+
+    @hookimpl
+    def sailjobs_sandbox_job_kinds():
+        return [PingKind()]
+"""
+PING_MANIFEST = """
+    jobs:
+      vip:
+        job: export_list_data
+        list: VIP
+      ping:
+        job: acme_ping
+        message: hello
+"""
+
+
+def test_sandbox_job_kinds_hook_runs_a_plugins_job_type_on_the_sandbox(tmp_path, install):
+    install("acme-ping", PING_TYPE + PING_KIND, entry_name="ping")
+    path = write(tmp_path, PING_MANIFEST)
+
+    result = run(path, sandbox=True, state=tmp_path / "state")
+
+    assert result.succeeded
+    ping = result.jobs["ping"].outputs
+    assert (ping["name"], ping["echo"], ping["status"]) == ("Ping: hello", "hello", "completed")
+
+
+def test_a_job_type_without_a_kind_is_refused_by_run_sandbox_before_sending(
+    tmp_path, install, sandbox_factory
+):
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+    from runner.sailthru.client import SailthruClient
+
+    install("acme-ping", PING_TYPE, entry_name="ping")
+    path = write(tmp_path, PING_MANIFEST)
+
+    done = CliRunner().invoke(cli, ["run", str(path), "--sandbox", "--state", str(tmp_path)])
+
+    assert done.exit_code == ExitCode.INVALID
+    # One line, and no job was submitted: not even the export the sandbox could run.
+    assert done.output == (
+        "error: the sandbox cannot run acme_ping (plugin ping): no JobKind is registered for"
+        " it through sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru"
+        " instead\n"
+    )
+    # A sandbox started on its own (run_on_sandbox's) answers as Sailthru does an unknown type.
+    box = sandbox_factory()
+    with SailthruClient(box.api_key, box.secret, box.url) as client:
+        result = run(path, client=client, state=tmp_path / "state")
+    assert result.jobs["vip"].status is JobStatus.SUCCEEDED
+    assert "Invalid job type: acme_ping" in (result.jobs["ping"].error or "")
+
+
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
     from runner.manifest.loader import load_manifest
     from runner.problems import ManifestError
