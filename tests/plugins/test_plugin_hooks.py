@@ -342,16 +342,16 @@ JOB_TYPE_PLUGIN = """
     from runner.hookspecs import hookimpl
     from runner.jobtypes import JobParams, JobType
 
-    class UpdateParams(JobParams):
+    class RefreshParams(JobParams):
         url: str
 
-    class Update(JobType):
-        name = "update"
-        params_model = UpdateParams
+    class Refresh(JobType):
+        name = "acme_refresh"
+        params_model = RefreshParams
 
     @hookimpl
     def sailjobs_job_types():
-        return [Update()]
+        return [Refresh()]
 """
 
 
@@ -359,11 +359,11 @@ def test_job_types_hook_adds_a_job_type(tmp_path, install):
     from runner.manifest.loader import load_manifest
     from runner.plugins import job_type_owners
 
-    install("acme-update", JOB_TYPE_PLUGIN, entry_name="update")
-    assert job_type_owners()["update"] == "update"
-    path = write(tmp_path, "jobs:\n  bulk:\n    job: update\n    url: https://x.io/a.json\n")
+    install("acme-refresh", JOB_TYPE_PLUGIN, entry_name="refresh")
+    assert job_type_owners()["acme_refresh"] == "refresh"
+    path = write(tmp_path, "jobs:\n  bulk:\n    job: acme_refresh\n    url: https://x.io/a.json\n")
     loaded = load_manifest(path)
-    assert loaded.manifest.jobs["bulk"].job == "update"
+    assert loaded.manifest.jobs["bulk"].job == "acme_refresh"
 
 
 PING_TYPE = """
