@@ -146,6 +146,8 @@ class ListErase(JobType):
     destructive = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
+        if params.get("lists") is not None and not isinstance(params["lists"], list):
+            return  # the parameter model says it already (write a list)
         yield from contract_problems(self.name, params)
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
