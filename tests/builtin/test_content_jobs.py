@@ -70,7 +70,6 @@ def test_delete_content_must_say_which_mode_it_wants() -> None:
         'no default (the API would answer error 99 "Missing required parameter: expired_only")'
     ]
     assert errors(DeleteContent(), {"expired_only": True}) == []
-    assert errors(DeleteContent(), {"expired_only": 0}) == []
 
 
 def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
@@ -273,3 +272,19 @@ def test_erase_old_lists_keeps_a_copy_then_erases_the_promo_list(
     assert list_names(sandbox) == {"Main Newsletter", "Engaged", "VIP", "Empty List"}
     assert result.jobs["erase-promo-lists"].outputs["name"] == "Bulk List Erase: 1 requested"
     assert result.jobs["erase-promo-lists"].warnings == []
+
+
+def test_a_delete_or_erase_that_found_nothing_completes_with_a_warning(run_on_sandbox) -> None:
+    result = run_on_sandbox(
+        "version: 1\nname: t\njobs:\n"
+        "  erase:\n    job: list_erase\n    lists: [Spring 2024 Promo]\n    confirm: true\n"
+        "  expired:\n    job: delete_content\n    expired_only: true\n"
+        "    start_date: 20000101\n    end_date: 20000131\n    confirm: true\n"
+    )
+    assert {job.status for job in result.jobs.values()} == {"succeeded"}
+    assert result.jobs["erase"].warnings == [
+        "list_erase completed, but these lists were not found: 'Spring 2024 Promo'"
+    ]
+    assert result.jobs["expired"].warnings == [
+        "delete_content completed but no content matched: nothing was deleted"
+    ]

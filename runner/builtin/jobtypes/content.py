@@ -9,7 +9,8 @@ what is documented and what is our assumption (``delete_content``'s parameter na
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -23,9 +24,14 @@ from runner.jobtypes import (
     StrictParams,
     check_local_file,
     contract_problems,
+    finding_problem,
 )
+from runner.placeholders import is_expression
+from runner.sailthru.contract import check_payload
 from runner.sailthru.contract_content import (
     DELETED_COUNT_FIELD,
+    INVALID_EXPIRED_ONLY,
+    INVALID_LISTS,
     LISTS_NOT_FOUND_FIELD,
     content_item_problems,
     content_key,
@@ -82,7 +88,7 @@ class ContentUpdate(JobType):
 
 class DeleteContentParams(StrictParams):
     # The names are ours: Sailthru's page describes the options but names no parameter.
-    expired_only: bool | Literal[0, 1] | None = Field(
+    expired_only: bool | None = Field(
         default=None,
         description="required: true deletes only expired content, false deletes ALL content "
         "(parameter name unverified: Sailthru's docs name none)",
@@ -115,7 +121,9 @@ class DeleteContent(JobType):
     destructive = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        for finding in check_payload(self.name, params, file_given=False, deferred=is_expression):
+            if finding.row is not INVALID_EXPIRED_ONLY:  # a wrong type: the model says it
+                yield finding_problem(finding)
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A delete that matched nothing (the sandbox's ``deleted_count``)."""
@@ -146,9 +154,14 @@ class ListErase(JobType):
     destructive = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        if params.get("lists") is not None and not isinstance(params["lists"], list):
-            return  # the parameter model says it already (write a list)
-        yield from contract_problems(self.name, params)
+        for finding in check_payload(self.name, params, file_given=False, deferred=is_expression):
+            whole = len(finding.param) == 1
+            if finding.row is INVALID_LISTS and (whole or not _is_text(params, finding.param)):
+                continue  # not a list, or a name that is not text: the model says it
+            problem = finding_problem(finding)
+            if len(problem.path) == 2:  # ("lists", "1"): the item, as the manifest holds it
+                problem = replace(problem, path=("lists", int(problem.path[1])))
+            yield problem
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """Names that matched no list (the sandbox's ``lists_not_found``)."""
@@ -157,3 +170,10 @@ class ListErase(JobType):
             shown = ", ".join(repr(name) for name in missing)
             return f"list_erase completed, but these lists were not found: {shown}"
         return None
+
+
+def _is_text(params: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    """Whether the list item at ``path`` (``("lists", "1")``) is text."""
+    items = params.get(path[0])
+    index = int(path[1])
+    return isinstance(items, list) and index < len(items) and isinstance(items[index], str)
