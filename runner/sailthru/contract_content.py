@@ -21,7 +21,8 @@ page's code for a job's bad parameter), written as the page writes its own rows.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from datetime import datetime
+from typing import Final, TypeGuard
 
 from runner.dates import parse_date
 from runner.limits import parse_yyyymmdd
@@ -63,7 +64,7 @@ WHOLE_NUMBER_FIELDS: Final = ("price", "inventory")
 OBJECT_FIELDS: Final = ("vars", "images", "keys")
 
 
-def content_item_problems(item: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def content_item_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str]]:
     """What is wrong with one content object (a line of a content_update file), as
     (path inside the object, message); the first one is the line's error."""
     url = item.get("url")
@@ -95,13 +96,13 @@ def content_item_problems(item: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "spider", f"expected 1 (spider the page) or 0, got {spider!r}"
 
 
-def content_key(item: Mapping[str, Any]) -> str | None:
+def content_key(item: Mapping[str, object]) -> str | None:
     """What identifies a content item: its url (a repeat updates the same item)."""
     url = item.get("url")
     return url if isinstance(url, str) and url else None
 
 
-def content_date(value: object) -> Any:
+def content_date(value: object) -> datetime | None:
     """A content date (text, or epoch seconds as a number) as an aware datetime, or None."""
     if _is_int(value):
         value = str(value)
@@ -114,7 +115,7 @@ def _is_tags(value: object) -> bool:
     return isinstance(value, str)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

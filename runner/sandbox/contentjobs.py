@@ -96,8 +96,8 @@ def upsert_content(db: sqlite3.Connection, item: dict[str, Any], now: datetime) 
     """Create the item, or write the line's fields over the existing item's."""
     row = db.execute("SELECT data FROM content WHERE url = ?", (item["url"],)).fetchone()
     data = {**json.loads(row[0]), **item} if row else dict(item)
-    published = content_date(data["date"]) if "date" in data else now
-    expires = content_date(data["expire_date"]) if "expire_date" in data else None
+    published = content_date(data.get("date")) or now  # the lines were checked: None is no date
+    expires = content_date(data.get("expire_date"))
     tags = data.get("tags", "")
     db.execute(
         f"INSERT OR REPLACE INTO content ({CONTENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",

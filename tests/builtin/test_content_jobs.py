@@ -212,7 +212,11 @@ def test_a_bad_content_line_is_named(tmp_path: Path, line: str, problem: str) ->
 
 
 def test_validate_deep_reports_the_bad_line_of_the_feed(tmp_path: Path) -> None:
-    write(tmp_path, "feed.jsonl", '{"url": "https://e.com/a"}\n{"url": "https://e.com/b", "price": "1"}\n')
+    write(
+        tmp_path,
+        "feed.jsonl",
+        '{"url": "https://e.com/a"}\n{"url": "https://e.com/b", "price": "1"}\n',
+    )
     path = manifest(tmp_path, "feed:\n  job: content_update\n  file: feed.jsonl\n")
     result = CliRunner().invoke(cli, ["validate", str(path), "--deep"])
     assert result.exit_code == 2, result.output

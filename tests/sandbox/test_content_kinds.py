@@ -90,13 +90,15 @@ def test_a_bad_content_line_fails_the_job_naming_it_and_writes_nothing(
     done = run(
         client,
         {"job": "content_update"},
-        feed(tmp_path, {"url": "https://example.com/fine"}, {"url": "https://e.com/x", "price": "9"}),
+        feed(
+            tmp_path, {"url": "https://example.com/fine"}, {"url": "https://e.com/x", "price": "9"}
+        ),
     )
     assert done["status"] == "error"
     assert "Line 2: price: expected a whole number" in json.dumps(done)
-    assert query(sandbox, "SELECT count(*) FROM content WHERE url = 'https://example.com/fine'") == [
-        (0,)
-    ]
+    assert query(
+        sandbox, "SELECT count(*) FROM content WHERE url = 'https://example.com/fine'"
+    ) == [(0,)]
 
 
 def test_content_update_without_a_file_is_the_pages_error(client: SailthruClient) -> None:
