@@ -2,7 +2,7 @@
 ``list_erase``: their payload rules and the checks of one content item, which the runner's
 local checks, pre-flight and the sandbox all read.
 
-Sailthru's pages are thin here (/tmp/plan15/docs-facts.md §2, §7, §8):
+Sailthru's pages are thin here (its job API pages and the official clients' tests):
 
 - ``content_update``: only ``file`` is documented (the job API page's file rows name it);
   each line of the file is a content object keyed by ``url`` (the official Ruby client's

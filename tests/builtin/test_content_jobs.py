@@ -292,3 +292,13 @@ def test_a_delete_or_erase_that_found_nothing_completes_with_a_warning(run_on_sa
     assert result.jobs["expired"].warnings == [
         "delete_content completed but no content matched: nothing was deleted"
     ]
+
+
+def test_lists_may_come_from_a_variable(run_on_sandbox, sandbox: Sandbox) -> None:
+    text = (
+        "version: 1\nname: t\nvars:\n  old: [Spring 2025 Promo]\njobs:\n"
+        "  erase:\n    job: list_erase\n    lists: ${{ vars.old }}\n    confirm: true\n"
+    )
+    result = run_on_sandbox(text)
+    assert result.jobs["erase"].status == "succeeded", result.jobs["erase"].error
+    assert "Spring 2025 Promo" not in list_names(sandbox)
