@@ -1,4 +1,4 @@
-"""The sandbox's data in SQLite: lists, users, list signups, purchases, scheduled sends, jobs.
+"""The sandbox's data in SQLite: lists, users, signups, purchases, sends, content, jobs.
 
 Columns of ``users`` are named after the export_list_data ``fields`` values and exist only
 to be exported, so they hold what the CSV file will hold: every text column (and
