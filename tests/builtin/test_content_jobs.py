@@ -17,6 +17,7 @@ from runner.builtin.jobtypes.content import CONTENT_FILE
 from runner.cli import cli
 from runner.jobtypes import CheckContext
 from runner.plugins import job_types
+from runner.problems import ManifestError
 from runner.sandbox import Sandbox
 from tests.manifest.conftest import problems_of
 
@@ -302,3 +303,14 @@ def test_lists_may_come_from_a_variable(run_on_sandbox, sandbox: Sandbox) -> Non
     result = run_on_sandbox(text)
     assert result.jobs["erase"].status == "succeeded", result.jobs["erase"].error
     assert "Spring 2025 Promo" not in list_names(sandbox)
+
+
+def test_a_run_with_a_bad_feed_uploads_nothing(
+    run_on_sandbox, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    write(tmp_path, "feed.jsonl", '{"url": "https://e.com/a"}\n{"url": "e.com/b"}\n')
+    path = manifest(tmp_path, "feed:\n  job: content_update\n  file: feed.jsonl\n")
+    with pytest.raises(ManifestError) as refused:  # pre-flight, before the first POST
+        run_on_sandbox(path)
+    assert "line 2: url: 'e.com/b' is not an http(s) URL" in str(refused.value)
+    assert sandbox.submissions() == []

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sailthru.sailthru_client import SailthruClient
 
 from runner.sandbox import Sandbox
@@ -84,18 +85,23 @@ def test_content_update_creates_and_updates_items_by_url(
     assert str(new[3]) == anchor[:10].replace("-", "")  # no date: published at the sandbox's now
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"url": "https://e.com/x", "price": "9"}, "Line 2: price: expected a whole number"),
+        ({"title": "no url"}, "Line 2: url: add `url`"),
+        ('{"url": "https://e.com/x",', "Line 2: not a JSON object of UTF-8 text"),
+        ('["https://e.com/x"]', "Line 2: each line is one JSON object, a content item"),
+    ],
+)
 def test_a_bad_content_line_fails_the_job_naming_it_and_writes_nothing(
-    sandbox: Sandbox, client: SailthruClient, tmp_path: Path
+    sandbox: Sandbox, client: SailthruClient, tmp_path: Path, line: Any, message: str
 ) -> None:
     done = run(
-        client,
-        {"job": "content_update"},
-        feed(
-            tmp_path, {"url": "https://example.com/fine"}, {"url": "https://e.com/x", "price": "9"}
-        ),
+        client, {"job": "content_update"}, feed(tmp_path, {"url": "https://example.com/fine"}, line)
     )
     assert done["status"] == "error"
-    assert "Line 2: price: expected a whole number" in json.dumps(done)
+    assert message in json.dumps(done)
     assert query(
         sandbox, "SELECT count(*) FROM content WHERE url = 'https://example.com/fine'"
     ) == [(0,)]
@@ -108,13 +114,32 @@ def test_content_update_without_a_file_is_the_pages_error(client: SailthruClient
     }
 
 
-def test_delete_content_refuses_a_job_that_does_not_say_its_mode(client: SailthruClient) -> None:
-    assert post(client, {"job": "delete_content"}) == {
-        "error": 99,
-        "errormsg": "Missing required parameter: expired_only",
-    }
-    answer = post(client, {"job": "delete_content", "expired_only": False, "start_date": 20260101})
-    assert answer["errormsg"] == "Missing required parameter: start_date,end_date"
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "Missing required parameter: expired_only"),
+        ({"expired_only": "yes"}, "Invalid expired_only: use true or false"),
+        ({"expired_only": 2}, "Invalid expired_only: use true or false"),
+        (
+            {"expired_only": False, "start_date": 20260101},
+            "Missing required parameter: start_date,end_date",
+        ),
+        (
+            {"expired_only": True, "start_date": "2026-01-01", "end_date": 20260131},
+            "Invalid start_date/end_date format",
+        ),
+        (
+            {"expired_only": True, "start_date": 20260131, "end_date": 20260101},
+            "Invalid date range. Start Date cannot be later than End Date",
+        ),
+    ],
+)
+def test_delete_content_refuses_an_unclear_selection(
+    sandbox: Sandbox, client: SailthruClient, params: dict[str, Any], message: str
+) -> None:
+    answer = post(client, {"job": "delete_content", **params})
+    assert answer == {"error": 99, "errormsg": message}
+    assert query(sandbox, "SELECT count(*) FROM content") == [(10,)]
 
 
 def test_delete_content_expired_only_leaves_the_rest(
@@ -169,5 +194,7 @@ def test_list_erase_refuses_a_text_or_no_lists(client: SailthruClient) -> None:
         "error": 99,
         "errormsg": "Missing required parameter: lists",
     }
-    answer = post(client, {"job": "list_erase", "lists": "Old Promo"})
-    assert answer == {"error": 99, "errormsg": "Invalid lists: an array of list names"}
+    invalid = {"error": 99, "errormsg": "Invalid lists: an array of list names"}
+    assert post(client, {"job": "list_erase", "lists": "Old Promo"}) == invalid
+    assert post(client, {"job": "list_erase", "lists": [PROMO_LIST, " "]}) == invalid
+    assert post(client, {"job": "list_erase", "lists": [{"name": PROMO_LIST}]}) == invalid
