@@ -25,6 +25,7 @@ from typing import Final
 from runner.emails import is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
+from runner.sailthru.contract_content import RULES as CONTENT_RULES
 from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
@@ -333,10 +334,21 @@ def _purchase_import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
         )
 
 
+def _content_update(view: PayloadView, file_given: bool) -> Iterator[Finding]:
+    if not (file_given or view.given("file")):
+        yield Finding(
+            ("file",),
+            "add `file`, a JSON-lines file of content items, one per line, each with a `url`",
+            FILE_REQUIRED,
+        )
+
+
 _RULES: Final[dict[str, Rule]] = {
     "export_list_data": _export_list_data,
     "export_purchase_log": _export_purchase_log,
     "export_scheduled_sends": lambda view, file_given: iter(()),
     "import": _import,
     "purchase_import": _purchase_import,
+    "content_update": _content_update,  # the page's file rows; its lines: contract_content.py
+    **CONTENT_RULES,
 }

@@ -9,6 +9,9 @@ same day export the same bytes. The demo draws from ``random.Random(0)``. Its li
 - ``Engaged``: the 120 most engaged of them
 - ``VIP``: 25 users with purchases
 - ``Empty List``: no users
+- ``Spring 2025 Promo``: 5 users of its own (``promo001@example.com`` …), safe to erase
+
+Content: 10 items (``https://example.com/articles/001`` …), the first three expired.
 
 Purchases: 200 over the 90 days before today (extid ``demo-0001`` …). Scheduled sends: 40
 in the 14 days from tomorrow on (every one still ahead all day). Every user has vars
@@ -25,6 +28,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from runner.sandbox.contentjobs import seed_demo_content
 from runner.sandbox.imports import purchase_row
 from runner.sandbox.seedfile import DEMO, SeedData, load_seed_file, today_anchor
 from runner.sandbox.store import (
@@ -133,6 +137,7 @@ def seed_demo(store: Store, anchor: datetime | None = None) -> None:
         _insert_purchases(db, list(_demo_purchases(rng, now)))
         update_purchase_fields(db, [str(user["email"]) for user in users[:25]])
         _insert_scheduled_sends(db, list(_demo_scheduled_sends(rng, now)))
+        seed_demo_content(store, db, now)
 
 
 def _demo_users(rng: random.Random, now: datetime) -> Iterator[dict[str, object]]:

@@ -1,4 +1,4 @@
-"""The sandbox's data in SQLite: lists, users, list signups, purchases, scheduled sends, jobs.
+"""The sandbox's data in SQLite: lists, users, signups, purchases, sends, content, jobs.
 
 Columns of ``users`` are named after the export_list_data ``fields`` values and exist only
 to be exported, so they hold what the CSV file will hold: every text column (and
@@ -162,6 +162,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     export_token TEXT UNIQUE,
     export_expires REAL,
     fault TEXT
+);
+-- The content library (content_update, delete_content: runner/sandbox/contentjobs.py), one
+-- item per url. ``data`` is the item with every field written so far; the other columns are
+-- read from it at each write (dates as RFC 2822 text; date_key and expire_ts for deletes).
+CREATE TABLE IF NOT EXISTS content (
+    url TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL,
+    date_key INTEGER NOT NULL,
+    expire_date TEXT NOT NULL DEFAULT '',
+    expire_ts REAL,
+    vars TEXT NOT NULL DEFAULT '{}',
+    data TEXT NOT NULL
 );
 """
 

@@ -6,6 +6,7 @@ hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/k
 
 from __future__ import annotations
 
+from runner.builtin.jobtypes.content import ContentUpdate, DeleteContent, ListErase
 from runner.builtin.jobtypes.seed import (
     ExportListData,
     ExportPurchaseLog,
@@ -18,10 +19,13 @@ from runner.jobtypes import JobType
 
 __all__ = [
     "BUILTIN_JOB_TYPES",
+    "ContentUpdate",
+    "DeleteContent",
     "ExportListData",
     "ExportPurchaseLog",
     "ExportScheduledSends",
     "Import",
+    "ListErase",
     "PurchaseImport",
 ]
 
@@ -31,6 +35,9 @@ BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
     ExportScheduledSends,
     Import,
     PurchaseImport,
+    ContentUpdate,
+    DeleteContent,
+    ListErase,
 )
 
 
