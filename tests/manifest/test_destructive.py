@@ -71,8 +71,8 @@ def test_confirm_must_be_written_true_and_only_on_a_type_that_deletes(tmp_path: 
     assert from_vars and all("confirm" in line for line in from_vars)
     other = problems(manifest(tmp_path, "    job: export_scheduled_sends\n    confirm: true\n"))
     assert other == [
-        "6:14: jobs.purge.confirm: `confirm` is for job types that delete data (acme_purge); "
-        "export_scheduled_sends deletes nothing: remove it"
+        "6:14: jobs.purge.confirm: `confirm` is for job types that delete data (acme_purge, "
+        "delete_content, list_erase); export_scheduled_sends deletes nothing: remove it"
     ]
 
 
