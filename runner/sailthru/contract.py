@@ -22,9 +22,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from runner.emails import is_valid_email, split_emails
+from runner.emails import comma_fix, is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
+from runner.sailthru.contract_profiles import RULES as PROFILE_RULES
 from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
@@ -280,7 +281,7 @@ def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if isinstance(emails, str) and emails:
         addresses = split_emails(emails)
         bad = [address for address in addresses if not is_valid_email(address)]
-        fix = _comma_fix(bad)
+        fix = comma_fix(bad)
         if len(bad) == len(addresses) and sources == ["emails"]:  # none ("," alone too)
             shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
             yield Finding(
@@ -308,15 +309,6 @@ def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
         )
 
 
-def _comma_fix(bad: list[str]) -> str | None:
-    """How to write addresses run together with ';' or spaces, which the API does not split."""
-    parts = [part for text in bad for part in re.split(r"[;\s]+", text) if part]
-    if len(parts) <= len(bad) or not all(is_valid_email(part) for part in parts):
-        return None
-    shown = ",".join(parts[:3]) + (",…" if len(parts) > 3 else "")
-    return f"separate the addresses with commas, as the API splits them: {shown!r}"
-
-
 def emails_list_message(value: list[object]) -> str:
     """An import's ``emails`` written as a YAML list: the API takes one comma-separated text."""
     shown = ",".join(str(item) for item in value[:3]) + (",…" if len(value) > 3 else "")
@@ -339,4 +331,5 @@ _RULES: Final[dict[str, Rule]] = {
     "export_scheduled_sends": lambda view, file_given: iter(()),
     "import": _import,
     "purchase_import": _purchase_import,
+    **PROFILE_RULES,
 }

@@ -6,6 +6,7 @@ hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/k
 
 from __future__ import annotations
 
+from runner.builtin.jobtypes.profiles import Snapshot, Update
 from runner.builtin.jobtypes.seed import (
     ExportListData,
     ExportPurchaseLog,
@@ -23,6 +24,8 @@ __all__ = [
     "ExportScheduledSends",
     "Import",
     "PurchaseImport",
+    "Snapshot",
+    "Update",
 ]
 
 BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
@@ -31,6 +34,8 @@ BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
     ExportScheduledSends,
     Import,
     PurchaseImport,
+    Update,
+    Snapshot,
 )
 
 
