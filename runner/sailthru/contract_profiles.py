@@ -107,17 +107,17 @@ def line_findings(line: Mapping[str, object]) -> Iterator[Finding]:
     elif user_id is not None and email is not None:
         yield Finding(("email",), "give `id` or `email`, not both; `id` is the one used")
     if not isinstance(key, str):
-        yield Finding(("key",), f"`key` names the kind of id (email, sid, extid), got {key!r}", futile=True)
+        yield Finding(
+            ("key",), f"`key` names the kind of id (email, sid, extid), got {key!r}", futile=True
+        )
     elif key not in ID_KEYS:
         yield Finding(("key",), f"{key!r} is not a key this check knows ({', '.join(ID_KEYS)})")
-    identity = ("id", user_id) if user_id is not None else ("email", email)
-    if identity[1] is not None and not isinstance(identity[1], str):
-        yield Finding((identity[0],), f"expected a string, got {identity[1]!r}", futile=True)
-    elif identity[1] is not None and (identity[0] == "email" or key == "email"):
-        if not is_valid_email(identity[1]):
-            yield Finding(
-                (identity[0],), f"not a valid email address: {identity[1]!r}", futile=True
-            )
+    name, value = ("id", user_id) if user_id is not None else ("email", email)
+    by_email = name == "email" or key == "email"
+    if value is not None and not isinstance(value, str):
+        yield Finding((name,), f"expected a string, got {value!r}", futile=True)
+    elif isinstance(value, str) and by_email and not is_valid_email(value):
+        yield Finding((name,), f"not a valid email address: {value!r}", futile=True)
     if "optout" in line and "optout_email" in line:
         yield Finding(("optout",), "give `optout_email` or `optout`, not both")
     yield from change_findings(line, ())

@@ -8,6 +8,7 @@ from runner.hookspecs import hookimpl
 from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
 from runner.sandbox.imports import ListImport, PurchaseImport
 from runner.sandbox.jobs import JobKind
+from runner.sandbox.profiles import BulkUpdate, Snapshot
 
 BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ExportListData,
@@ -15,6 +16,8 @@ BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ExportScheduledSends,
     ListImport,
     PurchaseImport,
+    BulkUpdate,
+    Snapshot,
 )
 
 
