@@ -125,8 +125,11 @@ class BulkUpdate(JobKind):
     def _from_file(
         self, path: Path, common: Mapping[str, Any], env: JobEnv, tally: UpdateTally
     ) -> None:
-        for _ in batched(update_lines(path), WRITE_BATCH):  # every line checked first
+        for batch in batched(update_lines(path), WRITE_BATCH):  # every line checked first
             env.check_stopping()
+            with env.store.connect() as db:
+                for number, line in batch:
+                    find_user(db, number, line)
         for batch in batched(update_lines(path), WRITE_BATCH):
             env.check_stopping()
             with env.store.transaction() as db:
@@ -179,21 +182,30 @@ def line_change(line: Mapping[str, Any]) -> dict[str, Any]:
     return change
 
 
+def find_user(db: sqlite3.Connection, number: int, line: Mapping[str, Any]) -> int | None:
+    """The id of the user a line names; None for an address without a profile (the update
+    creates one). A ``sid`` that does not exist, or a ``key`` the sandbox does not keep, ends
+    the job in error naming the line."""
+    key, value = line_user(line)
+    column = {"email": "email", "sid": "profile_id"}.get(key)
+    if column is None:
+        raise JobFailed(
+            f"Line {number}: the sandbox knows users by email and sid only, not by {key!r}; "
+            "test this file on Sailthru"
+        )
+    if key == "email":
+        value = value.strip().lower()
+    row = db.execute(f"SELECT id FROM users WHERE {column} = ?", (value,)).fetchone()
+    if row is None and key == "sid":
+        raise JobFailed(f"Line {number}: no user has the sid {value!r}")
+    return None if row is None else int(row[0])
+
+
 def user_of_line(
     store: Store, db: sqlite3.Connection, number: int, line: Mapping[str, Any], tally: UpdateTally
 ) -> int:
-    key, value = line_user(line)
-    if key == "email":
-        return user_by_email(store, db, value, tally)
-    if key == "sid":
-        row = db.execute("SELECT id FROM users WHERE profile_id = ?", (value,)).fetchone()
-        if row is None:
-            raise JobFailed(f"Line {number}: no user has the sid {value!r}")
-        return int(row[0])
-    raise JobFailed(
-        f"Line {number}: the sandbox knows users by email and sid only, not by {key!r}; "
-        "test this file on Sailthru"
-    )
+    user_id = find_user(db, number, line)
+    return user_id if user_id is not None else user_by_email(store, db, line_user(line)[1], tally)
 
 
 def user_by_email(store: Store, db: sqlite3.Connection, email: str, tally: UpdateTally) -> int:
