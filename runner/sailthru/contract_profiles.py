@@ -52,13 +52,15 @@ UPDATE_COUNT_FIELD: Final = "update_count"
 UPDATE_WARNING_FIELD: Final = "update_warning"
 
 
-def change_findings(value: Mapping[str, object], at: tuple[str | int, ...]) -> Iterator[Finding]:
-    """What is wrong with the changes of an ``update`` object or a file line (at ``at``):
-    advice for a key the docs do not show, ``futile`` for a change that cannot be applied."""
-    allowed = CHANGE_KEYS if at else LINE_KEYS
+def change_findings(
+    value: Mapping[str, object], at: tuple[str | int, ...], allowed: tuple[str, ...]
+) -> Iterator[Finding]:
+    """What is wrong with the changes of an ``update`` object (``allowed``: CHANGE_KEYS) or
+    a file line (LINE_KEYS), at ``at``: advice for a key the docs do not show, ``futile``
+    for a change that cannot be applied."""
     for key in value:
         if key not in allowed:
-            what = "the update docs show" if at else "of an update line"
+            what = "of an update line" if allowed == LINE_KEYS else "the update docs show"
             yield Finding(
                 (*at, key),
                 f"{key!r} is not a key {what} ({', '.join(allowed)}); what Sailthru does "
@@ -81,7 +83,7 @@ def change_findings(value: Mapping[str, object], at: tuple[str | int, ...]) -> I
                     f"lists {name!r}",
                 )
     for key in ("optout", "optout_email"):
-        optout = value.get(key)
+        optout = value.get(key) if key in allowed else None
         if optout is not None and optout not in OPTOUT_VALUES:
             yield _futile(
                 (*at, key),
@@ -121,7 +123,7 @@ def line_findings(line: Mapping[str, object]) -> Iterator[Finding]:
         yield Finding((name,), f"not a valid email address: {value!r}", futile=True)
     if "optout" in line and "optout_email" in line:
         yield Finding(("optout",), "give `optout_email` or `optout`, not both")
-    yield from change_findings(line, ())
+    yield from change_findings(line, (), LINE_KEYS)
 
 
 def line_user(line: Mapping[str, object]) -> tuple[str, str]:
@@ -155,7 +157,7 @@ def _update(view: PayloadView, file_given: bool) -> Iterator[Finding]:
         )
         return
     if isinstance(update, Mapping):
-        for finding in change_findings(update, ("update",)):
+        for finding in change_findings(update, ("update",), CHANGE_KEYS):
             if finding.futile:  # the API would have to refuse what it cannot apply
                 finding = Finding(finding.param, finding.detail, INVALID_UPDATE, finding.fields)
             yield finding
