@@ -279,3 +279,26 @@ def test_snapshot_counts_the_users_of_its_query_and_mails_the_report(
 def test_snapshot_without_query_is_refused(client: SailthruClient) -> None:
     body = refusal(client, {"job": "snapshot", "report_email": "team@example.com"})
     assert body == {"error": 2, "errormsg": "Missing required parameter: query"}
+
+
+def test_optout_none_clears_the_optout_time(client: SailthruClient, sandbox: Sandbox) -> None:
+    for level in ("all", "none"):
+        change = {"job": "update", "emails": "user007@example.com", "update": {"optout": level}}
+        assert submit(client, change)["status"] == "completed"
+        user = profile(sandbox, "user007@example.com")
+        assert user is not None and user["optout"] == level
+        assert bool(user["optout_time"]) is (level == "all")
+
+
+def test_emails_sent_as_a_list_update_those_users_only(
+    client: SailthruClient, sandbox: Sandbox
+) -> None:
+    # The runner refuses a list (the API takes one text); a client may still send one.
+    emails = ["user008@example.com", "user009@example.com"]
+    job = submit(client, {"job": "update", "emails": emails, "update": {"vars": {"listed": 1}}})
+    assert job["status"] == "completed" and job["update_count"] == 2
+    with closing(database(sandbox)) as db:
+        rows = db.execute(
+            "SELECT email FROM users WHERE json_extract(vars, '$.listed') = 1"
+        ).fetchall()
+    assert sorted(row[0] for row in rows) == emails
