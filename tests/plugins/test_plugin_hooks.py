@@ -341,16 +341,16 @@ JOB_TYPE_PLUGIN = """
     from runner.hookspecs import hookimpl
     from runner.jobtypes import JobParams, JobType
 
-    class CrmSyncParams(JobParams):
+    class RefreshParams(JobParams):
         url: str
 
-    class CrmSync(JobType):
-        name = "acme_crm_sync"
-        params_model = CrmSyncParams
+    class Refresh(JobType):
+        name = "acme_refresh"
+        params_model = RefreshParams
 
     @hookimpl
     def sailjobs_job_types():
-        return [CrmSync()]
+        return [Refresh()]
 """
 
 
@@ -358,11 +358,11 @@ def test_job_types_hook_adds_a_job_type(tmp_path, install):
     from runner.manifest.loader import load_manifest
     from runner.plugins import job_type_owners
 
-    install("acme-crm-sync", JOB_TYPE_PLUGIN, entry_name="crm-sync")
-    assert job_type_owners()["acme_crm_sync"] == "crm-sync"
-    path = write(tmp_path, "jobs:\n  sync:\n    job: acme_crm_sync\n    url: https://x.io/a.json\n")
+    install("acme-refresh", JOB_TYPE_PLUGIN, entry_name="refresh")
+    assert job_type_owners()["acme_refresh"] == "refresh"
+    path = write(tmp_path, "jobs:\n  bulk:\n    job: acme_refresh\n    url: https://x.io/a.json\n")
     loaded = load_manifest(path)
-    assert loaded.manifest.jobs["sync"].job == "acme_crm_sync"
+    assert loaded.manifest.jobs["bulk"].job == "acme_refresh"
 
 
 def test_action_types_hook_settings_are_validated_with_the_manifest(tmp_path):
