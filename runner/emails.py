@@ -30,3 +30,12 @@ def split_emails(text: str) -> list[str]:
     """The addresses of an import's ``emails`` parameter: separated by commas or newlines,
     each stripped, empty parts (``a@x.com,``) left out."""
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def comma_fix(bad: list[str]) -> str | None:
+    """How to write addresses run together with ';' or spaces, which the API does not split."""
+    parts = [part for text in bad for part in re.split(r"[;\s]+", text) if part]
+    if len(parts) <= len(bad) or not all(is_valid_email(part) for part in parts):
+        return None
+    shown = ",".join(parts[:3]) + (",…" if len(parts) > 3 else "")
+    return f"separate the addresses with commas, as the API splits them: {shown!r}"

@@ -22,10 +22,11 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from runner.emails import is_valid_email, split_emails
+from runner.emails import comma_fix, is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
 from runner.sailthru.contract_content import RULES as CONTENT_RULES
+from runner.sailthru.contract_profiles import RULES as PROFILE_RULES
 from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
@@ -281,7 +282,7 @@ def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if isinstance(emails, str) and emails:
         addresses = split_emails(emails)
         bad = [address for address in addresses if not is_valid_email(address)]
-        fix = _comma_fix(bad)
+        fix = comma_fix(bad)
         if len(bad) == len(addresses) and sources == ["emails"]:  # none ("," alone too)
             shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
             yield Finding(
@@ -307,15 +308,6 @@ def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
             "signup_dates reads the signup_date column of an imported CSV; with `emails` "
             "alone it changes nothing (give a `file` or `url` with email and signup_date)",
         )
-
-
-def _comma_fix(bad: list[str]) -> str | None:
-    """How to write addresses run together with ';' or spaces, which the API does not split."""
-    parts = [part for text in bad for part in re.split(r"[;\s]+", text) if part]
-    if len(parts) <= len(bad) or not all(is_valid_email(part) for part in parts):
-        return None
-    shown = ",".join(parts[:3]) + (",…" if len(parts) > 3 else "")
-    return f"separate the addresses with commas, as the API splits them: {shown!r}"
 
 
 def emails_list_message(value: list[object]) -> str:
@@ -351,4 +343,5 @@ _RULES: Final[dict[str, Rule]] = {
     "purchase_import": _purchase_import,
     "content_update": _content_update,  # the page's file rows; its lines: contract_content.py
     **CONTENT_RULES,
+    **PROFILE_RULES,
 }

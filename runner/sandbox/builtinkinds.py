@@ -9,6 +9,7 @@ from runner.sandbox.contentjobs import ContentUpdate, DeleteContent, ListErase
 from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
 from runner.sandbox.imports import ListImport, PurchaseImport
 from runner.sandbox.jobs import JobKind
+from runner.sandbox.profiles import BulkUpdate, Snapshot
 
 BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ExportListData,
@@ -19,6 +20,8 @@ BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ContentUpdate,
     DeleteContent,
     ListErase,
+    BulkUpdate,
+    Snapshot,
 )
 
 

@@ -1,12 +1,13 @@
 """Every job type sailjobs ships, registered through ``sailjobs_job_types``: exactly the
 path a plugin's job type takes (a ``JobType`` from ``runner.jobtypes``, returned by the
-hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/kinds.py``
+hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/builtinkinds.py``
 (``sailjobs_sandbox_job_kinds``).
 """
 
 from __future__ import annotations
 
 from runner.builtin.jobtypes.content import ContentUpdate, DeleteContent, ListErase
+from runner.builtin.jobtypes.profiles import Snapshot, Update
 from runner.builtin.jobtypes.seed import (
     ExportListData,
     ExportPurchaseLog,
@@ -27,6 +28,8 @@ __all__ = [
     "Import",
     "ListErase",
     "PurchaseImport",
+    "Snapshot",
+    "Update",
 ]
 
 BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
@@ -38,6 +41,8 @@ BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
     ContentUpdate,
     DeleteContent,
     ListErase,
+    Update,
+    Snapshot,
 )
 
 
