@@ -25,6 +25,7 @@ from typing import Final
 from runner.emails import is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
+from runner.sailthru.contract_blasts import RULES as BLAST_RULES
 from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
@@ -339,4 +340,5 @@ _RULES: Final[dict[str, Rule]] = {
     "export_scheduled_sends": lambda view, file_given: iter(()),
     "import": _import,
     "purchase_import": _purchase_import,
+    **BLAST_RULES,
 }

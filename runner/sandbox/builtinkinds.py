@@ -5,6 +5,7 @@ starts (``runner.plugins.SANDBOX_PLUGINS``)."""
 from __future__ import annotations
 
 from runner.hookspecs import hookimpl
+from runner.sandbox.blasts import BlastQuery, BlastSaveList, BlastSnapshot
 from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
 from runner.sandbox.imports import ListImport, PurchaseImport
 from runner.sandbox.jobs import JobKind
@@ -15,6 +16,9 @@ BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ExportScheduledSends,
     ListImport,
     PurchaseImport,
+    BlastQuery,
+    BlastSaveList,
+    BlastSnapshot,
 )
 
 

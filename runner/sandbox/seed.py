@@ -12,7 +12,8 @@ same day export the same bytes. The demo draws from ``random.Random(0)``. Its li
 
 Purchases: 200 over the 90 days before today (extid ``demo-0001`` …). Scheduled sends: 40
 in the 14 days from tomorrow on (every one still ahead all day). Every user has vars
-``userId``, ``user_type`` and ``plan``.
+``userId``, ``user_type`` and ``plan``. Campaigns: three sent ones with their recipients'
+opens and clicks (runner/sandbox/blastdemo.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from runner.sandbox.blastdemo import seed_demo_blasts
 from runner.sandbox.imports import purchase_row
 from runner.sandbox.seedfile import DEMO, SeedData, load_seed_file, today_anchor
 from runner.sandbox.store import (
@@ -133,6 +135,7 @@ def seed_demo(store: Store, anchor: datetime | None = None) -> None:
         _insert_purchases(db, list(_demo_purchases(rng, now)))
         update_purchase_fields(db, [str(user["email"]) for user in users[:25]])
         _insert_scheduled_sends(db, list(_demo_scheduled_sends(rng, now)))
+        seed_demo_blasts(db, now)
 
 
 def _demo_users(rng: random.Random, now: datetime) -> Iterator[dict[str, object]]:

@@ -6,6 +6,7 @@ hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/k
 
 from __future__ import annotations
 
+from runner.builtin.jobtypes.blasts import BlastQuery, BlastSaveList, BlastSnapshot
 from runner.builtin.jobtypes.seed import (
     ExportListData,
     ExportPurchaseLog,
@@ -18,6 +19,9 @@ from runner.jobtypes import JobType
 
 __all__ = [
     "BUILTIN_JOB_TYPES",
+    "BlastQuery",
+    "BlastSaveList",
+    "BlastSnapshot",
     "ExportListData",
     "ExportPurchaseLog",
     "ExportScheduledSends",
@@ -31,6 +35,9 @@ BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
     ExportScheduledSends,
     Import,
     PurchaseImport,
+    BlastQuery,
+    BlastSaveList,
+    BlastSnapshot,
 )
 
 
