@@ -49,18 +49,20 @@ def _blast_id(view: PayloadView) -> Iterator[Finding]:
     if not view.given("blast_id"):
         yield Finding(
             ("blast_id",),
-            "add `blast_id`, the campaign's id (a number, shown in the campaign's URL in "
-            "Sailthru's Campaigns page)",
+            "add `blast_id`, the campaign's id (a number, e.g. 12345678)",
             MISSING_BLAST_ID,
         )
         return
     value = view.known("blast_id")
-    if value is not None and blast_id_number(value) is None:
-        yield Finding(
-            ("blast_id",),
-            f"{value!r} is not a campaign id; a blast_id is a whole number such as 12345678",
-            UNKNOWN_BLAST_ID,
-        )
+    # Other types (true, a list) are the params model's to report; they name no campaign
+    # either, so the sandbox answers them with error 13 when it finds none.
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        if blast_id_number(value) is None:
+            yield Finding(
+                ("blast_id",),
+                f"{value!r} is not a campaign id; a blast_id is a whole number such as 12345678",
+                UNKNOWN_BLAST_ID,
+            )
 
 
 def _blast_query(view: PayloadView, file_given: bool) -> Iterator[Finding]:
