@@ -56,13 +56,13 @@ def _blast_id(view: PayloadView) -> Iterator[Finding]:
     value = view.known("blast_id")
     # Other types (true, a list) are the params model's to report; they name no campaign
     # either, so the sandbox answers them with error 13 when it finds none.
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        if blast_id_number(value) is None:
-            yield Finding(
-                ("blast_id",),
-                f"{value!r} is not a campaign id; a blast_id is a whole number such as 12345678",
-                UNKNOWN_BLAST_ID,
-            )
+    judged = isinstance(value, str | int) and not isinstance(value, bool)
+    if judged and blast_id_number(value) is None:
+        yield Finding(
+            ("blast_id",),
+            f"{value!r} is not a campaign id; a blast_id is a whole number such as 12345678",
+            UNKNOWN_BLAST_ID,
+        )
 
 
 def _blast_query(view: PayloadView, file_given: bool) -> Iterator[Finding]:
