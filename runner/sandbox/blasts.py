@@ -1,7 +1,7 @@
 """The campaign jobs on the sandbox: ``blast_query``, ``blast_save_list``, ``blast_snapshot``.
 
 They read the campaigns (blasts) and their recipients in runner/sandbox/store.py; the demo's
-campaigns come from runner/sandbox/blastdemo.py. A ``query`` narrows the recipients
+campaigns come from runner.sandbox.blastseed.py. A ``query`` narrows the recipients
 (runner/sandbox/queries.py); in a campaign job its ``open_time`` and ``click_time`` criteria
 read THIS campaign's opens and clicks (sandbox assumption: the docs do not say whether they
 read the campaign's activity or the user's whole history), with ``timerange`` ``ever`` or

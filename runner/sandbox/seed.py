@@ -13,7 +13,7 @@ same day export the same bytes. The demo draws from ``random.Random(0)``. Its li
 Purchases: 200 over the 90 days before today (extid ``demo-0001`` …). Scheduled sends: 40
 in the 14 days from tomorrow on (every one still ahead all day). Every user has vars
 ``userId``, ``user_type`` and ``plan``. Campaigns: three sent ones with their recipients'
-opens and clicks (runner/sandbox/blastdemo.py).
+opens and clicks (runner.sandbox.blastseed.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from runner.sandbox.blastdemo import seed_demo_blasts
+from runner.sandbox.blastseed import insert_seed_blasts, seed_demo_blasts
 from runner.sandbox.imports import purchase_row
 from runner.sandbox.seedfile import DEMO, SeedData, load_seed_file, today_anchor
 from runner.sandbox.store import (
@@ -90,7 +90,8 @@ def seed(store: Store, source: Seed) -> bool:
 
 
 def seed_file(store: Store, data: SeedData) -> None:
-    """A checked seed file's lists, users, purchases and scheduled sends, in one transaction."""
+    """A checked seed file's lists, users, purchases, scheduled sends and campaigns, in one
+    transaction."""
     rows = {
         user.email: user_row(
             user.email, rfc2822(user.signup or data.anchor), vars=json.dumps(user.vars)
@@ -118,6 +119,7 @@ def seed_file(store: Store, data: SeedData) -> None:
                 for index, send in enumerate(data.scheduled_sends)
             ],
         )
+        insert_seed_blasts(db, data.blasts)
 
 
 def seed_demo(store: Store, anchor: datetime | None = None) -> None:

@@ -7,14 +7,17 @@ import csv
 import io
 import sqlite3
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 from sailthru.sailthru_client import SailthruClient
 
+from runner.problems import SeedFileError
 from runner.sandbox import Sandbox
-from runner.sandbox.blastdemo import DEMO_BLASTS
 from runner.sandbox.blasts import BLAST_QUERY_HEADER
+from runner.sandbox.blastseed import DEMO_BLASTS
+from runner.sandbox.seedfile import TIME_HINT, load_seed_file
 from tests.sandbox.conftest import poll
 
 WINTER, NEW_ARRIVALS, VIP = (blast[0] for blast in DEMO_BLASTS)
@@ -155,3 +158,66 @@ def test_the_demo_campaigns_are_the_same_in_every_sandbox(sandbox_factory):
     assert len(recipients(first)) == 300 + 300 + 25
     names = query(first, "SELECT blast_id, name, list FROM blasts ORDER BY blast_id")
     assert names == [(blast_id, name, list_name) for blast_id, name, list_name, *_ in DEMO_BLASTS]
+
+
+SEED = """\
+lists: [Weekly Digest]
+users:
+  - {email: ann@example.com, lists: [Weekly Digest]}
+  - {email: bob@example.com, lists: [Weekly Digest]}
+  - {email: cy@example.com, lists: [Weekly Digest]}
+  - {email: dee@example.com}
+blasts:
+  - blast_id: 1234567
+    name: Spring Sale
+    list: Weekly Digest
+    send_time: -2d10h
+    opened: [ann@example.com, bob@example.com]
+    clicked: [Ann@example.com]
+"""
+
+
+def test_a_seed_file_gives_campaigns_for_rehearsals(sandbox_factory, tmp_path):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(SEED, encoding="utf-8")
+    box = sandbox_factory(seed=str(seed))
+    client = SailthruClient(box.api_key, box.secret, box.url)
+    job, rows = export(client, {"blast_id": "1234567"})
+    assert job["name"] == "Blast Query: Spring Sale"
+    assert [(r["open_time"] != "", r["click_time"] != "") for r in rows] == [
+        (True, True),  # ann
+        (True, False),  # bob
+        (False, False),  # cy; dee is not on the list
+    ]
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    sent = anchor - timedelta(days=2, hours=10)
+    assert {row["send_time"] for row in rows} == {sent.strftime("%Y-%m-%d %H:%M:%S")}
+    snapshot = run_job(client, {"job": "blast_snapshot", "blast_id": 1234567})
+    assert (snapshot["recipients"], snapshot["opened"], snapshot["clicked"]) == (3, 2, 1)
+
+
+def test_every_problem_of_a_seed_blast_names_its_place(tmp_path):
+    seed = tmp_path / "bad.yaml"
+    seed.write_text(
+        SEED
+        + """\
+  - blast_id: 1234567
+    name: ""
+    list: Nope
+    opened: [dee@example.com]
+    colour: red
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(SeedFileError) as caught:
+        load_seed_file(seed)
+    assert [problem.render() for problem in caught.value.problems] == [
+        f"{seed}:14:5: blasts[1]: missing send_time: " + TIME_HINT,
+        f"{seed}:14:15: blasts[1].blast_id: blast_id: 1234567 is already a blast's id",
+        f"{seed}:15:11: blasts[1].name: name: the campaign's name, got ''",
+        f"{seed}:16:11: blasts[1].list: list: a list of this file, got 'Nope'",
+        f"{seed}:17:14: blasts[1].opened[0]: 'dee@example.com' is not a user on the"
+        " campaign's list, so it got no email",
+        f"{seed}:18:5: blasts[1].colour: unknown key; an entry here has blast_id, name, list,"
+        " send_time, opened, clicked",
+    ]

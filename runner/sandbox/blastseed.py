@@ -1,4 +1,7 @@
-"""The demo's campaigns (blasts), sent to the demo lists before the anchor time:
+"""Campaigns (blasts) in a sandbox's data: a seed file's ``blasts:`` section
+(``insert_seed_blasts``) and the demo's (``seed_demo_blasts``).
+
+The demo's campaigns are sent to the demo lists before the anchor time:
 
 - 24110101 ``Weekly Newsletter: Winter Picks``, to ``Main Newsletter``, 14 days ago
 - 24110102 ``Weekly Newsletter: New Arrivals``, to ``Main Newsletter``, 7 days ago
@@ -14,8 +17,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from datetime import datetime, timedelta
-from typing import Final
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from runner.sandbox.seedfile import SeedBlast
 
 # (blast_id, name, list, days before the anchor, hour sent)
 DEMO_BLASTS: Final = (
@@ -33,31 +40,76 @@ LINKS: Final = ("shop", "sale", "new-arrivals", "blog", "account")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # as a real blast_query export writes times
 
 
+def insert_seed_blasts(db: sqlite3.Connection, blasts: list[SeedBlast]) -> None:
+    """A seed file's campaigns: every member of the list received it at ``send_time``; the
+    openers opened an hour later, the clickers clicked five minutes after that (one link)."""
+    for blast in blasts:
+        sent = blast.send_time.astimezone(UTC) if blast.send_time.tzinfo else blast.send_time
+        _insert_blast(db, blast.blast_id, blast.name, blast.list, sent)
+        rows = []
+        for user_id, email, device in _members(db, blast.list, "u.email"):
+            opened = sent + timedelta(hours=1) if email in blast.opened else None
+            clicked = opened + timedelta(minutes=5) if opened and email in blast.clicked else None
+            link = f"https://example.com/c/{blast.blast_id}" if clicked else ""
+            rows.append(
+                (
+                    blast.blast_id,
+                    user_id,
+                    sent.strftime(TIME_FORMAT),
+                    _time(opened),
+                    _time(clicked),
+                    link,
+                    _time(clicked),
+                    "",
+                    device if opened else "",
+                )
+            )
+        _insert_recipients(db, rows)
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.strftime(TIME_FORMAT) if moment else ""
+
+
+def _insert_blast(
+    db: sqlite3.Connection, blast_id: int, name: str, list_name: str, sent: datetime
+) -> None:
+    db.execute(
+        "INSERT INTO blasts (blast_id, name, list, send_time) VALUES (?, ?, ?, ?)",
+        (blast_id, name, list_name, sent.strftime(TIME_FORMAT)),
+    )
+
+
+def _members(db: sqlite3.Connection, list_name: str, column: str) -> list[tuple[int, str, str]]:
+    """(user id, ``column``, top device) of the list's members."""
+    return db.execute(
+        f"SELECT u.id, {column}, u.top_device FROM list_members m"
+        " JOIN lists l ON l.id = m.list_id JOIN users u ON u.id = m.user_id"
+        " WHERE l.name = ? ORDER BY u.id",
+        (list_name,),
+    ).fetchall()
+
+
+def _insert_recipients(db: sqlite3.Connection, rows: Sequence[Sequence[object]]) -> None:
+    db.executemany(
+        "INSERT INTO blast_recipients (blast_id, user_id, send_time, open_time, click_time,"
+        " first_ten_clicks, first_ten_clicks_time, purchase_time, device)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
 def seed_demo_blasts(db: sqlite3.Connection, now: datetime) -> None:
     """The demo campaigns and their recipients (inside the demo's seeding transaction)."""
     rng = random.Random(0)
     for blast_id, name, list_name, days, hour in DEMO_BLASTS:
         sent = now - timedelta(days=days) + timedelta(hours=hour)
-        db.execute(
-            "INSERT INTO blasts (blast_id, name, list, send_time) VALUES (?, ?, ?, ?)",
-            (blast_id, name, list_name, sent.strftime(TIME_FORMAT)),
-        )
-        members = db.execute(
-            "SELECT u.id, u.engagement, u.top_device FROM list_members m"
-            " JOIN lists l ON l.id = m.list_id JOIN users u ON u.id = m.user_id"
-            " WHERE l.name = ? ORDER BY u.id",
-            (list_name,),
-        ).fetchall()
+        _insert_blast(db, blast_id, name, list_name, sent)
         rows = [
             (blast_id, user_id, *_activity(rng, blast_id, sent, engagement, device))
-            for user_id, engagement, device in members
+            for user_id, engagement, device in _members(db, list_name, "u.engagement")
         ]
-        db.executemany(
-            "INSERT INTO blast_recipients (blast_id, user_id, send_time, open_time, click_time,"
-            " first_ten_clicks, first_ten_clicks_time, purchase_time, device)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+        _insert_recipients(db, rows)
 
 
 def _activity(
