@@ -20,7 +20,7 @@ from typing import Any, Final
 from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_blasts import UNKNOWN_BLAST_ID, blast_id_number
 from runner.sandbox.errors import ApiError, api_error, refuse
-from runner.sandbox.exportjobs import write_csv
+from runner.sandbox.exportjobs import write_rows
 from runner.sandbox.jobs import Accepted, JobEnv, JobFailed, JobKind, JobRecord, Outcome
 from runner.sandbox.queries import matching_user_ids
 from runner.sandbox.store import rfc2822
@@ -72,7 +72,10 @@ def _user_ids(db: sqlite3.Connection, blast_id: int, did: str | None = None) -> 
 
 
 class _BlastKind(JobKind):
-    title = ""
+    """What the three share: the contract's refusals and the campaign looked up at POST,
+    the recipients its query selects when the job runs."""
+
+    title = ""  # the job's name is "<title>: <campaign name>" (the sandbox's wording)
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
         refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
@@ -99,20 +102,16 @@ class BlastQuery(_BlastKind):
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         with env.store.connect() as db:
             blast_id, ids = self._selected(record, db)
-            db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS blast_selected (user_id INTEGER PRIMARY KEY)"
-            )
-            db.execute("DELETE FROM blast_selected")
-            db.executemany("INSERT INTO blast_selected VALUES (?)", [(i,) for i in ids])
+            wanted = set(ids)
             cursor = db.execute(
-                "SELECT u.profile_id, u.md5, r.send_time, r.open_time, r.click_time,"
+                "SELECT r.user_id, u.profile_id, u.md5, r.send_time, r.open_time, r.click_time,"
                 " r.first_ten_clicks, r.purchase_time, r.device, '', r.first_ten_clicks_time"
-                " FROM blast_recipients r JOIN blast_selected s ON s.user_id = r.user_id"
-                " JOIN users u ON u.id = r.user_id WHERE r.blast_id = ? ORDER BY r.user_id",
+                " FROM blast_recipients r JOIN users u ON u.id = r.user_id"
+                " WHERE r.blast_id = ? ORDER BY r.user_id",
                 (blast_id,),
             )
-            path = write_csv(env, BLAST_QUERY_HEADER, cursor)
-            db.execute("DELETE FROM blast_selected")
+            selected = (row[1:] for row in cursor if row[0] in wanted)
+            path = write_rows(env, BLAST_QUERY_HEADER, selected)
         return Outcome({"filename": f"blast_{blast_id}.csv"}, len(ids), path)
 
 
