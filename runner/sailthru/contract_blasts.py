@@ -31,6 +31,11 @@ UNKNOWN_BLAST_ID = ErrorRow(400, 13, "Unknown blast_id", BLAST_JOBS)
 # Sandbox assumption, as MISSING_BLAST_ID: the job API page's row for a missing `list`.
 MISSING_TARGET_LIST = ErrorRow(400, 2, "Missing required parameter: list", ("blast_save_list",))
 
+# Fields of the sandbox's GET answers (Sailthru documents none for these jobs): how many
+# recipients a blast_save_list selected and how many of them were new to the list.
+SAVED_COUNT_FIELD: Final = "saved_count"
+ADDED_COUNT_FIELD: Final = "added_count"
+
 _DIGITS = re.compile(r"[0-9]+")
 
 

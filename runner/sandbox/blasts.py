@@ -18,7 +18,12 @@ import sqlite3
 from typing import Any, Final
 
 from runner.sailthru.contract import check_payload, first_refusal
-from runner.sailthru.contract_blasts import UNKNOWN_BLAST_ID, blast_id_number
+from runner.sailthru.contract_blasts import (
+    ADDED_COUNT_FIELD,
+    SAVED_COUNT_FIELD,
+    UNKNOWN_BLAST_ID,
+    blast_id_number,
+)
 from runner.sandbox.errors import ApiError, api_error, refuse
 from runner.sandbox.exportjobs import write_rows
 from runner.sandbox.jobs import Accepted, JobEnv, JobFailed, JobKind, JobRecord, Outcome
@@ -35,8 +40,6 @@ BLAST_QUERY_HEADER: Final = [
     "purchase_time", "device", "extid", "first_ten_clicks_time",
 ]  # fmt: skip
 # Fields of the sandbox's GET answers (Sailthru documents none for these jobs).
-SAVED_COUNT_FIELD: Final = "saved_count"
-ADDED_COUNT_FIELD: Final = "added_count"
 SNAPSHOT_FIELDS: Final = ("recipients", "opened", "clicked", "purchased")
 # Query criteria read from the campaign's own data: each is a column of blast_recipients.
 ACTIVITY_COLUMNS: Final = ("open_time", "click_time")

@@ -58,3 +58,28 @@ def test_sailjobs_run_sandbox_exits_0(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "exports" / "campaigns" / "winter-picks-recipients.csv").is_file()
+
+
+def test_a_save_that_selects_nobody_completes_with_a_warning(run_on_sandbox):
+    result = run_on_sandbox(
+        """\
+version: 1
+name: save-nobody
+defaults: {timeout: 1m, poll: {initial: 0.1s, max: 1s}}
+jobs:
+  nobody:
+    job: blast_save_list
+    blast_id: 24110103
+    list: Nobody
+    query: {criteria: [domain], value: [nowhere.example]}
+  everybody:
+    job: blast_save_list
+    blast_id: 24110103
+    list: Everybody
+"""
+    )
+    nobody, everybody = result.jobs["nobody"], result.jobs["everybody"]
+    assert nobody.status == everybody.status == "succeeded"
+    assert nobody.outputs["saved_count"] == 0
+    assert any("saved nobody to the list" in warning for warning in nobody.warnings)
+    assert everybody.outputs["saved_count"] == 25 and everybody.warnings == []

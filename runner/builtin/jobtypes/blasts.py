@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import Field
@@ -18,6 +18,7 @@ from runner.jobtypes import (
     StrictParams,
     contract_problems,
 )
+from runner.sailthru.contract_blasts import SAVED_COUNT_FIELD
 
 BLAST_ID_HELP = "the campaign's id: a whole number, or its digits as text (e.g. 12345678)"
 QUERY_HELP = (
@@ -66,6 +67,17 @@ class BlastSaveList(JobType):
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from contract_problems(self.name, params)
+
+    def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
+        """A save that selected nobody, when its answer says so (the sandbox's
+        ``saved_count``; Sailthru documents no such field)."""
+        count = fields.get(SAVED_COUNT_FIELD)
+        if isinstance(count, bool) or str(count).strip() != "0":
+            return None
+        return (
+            "the job completed but saved nobody to the list: no recipient of the campaign "
+            "matched its query"
+        )
 
 
 class BlastSnapshotParams(StrictParams):
