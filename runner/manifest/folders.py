@@ -19,7 +19,7 @@ from runner.problems import ManifestError, Problem
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # The top-level keys of a sandbox seed file (runner/sandbox/seedfile.py's SECTIONS; a test
 # keeps the two equal): such a file lives beside manifests but is not one.
-SEED_SECTIONS = frozenset({"lists", "users", "purchases", "scheduled_sends"})
+SEED_SECTIONS = frozenset({"lists", "users", "purchases", "scheduled_sends", "blasts"})
 _MANIFEST_KEY = re.compile(r"^(?:version|jobs)\s*:", re.MULTILINE)  # a top-level key
 _VERSION_1 = re.compile(r"""^version\s*:\s*(?:1|'1'|"1")\s*(?:#.*)?$""", re.MULTILINE)
 MANIFEST_KEYS = frozenset(ManifestHeader.model_fields)

@@ -25,6 +25,7 @@ from typing import Final
 from runner.emails import comma_fix, is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
+from runner.sailthru.contract_blasts import RULES as BLAST_RULES
 from runner.sailthru.contract_content import RULES as CONTENT_RULES
 from runner.sailthru.contract_profiles import RULES as PROFILE_RULES
 from runner.sailthru.findings import ErrorRow as ErrorRow
@@ -344,4 +345,5 @@ _RULES: Final[dict[str, Rule]] = {
     "content_update": _content_update,  # the page's file rows; its lines: contract_content.py
     **CONTENT_RULES,
     **PROFILE_RULES,
+    **BLAST_RULES,
 }

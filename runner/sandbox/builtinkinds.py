@@ -5,6 +5,7 @@ starts (``runner.plugins.SANDBOX_PLUGINS``)."""
 from __future__ import annotations
 
 from runner.hookspecs import hookimpl
+from runner.sandbox.blasts import BlastQuery, BlastSaveList, BlastSnapshot
 from runner.sandbox.contentjobs import ContentUpdate, DeleteContent, ListErase
 from runner.sandbox.exportjobs import ExportListData, ExportPurchaseLog, ExportScheduledSends
 from runner.sandbox.imports import ListImport, PurchaseImport
@@ -22,6 +23,9 @@ BUILTIN_KINDS: tuple[type[JobKind], ...] = (
     ListErase,
     BulkUpdate,
     Snapshot,
+    BlastQuery,
+    BlastSaveList,
+    BlastSnapshot,
 )
 
 

@@ -85,21 +85,46 @@ SUPPORTED: Final = frozenset(
 )  # fmt: skip
 
 
+def _activity_tests(query: Mapping[str, Any], activity: Mapping[str, set[int]]) -> dict[str, Test]:
+    """Criteria read from the caller's data (a campaign's openers and clickers) with their
+    ``timerange``: ``ever`` (or none given) or ``not_ever``."""
+
+    def did(criterion: str) -> Test:
+        def test(user: User, index: int) -> bool:
+            timerange = _slot(query, "timerange", index) or "ever"
+            if timerange not in ("ever", "not_ever"):
+                raise JobFailed(
+                    f"the sandbox evaluates {criterion} with timerange ever or not_ever, not "
+                    f"{timerange!r}; test this query on Sailthru"
+                )
+            return (user["id"] in activity[criterion]) == (timerange == "ever")
+
+        return test
+
+    return {criterion: did(criterion) for criterion in activity}
+
+
 def matching_user_ids(
-    db: sqlite3.Connection, query: Mapping[str, Any] | None, among: Iterable[int] | None = None
+    db: sqlite3.Connection,
+    query: Mapping[str, Any] | None,
+    among: Iterable[int] | None = None,
+    activity: Mapping[str, set[int]] | None = None,
 ) -> list[int]:
     """The ids of the users ``query`` selects (every user for None or ``{}``), in id order;
-    ``among`` limits them to these ids (a campaign's recipients). Raises ``JobFailed`` for a
-    source list that does not exist or a criterion the sandbox does not evaluate."""
+    ``among`` limits them to these ids (a campaign's recipients). ``activity`` evaluates more
+    criteria from the caller's data: a criterion's name -> the ids of the users who did it
+    (``click_time``: a campaign's clickers). Raises ``JobFailed`` for a source list that does
+    not exist or a criterion the sandbox does not evaluate."""
     query = query or {}
+    activity = activity or {}
     criteria = list(query.get("criteria") or [])
-    unsupported = [name for name in criteria if name not in SUPPORTED]
+    unsupported = [name for name in criteria if name not in SUPPORTED and name not in activity]
     if unsupported:
         raise JobFailed(
             f"the sandbox does not evaluate the criterion {unsupported[0]!r} (it evaluates "
             f"{', '.join(sorted(SUPPORTED))}); test this query on Sailthru"
         )
-    tests = _tests(query)
+    tests = {**_tests(query), **_activity_tests(query, activity)}
     combine = any if query.get("query_mode") == "or" else all
     wanted = None if among is None else set(among)
     selected = []

@@ -15,7 +15,8 @@ Content: 10 items (``https://example.com/articles/001`` …), the first three ex
 
 Purchases: 200 over the 90 days before today (extid ``demo-0001`` …). Scheduled sends: 40
 in the 14 days from tomorrow on (every one still ahead all day). Every user has vars
-``userId``, ``user_type`` and ``plan``.
+``userId``, ``user_type`` and ``plan``. Campaigns: three sent ones with their recipients'
+opens and clicks (runner.sandbox.blastseed.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from runner.sandbox.blastseed import insert_seed_blasts, seed_demo_blasts
 from runner.sandbox.contentjobs import seed_demo_content
 from runner.sandbox.imports import purchase_row
 from runner.sandbox.seedfile import DEMO, SeedData, load_seed_file, today_anchor
@@ -92,7 +94,8 @@ def seed(store: Store, source: Seed) -> bool:
 
 
 def seed_file(store: Store, data: SeedData) -> None:
-    """A checked seed file's lists, users, purchases and scheduled sends, in one transaction."""
+    """A checked seed file's lists, users, purchases, scheduled sends and campaigns, in one
+    transaction."""
     rows = {
         user.email: user_row(
             user.email, rfc2822(user.signup or data.anchor), vars=json.dumps(user.vars)
@@ -120,6 +123,7 @@ def seed_file(store: Store, data: SeedData) -> None:
                 for index, send in enumerate(data.scheduled_sends)
             ],
         )
+        insert_seed_blasts(db, data.blasts)
 
 
 def seed_demo(store: Store, anchor: datetime | None = None) -> None:
@@ -138,6 +142,7 @@ def seed_demo(store: Store, anchor: datetime | None = None) -> None:
         update_purchase_fields(db, [str(user["email"]) for user in users[:25]])
         _insert_scheduled_sends(db, list(_demo_scheduled_sends(rng, now)))
         seed_demo_content(store, db, now)
+        seed_demo_blasts(db, now)
 
 
 def _demo_users(rng: random.Random, now: datetime) -> Iterator[dict[str, object]]:

@@ -12,6 +12,13 @@ A YAML file (every section optional)::
       - {email: ann@example.com, date: -3d, purchase_keys: {extid: o-1}, items: [...]}
     scheduled_sends:
       - {template: Welcome, email: ann@example.com, send_time: +1d9h}
+    blasts:                                   # sent campaigns, for the campaign jobs
+      - blast_id: 1234567                     # a whole number, unique
+        name: Spring Sale
+        list: Weekly Digest                   # its members at seeding received it
+        send_time: -2d10h
+        opened: [ann@example.com]             # optional: recipients who opened
+        clicked: [ann@example.com]            # optional: who clicked (they opened too)
 
 or a CSV file of users: an ``email`` column, ``lists`` (names separated by ``|``), an
 optional ``signup_date``; every other column is a var (an empty cell sets nothing).
@@ -49,9 +56,10 @@ from runner.preflight.purchase import (
 from runner.problems import Problem, SeedFileError
 
 DEMO = "demo"  # the built-in data set (runner/sandbox/seed.py), not a file
-SECTIONS = ("lists", "users", "purchases", "scheduled_sends")
+SECTIONS = ("lists", "users", "purchases", "scheduled_sends", "blasts")
 USER_KEYS = ("email", "lists", "vars", "signup_date")
 SEND_KEYS = ("template", "email", "send_time")
+BLAST_KEYS = ("blast_id", "name", "list", "send_time", "opened", "clicked")
 LIST_SEPARATOR = "|"  # in a CSV's lists cell: ";" and "," are CSV delimiters somewhere
 MAX_YAML_BYTES = 10 * 1024 * 1024  # more users than this belong in a CSV seed
 _RELATIVE = re.compile(r"^\s*(?P<sign>[+-])\s*(?P<duration>\S.*)$")
@@ -79,6 +87,16 @@ class SeedSend:
     send_time: datetime
 
 
+@dataclass(frozen=True)
+class SeedBlast:
+    blast_id: int
+    name: str
+    list: str
+    send_time: datetime
+    opened: tuple[str, ...]  # lower-cased addresses; the clickers are among them
+    clicked: tuple[str, ...]
+
+
 @dataclass
 class SeedData:
     """A seed file, checked and with its times resolved against ``anchor``."""
@@ -89,6 +107,7 @@ class SeedData:
     users: list[SeedUser] = field(default_factory=list)
     purchases: list[tuple[dict[str, Any], datetime]] = field(default_factory=list)
     scheduled_sends: list[SeedSend] = field(default_factory=list)
+    blasts: list[SeedBlast] = field(default_factory=list)
 
     def add_list(self, name: str) -> None:
         if name not in self.lists:
@@ -166,7 +185,7 @@ class _YamlSeed:
             if name not in SECTIONS:
                 message = f"unknown section; a seed file has {', '.join(SECTIONS)}"
                 self.problem((name,), message, key=True)
-        readers = (self.list_name, self.user, self.purchase, self.scheduled_send)
+        readers = (self.list_name, self.user, self.purchase, self.scheduled_send, self.blast)
         for section, read_one in zip(SECTIONS, readers, strict=True):
             entries = root.get(section)
             if entries is None:
@@ -295,6 +314,66 @@ class _YamlSeed:
             self.problem(where, f"send_time: {TIME_HINT}", key="send_time" not in entry)
         if email is not None and isinstance(template, str) and send_time is not None:
             self.data.scheduled_sends.append(SeedSend(template, email, send_time))
+
+    def blast(self, path: PathTuple, entry: object) -> None:
+        """A sent campaign: read after the users, so its list and recipients are known."""
+        if not self.mapping(path, entry, BLAST_KEYS):
+            return
+        assert isinstance(entry, dict)
+        ok = True
+        blast_id = entry.get("blast_id")
+        if isinstance(blast_id, str) and blast_id.isascii() and blast_id.isdigit():
+            blast_id = int(blast_id)
+        taken = {blast.blast_id for blast in self.data.blasts}
+        if isinstance(blast_id, bool) or not isinstance(blast_id, int) or blast_id <= 0:
+            ok = self.required(path, entry, "blast_id", f"a whole number, got {blast_id!r}")
+        elif blast_id in taken:
+            ok = self.required(path, entry, "blast_id", f"{blast_id} is already a blast's id")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            ok = self.required(path, entry, "name", f"the campaign's name, got {name!r}")
+        list_name = entry.get("list")
+        if list_name not in self.data.lists:
+            ok = self.required(path, entry, "list", f"a list of this file, got {list_name!r}")
+        send_time = parse_time(entry.get("send_time"), self.data.anchor)
+        if send_time is None:
+            ok = self.required(path, entry, "send_time", TIME_HINT)
+        on_list = {user.email for user in self.data.users if list_name in user.lists}
+        opened = self.recipients(path, entry, "opened", on_list)
+        clicked = self.recipients(path, entry, "clicked", on_list)
+        if not ok or opened is None or clicked is None:
+            return
+        assert isinstance(blast_id, int) and isinstance(name, str) and send_time is not None
+        opened = tuple(dict.fromkeys(opened + clicked))
+        self.data.blasts.append(
+            SeedBlast(blast_id, name, str(list_name), send_time, opened, clicked)
+        )
+
+    def required(self, path: PathTuple, entry: dict[str, Any], key: str, message: str) -> bool:
+        """A problem with ``key`` (at the entry when it is missing); False."""
+        if key in entry:
+            self.problem((*path, key), f"{key}: {message}")
+        else:
+            self.problem(path, f"missing {key}: {message}")
+        return False
+
+    def recipients(
+        self, path: PathTuple, entry: dict[str, Any], key: str, on_list: set[str]
+    ) -> tuple[str, ...] | None:
+        """The addresses of ``opened`` or ``clicked``: users on the campaign's list."""
+        value = entry.get(key, [])
+        if not isinstance(value, list):
+            self.problem((*path, key), f"{key} is a list of email addresses")
+            return None
+        emails = []
+        for index, email in enumerate(value):
+            address = email.strip().lower() if isinstance(email, str) else None
+            if address not in on_list:
+                message = f"{email!r} is not a user on the campaign's list, so it got no email"
+                self.problem((*path, key, index), message)
+                return None
+            emails.append(address)
+        return tuple(emails)
 
 
 # -- CSV -------------------------------------------------------------------------------------

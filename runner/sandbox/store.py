@@ -177,6 +177,27 @@ CREATE TABLE IF NOT EXISTS content (
     vars TEXT NOT NULL DEFAULT '{}',
     data TEXT NOT NULL
 );
+-- Campaigns (blasts) and their recipients, for the campaign jobs (runner/sandbox/blasts.py).
+-- blast_id is a number, as Sailthru's are. Times are ``YYYY-MM-DD HH:MM:SS`` UTC, as a
+-- blast_query export writes them; '' when the recipient did not open/click/purchase.
+CREATE TABLE IF NOT EXISTS blasts (
+    blast_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    list TEXT NOT NULL,
+    send_time TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blast_recipients (
+    blast_id INTEGER NOT NULL REFERENCES blasts(blast_id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    send_time TEXT NOT NULL,
+    open_time TEXT NOT NULL DEFAULT '',
+    click_time TEXT NOT NULL DEFAULT '',
+    first_ten_clicks TEXT NOT NULL DEFAULT '',
+    first_ten_clicks_time TEXT NOT NULL DEFAULT '',
+    purchase_time TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (blast_id, user_id)
+) WITHOUT ROWID;
 """
 
 

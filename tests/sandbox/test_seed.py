@@ -181,7 +181,7 @@ def test_every_problem_of_a_yaml_seed_is_one_line_with_its_position(tmp_path) ->
         f"{file}:13:5: scheduled_sends[0]: send_time: write a date or time like 2026-12-24 or"
         " 2026-12-24T09:00:00Z, or -3d / +1d9h",
         f"{file}:14:1: segments: unknown section; a seed file has lists, users, purchases,"
-        " scheduled_sends",
+        " scheduled_sends, blasts",
     ]
 
 

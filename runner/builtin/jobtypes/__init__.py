@@ -6,6 +6,7 @@ hook). Their sandbox behaviour is registered the same way, by ``runner/sandbox/b
 
 from __future__ import annotations
 
+from runner.builtin.jobtypes.blasts import BlastQuery, BlastSaveList, BlastSnapshot
 from runner.builtin.jobtypes.content import ContentUpdate, DeleteContent, ListErase
 from runner.builtin.jobtypes.profiles import Snapshot, Update
 from runner.builtin.jobtypes.seed import (
@@ -20,6 +21,9 @@ from runner.jobtypes import JobType
 
 __all__ = [
     "BUILTIN_JOB_TYPES",
+    "BlastQuery",
+    "BlastSaveList",
+    "BlastSnapshot",
     "ContentUpdate",
     "DeleteContent",
     "ExportListData",
@@ -43,6 +47,9 @@ BUILTIN_JOB_TYPES: tuple[type[JobType], ...] = (
     ListErase,
     Update,
     Snapshot,
+    BlastQuery,
+    BlastSaveList,
+    BlastSnapshot,
 )
 
 

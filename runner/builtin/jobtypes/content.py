@@ -172,8 +172,8 @@ class ListErase(JobType):
         return None
 
 
-def _is_text(params: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+def _is_text(params: Mapping[str, Any], path: tuple[str | int, ...]) -> bool:
     """Whether the list item at ``path`` (``("lists", "1")``) is text."""
-    items = params.get(path[0])
+    items = params.get(str(path[0]))
     index = int(path[1])
     return isinstance(items, list) and index < len(items) and isinstance(items[index], str)
