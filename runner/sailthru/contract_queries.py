@@ -104,9 +104,8 @@ def _source(
     query: Mapping[str, object], arrays: dict[str, list[object]], key: str, deferred: object
 ) -> Iterator[Finding]:
     source = query.get("source_list")
-    if source == MULTIPLE and not arrays.get("multiple_source_list"):
-        if query.get("multiple_source_list") is None:
-            yield _refused(
+    if source == MULTIPLE and not query.get("multiple_source_list"):  # absent, or empty
+        yield _refused(
                 (key, "source_list"),
                 "source_list '.multiple' reads the lists named in multiple_source_list: add "
                 "multiple_source_list: [List A, List B]",

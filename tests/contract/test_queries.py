@@ -39,6 +39,8 @@ def test_what_cannot_be_a_query_is_refused_with_the_sandboxs_row() -> None:
     assert findings("engaged users") == [(("query",), True, False)]
     assert findings({"criteria": "match"}) == [(("query", "criteria"), True, False)]
     assert findings({"source_list": ".multiple"}) == [(("query", "source_list"), True, False)]
+    empty = {"source_list": ".multiple", "multiple_source_list": []}
+    assert findings(empty) == [(("query", "source_list"), True, False)]
     view = PayloadView({"query": {"criteria": "match"}}, is_expression)
     [finding] = query_findings(view)
     assert finding.row is INVALID_QUERY
@@ -90,7 +92,7 @@ def test_a_source_list_selects_its_members(demo: Store) -> None:
                        "WHERE l.name = 'VIP' ORDER BY m.user_id")  # fmt: skip
     assert users(demo, {"source_list": "VIP"}) == vip
     assert len(vip) == 25
-    assert len(users(demo, None)) == 300  # no query: every user
+    assert users(demo, None) == column(demo, "SELECT id FROM users ORDER BY id")  # every user
     both = {"source_list": ".multiple", "multiple_source_list": ["VIP", "Engaged"]}
     assert set(users(demo, both)) == set(vip) | set(users(demo, {"source_list": "Engaged"}))
 
@@ -104,9 +106,9 @@ def test_criteria_read_their_slots_and_combine_by_query_mode(demo: Store) -> Non
             column(demo, "SELECT vars FROM users ORDER BY id"),
             strict=True,
         )
-        if json.loads(data)["plan"] == "pro"
+        if json.loads(data).get("plan") == "pro"
     ]
-    assert users(demo, pro) == expected and 0 < len(expected) < 300
+    assert users(demo, pro) == expected and 0 < len(expected) < len(users(demo, None))
     engaged = {"criteria": ["engagement_min"], "engagement": [6]}
     assert users(demo, engaged) == column(
         demo, "SELECT id FROM users WHERE engagement = 'engaged' ORDER BY id"
