@@ -147,7 +147,14 @@ def finding_problem(finding: Finding) -> ParamProblem:
     if finding.row is None:
         severity: Literal["error", "warning"] = "error" if finding.futile else "warning"
         return ParamProblem(finding.param, finding.detail, severity=severity)
-    message = f"{finding.detail} {api_error(finding.row.code, finding.api_text())}"
+    row = finding.row
+    if row.documented:
+        message = f"{finding.detail} {api_error(row.code, finding.api_text())}"
+    else:
+        message = (
+            f"{finding.detail} (Sailthru documents no error for this; the sandbox answers "
+            f'error {row.code} "{finding.api_text()}")'
+        )
     return ParamProblem(finding.param, message)
 
 

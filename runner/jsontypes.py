@@ -6,6 +6,7 @@ as it would for any value from the wire. A leaf helper: imports nothing from ``r
 
 from __future__ import annotations
 
+import json
 from typing import TypeAlias
 
 JSONValue: TypeAlias = object
@@ -13,3 +14,17 @@ JSONValue: TypeAlias = object
 
 JSONDict: TypeAlias = dict[str, JSONValue]
 """A JSON object: an API payload or answer, a job's or an action's outputs."""
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON (write a number or null)")
+
+
+def loads_strict(text: str | bytes) -> JSONValue:
+    """JSON as the standard has it, for lines a real server will parse: ``ValueError`` for
+    ``NaN`` and ``Infinity`` (which Python's ``json`` takes by default) and for nesting too
+    deep to read (Python's ``RecursionError``), as for any other malformed text."""
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None

@@ -13,13 +13,13 @@ Pre-flight itself never asks which job type a file belongs to: the type hands it
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from runner.jsontypes import loads_strict
 from runner.preflight.checks import FileKind, PreflightReport, check_file, usable_size
 from runner.preflight.scan import (
     BOM,
@@ -174,7 +174,7 @@ class JsonLinesFile(FileCheck):
             result.add_problem(number, "", utf8_message(line, error), max_problems)
             return None
         try:
-            value = json.loads(text)
+            value = loads_strict(text)
         except ValueError as error:
             message = f"not valid JSON ({error}); write each {self.noun} as one JSON object"
             result.add_problem(number, "", message, max_problems)

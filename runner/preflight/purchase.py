@@ -412,6 +412,8 @@ def _decode_slowly(text: bytes) -> tuple[Purchase | None, list[PurchaseProblem]]
         ]
     try:
         value = _ANY_DECODER.decode(text)
+    except RecursionError:
+        return None, [PurchaseProblem("", "not valid JSON: nested too deeply to read")]
     except msgspec.DecodeError as error:
         if text.lstrip().startswith(b"["):  # say what it is before how it is broken
             return None, [PurchaseProblem("", "expected one JSON object per line, got a list")]

@@ -106,11 +106,11 @@ def _source(
     source = query.get("source_list")
     if source == MULTIPLE and not query.get("multiple_source_list"):  # absent, or empty
         yield _refused(
-                (key, "source_list"),
-                "source_list '.multiple' reads the lists named in multiple_source_list: add "
-                "multiple_source_list: [List A, List B]",
-                "multiple_source_list is missing",
-            )
+            (key, "source_list"),
+            "source_list '.multiple' reads the lists named in multiple_source_list: add "
+            "multiple_source_list: [List A, List B]",
+            "multiple_source_list is missing",
+        )
     elif source is not None and not isinstance(source, str):
         yield _refused((key, "source_list"), "source_list is the name of a list", "bad source_list")
 

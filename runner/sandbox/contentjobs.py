@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runner.jsontypes import loads_strict
 from runner.limits import parse_yyyymmdd
 from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_content import (
@@ -82,7 +83,7 @@ def content_items(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                item = json.loads(raw.decode("utf-8").lstrip("\ufeff"))
+                item = loads_strict(raw.decode("utf-8").lstrip("\ufeff"))
             except (UnicodeDecodeError, ValueError) as error:
                 raise JobFailed(f"Line {number}: not a JSON object of UTF-8 text") from error
             if not isinstance(item, dict):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from runner.emails import is_valid_email, split_emails
+from runner.jsontypes import loads_strict
 from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_profiles import (
     UPDATE_COUNT_FIELD,
@@ -160,7 +161,7 @@ def update_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not text.strip():
                 continue
             try:
-                line = json.loads(text)
+                line = loads_strict(text)
             except ValueError as error:
                 raise JobFailed(f"Line {number}: not valid JSON ({error})") from error
             if not isinstance(line, dict):
