@@ -360,6 +360,24 @@ def _check_type(plugin: str, hook: str, item: Any, base: type, what: str) -> Non
         )
 
 
+def _check_job_type_traits(plugin: str, job_type: JobType) -> None:
+    """What the executor cannot honour: an upload under another name than ``file`` (the one
+    multipart part the API takes), or a split job with a file (its parts carry no upload)."""
+    others = [name for name in job_type.file_params if name != "file"]
+    if others:
+        raise PluginError(
+            f"plugin {plugin!r}: job type {job_type.name!r} names {others[0]!r} in file_params; "
+            "the API takes one upload, the multipart part `file`: name the parameter `file`",
+            plugin=plugin,
+        )
+    if job_type.splitter is not None and job_type.file_params:
+        raise PluginError(
+            f"plugin {plugin!r}: job type {job_type.name!r} has a splitter and a file to upload; "
+            "the parts of a split job carry no upload: drop one of them",
+            plugin=plugin,
+        )
+
+
 def job_types() -> dict[str, JobType]:
     """Every registered job type by its API name."""
     # lazy: job types bring pydantic, which `sailjobs --help` and hooks calls never need
@@ -372,6 +390,7 @@ def job_types() -> dict[str, JobType]:
         found: dict[str, tuple[str, JobType]] = {}
         for plugin, job_type in _per_plugin_results("sailjobs_job_types"):
             _check_type(plugin, "sailjobs_job_types", job_type, JobType, "JobType")
+            _check_job_type_traits(plugin, job_type)
             if job_type.name in found:
                 raise PluginError(
                     f"job type {job_type.name!r} is registered by both "
@@ -412,6 +431,16 @@ def sandbox_job_kinds(kind_base: type) -> dict[str, Any]:
                 )
             found[job] = (plugin, kind)
         return {job: kind for job, (_, kind) in found.items()}
+
+
+def job_type_failure(job_type: str, method: str, exc: BaseException) -> str:
+    """One line for an exception from a job type's own code (``check``, ``file_checks``, the
+    splitter, ``completion_warning``): the job fails or warns with it, the run goes on."""
+    owner = job_type_owners().get(job_type, "?")
+    return mask(
+        f"job type {job_type!r} (plugin {owner!r}) failed in {method}: "
+        f"{type(exc).__name__}: {exc}; fix the plugin or disable it ({DISABLE_ENV}={owner})"
+    )
 
 
 def job_type_owners() -> dict[str, str]:

@@ -25,6 +25,7 @@ from runner.executor.prepare import PrepareError, job_outputs, remote_error_mess
 from runner.executor.splitparts import join_parts
 from runner.executor.workpool import TaskDone, WorkPool
 from runner.masking import mask
+from runner.plugins import job_type_failure
 from runner.results import JobStatus, RunResult
 from runner.sailthru.jobinfo import SUCCESS_STATUSES
 
@@ -36,7 +37,11 @@ if TYPE_CHECKING:
 
 def completion_warning(job: JobRun, info: JobInfo) -> str | None:
     """The job type's warning about a job that completed (an import that added nobody)."""
-    warning = job.planned.job_type.completion_warning(info.fields)
+    job_type = job.planned.job_type
+    try:
+        warning = job_type.completion_warning(info.fields)
+    except Exception as exc:  # a plugin's code: a warning, never a crash on every resume
+        return job_type_failure(job_type.name, "completion_warning", exc)
     return None if warning is None else mask(warning)
 
 

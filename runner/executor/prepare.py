@@ -16,6 +16,7 @@ from runner.jobtypes import CheckContext
 from runner.jsontypes import JSONDict
 from runner.manifest.expressions import render
 from runner.masking import mask, mask_data, register_url
+from runner.plugins import job_type_failure
 from runner.preflight.jobfiles import check_job_files
 
 # The API's terminal statuses are JobInfo's; re-exported here for runner.executor.splitparts.
@@ -60,7 +61,11 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
         )
         raise PrepareError(mask(f"invalid parameters once resolved: {details}")) from exc
     context = CheckContext(manifest_dir=manifest_dir, split=job.spec.split)
-    checked = list(job_type.check(params, context))
+    try:
+        checked = list(job_type.check(params, context))
+        written = list(job_type.check(dict(job.spec.params), context))
+    except Exception as exc:  # a plugin's code: the job fails, the run goes on
+        raise PrepareError(job_type_failure(job_type.name, "check", exc)) from exc
     problems = [problem for problem in checked if problem.severity == "error"]
     if problems:
         details = "; ".join(
@@ -69,9 +74,7 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
         raise PrepareError(mask(f"invalid parameters once resolved: {details}"))
     # Shown when the manifest loaded: the warnings of the parameters as written.
     shown = {
-        (problem.path, problem.message)
-        for problem in job_type.check(dict(job.spec.params), context)
-        if problem.severity == "warning"
+        (problem.path, problem.message) for problem in written if problem.severity == "warning"
     }
     warnings = tuple(
         mask(f"{'.'.join(str(p) for p in problem.path)}: {problem.message}")
@@ -91,9 +94,12 @@ def prepare(job: JobRun, eval_context: EvalContext, manifest_dir: Path) -> Prepa
 def preflight(job: JobRun, params: JSONDict, manifest_dir: Path) -> list[str]:
     """Run the file checks the manifest asks for; raises PrepareError to refuse the job."""
     mode = job.spec.preflight
-    if mode == "off" or not job.planned.job_type.file_params:
+    if mode == "off":
         return []
-    reports = check_job_files(job.planned.job_type, params, manifest_dir)
+    try:
+        reports = check_job_files(job.planned.job_type, params, manifest_dir)
+    except Exception as exc:  # a plugin's file_checks or FileCheck: the job fails
+        raise PrepareError(job_type_failure(job.planned.job_type.name, "file_checks", exc)) from exc
     bad = [report.summary() for report in reports if not report.ok]
     if bad and mode == "on":
         raise PrepareError(

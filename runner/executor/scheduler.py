@@ -42,6 +42,7 @@ from runner.executor.workpool import TaskDone, WorkPool
 from runner.manifest.conditions import decide, false_reason, needed_false_reason
 from runner.manifest.expressions import EvalContext, ExpressionError
 from runner.masking import mask
+from runner.plugins import job_type_failure
 from runner.results import JobResult, JobStatus, JobSubmitted, RunResult
 from runner.sailthru.errors import AmbiguousSubmitError, ApiError
 from runner.sailthru.jobinfo import FAILURE_STATUSES, SUCCESS_STATUSES, JobInfo
@@ -372,6 +373,12 @@ class Scheduler:
             job.result.error = mask(str(exc))
             self.finisher.decide(job, JobStatus.FAILED, job.result.error)
             return
+        try:
+            job.parts = split_parts(job.spec, job.planned.job_type.splitter, prepared.payload)
+        except Exception as exc:  # a plugin's splitter: the job fails, the run goes on
+            job.result.error = job_type_failure(job.planned.job_type.name, "its splitter", exc)
+            self.finisher.decide(job, JobStatus.FAILED, job.result.error)
+            return
         for warning in prepared.warnings:
             job.result.warnings.append(warning)
             self.progress.message(f"{job.id}: {warning}", level="warning")
@@ -390,8 +397,8 @@ class Scheduler:
             raw_params["file"] = str(prepared.file)
 
         client = self._client_for(job)  # the job's retry governs its calls
-        job.parts = split_parts(job.spec, job.planned.job_type.splitter, prepared.payload)
-        if job.parts is not None:
+        splitter = job.planned.job_type.splitter
+        if job.parts is not None and splitter is not None:
             parts, job_type_name = job.parts, job.planned.job_type.name
 
             def send_parts() -> _Submitted:
@@ -399,11 +406,11 @@ class Scheduler:
                 with held_back() as held:
                     infos = submit_parts(
                         client, self.state, run_id, job.id, job_type_name, parts,
-                        prepared.payload, attempts,
+                        prepared.payload, attempts, resubmit_safe,
                     )  # fmt: skip
                 return _Submitted(
                     infos,
-                    [("note", f"split into {len(parts)} parts of at most 31 days")],
+                    [("note", f"split into {len(parts)} {splitter.unit}")],
                     held_back=held.seconds,
                 )
 
@@ -411,9 +418,7 @@ class Scheduler:
             return
 
         def send() -> _Submitted:
-            warnings = (
-                preflight(job, raw_params, self.manifest_dir) if prepared.file is not None else []
-            )
+            warnings = preflight(job, raw_params, self.manifest_dir)
             # Committed before the POST: a crash from here on is the ambiguous window.
             self.state.record_intent(run_id, job.id, prepared.masked_params, attempts)
             with held_back() as held:

@@ -14,6 +14,7 @@ A split job has no ``export_url``. Outputs: ``parts`` (each part's dates and job
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +60,15 @@ class SplitPart:
         }
 
 
+def part_range(part: Mapping[str, object]) -> str:
+    """A part's own parameters as stored in its outputs (``start_date 20260101, end_date
+    20260131``), whatever its splitter."""
+    return ", ".join(f"{key} {value}" for key, value in part.items() if key not in _PART_FIELDS)
+
+
+_PART_FIELDS = frozenset({"job_id", "export_url"})  # what describe() adds to a part's params
+
+
 def split_parts(
     spec: JobSpec, splitter: Splitter | None, params: JSONDict
 ) -> list[SplitPart] | None:
@@ -87,11 +97,9 @@ def join_parts(
     for number, part in enumerate(parts, start=1):
         url = part.get("export_url")
         if not url or not isinstance(url, str):
-            span = ", ".join(
-                f"{k} {v}" for k, v in part.items() if k not in ("job_id", "export_url")
-            )
             raise RuntimeError(
-                f"part {number} ({span}) has no export to download (it may have expired)"
+                f"part {number} ({part_range(part)}) has no export to download (it may have "
+                "expired)"
             )
         target = folder / f"part-{number}.csv"
         if not target.exists():
@@ -106,16 +114,16 @@ def join_parts(
 
 def submit_parts(
     client: SailthruClient, state: RunState, run_id: str, job_id: str, job_type: str,
-    parts: list[SplitPart], payload: JSONDict, attempts: int,
+    parts: list[SplitPart], payload: JSONDict, attempts: int, resubmit_safe: bool,
 ) -> list[JobInfo]:  # fmt: skip
-    """POST every part (exports: a resubmission after a crash is harmless), each part's
-    intent and job_id recorded as its own row so a resumed run polls it."""
+    """POST every part (resubmitted after a lost answer only if the type says it is safe),
+    each part's intent and job_id recorded as its own row so a resumed run polls it."""
     infos = []
     for part in parts:
         key = job_id + part.state_key
         state.add_job(run_id, key, job_type)
         state.record_intent(run_id, key, part.params, attempts)
-        info = client.submit_job(part.payload(payload), resubmit_safe=True)
+        info = client.submit_job(part.payload(payload), resubmit_safe=resubmit_safe)
         state.record_submitted(run_id, key, info.job_id, info.status)
         infos.append(info)
     return infos

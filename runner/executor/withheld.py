@@ -17,7 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from runner.executor.prepare import job_outputs
-from runner.executor.splitparts import PART_SEPARATOR
+from runner.executor.splitparts import PART_SEPARATOR, part_range
 from runner.executor.state.sealing import KEY_ENV
 from runner.sailthru.errors import ClientError
 
@@ -115,12 +115,11 @@ def _fresh_part(part: JSONValue, fetch: _Fetch) -> JSONValue:
         return part  # no link stored: nothing to fetch
     job_id = part.get("job_id")
     if not isinstance(job_id, str):
-        raise LinkNotGiven(f"part {part.get('start_date')}-{part.get('end_date')} has no job id")
+        raise LinkNotGiven(f"part ({part_range(part)}) has no job id")
     url = fetch(job_id).get("export_url")
     if not isinstance(url, str):
         raise LinkNotGiven(
-            f"part {part.get('start_date')}-{part.get('end_date')}, job {job_id}, has no "
-            "export any more, it may have expired"
+            f"part ({part_range(part)}), job {job_id}, has no export any more, it may have expired"
         )
     return {**part, "export_url": url}
 

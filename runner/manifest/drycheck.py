@@ -28,6 +28,7 @@ from runner.manifest.expressions import ExpressionError, has_expression
 from runner.manifest.resolved import resolve_known, resolved_model_problems
 from runner.manifest.yamlsource import format_path
 from runner.masking import mask
+from runner.plugins import job_type_failure
 from runner.preflight.jobfiles import check_manifest_files
 from runner.problems import Problem
 from runner.retries import RetryConfig
@@ -93,7 +94,7 @@ def dry_run_problems(
     problems += _action_problems(
         loaded, loaded.manifest.notify.all(), eval_context, context, written
     )
-    problems += check_manifest_files(loaded, params=resolved_params)
+    problems += check_manifest_files(loaded, params=resolved_params, failure=job_type_failure)
     return sorted(problems)
 
 

@@ -13,6 +13,7 @@ from runner.manifest.loader import load_manifest
 from runner.manifest.models import ManifestHeader
 from runner.manifest.planner import build_plan
 from runner.manifest.yamlsource import paused_gc
+from runner.plugins import job_type_failure
 from runner.preflight.jobfiles import check_manifest_files
 from runner.problems import ManifestError, Problem
 
@@ -163,4 +164,4 @@ def validate_file(path: Path, *, deep: bool = False) -> list[Problem]:
     if not deep:
         return loaded.warnings
     # Each file's problems in job order: a file's totals, then its lines in the data file.
-    return sorted(loaded.warnings) + check_manifest_files(loaded)
+    return sorted(loaded.warnings) + check_manifest_files(loaded, failure=job_type_failure)

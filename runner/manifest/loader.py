@@ -59,8 +59,8 @@ from runner.manifest.names import did_you_mean
 from runner.manifest.planner import check_graph
 from runner.manifest.resolved import resolve_known, resolved_model_problems
 from runner.manifest.yamlsource import PathTuple, SourceMap, load_yaml_file, paused_gc
+from runner.plugins import job_type_failure, unknown_action_hint
 from runner.plugins import job_types as installed_job_types
-from runner.plugins import unknown_action_hint
 from runner.problems import ManifestError, Problem
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -605,7 +605,12 @@ class ManifestLoader:
                     message += f"; runner keys: {', '.join(sorted(RUNNER_KEYS - {'job'}))}"
                 self.add((*base, *path), message, key=key)
         context = CheckContext(manifest_dir=self.path.parent, split=split)
-        for problem in job_type.check(params, context):
+        try:
+            checked = list(job_type.check(params, context))
+        except Exception as exc:  # a plugin's code: one problem at the job, not a traceback
+            self.add((*base, "job"), job_type_failure(job_type.name, "check", exc))
+            return
+        for problem in checked:
             found = self.source.problem((*base, *problem.path), problem.message)
             self.problems.append(replace(found, severity=problem.severity))
 

@@ -53,15 +53,19 @@ def check_manifest_files(
     *,
     workers: int | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    failure: Callable[[str, str, Exception], str] = lambda name, method, exc: (
+        f"job type {name!r} failed in {method}: {type(exc).__name__}: {exc}"
+    ),
 ) -> list[Problem]:
     """For ``sailjobs validate --deep``: check the literal file paths of every job whose
-    ``preflight`` is not ``off``; with ``params`` (job id → its parameters, ``${{ }}``
-    resolved where known: the dry run of ``plan`` and ``run``), only those jobs, with
-    those parameters. A failing file becomes Problems at its parameter: the
-    summary (totals and the first problem), then each further problem of the first ten.
-    With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
-    run would report them and submit anyway. The file's own warnings (bounded: one per kind,
-    with a count) are warnings in every mode but ``off``."""
+        ``preflight`` is not ``off``; with ``params`` (job id → its parameters, ``${{ }}``
+        resolved where known: the dry run of ``plan`` and ``run``), only those jobs, with
+        those parameters. A failing file becomes Problems at its parameter: the
+        summary (totals and the first problem), then each further problem of the first ten.
+        With ``preflight: warn`` they are warnings: shown, but the manifest stays valid, as the
+        run would report them and submit anyway. The file's own warnings (bounded: one per kind,
+        with a count) are warnings in every mode but ``off``. A job type's own code that raises is
+    one problem at the job, worded by ``failure`` (the caller knows the plugin)."""
     problems = []
     jobs = loaded.manifest.jobs
     for job_id in jobs if params is None else params:
@@ -74,7 +78,13 @@ def check_manifest_files(
         job_type = loaded.job_types.get(spec.job)
         if job_type is None:  # an unknown type: reported by the manifest checks
             continue
-        for report in check_job_files(job_type, values, loaded.directory, workers=workers):
+        try:
+            reports = check_job_files(job_type, values, loaded.directory, workers=workers)
+        except Exception as exc:  # a plugin's file checks: one problem, not a traceback
+            failed = failure(job_type.name, "file_checks", exc)
+            problems.append(loaded.problem(("jobs", job_id, "job"), failed))
+            continue
+        for report in reports:
             path = ("jobs", job_id, report.param)
             at_data = _data_file_position(loaded.source.file, report, ".".join(path))
             for warning in report.warnings:

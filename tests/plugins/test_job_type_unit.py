@@ -213,3 +213,106 @@ def test_an_import_slot_keeps_at_most_five_in_flight(
         assert StockLoadKind.most_in_flight <= 4  # the fifth POST saw four running
     else:
         assert StockLoadKind.most_in_flight >= 5  # nothing held them back
+
+
+class Fragile(DailyCounts):
+    """Its own code raises where a test says: the run must go on, naming the plugin."""
+
+    name = "acme_fragile"
+    raises_in: ClassVar[str] = ""
+
+    def check(self, params: dict[str, Any], ctx: Any) -> Iterator[Any]:
+        if self.raises_in == "check":
+            raise KeyError("from_day_typo")
+        return iter(())
+
+    def completion_warning(self, fields: Any) -> str | None:
+        if self.raises_in == "completion_warning":
+            return str(fields["no_such_field"])
+        return None
+
+
+class FragileKind(DailyCountsKind):
+    job = "acme_fragile"
+
+
+class FragilePlugin:
+    @hookimpl
+    def sailjobs_job_types(self) -> list[JobType]:
+        return [Fragile()]
+
+    @hookimpl
+    def sailjobs_sandbox_job_kinds(self) -> list[JobKind]:
+        return [FragileKind()]
+
+
+FRAGILE = """\
+version: 1
+name: fragile
+defaults: {poll: {initial: 0.1s, max: 0.2s}}
+jobs:
+  counts:
+    job: acme_fragile
+    from_day: "20260101"
+    to_day: "20260102"
+  other:
+    job: acme_daily_counts
+    from_day: "20260101"
+    to_day: "20260102"
+"""
+
+
+@pytest.mark.parametrize("method", ["completion_warning", "check"])
+def test_a_job_types_own_code_that_raises_names_its_plugin_and_the_run_goes_on(
+    acme, tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.plugins import get_plugin_manager
+
+    get_plugin_manager().register(FragilePlugin(), name="acme-fragile")
+    monkeypatch.setattr(Fragile, "raises_in", method)
+    sandbox = acme(seed=None)
+    if method == "check":  # at validate time: one problem at the job, nothing sent
+        with pytest.raises(ManifestError) as refused:
+            run(sandbox, tmp_path, FRAGILE)
+        [problem] = refused.value.problems
+        assert problem.path == "jobs.counts.job"
+        assert "job type 'acme_fragile' (plugin 'acme-fragile') failed in check: KeyError" in (
+            problem.message
+        )
+        assert "SAILJOBS_DISABLE_PLUGINS=acme-fragile" in problem.message
+        assert sandbox.submissions() == []
+        return
+    result = run(sandbox, tmp_path, FRAGILE)
+    counts, other = result.jobs["counts"], result.jobs["other"]
+    assert (counts.status, other.status) == (JobStatus.SUCCEEDED, JobStatus.SUCCEEDED)
+    [warning] = counts.warnings
+    assert "(plugin 'acme-fragile') failed in completion_warning: KeyError" in warning
+
+
+class Uploads(DailyCounts):
+    name = "acme_uploads"
+
+
+@pytest.mark.parametrize(
+    ("traits", "refusal"),
+    [
+        ({"file_params": ("data",), "splitter": None}, "names 'data' in file_params"),
+        ({"file_params": ("file",)}, "has a splitter and a file to upload"),
+    ],
+)
+def test_a_job_type_the_executor_cannot_honour_is_refused_when_it_loads(
+    traits: dict[str, Any], refusal: str
+) -> None:
+    from runner.plugins import PluginError, get_plugin_manager, job_types
+
+    bad = type("Bad", (Uploads,), traits)
+
+    class BadPlugin:
+        @hookimpl
+        def sailjobs_job_types(self) -> list[JobType]:
+            return [bad()]
+
+    get_plugin_manager().register(BadPlugin(), name="acme-bad")
+    with pytest.raises(PluginError, match=refusal) as refused:
+        job_types()
+    assert refused.value.plugin == "acme-bad"
