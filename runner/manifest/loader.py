@@ -15,7 +15,7 @@ The one pass over the data (``ManifestLoader``) collects every problem and raise
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from runner.manifest.expressions import (
     ExpressionError,
     Reference,
     bind_each,
+    has_expression,
     iter_templates,
     parse_template,
     render,
@@ -479,7 +480,7 @@ class ManifestLoader:
                     f"`split` applies to job types that can run in parts "
                     f"({', '.join(splittable)}), not {job_type.name}",
                 )
-            self._check_confirm(job_type, keys, base)
+            self._check_confirm(job_type, keys, base, params)
         condition, condition_refs = self._condition(data.get("if"), (*base, "if"))
         refs |= condition_refs
         own = {instance.family, job_id}
@@ -570,9 +571,19 @@ class ManifestLoader:
             return default
 
     def _check_confirm(
-        self, job_type: JobType, keys: JobRunnerKeys | None, base: PathTuple
+        self, job_type: JobType, keys: JobRunnerKeys | None, base: PathTuple, params: Any
     ) -> None:
-        """A job type that deletes data runs only when the reviewed manifest says so."""
+        """A job type that deletes data runs only when the reviewed manifest says so, and
+        deletes what it says: its parameters are written out, so that a ``--var`` or an
+        environment variable cannot change what it deletes after the review."""
+        if job_type.destructive:
+            for path in _expression_paths(params):
+                self.add(
+                    (*base, *path),
+                    f"{job_type.name} deletes data: write this value out in the manifest, not "
+                    "as ${{ }} (a --var or an environment variable could change what it "
+                    "deletes after the manifest was reviewed)",
+                )
         confirmed = bool(keys and keys.confirm)
         if job_type.destructive and not confirmed:
             self.add(
@@ -811,6 +822,18 @@ def _unknown_job_type(name: str, job_types: dict[str, JobType]) -> str:
     close = difflib.get_close_matches(name, sorted(job_types), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown job type {name!r}; {hint}job types: {', '.join(sorted(job_types))}"
+
+
+def _expression_paths(value: Any, path: PathTuple = ()) -> Iterator[PathTuple]:
+    """Where a job's parameters hold ``${{ }}``."""
+    if isinstance(value, str) and has_expression(value):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _expression_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _expression_paths(item, (*path, index))
 
 
 def load_manifest(

@@ -96,3 +96,22 @@ def test_plan_marks_the_jobs_that_delete_data(tmp_path: Path) -> None:
     assert "| purge | acme_purge **deletes data** |" in render_markdown(plan, {})
     jobs = {job["id"]: job for job in json.loads(render_json(plan, {}))["jobs"]}
     assert (jobs["purge"]["destructive"], jobs["keep"]["destructive"]) == (True, False)
+
+
+def test_what_it_deletes_is_written_out_not_read_from_vars_or_env(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "version: 1\nname: purge\nvars: {segment: old}\njobs:\n"
+        "  purge:\n    job: acme_purge\n    confirm: true\n    segment: ${{ vars.segment }}\n"
+    )
+    assert problems(path) == [
+        "8:14: jobs.purge.segment: acme_purge deletes data: write this value out in the "
+        "manifest, not as ${{ }} (a --var or an environment variable could change what it "
+        "deletes after the manifest was reviewed)"
+    ]
+    each = tmp_path / "each.yaml"  # for_each values are written in the manifest: fine
+    each.write_text(
+        "version: 1\nname: purge\njobs:\n  purge:\n    job: acme_purge\n    confirm: true\n"
+        "    for_each: [old, older]\n    segment: ${{ each.value }}\n"
+    )
+    assert problems(each) == []
