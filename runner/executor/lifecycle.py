@@ -206,9 +206,11 @@ def _check_sandbox_kinds(plan: Plan, box: Sandbox) -> None:
     if missing:
         owners = job_type_owners()
         named = ", ".join(f"{name} (plugin {owners.get(name, '?')})" for name in missing)
+        jobs = sorted(job_id for job_id, job in plan.jobs.items() if job.job_type.name in missing)
         raise RunSetupError(
             f"the sandbox cannot run {named}: no JobKind is registered for it through "
-            "sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru instead"
+            "sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru instead, "
+            f"or leave its jobs out: {' '.join(f'--exclude {shlex.quote(job)}' for job in jobs)}"
         )
 
 

@@ -481,6 +481,12 @@ class ManifestLoader:
                     f"({', '.join(splittable)}), not {job_type.name}",
                 )
             self._check_confirm(job_type, keys, base, params)
+            if "preflight" in runner_data and not job_type.file_params:
+                self.add(
+                    (*base, "preflight"),
+                    f"`preflight` checks the file a job uploads; {job_type.name} uploads none: "
+                    "remove it",
+                )
         condition, condition_refs = self._condition(data.get("if"), (*base, "if"))
         refs |= condition_refs
         own = {instance.family, job_id}

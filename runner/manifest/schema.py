@@ -146,11 +146,20 @@ def _job_schema(job_type: JobType, defs: _Defs) -> dict[str, Any]:
         **defs.defs["runner_keys"]["properties"],
         "job": {"const": job_type.name, "description": "the Sailthru job type"},
     }
+    required = ["job", *job_type.required_params]
+    if job_type.destructive:  # runs only with `confirm: true` written in the manifest
+        properties["confirm"] = {
+            "const": True,
+            "description": "true: this job deletes data; written once the manifest is reviewed",
+        }
+        required.append("confirm")
+    else:
+        properties.pop("confirm", None)  # `confirm` is for types that delete data
     return {
         "type": "object",
         "description": job_type.description or job_type.name,
         "properties": properties,
-        "required": ["job", *job_type.required_params],
+        "required": required,
         "additionalProperties": False,
     }
 

@@ -134,3 +134,17 @@ def test_every_top_level_key_a_manifest_takes_is_in_the_schema():
 
     for form in FORMS.values():
         assert set(schema_of(*form)["properties"]) == set(ManifestHeader.model_fields)
+
+
+def test_the_schema_asks_confirm_of_a_type_that_deletes_data_and_of_no_other() -> None:
+    validator = jsonschema.Draft7Validator(schema_of("schema"))
+
+    def errors(job: dict[str, object]) -> list[str]:
+        manifest = {"version": 1, "name": "m", "jobs": {"a": job}}
+        return [error.message for error in validator.iter_errors(manifest)]
+
+    assert errors({"job": "list_erase", "lists": ["Old"]}) == ["'confirm' is a required property"]
+    assert errors({"job": "list_erase", "lists": ["Old"], "confirm": True}) == []
+    assert errors({"job": "list_erase", "lists": ["Old"], "confirm": False}) != []
+    assert errors({"job": "export_list_data", "list": "L", "confirm": True}) != []
+    assert errors({"job": "export_list_data", "list": "L"}) == []

@@ -437,7 +437,7 @@ def test_a_job_type_without_a_kind_is_refused_by_run_sandbox_before_sending(
     assert done.output == (
         "error: the sandbox cannot run acme_ping (plugin ping): no JobKind is registered for"
         " it through sailjobs_sandbox_job_kinds (docs/plugins.md); run it against Sailthru"
-        " instead\n"
+        " instead, or leave its jobs out: --exclude ping\n"
     )
     # A sandbox started on its own (run_on_sandbox's) answers as Sailthru does an unknown type.
     box = sandbox_factory()
