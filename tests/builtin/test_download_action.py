@@ -248,7 +248,8 @@ def test_a_job_without_an_export_is_a_clear_error(tmp_path, client):
     job = JobResult(run_id=RUN_ID, id="reimport", job_type="import", status=JobStatus.SUCCEEDED)
     with pytest.raises(DownloadError, match=r"job 'reimport' \(import\) has no export_url") as e:
         download(context(tmp_path, client, job), "x.csv")
-    assert "(export_list_data, export_purchase_log, export_scheduled_sends)" in str(e.value)
+    exporting = "(blast_query, export_list_data, export_purchase_log, export_scheduled_sends)"
+    assert exporting in str(e.value)
     job.outputs["expired"] = True
     with pytest.raises(DownloadError, match="its export has expired"):
         download(context(tmp_path, client, job), "x.csv")
