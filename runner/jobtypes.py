@@ -108,6 +108,9 @@ class JobType(ABC):
     # Whether it takes one of the account's import slots (at most five imports run at once,
     # the others wait in "pending"): the executor keeps at most that many in flight.
     import_slot: ClassVar[bool] = False
+    # Parameters that hand it email addresses from a file, and what that file must hold:
+    # ``plan`` refuses one fed by an export's file (exports hold hashes, never addresses).
+    address_sources: ClassVar[Mapping[str, str]] = {}
     # Whether it deletes data in Sailthru: a job of this type must say ``confirm: true``,
     # written into the reviewed manifest, or nothing is sent; ``plan`` marks it.
     destructive: ClassVar[bool] = False

@@ -112,16 +112,6 @@ def _check_reference(
     return None
 
 
-# Parameters that hand a job the email addresses it imports, by job type.
-ADDRESS_SOURCES: dict[str, tuple[str, ...]] = {
-    "import": ("url", "file"),
-    "purchase_import": ("file",),
-}
-# What the instead-advice says each of them needs.
-_ADDRESS_FILES = {
-    "import": "a file of addresses from your own system (an `email` column, or one per line)",
-    "purchase_import": "purchase lines from your shop (JSON with `email`, `date` and an extid)",
-}
 # Outputs that lead to an export's file: its link, a split job's joined file, and the copies
 # actions make of it (``download``'s ``path``, ``s3``'s ``url``).
 EXPORT_FILE_OUTPUTS = frozenset({"export_url", "export_path", "path", "url"})
@@ -134,7 +124,10 @@ def check_export_fed_imports(loaded: LoadedManifest) -> list[Problem]:
     problems: list[Problem] = []
     jobs = loaded.manifest.jobs
     for job_id, spec in jobs.items():
-        for param in ADDRESS_SOURCES.get(spec.job, ()):
+        importing = loaded.job_types.get(spec.job)
+        if importing is None:
+            continue
+        for param, wanted in importing.address_sources.items():
             try:
                 found = references(spec.params.get(param))
             except ExpressionError:
@@ -157,7 +150,7 @@ def check_export_fed_imports(loaded: LoadedManifest) -> list[Problem]:
                         f"{ref} is the file of an export ({job_type.name}), and Sailthru "
                         "exports hold hashed addresses (`Email Hash`), never email addresses: "
                         f"this {spec.job} would import nothing; import "
-                        f"{_ADDRESS_FILES[spec.job]}, and hand the export to download, s3 or "
+                        f"{wanted}, and hand the export to download, s3 or "
                         "email actions",
                         offset=ref.offset,
                     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -147,6 +147,10 @@ class Import(JobType):
     file_params = ("file",)
     required_params = ("list",)
     import_slot = True
+    address_sources: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("url", "file"),
+        "a file of addresses from your own system (an `email` column, or one per line)",
+    )
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from contract_problems(self.name, params)
@@ -185,6 +189,9 @@ class PurchaseImport(JobType):
     file_params = ("file",)
     required_params = ("file",)
     import_slot = True
+    address_sources: ClassVar[Mapping[str, str]] = {
+        "file": "purchase lines from your shop (JSON with `email`, `date` and an extid)"
+    }
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
         yield from contract_problems(self.name, params)
