@@ -86,7 +86,8 @@ def content_item_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str
     for key in WHOLE_NUMBER_FIELDS:
         value = item.get(key)
         if value is not None and not (_is_int(value) and value >= 0):
-            yield key, f"expected a whole number of 0 or more (price in cents), got {value!r}"
+            unit = " (price in cents)" if key == "price" else ""
+            yield key, f"expected a whole number of 0 or more{unit}, got {value!r}"
     for key in OBJECT_FIELDS:
         value = item.get(key)
         if value is not None and not isinstance(value, dict):

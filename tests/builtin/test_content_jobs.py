@@ -48,8 +48,10 @@ def test_the_three_types_come_through_the_hook_with_their_traits() -> None:
     assert isinstance(types["content_update"], ContentUpdate)
     assert (types["delete_content"].destructive, types["list_erase"].destructive) == (True, True)
     assert not types["content_update"].destructive
-    assert types["content_update"].resubmit_safe  # keyed by url: the same update twice is one
-    assert not types["delete_content"].resubmit_safe and not types["list_erase"].resubmit_safe
+    # none is resubmitted: content_update for update's reasons (a second import slot and
+    # report, and a late duplicate overwrites what changed in between), the others delete
+    assert not any(types[name].resubmit_safe for name in ("content_update", "delete_content"))
+    assert not types["list_erase"].resubmit_safe
     assert types["content_update"].import_slot
     assert not types["delete_content"].import_slot and not types["list_erase"].import_slot
     assert types["content_update"].file_params == ("file",)
@@ -199,7 +201,14 @@ def test_a_good_content_file_passes_and_repeated_urls_are_counted(tmp_path: Path
         ('{"url": "https://e.com/a", "title": 3}', "line 1: title: expected text, got a number"),
         ('{"url": "https://e.com/a", "tags": [1]}', "line 1: tags: expected a list of text"),
         ('{"url": "https://e.com/a", "price": 9.99}', "line 1: price: expected a whole number"),
-        ('{"url": "https://e.com/a", "inventory": "4"}', "line 1: inventory: expected a whole"),
+        (
+            '{"url": "https://e.com/a", "price": -1}',
+            "line 1: price: expected a whole number of 0 or more (price in cents), got -1",
+        ),
+        (
+            '{"url": "https://e.com/a", "inventory": "4"}',
+            "line 1: inventory: expected a whole number of 0 or more, got '4'",
+        ),
         ('{"url": "https://e.com/a", "vars": [1]}', "line 1: vars: expected an object"),
         ('{"url": "https://e.com/a", "spider": true}', "line 1: spider: expected 1"),
         ('{"url": "https://e.com/a", "expire_date": "soon"}', "line 1: expire_date: 'soon' is"),
@@ -303,6 +312,21 @@ def test_lists_may_come_from_a_variable(run_on_sandbox, sandbox: Sandbox) -> Non
     result = run_on_sandbox(text)
     assert result.jobs["erase"].status == "succeeded", result.jobs["erase"].error
     assert "Spring 2025 Promo" not in list_names(sandbox)
+
+
+def test_a_content_update_whose_answer_is_lost_is_not_sent_again(
+    run_on_sandbox, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The sandbox made the job, then the connection dropped before its answer: the runner
+    cannot know, and a content_update is not resent (a second slot, report and overwrite)."""
+    write(tmp_path, "feed.jsonl", '{"url": "https://example.com/a", "title": "A"}\n')
+    sandbox.faults.drop_next(1, after_body=True, method="POST", path="/job")
+    result = run_on_sandbox(
+        manifest(tmp_path, "feed:\n  job: content_update\n  file: feed.jsonl\n")
+    )
+    job = result.jobs["feed"]
+    assert job.status == "failed" and "not submitted again" in job.error, job.error
+    assert len(sandbox.submissions("content_update")) == 1
 
 
 def test_a_run_with_a_bad_feed_uploads_nothing(

@@ -67,15 +67,16 @@ class ContentUpdateParams(StrictParams):
 
 
 class ContentUpdate(JobType):
-    """Safe to resubmit: content is keyed by its url, so a second identical update writes
-    the same values over the same items and leaves the library as the first one did."""
+    """Not safe to resubmit, for the reasons ``update`` is not: a second job takes a second
+    import slot and sends a second report email, and writing the same fields is harmless
+    only against itself: a field changed between the two jobs (by another feed, the
+    spider, a person in the Content Library) is overwritten again by the late duplicate."""
 
     name = "content_update"
     description = "Create or update content items (keyed by url) from a JSON-lines file."
     params_model = ContentUpdateParams
     file_params = ("file",)
     required_params = ("file",)
-    resubmit_safe = True
     import_slot = True  # an upload the account processes like an import
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
