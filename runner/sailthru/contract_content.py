@@ -29,25 +29,37 @@ from runner.limits import parse_yyyymmdd
 from runner.sailthru.findings import ErrorRow, Finding, PayloadView, Rule, is_url
 
 # content_update's only rule, its ``file``, is the page's own row: it is in contract.py with
-# the other file rows. These are sandbox assumptions, see the module docstring.
+# the other file rows. The rows below are sandbox assumptions (``documented=False``: the
+# runner says so), see the module docstring.
 MISSING_EXPIRED_ONLY = ErrorRow(
-    400, 99, "Missing required parameter: expired_only", ("delete_content",)
+    400, 99, "Missing required parameter: expired_only", ("delete_content",), documented=False
 )
 INVALID_EXPIRED_ONLY = ErrorRow(
-    400, 99, "Invalid expired_only: use true or false", ("delete_content",)
+    400, 99, "Invalid expired_only: use true or false", ("delete_content",), documented=False
 )
 CONTENT_MISSING_DATE = ErrorRow(
-    400, 99, "Missing required parameter: start_date,end_date", ("delete_content",)
+    400,
+    99,
+    "Missing required parameter: start_date,end_date",
+    ("delete_content",),
+    documented=False,
 )
-CONTENT_BAD_DATE = ErrorRow(400, 99, "Invalid start_date/end_date format", ("delete_content",))
+CONTENT_BAD_DATE = ErrorRow(
+    400, 99, "Invalid start_date/end_date format", ("delete_content",), documented=False
+)
 CONTENT_START_AFTER_END = ErrorRow(
     400,
     99,
     "Invalid date range. Start Date cannot be later than End Date",
     ("delete_content",),
+    documented=False,
 )
-MISSING_LISTS = ErrorRow(400, 99, "Missing required parameter: lists", ("list_erase",))
-INVALID_LISTS = ErrorRow(400, 99, "Invalid lists: an array of list names", ("list_erase",))
+MISSING_LISTS = ErrorRow(
+    400, 99, "Missing required parameter: lists", ("list_erase",), documented=False
+)
+INVALID_LISTS = ErrorRow(
+    400, 99, "Invalid lists: an array of list names", ("list_erase",), documented=False
+)
 
 EXPIRED_ONLY_VALUES: Final = (True, False, 0, 1)
 # The answer's fields of a completed delete_content / list_erase in the sandbox (Sailthru

@@ -70,7 +70,8 @@ def test_delete_content_must_say_which_mode_it_wants() -> None:
     assert errors(DeleteContent(), {}) == [
         "expired_only: add `expired_only: true` to delete only expired content, or "
         "`expired_only: false` to delete ALL content (in the date range, if given); there is "
-        'no default (the API would answer error 99 "Missing required parameter: expired_only")'
+        "no default (Sailthru documents no error for this; the sandbox answers error 99 "
+        '"Missing required parameter: expired_only")'
     ]
     assert errors(DeleteContent(), {"expired_only": True}) == []
 
@@ -83,8 +84,8 @@ def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
     assert check(20260101, 20260331) == []
     assert check(20260101, None) == [
         "end_date: add `end_date` too (yyyymmdd): a range needs both ends; without either, the "
-        "job deletes regardless of publish date (the API would answer error 99 "
-        '"Missing required parameter: start_date,end_date")'
+        "job deletes regardless of publish date (Sailthru documents no error for this; the "
+        'sandbox answers error 99 "Missing required parameter: start_date,end_date")'
     ]
     [bad] = check("2026-01-01", 20260331)
     assert bad.startswith("start_date: '2026-01-01' is not a yyyymmdd date; write e.g. 20160131")
@@ -94,8 +95,9 @@ def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
 
 def test_list_erase_names_lists(tmp_path: Path) -> None:
     assert errors(ListErase(), {}) == [
-        "lists: add `lists`, the names of the lists to erase (a YAML list) "
-        '(the API would answer error 99 "Missing required parameter: lists")'
+        "lists: add `lists`, the names of the lists to erase (a YAML list) (Sailthru "
+        'documents no error for this; the sandbox answers error 99 "Missing required '
+        'parameter: lists")'
     ]
     assert errors(ListErase(), {"lists": ["Old Promo", "Spring"]}) == []
     [empty] = errors(ListErase(), {"lists": ["Old Promo", " "]})
