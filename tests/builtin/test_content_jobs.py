@@ -76,6 +76,32 @@ def test_delete_content_must_say_which_mode_it_wants() -> None:
     assert errors(DeleteContent(), {"expired_only": True}) == []
 
 
+GUESSED_NAMES = (
+    "Sailthru's docs name no parameter of delete_content: expired_only, start_date and "
+    "end_date are sailjobs' names; the API may ignore them and apply its own default (all "
+    "content?): ask Sailthru support before running it on an account"
+)
+
+
+def test_delete_content_always_warns_that_its_parameter_names_are_guesses() -> None:
+    def warnings(params: dict[str, object]) -> list[tuple[tuple[str | int, ...], str]]:
+        found = DeleteContent().check(params, CheckContext(manifest_dir=Path(".")))
+        return [(p.path, p.message) for p in found if p.severity == "warning"]
+
+    assert warnings({"expired_only": True}) == [(("expired_only",), GUESSED_NAMES)]
+    assert warnings({}) == [((), GUESSED_NAMES)]  # at the job, beside the missing mode's error
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_validate_and_plan_show_the_guess_on_every_review(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, str(REPO / "manifests" / "content-refresh.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"content-refresh.yaml:30:19: warning: jobs.delete-expired.expired_only: {GUESSED_NAMES}"
+        in result.output
+    )
+
+
 def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
     def check(start: object, end: object) -> list[str]:
         params = {"expired_only": False, "start_date": start, "end_date": end}
@@ -136,7 +162,8 @@ def test_a_destructive_job_without_confirm_is_refused(
     tmp_path: Path, job: str, params: str
 ) -> None:
     path = manifest(tmp_path, f"clean:\n  job: {job}\n  {params}\n")
-    assert problems_of(path) == [
+    errors = [p for p in problems_of(path) if " warning: " not in p]  # delete_content's guess
+    assert errors == [
         f"5:10: jobs.clean.job: {job} deletes data in Sailthru, which cannot be undone; once "
         "the manifest is reviewed, write `confirm: true` on the job to let it run"
     ]

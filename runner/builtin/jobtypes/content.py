@@ -106,6 +106,13 @@ class DeleteContentParams(StrictParams):
     )
 
 
+UNVERIFIED_NAMES_WARNING = (
+    "Sailthru's docs name no parameter of delete_content: expired_only, start_date and "
+    "end_date are sailjobs' names; the API may ignore them and apply its own default (all "
+    "content?): ask Sailthru support before running it on an account"
+)
+
+
 class DeleteContent(JobType):
     """Deletes content from the library, all of it or only the expired items, optionally
     only those published in a date range. Not safe to resubmit: a job that deletes data is
@@ -113,7 +120,8 @@ class DeleteContent(JobType):
 
     UNVERIFIED: Sailthru's page names no parameter for the options it describes;
     ``expired_only``, ``start_date`` and ``end_date`` are sailjobs' names. ``expired_only``
-    is required (no default) so the mode is always written in the reviewed manifest."""
+    is required (no default) so the mode is always written in the reviewed manifest, and
+    ``check`` warns about the guessed names on every job, so every review sees it."""
 
     name = "delete_content"
     description = "Delete content in bulk: all or only expired, optionally by publish dates."
@@ -122,6 +130,9 @@ class DeleteContent(JobType):
     destructive = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
+        # Every time, so that `validate` and `plan` show it on every review of the manifest.
+        where = ("expired_only",) if "expired_only" in params else ()
+        yield ParamProblem(where, UNVERIFIED_NAMES_WARNING, severity="warning")
         for finding in check_payload(self.name, params, file_given=False, deferred=is_expression):
             if finding.row is not INVALID_EXPIRED_ONLY:  # a wrong type: the model says it
                 yield finding_problem(finding)
