@@ -59,8 +59,9 @@ def test_the_three_types_come_through_the_hook_with_their_traits() -> None:
 
 def test_content_update_needs_a_file_that_exists(tmp_path: Path) -> None:
     assert errors(ContentUpdate(), {}) == [
-        "file: add `file`, a JSON-lines file of content items, one per line, each with a "
-        '`url` (the API would answer error 99 "File Parameter is required")'
+        "file: add `file`, a JSON-lines file of content items, one per line, each with its "
+        "`id` (the page's URL) or `url` (the API would answer error 99 \"File Parameter is "
+        'required")'
     ]
     [missing] = errors(ContentUpdate(), {"file": "feed.jsonl"}, tmp_path)
     assert missing.startswith("file: file 'feed.jsonl'") and "does not exist" in missing
@@ -219,13 +220,55 @@ def test_a_good_content_file_passes_and_repeated_urls_are_counted(tmp_path: Path
         ' "custom_field": [1, 2], "vars": {"brand": "X"}, "spider": 1, "date": "2026-03-01"}',
     )
     assert report.ok, report.render()
-    assert report.summary() == "3 lines, all valid; 1 repeated url"
+    assert report.summary() == "3 lines, all valid; 1 repeated item"
+
+
+def test_a_line_names_its_item_by_id_and_key_or_by_url(tmp_path: Path) -> None:
+    """The content API recommends `id` (the URL by default; a SKU with `key: sku`) and keeps
+    `url` for backward compatibility: either names the item, and repeats are counted by
+    what they name (an `id` and a `url` of the same page are one item)."""
+    report = check_lines(
+        tmp_path,
+        '{"id": "https://example.com/a", "title": "A"}',
+        '{"url": "https://example.com/a", "inventory": 3}',
+        '{"id": "https://example.com/b", "key": "url"}',
+        '{"id": "WB-OUT", "key": "sku", "inventory": 46}',
+        '{"id": "WB-OUT", "key": "sku", "url": "https://example.com/c"}',
+        '{"id": "https://example.com/WB-OUT"}',
+    )
+    assert report.ok, report.render()
+    assert report.summary() == "6 lines, all valid; 2 repeated items"
 
 
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ('{"title": "No url"}', "line 1: url: add `url`, the page's http(s) address"),
+        ('{"title": "No url"}', "line 1: id: add `id` (the page's URL) or `url`: content is"),
+        ('{"id": "", "url": ""}', "line 1: id: add `id` (the page's URL) or `url`"),
+        (
+            '{"id": "WB-OUT"}',
+            "line 1: id: 'WB-OUT' is not an http(s) URL: `id` is the page's "
+            "URL unless `key: sku` says it is a SKU",
+        ),
+        ('{"id": "WB-OUT", "key": "url"}', "line 1: id: 'WB-OUT' is not an http(s) URL"),
+        (
+            '{"id": "WB-OUT", "key": "SKU"}',
+            "line 1: key: expected url or sku (what `id` holds), got 'SKU'",
+        ),
+        (
+            '{"id": ["WB"], "key": "sku"}',
+            "line 1: id: with `key: sku`, `id` is the item's SKU (text), got a list",
+        ),
+        (
+            '{"url": "https://e.com/a", "key": "sku"}',
+            "line 1: key: `key` says what `id` holds: add `id`, or remove `key`",
+        ),
+        (
+            '{"id": "https://e.com/a", "url": "https://e.com/b"}',
+            "line 1: url: names another "
+            "page than `id` ('https://e.com/a'): keep `id`, remove `url`",
+        ),
+        ('{"id": "WB", "key": "sku", "url": "e.com/b"}', "line 1: url: 'e.com/b' is not an"),
         ('{"url": "example.com/a"}', "line 1: url: 'example.com/a' is not an http(s) URL"),
         ('{"url": "https://e.com/a", "title": 3}', "line 1: title: expected text, got a number"),
         ('{"url": "https://e.com/a", "tags": [1]}', "line 1: tags: expected a list of text"),

@@ -40,13 +40,14 @@ from runner.sailthru.contract_content import (
 
 
 class ContentFile(JsonLinesFile):
-    """A content_update file: one content object per line, each with its page's ``url``
-    (the key: a repeated url updates the same item twice, the later line winning). Fields of
-    the content API are type-checked; other keys are accepted, as the API has many."""
+    """A content_update file: one content object per line, naming its item by ``id`` (the
+    page's URL, or its SKU with ``key: sku``) or the legacy ``url``; an item named twice is
+    updated twice, the later line winning. Fields of the content API are type-checked;
+    other keys are accepted, as the API has many."""
 
     kind = "content"
     noun = "content item"
-    duplicate_words = ("repeated url", "repeated urls")
+    duplicate_words = ("repeated item", "repeated items")
 
     def check_object(self, value: dict[str, Any]) -> Iterator[LineProblem]:
         for path, message in content_item_problems(value):
@@ -62,7 +63,8 @@ CONTENT_FILE = ContentFile()
 class ContentUpdateParams(StrictParams):
     file: str | None = Field(
         default=None,
-        description="a local JSON-lines file, one content item per line, each with a `url`",
+        description="a local JSON-lines file, one content item per line, each naming its "
+        "item by `id` (the page's URL; a SKU with `key: sku`) or `url`",
     )
 
 
@@ -73,7 +75,7 @@ class ContentUpdate(JobType):
     spider, a person in the Content Library) is overwritten again by the late duplicate."""
 
     name = "content_update"
-    description = "Create or update content items (keyed by url) from a JSON-lines file."
+    description = "Create or update content items (keyed by id or url) from a JSON-lines file."
     params_model = ContentUpdateParams
     file_params = ("file",)
     required_params = ("file",)
