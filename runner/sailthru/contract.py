@@ -331,7 +331,8 @@ def _content_update(view: PayloadView, file_given: bool) -> Iterator[Finding]:
     if not (file_given or view.given("file")):
         yield Finding(
             ("file",),
-            "add `file`, a JSON-lines file of content items, one per line, each with a `url`",
+            "add `file`, a JSON-lines file of content items, one per line, each with its `id` "
+            "(the page's URL) or `url`",
             FILE_REQUIRED,
         )
 

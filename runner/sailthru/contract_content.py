@@ -5,8 +5,11 @@ local checks, pre-flight and the sandbox all read.
 Sailthru's pages are thin here (its job API pages and the official clients' tests):
 
 - ``content_update``: only ``file`` is documented (the job API page's file rows name it);
-  each line of the file is a content object keyed by ``url`` (the official Ruby client's
-  fixture). The field types checked below are the content API's; other keys are accepted.
+  each line of the file is a content object (the official Ruby client's fixture keys it by
+  ``url``). A line names its item as the content API does: ``id`` (by default the page's
+  URL) with an optional ``key`` (``url``, the default, or ``sku``), or the legacy ``url``
+  the API keeps "for backward compatibility". The field types checked below are the content
+  API's; other keys are accepted.
 - ``delete_content``: the page describes its options ("delete all content or only expired
   content ... narrow the selection to ... a specified date range") but names NO parameter.
   ``expired_only``, ``start_date`` and ``end_date`` are OUR names, unverified against the
@@ -29,25 +32,37 @@ from runner.limits import parse_yyyymmdd
 from runner.sailthru.findings import ErrorRow, Finding, PayloadView, Rule, is_url
 
 # content_update's only rule, its ``file``, is the page's own row: it is in contract.py with
-# the other file rows. These are sandbox assumptions, see the module docstring.
+# the other file rows. The rows below are sandbox assumptions (``documented=False``: the
+# runner says so), see the module docstring.
 MISSING_EXPIRED_ONLY = ErrorRow(
-    400, 99, "Missing required parameter: expired_only", ("delete_content",)
+    400, 99, "Missing required parameter: expired_only", ("delete_content",), documented=False
 )
 INVALID_EXPIRED_ONLY = ErrorRow(
-    400, 99, "Invalid expired_only: use true or false", ("delete_content",)
+    400, 99, "Invalid expired_only: use true or false", ("delete_content",), documented=False
 )
 CONTENT_MISSING_DATE = ErrorRow(
-    400, 99, "Missing required parameter: start_date,end_date", ("delete_content",)
+    400,
+    99,
+    "Missing required parameter: start_date,end_date",
+    ("delete_content",),
+    documented=False,
 )
-CONTENT_BAD_DATE = ErrorRow(400, 99, "Invalid start_date/end_date format", ("delete_content",))
+CONTENT_BAD_DATE = ErrorRow(
+    400, 99, "Invalid start_date/end_date format", ("delete_content",), documented=False
+)
 CONTENT_START_AFTER_END = ErrorRow(
     400,
     99,
     "Invalid date range. Start Date cannot be later than End Date",
     ("delete_content",),
+    documented=False,
 )
-MISSING_LISTS = ErrorRow(400, 99, "Missing required parameter: lists", ("list_erase",))
-INVALID_LISTS = ErrorRow(400, 99, "Invalid lists: an array of list names", ("list_erase",))
+MISSING_LISTS = ErrorRow(
+    400, 99, "Missing required parameter: lists", ("list_erase",), documented=False
+)
+INVALID_LISTS = ErrorRow(
+    400, 99, "Invalid lists: an array of list names", ("list_erase",), documented=False
+)
 
 EXPIRED_ONLY_VALUES: Final = (True, False, 0, 1)
 # The answer's fields of a completed delete_content / list_erase in the sandbox (Sailthru
@@ -61,17 +76,15 @@ LISTS_NOT_FOUND_FIELD: Final = "lists_not_found"
 TEXT_FIELDS: Final = ("title", "description", "author", "site_name", "location")
 DATE_FIELDS: Final = ("date", "expire_date")
 WHOLE_NUMBER_FIELDS: Final = ("price", "inventory")
+# What a line's ``id`` holds, named by its ``key`` (the content API's; ``url`` by default).
+CONTENT_ID_KEYS: Final = ("url", "sku")
 OBJECT_FIELDS: Final = ("vars", "images", "keys")
 
 
 def content_item_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str]]:
     """What is wrong with one content object (a line of a content_update file), as
     (path inside the object, message); the first one is the line's error."""
-    url = item.get("url")
-    if url in (None, ""):
-        yield "url", "add `url`, the page's http(s) address: content is keyed by it"
-    elif not isinstance(url, str) or not is_url(url):
-        yield "url", f"{url!r} is not an http(s) URL (write e.g. https://example.com/page)"
+    yield from _identity_problems(item)
     for key in TEXT_FIELDS:
         value = item.get(key)
         if value is not None and not isinstance(value, str):
@@ -86,7 +99,8 @@ def content_item_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str
     for key in WHOLE_NUMBER_FIELDS:
         value = item.get(key)
         if value is not None and not (_is_int(value) and value >= 0):
-            yield key, f"expected a whole number of 0 or more (price in cents), got {value!r}"
+            unit = " (price in cents)" if key == "price" else ""
+            yield key, f"expected a whole number of 0 or more{unit}, got {value!r}"
     for key in OBJECT_FIELDS:
         value = item.get(key)
         if value is not None and not isinstance(value, dict):
@@ -96,10 +110,54 @@ def content_item_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str
         yield "spider", f"expected 1 (spider the page) or 0, got {spider!r}"
 
 
+def _identity_problems(item: Mapping[str, object]) -> Iterator[tuple[str, str]]:
+    """How the line names its item: ``id`` (with ``key``, ``url`` by default) or ``url``."""
+    item_id, key, url = item.get("id"), item.get("key"), item.get("url")
+    if key is not None and key not in CONTENT_ID_KEYS:
+        yield "key", f"expected url or sku (what `id` holds), got {key!r}"
+    if _blank(item_id):
+        if _blank(url):
+            yield "id", "add `id` (the page's URL) or `url`: content is keyed by it"
+        elif key is not None:
+            yield "key", "`key` says what `id` holds: add `id`, or remove `key`"
+    elif key == "sku":
+        if not (isinstance(item_id, str) or _is_int(item_id)):
+            yield "id", f"with `key: sku`, `id` is the item's SKU (text), got {_shown(item_id)}"
+    elif key in (None, "url"):
+        if not isinstance(item_id, str) or not is_url(item_id):
+            yield (
+                "id",
+                (
+                    f"{item_id!r} is not an http(s) URL: `id` is the page's URL unless `key: sku` "
+                    "says it is a SKU (write e.g. https://example.com/page)"
+                ),
+            )
+        elif not _blank(url) and url != item_id:
+            yield "url", f"names another page than `id` ({item_id!r}): keep `id`, remove `url`"
+    if not _blank(url) and (not isinstance(url, str) or not is_url(url)):
+        yield "url", f"{url!r} is not an http(s) URL (write e.g. https://example.com/page)"
+
+
+def content_id(item: Mapping[str, object]) -> tuple[str, str] | None:
+    """How a (valid) line names its item, as (``url`` or ``sku``, the value); None if it
+    does not. ``id`` wins over the legacy ``url``; ``key`` is ``url`` by default."""
+    item_id, key, url = item.get("id"), item.get("key"), item.get("url")
+    if not _blank(item_id) and key in (None, *CONTENT_ID_KEYS):
+        return (str(key or "url"), str(item_id))
+    if _blank(item_id) and isinstance(url, str) and url:
+        return ("url", url)
+    return None
+
+
 def content_key(item: Mapping[str, object]) -> str | None:
-    """What identifies a content item: its url (a repeat updates the same item)."""
-    url = item.get("url")
-    return url if isinstance(url, str) and url else None
+    """What identifies a content item (a repeat updates the same item): its key and id, a
+    legacy ``url`` counting as ``key: url``."""
+    named = content_id(item)
+    return None if named is None else f"{named[0]}:{named[1]}"
+
+
+def _blank(value: object) -> bool:
+    return value is None or value == ""
 
 
 def content_date(value: object) -> datetime | None:

@@ -3,9 +3,15 @@
 Sailthru's pages are thin for all three (runner/sailthru/contract_content.py says what is
 documented); what the sandbox does beyond them is its ASSUMPTION:
 
-- ``content_update`` upserts each line by ``url``: the line's fields replace the item's
+- ``content_update`` upserts each line's item: the line's fields replace the item's
   (top-level keys; the others stay), an item without a ``date`` gets the sandbox's time as its
-  publish date. A bad line fails the whole job naming the line, before anything is written.
+  publish date. A line names its item by ``id`` (the url, unless ``key: sku``) or ``url``.
+  With ``key: sku`` it updates the stored item whose ``sku`` is the ``id`` (the content
+  API's "secondary key"; the first by url should several share it), and the line's ``url``,
+  if any, moves it there. A sku that no item has (nor an earlier line of the file gave)
+  fails the job naming the line, unless the line gives the ``url``: the sandbox cannot create
+  an item without its URL (the content API requires it to create one). A bad line fails the
+  whole job naming the line, before anything is written.
 - ``delete_content`` deletes the items whose ``expire_date`` has passed (``expired_only:
   true``) or every item (``false``), within the publish-date range when one is given; its
   answer's ``deleted_count`` says how many.
@@ -32,6 +38,7 @@ from runner.sailthru.contract_content import (
     ERASED_LISTS_FIELD,
     LISTS_NOT_FOUND_FIELD,
     content_date,
+    content_id,
     content_item_problems,
 )
 from runner.sandbox.errors import refuse
@@ -64,20 +71,56 @@ class ContentUpdate(JobKind):
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
         assert record.upload_path is not None
         path = Path(record.upload_path)
-        for _ in batched(content_items(path), WRITE_BATCH):  # every line checked first
+        skus: set[str] = set()  # the skus earlier lines of the file give their items
+        for lines in batched(content_items(path), WRITE_BATCH):  # every line checked first
             env.check_stopping()
+            with env.store.connect() as db:
+                for number, item in lines:
+                    check_sku_known(db, number, item, skus)
         count = 0
-        for items in batched(content_items(path), WRITE_BATCH):
+        for lines in batched(content_items(path), WRITE_BATCH):
             env.check_stopping()
             with env.store.transaction() as db:
-                for item in items:
+                for _, item in lines:
                     upsert_content(db, item, env.store.now())
-            count += len(items)
+            count += len(lines)
         return Outcome(rows=count)
 
 
-def content_items(path: Path) -> Iterator[dict[str, Any]]:
-    """Each line's content object, checked by the contract (a bad line fails the job)."""
+def check_sku_known(
+    db: sqlite3.Connection, number: int, item: dict[str, Any], skus: set[str]
+) -> None:
+    """A line naming its item by sku needs that item, or its ``url`` to create it."""
+    kind, value = _named(item)
+    if kind == "sku" and value not in skus and not item.get("url") and not url_of_sku(db, value):
+        raise JobFailed(
+            f"Line {number}: no content item has sku {value!r}, and the sandbox cannot create "
+            "one without its URL: add `url`, the page's address"
+        )
+    sku = value if kind == "sku" else item.get("sku")
+    if sku not in (None, ""):
+        skus.add(str(sku))
+
+
+def url_of_sku(db: sqlite3.Connection, sku: str) -> str | None:
+    """The url of the stored item whose ``sku`` is ``sku`` (the first by url), or None."""
+    row = db.execute(
+        "SELECT url FROM content WHERE CAST(json_extract(data, '$.sku') AS TEXT) = ?"
+        " ORDER BY url LIMIT 1",
+        (sku,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _named(item: dict[str, Any]) -> tuple[str, str]:
+    named = content_id(item)
+    assert named is not None, "the contract checked the line: it names its item"
+    return named
+
+
+def content_items(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each line's number and content object, checked by the contract (a bad line fails the
+    job)."""
     with open(path, "rb") as source:
         for number, raw in enumerate(source, start=1):
             if not raw.strip():
@@ -90,13 +133,24 @@ def content_items(path: Path) -> Iterator[dict[str, Any]]:
                 raise JobFailed(f"Line {number}: each line is one JSON object, a content item")
             for where, problem in content_item_problems(item):
                 raise JobFailed(f"Line {number}: {where}: {problem}")
-            yield item
+            yield number, item
 
 
 def upsert_content(db: sqlite3.Connection, item: dict[str, Any], now: datetime) -> None:
-    """Create the item, or write the line's fields over the existing item's."""
-    row = db.execute("SELECT data FROM content WHERE url = ?", (item["url"],)).fetchone()
-    data = {**json.loads(row[0]), **item} if row else dict(item)
+    """Create the item, or write the line's fields over the existing item's. ``id`` and
+    ``key`` only name the item: the item keeps its ``url`` and, named by sku, its ``sku``."""
+    kind, value = _named(item)
+    fields = {name: field for name, field in item.items() if name not in ("id", "key")}
+    if kind == "url":
+        fields["url"] = stored = value
+    else:
+        fields["sku"] = item["id"]
+        stored = url_of_sku(db, value) or item["url"]  # no such item: the line's url creates it
+        fields["url"] = item.get("url") or stored
+    row = db.execute("SELECT data FROM content WHERE url = ?", (stored,)).fetchone()
+    if stored != fields["url"]:  # named by sku, with a new url: the item moves
+        db.execute("DELETE FROM content WHERE url = ?", (stored,))
+    data = {**json.loads(row[0]), **fields} if row else fields
     published = content_date(data.get("date")) or now  # the lines were checked: None is no date
     expires = content_date(data.get("expire_date"))
     tags = data.get("tags", "")

@@ -48,8 +48,10 @@ def test_the_three_types_come_through_the_hook_with_their_traits() -> None:
     assert isinstance(types["content_update"], ContentUpdate)
     assert (types["delete_content"].destructive, types["list_erase"].destructive) == (True, True)
     assert not types["content_update"].destructive
-    assert types["content_update"].resubmit_safe  # keyed by url: the same update twice is one
-    assert not types["delete_content"].resubmit_safe and not types["list_erase"].resubmit_safe
+    # none is resubmitted: content_update for update's reasons (a second import slot and
+    # report, and a late duplicate overwrites what changed in between), the others delete
+    assert not any(types[name].resubmit_safe for name in ("content_update", "delete_content"))
+    assert not types["list_erase"].resubmit_safe
     assert types["content_update"].import_slot
     assert not types["delete_content"].import_slot and not types["list_erase"].import_slot
     assert types["content_update"].file_params == ("file",)
@@ -57,8 +59,9 @@ def test_the_three_types_come_through_the_hook_with_their_traits() -> None:
 
 def test_content_update_needs_a_file_that_exists(tmp_path: Path) -> None:
     assert errors(ContentUpdate(), {}) == [
-        "file: add `file`, a JSON-lines file of content items, one per line, each with a "
-        '`url` (the API would answer error 99 "File Parameter is required")'
+        "file: add `file`, a JSON-lines file of content items, one per line, each with its "
+        "`id` (the page's URL) or `url` (the API would answer error 99 \"File Parameter is "
+        'required")'
     ]
     [missing] = errors(ContentUpdate(), {"file": "feed.jsonl"}, tmp_path)
     assert missing.startswith("file: file 'feed.jsonl'") and "does not exist" in missing
@@ -68,9 +71,36 @@ def test_delete_content_must_say_which_mode_it_wants() -> None:
     assert errors(DeleteContent(), {}) == [
         "expired_only: add `expired_only: true` to delete only expired content, or "
         "`expired_only: false` to delete ALL content (in the date range, if given); there is "
-        'no default (the API would answer error 99 "Missing required parameter: expired_only")'
+        "no default (Sailthru documents no error for this; the sandbox answers error 99 "
+        '"Missing required parameter: expired_only")'
     ]
     assert errors(DeleteContent(), {"expired_only": True}) == []
+
+
+GUESSED_NAMES = (
+    "Sailthru's docs name no parameter of delete_content: expired_only, start_date and "
+    "end_date are sailjobs' names; the API may ignore them and apply its own default (all "
+    "content?): ask Sailthru support before running it on an account"
+)
+
+
+def test_delete_content_always_warns_that_its_parameter_names_are_guesses() -> None:
+    def warnings(params: dict[str, object]) -> list[tuple[tuple[str | int, ...], str]]:
+        found = DeleteContent().check(params, CheckContext(manifest_dir=Path(".")))
+        return [(p.path, p.message) for p in found if p.severity == "warning"]
+
+    assert warnings({"expired_only": True}) == [(("expired_only",), GUESSED_NAMES)]
+    assert warnings({}) == [((), GUESSED_NAMES)]  # at the job, beside the missing mode's error
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_validate_and_plan_show_the_guess_on_every_review(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, str(REPO / "manifests" / "content-refresh.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"content-refresh.yaml:30:19: warning: jobs.delete-expired.expired_only: {GUESSED_NAMES}"
+        in result.output
+    )
 
 
 def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
@@ -81,8 +111,8 @@ def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
     assert check(20260101, 20260331) == []
     assert check(20260101, None) == [
         "end_date: add `end_date` too (yyyymmdd): a range needs both ends; without either, the "
-        "job deletes regardless of publish date (the API would answer error 99 "
-        '"Missing required parameter: start_date,end_date")'
+        "job deletes regardless of publish date (Sailthru documents no error for this; the "
+        'sandbox answers error 99 "Missing required parameter: start_date,end_date")'
     ]
     [bad] = check("2026-01-01", 20260331)
     assert bad.startswith("start_date: '2026-01-01' is not a yyyymmdd date; write e.g. 20160131")
@@ -92,8 +122,9 @@ def test_delete_content_dates_are_a_yyyymmdd_range() -> None:
 
 def test_list_erase_names_lists(tmp_path: Path) -> None:
     assert errors(ListErase(), {}) == [
-        "lists: add `lists`, the names of the lists to erase (a YAML list) "
-        '(the API would answer error 99 "Missing required parameter: lists")'
+        "lists: add `lists`, the names of the lists to erase (a YAML list) (Sailthru "
+        'documents no error for this; the sandbox answers error 99 "Missing required '
+        'parameter: lists")'
     ]
     assert errors(ListErase(), {"lists": ["Old Promo", "Spring"]}) == []
     [empty] = errors(ListErase(), {"lists": ["Old Promo", " "]})
@@ -132,7 +163,8 @@ def test_a_destructive_job_without_confirm_is_refused(
     tmp_path: Path, job: str, params: str
 ) -> None:
     path = manifest(tmp_path, f"clean:\n  job: {job}\n  {params}\n")
-    assert problems_of(path) == [
+    errors = [p for p in problems_of(path) if " warning: " not in p]  # delete_content's guess
+    assert errors == [
         f"5:10: jobs.clean.job: {job} deletes data in Sailthru, which cannot be undone; once "
         "the manifest is reviewed, write `confirm: true` on the job to let it run"
     ]
@@ -188,18 +220,67 @@ def test_a_good_content_file_passes_and_repeated_urls_are_counted(tmp_path: Path
         ' "custom_field": [1, 2], "vars": {"brand": "X"}, "spider": 1, "date": "2026-03-01"}',
     )
     assert report.ok, report.render()
-    assert report.summary() == "3 lines, all valid; 1 repeated url"
+    assert report.summary() == "3 lines, all valid; 1 repeated item"
+
+
+def test_a_line_names_its_item_by_id_and_key_or_by_url(tmp_path: Path) -> None:
+    """The content API recommends `id` (the URL by default; a SKU with `key: sku`) and keeps
+    `url` for backward compatibility: either names the item, and repeats are counted by
+    what they name (an `id` and a `url` of the same page are one item)."""
+    report = check_lines(
+        tmp_path,
+        '{"id": "https://example.com/a", "title": "A"}',
+        '{"url": "https://example.com/a", "inventory": 3}',
+        '{"id": "https://example.com/b", "key": "url"}',
+        '{"id": "WB-OUT", "key": "sku", "inventory": 46}',
+        '{"id": "WB-OUT", "key": "sku", "url": "https://example.com/c"}',
+        '{"id": "https://example.com/WB-OUT"}',
+    )
+    assert report.ok, report.render()
+    assert report.summary() == "6 lines, all valid; 2 repeated items"
 
 
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ('{"title": "No url"}', "line 1: url: add `url`, the page's http(s) address"),
+        ('{"title": "No url"}', "line 1: id: add `id` (the page's URL) or `url`: content is"),
+        ('{"id": "", "url": ""}', "line 1: id: add `id` (the page's URL) or `url`"),
+        (
+            '{"id": "WB-OUT"}',
+            "line 1: id: 'WB-OUT' is not an http(s) URL: `id` is the page's "
+            "URL unless `key: sku` says it is a SKU",
+        ),
+        ('{"id": "WB-OUT", "key": "url"}', "line 1: id: 'WB-OUT' is not an http(s) URL"),
+        (
+            '{"id": "WB-OUT", "key": "SKU"}',
+            "line 1: key: expected url or sku (what `id` holds), got 'SKU'",
+        ),
+        (
+            '{"id": ["WB"], "key": "sku"}',
+            "line 1: id: with `key: sku`, `id` is the item's SKU (text), got a list",
+        ),
+        (
+            '{"url": "https://e.com/a", "key": "sku"}',
+            "line 1: key: `key` says what `id` holds: add `id`, or remove `key`",
+        ),
+        (
+            '{"id": "https://e.com/a", "url": "https://e.com/b"}',
+            "line 1: url: names another "
+            "page than `id` ('https://e.com/a'): keep `id`, remove `url`",
+        ),
+        ('{"id": "WB", "key": "sku", "url": "e.com/b"}', "line 1: url: 'e.com/b' is not an"),
         ('{"url": "example.com/a"}', "line 1: url: 'example.com/a' is not an http(s) URL"),
         ('{"url": "https://e.com/a", "title": 3}', "line 1: title: expected text, got a number"),
         ('{"url": "https://e.com/a", "tags": [1]}', "line 1: tags: expected a list of text"),
         ('{"url": "https://e.com/a", "price": 9.99}', "line 1: price: expected a whole number"),
-        ('{"url": "https://e.com/a", "inventory": "4"}', "line 1: inventory: expected a whole"),
+        (
+            '{"url": "https://e.com/a", "price": -1}',
+            "line 1: price: expected a whole number of 0 or more (price in cents), got -1",
+        ),
+        (
+            '{"url": "https://e.com/a", "inventory": "4"}',
+            "line 1: inventory: expected a whole number of 0 or more, got '4'",
+        ),
         ('{"url": "https://e.com/a", "vars": [1]}', "line 1: vars: expected an object"),
         ('{"url": "https://e.com/a", "spider": true}', "line 1: spider: expected 1"),
         ('{"url": "https://e.com/a", "expire_date": "soon"}', "line 1: expire_date: 'soon' is"),
@@ -303,6 +384,21 @@ def test_lists_may_come_from_a_variable(run_on_sandbox, sandbox: Sandbox) -> Non
     result = run_on_sandbox(text)
     assert result.jobs["erase"].status == "succeeded", result.jobs["erase"].error
     assert "Spring 2025 Promo" not in list_names(sandbox)
+
+
+def test_a_content_update_whose_answer_is_lost_is_not_sent_again(
+    run_on_sandbox, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The sandbox made the job, then the connection dropped before its answer: the runner
+    cannot know, and a content_update is not resent (a second slot, report and overwrite)."""
+    write(tmp_path, "feed.jsonl", '{"url": "https://example.com/a", "title": "A"}\n')
+    sandbox.faults.drop_next(1, after_body=True, method="POST", path="/job")
+    result = run_on_sandbox(
+        manifest(tmp_path, "feed:\n  job: content_update\n  file: feed.jsonl\n")
+    )
+    job = result.jobs["feed"]
+    assert job.status == "failed" and "not submitted again" in job.error, job.error
+    assert len(sandbox.submissions("content_update")) == 1
 
 
 def test_a_run_with_a_bad_feed_uploads_nothing(

@@ -89,7 +89,12 @@ def test_content_update_creates_and_updates_items_by_url(
     ("line", "message"),
     [
         ({"url": "https://e.com/x", "price": "9"}, "Line 2: price: expected a whole number"),
-        ({"title": "no url"}, "Line 2: url: add `url`"),
+        ({"title": "no url"}, "Line 2: id: add `id` (the page's URL) or `url`"),
+        (
+            {"id": "NO-SUCH-SKU", "key": "sku", "inventory": 1},
+            "Line 2: no content item has sku 'NO-SUCH-SKU', and the sandbox cannot create one "
+            "without its URL: add `url`, the page's address",
+        ),
         ('{"url": "https://e.com/x",', "Line 2: not a JSON object of UTF-8 text"),
         ('["https://e.com/x"]', "Line 2: each line is one JSON object, a content item"),
     ],
@@ -105,6 +110,47 @@ def test_a_bad_content_line_fails_the_job_naming_it_and_writes_nothing(
     assert query(
         sandbox, "SELECT count(*) FROM content WHERE url = 'https://example.com/fine'"
     ) == [(0,)]
+
+
+def stored(sandbox: Sandbox, url: str) -> dict[str, Any] | None:
+    rows = query(sandbox, "SELECT data FROM content WHERE url = ?", url)
+    return json.loads(rows[0][0]) if rows else None
+
+
+def test_content_update_names_items_by_id_key_or_url(
+    sandbox: Sandbox, client: SailthruClient, tmp_path: Path
+) -> None:
+    """`id` is the url unless `key: sku`; a sku line updates the item with that sku, and
+    creates one only with its url (as the content API requires to create an item)."""
+    bottle = "https://example.com/products/bottle"
+    done = run(
+        client,
+        {"job": "content_update"},
+        feed(
+            tmp_path,
+            {"id": "https://example.com/articles/002", "key": "url", "title": "By id"},
+            {"id": "WB-1", "key": "sku", "url": bottle, "title": "Bottle", "inventory": 5},
+            {"id": "WB-1", "key": "sku", "inventory": 4},  # the item the line above created
+            {"url": bottle, "price": 2500},  # the legacy `url` names the same item
+        ),
+    )
+    assert done["status"] == "completed", done
+    assert stored(sandbox, "https://example.com/articles/002")["title"] == "By id"
+    assert stored(sandbox, bottle) == {
+        "url": bottle, "sku": "WB-1", "title": "Bottle", "inventory": 4, "price": 2500
+    }  # fmt: skip
+    # a later job finds the item by its sku; a url on the line moves it
+    moved = "https://example.com/products/bottle-2"
+    again = run(
+        client,
+        {"job": "content_update"},
+        feed(tmp_path, {"id": "WB-1", "key": "sku", "url": moved, "inventory": 3}),
+    )
+    assert again["status"] == "completed", again
+    assert stored(sandbox, bottle) is None
+    assert stored(sandbox, moved) == {
+        "url": moved, "sku": "WB-1", "title": "Bottle", "inventory": 3, "price": 2500
+    }  # fmt: skip
 
 
 def test_content_update_without_a_file_is_the_pages_error(client: SailthruClient) -> None:

@@ -40,13 +40,14 @@ from runner.sailthru.contract_content import (
 
 
 class ContentFile(JsonLinesFile):
-    """A content_update file: one content object per line, each with its page's ``url``
-    (the key: a repeated url updates the same item twice, the later line winning). Fields of
-    the content API are type-checked; other keys are accepted, as the API has many."""
+    """A content_update file: one content object per line, naming its item by ``id`` (the
+    page's URL, or its SKU with ``key: sku``) or the legacy ``url``; an item named twice is
+    updated twice, the later line winning. Fields of the content API are type-checked;
+    other keys are accepted, as the API has many."""
 
     kind = "content"
     noun = "content item"
-    duplicate_words = ("repeated url", "repeated urls")
+    duplicate_words = ("repeated item", "repeated items")
 
     def check_object(self, value: dict[str, Any]) -> Iterator[LineProblem]:
         for path, message in content_item_problems(value):
@@ -62,20 +63,22 @@ CONTENT_FILE = ContentFile()
 class ContentUpdateParams(StrictParams):
     file: str | None = Field(
         default=None,
-        description="a local JSON-lines file, one content item per line, each with a `url`",
+        description="a local JSON-lines file, one content item per line, each naming its "
+        "item by `id` (the page's URL; a SKU with `key: sku`) or `url`",
     )
 
 
 class ContentUpdate(JobType):
-    """Safe to resubmit: content is keyed by its url, so a second identical update writes
-    the same values over the same items and leaves the library as the first one did."""
+    """Not safe to resubmit, for the reasons ``update`` is not: a second job takes a second
+    import slot and sends a second report email, and writing the same fields is harmless
+    only against itself: a field changed between the two jobs (by another feed, the
+    spider, a person in the Content Library) is overwritten again by the late duplicate."""
 
     name = "content_update"
-    description = "Create or update content items (keyed by url) from a JSON-lines file."
+    description = "Create or update content items (keyed by id or url) from a JSON-lines file."
     params_model = ContentUpdateParams
     file_params = ("file",)
     required_params = ("file",)
-    resubmit_safe = True
     import_slot = True  # an upload the account processes like an import
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
@@ -105,6 +108,13 @@ class DeleteContentParams(StrictParams):
     )
 
 
+UNVERIFIED_NAMES_WARNING = (
+    "Sailthru's docs name no parameter of delete_content: expired_only, start_date and "
+    "end_date are sailjobs' names; the API may ignore them and apply its own default (all "
+    "content?): ask Sailthru support before running it on an account"
+)
+
+
 class DeleteContent(JobType):
     """Deletes content from the library, all of it or only the expired items, optionally
     only those published in a date range. Not safe to resubmit: a job that deletes data is
@@ -112,7 +122,8 @@ class DeleteContent(JobType):
 
     UNVERIFIED: Sailthru's page names no parameter for the options it describes;
     ``expired_only``, ``start_date`` and ``end_date`` are sailjobs' names. ``expired_only``
-    is required (no default) so the mode is always written in the reviewed manifest."""
+    is required (no default) so the mode is always written in the reviewed manifest, and
+    ``check`` warns about the guessed names on every job, so every review sees it."""
 
     name = "delete_content"
     description = "Delete content in bulk: all or only expired, optionally by publish dates."
@@ -121,6 +132,9 @@ class DeleteContent(JobType):
     destructive = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
+        # Every time, so that `validate` and `plan` show it on every review of the manifest.
+        where = ("expired_only",) if "expired_only" in params else ()
+        yield ParamProblem(where, UNVERIFIED_NAMES_WARNING, severity="warning")
         for finding in check_payload(self.name, params, file_given=False, deferred=is_expression):
             if finding.row is not INVALID_EXPIRED_ONLY:  # a wrong type: the model says it
                 yield finding_problem(finding)
