@@ -3,6 +3,7 @@ quote the API error they prevent, and their attributes say what they produce."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,27 @@ def test_the_three_types_are_registered_through_the_hook():
     assert names <= set(job_types())
 
 
-def test_only_blast_query_is_an_export_and_all_three_are_resubmit_safe():
+def test_only_blast_query_is_an_export_and_blast_save_list_is_not_resubmit_safe():
     assert BlastQuery.produces_export and BlastQuery.outputs == EXPORT_OUTPUTS
     for job_type in (BlastSaveList, BlastSnapshot):
         assert not job_type.produces_export and job_type.outputs == COMMON_OUTPUTS
-    assert all(job_type.resubmit_safe for job_type in ALL)
+    # A late duplicate save adds back users removed from the list in between.
+    assert (BlastQuery.resubmit_safe, BlastSaveList.resubmit_safe) == (True, False)
+    assert BlastSnapshot.resubmit_safe
     assert BlastSaveList.required_params == ("blast_id", "list")
     assert not any(jt.import_slot or jt.destructive or jt.splittable for jt in ALL)
+
+
+def test_the_readme_table_says_which_types_are_resubmitted():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Job types") :]
+    rows = re.findall(r"^\| `(\w+)` \|.*\| (yes|no) \|$", section, flags=re.MULTILINE)
+    said = dict(rows)
+    installed = job_types()
+    assert set(said) == set(installed)
+    assert {name: said[name] == "yes" for name in said} == {
+        name: job_type.resubmit_safe for name, job_type in installed.items()
+    }
 
 
 @pytest.mark.parametrize("job_type", ALL, ids=lambda jt: jt.name)

@@ -56,13 +56,13 @@ class BlastSaveListParams(StrictParams):
 
 
 class BlastSaveList(JobType):
-    """Safe to resubmit: adding the same users to the same list twice leaves the list as the
-    first run left it (a user is on a list once)."""
+    """Not safe to resubmit. Adding the same users twice would leave the list as the first
+    run left it only if nothing happened in between: a late duplicate adds back every
+    recipient removed from the list since (an unsubscribe, a clean-up job), undoing it."""
 
     name = "blast_save_list"
     description = "Save a campaign's recipients (narrowed by a query) to a natural list."
     params_model = BlastSaveListParams
-    resubmit_safe = True
     required_params = ("blast_id", "list")
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
