@@ -326,3 +326,11 @@ def test_emails_sent_as_a_list_update_those_users_only(
             "SELECT email FROM users WHERE json_extract(vars, '$.listed') = 1"
         ).fetchall()
     assert sorted(row[0] for row in rows) == emails
+
+
+def test_a_query_entry_of_the_wrong_type_is_refused_at_post(client: SailthruClient) -> None:
+    query = {"criteria": ["match"], "field": [["plan"]], "value": ["pro"]}
+    payload = {"job": "update", "query": query, "update": {"vars": {"a": 1}}}
+    assert refusal(client, payload) == {"error": 99, "errormsg": "Invalid query: bad field"}
+    payload = {"job": "snapshot", "query": {"criteria": ["engagement_min"], "engagement": [9]}}
+    assert refusal(client, payload) == {"error": 99, "errormsg": "Invalid query: bad engagement"}
