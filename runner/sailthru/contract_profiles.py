@@ -36,13 +36,16 @@ UPDATE_SOURCE_REQUIRED = ErrorRow(
     "You must pass one of the required parameters, but not more than one: emails, url, file, "
     "or query",
     ("update",),
+    documented=False,
 )
 # Sandbox assumption: the import's documented row, for the update's ``url`` too.
-UPDATE_INVALID_URL = ErrorRow(400, 99, "Invalid URL", ("update",))
+UPDATE_INVALID_URL = ErrorRow(400, 99, "Invalid URL", ("update",), documented=False)
 # Sandbox assumption: no documented text for an ``update`` that cannot be applied.
-INVALID_UPDATE = ErrorRow(400, 99, "Invalid update: {reason}", ("update",))
+INVALID_UPDATE = ErrorRow(400, 99, "Invalid update: {reason}", ("update",), documented=False)
 # Sandbox assumption: worded as the job page's other "Missing required parameter" rows.
-MISSING_QUERY = ErrorRow(400, 2, "Missing required parameter: query", ("snapshot",))
+MISSING_QUERY = ErrorRow(
+    400, 2, "Missing required parameter: query", ("snapshot",), documented=False
+)
 
 # The user API's ``optout_email`` values (the update's ``optout`` takes the same words).
 OPTOUT_VALUES: Final = ("none", "basic", "blast", "all")

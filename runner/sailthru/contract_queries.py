@@ -23,7 +23,7 @@ from runner.sailthru.findings import ErrorRow, Finding, PayloadView
 
 # Sandbox assumption: the docs give no error text for a malformed query; this is the
 # sandbox's answer (code 99, "Other error", as the API's generic errors are).
-INVALID_QUERY = ErrorRow(400, 99, "Invalid query: {reason}")
+INVALID_QUERY = ErrorRow(400, 99, "Invalid query: {reason}", documented=False)
 
 QUERY_CRITERIA: Final = frozenset(
     {

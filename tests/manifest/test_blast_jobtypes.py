@@ -12,7 +12,19 @@ from runner.builtin.jobtypes import BUILTIN_JOB_TYPES, BlastQuery, BlastSaveList
 from runner.jobtypes import COMMON_OUTPUTS, EXPORT_OUTPUTS, CheckContext
 from runner.plugins import job_types
 from runner.sailthru.contract import check_payload, first_refusal
-from runner.sailthru.contract_blasts import MISSING_BLAST_ID, UNKNOWN_BLAST_ID, blast_id_number
+from runner.sailthru.contract_blasts import (
+    MISSING_BLAST_ID,
+    MISSING_TARGET_LIST,
+    UNKNOWN_BLAST_ID,
+    blast_id_number,
+)
+from runner.sailthru.contract_profiles import (
+    INVALID_UPDATE,
+    MISSING_QUERY,
+    UPDATE_INVALID_URL,
+    UPDATE_SOURCE_REQUIRED,
+)
+from runner.sailthru.contract_queries import INVALID_QUERY
 
 CTX = CheckContext(manifest_dir=Path("."))
 ALL = (BlastQuery(), BlastSaveList(), BlastSnapshot())
@@ -66,7 +78,7 @@ def test_a_missing_blast_id_is_error_2(job_type, missing):
         (
             "blast_id",
             "add `blast_id`, the campaign's id (a number, e.g. 12345678) "
-            '(the API would answer error 2 "Missing required parameter: blast_id")',
+            '(Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: blast_id")',
         )
     ]
 
@@ -99,7 +111,7 @@ def test_blast_save_list_needs_a_list_error_2(name):
         (
             "list",
             "add `list`, the natural list to save the campaign's recipients to (created if "
-            'new) (the API would answer error 2 "Missing required parameter: list")',
+            'new) (Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: list")',
         )
     ]
 
@@ -130,3 +142,18 @@ def test_the_sandbox_answers_the_same_rows():
     payload = {"job": "blast_snapshot", "blast_id": "abc"}
     refusal = first_refusal(check_payload("blast_snapshot", payload, file_given=False))
     assert refusal is not None and refusal.row is UNKNOWN_BLAST_ID
+
+
+def test_only_the_documented_row_is_called_the_apis_answer():
+    # Sailthru's docs give none of these for these jobs: the sandbox's assumptions.
+    assumed = (
+        MISSING_BLAST_ID, MISSING_TARGET_LIST, INVALID_QUERY, UPDATE_SOURCE_REQUIRED,
+        UPDATE_INVALID_URL, INVALID_UPDATE, MISSING_QUERY,
+    )  # fmt: skip
+    assert not any(row.documented for row in assumed)
+    assert UNKNOWN_BLAST_ID.documented  # the API responses page's generic error 13
+    [(_, message)] = found(BlastQuery(), {"query": {"criteria": "valid"}, "blast_id": 1})
+    assert message.endswith(
+        '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid query: '
+        'criteria is not a list")'
+    )

@@ -13,7 +13,7 @@ from runner.plugins import job_types
 from runner.sailthru.contract import check_payload
 
 SOURCE_ROW = (
-    '(the API would answer error 99 "You must pass one of the required parameters, but not '
+    '(Sailthru documents no error for this; the sandbox answers error 99 "You must pass one of the required parameters, but not '
     'more than one: emails, url, file, or query")'
 )
 
@@ -98,12 +98,12 @@ def test_the_update_object_keys_and_values():
         (
             "update.lists.Bad",
             "expected 1 (add to the list) or 0 (remove from it), got 'yes' "
-            "(the API would answer error 99 \"Invalid update: bad lists 'Bad'\")",
+            "(Sailthru documents no error for this; the sandbox answers error 99 \"Invalid update: bad lists 'Bad'\")",
         ),
         (
             "update.optout",
             "'sometimes' is not an opt-out level; write one of none, basic, blast, all "
-            '(the API would answer error 99 "Invalid update: bad optout")',
+            '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid update: bad optout")',
         ),
     ]
     # A key the docs do not show is a warning: the API may take it.
@@ -112,7 +112,7 @@ def test_the_update_object_keys_and_values():
         (
             "update.vars",
             "`vars` is a map of variable names to values "
-            '(the API would answer error 99 "Invalid update: bad vars")',
+            '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid update: bad vars")',
         )
     ]
 
@@ -142,7 +142,7 @@ def test_emails_are_checked_as_the_imports_are():
 def test_a_bad_url_and_a_missing_file(tmp_path: Path):
     assert problems(Update(), {"url": "ftp://x.example.com/u.jsonl"}) == [
         ("url", "'ftp://x.example.com/u.jsonl' is not an http(s) URL "
-         '(the API would answer error 99 "Invalid URL")')
+         '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid URL")')
     ]  # fmt: skip
     [(path, message)] = problems(Update(), {"file": "missing.jsonl"}, tmp_path)
     assert path == "file" and "does not exist" in message
@@ -164,7 +164,7 @@ def test_snapshot_needs_a_query_and_advises_a_report_email():
         (
             "query",
             "add `query`, the users to take a snapshot of (e.g. source_list: Main Newsletter) "
-            '(the API would answer error 2 "Missing required parameter: query")',
+            '(Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: query")',
         )
     ]
     query = {"query": {"source_list": "Main Newsletter"}}
