@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import Field
 
+from runner.builtin.jobtypes.once import contract_problems_once
 from runner.jobtypes import (
     EXPORT_OUTPUTS,
     CheckContext,
     JobType,
     ParamProblem,
     StrictParams,
-    contract_problems,
 )
 from runner.sailthru.contract_blasts import SAVED_COUNT_FIELD
 
@@ -44,7 +44,7 @@ class BlastQuery(JobType):
     required_params = ("blast_id",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
 
 
 class BlastSaveListParams(StrictParams):
@@ -66,7 +66,7 @@ class BlastSaveList(JobType):
     required_params = ("blast_id", "list")
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A save that selected nobody, when its answer says so (the sandbox's
@@ -97,4 +97,4 @@ class BlastSnapshot(JobType):
     required_params = ("blast_id",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
