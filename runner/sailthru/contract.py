@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from runner.emails import comma_fix, is_valid_email, split_emails
+from runner.emails import is_valid_email
 from runner.jsontypes import JSONValue
 from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
 from runner.sailthru.contract_blasts import RULES as BLAST_RULES
@@ -32,8 +32,8 @@ from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
 from runner.sailthru.findings import Rule as Rule
+from runner.sailthru.findings import email_list_findings, never
 from runner.sailthru.findings import is_url as is_url
-from runner.sailthru.findings import never
 
 FILE_JOBS: Final = ("content_update", "purchase_import", "import")
 
@@ -279,29 +279,9 @@ def _import(view: PayloadView, file_given: bool) -> Iterator[Finding]:
             f"give one of `emails`, `url` or `file`, not {' and '.join(sources)}: the page "
             "asks for one and does not say what the API does with several",
         )
-    emails = view.known("emails")
-    if isinstance(emails, str) and emails:
-        addresses = split_emails(emails)
-        bad = [address for address in addresses if not is_valid_email(address)]
-        fix = comma_fix(bad)
-        if len(bad) == len(addresses) and sources == ["emails"]:  # none ("," alone too)
-            shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
-            yield Finding(
-                ("emails",),
-                f"no email address in `emails` ({shown}), so the import would add nobody; "
-                + (fix or "give comma-separated addresses"),
-                futile=True,
-            )
-        elif bad:
-            yield Finding(
-                ("emails",),
-                f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; "
-                + (
-                    fix
-                    or "`emails` is a comma-separated list of addresses, and an import skips "
-                    "what is not one"
-                ),
-            )
+    yield from email_list_findings(
+        view, "an import", "the import would add nobody", alone=sources == ["emails"]
+    )
     signup_dates = view.known("signup_dates")
     if signup_dates in (True, 1, "1", "true") and not ({"url", "file"} & set(sources)):
         yield Finding(

@@ -25,11 +25,15 @@ BLAST_JOBS: Final = ("blast_query", "blast_save_list", "blast_snapshot")
 
 # Sandbox assumption: the docs list no error for a missing blast_id; this row follows the job
 # API page's row for a missing `list` (400, code 2 "Missing required parameter: ...").
-MISSING_BLAST_ID = ErrorRow(400, 2, "Missing required parameter: blast_id", BLAST_JOBS)
+MISSING_BLAST_ID = ErrorRow(
+    400, 2, "Missing required parameter: blast_id", BLAST_JOBS, documented=False
+)
 # Sailthru's generic error 13 (its API responses page); the HTTP status is an assumption.
 UNKNOWN_BLAST_ID = ErrorRow(400, 13, "Unknown blast_id", BLAST_JOBS)
 # Sandbox assumption, as MISSING_BLAST_ID: the job API page's row for a missing `list`.
-MISSING_TARGET_LIST = ErrorRow(400, 2, "Missing required parameter: list", ("blast_save_list",))
+MISSING_TARGET_LIST = ErrorRow(
+    400, 2, "Missing required parameter: list", ("blast_save_list",), documented=False
+)
 
 # Fields of the sandbox's GET answers (Sailthru documents none for these jobs): how many
 # recipients a blast_save_list selected and how many of them were new to the list.

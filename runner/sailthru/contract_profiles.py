@@ -16,9 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from runner.emails import comma_fix, is_valid_email, split_emails
+from runner.emails import is_valid_email
 from runner.sailthru.contract_queries import query_findings
-from runner.sailthru.findings import ErrorRow, Finding, PayloadView, Rule, is_url
+from runner.sailthru.findings import (
+    ErrorRow,
+    Finding,
+    PayloadView,
+    Rule,
+    email_list_findings,
+    is_url,
+)
 
 UPDATE_SOURCES: Final = ("emails", "url", "file", "query")
 # Sandbox assumption: the page states the rule verbatim but not the API's answer; the
@@ -29,13 +36,16 @@ UPDATE_SOURCE_REQUIRED = ErrorRow(
     "You must pass one of the required parameters, but not more than one: emails, url, file, "
     "or query",
     ("update",),
+    documented=False,
 )
 # Sandbox assumption: the import's documented row, for the update's ``url`` too.
-UPDATE_INVALID_URL = ErrorRow(400, 99, "Invalid URL", ("update",))
+UPDATE_INVALID_URL = ErrorRow(400, 99, "Invalid URL", ("update",), documented=False)
 # Sandbox assumption: no documented text for an ``update`` that cannot be applied.
-INVALID_UPDATE = ErrorRow(400, 99, "Invalid update: {reason}", ("update",))
+INVALID_UPDATE = ErrorRow(400, 99, "Invalid update: {reason}", ("update",), documented=False)
 # Sandbox assumption: worded as the job page's other "Missing required parameter" rows.
-MISSING_QUERY = ErrorRow(400, 2, "Missing required parameter: query", ("snapshot",))
+MISSING_QUERY = ErrorRow(
+    400, 2, "Missing required parameter: query", ("snapshot",), documented=False
+)
 
 # The user API's ``optout_email`` values (the update's ``optout`` takes the same words).
 OPTOUT_VALUES: Final = ("none", "basic", "blast", "all")
@@ -161,38 +171,23 @@ def _update(view: PayloadView, file_given: bool) -> Iterator[Finding]:
             if finding.futile:  # the API would have to refuse what it cannot apply
                 finding = Finding(finding.param, finding.detail, INVALID_UPDATE, finding.fields)
             yield finding
-    yield from _emails(view)
+    yield from email_list_findings(view, "an update", "the update would change nobody", alone=True)
     yield from query_findings(view)
-    nothing = not view.present("update") or update == {}
-    if sources[0] in ("emails", "query") and nothing:
+    if view.present("update") and update != {}:
+        return
+    if sources[0] == "query":  # a query selects existing users only: nothing to do
         yield Finding(
             ("update",),
-            f"with `{sources[0]}` the users get only what `update` says, and it is missing: "
-            "add `update` (vars, lists, optout), or the job changes nobody",
+            "with `query` the users get only what `update` says, and it is missing: add "
+            "`update` (vars, lists, optout), or the job changes nobody",
             futile=True,
         )
-
-
-def _emails(view: PayloadView) -> Iterator[Finding]:
-    emails = view.known("emails")
-    if not isinstance(emails, str) or not emails:
-        return
-    addresses = split_emails(emails)
-    bad = [address for address in addresses if not is_valid_email(address)]
-    fix = comma_fix(bad)
-    if len(bad) == len(addresses):
-        shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
+    elif sources[0] == "emails":  # "If an email address does not currently exist, a new
+        # user profile will be created": the job does that much
         yield Finding(
-            ("emails",),
-            f"no email address in `emails` ({shown}), so the update would change nobody; "
-            + (fix or "give comma-separated addresses"),
-            futile=True,
-        )
-    elif bad:
-        yield Finding(
-            ("emails",),
-            f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; "
-            + (fix or "`emails` is a comma-separated list of addresses; the rest are skipped"),
+            ("update",),
+            "without `update` it only creates profiles for addresses that have none; add "
+            "`update` (vars, lists, optout) to change the users",
         )
 
 

@@ -7,22 +7,23 @@ or ``.multiple`` with ``multiple_source_list``), then parallel arrays indexed by
 (``{"source_list": "Master List", "criteria": ["match"], "field": ["vip"], "value":
 [true]}``), and ``query_mode`` ``and`` or ``or``. The page lists no error for a malformed
 query, so most findings here are advice (warnings). Refused (an error, and the sandbox's
-answer) is only what cannot be a query at all (not a mapping, arrays that are not arrays)
-or can only select nobody (``.multiple`` without lists). The names of criteria come from
+answer) is only what cannot be a query at all (not a mapping, arrays that are not arrays,
+entries of the wrong type: a list name or a field that is not text, an engagement level
+that is not 0-6) or can only select nobody (``.multiple`` without lists). The names of criteria come from
 the docs' examples and the official Java client's ``Criteria`` enum, which the docs show
 is incomplete (``daily_open``): an unknown name is a warning, not an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from runner.sailthru.findings import ErrorRow, Finding, PayloadView
 
 # Sandbox assumption: the docs give no error text for a malformed query; this is the
 # sandbox's answer (code 99, "Other error", as the API's generic errors are).
-INVALID_QUERY = ErrorRow(400, 99, "Invalid query: {reason}")
+INVALID_QUERY = ErrorRow(400, 99, "Invalid query: {reason}", documented=False)
 
 QUERY_CRITERIA: Final = frozenset(
     {
@@ -58,6 +59,7 @@ ENGAGEMENT_LEVELS: Final = {
     "optout": 0, "hardbounce": 0, "dormant": 1, "disengaged": 2, "new": 3, "passive": 4,
     "active": 5, "engaged": 6,
 }  # fmt: skip
+MAX_ENGAGEMENT: Final = max(ENGAGEMENT_LEVELS.values())
 
 
 def query_findings(view: PayloadView, key: str = "query") -> Iterator[Finding]:
@@ -90,6 +92,7 @@ def query_findings(view: PayloadView, key: str = "query") -> Iterator[Finding]:
             continue
         arrays[name] = value
     yield from _source(query, arrays, key, deferred)
+    yield from _entries(arrays, key, deferred)
     mode = query.get("query_mode")
     if mode is not None and not deferred(mode) and mode not in QUERY_MODES:
         yield Finding((key, "query_mode"), f"query_mode is 'and' or 'or', not {mode!r}")
@@ -113,6 +116,50 @@ def _source(
         )
     elif source is not None and not isinstance(source, str):
         yield _refused((key, "source_list"), "source_list is the name of a list", "bad source_list")
+
+
+def _entries(
+    arrays: dict[str, list[object]], key: str, deferred: Callable[[object], bool]
+) -> Iterator[Finding]:
+    """The entries of the arrays whose type is plain: list names and field names are text,
+    engagement levels whole numbers from 0 to 6 (or their digits). An empty slot (null) is
+    for a criterion that reads none; one that reads it is told so by ``_criteria``."""
+    for index, name in enumerate(arrays.get("multiple_source_list", [])):
+        if not isinstance(name, str) and not deferred(name):
+            yield _refused(
+                (key, "multiple_source_list", index),
+                f"multiple_source_list names lists: write the list's name as text, not {name!r}",
+                "bad multiple_source_list",
+            )
+    for index, name in enumerate(arrays.get("field", [])):
+        if name is not None and not isinstance(name, str) and not deferred(name):
+            yield _refused(
+                (key, "field", index),
+                f"a field is a var's name, as text (or null for a criterion that reads none), "
+                f"not {name!r}",
+                "bad field",
+            )
+    for index, level in enumerate(arrays.get("engagement", [])):
+        if level not in (None, "") and engagement_level(level) is None and not deferred(level):
+            yield _refused(
+                (key, "engagement", index),
+                f"an engagement level is a whole number from 0 to 6 (6: engaged, 5: active, "
+                f"... 0: opted out), or null for a criterion that reads none; not {level!r}",
+                "bad engagement",
+            )
+
+
+def engagement_level(value: object) -> int | None:
+    """The level 0-6 an ``engagement`` entry names (a whole number or its digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_ENGAGEMENT else None
 
 
 def _criteria(arrays: dict[str, list[object]], key: str) -> Iterator[Finding]:

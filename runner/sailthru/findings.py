@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from runner.emails import comma_fix, is_valid_email, split_emails
 from runner.jsontypes import JSONValue
 
 
@@ -89,3 +90,34 @@ class PayloadView:
 
 
 Rule = Callable[[PayloadView, bool], Iterator[Finding]]
+
+
+def email_list_findings(view: PayloadView, job: str, effect: str, alone: bool) -> Iterator[Finding]:
+    """The findings of an ``emails`` parameter (comma-separated addresses), for the ``import``
+    and the ``update`` alike: ``futile`` when ``alone`` (it is the job's only source) and it
+    holds no address (the job would do nothing: ``effect``, e.g. "the import would add
+    nobody"), advice when some parts are not addresses (the job skips them)."""
+    emails = view.known("emails")
+    if not isinstance(emails, str) or not emails:
+        return
+    addresses = split_emails(emails)
+    bad = [address for address in addresses if not is_valid_email(address)]
+    fix = comma_fix(bad)
+    if len(bad) == len(addresses) and alone:  # none ("," alone too)
+        shown = ", ".join(repr(e) for e in bad[:3]) or repr(emails)
+        yield Finding(
+            ("emails",),
+            f"no email address in `emails` ({shown}), so {effect}; "
+            + (fix or "give comma-separated addresses"),
+            futile=True,
+        )
+    elif bad:
+        yield Finding(
+            ("emails",),
+            f"not email addresses: {', '.join(repr(e) for e in bad[:3])}; "
+            + (
+                fix
+                or f"`emails` is a comma-separated list of addresses, and {job} skips what is "
+                "not one"
+            ),
+        )

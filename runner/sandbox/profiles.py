@@ -8,7 +8,8 @@ Sandbox assumptions, where Sailthru's docs are thin (README, "The sandbox"):
   creating a list that does not exist, as the user API does) or removes (0) memberships;
   ``optout`` (a line's ``optout_email`` too) is kept per user, and sets the profile's Optout
   Time (cleared by ``none``). An address that has no profile gets one (the docs: "If an email
-  address does not currently exist, a new user profile will be created"); a line naming a
+  address does not currently exist, a new user profile will be created"), with ``emails``
+  and no ``update`` too (then that is all the job does); a line naming a
   ``sid`` that does not exist, or a ``key`` the sandbox does not keep (extid, ...), ends the
   job in error naming the line, as does a line that cannot be applied. Nothing is written
   until every line has been read. The completed answer counts what it did
@@ -101,10 +102,11 @@ class BulkUpdate(JobKind):
         try:
             if path is not None:
                 self._from_file(path, common, env, tally)
-            elif common:
+            else:  # without `update`, `emails` still creates the profiles it lacks
                 with env.store.transaction() as db:
                     for user_id in self._selected(payload, env.store, db, tally):
-                        apply_change(env.store, db, user_id, common, tally)
+                        if common:
+                            apply_change(env.store, db, user_id, common, tally)
         finally:
             remove_quietly(fetched)
         fields = tally.fields()
@@ -121,7 +123,8 @@ class BulkUpdate(JobKind):
         if isinstance(emails, str) and emails:
             addresses = [email for email in split_emails(emails) if is_valid_email(email)]
             return [user_by_email(store, db, email, tally) for email in addresses]
-        return matching_user_ids(db, payload.get("query"))
+        # A query selects existing users only: without `update` there is nothing to do.
+        return matching_user_ids(db, payload.get("query")) if payload.get("update") else []
 
     def _from_file(
         self, path: Path, common: Mapping[str, Any], env: JobEnv, tally: UpdateTally
@@ -144,8 +147,10 @@ def nothing_updated(payload: Mapping[str, Any], common: Mapping[str, Any], from_
     """Why an update changed nobody (its answer's warning)."""
     if from_file:
         return "the file names no user"
+    if not common and payload.get("query") is not None:
+        return "no `update` given: the users of `query` get only what it says"
     if not common:
-        return "no `update` given: the users of `emails` or `query` get only what it says"
+        return "no `update` given, and every address of `emails` already has a profile"
     return "the query selected no user" if payload.get("query") is not None else "no user given"
 
 
@@ -217,6 +222,7 @@ def user_by_email(store: Store, db: sqlite3.Connection, email: str, tally: Updat
         store.add_users(db, None, [user_row(email, rfc2822(store.now()))])
         row = db.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
         tally.created += 1
+        tally.users.add(int(row[0]))  # a new profile is a profile the update wrote
     return int(row[0])
 
 

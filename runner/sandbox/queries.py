@@ -17,7 +17,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from runner.sailthru.contract_queries import ENGAGEMENT_LEVELS, MULTIPLE
+from runner.sailthru.contract_queries import (
+    ENGAGEMENT_LEVELS,
+    MULTIPLE,
+    engagement_level,
+    query_findings,
+)
+from runner.sailthru.findings import PayloadView, never
 from runner.sandbox.jobs import JobFailed
 
 User = dict[str, Any]
@@ -44,11 +50,11 @@ def _var_matches(query: Mapping[str, Any]) -> Test:
 
 def _engagement(query: Mapping[str, Any], compare: Callable[[int, int], bool]) -> Test:
     def test(user: User, index: int) -> bool:
-        bound = _slot(query, "engagement", index)
-        if isinstance(bound, bool) or not isinstance(bound, int | str) or not str(bound).isdigit():
-            raise JobFailed(f"engagement[{index}] is {bound!r}, not a level from 0 to 6")
+        bound = engagement_level(_slot(query, "engagement", index))
+        if bound is None:  # an empty slot (the contract's futile finding): selects nobody
+            raise JobFailed(f"engagement[{index}] is missing: give a level from 0 to 6")
         level = ENGAGEMENT_LEVELS.get(user["engagement"], 3)  # "new" for an unknown word
-        return compare(level, int(bound))
+        return compare(level, bound)
 
     return test
 
@@ -114,7 +120,13 @@ def matching_user_ids(
     ``among`` limits them to these ids (a campaign's recipients). ``activity`` evaluates more
     criteria from the caller's data: a criterion's name -> the ids of the users who did it
     (``click_time``: a campaign's clickers). Raises ``JobFailed`` for a source list that does
-    not exist or a criterion the sandbox does not evaluate."""
+    not exist, a criterion the sandbox does not evaluate, or a query the contract refuses
+    (runner/sailthru/contract_queries.py: not a mapping, entries of the wrong type)."""
+    refusal = next(
+        (f for f in query_findings(PayloadView({"query": query}, never)) if f.refused), None
+    )
+    if refusal is not None:  # refused at POST; a caller may still pass one (never a 500)
+        raise JobFailed(f"{refusal.api_text()} ({refusal.detail})")
     query = query or {}
     activity = activity or {}
     criteria = list(query.get("criteria") or [])

@@ -47,6 +47,44 @@ def test_what_cannot_be_a_query_is_refused_with_the_sandboxs_row() -> None:
     assert finding.api_text() == "Invalid query: criteria is not a list"
 
 
+@pytest.mark.parametrize(
+    ("query", "at", "reason"),
+    [
+        ({"source_list": ".multiple", "multiple_source_list": ["VIP", 7]},
+         ("multiple_source_list", 1), "bad multiple_source_list"),
+        ({"source_list": ".multiple", "multiple_source_list": [["VIP"]]},
+         ("multiple_source_list", 0), "bad multiple_source_list"),
+        ({"criteria": ["match"], "field": [["plan"]], "value": ["pro"]}, ("field", 0), "bad field"),
+        ({"criteria": ["valid", "match"], "field": [{"a": 1}, "plan"], "value": [None, "pro"]},
+         ("field", 0), "bad field"),
+        ({"criteria": ["engagement_min"], "engagement": [7]}, ("engagement", 0), "bad engagement"),
+        ({"criteria": ["engagement_min"], "engagement": [-1]}, ("engagement", 0), "bad engagement"),
+        ({"criteria": ["engagement_max"], "engagement": ["engaged"]},
+         ("engagement", 0), "bad engagement"),
+        ({"criteria": ["engagement_max"], "engagement": [True]}, ("engagement", 0), "bad engagement"),
+        ({"criteria": ["engagement_max"], "engagement": [4.5]}, ("engagement", 0), "bad engagement"),
+        ({"criteria": ["engagement_max"], "engagement": ["٣"]}, ("engagement", 0), "bad engagement"),
+    ],
+)  # fmt: skip
+def test_entries_of_the_wrong_type_are_refused(
+    query: dict[str, Any], at: tuple[str | int, ...], reason: str
+) -> None:
+    refused = [f for f in query_findings(PayloadView({"query": query}, is_expression)) if f.refused]
+    assert [(f.param, f.api_text()) for f in refused] == [
+        (("query", *at), f"Invalid query: {reason}")
+    ]
+
+
+def test_entries_the_sandbox_can_take_are_not_refused() -> None:
+    # Null where the criterion reads none; levels as numbers or digits, 0 to 6.
+    assert findings({"criteria": ["valid", "match"], "field": [None, "plan"],
+                     "value": [None, "pro"]}) == []  # fmt: skip
+    both = {"criteria": ["valid", "engagement_min", "engagement_max"],
+            "engagement": [None, "0", 6]}  # fmt: skip
+    assert findings(both) == []
+    assert findings({"criteria": ["match"], "field": ["${{ vars.field }}"], "value": [1]}) == []
+
+
 def test_a_criterion_without_what_it_reads_selects_nobody_and_is_an_error() -> None:
     assert findings({"criteria": ["valid", "match"], "field": ["plan"]}) == [
         (("query", "criteria", 1), False, True),  # field[1] and value[1] missing
@@ -125,3 +163,27 @@ def test_what_the_sandbox_cannot_evaluate_fails_the_job_by_name(demo: Store) -> 
         users(demo, {"criteria": ["open_time"], "timerange": ["since_days"], "value": [30]})
     with pytest.raises(JobFailed, match="List not found: Nope"):
         users(demo, {"source_list": "Nope"})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "VIP",
+        ["VIP"],
+        {"criteria": "match"},
+        {"criteria": [None]},
+        {"source_list": ["VIP"]},
+        {"source_list": ".multiple", "multiple_source_list": [{"name": "VIP"}]},
+        {"criteria": ["match"], "field": [["plan"]], "value": ["pro"]},
+        {"criteria": ["not"], "field": [{"plan": 1}], "value": ["pro"]},
+        {"criteria": ["engagement_min"], "engagement": [7]},
+        {"criteria": ["engagement_min"], "engagement": [[5]]},
+        {"criteria": ["engagement_min"], "engagement": [None]},
+        {"criteria": ["engagement_max"], "engagement": [""]},
+    ],
+)
+def test_the_sandbox_fails_the_job_for_any_bad_value_never_an_internal_error(
+    demo: Store, query: Any
+) -> None:
+    with pytest.raises(JobFailed):
+        users(demo, query)

@@ -3,6 +3,7 @@ quote the API error they prevent, and their attributes say what they produce."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,19 @@ from runner.builtin.jobtypes import BUILTIN_JOB_TYPES, BlastQuery, BlastSaveList
 from runner.jobtypes import COMMON_OUTPUTS, EXPORT_OUTPUTS, CheckContext
 from runner.plugins import job_types
 from runner.sailthru.contract import check_payload, first_refusal
-from runner.sailthru.contract_blasts import MISSING_BLAST_ID, UNKNOWN_BLAST_ID, blast_id_number
+from runner.sailthru.contract_blasts import (
+    MISSING_BLAST_ID,
+    MISSING_TARGET_LIST,
+    UNKNOWN_BLAST_ID,
+    blast_id_number,
+)
+from runner.sailthru.contract_profiles import (
+    INVALID_UPDATE,
+    MISSING_QUERY,
+    UPDATE_INVALID_URL,
+    UPDATE_SOURCE_REQUIRED,
+)
+from runner.sailthru.contract_queries import INVALID_QUERY
 
 CTX = CheckContext(manifest_dir=Path("."))
 ALL = (BlastQuery(), BlastSaveList(), BlastSnapshot())
@@ -34,13 +47,27 @@ def test_the_three_types_are_registered_through_the_hook():
     assert names <= set(job_types())
 
 
-def test_only_blast_query_is_an_export_and_all_three_are_resubmit_safe():
+def test_only_blast_query_is_an_export_and_blast_save_list_is_not_resubmit_safe():
     assert BlastQuery.produces_export and BlastQuery.outputs == EXPORT_OUTPUTS
     for job_type in (BlastSaveList, BlastSnapshot):
         assert not job_type.produces_export and job_type.outputs == COMMON_OUTPUTS
-    assert all(job_type.resubmit_safe for job_type in ALL)
+    # A late duplicate save adds back users removed from the list in between.
+    assert (BlastQuery.resubmit_safe, BlastSaveList.resubmit_safe) == (True, False)
+    assert BlastSnapshot.resubmit_safe
     assert BlastSaveList.required_params == ("blast_id", "list")
     assert not any(jt.import_slot or jt.destructive or jt.splittable for jt in ALL)
+
+
+def test_the_readme_table_says_which_types_are_resubmitted():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Job types") :]
+    rows = re.findall(r"^\| `(\w+)` \|.*\| (yes|no) \|$", section, flags=re.MULTILINE)
+    said = dict(rows)
+    installed = job_types()
+    assert set(said) == set(installed)
+    assert {name: said[name] == "yes" for name in said} == {
+        name: job_type.resubmit_safe for name, job_type in installed.items()
+    }
 
 
 @pytest.mark.parametrize("job_type", ALL, ids=lambda jt: jt.name)
@@ -51,7 +78,7 @@ def test_a_missing_blast_id_is_error_2(job_type, missing):
         (
             "blast_id",
             "add `blast_id`, the campaign's id (a number, e.g. 12345678) "
-            '(the API would answer error 2 "Missing required parameter: blast_id")',
+            '(Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: blast_id")',
         )
     ]
 
@@ -84,7 +111,7 @@ def test_blast_save_list_needs_a_list_error_2(name):
         (
             "list",
             "add `list`, the natural list to save the campaign's recipients to (created if "
-            'new) (the API would answer error 2 "Missing required parameter: list")',
+            'new) (Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: list")',
         )
     ]
 
@@ -115,3 +142,18 @@ def test_the_sandbox_answers_the_same_rows():
     payload = {"job": "blast_snapshot", "blast_id": "abc"}
     refusal = first_refusal(check_payload("blast_snapshot", payload, file_given=False))
     assert refusal is not None and refusal.row is UNKNOWN_BLAST_ID
+
+
+def test_only_the_documented_row_is_called_the_apis_answer():
+    # Sailthru's docs give none of these for these jobs: the sandbox's assumptions.
+    assumed = (
+        MISSING_BLAST_ID, MISSING_TARGET_LIST, INVALID_QUERY, UPDATE_SOURCE_REQUIRED,
+        UPDATE_INVALID_URL, INVALID_UPDATE, MISSING_QUERY,
+    )  # fmt: skip
+    assert not any(row.documented for row in assumed)
+    assert UNKNOWN_BLAST_ID.documented  # the API responses page's generic error 13
+    [(_, message)] = found(BlastQuery(), {"query": {"criteria": "valid"}, "blast_id": 1})
+    assert message.endswith(
+        '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid query: '
+        'criteria is not a list")'
+    )

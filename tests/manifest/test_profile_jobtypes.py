@@ -10,9 +10,10 @@ import pytest
 from runner.builtin.jobtypes import BUILTIN_JOB_TYPES, Snapshot, Update
 from runner.jobtypes import COMMON_OUTPUTS, CheckContext
 from runner.plugins import job_types
+from runner.sailthru.contract import check_payload
 
 SOURCE_ROW = (
-    '(the API would answer error 99 "You must pass one of the required parameters, but not '
+    '(Sailthru documents no error for this; the sandbox answers error 99 "You must pass one of the required parameters, but not '
     'more than one: emails, url, file, or query")'
 )
 
@@ -65,13 +66,22 @@ def test_update_takes_exactly_one_source(params, at, named, tmp_path: Path):
     assert named in message and message.endswith(SOURCE_ROW)
 
 
-def test_emails_or_a_query_without_update_can_only_do_nothing():
-    for source in ({"emails": "ada@example.com"}, {"query": {"source_list": "Main"}}):
-        for nothing in ({}, {"update": {}}):
-            [(path, message)] = problems(Update(), {**source, **nothing})
-            assert path == "update" and "add `update` (vars, lists, optout)" in message
+def test_a_query_without_update_can_only_do_nothing():
+    for nothing in ({}, {"update": {}}):
+        [(path, message)] = problems(Update(), {"query": {"source_list": "Main"}, **nothing})
+        assert path == "update" and "add `update` (vars, lists, optout)" in message
     # A file's lines carry their own changes: no `update` is needed.
     assert problems(Update(), {"url": "https://x.example.com/u.jsonl"}) == []
+
+
+def test_emails_without_update_only_create_profiles_a_warning():
+    # "If an email address does not currently exist, a new user profile will be created."
+    for nothing in ({}, {"update": {}}):
+        params = {"emails": "ada@example.com", **nothing}
+        assert problems(Update(), params) == []
+        [(path, message)] = warnings(Update(), params)
+        assert path == "update"
+        assert "without `update` it only creates profiles for addresses that have none" in message
 
 
 def test_the_update_object_keys_and_values():
@@ -88,12 +98,12 @@ def test_the_update_object_keys_and_values():
         (
             "update.lists.Bad",
             "expected 1 (add to the list) or 0 (remove from it), got 'yes' "
-            "(the API would answer error 99 \"Invalid update: bad lists 'Bad'\")",
+            "(Sailthru documents no error for this; the sandbox answers error 99 \"Invalid update: bad lists 'Bad'\")",
         ),
         (
             "update.optout",
             "'sometimes' is not an opt-out level; write one of none, basic, blast, all "
-            '(the API would answer error 99 "Invalid update: bad optout")',
+            '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid update: bad optout")',
         ),
     ]
     # A key the docs do not show is a warning: the API may take it.
@@ -102,7 +112,7 @@ def test_the_update_object_keys_and_values():
         (
             "update.vars",
             "`vars` is a map of variable names to values "
-            '(the API would answer error 99 "Invalid update: bad vars")',
+            '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid update: bad vars")',
         )
     ]
 
@@ -114,12 +124,25 @@ def test_emails_are_checked_as_the_imports_are():
     assert "so the update would change nobody" in message
     [(path, message)] = warnings(Update(), {"emails": "ada@x.com,not-one", **update})
     assert path == "emails" and "'not-one'" in message
+    # One rule for both: the same words, the job's name aside.
+    imported = check_payload("import", {"list": "Main", "emails": ",, ,"}, file_given=False)
+    updated = check_payload("update", {"emails": ",, ,", **update}, file_given=False)
+    assert [f.detail for f in updated] == [
+        f.detail.replace("the import would add nobody", "the update would change nobody")
+        for f in imported
+    ]
+    imported = check_payload("import", {"list": "Main", "emails": "a@x.com,zz"}, file_given=False)
+    updated = check_payload("update", {"emails": "a@x.com,zz", **update}, file_given=False)
+    assert [f.detail for f in updated] == [
+        f.detail.replace("an import skips", "an update skips") for f in imported
+    ]
+    assert "an import skips what is not one" in imported[0].detail
 
 
 def test_a_bad_url_and_a_missing_file(tmp_path: Path):
     assert problems(Update(), {"url": "ftp://x.example.com/u.jsonl"}) == [
         ("url", "'ftp://x.example.com/u.jsonl' is not an http(s) URL "
-         '(the API would answer error 99 "Invalid URL")')
+         '(Sailthru documents no error for this; the sandbox answers error 99 "Invalid URL")')
     ]  # fmt: skip
     [(path, message)] = problems(Update(), {"file": "missing.jsonl"}, tmp_path)
     assert path == "file" and "does not exist" in message
@@ -141,7 +164,7 @@ def test_snapshot_needs_a_query_and_advises_a_report_email():
         (
             "query",
             "add `query`, the users to take a snapshot of (e.g. source_list: Main Newsletter) "
-            '(the API would answer error 2 "Missing required parameter: query")',
+            '(Sailthru documents no error for this; the sandbox answers error 2 "Missing required parameter: query")',
         )
     ]
     query = {"query": {"source_list": "Main Newsletter"}}

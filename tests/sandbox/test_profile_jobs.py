@@ -245,15 +245,39 @@ def test_an_update_that_cannot_be_applied_is_refused(client: SailthruClient) -> 
     assert refusal(client, payload) == {"error": 99, "errormsg": "Invalid update: bad optout"}
 
 
-def test_an_update_of_emails_without_update_completes_changing_nobody(
+def test_an_update_of_emails_without_update_creates_the_missing_profiles(
     client: SailthruClient, sandbox: Sandbox
 ) -> None:
-    # The runner refuses it (futile); the sandbox takes it and says so in its answer.
-    job = submit(client, {"job": "update", "emails": "nobody.yet@example.com"})
+    # "If an email address does not currently exist, a new user profile will be created."
+    job = submit(client, {"job": "update", "emails": "brand.new@example.com"})
     assert job["status"] == "completed"
-    assert job["update_count"] == 0
-    assert "no `update` given" in job["update_warning"]
-    assert profile(sandbox, "nobody.yet@example.com") is None
+    assert (job["update_count"], job["profiles_created"]) == (1, 1)
+    assert profile(sandbox, "brand.new@example.com") == {
+        "vars": {}, "lists": set(), "optout_time": "", "optout": None
+    }  # fmt: skip
+    before = profile(sandbox, "user010@example.com")
+    job = submit(client, {"job": "update", "emails": "user010@example.com", "update": {}})
+    assert (job["update_count"], job["profiles_created"]) == (0, 0)
+    assert "every address of `emails` already has a profile" in job["update_warning"]
+    assert profile(sandbox, "user010@example.com") == before
+
+
+def test_an_update_of_a_query_without_update_changes_nobody(client: SailthruClient) -> None:
+    # The runner refuses it (futile: a query selects existing users only); the sandbox
+    # takes it and says so in its answer.
+    job = submit(client, {"job": "update", "query": {"source_list": "VIP"}})
+    assert job["status"] == "completed" and job["update_count"] == 0
+    assert "the users of `query` get only what it says" in job["update_warning"]
+
+
+def test_a_file_line_without_changes_creates_the_profile(
+    client: SailthruClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "new.jsonl"
+    path.write_text('{"email": "from.a.line@example.com"}\n')
+    job = submit(client, {"job": "update"}, path)
+    assert job["status"] == "completed" and job["profiles_created"] == 1
+    assert profile(sandbox, "from.a.line@example.com") is not None
 
 
 def test_snapshot_counts_the_users_of_its_query_and_mails_the_report(
@@ -302,3 +326,11 @@ def test_emails_sent_as_a_list_update_those_users_only(
             "SELECT email FROM users WHERE json_extract(vars, '$.listed') = 1"
         ).fetchall()
     assert sorted(row[0] for row in rows) == emails
+
+
+def test_a_query_entry_of_the_wrong_type_is_refused_at_post(client: SailthruClient) -> None:
+    query = {"criteria": ["match"], "field": [["plan"]], "value": ["pro"]}
+    payload = {"job": "update", "query": query, "update": {"vars": {"a": 1}}}
+    assert refusal(client, payload) == {"error": 99, "errormsg": "Invalid query: bad field"}
+    payload = {"job": "snapshot", "query": {"criteria": ["engagement_min"], "engagement": [9]}}
+    assert refusal(client, payload) == {"error": 99, "errormsg": "Invalid query: bad engagement"}

@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import Field
 
+from runner.builtin.jobtypes.once import contract_problems_once
 from runner.jobtypes import (
     EXPORT_OUTPUTS,
     CheckContext,
     JobType,
     ParamProblem,
     StrictParams,
-    contract_problems,
 )
 from runner.sailthru.contract_blasts import SAVED_COUNT_FIELD
 
@@ -44,7 +44,7 @@ class BlastQuery(JobType):
     required_params = ("blast_id",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
 
 
 class BlastSaveListParams(StrictParams):
@@ -56,17 +56,17 @@ class BlastSaveListParams(StrictParams):
 
 
 class BlastSaveList(JobType):
-    """Safe to resubmit: adding the same users to the same list twice leaves the list as the
-    first run left it (a user is on a list once)."""
+    """Not safe to resubmit. Adding the same users twice would leave the list as the first
+    run left it only if nothing happened in between: a late duplicate adds back every
+    recipient removed from the list since (an unsubscribe, a clean-up job), undoing it."""
 
     name = "blast_save_list"
     description = "Save a campaign's recipients (narrowed by a query) to a natural list."
     params_model = BlastSaveListParams
-    resubmit_safe = True
     required_params = ("blast_id", "list")
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A save that selected nobody, when its answer says so (the sandbox's
@@ -97,4 +97,4 @@ class BlastSnapshot(JobType):
     required_params = ("blast_id",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)

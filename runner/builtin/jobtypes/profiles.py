@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from runner.builtin.jobtypes.once import contract_problems_once
 from runner.jobtypes import (
     CheckContext,
     FileCheck,
@@ -19,7 +20,6 @@ from runner.jobtypes import (
     ParamProblem,
     StrictParams,
     check_local_file,
-    contract_problems,
 )
 from runner.sailthru.contract import emails_list_message
 from runner.sailthru.contract_profiles import (
@@ -93,7 +93,7 @@ class Update(JobType):
     import_slot = True
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
         yield from check_local_file(params, "file", ctx)
 
     def file_checks(self, params: Mapping[str, Any]) -> dict[str, FileCheck]:
@@ -125,4 +125,4 @@ class Snapshot(JobType):
     required_params = ("query",)
 
     def check(self, params: dict[str, Any], ctx: CheckContext) -> Iterator[ParamProblem]:
-        yield from contract_problems(self.name, params)
+        yield from contract_problems_once(self, params)
