@@ -138,6 +138,13 @@ class JobType(ABC):
 # --- helpers for a job type's checks -------------------------------------------------------
 
 
+def says_none_done(fields: Mapping[str, Any], count_field: str) -> bool:
+    """Whether a completed job's answer says, in ``count_field``, that it did nothing: a
+    count of 0 (a missing field, or a boolean, says nothing), for ``completion_warning``."""
+    count = fields.get(count_field)
+    return count is not None and not isinstance(count, bool) and str(count).strip() == "0"
+
+
 def api_error(code: int, message: str) -> str:
     """The suffix naming the API error a local check prevents."""
     return f'(the API would answer error {code} "{message}")'

@@ -17,6 +17,7 @@ from runner.jobtypes import (
     JobType,
     ParamProblem,
     StrictParams,
+    says_none_done,
 )
 from runner.sailthru.contract_blasts import SAVED_COUNT_FIELD
 
@@ -71,8 +72,7 @@ class BlastSaveList(JobType):
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A save that selected nobody, when its answer says so (the sandbox's
         ``saved_count``; Sailthru documents no such field)."""
-        count = fields.get(SAVED_COUNT_FIELD)
-        if isinstance(count, bool) or str(count).strip() != "0":
+        if not says_none_done(fields, SAVED_COUNT_FIELD):
             return None
         return (
             "the job completed but saved nobody to the list: no recipient of the campaign "

@@ -25,6 +25,7 @@ from runner.jobtypes import (
     check_local_file,
     contract_problems,
     finding_problem,
+    says_none_done,
 )
 from runner.placeholders import is_expression
 from runner.sailthru.contract import check_payload
@@ -141,7 +142,7 @@ class DeleteContent(JobType):
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A delete that matched nothing (the sandbox's ``deleted_count``)."""
-        if str(fields.get(DELETED_COUNT_FIELD)) == "0":
+        if says_none_done(fields, DELETED_COUNT_FIELD):
             return "delete_content completed but no content matched: nothing was deleted"
         return None
 

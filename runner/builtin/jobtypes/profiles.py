@@ -20,6 +20,7 @@ from runner.jobtypes import (
     ParamProblem,
     StrictParams,
     check_local_file,
+    says_none_done,
 )
 from runner.sailthru.contract import emails_list_message
 from runner.sailthru.contract_profiles import (
@@ -102,8 +103,7 @@ class Update(JobType):
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """An update that completed having changed nobody, when its answer says so (the
         sandbox's ``update_count``; Sailthru documents no such field)."""
-        count = fields.get(UPDATE_COUNT_FIELD)
-        if isinstance(count, bool) or str(count).strip() != "0":
+        if not says_none_done(fields, UPDATE_COUNT_FIELD):
             return None
         reason = fields.get(UPDATE_WARNING_FIELD)
         text = "the update completed but changed no profile"
