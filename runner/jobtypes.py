@@ -138,11 +138,17 @@ class JobType(ABC):
 # --- helpers for a job type's checks -------------------------------------------------------
 
 
-def says_none_done(fields: Mapping[str, Any], count_field: str) -> bool:
-    """Whether a completed job's answer says, in ``count_field``, that it did nothing: a
-    count of 0 (a missing field, or a boolean, says nothing), for ``completion_warning``."""
+def none_done_warning(
+    fields: Mapping[str, Any], count_field: str, text: str, reason_field: str | None = None
+) -> str | None:
+    """For ``completion_warning``: ``text`` (with the answer's ``reason_field``, if any) when
+    a completed job's answer says, in ``count_field``, that it did nothing (a count of 0; a
+    missing field, or a boolean, says nothing); None otherwise."""
     count = fields.get(count_field)
-    return count is not None and not isinstance(count, bool) and str(count).strip() == "0"
+    if count is None or isinstance(count, bool) or str(count).strip() != "0":
+        return None
+    reason = fields.get(reason_field) if reason_field else None
+    return f"{text}: {reason}" if reason else text
 
 
 def api_error(code: int, message: str) -> str:

@@ -24,7 +24,7 @@ from typing import Final
 
 from runner.emails import is_valid_email
 from runner.jsontypes import JSONValue
-from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, parse_yyyymmdd, range_days
+from runner.limits import MAX_DATE_RANGE_DAYS, MAX_UPLOAD_BYTES, range_days
 from runner.sailthru.contract_blasts import RULES as BLAST_RULES
 from runner.sailthru.contract_content import RULES as CONTENT_RULES
 from runner.sailthru.contract_profiles import RULES as PROFILE_RULES
@@ -32,7 +32,7 @@ from runner.sailthru.findings import ErrorRow as ErrorRow
 from runner.sailthru.findings import Finding as Finding
 from runner.sailthru.findings import PayloadView as PayloadView
 from runner.sailthru.findings import Rule as Rule
-from runner.sailthru.findings import email_list_findings, never
+from runner.sailthru.findings import date_range, email_list_findings, never
 from runner.sailthru.findings import is_url as is_url
 
 FILE_JOBS: Final = ("content_update", "purchase_import", "import")
@@ -235,22 +235,12 @@ def _export_purchase_log(view: PayloadView, file_given: bool) -> Iterator[Findin
             MISSING_DATES,
         )
         return
-    start_value, end_value = view.known("start_date"), view.known("end_date")
-    start, end = parse_yyyymmdd(start_value), parse_yyyymmdd(end_value)
-    for key, value, parsed in (("start_date", start_value, start), ("end_date", end_value, end)):
-        if value is not None and parsed is None:
-            yield Finding(
-                (key,), f"{value!r} is not a yyyymmdd date; write e.g. 20160131", BAD_DATE_FORMAT
-            )
-    if start is None or end is None:
-        return  # a date that is not one, or not known until run time
-    if start > end:
-        yield Finding(
-            ("start_date",),
-            f"start_date {start:%Y%m%d} is after end_date {end:%Y%m%d}; swap them",
-            START_AFTER_END,
-        )
-    elif (days := range_days(start, end)) > MAX_DATE_RANGE_DAYS:
+    findings, dates = date_range(view, BAD_DATE_FORMAT, START_AFTER_END)
+    yield from findings
+    if dates is None:
+        return
+    start, end = dates
+    if (days := range_days(start, end)) > MAX_DATE_RANGE_DAYS:
         yield Finding(
             ("end_date",),
             f"the range is {days} days, over {MAX_DATE_RANGE_DAYS}",

@@ -28,8 +28,7 @@ from datetime import datetime
 from typing import Final, TypeGuard
 
 from runner.dates import parse_date
-from runner.limits import parse_yyyymmdd
-from runner.sailthru.findings import ErrorRow, Finding, PayloadView, Rule, is_url
+from runner.sailthru.findings import ErrorRow, Finding, PayloadView, Rule, date_range, is_url
 
 # content_update's only rule, its ``file``, is the page's own row: it is in contract.py with
 # the other file rows. The rows below are sandbox assumptions (``documented=False``: the
@@ -216,19 +215,8 @@ def _date_range(view: PayloadView) -> Iterator[Finding]:
             CONTENT_MISSING_DATE,
         )
         return
-    start_value, end_value = view.known("start_date"), view.known("end_date")
-    start, end = parse_yyyymmdd(start_value), parse_yyyymmdd(end_value)
-    for key, value, parsed in (("start_date", start_value, start), ("end_date", end_value, end)):
-        if value is not None and parsed is None:
-            yield Finding(
-                (key,), f"{value!r} is not a yyyymmdd date; write e.g. 20160131", CONTENT_BAD_DATE
-            )
-    if start is not None and end is not None and start > end:
-        yield Finding(
-            ("start_date",),
-            f"start_date {start:%Y%m%d} is after end_date {end:%Y%m%d}; swap them",
-            CONTENT_START_AFTER_END,
-        )
+    findings, _ = date_range(view, CONTENT_BAD_DATE, CONTENT_START_AFTER_END)
+    yield from findings
 
 
 def _list_erase(view: PayloadView, file_given: bool) -> Iterator[Finding]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import urlsplit
 
 from runner.emails import comma_fix, is_valid_email, split_emails
 from runner.jsontypes import JSONValue
+from runner.limits import parse_yyyymmdd
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,23 @@ def email_list_findings(view: PayloadView, job: str, effect: str, alone: bool) -
                 "not one"
             ),
         )
+
+
+def date_range(
+    view: PayloadView, bad_date: ErrorRow, start_after_end: ErrorRow
+) -> tuple[list[Finding], tuple[date, date] | None]:
+    """``start_date`` and ``end_date`` (yyyymmdd, both given): the findings of each value and
+    of their order, and the range when both are dates known now and in order."""
+    start_value, end_value = view.known("start_date"), view.known("end_date")
+    start, end = parse_yyyymmdd(start_value), parse_yyyymmdd(end_value)
+    findings = [
+        Finding((key,), f"{value!r} is not a yyyymmdd date; write e.g. 20160131", bad_date)
+        for key, value, parsed in (("start_date", start_value, start), ("end_date", end_value, end))
+        if value is not None and parsed is None
+    ]
+    if start is None or end is None:
+        return findings, None  # a date that is not one, or not known until run time
+    if start > end:
+        detail = f"start_date {start:%Y%m%d} is after end_date {end:%Y%m%d}; swap them"
+        return [*findings, Finding(("start_date",), detail, start_after_end)], None
+    return findings, (start, end)

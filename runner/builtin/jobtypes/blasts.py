@@ -17,7 +17,7 @@ from runner.jobtypes import (
     JobType,
     ParamProblem,
     StrictParams,
-    says_none_done,
+    none_done_warning,
 )
 from runner.sailthru.contract_blasts import SAVED_COUNT_FIELD
 
@@ -72,12 +72,11 @@ class BlastSaveList(JobType):
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A save that selected nobody, when its answer says so (the sandbox's
         ``saved_count``; Sailthru documents no such field)."""
-        if not says_none_done(fields, SAVED_COUNT_FIELD):
-            return None
-        return (
+        text = (
             "the job completed but saved nobody to the list: no recipient of the campaign "
             "matched its query"
         )
+        return none_done_warning(fields, SAVED_COUNT_FIELD, text)
 
 
 class BlastSnapshotParams(StrictParams):

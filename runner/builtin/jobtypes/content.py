@@ -25,7 +25,7 @@ from runner.jobtypes import (
     check_local_file,
     contract_problems,
     finding_problem,
-    says_none_done,
+    none_done_warning,
 )
 from runner.placeholders import is_expression
 from runner.sailthru.contract import check_payload
@@ -142,9 +142,8 @@ class DeleteContent(JobType):
 
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """A delete that matched nothing (the sandbox's ``deleted_count``)."""
-        if says_none_done(fields, DELETED_COUNT_FIELD):
-            return "delete_content completed but no content matched: nothing was deleted"
-        return None
+        text = "delete_content completed but no content matched: nothing was deleted"
+        return none_done_warning(fields, DELETED_COUNT_FIELD, text)
 
 
 class ListEraseParams(StrictParams):

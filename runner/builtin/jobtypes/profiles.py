@@ -20,7 +20,7 @@ from runner.jobtypes import (
     ParamProblem,
     StrictParams,
     check_local_file,
-    says_none_done,
+    none_done_warning,
 )
 from runner.sailthru.contract import emails_list_message
 from runner.sailthru.contract_profiles import (
@@ -103,11 +103,8 @@ class Update(JobType):
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """An update that completed having changed nobody, when its answer says so (the
         sandbox's ``update_count``; Sailthru documents no such field)."""
-        if not says_none_done(fields, UPDATE_COUNT_FIELD):
-            return None
-        reason = fields.get(UPDATE_WARNING_FIELD)
         text = "the update completed but changed no profile"
-        return f"{text}: {reason}" if reason else text
+        return none_done_warning(fields, UPDATE_COUNT_FIELD, text, UPDATE_WARNING_FIELD)
 
 
 class SnapshotParams(StrictParams):

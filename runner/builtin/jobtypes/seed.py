@@ -27,7 +27,7 @@ from runner.jobtypes import (
     check_local_file,
     contract_problems,
     finding_problem,
-    says_none_done,
+    none_done_warning,
 )
 from runner.placeholders import is_expression
 from runner.sailthru.contract import (
@@ -165,11 +165,8 @@ class Import(JobType):
     def completion_warning(self, fields: Mapping[str, Any]) -> str | None:
         """An import that completed having added nobody, when its answer says so (the
         sandbox's ``import_count``; Sailthru documents no such field)."""
-        if not says_none_done(fields, IMPORT_COUNT_FIELD):
-            return None
-        reason = fields.get(IMPORT_WARNING_FIELD)
         text = "the import completed but added no email address to its list"
-        return f"{text}: {reason}" if reason else text
+        return none_done_warning(fields, IMPORT_COUNT_FIELD, text, IMPORT_WARNING_FIELD)
 
 
 class PurchaseImportParams(StrictParams):
