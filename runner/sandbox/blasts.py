@@ -32,7 +32,7 @@ from runner.sandbox.store import rfc2822
 from runner.sandbox.wire import Upload
 
 # Sandbox assumption: the docs only say "profile ID, hashed email address, and open/click
-# data". Two real headers disagree (docs-facts §3); this is the one of a real export file
+# data". Two real headers disagree (docs/job-types.md); this is the one of a real export file
 # (stevedoesitall/stats' example, without the `email` column its script appended). `extid`
 # is the user's external id, which the sandbox's users do not have (always empty).
 BLAST_QUERY_HEADER: Final = [
