@@ -17,14 +17,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Final
 
-from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_blasts import (
     ADDED_COUNT_FIELD,
     SAVED_COUNT_FIELD,
     UNKNOWN_BLAST_ID,
     blast_id_number,
 )
-from runner.sandbox.errors import ApiError, api_error, refuse
+from runner.sandbox.errors import ApiError, api_error, refuse_by_contract
 from runner.sandbox.exportjobs import write_rows
 from runner.sandbox.jobs import Accepted, JobEnv, JobFailed, JobKind, JobRecord, Outcome
 from runner.sandbox.queries import matching_user_ids
@@ -81,7 +80,7 @@ class _BlastKind(JobKind):
     title = ""  # the job's name is "<title>: <campaign name>" (the sandbox's wording)
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         with env.store.connect() as db:
             blast_id, name = _blast(db, payload)
         return Accepted(f"{self.title}: {name}", {"blast_id": blast_id})

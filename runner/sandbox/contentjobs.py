@@ -32,7 +32,6 @@ from typing import Any
 
 from runner.jsontypes import loads_strict
 from runner.limits import parse_yyyymmdd
-from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_content import (
     DELETED_COUNT_FIELD,
     ERASED_LISTS_FIELD,
@@ -41,7 +40,7 @@ from runner.sailthru.contract_content import (
     content_id,
     content_item_problems,
 )
-from runner.sandbox.errors import refuse
+from runner.sandbox.errors import refuse_by_contract
 from runner.sandbox.imports import WRITE_BATCH, batched, check_upload
 from runner.sandbox.jobs import (
     EXPORT_POOL,
@@ -64,7 +63,7 @@ class ContentUpdate(JobKind):
     pool = IMPORT_POOL
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         check_upload(payload, upload, required=True)
         return Accepted("Content Update")  # the Ruby client's fixture answer
 
@@ -175,7 +174,7 @@ class DeleteContent(JobKind):
     pool = EXPORT_POOL  # not an import: it takes no import slot
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         return Accepted("Delete Content")  # sandbox assumption: the docs show no answer
 
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:
@@ -200,7 +199,7 @@ class ListErase(JobKind):
     pool = EXPORT_POOL  # not an import: it takes no import slot
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         return Accepted(f"Bulk List Erase: {len(payload['lists'])} requested")
 
     def run(self, record: JobRecord, env: JobEnv) -> Outcome:

@@ -6,9 +6,11 @@ included, because clients match on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # The job API's error table is the contract's (runner/sailthru/contract.py), which the
 # runner's local checks read too.
-from runner.sailthru.contract import ErrorRow, Finding
+from runner.sailthru.contract import ErrorRow, Finding, check_payload, first_refusal
 
 
 class ApiError(Exception):
@@ -47,3 +49,9 @@ def refuse(finding: Finding | None) -> None:
     """Answer the contract's refusal, if there is one."""
     if finding is not None and finding.row is not None:
         raise api_error(finding.row, **finding.fields)
+
+
+def refuse_by_contract(job: str, payload: Mapping[str, object], upload: object | None) -> None:
+    """Answer the refusal the contract's rules for ``job`` give a POST (with its file part,
+    if ``upload``), if there is one: what ``sailjobs validate`` reports, answered as the API."""
+    refuse(first_refusal(check_payload(job, payload, file_given=upload is not None)))

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from runner.sailthru import contract
-from runner.sailthru.contract import check_payload, first_refusal
-from runner.sandbox.errors import api_error, refuse
+from runner.sandbox.errors import api_error, refuse_by_contract
 from runner.sandbox.jobs import Accepted, JobEnv, JobKind, JobRecord, Outcome
 from runner.sandbox.wire import Upload
 
@@ -162,7 +161,7 @@ class ExportListData(JobKind):
     job = "export_list_data"
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         name = payload["list"]
         with env.store.connect() as db:
             if not isinstance(name, str) or env.store.list_id(db, name) is None:
@@ -237,7 +236,7 @@ class ExportPurchaseLog(JobKind):
     job = "export_purchase_log"
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         raw_start, raw_end = payload["start_date"], payload["end_date"]
         return Accepted(f"Export purchase logs from {raw_start} to {raw_end}")
 

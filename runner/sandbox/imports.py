@@ -33,11 +33,9 @@ from runner.sailthru import contract
 from runner.sailthru.contract import (
     IMPORT_COUNT_FIELD,
     IMPORT_WARNING_FIELD,
-    check_payload,
     check_upload_size,
-    first_refusal,
 )
-from runner.sandbox.errors import api_error, refuse
+from runner.sandbox.errors import api_error, refuse, refuse_by_contract
 from runner.sandbox.jobs import (
     FAILED_STATUSES,
     IMPORT_POOL,
@@ -88,7 +86,7 @@ class ListImport(JobKind):
         return {"error": record.status in FAILED_STATUSES}
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         check_upload(payload, upload, required=False)
         name = payload["list"]
         return Accepted(f"List Import: {name}", {"list": name})
@@ -266,7 +264,7 @@ class PurchaseImport(JobKind):
     pool = IMPORT_POOL
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         check_upload(payload, upload, required=True)
         return Accepted("Purchase Import")
 

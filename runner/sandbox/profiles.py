@@ -31,7 +31,6 @@ from typing import Any, Final
 
 from runner.emails import is_valid_email, split_emails
 from runner.jsontypes import loads_strict
-from runner.sailthru.contract import check_payload, first_refusal
 from runner.sailthru.contract_profiles import (
     UPDATE_COUNT_FIELD,
     UPDATE_WARNING_FIELD,
@@ -39,7 +38,7 @@ from runner.sailthru.contract_profiles import (
     line_user,
 )
 from runner.sailthru.contract_queries import ENGAGEMENT_LEVELS
-from runner.sandbox.errors import refuse
+from runner.sandbox.errors import refuse_by_contract
 from runner.sandbox.imports import WRITE_BATCH, batched, check_upload, fetch_url
 from runner.sandbox.jobs import (
     IMPORT_POOL,
@@ -88,7 +87,7 @@ class BulkUpdate(JobKind):
     schema = OPTOUT_SCHEMA
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         check_upload(payload, upload, required=False)
         return Accepted("Bulk Update")
 
@@ -295,7 +294,7 @@ class Snapshot(JobKind):
     job = "snapshot"
 
     def validate(self, payload: dict[str, Any], upload: Upload | None, env: JobEnv) -> Accepted:
-        refuse(first_refusal(check_payload(self.job, payload, file_given=upload is not None)))
+        refuse_by_contract(self.job, payload, upload)
         source = payload["query"].get("source_list")
         return Accepted(f"Snapshot: {source}" if isinstance(source, str) and source else "Snapshot")
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from runner.builtin.jobtypes.once import contract_problems_once
+from runner.builtin.jobtypes.seed import EmailsText
 from runner.jobtypes import (
     CheckContext,
     FileCheck,
@@ -22,7 +23,6 @@ from runner.jobtypes import (
     check_local_file,
     none_done_warning,
 )
-from runner.sailthru.contract import emails_list_message
 from runner.sailthru.contract_profiles import (
     UPDATE_COUNT_FIELD,
     UPDATE_WARNING_FIELD,
@@ -58,7 +58,7 @@ UPDATE_FILE = UpdateFile()
 
 
 class UpdateParams(StrictParams):
-    emails: str | None = Field(default=None, description="comma-separated email addresses")
+    emails: EmailsText = Field(default=None, description="comma-separated email addresses")
     url: str | None = Field(
         default=None, description="an http(s) URL of a JSON-lines file, one user per line"
     )
@@ -72,13 +72,6 @@ class UpdateParams(StrictParams):
         description="what every selected user gets: vars (a map), lists (list name: 1 adds, "
         "0 removes), optout (none, basic, blast or all)",
     )
-
-    @field_validator("emails", mode="before")
-    @classmethod
-    def _emails_is_one_text(cls, value: Any) -> Any:
-        if isinstance(value, list):  # a natural way to write it, which the API does not take
-            raise ValueError(emails_list_message(value))
-        return value
 
 
 class Update(JobType):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field
 
 from runner.jobtypes import (
     EMAILS_FILE,
@@ -114,9 +114,19 @@ class ExportScheduledSends(JobType):
         yield from contract_problems(self.name, params)
 
 
+def _emails_is_one_text(value: Any) -> Any:
+    if isinstance(value, list):  # a natural way to write it, which the API does not take
+        raise ValueError(emails_list_message(value))
+    return value
+
+
+# ``emails`` as the API takes it (import, update): one comma-separated text, not a list.
+EmailsText = Annotated[str | None, BeforeValidator(_emails_is_one_text)]
+
+
 class ImportParams(StrictParams):
     list: str | None = Field(default=None, description="the list to import into (created if new)")
-    emails: str | None = Field(default=None, description="comma-separated email addresses")
+    emails: EmailsText = Field(default=None, description="comma-separated email addresses")
     url: str | None = Field(default=None, description="an http(s) URL of a CSV to pull")
     file: str | None = Field(
         default=None, description="a local CSV or text file, relative to the manifest"
@@ -125,13 +135,6 @@ class ImportParams(StrictParams):
         default=None,
         description="1 or true: the imported CSV's signup_date column sets signup dates",
     )
-
-    @field_validator("emails", mode="before")
-    @classmethod
-    def _emails_is_one_text(cls, value: Any) -> Any:
-        if isinstance(value, list):  # a natural way to write it, which the API does not take
-            raise ValueError(emails_list_message(value))
-        return value
 
 
 # ``signup_dates`` is a flag (job-api.txt: "Pass 1 or true").
